@@ -1,0 +1,392 @@
+"""The command line: a thin layer over the library.
+
+Library errors (`RoughtraceError`) are translated here, once, into a message or the one JSON error
+shape; no Python traceback reaches a user (set ROUGHTRACE_DEBUG=1 to see one). Exit codes: 0 done
+(or nothing new), 3 done with rows quarantined, 1 nothing stored / failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import Problem, RoughtraceError, UsageError, error_body
+from .settings import SettingError, Settings, registry
+from .store import Store, open_store
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class App:
+    """What every command receives as `ctx.obj`: the settings and the store, opened on demand."""
+
+    def __init__(self, db: str | None, overrides: dict[str, str]) -> None:
+        if db:
+            overrides = {**overrides, "db": db}
+        self.settings = Settings(overrides)
+        self._store: Store | None = None
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(
+                self.settings["db"], self.settings["import_memory_limit"], int(self.settings["import_threads"]))
+            self._store.migrate()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+app = typer.Typer(
+    name="roughtrace", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Track what happens to the rough a producer sells; value rough from polished transaction prices.")
+quarantine_app = typer.Typer(no_args_is_help=True, help="Rows an import rejected, kept verbatim with their reasons.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"roughtrace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: str = typer.Option(None, "--db", help="The store: duckdb:///PATH (default roughtrace.duckdb) or postgresql://USER@HOST/DB. Env: ROUGHTRACE_DB."),
+    setting: list[str] = typer.Option([], "--set", help="NAME=VALUE for any setting (`roughtrace settings` lists them).", metavar="NAME=VALUE"),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    overrides: dict[str, str] = {}
+    for item in setting:
+        if "=" not in item:
+            raise UsageError(Problem("bad_setting", f"--set takes NAME=VALUE, not {item!r}"))
+        name, value = item.split("=", 1)
+        overrides[name.strip()] = value
+    ctx.obj = App(db, overrides)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def emit_json(body: Any) -> None:
+    """Print one JSON object; Decimals as exact strings."""
+    out.print_json(json.dumps(body, default=_json_default, ensure_ascii=False)) if out.is_terminal else print(
+        json.dumps(body, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+# -- init and status ---------------------------------------------------------------------------------
+@app.command()
+def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Create the store (or bring its schema up to date)."""
+    store = ctx.obj.store()
+    version = store.schema_version()
+    if as_json:
+        emit_json({"ok": True, "db": store.url, "schema_version": version})
+    else:
+        out.print(f"Store ready: {store.url} (schema version {version})")
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """What the store holds: rows per kind, batches, quarantined rows."""
+    from .domain.kinds import KINDS
+
+    store = ctx.obj.store()
+    counts = {kind: int(store.query(f"SELECT count(*) AS n FROM {kind}").column("n")[0].as_py()) for kind in KINDS}
+    batches = int(store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py())
+    quarantined = int(store.query("SELECT count(*) AS n FROM quarantine").column("n")[0].as_py())
+    body = {"ok": True, "db": store.url, "engine": store.engine, "schema_version": store.schema_version(),
+            "rows": counts, "batches": batches, "quarantined": quarantined}
+    if as_json:
+        emit_json(body)
+        return
+    table = Table(title=f"{store.url} ({store.engine}, schema {body['schema_version']})")
+    table.add_column("kind")
+    table.add_column("rows", justify="right")
+    for kind, n in counts.items():
+        table.add_row(kind, f"{n:,}")
+    out.print(table)
+    out.print(f"{batches:,} import batches; {quarantined:,} rows in quarantine")
+
+
+@app.command("settings")
+def list_settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Every setting with its value, default and help."""
+    values = ctx.obj.settings.as_dict()
+    rows = [{"name": s.name, "value": values[s.name], "default": s.default, "env": s.env_var, "area": s.area, "help": s.help}
+            for s in registry().values()]
+    if as_json:
+        emit_json({"ok": True, "settings": rows})
+        return
+    table = Table()
+    for column in ("name", "value", "area", "help"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], str(row["value"]), row["area"], row["help"])
+    out.print(table)
+
+
+# -- import ------------------------------------------------------------------------------------------
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="parties, rough_sales, polished_outcomes, rough_dispositions, transactions, kp_certificates or parcel_contents"),
+    path: Path = typer.Argument(..., help="The file: CSV, XLSX, JSON, JSON Lines or Parquet."),
+    profile: Path = typer.Option(None, "--profile", help="A TOML mapping profile for your own column names and spellings."),
+    strict: bool = typer.Option(False, "--strict", help="Store nothing if any row is bad."),
+    file_format: str = typer.Option(None, "--format", help="csv, xlsx, json, jsonl or parquet (default: from the extension)."),
+    encoding: str = typer.Option(None, "--encoding", help="The file's encoding when it is not UTF-8 (UTF-16 with a BOM is detected)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
+    from .ingest import import_file
+    from .ingest.profile import load_profile
+
+    mapping = load_profile(profile) if profile else None
+    store = ctx.obj.store()
+    with _progress(enabled=not as_json) as progress:
+        result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,
+                             encoding=encoding, settings=ctx.obj.settings, progress=progress)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        _print_import(result, strict)
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+    if result.stored and result.rows_rejected:
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _print_import(result: Any, strict: bool) -> None:
+    head = f"{result.file} -> {result.kind}: {result.rows_read:,} rows read, {result.rows_accepted:,} accepted"
+    if result.rows_unchanged:
+        head += f" ({result.rows_unchanged:,} already stored, unchanged)"
+    head += f", {result.rows_rejected:,} rejected"
+    out.print(head)
+    if not result.ok and strict:
+        out.print("[bold red]--strict: nothing was stored because some rows are bad.[/]")
+    elif result.duplicate_of is not None:
+        out.print(f"Nothing new: this file was already imported as batch {result.duplicate_of}.")
+    elif result.stored:
+        out.print(f"Stored as batch {result.batch_id}." + (" Rejected rows are in the quarantine: `roughtrace quarantine list`." if result.rows_rejected else ""))
+    else:
+        out.print("Nothing new to store.")
+    for warning in result.warnings:
+        out.print(f"[yellow]warning[/] {warning.message}")
+    if result.errors:
+        table = Table(show_lines=False)
+        for column in ("row", "column", "code", "problem"):
+            table.add_column(column)
+        for problem in result.errors[:50]:
+            table.add_row(str(problem.row or ""), problem.column or "", problem.code, problem.message)
+        out.print(table)
+        hidden = len(result.errors) - 50 + result.errors_not_shown
+        if hidden > 0:
+            out.print(f"... and {hidden:,} more problems (see the quarantine).")
+
+
+class _progress:
+    """A progress bar on stderr for long work, when stderr is a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                            TimeElapsedColumn(), console=err, transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# -- quarantine ----------------------------------------------------------------------------------------
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _quarantined(store: Store, batch: int | None) -> list[dict[str, Any]]:
+    where, params = ("WHERE batch_id = ?", (batch,)) if batch is not None else ("", ())
+    return store.query(f"SELECT batch_id, kind, file_name, source_row, record, problems FROM quarantine {where} "
+                       "ORDER BY batch_id, source_row", params).to_pylist()
+
+
+@quarantine_app.command("list")
+def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch", help="Only this import batch."),
+                    as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """The rejected rows with their reasons."""
+    rows = _quarantined(ctx.obj.store(), batch)
+    if as_json:
+        emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
+        return
+    table = Table()
+    for column in ("batch", "file", "row", "problems"):
+        table.add_column(column)
+    for r in rows[:500]:
+        problems = "; ".join(f"{p['code']}: {p['message']}" for p in json.loads(r["problems"]))
+        table.add_row(str(r["batch_id"]), r["file_name"], str(r["source_row"]), problems)
+    out.print(table)
+    if len(rows) > 500:
+        out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
+
+
+@quarantine_app.command("export")
+def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("quarantine.csv"), "--out", help="The CSV file to write."),
+                      batch: int = typer.Option(None, "--batch", help="Only this import batch."),
+                      as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Write the rejected rows to CSV, verbatim, with their reasons (formula-looking cells escaped)."""
+    rows = _quarantined(ctx.obj.store(), batch)
+    records = [json.loads(r["record"]) for r in rows]
+    columns: list[str] = []
+    for record in records:
+        columns += [k for k in record if k not in columns]
+    with out_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["batch_id", "kind", "file", "row", "codes", "problems"] + columns)
+        for r, record in zip(rows, records, strict=True):
+            problems = json.loads(r["problems"])
+            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]),
+                     " ".join(p["code"] for p in problems), "; ".join(p["message"] for p in problems)]
+            cells += ["" if record.get(c) is None else str(record.get(c)) for c in columns]
+            writer.writerow([spreadsheet_safe(c) for c in cells])
+    if as_json:
+        emit_json({"ok": True, "file": str(out_path), "rows": len(rows)})
+    else:
+        out.print(f"Wrote {len(rows):,} quarantined rows to {out_path}")
+
+
+# -- the demo ---------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed: int = typer.Option(7, "--seed", help="The market's random seed: the same seed gives the same market."),
+    size: str = typer.Option("small", "--size", help="small (seconds), medium or large (10M polished outcomes)."),
+    out_dir: Path = typer.Option(Path("demo"), "--out", help="Where the generated market's files go."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Generate a realistic market, import it through the real importers, and summarise it."""
+    from .demo import run_demo
+
+    if size not in ("small", "medium", "large"):
+        raise UsageError(Problem("bad_size", f"--size takes small, medium or large, not {size!r}"))
+    with _progress(enabled=not as_json) as progress:
+        summary = run_demo(ctx.obj.store(), ctx.obj.settings, seed=seed, size=size, out_dir=out_dir, progress=progress,
+                           say=None if as_json else out.print)
+    if as_json:
+        emit_json({"ok": True, **summary})
+
+
+def _mount_areas() -> None:
+    """Each capability's own sub-commands, mounted where its package provides them."""
+    import importlib
+
+    mounts = [
+        ("roughtrace.pricing.cli", "app", "prices"),
+        ("roughtrace.valuation.cli", "value_app", "value"),
+        ("roughtrace.valuation.cli", "pricebook_app", "pricebook"),
+        ("roughtrace.valuation.cli", "kp_app", "kp"),
+        ("roughtrace.checks.cli", "app", "verify"),
+        ("roughtrace.ledger.cli", "app", "ledger"),
+    ]
+    for module_name, attribute, name in mounts:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        app.add_typer(getattr(module, attribute), name=name)
+    try:
+        provenance = importlib.import_module("roughtrace.provenance.cli")
+    except ModuleNotFoundError:
+        return
+    app.registered_commands += provenance.app.registered_commands
+
+
+_mount_areas()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app, translating every error into a message and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    wants_json = "--json" in args
+    try:
+        app(args=args, prog_name="roughtrace", standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err.print("Stopped.")
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        if wants_json or not hasattr(exc, "show"):
+            _report([Problem("usage", exc.format_message())], wants_json)
+        else:
+            exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code else EXIT_OK)
+    except SettingError as exc:
+        _report([Problem("bad_setting", str(exc))], wants_json)
+        sys.exit(EXIT_USAGE)
+    except RoughtraceError as exc:
+        _report(exc.problems, wants_json)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("Stopped.")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if os.environ.get("ROUGHTRACE_DEBUG"):
+            raise
+        _report([Problem("internal_error", f"roughtrace hit an internal error ({type(exc).__name__}: {exc}). "
+                                           "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")], wants_json)
+        sys.exit(EXIT_FAILED)
+    sys.exit(EXIT_OK)
+
+
+def _report(problems: list[Problem], wants_json: bool) -> None:
+    if wants_json:
+        print(json.dumps(error_body(problems), ensure_ascii=False))
+        return
+    for p in problems:
+        where = ", ".join(part for part in (
+            p.file, f"row {p.row}" if p.row is not None else None, f"column {p.column}" if p.column else None) if part)
+        err.print(f"[bold red]error[/] {where + ': ' if where else ''}{p.message} [dim]({p.code})[/]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+"""The import of one file: read, map, validate in the engine, store accepted rows, quarantine the rest.
+
+Every step works on whole columns in the import engine (DuckDB): stage 1 types every value and
+runs the per-record rules in one streaming pass; stage 2 checks references and identity with
+joins; accepted rows move to the store by the engine's bulk path. The whole import is one store
+transaction: it commits entirely or leaves the store as it was. Invariant, checked before commit:
+rows read = rows accepted + rows rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..domain import kinds
+from ..domain.kinds import KINDS, Kind
+from ..errors import FileRejected, Problem, RoughtraceError, UsageError
+from ..settings import Settings
+from ..store.port import Store
+from ..store.schema import SQL_TYPES
+from . import readers
+from .profile import MappingProfile
+from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, RuleBook, message_sql, q, rule_book, typed_sql
+
+STAGED, VERDICTS, RAW = "rt_staged", "rt_verdicts", "rt_raw"
+ProgressFn = Callable[[str, int, int | None], None]
+"""progress(stage, done, total): stage is 'reading', 'checking' or 'storing'."""
+
+
+@dataclass
+class ImportResult:
+    """What an import did, in the shape `--json` prints."""
+
+    kind: str
+    file: str
+    ok: bool = True
+    batch_id: int | None = None
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rows_unchanged: int = 0
+    duplicate_of: int | None = None
+    stored: bool = False
+    errors: list[Problem] = field(default_factory=list)
+    errors_not_shown: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+    receipt: dict[str, Any] | None = None
+
+    @property
+    def rows_new(self) -> int:
+        return self.rows_accepted - self.rows_unchanged
+
+    def as_dict(self) -> dict[str, Any]:
+        def flat(p: Problem) -> dict[str, Any]:
+            return {"row": p.row, "column": p.column, **p.as_dict()}
+
+        body = {
+            "ok": self.ok, "batch_id": self.batch_id, "kind": self.kind, "file": self.file,
+            "rows_read": self.rows_read, "rows_accepted": self.rows_accepted, "rows_rejected": self.rows_rejected,
+            "rows_unchanged": self.rows_unchanged, "duplicate_of": self.duplicate_of, "stored": self.stored,
+            "errors": [flat(p) for p in self.errors], "errors_not_shown": self.errors_not_shown,
+            "warnings": [flat(p) for p in self.warnings],
+        }
+        if self.receipt is not None:
+            body["receipt"] = self.receipt
+        return body
+
+
+class _StrictAbort(Exception):
+    def __init__(self, result: ImportResult) -> None:
+        self.result = result
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which file column (by position) feeds each contract column; the rest are extras."""
+
+    positions: dict[str, int]
+    extras: dict[str, int]
+
+
+def map_columns(kind: Kind, source: readers.SourceFile, profile: MappingProfile | None) -> tuple[ColumnMap, list[Problem]]:
+    """Match the file's header to the kind's columns (case-insensitive, spaces trimmed, through
+    the profile). A missing required column or two headers for one column reject the file."""
+    renames = profile.columns if profile else {}
+    known = set(kind.column_names)
+    positions: dict[str, int] = {}
+    extras: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, name in enumerate(source.header):
+        normal = name.strip().lower()
+        target = renames.get(normal, normal)
+        if target in known:
+            if target in positions:
+                problems.append(Problem("duplicate_column", f"two columns, '{source.header[positions[target]]}' and '{name}', both give {target}", file=source.name, column=target))
+            positions[target] = i
+        else:
+            extras[name] = i
+    missing = [c.name for c in kind.columns if c.required and c.name not in positions]
+    for name in missing:
+        problems.append(Problem("missing_column", f"the required column {name} is missing; the file has {', '.join(source.header) or 'no columns'}", file=source.name, column=name))
+    if problems:
+        raise FileRejected(problems)
+    warnings = [Problem("extra_column", f"column '{name}' is not part of {kind.name}; its values are kept with each row", file=source.name, column=name)
+                for name in extras]
+    return ColumnMap(positions, extras), warnings
+
+
+def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingProfile | None = None, strict: bool = False,
+                file_format: str | None = None, encoding: str | None = None, settings: Settings | None = None,
+                progress: ProgressFn | None = None, ledger: bool = True) -> ImportResult:
+    """Import one file of `kind` into `store`. Returns what was accepted, rejected and why; raises
+    `FileRejected` (nothing stored) when the file cannot be read as its format."""
+    settings = settings or Settings()
+    if kind not in KINDS:
+        raise UsageError(Problem("unknown_kind", f"{kind!r} is not a kind roughtrace imports; use one of {', '.join(KINDS)}"))
+    spec = KINDS[kind]
+    if profile is not None:
+        profile.check_against(spec)
+    path = Path(path)
+    reading = (lambda done, total: progress("reading", done, total)) if progress else None
+    source = readers.open_source(
+        path, file_format, encoding or (profile.encoding if profile else None),
+        profile.delimiter if profile else None, profile.sheet if profile else None, reading)
+    try:
+        columns, warnings = map_columns(spec, source, profile)
+        book = rule_book(spec, int(settings["max_text_length"]))
+        engine = store.import_engine()
+        try:
+            with store.transaction():
+                result = _load(store, engine, spec, book, source, columns, profile, settings, progress, ledger)
+                result.warnings = warnings + result.warnings
+                if strict and result.rows_rejected:
+                    raise _StrictAbort(result)
+        except _StrictAbort as abort:
+            result = abort.result
+            result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
+        finally:
+            _drop_temp(engine)
+            store.release_import_engine(engine)
+    finally:
+        readers.close_source(source)
+    return result
+
+
+def _drop_temp(engine: Any) -> None:
+    for name in (STAGED, VERDICTS, "rt_rejects", "rt_quarantine"):
+        try:
+            engine.execute(f"DROP TABLE IF EXISTS {name}")
+        except Exception:  # noqa: BLE001 - the engine may already be closed by a failed transaction
+            pass
+
+
+# -- the load --------------------------------------------------------------------------------------
+def _mapped_sql(spec: Kind, columns: ColumnMap, profile: MappingProfile | None, relation: str,
+                record_header: list[str] | None = None) -> str:
+    """Trimmed text `v_<col>` of every contract column (NULL when empty), spellings mapped; with
+    `record_header`, also the record verbatim as a JSON object of the file's own names."""
+    selects = ["_row"]
+    for column in spec.columns:
+        if column.name not in columns.positions:
+            selects.append(f"NULL::VARCHAR AS v_{column.name}")
+            continue
+        text = f"NULLIF(trim(c{columns.positions[column.name]}), '')"
+        spellings = (profile.values.get(column.name) if profile else None) or {}
+        if spellings:
+            cases = " ".join(f"WHEN {q(k)} THEN {q(v)}" for k, v in spellings.items())
+            text = f"CASE upper({text}) {cases} ELSE {text} END"
+        selects.append(f"{text} AS v_{column.name}")
+    if columns.extras:
+        pairs = ", ".join(f"{q(name)}, c{i}" for name, i in columns.extras.items())
+        selects.append(f"json_object({pairs})::VARCHAR AS extras")
+    else:
+        selects.append("NULL::VARCHAR AS extras")
+    if record_header is not None:
+        pairs = ", ".join(f"{q(name)}, c{i}" for i, name in enumerate(record_header))
+        selects.append(f"json_object({pairs})::VARCHAR AS record")
+    return f"SELECT {', '.join(selects)} FROM {relation}"
+
+
+def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
+          profile: MappingProfile | None, settings: Settings, progress: ProgressFn | None, ledger: bool) -> ImportResult:
+    result = ImportResult(kind=spec.name, file=source.name)
+
+    # Stage 1: one streaming pass types every value and runs the per-record rules.
+    engine.register(RAW, source.reader())
+    typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {STAGED} AS
+        SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.mask_sql(1)} AS mask
+        FROM (SELECT m.*, {typed} FROM ({_mapped_sql(spec, columns, profile, RAW)}) m)""")
+    engine.unregister(RAW)
+    ragged = list(source.ragged)
+    staged_rows = _scalar(engine, f"SELECT count(*) FROM {STAGED}")
+    result.rows_read = staged_rows + len(ragged)
+    if progress:
+        progress("checking", 0, result.rows_read)
+
+    # Stage 2: references and identity, as (row, bit) verdicts; 'unchanged' rows are no-ops.
+    stage2 = _stage2(store, engine, spec, book)
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
+        SELECT _row, bit_or(bit) AS mask, bool_or(unchanged) AS unchanged
+        FROM ({stage2}) GROUP BY _row""")
+    rejected = _scalar(engine, f"""SELECT count(*) FROM {STAGED} s LEFT JOIN {VERDICTS} v USING (_row)
+                                   WHERE s.mask <> 0 OR coalesce(v.mask, 0) <> 0""")
+    unchanged = _scalar(engine, f"""SELECT count(*) FROM {VERDICTS} v JOIN {STAGED} s USING (_row)
+                                    WHERE v.unchanged AND v.mask = 0 AND s.mask = 0""")
+    result.rows_rejected = rejected + len(ragged)
+    result.rows_unchanged = unchanged
+    result.rows_accepted = staged_rows - rejected
+    new_rows = result.rows_accepted - unchanged
+    if result.rows_read != result.rows_accepted + result.rows_rejected:
+        raise RoughtraceError(Problem("count_mismatch", "rows read differ from rows accepted plus rows rejected; nothing was stored", file=source.name))
+    if spec.name == "polished_outcomes":
+        result.warnings += _conflicting_claims(store, engine, source.name)
+
+    previous = _previous_batch(store, spec.name, source.sha256, profile.sha256 if profile else None)
+    if new_rows == 0 and (result.rows_rejected == 0 or previous is not None):
+        result.duplicate_of = previous
+        result.ok = True
+        result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile, ragged, settings) if result.rows_rejected else ([], 0)
+        return result
+
+    if progress:
+        progress("storing", 0, new_rows)
+    batch_id = int(store.query("SELECT nextval('batch_id_seq') AS id").column("id")[0].as_py())
+    result.batch_id = batch_id
+    names = ", ".join(c.name for c in spec.columns)
+    store.write_from(engine, spec.name, f"""SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras
+        FROM {STAGED} s WHERE s.mask = 0 AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)""")
+    if result.rows_rejected:
+        _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)
+        result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile, ragged, settings)
+    store.execute(
+        "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
+        (batch_id, spec.name, source.name, source.sha256, profile.sha256 if profile else None,
+         result.rows_read, result.rows_accepted, result.rows_rejected, result.rows_unchanged),
+    )
+    if ledger:
+        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result)
+    result.stored = True
+    result.ok = True
+    if progress:
+        progress("storing", new_rows, new_rows)
+    return result
+
+
+def _record_in_ledger(store: Store, engine: Any, spec: Kind, source: readers.SourceFile, batch_id: int,
+                      result: ImportResult) -> dict[str, Any] | None:
+    """Hook for the tamper-evident log (issue 7); returns the receipt when the ledger is present."""
+    try:
+        from ..ledger import imports as ledger_imports
+    except ImportError:
+        return None
+    return ledger_imports.record_import(store, engine, spec, source, batch_id, result)
+
+
+def _scalar(engine: Any, sql: str) -> int:
+    return int(engine.execute(sql).fetchall()[0][0] or 0)
+
+
+# -- stage 2 -----------------------------------------------------------------------------------------
+def _typed_columns(spec_name: str, names: tuple[str, ...]) -> dict[str, str]:
+    spec = KINDS[spec_name]
+    return {n: SQL_TYPES[spec.column(n).type] for n in names}
+
+
+def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> str:
+    """SQL producing (_row, bit, unchanged) for every stage-2 finding of the staged file."""
+    parts: list[str] = ["SELECT NULL::BIGINT AS _row, 0::HUGEINT AS bit, false AS unchanged WHERE false"]
+
+    def flag(code: str, column: str, select_rows: str) -> None:
+        parts.append(f"SELECT _row, {1 << book.bit(code, column)}::HUGEINT AS bit, false AS unchanged FROM ({select_rows})")
+
+    party_columns = [c.name for c in spec.columns if c.type == kinds.PARTY]
+    if party_columns:
+        union = " UNION ".join(f"SELECT {c} AS party_id FROM {STAGED}" for c in party_columns)
+        engine.execute(f"CREATE OR REPLACE TEMP VIEW rt_party_keys AS {union}")
+        parties = store.reference(engine, "parties", {"party_id": "VARCHAR"}, ("party_id",), "rt_party_keys")
+        for c in party_columns:
+            flag("unknown_party", c, f"SELECT _row FROM {STAGED} s WHERE s.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parties} p WHERE p.party_id = s.{c})")
+
+    if spec.name in ("polished_outcomes", "rough_dispositions"):
+        date_column = "polished_date" if spec.name == "polished_outcomes" else "date"
+        boxes = store.reference(engine, "rough_sales", _typed_columns("rough_sales", ("box_id", "buyer_id", "sale_date")), ("box_id",), STAGED)
+        flag("unknown_box", "box_id", f"SELECT _row FROM {STAGED} s WHERE s.box_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {boxes} b WHERE b.box_id = s.box_id)")
+        flag("box_not_bought", "sightholder_id", f"SELECT s._row FROM {STAGED} s JOIN {boxes} b ON b.box_id = s.box_id WHERE s.sightholder_id <> b.buyer_id")
+        flag("before_sale", date_column, f"SELECT s._row FROM {STAGED} s JOIN {boxes} b ON b.box_id = s.box_id WHERE s.{date_column} < b.sale_date")
+
+    if spec.name == "kp_certificates":
+        header = [c.name for c in spec.columns if c.name not in kinds.CERTIFICATE_LINE_COLUMNS]
+        header_hash = f"hash({', '.join(header)})"
+        stored = store.reference(engine, "kp_certificates", _typed_columns("kp_certificates", tuple(header)), ("certificate_id",), STAGED)
+        flag("header_mismatch", "certificate_id", f"""
+            SELECT _row FROM {STAGED} WHERE certificate_id IN (
+                SELECT certificate_id FROM (
+                    SELECT certificate_id, {header_hash} AS h FROM {STAGED} WHERE mask = 0
+                    UNION ALL SELECT certificate_id, {header_hash} AS h FROM {stored})
+                GROUP BY certificate_id HAVING count(DISTINCT h) > 1)""")
+
+    if spec.key:
+        parts += _identity_by_key(store, engine, spec, book)
+    else:
+        parts += _identity_by_content(store, engine, spec)
+
+    if spec.name == "parcel_contents":
+        parts += _parcel_capacity(store, engine, spec, book, flag)
+    return " UNION ALL ".join(parts)
+
+
+def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> list[str]:
+    """Same key, same values: a no-op. Same key, other values: the later record is rejected."""
+    key = spec.key
+    names = spec.column_names
+    on = " AND ".join(f"a.{k} = b.{k}" for k in key)
+    content = f"hash({', '.join(names)})"
+    dup_bit = 1 << book.bit(DUPLICATE_IN_FILE, _dup_column(spec))
+    stored_bit = 1 << book.bit(ALREADY_STORED, _dup_column(spec))
+    in_file = f"""
+        SELECT b._row, CASE WHEN b.h = a.h THEN 0 ELSE {dup_bit} END::HUGEINT AS bit, b.h = a.h AS unchanged
+        FROM (SELECT {', '.join(key)}, _row, {content} AS h FROM {STAGED} WHERE mask = 0) b
+        JOIN (SELECT {', '.join(key)}, min(_row) AS first_row, arg_min({content}, _row) AS h FROM {STAGED} WHERE mask = 0
+              GROUP BY {', '.join(key)} HAVING count(*) > 1) a ON {on}
+        WHERE b._row > a.first_row"""
+    stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), key, STAGED)
+    same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
+    against_store = f"""
+        SELECT b._row, CASE WHEN {same} THEN 0 ELSE {stored_bit} END::HUGEINT AS bit, {same} AS unchanged
+        FROM {STAGED} b JOIN {stored} a ON {on} WHERE b.mask = 0"""
+    return [in_file, against_store]
+
+
+def _dup_column(spec: Kind) -> str:
+    from .rules import DUPLICATES
+
+    return DUPLICATES[spec.name][0]
+
+
+def _identity_by_content(store: Store, engine: Any, spec: Kind) -> list[str]:
+    """Kinds without a key are identified by their whole content: a repeat is a no-op."""
+    names = spec.column_names
+    content = f"hash({', '.join(names)})"
+    in_file = f"""
+        SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (
+            SELECT _row, row_number() OVER (PARTITION BY {content} ORDER BY _row) AS n FROM {STAGED} WHERE mask = 0)
+        WHERE n > 1"""
+    stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), ("box_id",) if "box_id" in names else ("certificate_id",), STAGED)
+    same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
+    against_store = f"SELECT b._row, 0::HUGEINT AS bit, true AS unchanged FROM {STAGED} b JOIN {stored} a ON {same} WHERE b.mask = 0"
+    return [in_file, against_store]
+
+
+def _parcel_capacity(store: Store, engine: Any, spec: Kind, book: RuleBook, flag: Callable[[str, str, str], None]) -> list[str]:
+    """Contents count in file order: a row that would take its certificate line over the line's
+    carats is rejected and does not count toward the total."""
+    lines = store.reference(engine, "kp_certificates", _typed_columns("kp_certificates", ("certificate_id", "hs_code", "carats")), ("certificate_id",), STAGED)
+    flag("unknown_certificate_line", "hs_code", f"""SELECT _row FROM {STAGED} s WHERE s.certificate_id IS NOT NULL AND s.hs_code IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM {lines} l WHERE l.certificate_id = s.certificate_id AND l.hs_code = s.hs_code)""")
+    stored = store.reference(engine, "parcel_contents", _typed_columns("parcel_contents", spec.column_names), ("certificate_id",), STAGED)
+    candidates = engine.sql(f"""
+        WITH repeats AS (SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY hash({', '.join(spec.column_names)}) ORDER BY _row) AS n
+                                           FROM {STAGED} WHERE mask = 0) WHERE n > 1),
+             already AS (SELECT b._row FROM {STAGED} b JOIN {stored} a ON {' AND '.join(f'a.{c} IS NOT DISTINCT FROM b.{c}' for c in spec.column_names)}),
+             used AS (SELECT certificate_id, hs_code, sum(carats) AS used FROM {stored} GROUP BY ALL)
+        SELECT s._row, dense_rank() OVER (ORDER BY s.certificate_id, s.hs_code) AS grp, s.carats::DOUBLE * 1000 AS mct,
+               (l.carats - coalesce(u.used, 0))::DOUBLE * 1000 AS room
+        FROM {STAGED} s JOIN {lines} l ON l.certificate_id = s.certificate_id AND l.hs_code = s.hs_code
+        LEFT JOIN used u ON u.certificate_id = s.certificate_id AND u.hs_code = s.hs_code
+        WHERE s.mask = 0 AND s._row NOT IN (SELECT _row FROM repeats) AND s._row NOT IN (SELECT _row FROM already)
+        ORDER BY grp, s._row""").to_arrow_table()
+    over = _over_capacity(candidates)
+    engine.register("rt_over_capacity", pa.table({"_row": pa.array(over, pa.int64())}))
+    engine.execute("CREATE OR REPLACE TEMP TABLE rt_over AS SELECT * FROM rt_over_capacity")
+    engine.unregister("rt_over_capacity")
+    flag("over_line_carats", "carats", "SELECT _row FROM rt_over")
+    return []
+
+
+def _over_capacity(candidates: pa.Table) -> np.ndarray:
+    """Greedy in file order within each line, vectorised across lines: at each position a row is
+    taken when it fits the room left. Weights are whole milli-carats, so the sums are exact."""
+    if candidates.num_rows == 0:
+        return np.array([], dtype=np.int64)
+    rows = candidates.column("_row").to_numpy()
+    group = candidates.column("grp").to_numpy()
+    weight = np.rint(candidates.column("mct").to_numpy()).astype(np.int64)
+    room = np.rint(candidates.column("room").to_numpy()).astype(np.int64)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    lengths = np.diff(np.r_[starts, len(group)])
+    left = room[starts].copy()
+    rejected = np.zeros(len(rows), dtype=bool)
+    for position in range(int(lengths.max())):
+        active = lengths > position
+        index = starts[active] + position
+        fits = weight[index] <= left[active]
+        left[active] = left[active] - np.where(fits, weight[index], 0)
+        rejected[index[~fits]] = True
+    return rows[rejected]
+
+
+def _conflicting_claims(store: Store, engine: Any, file_name: str) -> list[Problem]:
+    """A stone claimed from another box or by another sightholder is stored and flagged."""
+    stored = store.reference(engine, "polished_outcomes", _typed_columns("polished_outcomes", ("lab", "stone_id", "sightholder_id", "box_id")), ("stone_id",), STAGED)
+    rows = engine.sql(f"""
+        WITH mine AS (SELECT DISTINCT lab, stone_id, sightholder_id, box_id FROM {STAGED} WHERE mask = 0),
+             claims AS (SELECT * FROM mine UNION SELECT lab, stone_id, sightholder_id, box_id FROM {stored}),
+             contested AS (SELECT lab, stone_id FROM claims GROUP BY lab, stone_id HAVING count(*) > 1)
+        SELECT count(*) AS n, list(stone_id ORDER BY stone_id)[1:5] AS sample FROM contested
+        WHERE (lab, stone_id) IN (SELECT (lab, stone_id) FROM mine)""").fetchall()
+    n, sample = rows[0]
+    if not n:
+        return []
+    return [Problem("conflicting_claim",
+                    f"{n} stone(s) are also claimed from another box or by another sightholder (e.g. {', '.join(sample)}); "
+                    "they are stored and flagged as conflicting claims", file=file_name)]
+
+
+def _previous_batch(store: Store, kind: str, sha256: str, profile_sha256: str | None) -> int | None:
+    found = store.query(
+        "SELECT min(batch_id) AS b FROM batches WHERE kind = ? AND file_sha256 = ? AND coalesce(profile_sha256, '') = ?",
+        (kind, sha256, profile_sha256 or ""))
+    value = found.column("b")[0].as_py()
+    return int(value) if value is not None else None
+
+
+# -- quarantine ----------------------------------------------------------------------------------------
+def _rejects_sql(book: RuleBook) -> str:
+    return f"""SELECT s._row, s.mask | coalesce(v.mask, 0) AS mask FROM {STAGED} s LEFT JOIN {VERDICTS} v USING (_row)
+               WHERE s.mask <> 0 OR coalesce(v.mask, 0) <> 0"""
+
+
+def _problems_table(engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
+                    profile: MappingProfile | None, limit: int | None = None) -> None:
+    """Re-read the file for the rejected records only and build their verbatim record and problems."""
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE rt_rejects AS {_rejects_sql(book)} ORDER BY _row {'' if limit is None else f'LIMIT {int(limit)}'}")
+    problems = ", ".join(
+        f"CASE WHEN r.mask & {1 << i}::HUGEINT <> 0 THEN struct_pack(code := {q(rule.code)}, \"column\" := {q(rule.column)}, message := {message_sql(rule.message)}) END"
+        for i, rule in enumerate(book.rules))
+    engine.register(RAW, source.reader())
+    mapped = _mapped_sql(spec, columns, profile, RAW, source.header)
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE rt_quarantine AS
+        SELECT r._row, m.record, to_json(list_filter([{problems}], lambda p: p IS NOT NULL))::VARCHAR AS problems
+        FROM rt_rejects r JOIN ({mapped}) m USING (_row) ORDER BY r._row""")
+    engine.unregister(RAW)
+
+
+def _ragged_problems(ragged: list[readers.Ragged], source: readers.SourceFile) -> pa.Table:
+    return pa.table({
+        "_row": pa.array([r.row for r in ragged], pa.int64()),
+        "record": pa.array([json.dumps({"_text": r.text}, ensure_ascii=False) for r in ragged], pa.string()),
+        "problems": pa.array([json.dumps([{"code": "field_count", "column": None, "message":
+                               f"this record has {r.fields} fields but the header has {r.expected}"}]) for r in ragged], pa.string()),
+    })
+
+
+def _quarantine(store: Store, engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
+                profile: MappingProfile | None, ragged: list[readers.Ragged], batch_id: int) -> None:
+    _problems_table(engine, book, spec, source, columns, profile)
+    _add_ragged(engine, ragged, source)
+    store.write_from(engine, "quarantine", f"""SELECT {batch_id}::BIGINT AS batch_id, {q(spec.name)} AS kind, {q(source.name)} AS file_name,
+        _row AS source_row, record, problems FROM rt_quarantine ORDER BY _row""")
+
+
+def _problems_preview(engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
+                      profile: MappingProfile | None, ragged: list[readers.Ragged], settings: Settings) -> tuple[list[Problem], int]:
+    """The problems to show the user now, up to a setting's limit; every one is in the quarantine."""
+    limit = int(settings["max_reported_errors"])
+    if not engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rt_quarantine'").fetchall()[0][0]:
+        _problems_table(engine, book, spec, source, columns, profile, limit)
+        _add_ragged(engine, ragged, source)
+    rows = engine.execute(f"SELECT _row, problems FROM rt_quarantine ORDER BY _row LIMIT {limit}").fetchall()
+    found = [Problem(p["code"], p["message"], file=source.name, row=int(row), column=p["column"])
+             for row, problems in rows for p in json.loads(problems)]
+    total = _scalar(engine, f"SELECT sum(bit_count(mask)) FROM ({_rejects_sql(book)})") + len(ragged)
+    return found[:limit], max(0, total - min(limit, len(found)))
+
+
+def _add_ragged(engine: Any, ragged: list[readers.Ragged], source: readers.SourceFile) -> None:
+    if ragged:
+        engine.register("rt_ragged", _ragged_problems(ragged, source))
+        engine.execute("INSERT INTO rt_quarantine SELECT _row, record, problems FROM rt_ragged")
+        engine.unregister("rt_ragged")
+
+
+__all__ = ["ImportResult", "ColumnMap", "import_file", "map_columns"]

@@ -1,0 +1,469 @@
+"""Readers: every accepted file format as one stream of Arrow record batches.
+
+Whatever the format, a reader yields batches whose columns are the file's columns by position
+(`c0`, `c1`, ... all text, exactly as written) plus `_row`, the 1-based record number the error
+messages use (header excluded, blank lines not counted). Records whose field count differs from
+the header's are not in the stream; the reader lists them in `ragged` with their text.
+A file that cannot be read as its format raises `FileRejected` naming where and why.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ..errors import FileRejected, Problem
+from ..store.duckdb import engine_connection
+
+FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+    ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
+}
+CSV_BLOCK_BYTES = 16 << 20
+"""Largest single CSV record the reader accepts (a cell larger than this rejects the file)."""
+BATCH_ROWS = 122_880
+ROW = "_row"
+
+ProgressFn = Callable[[int, int | None], None]
+"""Called with (bytes or records done, total or None) as a file is read."""
+
+
+@dataclass
+class Ragged:
+    """A record whose field count differs from the header's."""
+
+    row: int
+    text: str
+    fields: int
+    expected: int
+
+
+@dataclass
+class SourceFile:
+    """A file opened for import: its header and a way to stream its records (more than once)."""
+
+    path: Path
+    format: str
+    header: list[str]
+    sha256: str
+    stream: Callable[[], Iterator[pa.RecordBatch]]
+    ragged: list[Ragged] = field(default_factory=list)
+    raw_records_sql: str | None = None
+    """For JSON, records are kept verbatim as their JSON text (column `_json`)."""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(len(self.header))] + [pa.field(ROW, pa.int64())])
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.schema(), self.stream())
+
+
+def detect_format(path: Path, declared: str | None = None) -> str:
+    """The file's format: the declared one, else from its extension (JSON Lines when a .json file
+    does not start with '[')."""
+    if declared:
+        if declared not in FORMATS:
+            raise FileRejected(Problem("unknown_format", f"{declared!r} is not a format roughtrace reads; use one of {', '.join(FORMATS)}", file=path.name))
+        return declared
+    fmt = _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise FileRejected(Problem(
+            "unknown_format",
+            f"cannot tell the format of {path.name} from its extension; name it .csv, .xlsx, .json, .jsonl or .parquet, or pass --format",
+            file=path.name))
+    if fmt == "json":
+        with path.open("rb") as handle:
+            start = handle.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        if start and not start.startswith(b"["):
+            fmt = "jsonl"
+    return fmt
+
+
+def open_source(path: Path, fmt: str | None = None, encoding: str | None = None, delimiter: str | None = None,
+                sheet: str | None = None, progress: ProgressFn | None = None) -> SourceFile:
+    """Open `path` for import, rejecting the file whole when it cannot be read as its format."""
+    if not path.exists():
+        raise FileRejected(Problem("file_not_found", f"there is no file {path}", file=str(path)))
+    if path.is_dir():
+        raise FileRejected(Problem("file_not_found", f"{path} is a folder, not a file", file=str(path)))
+    fmt = detect_format(path, fmt)
+    size, digest, quotes, ends_with_newline = _scan(path)
+    if size == 0:
+        raise FileRejected(Problem("empty_file", "the file is empty (0 bytes): it has no header row", file=path.name))
+    if fmt == "csv":
+        return _open_csv(path, digest, quotes, ends_with_newline, encoding, delimiter, progress, size)
+    if fmt == "xlsx":
+        return _open_xlsx(path, digest, sheet)
+    if fmt in ("json", "jsonl"):
+        return _open_json(path, digest, fmt)
+    return _open_parquet(path, digest)
+
+
+def _scan(path: Path) -> tuple[int, str, int, bool]:
+    """One pass over the bytes: size, SHA-256 (the batch's content identity) and quote count."""
+    digest = hashlib.sha256()
+    size = quotes = 0
+    last = b""
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            digest.update(block)
+            quotes += block.count(b'"')
+            size += len(block)
+            last = block[-1:]
+    return size, digest.hexdigest(), quotes, last in (b"\n", b"\r")
+
+
+# -- CSV ---------------------------------------------------------------------------------------
+def _sniff_encoding(head: bytes, declared: str | None, name: str) -> str:
+    if declared:
+        try:
+            codecs.lookup(declared)
+        except LookupError:
+            raise FileRejected(Problem("unknown_encoding", f"{declared!r} is not an encoding roughtrace knows", file=name)) from None
+        return declared
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        raise FileRejected(Problem(
+            "not_text", "the file holds binary data, not text: is it really a CSV file? (UTF-16 needs a byte-order mark)", file=name))
+    return "utf-8"
+
+
+def _header(text: str, delimiter: str | None) -> tuple[list[str], str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if delimiter is None:
+        counts = {d: first.count(d) for d in (",", ";", "\t")}
+        delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    names = next(csv.reader([first], delimiter=delimiter), [])
+    return names, delimiter
+
+
+def _locate_bad_bytes(path: Path, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    line, offset = 1, 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = exc.start
+                line += block[:at].count(b"\n")
+                return f"line {line} (byte {offset + at + 1})"
+            line += block.count(b"\n")
+            offset += len(block)
+    return "the end of the file"
+
+
+def _open_csv(path: Path, digest: str, quotes: int, ends_with_newline: bool, encoding: str | None,
+              delimiter: str | None, progress: ProgressFn | None, size: int) -> SourceFile:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    encoding = _sniff_encoding(head, encoding, path.name)
+    try:
+        sample = head.decode(encoding, errors="strict" if len(head) < (1 << 16) else "ignore")
+    except UnicodeDecodeError:
+        raise FileRejected(Problem(
+            "bad_encoding", f"the file is not valid {encoding.upper()} at {_locate_bad_bytes(path, encoding)}: "
+            "save it as UTF-8, or declare its encoding with --encoding or in the mapping profile", file=path.name)) from None
+    names, delimiter = _header(sample.lstrip("\ufeff"), delimiter)
+    if not names:
+        raise FileRejected(Problem("no_header", "the file has no header row", file=path.name))
+    names[0] = names[0].lstrip("\ufeff")
+    source = SourceFile(path, "csv", names, digest, stream=lambda: iter(()))
+    positional = [f"c{i}" for i in range(len(names))]
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        source.ragged.clear()
+        skipped: list[int] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            number = (row.number or 0) - 1  # pyarrow counts the header as row 1
+            skipped.append(number)
+            source.ragged.append(Ragged(number, row.text, row.actual_columns, row.expected_columns))
+            return "skip"
+
+        handle = pa.OSFile(str(path), "rb")
+        try:
+            reader = pacsv.open_csv(
+                handle,
+                read_options=pacsv.ReadOptions(column_names=positional, block_size=CSV_BLOCK_BYTES, encoding=encoding, use_threads=False),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in positional},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+            valid_before = 0
+            first = True
+            last_batch = None
+            for batch in reader:
+                if first:
+                    batch = batch.slice(1)  # the header row
+                    first = False
+                n = batch.num_rows
+                if n == 0:
+                    continue
+                rows = _record_numbers(valid_before, n, skipped)
+                valid_before += n
+                out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
+                if last_batch is not None:
+                    yield last_batch
+                last_batch = out
+                if progress:
+                    progress(min(handle.tell(), size), size)
+            if last_batch is not None:
+                if quotes % 2 == 1:
+                    _reject_unterminated_quote(path, last_batch, ends_with_newline)
+                yield last_batch
+        except pa.ArrowInvalid as exc:
+            text = str(exc)
+            if "UTF8" in text or "UTF-8" in text:
+                raise FileRejected(Problem(
+                    "bad_encoding", f"the file is not valid {encoding.upper()} at {_locate_bad_bytes(path, encoding)}: save it as "
+                    "UTF-8, or declare its encoding with --encoding or in the mapping profile", file=path.name)) from None
+            if "straddle" in text:
+                raise FileRejected(Problem(
+                    "record_too_large", f"a record is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table roughtrace can read",
+                    file=path.name)) from None
+            raise FileRejected(Problem("unreadable_csv", f"the file cannot be read as CSV: {text.splitlines()[0]}", file=path.name)) from None
+        finally:
+            handle.close()
+
+    source.stream = stream
+    return source
+
+
+def _record_numbers(valid_before: int, n: int, skipped: list[int]) -> np.ndarray:
+    """Record numbers of the next `n` well-formed records, given the numbers of the ragged
+    records skipped so far: the k-th well-formed record is the k-th number not skipped."""
+    k = np.arange(valid_before + 1, valid_before + n + 1, dtype=np.int64)
+    if not skipped:
+        return k
+    s = np.sort(np.asarray(skipped, dtype=np.int64))
+    well_formed_before_skip = s - np.arange(1, len(s) + 1)
+    return k + np.searchsorted(well_formed_before_skip, k, side="left")
+
+
+def _reject_unterminated_quote(path: Path, last_batch: pa.RecordBatch, ends_with_newline: bool) -> None:
+    """An odd number of quote characters means a quote may never close; pyarrow then swallows
+    the rest of the file into the last record. Reject when that record shows it."""
+    tail = last_batch.slice(last_batch.num_rows - 1)
+    swallowed = any("\n" in (col[0].as_py() or "") for col in tail.columns[:-1])
+    if swallowed or not ends_with_newline:
+        row = tail.column(ROW)[0].as_py()
+        raise FileRejected(Problem(
+            "unterminated_quote", f"a quoted value opened in row {row} is never closed, so the rest of the file cannot be read",
+            file=path.name, row=row))
+
+
+# -- XLSX --------------------------------------------------------------------------------------
+def _cell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") or len(text) == 10 else text
+    return str(value)
+
+
+def _open_xlsx(path: Path, digest: str, sheet: str | None) -> SourceFile:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FileRejected(Problem("unreadable_xlsx", f"the file cannot be read as an XLSX workbook ({type(exc).__name__})", file=path.name)) from None
+    if sheet is not None and sheet not in book.sheetnames:
+        raise FileRejected(Problem("unknown_sheet", f"the workbook has no sheet {sheet!r}; it has {', '.join(book.sheetnames)}", file=path.name))
+    ws = book[sheet] if sheet else book.worksheets[0]
+    rows = ws.iter_rows(values_only=True)
+    header: list[str] = []
+    for values in rows:
+        texts = [_cell_text(v) for v in values]
+        if any(t is not None and t.strip() for t in texts):
+            while texts and (texts[-1] is None or not texts[-1].strip()):
+                texts.pop()
+            header = [t or "" for t in texts]
+            break
+    book.close()
+    if not header:
+        raise FileRejected(Problem("no_header", "the sheet is empty: it has no header row", file=path.name))
+    width = len(header)
+    source = SourceFile(path, "xlsx", header, digest, stream=lambda: iter(()))
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        source.ragged.clear()
+        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            ws = book[sheet] if sheet else book.worksheets[0]
+            columns: list[list[str | None]] = [[] for _ in range(width)]
+            numbers: list[int] = []
+            seen_header = False
+            record = 0
+            for values in ws.iter_rows(values_only=True):
+                texts = [_cell_text(v) for v in values]
+                if not any(t is not None and t.strip() for t in texts):
+                    continue
+                if not seen_header:
+                    seen_header = True
+                    continue
+                record += 1
+                extra = [t for t in texts[width:] if t is not None and t.strip()]
+                if extra:
+                    source.ragged.append(Ragged(record, "\t".join(t or "" for t in texts), len(texts), width))
+                    continue
+                texts = (texts + [None] * width)[:width]
+                for i, text in enumerate(texts):
+                    columns[i].append(text)
+                numbers.append(record)
+                if len(numbers) >= BATCH_ROWS:
+                    yield _batch(columns, numbers)
+                    columns, numbers = [[] for _ in range(width)], []
+            if numbers:
+                yield _batch(columns, numbers)
+        finally:
+            book.close()
+
+    source.stream = stream
+    return source
+
+
+def _batch(columns: list[list[str | None]], numbers: list[int]) -> pa.RecordBatch:
+    arrays = [pa.array(c, pa.string()) for c in columns] + [pa.array(numbers, pa.int64())]
+    return pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(columns))] + [ROW])
+
+
+# -- JSON, JSON Lines, Parquet (read by a private DuckDB engine) ---------------------------------
+def _engine_error(path: Path, fmt: str, exc: Exception) -> FileRejected:
+    text = str(exc).split("\n")[0]
+    for prefix in ("Invalid Input Error: ", "IO Error: ", "Conversion Error: "):
+        text = text.replace(prefix, "")
+    what = {"json": "a JSON array of objects", "jsonl": "JSON Lines (one object a line)", "parquet": "Parquet"}[fmt]
+    return FileRejected(Problem(f"unreadable_{fmt}", f"the file cannot be read as {what}: {text}", file=path.name))
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _open_json(path: Path, digest: str, fmt: str) -> SourceFile:
+    """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`."""
+    source_sql = f"read_json_objects({_sql_text(str(path))}, format={_sql_text('array' if fmt == 'json' else 'newline_delimited')})"
+    con = engine_connection(":memory:", "512MB", 2)
+    try:
+        con.execute(f"CREATE TEMP TABLE objects AS SELECT ordinality AS n, json FROM {source_sql} WITH ORDINALITY")
+        kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects GROUP BY t").fetchall()
+        not_objects = [first for t, first in kinds if t != "OBJECT"]
+        if not_objects:
+            raise FileRejected(Problem("not_objects", f"element {min(not_objects)} is not an object: the file must be an array of objects or one object a line", file=path.name, row=min(not_objects)))
+        keys = [k for (k,) in con.sql("SELECT DISTINCT unnest(json_keys(json)) AS k FROM objects ORDER BY k").fetchall()]
+        line_keys: list[str] = []
+        lines_key = next((k for k in keys if k.strip().lower() == "lines"), None)
+        if lines_key is not None:
+            path_sql = _sql_text(f'$."{lines_key}"')
+            bad = con.execute(f"SELECT min(n) FROM objects WHERE json_type(json, {path_sql}) NOT IN ('ARRAY', 'NULL')").fetchall()[0][0]
+            if bad is not None:
+                raise FileRejected(Problem("not_objects", f"element {bad}: `{lines_key}` must be an array of certificate lines", file=path.name, row=int(bad)))
+            con.execute(f"""CREATE TEMP TABLE records AS
+                SELECT row_number() OVER (ORDER BY o.n, l.i) AS _row, o.json AS header_json, l.line AS line_json
+                FROM objects o,
+                LATERAL (SELECT unnest(lines) AS line, generate_subscripts(lines, 1) AS i
+                         FROM (SELECT CASE WHEN len(coalesce(json_extract(o.json, {path_sql})::JSON[], [])) = 0 THEN [NULL::JSON]
+                                      ELSE json_extract(o.json, {path_sql})::JSON[] END AS lines)) l""")
+            line_keys = [k for (k,) in con.sql("SELECT DISTINCT unnest(json_keys(line_json)) FROM records WHERE line_json IS NOT NULL ORDER BY 1").fetchall()]
+            keys = [k for k in keys if k != lines_key]
+        else:
+            con.execute("CREATE TEMP TABLE records AS SELECT n AS _row, json AS header_json, NULL::JSON AS line_json FROM objects")
+    except duckdb.Error as exc:
+        con.close()
+        raise _engine_error(path, fmt, exc) from None
+    header = keys + [k for k in line_keys if k not in keys]
+    selects = []
+    for i, key in enumerate(header):
+        key_path = _sql_text(f'$."{key}"')
+        from_line = f"json_extract_string(line_json, {key_path})"
+        from_header = f"json_extract_string(header_json, {key_path})"
+        expr = (f"coalesce({from_line}, {from_header})" if key in line_keys and key in keys
+                else from_line if key in line_keys else from_header)
+        selects.append(f"{expr} AS c{i}")
+    select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records ORDER BY _row"
+    source = SourceFile(path, fmt, header, digest, stream=lambda: iter(()))
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        try:
+            reader = con.sql(select_sql).to_arrow_reader(BATCH_ROWS)
+            yield from reader
+        except duckdb.Error as exc:
+            raise _engine_error(path, fmt, exc) from None
+
+    source.stream = stream
+    source.raw_records_sql = "records"
+    source._engine = con  # type: ignore[attr-defined]
+    return source
+
+
+def _open_parquet(path: Path, digest: str) -> SourceFile:
+    con = engine_connection(":memory:", "512MB", 2)
+    relation = f"read_parquet({_sql_text(str(path))}, file_row_number = true)"
+    try:
+        described = con.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    except duckdb.Error as exc:
+        con.close()
+        raise _engine_error(path, "parquet", exc) from None
+    header = [name for name, *_ in described if name != "file_row_number"]
+    types = {name: sql_type for name, sql_type, *_ in described}
+    selects = []
+    for i, name in enumerate(header):
+        quoted = '"' + name.replace('"', '""') + '"'
+        if types[name].startswith("TIMESTAMP"):
+            expr = f"CASE WHEN {quoted}::TIME = TIME '00:00:00' THEN {quoted}::DATE::VARCHAR ELSE {quoted}::VARCHAR END"
+        else:
+            expr = f"{quoted}::VARCHAR"
+        selects.append(f"{expr} AS c{i}")
+    select_sql = f"SELECT {', '.join(selects)}, file_row_number + 1 AS _row FROM {relation} ORDER BY file_row_number"
+    source = SourceFile(path, "parquet", header, digest, stream=lambda: iter(()))
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from con.sql(select_sql).to_arrow_reader(BATCH_ROWS)
+        except duckdb.Error as exc:
+            raise _engine_error(path, "parquet", exc) from None
+
+    source.stream = stream
+    source._engine = con  # type: ignore[attr-defined]
+    return source
+
+
+def close_source(source: SourceFile) -> None:
+    """Release the private engine a JSON or Parquet source holds."""
+    engine = getattr(source, "_engine", None)
+    if engine is not None:
+        engine.close()
+
+
+def record_json(header: list[str], values: list[str | None]) -> str:
+    """A record kept verbatim: the file's own column names and the values as read."""
+    return json.dumps(dict(zip(header, values, strict=False)), ensure_ascii=False)
+
+
+__all__ = ["FORMATS", "ROW", "SourceFile", "Ragged", "open_source", "close_source", "detect_format"]

@@ -1,0 +1,259 @@
+"""Validation rules, as a registry of small SQL predicates the engine runs over whole columns.
+
+Every rule has a stable code, the column it reports on, a predicate that is TRUE for a record that
+breaks it, and a message template in the trade's words (`{column}` placeholders show the value as
+the file wrote it). Stage 1 rules look at one record alone; stage 2 rules look at other records of
+the file or at the store (references, duplicates). Each rule is one bit of a record's problem mask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..domain import countries, kinds
+from ..domain.kinds import Kind
+from ..domain.money import CARAT_PLACES, USD_PLACES
+from ..store.schema import SQL_TYPES
+
+NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+INTEGER = r"[+-]?[0-9]+"
+ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    column: str
+    bad: str
+    """SQL, TRUE when the record breaks the rule (stage 1: over `v_<col>` texts and typed columns)."""
+    message: str
+    """Template: literal text with {column} placeholders for values as written."""
+    stage: int = 1
+
+
+def q(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def message_sql(template: str) -> str:
+    """Compile a message template into a SQL string expression over `v_<col>` columns."""
+    parts = re.split(r"\{(\w+)\}", template)
+    pieces = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            if part:
+                pieces.append(q(part))
+        else:
+            pieces.append(f"coalesce(v_{part}, '')")
+    return " || ".join(pieces) if pieces else "''"
+
+
+# -- typed values ----------------------------------------------------------------------------------
+def _decimal_places(column: kinds.Column) -> int:
+    return CARAT_PLACES if column.type == kinds.CARATS else USD_PLACES
+
+
+def _excess_decimals(places: int) -> str:
+    """A regex matching a non-zero digit beyond `places` decimals (trailing zeros are fine)."""
+    return r"\.[0-9]{" + str(places) + r"}0*[1-9]"
+
+
+def typed_sql(column: kinds.Column) -> str:
+    """The typed value of a column from its trimmed text `v_<name>`; NULL when it is not valid."""
+    v = f"v_{column.name}"
+    if column.type in (kinds.TEXT, kinds.PARTY):
+        return v
+    if column.type == kinds.ENUM:
+        cases = " ".join(f"WHEN {q(value.upper())} THEN {q(value)}" for value in column.values)
+        return f"CASE upper({v}) {cases} END"
+    if column.type == kinds.COUNTRY:
+        return f"CASE WHEN upper({v}) IN ({_country_list()}) THEN upper({v}) END"
+    if column.type == kinds.ORIGIN:
+        return f"CASE WHEN lower({v}) = 'mixed' THEN 'mixed' WHEN upper({v}) IN ({_country_list()}) THEN upper({v}) END"
+    if column.type == kinds.DATE:
+        return f"CASE WHEN regexp_full_match({v}, {q(ISO_DATE)}) THEN TRY_CAST({v} AS DATE) END"
+    if column.type in (kinds.CARATS, kinds.USD):
+        places = _decimal_places(column)
+        return (f"CASE WHEN regexp_full_match({v}, {q(NUMBER)}) AND NOT regexp_matches({v}, {q(_excess_decimals(places))}) "
+                f"THEN TRY_CAST({v} AS {SQL_TYPES[column.type]}) END")
+    if column.type == kinds.INTEGER:
+        return f"CASE WHEN regexp_full_match({v}, {q(INTEGER)}) THEN TRY_CAST({v} AS BIGINT) END"
+    raise ValueError(column.type)
+
+
+_COUNTRY_LIST: str | None = None
+
+
+def _country_list() -> str:
+    global _COUNTRY_LIST
+    if _COUNTRY_LIST is None:
+        _COUNTRY_LIST = ", ".join(q(code) for code in sorted(countries.ALPHA2))
+    return _COUNTRY_LIST
+
+
+# -- stage 1: one record alone -----------------------------------------------------------------------
+def column_rules(column: kinds.Column, max_text_length: int) -> list[Rule]:
+    """The rules every value of a column obeys, from its type in the contract."""
+    name, v, t = column.name, f"v_{column.name}", column.name
+    rules: list[Rule] = []
+    if column.required:
+        rules.append(Rule("missing_value", name, f"{v} IS NULL", f"{name} is required but empty"))
+    if column.type in (kinds.TEXT, kinds.PARTY):
+        rules.append(Rule("too_long", name, f"length({v}) > {int(max_text_length)}",
+                          f"{name} is longer than {max_text_length} characters"))
+    elif column.type == kinds.ENUM:
+        shown = ", ".join(column.values) if len(column.values) <= 12 else f"{column.values[0]} to {column.values[-2]}, {column.values[-1]}"
+        rules.append(Rule("unknown_value", name, f"{v} IS NOT NULL AND {t} IS NULL",
+                          f"'{{{name}}}' is not a known {name}: use one of {shown}"))
+    elif column.type in (kinds.COUNTRY, kinds.ORIGIN):
+        extra = " or mixed" if column.type == kinds.ORIGIN else ""
+        rules.append(Rule("unknown_country", name, f"{v} IS NOT NULL AND {t} IS NULL",
+                          f"'{{{name}}}' is not an ISO 3166-1 alpha-2 country code (such as BW, ZA, BE){extra}"))
+    elif column.type == kinds.DATE:
+        rules.append(Rule("bad_date", name, f"{v} IS NOT NULL AND {t} IS NULL",
+                          f"'{{{name}}}' is not a real date written YYYY-MM-DD"))
+    elif column.type in (kinds.CARATS, kinds.USD):
+        places = _decimal_places(column)
+        unit = "carats" if column.type == kinds.CARATS else "US dollars"
+        rules += [
+            Rule("not_a_number", name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, {q(NUMBER)})",
+                 f"'{{{name}}}' is not a plain decimal number of {unit} (digits with '.' as decimal point; no exponent, NaN, infinity or thousands separator)"),
+            Rule("too_many_decimals", name,
+                 f"regexp_full_match({v}, {q(NUMBER)}) AND regexp_matches({v}, {q(_excess_decimals(places))})",
+                 f"'{{{name}}}' has more than {places} decimals; {unit} are stored exactly and never rounded"),
+            Rule("out_of_range", name,
+                 f"regexp_full_match({v}, {q(NUMBER)}) AND NOT regexp_matches({v}, {q(_excess_decimals(places))}) AND {t} IS NULL",
+                 f"'{{{name}}}' is too large to be {unit}"),
+            Rule("not_positive", name, f"{t} <= 0", f"{name} must be above 0, not {{{name}}}"),
+        ]
+    elif column.type == kinds.INTEGER:
+        rules += [
+            Rule("not_an_integer", name, f"{v} IS NOT NULL AND {t} IS NULL", f"'{{{name}}}' is not a whole number"),
+            Rule("not_positive", name, f"{t} <= 0", f"{name} must be above 0, not {{{name}}}"),
+        ]
+    return rules
+
+
+RECORD_RULES: dict[str, list[Rule]] = {
+    "parties": [
+        Rule("category_required", "category", "role = 'sightholder' AND v_category IS NULL",
+             "a sightholder needs a category: manufacturer, dealer or retailer"),
+        Rule("category_not_allowed", "category", "role IS NOT NULL AND role <> 'sightholder' AND v_category IS NOT NULL",
+             "category is only for sightholders; leave it empty for a {role}"),
+    ],
+    "rough_sales": [
+        Rule("size_range", "size_max_ct", "size_max_ct < size_min_ct",
+             "the largest stone ({size_max_ct} ct) is smaller than the smallest ({size_min_ct} ct)"),
+        Rule("average_size", "carats",
+             "size_max_ct >= size_min_ct AND stones > 0 AND (carats < stones * size_min_ct OR carats > stones * size_max_ct)",
+             "{carats} ct in {stones} stones averages outside the box's size range {size_min_ct} to {size_max_ct} ct a stone"),
+    ],
+    "polished_outcomes": [
+        Rule("larger_than_rough", "carat", "rough_carats IS NOT NULL AND carat > rough_carats",
+             "the polished stone ({carat} ct) is heavier than the rough stone it came from ({rough_carats} ct)"),
+    ],
+    "rough_dispositions": [
+        Rule("counterparty_required", "counterparty_id", "disposition = 'sold_rough' AND v_counterparty_id IS NULL",
+             "rough sold as rough needs the counterparty_id of the buyer"),
+    ],
+    "kp_certificates": [
+        Rule("same_country", "importing_country", "importing_country = exporting_country",
+             "the importing country must differ from the exporting country ({exporting_country})"),
+        Rule("certificate_prefix", "certificate_id",
+             "exporting_country IS NOT NULL AND v_certificate_id IS NOT NULL AND NOT starts_with(upper(v_certificate_id), exporting_country)",
+             "certificate number '{certificate_id}' must start with the exporting country's code ({exporting_country})"),
+        Rule("expiry_not_after_issue", "expiry_date", "expiry_date <= issue_date",
+             "the expiry date {expiry_date} must be after the issue date {issue_date}"),
+    ],
+}
+
+# -- stage 2: against other records and the store --------------------------------------------------
+STAGE2_RULES: dict[str, list[Rule]] = {
+    "parties": [],
+    "rough_sales": [
+        Rule("unknown_party", "seller_id", "", "seller '{seller_id}' is not a known party: load it in parties first", 2),
+        Rule("unknown_party", "buyer_id", "", "buyer '{buyer_id}' is not a known party: load it in parties first", 2),
+    ],
+    "polished_outcomes": [
+        Rule("unknown_party", "sightholder_id", "", "sightholder '{sightholder_id}' is not a known party: load it in parties first", 2),
+        Rule("unknown_box", "box_id", "", "box '{box_id}' is not a known rough sale: load it in rough_sales first", 2),
+        Rule("box_not_bought", "sightholder_id", "", "'{sightholder_id}' did not buy box '{box_id}': only the box's buyer reports its outcome", 2),
+        Rule("before_sale", "polished_date", "", "polished on {polished_date}, before box '{box_id}' was sold", 2),
+    ],
+    "rough_dispositions": [
+        Rule("unknown_party", "sightholder_id", "", "sightholder '{sightholder_id}' is not a known party: load it in parties first", 2),
+        Rule("unknown_party", "counterparty_id", "", "counterparty '{counterparty_id}' is not a known party: load it in parties first", 2),
+        Rule("unknown_box", "box_id", "", "box '{box_id}' is not a known rough sale: load it in rough_sales first", 2),
+        Rule("box_not_bought", "sightholder_id", "", "'{sightholder_id}' did not buy box '{box_id}': only the box's buyer declares what became of it", 2),
+        Rule("before_sale", "date", "", "dated {date}, before box '{box_id}' was sold", 2),
+    ],
+    "transactions": [],
+    "kp_certificates": [
+        Rule("header_mismatch", "certificate_id", "",
+             "the lines of certificate '{certificate_id}' disagree on its header fields (every column but hs_code, carats and value_usd must be the same on every line)", 2),
+    ],
+    "parcel_contents": [
+        Rule("unknown_certificate_line", "hs_code", "", "certificate '{certificate_id}' has no line with HS code {hs_code}: load the certificate first", 2),
+        Rule("over_line_carats", "carats", "", "{carats} ct would take the contents of certificate '{certificate_id}' line {hs_code} over the line's carats", 2),
+    ],
+}
+
+DUPLICATES: dict[str, tuple[str, str, str]] = {
+    # kind: (column reported, message for a second occurrence in the file, message for one already stored)
+    "parties": ("party_id", "party '{party_id}' appears again in this file with other values (the first is kept)",
+                "party '{party_id}' is already stored with other values"),
+    "rough_sales": ("box_id", "box '{box_id}' appears again in this file with other values (the first is kept)",
+                    "box '{box_id}' is already stored with other values"),
+    "polished_outcomes": ("stone_id", "stone '{stone_id}' ({lab}) from box '{box_id}' appears again in this file with other values (the first is kept)",
+                          "stone '{stone_id}' ({lab}) from box '{box_id}' is already stored with other values"),
+    "transactions": ("tx_id", "transaction '{tx_id}' appears again in this file with other values (the first is kept)",
+                     "transaction '{tx_id}' is already stored with other values"),
+    "kp_certificates": ("hs_code", "HS code {hs_code} appears again on certificate '{certificate_id}' with other values: a certificate carries each code once",
+                        "certificate '{certificate_id}' line {hs_code} is already stored with other values"),
+}
+DUPLICATE_IN_FILE, ALREADY_STORED = "duplicate_id", "already_stored"
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """Every rule of one kind, numbered: a rule's number is its bit in the problem mask."""
+
+    kind: Kind
+    rules: tuple[Rule, ...]
+
+    def bit(self, code: str, column: str) -> int:
+        for i, rule in enumerate(self.rules):
+            if rule.code == code and rule.column == column:
+                return i
+        raise KeyError((code, column))
+
+    def mask_sql(self, stage: int = 1) -> str:
+        terms = [f"CASE WHEN coalesce({r.bad}, false) THEN {1 << i}::HUGEINT ELSE 0::HUGEINT END"
+                 for i, r in enumerate(self.rules) if r.stage == stage]
+        return " | ".join(terms) if terms else "0::HUGEINT"
+
+
+def rule_book(kind: Kind, max_text_length: int) -> RuleBook:
+    """All rules of `kind`, stage 1 first, then references and identity."""
+    rules: list[Rule] = []
+    for column in kind.columns:
+        rules += column_rules(column, max_text_length)
+    rules += RECORD_RULES.get(kind.name, [])
+    rules += STAGE2_RULES.get(kind.name, [])
+    if kind.name in DUPLICATES:
+        column, in_file, stored = DUPLICATES[kind.name]
+        rules += [Rule(DUPLICATE_IN_FILE, column, "", in_file, 2), Rule(ALREADY_STORED, column, "", stored, 2)]
+    if len(rules) > 127:
+        raise ValueError(f"{kind.name} has more rules than a problem mask holds")
+    return RuleBook(kind, tuple(rules))
+
+
+def all_codes() -> dict[str, str]:
+    """Every error code with one example message, for the docs and their test."""
+    seen: dict[str, str] = {}
+    for kind in kinds.KINDS.values():
+        for rule in rule_book(kind, 1000).rules:
+            seen.setdefault(rule.code, rule.message)
+    return seen

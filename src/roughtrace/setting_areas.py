@@ -1,0 +1,1 @@
+"""Imports each area's module that registers settings, so the registry is complete."""

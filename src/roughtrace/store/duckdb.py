@@ -1,0 +1,112 @@
+"""The embedded default: a DuckDB file, no server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import StoreError
+from . import migrations
+
+ENGINE_CONFIG = {"autoinstall_known_extensions": False}
+"""roughtrace never downloads an extension at run time; json, parquet and icu are built in."""
+
+
+def engine_connection(path: str = ":memory:", memory_limit: str = "1GB", threads: int = 2,
+                      temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection configured for roughtrace's work: bounded memory that spills to disk."""
+    con = duckdb.connect(path, config=dict(ENGINE_CONFIG))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    if temp_directory:
+        con.execute(f"SET temp_directory = '{temp_directory}'")
+    return con
+
+
+class DuckDBStore:
+    """A store in one DuckDB file. One writer at a time; readers in other processes open it
+    read-only."""
+
+    engine = "duckdb"
+
+    def __init__(self, path: str, memory_limit: str = "1GB", threads: int = 2) -> None:
+        self.path = path
+        self.url = f"duckdb:///{path}"
+        parent = Path(path).parent
+        if path != ":memory:" and not parent.exists():
+            raise StoreError(f"the folder {parent} for the store {path} does not exist", code="store_folder_missing")
+        try:
+            self.con = engine_connection(path, memory_limit, threads, temp_directory=f"{path}.tmp" if path != ":memory:" else None)
+        except duckdb.IOException as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}", code="store_unavailable") from None
+        self._depth = 0
+
+    # -- the port -------------------------------------------------------------------------
+    def migrate(self) -> int:
+        return migrations.apply_migrations(self)
+
+    def schema_version(self) -> int:
+        return migrations.applied_version(self)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.con.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.con.execute("COMMIT")
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self.con.execute(sql, list(params))
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
+        return self.con.sql(sql, params=list(params) or None).to_arrow_table()
+
+    def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
+        self.con.register("__rt_append", rows)
+        try:
+            return int(self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM __rt_append").fetchall()[0][0])
+        finally:
+            self.con.unregister("__rt_append")
+
+    def ibis(self) -> Any:
+        import ibis
+
+        return ibis.duckdb.from_connection(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- the import engine ------------------------------------------------------------------
+    def import_engine(self) -> duckdb.DuckDBPyConnection:
+        """Import validation runs in the store's own connection: no copy of reference data."""
+        return self.con
+
+    def release_import_engine(self, engine: duckdb.DuckDBPyConnection) -> None:
+        """Nothing to release: the engine is the store's connection."""
+
+    def reference(self, engine: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
+                  key_columns: tuple[str, ...], keys_relation: str) -> str:
+        """The store's table itself is visible to the engine."""
+        return table
+
+    def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+        engine.execute(f"INSERT INTO {table} BY NAME {select_sql}")

@@ -1,0 +1,45 @@
+"""Applying the versioned schema through the port, the same way on every engine."""
+
+from __future__ import annotations
+
+from .port import Store
+from .schema import MIGRATIONS, Migration
+
+LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY,
+  description VARCHAR NOT NULL,
+  applied_at TIMESTAMP NOT NULL
+)"""
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """The core schema and each area's own migration, in version order."""
+    return tuple(sorted(MIGRATIONS, key=lambda m: m.version))
+
+
+def applied_version(store: Store) -> int:
+    """The newest applied migration, 0 for a database roughtrace has never touched."""
+    try:
+        result = store.query("SELECT max(version) AS v FROM schema_migrations")
+    except Exception:  # the table does not exist yet: a new database
+        return 0
+    value = result.column("v")[0].as_py()
+    return int(value or 0)
+
+
+def apply_migrations(store: Store) -> int:
+    """Apply every migration not yet applied, each in its own transaction; returns the version."""
+    store.execute(LEDGER_TABLE)
+    done = {int(v) for v in store.query("SELECT version FROM schema_migrations").column("version").to_pylist()}
+    for migration in all_migrations():
+        if migration.version in done:
+            continue
+        engine_specific = migration.postgres_only if store.engine == "postgresql" else migration.duckdb_only
+        with store.transaction():
+            for statement in migration.statements + engine_specific:
+                store.execute(statement)
+            store.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, CURRENT_TIMESTAMP)",
+                (migration.version, migration.description),
+            )
+    return applied_version(store)

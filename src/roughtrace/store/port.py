@@ -1,0 +1,55 @@
+"""The storage port: the one narrow interface every engine adapter implements.
+
+SQL handed to the port is written once for both engines: standard SQL with `?` placeholders.
+Analytic queries that need engine-specific functions go through `ibis()`, which compiles one
+expression for either engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+
+class Store(Protocol):
+    """A roughtrace store: DuckDB (embedded, the default) or PostgreSQL (shared)."""
+
+    url: str
+    engine: str
+    """'duckdb' or 'postgresql'."""
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version; returns that version."""
+
+    def schema_version(self) -> int:
+        """The applied schema version, 0 for an empty database."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all (nesting joins the outer one)."""
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Run one portable statement."""
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
+        """Run one portable query and return its rows as Arrow (DECIMAL stays decimal128)."""
+
+    def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
+        """Bulk-append Arrow rows whose column names match `table`'s, by the engine's fast path
+        (Arrow scan into DuckDB, COPY into PostgreSQL). Returns the number of rows written."""
+
+    def ibis(self) -> Any:
+        """An Ibis backend over this store's connection, for analytic queries written once."""
+
+    def close(self) -> None: ...
+
+
+def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Iterate a reader's record batches (a small helper adapters share)."""
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return

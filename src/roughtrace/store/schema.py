@@ -1,0 +1,101 @@
+"""The store's schema, versioned, written once for both engines.
+
+Each input kind has a table of the same name whose columns follow `domain.kinds`, plus three
+bookkeeping columns: `batch_id` (the import that stored the row), `source_row` (its 1-based record
+number in that import's file) and `extras` (a JSON object of the extra columns the file carried, or
+NULL). Amounts are DECIMAL, never binary floating point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain import kinds
+from ..domain.money import CARAT_SQL_TYPE, USD_SQL_TYPE
+
+SQL_TYPES: dict[str, str] = {
+    kinds.TEXT: "VARCHAR",
+    kinds.DATE: "DATE",
+    kinds.CARATS: CARAT_SQL_TYPE,
+    kinds.USD: USD_SQL_TYPE,
+    kinds.INTEGER: "BIGINT",
+    kinds.ENUM: "VARCHAR",
+    kinds.COUNTRY: "VARCHAR",
+    kinds.ORIGIN: "VARCHAR",
+    kinds.PARTY: "VARCHAR",
+}
+BOOKKEEPING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("batch_id", "BIGINT NOT NULL"),
+    ("source_row", "BIGINT NOT NULL"),
+    ("extras", "VARCHAR"),
+)
+
+
+def kind_table_ddl(kind: kinds.Kind) -> str:
+    columns = [
+        f"{c.name} {SQL_TYPES[c.type]}{' NOT NULL' if c.required else ''}" for c in kind.columns
+    ] + [f"{name} {sql_type}" for name, sql_type in BOOKKEEPING_COLUMNS]
+    return f"CREATE TABLE {kind.name} (\n  " + ",\n  ".join(columns) + "\n)"
+
+
+BATCHES_DDL = """CREATE TABLE batches (
+  batch_id BIGINT PRIMARY KEY,
+  kind VARCHAR NOT NULL,
+  file_name VARCHAR NOT NULL,
+  file_sha256 VARCHAR NOT NULL,
+  profile_sha256 VARCHAR,
+  rows_read BIGINT NOT NULL,
+  rows_accepted BIGINT NOT NULL,
+  rows_rejected BIGINT NOT NULL,
+  rows_unchanged BIGINT NOT NULL,
+  imported_at TIMESTAMP NOT NULL
+)"""
+
+QUARANTINE_DDL = """CREATE TABLE quarantine (
+  batch_id BIGINT NOT NULL,
+  kind VARCHAR NOT NULL,
+  file_name VARCHAR NOT NULL,
+  source_row BIGINT NOT NULL,
+  record VARCHAR NOT NULL,
+  problems VARCHAR NOT NULL
+)"""
+"""Rejected records kept verbatim: `record` is a JSON object of the file's own column names and
+values as read; `problems` a JSON array of {code, column, message}."""
+
+META_DDL = """CREATE TABLE meta (
+  key VARCHAR PRIMARY KEY,
+  value VARCHAR NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema. `statements` run on every engine; `postgres_only` and
+    `duckdb_only` hold engine-specific physical design such as indexes."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+    postgres_only: tuple[str, ...] = ()
+    duckdb_only: tuple[str, ...] = ()
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "input kinds, batches, quarantine, meta",
+        tuple(kind_table_ddl(k) for k in kinds.KINDS.values()) + (BATCHES_DDL, QUARANTINE_DDL, META_DDL, "CREATE SEQUENCE batch_id_seq START 1"),
+        postgres_only=(
+            "CREATE INDEX parties_id ON parties (party_id)",
+            "CREATE INDEX rough_sales_box ON rough_sales (box_id)",
+            "CREATE INDEX polished_outcomes_stone ON polished_outcomes (stone_id, lab)",
+            "CREATE INDEX polished_outcomes_box ON polished_outcomes (box_id)",
+            "CREATE INDEX rough_dispositions_box ON rough_dispositions (box_id)",
+            "CREATE INDEX transactions_tx ON transactions (tx_id)",
+            "CREATE INDEX kp_certificates_id ON kp_certificates (certificate_id)",
+            "CREATE INDEX parcel_contents_id ON parcel_contents (certificate_id)",
+            "CREATE INDEX quarantine_batch ON quarantine (batch_id)",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,106 @@
+"""Shared fixtures: a store on every engine, and fixtures written in the domain's own language."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roughtrace.store import Store, open_store
+
+PG_URL = os.environ.get("ROUGHTRACE_TEST_PG")
+ENGINES = ["duckdb", "postgresql"]
+
+
+def _pg_store() -> Iterator[Store]:
+    if not PG_URL:
+        if os.environ.get("ROUGHTRACE_REQUIRE_PG"):
+            pytest.fail("ROUGHTRACE_TEST_PG is not set but PostgreSQL is required (scripts/test.sh starts one)")
+        pytest.skip("no PostgreSQL: set ROUGHTRACE_TEST_PG (scripts/test.sh starts one)")
+    schema = "rt_" + uuid.uuid4().hex[:12]
+    admin = open_store(PG_URL)
+    admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in PG_URL else "?"
+    store = open_store(f"{PG_URL}{separator}options=-csearch_path%3D{schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+def make_store(engine: str, tmp_path: Path) -> Iterator[Store]:
+    if engine == "duckdb":
+        store = open_store(f"duckdb:///{tmp_path / 'store.duckdb'}")
+        try:
+            yield store
+        finally:
+            store.close()
+    else:
+        yield from _pg_store()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(engine: str, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store on each engine in turn."""
+    for opened in make_store(engine, tmp_path):
+        opened.migrate()
+        yield opened
+
+
+@pytest.fixture
+def duck(tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty DuckDB store (for tests about the embedded default only)."""
+    for opened in make_store("duckdb", tmp_path):
+        opened.migrate()
+        yield opened
+
+
+@pytest.fixture
+def pg_url() -> str:
+    if not PG_URL:
+        if os.environ.get("ROUGHTRACE_REQUIRE_PG"):
+            pytest.fail("ROUGHTRACE_TEST_PG is not set but PostgreSQL is required")
+        pytest.skip("no PostgreSQL")
+    return PG_URL
+
+
+def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
+    """A fixture file from an indented literal: tests read like the CSV a user sends."""
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding=encoding)
+    return path
+
+
+PARTIES = """
+    party_id,name,role,category,country
+    DB,Producer,producer,,BW
+    SH1,Cutter One,sightholder,manufacturer,IN
+    SH2,Dealer Two,sightholder,dealer,BE
+    TR1,Trader,trader,,AE
+    """
+BOXES = """
+    box_id,sight,sale_date,seller_id,buyer_id,origin,assortment,model,size_min_ct,size_max_ct,colour,quality,stones,carats,price_usd,kp_certificate_id
+    B1,2026-01,2026-01-20,DB,SH1,BW,A-100,stones,0.75,2.00,white,high,10,12.500,25000.00,BW0001
+    B2,2026-01,2026-01-20,DB,SH2,BW,A-200,shapes,0.10,1.00,off_white,medium,100,50.000,9000.00,BW0001
+    """
+
+
+@pytest.fixture
+def market(store: Store, tmp_path: Path) -> Store:
+    """A store holding two parties' worth of rough: SH1 bought B1, SH2 bought B2."""
+    from roughtrace.ingest import import_file
+
+    assert import_file(store, "parties", write(tmp_path, "parties.csv", PARTIES)).rows_rejected == 0
+    assert import_file(store, "rough_sales", write(tmp_path, "rough_sales.csv", BOXES)).rows_rejected == 0
+    return store
