@@ -61,4 +61,55 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
 
 def _sections() -> list[tuple[str, Callable[[Store, Settings], dict[str, Any] | None]]]:
     """Each capability's part of the summary, in the order an analyst reads them."""
-    return []
+    from .valuation.summary import demo_section as valuation_section
+
+    return [("prices", _prices_section), ("valuation", valuation_section), ("verification", _verification_section),
+            ("ledger", _ledger_section)]
+
+
+def _prices_section(store: Store, settings: Settings) -> dict[str, Any] | None:
+    from .pricing.index import build, headline
+
+    report = build(store, settings)
+    head = headline(store)
+    if not head:
+        return None
+    lines = ["Polished transaction price index (transactions only; asking prices kept apart):"]
+    lines += _headline_lines(head)
+    return {"data": {"build": report.as_dict() if hasattr(report, "as_dict") else str(report), "headline": head}, "lines": lines}
+
+
+def _headline_lines(head: dict[str, Any]) -> list[str]:
+    change = head.get("change_pct")
+    moved = f" ({'+' if change >= 0 else ''}{change}% on the period before)" if isinstance(change, (int, float)) else ""
+    return [
+        f"  headline index {head.get('headline')} in the period starting {head.get('latest_period')}{moved}",
+        f"  {head.get('n_trades', 0):,} trades in {head.get('cells', 0):,} cells over {head.get('periods', 0)} periods; "
+        f"{head.get('n_asking', 0):,} asking prices stored but never used",
+        "  `roughtrace prices quote --shape round --carat 0.5 --color H --clarity SI1` prices a stone.",
+    ]
+
+
+def _verification_section(store: Store, settings: Settings) -> dict[str, Any] | None:
+    from .checks.verify import riskiest
+
+    risky = riskiest(store, 5, settings)
+    lines = ["Riskiest sightholders (roughtrace verify sightholders explains each):"]
+    if not risky:
+        lines.append("  none above low risk")
+    for r in risky:
+        lines.append(f"  {r['sightholder_id']:<10} {r['category'] or '':<13} {r['risk']:<6} score {r['score']:>6}  {', '.join(r['checks'])}")
+        if r["why"]:
+            lines.append(f"      {r['why'][0]}")
+    return {"data": risky, "lines": lines}
+
+
+def _ledger_section(store: Store, settings: Settings) -> dict[str, Any] | None:
+    from .ledger.log import latest_head
+
+    head = latest_head(store)
+    if head is None:
+        return None
+    data = {"size": head.size, "root": head.root.hex(), "timestamp": head.timestamp, "key_id": head.key_id}
+    return {"data": data, "lines": [f"Tamper-evident log: {head.size:,} entries, root {data['root'][:16]}..., signed {head.timestamp} "
+                                    "(`roughtrace ledger verify` recomputes everything)."]}

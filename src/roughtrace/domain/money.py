@@ -31,7 +31,7 @@ def _exact(value: object, places: int, unit: str) -> Decimal:
         raise AmountError("not_a_number", f"{value!r} is not a number of {unit}") from None
     if not number.is_finite():
         raise AmountError("not_finite", f"{unit} cannot be NaN or infinity")
-    exponent = number.as_tuple().exponent
+    exponent = number.normalize().as_tuple().exponent  # trailing zeros are not extra decimals
     if isinstance(exponent, int) and -exponent > places:
         raise AmountError("too_many_decimals", f"{unit} have at most {places} decimals: {value} would need rounding")
     return number.quantize(Decimal(1).scaleb(-places))

@@ -10,6 +10,7 @@ rows read = rows accepted + rows rejected.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,8 @@ class ImportResult:
     errors_not_shown: int = 0
     warnings: list[Problem] = field(default_factory=list)
     receipt: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per step (reading and typing, checking, storing, quarantine, ledger), for benchmarks."""
 
     @property
     def rows_new(self) -> int:
@@ -141,6 +144,10 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
         except _StrictAbort as abort:
             result = abort.result
             result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
+        except Exception:
+            if source.failure is not None:  # the file turned out unreadable part-way through
+                raise source.failure from None
+            raise
         finally:
             _drop_temp(engine)
             store.release_import_engine(engine)
@@ -187,14 +194,16 @@ def _mapped_sql(spec: Kind, columns: ColumnMap, profile: MappingProfile | None, 
 def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
           profile: MappingProfile | None, settings: Settings, progress: ProgressFn | None, ledger: bool) -> ImportResult:
     result = ImportResult(kind=spec.name, file=source.name)
+    clock = _Clock(result.timings)
 
     # Stage 1: one streaming pass types every value and runs the per-record rules.
     engine.register(RAW, source.reader())
     typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {STAGED} AS
-        SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.mask_sql(1)} AS mask
+        SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.any_broken_sql(int(settings["max_text_length"]))} AS bad
         FROM (SELECT m.*, {typed} FROM ({_mapped_sql(spec, columns, profile, RAW)}) m)""")
     engine.unregister(RAW)
+    clock.lap("read_and_type")
     ragged = list(source.ragged)
     staged_rows = _scalar(engine, f"SELECT count(*) FROM {STAGED}")
     result.rows_read = staged_rows + len(ragged)
@@ -202,14 +211,15 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
         progress("checking", 0, result.rows_read)
 
     # Stage 2: references and identity, as (row, bit) verdicts; 'unchanged' rows are no-ops.
-    stage2 = _stage2(store, engine, spec, book)
+    stage2, stored_twins = _stage2(store, engine, spec, book)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
         SELECT _row, bit_or(bit) AS mask, bool_or(unchanged) AS unchanged
         FROM ({stage2}) GROUP BY _row""")
-    rejected = _scalar(engine, f"""SELECT count(*) FROM {STAGED} s LEFT JOIN {VERDICTS} v USING (_row)
-                                   WHERE s.mask <> 0 OR coalesce(v.mask, 0) <> 0""")
+    clock.lap("check_references_and_identity")
+    rejected = _scalar(engine, f"""SELECT (SELECT count(*) FROM {STAGED} WHERE bad)
+        + (SELECT count(*) FROM {VERDICTS} v JOIN {STAGED} s USING (_row) WHERE v.mask <> 0 AND NOT s.bad)""")
     unchanged = _scalar(engine, f"""SELECT count(*) FROM {VERDICTS} v JOIN {STAGED} s USING (_row)
-                                    WHERE v.unchanged AND v.mask = 0 AND s.mask = 0""")
+                                    WHERE v.unchanged AND v.mask = 0 AND NOT s.bad""")
     result.rows_rejected = rejected + len(ragged)
     result.rows_unchanged = unchanged
     result.rows_accepted = staged_rows - rejected
@@ -217,8 +227,9 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     if result.rows_read != result.rows_accepted + result.rows_rejected:
         raise RoughtraceError(Problem("count_mismatch", "rows read differ from rows accepted plus rows rejected; nothing was stored", file=source.name))
     if spec.name == "polished_outcomes":
-        result.warnings += _conflicting_claims(store, engine, source.name)
+        result.warnings += _conflicting_claims(engine, stored_twins, source.name)
 
+    clock.lap("count_and_flag")
     previous = _previous_batch(store, spec.name, source.sha256, profile.sha256 if profile else None)
     if new_rows == 0 and (result.rows_rejected == 0 or previous is not None):
         result.duplicate_of = previous
@@ -232,7 +243,8 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     result.batch_id = batch_id
     names = ", ".join(c.name for c in spec.columns)
     store.write_from(engine, spec.name, f"""SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras
-        FROM {STAGED} s WHERE s.mask = 0 AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)""")
+        FROM {STAGED} s WHERE NOT s.bad AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)""")
+    clock.lap("store_rows")
     if result.rows_rejected:
         _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)
         result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile, ragged, settings)
@@ -241,8 +253,10 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
         (batch_id, spec.name, source.name, source.sha256, profile.sha256 if profile else None,
          result.rows_read, result.rows_accepted, result.rows_rejected, result.rows_unchanged),
     )
+    clock.lap("quarantine")
     if ledger:
-        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result)
+        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, settings)
+        clock.lap("ledger")
     result.stored = True
     result.ok = True
     if progress:
@@ -251,13 +265,21 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
 
 
 def _record_in_ledger(store: Store, engine: Any, spec: Kind, source: readers.SourceFile, batch_id: int,
-                      result: ImportResult) -> dict[str, Any] | None:
-    """Hook for the tamper-evident log (issue 7); returns the receipt when the ledger is present."""
-    try:
-        from ..ledger import imports as ledger_imports
-    except ImportError:
-        return None
-    return ledger_imports.record_import(store, engine, spec, source, batch_id, result)
+                      result: ImportResult, settings: Settings) -> dict[str, Any] | None:
+    """Append the batch to the tamper-evident log, in this transaction; returns the receipt."""
+    from ..ledger import imports as ledger_imports
+
+    return ledger_imports.record_import(store, engine, spec, source, batch_id, result, settings)
+
+
+class _Clock:
+    def __init__(self, laps: dict[str, float]) -> None:
+        self.laps, self.last = laps, time.perf_counter()
+
+    def lap(self, label: str) -> None:
+        now = time.perf_counter()
+        self.laps[label] = round(now - self.last, 3)
+        self.last = now
 
 
 def _scalar(engine: Any, sql: str) -> int:
@@ -270,8 +292,9 @@ def _typed_columns(spec_name: str, names: tuple[str, ...]) -> dict[str, str]:
     return {n: SQL_TYPES[spec.column(n).type] for n in names}
 
 
-def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> str:
-    """SQL producing (_row, bit, unchanged) for every stage-2 finding of the staged file."""
+def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[str, str | None]:
+    """SQL producing (_row, bit, unchanged) for every stage-2 finding of the staged file, and the
+    engine relation holding the stored rows that share a key with the file (None if no key)."""
     parts: list[str] = ["SELECT NULL::BIGINT AS _row, 0::HUGEINT AS bit, false AS unchanged WHERE false"]
 
     def flag(code: str, column: str, select_rows: str) -> None:
@@ -299,40 +322,49 @@ def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> str:
         flag("header_mismatch", "certificate_id", f"""
             SELECT _row FROM {STAGED} WHERE certificate_id IN (
                 SELECT certificate_id FROM (
-                    SELECT certificate_id, {header_hash} AS h FROM {STAGED} WHERE mask = 0
+                    SELECT certificate_id, {header_hash} AS h FROM {STAGED} WHERE NOT bad
                     UNION ALL SELECT certificate_id, {header_hash} AS h FROM {stored})
                 GROUP BY certificate_id HAVING count(DISTINCT h) > 1)""")
 
+    stored_twins = None
     if spec.key:
-        parts += _identity_by_key(store, engine, spec, book)
+        identity, stored_twins = _identity_by_key(store, engine, spec, book)
+        parts += identity
     else:
         parts += _identity_by_content(store, engine, spec)
 
     if spec.name == "parcel_contents":
         parts += _parcel_capacity(store, engine, spec, book, flag)
-    return " UNION ALL ".join(parts)
+    return " UNION ALL ".join(f"SELECT _row, bit, unchanged FROM ({part})" for part in parts), stored_twins
 
 
-def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> list[str]:
+def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[list[str], str]:
     """Same key, same values: a no-op. Same key, other values: the later record is rejected."""
     key = spec.key
     names = spec.column_names
     on = " AND ".join(f"a.{k} = b.{k}" for k in key)
-    content = f"hash({', '.join(names)})"
     dup_bit = 1 << book.bit(DUPLICATE_IN_FILE, _dup_column(spec))
     stored_bit = 1 << book.bit(ALREADY_STORED, _dup_column(spec))
+    keys = ", ".join(key)
     in_file = f"""
+        WITH repeated AS (SELECT {keys}, min(_row) AS first_row FROM {STAGED} WHERE NOT bad GROUP BY {keys} HAVING count(*) > 1),
+             members AS (SELECT b.{', b.'.join(key)}, b._row, a.first_row, hash({', '.join('b.' + n for n in names)}) AS h
+                         FROM {STAGED} b JOIN repeated a ON {on} WHERE NOT b.bad),
+             firsts AS (SELECT {keys}, h FROM members WHERE _row = first_row)
         SELECT b._row, CASE WHEN b.h = a.h THEN 0 ELSE {dup_bit} END::HUGEINT AS bit, b.h = a.h AS unchanged
-        FROM (SELECT {', '.join(key)}, _row, {content} AS h FROM {STAGED} WHERE mask = 0) b
-        JOIN (SELECT {', '.join(key)}, min(_row) AS first_row, arg_min({content}, _row) AS h FROM {STAGED} WHERE mask = 0
-              GROUP BY {', '.join(key)} HAVING count(*) > 1) a ON {on}
-        WHERE b._row > a.first_row"""
-    stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), key, STAGED)
+        FROM members b JOIN firsts a ON {on} WHERE b._row > b.first_row"""
+    stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), _lookup_key(spec), STAGED)
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
     against_store = f"""
         SELECT b._row, CASE WHEN {same} THEN 0 ELSE {stored_bit} END::HUGEINT AS bit, {same} AS unchanged
-        FROM {STAGED} b JOIN {stored} a ON {on} WHERE b.mask = 0"""
-    return [in_file, against_store]
+        FROM {STAGED} b JOIN {stored} a ON {on} WHERE NOT b.bad"""
+    return [in_file, against_store], stored
+
+
+def _lookup_key(spec: Kind) -> tuple[str, ...]:
+    """The columns the store is searched by for a kind's stored twins: a stone's report number
+    finds every claim on it (conflicting claims included), in one look-up."""
+    return ("stone_id",) if spec.name == "polished_outcomes" else spec.key
 
 
 def _dup_column(spec: Kind) -> str:
@@ -347,11 +379,11 @@ def _identity_by_content(store: Store, engine: Any, spec: Kind) -> list[str]:
     content = f"hash({', '.join(names)})"
     in_file = f"""
         SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (
-            SELECT _row, row_number() OVER (PARTITION BY {content} ORDER BY _row) AS n FROM {STAGED} WHERE mask = 0)
+            SELECT _row, row_number() OVER (PARTITION BY {content} ORDER BY _row) AS n FROM {STAGED} WHERE NOT bad)
         WHERE n > 1"""
     stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), ("box_id",) if "box_id" in names else ("certificate_id",), STAGED)
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
-    against_store = f"SELECT b._row, 0::HUGEINT AS bit, true AS unchanged FROM {STAGED} b JOIN {stored} a ON {same} WHERE b.mask = 0"
+    against_store = f"SELECT b._row, 0::HUGEINT AS bit, true AS unchanged FROM {STAGED} b JOIN {stored} a ON {same} WHERE NOT b.bad"
     return [in_file, against_store]
 
 
@@ -364,14 +396,14 @@ def _parcel_capacity(store: Store, engine: Any, spec: Kind, book: RuleBook, flag
     stored = store.reference(engine, "parcel_contents", _typed_columns("parcel_contents", spec.column_names), ("certificate_id",), STAGED)
     candidates = engine.sql(f"""
         WITH repeats AS (SELECT _row FROM (SELECT _row, row_number() OVER (PARTITION BY hash({', '.join(spec.column_names)}) ORDER BY _row) AS n
-                                           FROM {STAGED} WHERE mask = 0) WHERE n > 1),
+                                           FROM {STAGED} WHERE NOT bad) WHERE n > 1),
              already AS (SELECT b._row FROM {STAGED} b JOIN {stored} a ON {' AND '.join(f'a.{c} IS NOT DISTINCT FROM b.{c}' for c in spec.column_names)}),
              used AS (SELECT certificate_id, hs_code, sum(carats) AS used FROM {stored} GROUP BY ALL)
         SELECT s._row, dense_rank() OVER (ORDER BY s.certificate_id, s.hs_code) AS grp, s.carats::DOUBLE * 1000 AS mct,
                (l.carats - coalesce(u.used, 0))::DOUBLE * 1000 AS room
         FROM {STAGED} s JOIN {lines} l ON l.certificate_id = s.certificate_id AND l.hs_code = s.hs_code
         LEFT JOIN used u ON u.certificate_id = s.certificate_id AND u.hs_code = s.hs_code
-        WHERE s.mask = 0 AND s._row NOT IN (SELECT _row FROM repeats) AND s._row NOT IN (SELECT _row FROM already)
+        WHERE NOT s.bad AND s._row NOT IN (SELECT _row FROM repeats) AND s._row NOT IN (SELECT _row FROM already)
         ORDER BY grp, s._row""").to_arrow_table()
     over = _over_capacity(candidates)
     engine.register("rt_over_capacity", pa.table({"_row": pa.array(over, pa.int64())}))
@@ -403,15 +435,15 @@ def _over_capacity(candidates: pa.Table) -> np.ndarray:
     return rows[rejected]
 
 
-def _conflicting_claims(store: Store, engine: Any, file_name: str) -> list[Problem]:
+def _conflicting_claims(engine: Any, stored: str | None, file_name: str) -> list[Problem]:
     """A stone claimed from another box or by another sightholder is stored and flagged."""
-    stored = store.reference(engine, "polished_outcomes", _typed_columns("polished_outcomes", ("lab", "stone_id", "sightholder_id", "box_id")), ("stone_id",), STAGED)
     rows = engine.sql(f"""
-        WITH mine AS (SELECT DISTINCT lab, stone_id, sightholder_id, box_id FROM {STAGED} WHERE mask = 0),
-             claims AS (SELECT * FROM mine UNION SELECT lab, stone_id, sightholder_id, box_id FROM {stored}),
-             contested AS (SELECT lab, stone_id FROM claims GROUP BY lab, stone_id HAVING count(*) > 1)
-        SELECT count(*) AS n, list(stone_id ORDER BY stone_id)[1:5] AS sample FROM contested
-        WHERE (lab, stone_id) IN (SELECT (lab, stone_id) FROM mine)""").fetchall()
+        WITH in_file AS (SELECT lab, stone_id FROM {STAGED} WHERE NOT bad GROUP BY lab, stone_id
+                         HAVING count(DISTINCT (sightholder_id, box_id)) > 1),
+             with_store AS (SELECT s.lab, s.stone_id FROM {STAGED} s JOIN {stored} t ON t.lab = s.lab AND t.stone_id = s.stone_id
+                            AND (t.sightholder_id <> s.sightholder_id OR t.box_id <> s.box_id) WHERE NOT s.bad),
+             contested AS (SELECT * FROM in_file UNION SELECT * FROM with_store)
+        SELECT count(*) AS n, list(stone_id ORDER BY stone_id)[1:5] AS sample FROM contested""").fetchall()
     n, sample = rows[0]
     if not n:
         return []
@@ -430,22 +462,27 @@ def _previous_batch(store: Store, kind: str, sha256: str, profile_sha256: str | 
 
 # -- quarantine ----------------------------------------------------------------------------------------
 def _rejects_sql(book: RuleBook) -> str:
-    return f"""SELECT s._row, s.mask | coalesce(v.mask, 0) AS mask FROM {STAGED} s LEFT JOIN {VERDICTS} v USING (_row)
-               WHERE s.mask <> 0 OR coalesce(v.mask, 0) <> 0"""
+    """Rejected records: broken by a stage-1 rule, or flagged in stage 2 (with its bits)."""
+    return f"""SELECT s._row, coalesce(v.mask, 0::HUGEINT) AS stage2 FROM {STAGED} s LEFT JOIN {VERDICTS} v USING (_row)
+               WHERE s.bad OR coalesce(v.mask, 0) <> 0"""
 
 
 def _problems_table(engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
                     profile: MappingProfile | None, limit: int | None = None) -> None:
-    """Re-read the file for the rejected records only and build their verbatim record and problems."""
+    """Re-read the file for the rejected records only: their verbatim record, and every rule they
+    break (stage-1 rules evaluated precisely here, stage-2 bits from the verdicts)."""
     engine.execute(f"CREATE OR REPLACE TEMP TABLE rt_rejects AS {_rejects_sql(book)} ORDER BY _row {'' if limit is None else f'LIMIT {int(limit)}'}")
     problems = ", ".join(
         f"CASE WHEN r.mask & {1 << i}::HUGEINT <> 0 THEN struct_pack(code := {q(rule.code)}, \"column\" := {q(rule.column)}, message := {message_sql(rule.message)}) END"
         for i, rule in enumerate(book.rules))
+    typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
     engine.register(RAW, source.reader())
     mapped = _mapped_sql(spec, columns, profile, RAW, source.header)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE rt_quarantine AS
-        SELECT r._row, m.record, to_json(list_filter([{problems}], lambda p: p IS NOT NULL))::VARCHAR AS problems
-        FROM rt_rejects r JOIN ({mapped}) m USING (_row) ORDER BY r._row""")
+        SELECT r._row, r.record, to_json(list_filter([{problems}], lambda p: p IS NOT NULL))::VARCHAR AS problems
+        FROM (SELECT m.*, ({book.mask_sql(1)}) | j.stage2 AS mask
+              FROM rt_rejects j JOIN (SELECT x.*, {typed} FROM ({mapped}) x) m USING (_row)) r
+        ORDER BY r._row""")
     engine.unregister(RAW)
 
 
@@ -476,7 +513,7 @@ def _problems_preview(engine: Any, book: RuleBook, spec: Kind, source: readers.S
     rows = engine.execute(f"SELECT _row, problems FROM rt_quarantine ORDER BY _row LIMIT {limit}").fetchall()
     found = [Problem(p["code"], p["message"], file=source.name, row=int(row), column=p["column"])
              for row, problems in rows for p in json.loads(problems)]
-    total = _scalar(engine, f"SELECT sum(bit_count(mask)) FROM ({_rejects_sql(book)})") + len(ragged)
+    total = _scalar(engine, "SELECT sum(json_array_length(problems)) FROM rt_quarantine") if len(rows) >= limit else len(found)
     return found[:limit], max(0, total - min(limit, len(found)))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import FileRejected, Problem
@@ -69,8 +70,24 @@ class SourceFile:
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(len(self.header))] + [pa.field(ROW, pa.int64())])
 
+    failure: FileRejected | None = None
+    """Set when the stream found the file unreadable part-way: the engine consuming the stream
+    wraps the exception in its own, so the importer re-raises this one."""
+
     def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.schema(), self.stream())
+        def guarded() -> Iterator[pa.RecordBatch]:
+            try:
+                yield from self.stream()
+            except FileRejected as exc:
+                self.failure = exc
+                raise
+
+        return pa.RecordBatchReader.from_batches(self.schema(), guarded())
+
+
+def extension_format(path: Path) -> str | None:
+    """The format a file's extension names, or None (a .json may still hold JSON Lines)."""
+    return _EXTENSIONS.get(path.suffix.lower())
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:
@@ -220,11 +237,14 @@ def _open_csv(path: Path, digest: str, quotes: int, ends_with_newline: bool, enc
                 rows = _record_numbers(valid_before, n, skipped)
                 valid_before += n
                 out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
+                _reject_huge_record(path, out)
                 if last_batch is not None:
                     yield last_batch
                 last_batch = out
                 if progress:
                     progress(min(handle.tell(), size), size)
+            if quotes % 2 == 1:
+                _reject_unterminated_quote_in_ragged(path, last_batch, source.ragged)
             if last_batch is not None:
                 if quotes % 2 == 1:
                     _reject_unterminated_quote(path, last_batch, ends_with_newline)
@@ -256,6 +276,30 @@ def _record_numbers(valid_before: int, n: int, skipped: list[int]) -> np.ndarray
     s = np.sort(np.asarray(skipped, dtype=np.int64))
     well_formed_before_skip = s - np.arange(1, len(s) + 1)
     return k + np.searchsorted(well_formed_before_skip, k, side="left")
+
+
+def _reject_huge_record(path: Path, batch: pa.RecordBatch) -> None:
+    """A record larger than CSV_BLOCK_BYTES rejects the file (pyarrow would accept it whole)."""
+    sizes = None
+    for column in batch.columns[:-1]:
+        length = pc.fill_null(pc.binary_length(column), 0)
+        sizes = length if sizes is None else pc.add(sizes, length)
+    if sizes is None or len(sizes) == 0 or pc.max(sizes).as_py() <= CSV_BLOCK_BYTES:
+        return
+    row = batch.column(ROW)[pc.index(pc.greater(sizes, CSV_BLOCK_BYTES), True).as_py()].as_py()
+    raise FileRejected(Problem(
+        "record_too_large", f"record {row} is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table roughtrace can read",
+        file=path.name, row=row))
+
+
+def _reject_unterminated_quote_in_ragged(path: Path, last_batch: pa.RecordBatch | None, ragged: list[Ragged]) -> None:
+    """An unclosed quote that swallowed the rest of the file into a record with too few fields."""
+    last_row = last_batch.column(ROW)[last_batch.num_rows - 1].as_py() if last_batch is not None and last_batch.num_rows else 0
+    if ragged and ragged[-1].row > last_row and "\n" in ragged[-1].text.rstrip("\r\n"):
+        row = ragged[-1].row
+        raise FileRejected(Problem(
+            "unterminated_quote", f"a quoted value opened in row {row} is never closed, so the rest of the file cannot be read",
+            file=path.name, row=row))
 
 
 def _reject_unterminated_quote(path: Path, last_batch: pa.RecordBatch, ends_with_newline: bool) -> None:

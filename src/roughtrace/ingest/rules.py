@@ -230,9 +230,28 @@ class RuleBook:
         raise KeyError((code, column))
 
     def mask_sql(self, stage: int = 1) -> str:
+        """The precise problem mask: one bit per broken rule (used for rejected records only)."""
         terms = [f"CASE WHEN coalesce({r.bad}, false) THEN {1 << i}::HUGEINT ELSE 0::HUGEINT END"
                  for i, r in enumerate(self.rules) if r.stage == stage]
         return " | ".join(terms) if terms else "0::HUGEINT"
+
+    def any_broken_sql(self, max_text_length: int) -> str:
+        """TRUE exactly when some stage-1 rule is broken, computed cheaply for every record: a
+        typed value is NULL precisely when one of its column's type rules fails, so the type rules
+        need no regex of their own here. The precise codes are worked out for rejected records only."""
+        terms: list[str] = []
+        for column in self.kind.columns:
+            v, t = f"v_{column.name}", column.name
+            if column.required:
+                terms.append(f"{v} IS NULL")
+            if column.type in (kinds.TEXT, kinds.PARTY):
+                terms.append(f"length({v}) > {int(max_text_length)}")
+            else:
+                terms.append(f"({v} IS NOT NULL AND {t} IS NULL)")
+            if column.type in (kinds.CARATS, kinds.USD, kinds.INTEGER):
+                terms.append(f"{t} <= 0")
+        terms += [r.bad for r in RECORD_RULES.get(self.kind.name, [])]
+        return " OR ".join(f"coalesce({term}, false)" for term in terms)
 
 
 def rule_book(kind: Kind, max_text_length: int) -> RuleBook:

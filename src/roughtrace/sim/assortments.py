@@ -22,7 +22,8 @@ SIZE_RANGES_MCT: tuple[tuple[int, int], ...] = (
 """Box size ranges (smallest and largest stone, mct): sand, smalls (0.1 to 1 ct) and sizes (DOMAIN.md);
 0.75-2.00 is the '3 to 8 grainer' box."""
 
-SIZE_WEIGHTS = (0.06, 0.14, 0.14, 0.14, 0.12, 0.1, 0.12, 0.08, 0.06, 0.04)
+SIZE_WEIGHTS = (0.12, 0.18, 0.15, 0.14, 0.11, 0.09, 0.10, 0.05, 0.04, 0.02)
+"""Share of boxes by size range: most boxes hold smalls, few hold large sizes."""
 MEAN_STONES_BY_SIZE = (400, 300, 240, 180, 140, 110, 80, 45, 28, 14)
 """Mean rough stones per box by size range (real small-goods boxes hold thousands; see docs)."""
 
@@ -30,7 +31,7 @@ MODEL_WEIGHTS = {"stones": 0.3, "shapes": 0.2, "cleavages": 0.15, "macles": 0.1,
                  "rejections": 0.07, "mixed": 0.1}
 COLOUR_WEIGHTS = {"white": 0.45, "off_white": 0.2, "light_brown": 0.12, "brown": 0.1, "yellow": 0.06,
                   "grey": 0.04, "mixed": 0.03}
-QUALITY_WEIGHTS = {"high": 0.25, "medium": 0.35, "low": 0.25, "rejection": 0.05, "mixed": 0.1}
+QUALITY_WEIGHTS = {"high": 0.15, "medium": 0.3, "low": 0.35, "rejection": 0.1, "mixed": 0.1}
 
 QUALITY_YIELD_FACTOR = {"high": 1.04, "medium": 1.0, "low": 0.95, "rejection": 0.85, "mixed": 0.97}
 """Better rough keeps more weight: the model's yield times this factor."""

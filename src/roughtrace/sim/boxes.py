@@ -25,9 +25,10 @@ MAGIC_REACH = 0.03
 MAGIC_SHARE = 0.5
 LAB_SHARES_LARGE = (0.50, 0.30, 0.12, 0.08, 0.0)  # GIA, IGI, HRD, AGS, none: 0.30 ct and up
 LAB_SHARES_MEDIUM = (0.15, 0.45, 0.0, 0.0, 0.40)  # 0.18 to 0.30 ct
-LAB_NUMBER_BASE = (1_000_000_000, 400_000_000, 2_000_000_000, 104_000_000_000, 0)
-"""First report number of each lab (GIA and HRD 10 digits, IGI 9, AGS 12); a chunk uses a block of
-CHUNK_NUMBERS numbers so chunks can be drawn independently yet never collide."""
+LAB_NUMBER_BASE = (1_000_000_000, 5_000_000_000, 2_000_000_000, 104_000_000_000, 0)
+"""First report number of each lab; a chunk uses a block of CHUNK_NUMBERS numbers so chunks can be
+drawn independently yet never collide. `none` numbers are the manufacturer's own, after its prefix."""
+LAB_NUMBER_DIGITS = (10, 10, 10, 12, 10)
 CHUNK_NUMBERS = 10_000_000
 NONE_LAB = LABS.index("none")
 REJECTED, IN_PROCESS_D, SOLD_ROUGH_D = (DISPOSITIONS.index(d) for d in ("rejected", "in_process", "sold_rough"))
@@ -247,7 +248,7 @@ def report_subtle(chunk: Chunk, mask: np.ndarray, rows: Rows) -> None:
     share = template / np.repeat(np.add.reduceat(template, first), count)
     typical = np.array([params.model_yields[MODELS[m]] for m in catalogue.model[assortment]])
     target = np.repeat(chunk.box_carats_mct[boxes] * typical, count) * share
-    step = np.where(position % 2 == 0, 50, 10)
+    step = np.where((position % 2 == 0) & (target >= 250), 50, 10)
     carat = np.maximum(np.rint(target / step) * step, 10).astype(np.int64)
     quantile = ((position + 0.5) * _GOLDEN) % 1.0
     a = np.repeat(assortment, count)
@@ -280,7 +281,7 @@ def _silent(chunk: Chunk, mask: np.ndarray, rows: Rows, dispositions: Dispositio
 
 FLIPPED_REPORTS: dict[str, Behaviour] = {
     "flipper_silent": _silent,
-    "flipper_copy": _silent,  # copies are made after report numbers are given (see copy_outcomes)
+    "flipper_copy": _silent,  # copied after report numbers are given (copy_sources)
     "flipper_invent": _flipped(report_invented),
     "flipper_subtle": _flipped(report_subtle),
 }
@@ -374,6 +375,8 @@ def _report_numbers(rng: np.random.Generator, index: int, carat_mct: np.ndarray)
         count = int(mine.sum())
         if count > CHUNK_NUMBERS:
             raise ValueError("a chunk holds too many stones; lower chunk_boxes")
+        if base + (index + 1) * CHUNK_NUMBERS > 10 ** LAB_NUMBER_DIGITS[code]:
+            raise ValueError("too many chunks for the report numbers; raise chunk_boxes")
         number[mine] = base + index * CHUNK_NUMBERS + np.arange(count)
     return lab, number
 

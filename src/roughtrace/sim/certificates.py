@@ -13,7 +13,7 @@ import pyarrow as pa
 from .params import MarketParams
 from .parties import PRODUCERS, Cast
 from .sights import EPOCH, HS_CODES, BoxPlan
-from .writers import carats_column, coded, date_column, fixed_decimal, usd_column
+from .writers import carats_column, coded, date_column, decimal_text, usd_column
 
 MISDECLARATIONS: tuple[str, ...] = ("none", "under", "over")
 VALIDITY_DAYS = 90
@@ -108,7 +108,7 @@ def build_certificates(rng: np.random.Generator, params: MarketParams, cast: Cas
         "declared_value_usd": usd_column(declared),
         "true_value_usd": usd_column(true_value),
         "misdeclaration": coded(misdeclared, MISDECLARATIONS),
-        "ratio": fixed_decimal(np.rint(ratio * 10_000).astype(np.int64), 4),
+        "ratio": decimal_text(np.rint(ratio * 10_000).astype(np.int64), 4),
     })
 
     with_contents = rng.random(len(cert_first)) < params.parcel_contents_share

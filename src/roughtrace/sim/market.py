@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +22,26 @@ from ..domain import kinds
 from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPES
 from ..domain.rough import DISPOSITIONS, MODELS, QUALITIES, ROUGH_COLOURS, SIGHTHOLDER_CATEGORIES
 from .assortments import Catalogue, build_catalogue
-from .boxes import ChunkResult, generate_chunk
+from .boxes import LAB_NUMBER_DIGITS, ChunkResult, generate_chunk
 from .certificates import build_certificates, certificate_ids
 from .params import BEHAVIOURS, FATES, MarketParams, market_params
 from .parties import PRODUCERS, Cast, build_cast
 from .prices import NO_CUT, PriceGrid, drift_index, polished_value_per_rough_carat, rough_price_book
 from .sights import BoxPlan, calibrated_plan, day_number
 from .transactions import CHUNK_ROWS, COLUMNS, transaction_chunk
-from .writers import CsvFile, carats_column, coded, date_column, fixed_decimal, numbered, usd_column, write_table
+from .writers import (
+    CsvFile,
+    CsvText,
+    carats_column,
+    coded,
+    csv_text,
+    date_column,
+    decimal_text,
+    fixed_ids,
+    text_matrix,
+    usd_column,
+    write_table,
+)
 
 STREAMS = {"cast": 1, "assortments": 2, "prices": 3, "plan": 4, "boxes": 5, "certificates": 6, "transactions": 7,
            "book": 8}
@@ -109,7 +121,8 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
         boxes = chunks[index]
         result = generate_chunk(_rng(seed, "boxes", index), index, params, cast, catalogue, plan, grid,
                                 month_starts, as_of_day, boxes)
-        return boxes, result, _chunk_tables(plan, cast, catalogue, cert_ids, labels, boxes, result)
+        tables = _chunk_tables(plan, cast, catalogue, cert_ids, labels, boxes, result)
+        return boxes, result, {name: csv_text(table) for name, table in tables.items()}
 
     with (CsvFile(out / "rough_sales.csv", kinds.ROUGH_SALES.column_names) as sales,
           CsvFile(out / "polished_outcomes.csv", kinds.POLISHED_OUTCOMES.column_names) as outcomes,
@@ -118,10 +131,10 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
                                                    "true_yield")) as boxes_truth):
         for boxes, result, tables in _in_order(make, len(chunks), workers):
             box_carats[boxes], price[boxes] = result.box_carats_mct, result.price_cents
-            sales.write(tables["rough_sales"])
-            outcomes.write(tables["polished_outcomes"])
-            dispositions.write(tables["rough_dispositions"])
-            boxes_truth.write(tables["boxes"])
+            sales.write_text(tables["rough_sales"])
+            outcomes.write_text(tables["polished_outcomes"])
+            dispositions.write_text(tables["rough_dispositions"])
+            boxes_truth.write_text(tables["boxes"])
     files["rough_sales"], files["polished_outcomes"], files["rough_dispositions"] = (
         sales.rows, outcomes.rows, dispositions.rows)
     truth["boxes"] = boxes_truth.rows
@@ -129,14 +142,14 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
     first_day, last_day = int(month_starts[0]), as_of_day
     tx_bounds = list(range(0, params.n_transactions, CHUNK_ROWS)) + [params.n_transactions]
 
-    def make_tx(index: int) -> pa.Table:
+    def make_tx(index: int) -> CsvText:
         first = tx_bounds[index]
-        return transaction_chunk(_rng(seed, "transactions", index), params, grid, month_starts, first_day, last_day,
-                                 first, tx_bounds[index + 1] - first)
+        return csv_text(transaction_chunk(_rng(seed, "transactions", index), params, grid, month_starts, first_day,
+                                          last_day, first, tx_bounds[index + 1] - first))
 
     with CsvFile(out / "transactions.csv", COLUMNS) as tx:
-        for table in _in_order(make_tx, len(tx_bounds) - 1, workers):
-            tx.write(table)
+        for text in _in_order(make_tx, len(tx_bounds) - 1, workers):
+            tx.write_text(text)
     files["transactions"] = tx.rows
 
     certs = build_certificates(_rng(seed, "certificates"), params, cast, plan, cert_ids, box_carats, price,
@@ -165,7 +178,7 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
     return market
 
 
-def _in_order(make, count: int, workers: int) -> Iterator[Any]:
+def _in_order(make: Callable[[int], Any], count: int, workers: int) -> Iterator[Any]:
     """Results of make(0..count-1) in order, at most `workers` + 1 in flight (bounded memory)."""
     if workers <= 1:
         for index in range(count):
@@ -194,7 +207,7 @@ def _sightholders_truth(cast: Cast) -> pa.Table:
         "category": coded(np.array([SIGHTHOLDER_CATEGORIES.index(c) for c in cast.sightholder_category]),
                           SIGHTHOLDER_CATEGORIES),
         "behaviour": coded(np.array([BEHAVIOURS.index(b) for b in cast.behaviour]), BEHAVIOURS),
-        "skill": fixed_decimal(np.rint(cast.skill * 1000).astype(np.int64), 3),
+        "skill": decimal_text(np.rint(cast.skill * 1000).astype(np.int64), 3),
     })
 
 
@@ -226,18 +239,17 @@ def _chunk_tables(plan: BoxPlan, cast: Cast, catalogue: Catalogue, cert_ids: np.
     })
     rows = result.rows
     row_buyer = buyer[rows["box"]]
-    none = rows["lab"] == LABS.index("none")
-    prefixes = pa.array([""] + [f"{s}-" for s in sightholders], pa.string())
-    prefix = pc.take(prefixes, pa.array(np.where(none, rows["numbered_by"] + 1, 0)))
     tracked = rows["stone_number"] >= 0
-    rough_ids = numbered(pc.take(pa.array([f"{b}-" for b in plan.box_id[boxes]], pa.string()), pa.array(rows["box"])),
-                         np.maximum(rows["stone_number"], 0), width=4)
+    box_prefix = text_matrix([f"{b}-" for b in plan.box_id[boxes]])
+    rough_width = max(4, len(str(int(plan.stones.max()))))
     outcomes = pa.table({
-        "stone_id": numbered(prefix, rows["report_number"], width=9),
+        "stone_id": _report_numbers_text(rows["lab"], rows["report_number"], text_matrix(
+            [f"{s}-" for s in sightholders])[rows["numbered_by"]]),
         "lab": coded(rows["lab"], LABS),
         "sightholder_id": coded(row_buyer, sightholders),
         "box_id": coded(rows["box"], plan.box_id[boxes]),
-        "rough_stone_id": pc.if_else(pa.array(tracked), rough_ids, pa.scalar(None, pa.string())),
+        "rough_stone_id": fixed_ids(np.maximum(rows["stone_number"], 0), rough_width, box_prefix[rows["box"]],
+                                    valid=tracked),
         "rough_carats": carats_column(np.maximum(rows["rough_mct"], 0), valid=tracked),
         "polished_date": date_column(rows["day"]),
         "shape": coded(rows["shape"], SHAPES),
@@ -260,7 +272,7 @@ def _chunk_tables(plan: BoxPlan, cast: Cast, catalogue: Catalogue, cert_ids: np.
         "buyer_id": coded(buyer, sightholders),
         "fate": coded(plan.fate[boxes], FATES),
         "true_rough_value_usd": usd_column(result.true_value_cents),
-        "true_yield": fixed_decimal(np.rint(result.true_yield * 10_000).astype(np.int64), 4),
+        "true_yield": decimal_text(np.rint(result.true_yield * 10_000).astype(np.int64), 4),
     })
     return {"rough_sales": rough_sales, "polished_outcomes": outcomes, "rough_dispositions": dispositions,
             "boxes": truth}
@@ -276,3 +288,15 @@ def _price_book_table(book: np.ndarray, catalogue: Catalogue, month_starts: np.n
         "month": coded(month, months),
         "usd_per_carat": usd_column(np.maximum(np.rint(book[assortment, month] * 100), 1).astype(np.int64)),
     })
+
+
+def _report_numbers_text(lab: np.ndarray, number: np.ndarray, sightholder_prefix: np.ndarray) -> pa.Array:
+    """Lab report numbers as text, each lab's of one width; a manufacturer's own ids (lab `none`)
+    carry its party id as prefix, so that (lab, stone_id) stays unique across sightholders."""
+    parts, where = [], []
+    for code, digits in enumerate(LAB_NUMBER_DIGITS):
+        rows = np.flatnonzero(lab == code)
+        prefix = sightholder_prefix[rows] if code == LABS.index("none") else None
+        parts.append(fixed_ids(number[rows], digits, prefix))
+        where.append(rows)
+    return pc.take(pa.concat_arrays(parts), pa.array(np.argsort(np.concatenate(where), kind="stable")))

@@ -66,7 +66,7 @@ class MarketParams:
     """Share of a flipper's boxes it resells as rough without declaring it."""
     dealer_resale_share: float = 0.85
     """Share of a dealer's boxes it resells as rough (declared); it polishes the rest."""
-    launder_extra: tuple[float, float] = (0.35, 0.9)
+    launder_extra: tuple[float, float] = (0.5, 1.0)
     """A launderer adds this range times the box's true polished carats of other goods."""
     skill_sd: float = 0.05
     """Spread of honest manufacturers' skill (a yield multiplier around 1, clipped to 0.85..1.12)."""

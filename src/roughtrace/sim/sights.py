@@ -7,6 +7,7 @@ drawn chunk by chunk later (`boxes.py`)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +132,7 @@ def expected_rows(plan: BoxPlan, cast: Cast, params: MarketParams) -> float:
     return float(rows.sum())
 
 
-def calibrated_plan(rng_factory, params: MarketParams, cast: Cast, catalogue: Catalogue) -> BoxPlan:
+def calibrated_plan(rng_factory: Callable[[], np.random.Generator], params: MarketParams, cast: Cast, catalogue: Catalogue) -> BoxPlan:
     """The plan whose boxes per sight give about `params.polished_rows` outcome rows (one pilot
     plan, then a rescaled one); `params.boxes_per_sight` as is when no target is set."""
     boxes = params.boxes_per_sight

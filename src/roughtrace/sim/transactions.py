@@ -10,7 +10,7 @@ from ..domain.rough import PRICE_TYPES
 from .assortments import CUT_MIX_ROUND
 from .params import MarketParams
 from .prices import NO_CUT, ROUND, PriceGrid, month_of
-from .writers import carats_column, coded, date_column, numbered, usd_column
+from .writers import carats_column, coded, date_column, fixed_ids, text_matrix, usd_column
 
 SHAPE_MIX = {"round": 0.55, "oval": 0.08, "cushion": 0.07, "princess": 0.07, "pear": 0.06, "emerald": 0.05,
              "radiant": 0.04, "marquise": 0.03, "asscher": 0.02, "heart": 0.02, "other": 0.01}
@@ -50,7 +50,7 @@ def transaction_chunk(rng: np.random.Generator, params: MarketParams, grid: Pric
     source = np.where(asking, len(SOURCES_TRANSACTION) + rng.integers(0, len(SOURCES_ASKING), rows),
                       rng.integers(0, len(SOURCES_TRANSACTION), rows))
     return pa.table({
-        "tx_id": numbered("TX", first_row + np.arange(rows), width=10),
+        "tx_id": fixed_ids(first_row + np.arange(rows), 10, np.broadcast_to(text_matrix(["TX"]), (rows, 2))),
         "date": date_column(day),
         "shape": coded(shape, SHAPES),
         "color": coded(colour, COLOURS),

@@ -24,6 +24,7 @@ def engine_connection(path: str = ":memory:", memory_limit: str = "1GB", threads
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
     if temp_directory:
         con.execute(f"SET temp_directory = '{temp_directory}'")
     return con

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -138,24 +139,37 @@ class PostgresStore:
                   key_columns: tuple[str, ...], keys_relation: str) -> str:
         """Fetch the rows of `table` whose key matches a key in the engine's `keys_relation`
         into the engine, typed as `columns` says; returns the engine relation's name."""
+        # One temp table (and one engine relation) per table, key and columns: one import may
+        # fetch the same table twice by different keys, and the SQL naming the first is run later.
+        tag = f"{zlib.crc32(repr((key_columns, tuple(columns.items()))).encode()):08x}"
+        name = f"ref_{table}_{tag}"
+        casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c, sql_type in columns.items())
+        if not self.query(f"SELECT EXISTS (SELECT 1 FROM {table}) AS any").column("any")[0].as_py():
+            engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c}' for c in columns)}) WHERE false")
+            return name
         keys = engine.sql(
             f"SELECT DISTINCT {', '.join(key_columns)} FROM {keys_relation} "
             f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in key_columns)}"
         ).to_arrow_table()
-        temp = f"rt_keys_{table}"
+        temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
         self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
         self.execute(f"TRUNCATE {temp}")
         self._copy_in(temp, list(key_columns), keys.to_batches(COPY_CHUNK_ROWS))
         wanted = ", ".join(f"t.{c}" for c in columns)
         joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
         fetched = self.copy_out(f"SELECT {wanted} FROM {table} t JOIN {temp} k ON {joined}")
-        name = f"ref_{table}"
         engine.register("__rt_fetched", fetched)
-        casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c, sql_type in columns.items())
         engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM __rt_fetched")
         engine.unregister("__rt_fetched")
         return name
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
-        reader = engine.sql(select_sql).to_arrow_reader(COPY_CHUNK_ROWS)
-        self._copy_in(table, reader.schema.names, reader)
+        """The engine writes CSV (in parallel) to a private temporary file, streamed into COPY."""
+        names = [d[0] for d in engine.sql(f"SELECT * FROM ({select_sql}) LIMIT 0").description]
+        with tempfile.TemporaryDirectory(prefix="roughtrace-copy-") as folder:
+            path = f"{folder}/rows.csv"
+            engine.execute(f"COPY ({select_sql}) TO '{path}' (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"')")
+            with self.con.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy, \
+                    open(path, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    copy.write(block)

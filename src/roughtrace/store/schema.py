@@ -89,7 +89,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX parties_id ON parties (party_id)",
             "CREATE INDEX rough_sales_box ON rough_sales (box_id)",
             "CREATE INDEX polished_outcomes_stone ON polished_outcomes (stone_id, lab)",
-            "CREATE INDEX polished_outcomes_box ON polished_outcomes (box_id)",
             "CREATE INDEX rough_dispositions_box ON rough_dispositions (box_id)",
             "CREATE INDEX transactions_tx ON transactions (tx_id)",
             "CREATE INDEX kp_certificates_id ON kp_certificates (certificate_id)",

@@ -1,0 +1,251 @@
+"""Fact queries: what the checks need from the store, aggregated in the engine.
+
+Each query is portable SQL (DuckDB and PostgreSQL alike, `?` placeholders) that reduces the
+outcome rows (10 M at the `large` size) to one row per box, per sightholder or per conflicting
+claim, so the rules above them work on small Arrow columns. Parameters come from settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from ..store.port import Store
+
+
+@dataclass(frozen=True)
+class FactQuery:
+    """One fact table: its SQL and the settings that parametrise it."""
+
+    name: str
+    description: str
+    sql: str
+    params: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda settings: ()
+
+
+BOXES = FactQuery(
+    "boxes",
+    "one row per box sold: the rough, the polished claimed from it, the rough declared out of it",
+    """
+WITH po AS (
+  SELECT o.box_id,
+         COUNT(*) AS polished_stones,
+         SUM(o.carat) AS polished_carats,
+         MAX(o.carat) AS largest_polished_ct,
+         MIN(o.polished_date) AS first_polished_date,
+         MAX(o.polished_date) AS last_polished_date,
+         CAST(SUM(CASE WHEN o.polished_date - s.sale_date < ? THEN 1 ELSE 0 END) AS BIGINT) AS fast_stones,
+         CAST(SUM(CASE WHEN o.polished_date < s.sale_date THEN 1 ELSE 0 END) AS BIGINT) AS early_stones
+  FROM {polished_outcomes} o JOIN {rough_sales} s ON s.box_id = o.box_id
+  GROUP BY o.box_id
+), rs AS (
+  SELECT box_id,
+         COUNT(rough_stone_id) AS tracked_rough_stones,
+         CAST(SUM(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct THEN 1 ELSE 0 END) AS BIGINT)
+           AS rough_stones_over_weight,
+         CAST(SUM(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN 1 ELSE 0 END) AS BIGINT)
+           AS rough_stones_over_yield,
+         MIN(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN rough_stone_id END)
+           AS example_rough_stone_id,
+         MAX(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN polished_ct END)
+           AS example_polished_ct
+  FROM (
+    -- one row per rough stone (a box's untracked stones form one group, left out above); no WHERE
+    -- beside the box's own, so a one-box lookup keeps its index
+    SELECT box_id, rough_stone_id, SUM(carat) AS polished_ct, MAX(rough_carats) AS rough_ct
+    FROM {polished_outcomes} po
+    GROUP BY box_id, rough_stone_id
+  ) t
+  GROUP BY box_id
+), rd AS (
+  SELECT box_id,
+         SUM(CASE WHEN disposition = 'sold_rough' THEN carats ELSE 0 END) AS sold_rough_carats,
+         SUM(CASE WHEN disposition = 'in_process' THEN carats ELSE 0 END) AS in_process_carats,
+         SUM(CASE WHEN disposition IN ('rejected', 'lost') THEN carats ELSE 0 END) AS lost_carats,
+         COUNT(*) AS dispositions
+  FROM {rough_dispositions} rd
+  GROUP BY box_id
+)
+SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
+       s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
+       COALESCE(po.polished_stones, 0) AS polished_stones,
+       COALESCE(po.polished_carats, 0) AS polished_carats,
+       po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
+       COALESCE(po.fast_stones, 0) AS fast_stones,
+       COALESCE(po.early_stones, 0) AS early_stones,
+       COALESCE(rs.tracked_rough_stones, 0) AS tracked_rough_stones,
+       COALESCE(rs.rough_stones_over_weight, 0) AS rough_stones_over_weight,
+       COALESCE(rs.rough_stones_over_yield, 0) AS rough_stones_over_yield,
+       rs.example_rough_stone_id, rs.example_polished_ct,
+       COALESCE(rd.sold_rough_carats, 0) AS sold_rough_carats,
+       COALESCE(rd.in_process_carats, 0) AS in_process_carats,
+       COALESCE(rd.lost_carats, 0) AS lost_carats,
+       COALESCE(rd.dispositions, 0) AS dispositions
+FROM {rough_sales} s
+LEFT JOIN parties p ON p.party_id = s.buyer_id
+LEFT JOIN po ON po.box_id = s.box_id
+LEFT JOIN rs ON rs.box_id = s.box_id
+LEFT JOIN rd ON rd.box_id = s.box_id
+ORDER BY s.box_id
+""",
+    lambda settings: (
+        int(settings["checks_min_processing_days"]),
+        settings["checks_max_yield"],
+        settings["checks_max_yield"],
+        settings["checks_max_yield"],
+    ),
+)
+
+CLAIMS = FactQuery(
+    "claims",
+    "every claim on a lab report number that more than one box or sightholder claims",
+    """
+WITH conflicted AS (
+  SELECT lab, stone_id
+  FROM polished_outcomes
+  WHERE lab <> 'none'
+  GROUP BY lab, stone_id
+  HAVING COUNT(*) > 1  -- a row sent again is stored once, so two rows are two claims (the rule drops exact twins)
+)
+SELECT o.lab, o.stone_id, o.sightholder_id, o.box_id, s.sight, s.sale_date, o.polished_date, o.carat,
+       o.batch_id, o.source_row
+FROM polished_outcomes o
+JOIN conflicted c ON c.lab = o.lab AND c.stone_id = o.stone_id
+JOIN rough_sales s ON s.box_id = o.box_id
+ORDER BY o.lab, o.stone_id, o.batch_id, o.source_row
+""",
+)
+
+GRADE_MIX = FactQuery(
+    "grade_mix",
+    "per polished box and grade scale (clarity, colour): the chi-square distance of its grade counts from "
+    "the mix of the other boxes of its assortment (leave-one-out), with the stones behind both",
+    """
+WITH cells AS (
+  SELECT o.box_id, 'clarity' AS scale, o.clarity AS grade, COUNT(*) AS n
+  FROM polished_outcomes o GROUP BY o.box_id, o.clarity
+  UNION ALL
+  SELECT o.box_id, 'colour' AS scale, o.color AS grade, COUNT(*) AS n
+  FROM polished_outcomes o GROUP BY o.box_id, o.color
+), boxed AS (
+  SELECT c.box_id, s.assortment, s.buyer_id AS sightholder_id, s.sight, c.scale, c.grade, c.n
+  FROM cells c JOIN rough_sales s ON s.box_id = c.box_id
+), box_total AS (
+  SELECT box_id, scale, SUM(n) AS total FROM boxed GROUP BY box_id, scale
+), population AS (
+  SELECT assortment, scale, grade, SUM(n) AS n FROM boxed GROUP BY assortment, scale, grade
+), population_total AS (
+  SELECT assortment, scale, SUM(n) AS total, COUNT(*) AS grades FROM population GROUP BY assortment, scale
+)
+SELECT b.box_id, b.sightholder_id, b.sight, b.assortment, b.scale,
+       CAST(t.total AS BIGINT) AS stones, CAST(pt.total - t.total AS BIGINT) AS other_stones,
+       CAST(pt.grades AS BIGINT) AS grades,
+       CAST(SUM(CASE WHEN p.n = b.n THEN 1 ELSE 0 END) AS BIGINT) AS grades_only_here,
+       SUM(CASE WHEN p.n > b.n
+                THEN CAST(b.n AS DOUBLE PRECISION) * b.n * (pt.total - t.total) / ((p.n - b.n) * t.total)
+                ELSE 0 END) - MAX(t.total) AS chi_square
+FROM boxed b
+JOIN box_total t ON t.box_id = b.box_id AND t.scale = b.scale
+JOIN population p ON p.assortment = b.assortment AND p.scale = b.scale AND p.grade = b.grade
+JOIN population_total pt ON pt.assortment = b.assortment AND pt.scale = b.scale
+GROUP BY b.box_id, b.sightholder_id, b.sight, b.assortment, b.scale, t.total, pt.total, pt.grades
+ORDER BY b.box_id, b.scale
+""",
+)
+
+DIGITS = FactQuery(
+    "digits",
+    "per sightholder: how many polished weights end in each thousandth digit",
+    """
+SELECT sightholder_id, CAST(carat * 1000 AS BIGINT) % 10 AS digit, COUNT(*) AS stones
+FROM polished_outcomes
+GROUP BY sightholder_id, CAST(carat * 1000 AS BIGINT) % 10
+ORDER BY sightholder_id, digit
+""",
+)
+
+REPEATS = FactQuery(
+    "repeats",
+    "boxes whose outcome (count, total, spread and sum of squares of weights) repeats another box's "
+    "with different stones",
+    """
+WITH pattern AS (
+  SELECT o.box_id, o.sightholder_id, COUNT(*) AS stones, SUM(o.carat) AS carats,
+         SUM(o.carat * o.carat) AS carats_squared, MIN(o.carat) AS smallest_ct, MAX(o.carat) AS largest_ct,
+         MIN(o.stone_id) AS first_stone_id, MIN(o.batch_id * 10000000000 + o.source_row) AS first_row
+  FROM polished_outcomes o
+  GROUP BY o.box_id, o.sightholder_id
+), repeated AS (
+  SELECT stones, carats, carats_squared, smallest_ct, largest_ct
+  FROM pattern
+  WHERE stones >= ?
+  GROUP BY stones, carats, carats_squared, smallest_ct, largest_ct
+  HAVING MIN(first_stone_id) <> MAX(first_stone_id)
+)
+SELECT p.box_id, p.sightholder_id, s.sight, p.stones, p.carats, p.carats_squared, p.smallest_ct, p.largest_ct,
+       p.first_row
+FROM pattern p
+JOIN repeated r ON r.stones = p.stones AND r.carats = p.carats AND r.carats_squared = p.carats_squared
+  AND r.smallest_ct = p.smallest_ct AND r.largest_ct = p.largest_ct
+JOIN rough_sales s ON s.box_id = p.box_id
+ORDER BY p.stones, p.carats, p.carats_squared, p.box_id
+""",
+    lambda settings: (int(settings["checks_repeat_min_stones"]),),
+)
+
+LATEST_DATE = """
+SELECT MAX(d) AS latest FROM (
+  SELECT MAX(sale_date) AS d FROM rough_sales
+  UNION ALL SELECT MAX(polished_date) FROM polished_outcomes
+  UNION ALL SELECT MAX(date) FROM rough_dispositions
+) t
+"""
+
+FACT_QUERIES: dict[str, FactQuery] = {q.name: q for q in (BOXES, CLAIMS, GRADE_MIX, DIGITS, REPEATS)}
+
+
+def as_of(store: Store, settings: Mapping[str, Any]) -> dt.date | None:
+    """The date coverage is judged at: the setting, else the latest date in the store."""
+    given = str(settings["checks_as_of"] or "").strip()
+    if given:
+        return dt.date.fromisoformat(given)
+    return store.query(LATEST_DATE).column("latest")[0].as_py()
+
+
+_TOKEN = re.compile(r"\?|\{(\w+)\}")
+
+
+def render(query: FactQuery, settings: Mapping[str, Any], box_id: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    """The query's SQL and parameters, over the whole store or, with `box_id`, over one box: each
+    `{table}` marker becomes the table or its rows for that box (a point lookup, not a scan)."""
+    given = iter(query.params(settings))
+    params: list[Any] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "?":
+            params.append(next(given))
+            return "?"
+        table = match.group(1)
+        if box_id is None:
+            return table
+        params.append(box_id)
+        return f"(SELECT * FROM {table} WHERE box_id = ?)"
+
+    sql = _TOKEN.sub(replace, query.sql)
+    return sql, tuple(params)
+
+
+def gather(store: Store, names: Iterable[str], settings: Mapping[str, Any],
+           box_id: str | None = None) -> dict[str, pa.Table]:
+    """Run the named fact queries, each once (only the box-scoped ones when `box_id` is given)."""
+    facts: dict[str, pa.Table] = {}
+    for name in names:
+        if name not in facts:
+            sql, params = render(FACT_QUERIES[name], settings, box_id)
+            facts[name] = store.query(sql, params)
+    return facts

@@ -1,0 +1,26 @@
+"""Schema version 4: the indexes that make one stone's provenance a point lookup.
+
+A polished stone is found by its lab report number and a box's outcome rows by its box id; at 10 M
+outcome rows a scan takes tens of milliseconds, an index lookup about one. PostgreSQL already has
+these from version 1 (polished_outcomes_stone, polished_outcomes_box, rough_sales_box); it gains the
+dispositions' box lookup.
+"""
+
+from __future__ import annotations
+
+from ..store.schema import Migration
+
+MIGRATION = Migration(
+    version=4,
+    description="indexes for provenance lookups (stone, box, certificate)",
+    statements=(),
+    duckdb_only=(
+        "CREATE INDEX IF NOT EXISTS checks_outcomes_stone ON polished_outcomes (stone_id)",
+        "CREATE INDEX IF NOT EXISTS checks_outcomes_box ON polished_outcomes (box_id)",
+        "CREATE INDEX IF NOT EXISTS checks_sales_box ON rough_sales (box_id)",
+        "CREATE INDEX IF NOT EXISTS checks_certificates_id ON kp_certificates (certificate_id)",
+    ),
+    postgres_only=(
+        "CREATE INDEX IF NOT EXISTS checks_dispositions_box ON rough_dispositions (box_id)",
+    ),
+)

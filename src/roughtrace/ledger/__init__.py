@@ -1,0 +1,21 @@
+"""The tamper-evident log (RFC 9162 Merkle tree) of everything roughtrace accepts and decides.
+
+Pure core: `merkle` (hashing, roots, proofs, verification), `tiles` (stored-hash layout),
+`canonical` (RFC 8785 entries, canonical row text), `heads` (signed tree heads), `receipts`
+(standalone verification: a public key, a head and a proof, no store). On the store: `log`
+(appends, receipts, proofs), `audit` (`verify`), `keys` (the Ed25519 key file), `imports` (the
+import pipeline's hook). See docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+from .audit import Audit, Finding, verify
+from .keys import ensure_key
+from .log import LedgerError, latest_head, prove_consistency, prove_entry, prove_row, record_batch, record_decision
+from .receipts import Receipt, ReceiptError, RowReceipt, verify_consistency, verify_receipt, verify_row_receipt
+
+__all__ = [
+    "Audit", "Finding", "LedgerError", "Receipt", "ReceiptError", "RowReceipt", "ensure_key", "latest_head",
+    "prove_consistency", "prove_entry", "prove_row", "record_batch", "record_decision", "verify",
+    "verify_consistency", "verify_receipt", "verify_row_receipt",
+]

@@ -1,0 +1,272 @@
+"""`verify`: recompute the whole ledger from the stored data and name every mismatch.
+
+Each entry's leaf hash is recomputed from its canonical JSON, every tile from those leaf hashes,
+every signed head's root from the tiles and its signature from the key, and every batch's row
+tree from the rows now in the store. The log is walked 2**20 entries at a time, so memory stays
+bounded at any size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ..domain import kinds
+from ..store.port import Store
+from . import kernel, merkle, tiles
+from .canonical import is_canonical, row_leaf_hash_sql
+from .heads import HeadError, key_id, verify_head
+from .keys import public_keys
+from .log import LOG_TREE, _head_from_row, load_tiles, row_tree
+
+_CHUNK_TILES = 4096
+"""Band-0 tiles checked at a time (2**20 entries)."""
+_SHOWN = 20
+"""Mismatches named one by one per check before they are only counted."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing in the store that does not match what it should be."""
+
+    code: str
+    message: str
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What `verify` checked and every mismatch it found."""
+
+    findings: tuple[Finding, ...]
+    entries: int
+    heads: int
+    batches: int
+    rows: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _matrix(blobs: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(-1, merkle.HASH_SIZE) if blobs else np.empty((0, 32), np.uint8)
+
+
+def _stored_band(store: Store, tree: int, band: int, first: int, last: int) -> tuple[dict[int, np.ndarray], list[Finding]]:
+    rows = store.query(f"SELECT idx, width, hashes FROM ledger_tiles WHERE tree = {int(tree)} AND band = {int(band)} "
+                       f"AND idx >= {int(first)} AND idx < {int(last)}").to_pylist()
+    found: dict[int, np.ndarray] = {}
+    problems: list[Finding] = []
+    for row in rows:
+        index = int(row["idx"])
+        blob = bytes(row["hashes"])
+        if index in found:
+            problems.append(Finding("tile_duplicate", f"tile ({band}, {index}) of tree {tree} is stored twice",
+                                    {"tree": tree, "band": band, "idx": index}))
+        if len(blob) % merkle.HASH_SIZE or len(blob) // merkle.HASH_SIZE != row["width"]:
+            problems.append(Finding("tile_damaged", f"tile ({band}, {index}) of tree {tree} is not {row['width']} hashes",
+                                    {"tree": tree, "band": band, "idx": index}))
+            continue
+        found[index] = np.frombuffer(blob, dtype=np.uint8).reshape(-1, merkle.HASH_SIZE)
+    return found, problems
+
+
+def _compare_band(store: Store, tree: int, band: int, first_tile: int, hashes: np.ndarray) -> list[Finding]:
+    """Compare recomputed band hashes starting at tile `first_tile` with the stored tiles."""
+    tiles_needed = -(-len(hashes) // tiles.TILE_WIDTH)
+    stored, problems = _stored_band(store, tree, band, first_tile, first_tile + tiles_needed)
+    shown = 0
+    for t in range(tiles_needed):
+        expected = hashes[t * tiles.TILE_WIDTH : (t + 1) * tiles.TILE_WIDTH]
+        index = first_tile + t
+        got = stored.get(index)
+        if got is not None and got.shape == expected.shape and np.array_equal(got, expected):
+            continue
+        shown += 1
+        if shown <= _SHOWN:
+            source = "the entries" if tree == LOG_TREE else "the batch's stored rows"
+            what = "missing" if got is None else f"different from what {source} give"
+            code = "tile_missing" if got is None else "tile_mismatch"
+            problems.append(Finding(code, f"hash tile ({band}, {index}) of tree {tree} is {what}",
+                                    {"tree": tree, "band": band, "idx": index}))
+    if shown > _SHOWN:
+        problems.append(Finding("tile_mismatch", f"{shown - _SHOWN} more tiles of tree {tree} band {band} differ",
+                                {"tree": tree, "band": band}))
+    return problems
+
+
+def _check_tree(store: Store, tree: int, band0: Iterator[np.ndarray]) -> tuple[list[np.ndarray], list[Finding]]:
+    """Compare a whole tree, fed as chunks of leaf hashes (each a multiple of 256 but the last),
+    with its stored tiles; returns every band's recomputed hashes above band 0 and the findings."""
+    problems: list[Finding] = []
+    upper: list[np.ndarray] = []
+    first_tile = 0
+    size = 0
+    for leaves in band0:
+        problems += _compare_band(store, tree, 0, first_tile, leaves)
+        first_tile += len(leaves) // tiles.TILE_WIDTH
+        size += len(leaves)
+        complete = len(leaves) - len(leaves) % tiles.TILE_WIDTH
+        upper.append(tiles.reduce_band(leaves[:complete]))
+    bands = [np.concatenate(upper) if upper else np.empty((0, 32), np.uint8)]
+    band = 1
+    while len(bands[-1]):
+        problems += _compare_band(store, tree, band, 0, bands[-1])
+        complete = len(bands[-1]) - len(bands[-1]) % tiles.TILE_WIDTH
+        bands.append(tiles.reduce_band(bands[-1][:complete]))
+        band += 1
+    extra = store.query("SELECT band, count(*) AS n FROM ledger_tiles WHERE tree = ? GROUP BY band ORDER BY band",
+                        (tree,)).to_pylist()
+    expected_counts = {0: -(-size // tiles.TILE_WIDTH)}
+    for b, hashes in enumerate(bands, start=1):
+        expected_counts[b] = -(-len(hashes) // tiles.TILE_WIDTH)
+    for row in extra:
+        if row["n"] > expected_counts.get(int(row["band"]), 0):
+            problems.append(Finding("tile_extra", f"tree {tree} has tiles in band {row['band']} beyond its {size} leaves",
+                                    {"tree": tree, "band": int(row["band"])}))
+    return bands, problems
+
+
+def _band_reader(band0_tiles, bands: list[np.ndarray]) -> merkle.HashReader:
+    """Hashes from recomputed bands 1 and up, and band-0 tiles from `band0_tiles(keys)` (band 0
+    is compared tile by tile before, so the stored tiles can stand in for it)."""
+
+    def load(keys):
+        out = band0_tiles([k for k in keys if k[0] == 0])
+        for band, index in keys:
+            if band:
+                out[(band, index)] = bands[band - 1][index * tiles.TILE_WIDTH : (index + 1) * tiles.TILE_WIDTH]
+        return out
+
+    return tiles.TileHashes(load)
+
+
+def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
+    """The log's leaf hashes recomputed from the entries, chunk by chunk, checking as it goes."""
+    chunk = _CHUNK_TILES * tiles.TILE_WIDTH
+    start = 0
+    shown = 0
+    while True:
+        table = store.query("SELECT entry_index, entry_type, body, leaf_hash FROM ledger_entries "  # literals: zone maps prune
+                            f"WHERE entry_index >= {int(start)} AND entry_index < {int(start + chunk)} ORDER BY entry_index")
+        if table.num_rows == 0:
+            break
+        indexes = np.asarray(table.column("entry_index").to_numpy(zero_copy_only=False), dtype=np.int64)
+        expected = np.arange(start, start + table.num_rows)
+        if not np.array_equal(indexes, expected):
+            problems.append(Finding("entry_sequence", f"entries from {start} are not numbered one after another "
+                                    "(one is missing or repeated)", {"from": start}))
+        recomputed = kernel.leaf_hashes(table.column("body"))
+        stored = kernel.as_matrix(table.column("leaf_hash"))
+        bad = np.flatnonzero(~np.all(recomputed == stored, axis=1))
+        for i in bad:
+            shown += 1
+            if shown <= _SHOWN:
+                problems.append(Finding("entry_changed", f"entry {int(indexes[i])}'s body does not match its leaf hash",
+                                        {"entry_index": int(indexes[i])}))
+        for i, (kind, body) in enumerate(zip(table.column("entry_type").to_pylist(), table.column("body").to_pylist(), strict=True)):
+            if kind in ("batch", "decision") and not is_canonical(body):
+                problems.append(Finding("entry_not_canonical", f"entry {int(indexes[i])} is not RFC 8785 canonical JSON",
+                                        {"entry_index": int(indexes[i])}))
+        yield recomputed
+        if table.num_rows < chunk:
+            break
+        start += chunk
+    if shown > _SHOWN:
+        problems.append(Finding("entry_changed", f"{shown - _SHOWN} more entries do not match their leaf hashes"))
+
+
+def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkle.HashReader,
+                 public_key: Ed25519PublicKey | None) -> int:
+    keys = public_keys(store)
+    if public_key is not None and key_id(public_key) not in keys:
+        problems.append(Finding("key_unknown", "the public key given is not among the ledger's keys"))
+    heads = store.query("SELECT tree_size, root_hash, signed_at, key_id, signature FROM ledger_heads ORDER BY tree_size").to_pylist()
+    for row in heads:
+        head = _head_from_row(row)
+        where = {"tree_size": head.size}
+        key = public_key if public_key is not None else keys.get(head.key_id)
+        if key is None:
+            problems.append(Finding("head_key_unknown", f"head {head.size} was signed by an unknown key", where))
+        else:
+            try:
+                verify_head(key, head)
+            except HeadError as error:
+                problems.append(Finding("head_signature", str(error), where))
+        if head.size > size:
+            problems.append(Finding("head_beyond_log", f"head {head.size} claims more entries than the {size} stored", where))
+            continue
+        try:
+            root = merkle.tree_root(reader, head.size)
+        except (LookupError, KeyError):
+            problems.append(Finding("head_unverifiable", f"head {head.size}'s root cannot be recomputed", where))
+            continue
+        if root != head.root:
+            problems.append(Finding("head_root", f"head {head.size}'s root does not match the entries", where))
+    return len(heads)
+
+
+def _check_batches(store: Store, problems: list[Finding]) -> tuple[int, int]:
+    batches = store.query("SELECT batch_id, entry_index, kind, row_count, rows_root FROM ledger_batches ORDER BY batch_id").to_pylist()
+    rows_total = 0
+    for record in batches:
+        batch_id, entry_index = int(record["batch_id"]), int(record["entry_index"])
+        where = {"batch_id": batch_id, "entry_index": entry_index}
+        bodies = store.query("SELECT body FROM ledger_entries WHERE entry_index = ?", (entry_index,)).column("body").to_pylist()
+        entry = json.loads(bodies[0]) if bodies else {}
+        stated = {"batch_id": entry.get("batch_id"), "kind": entry.get("kind"), "row_count": entry.get("row_count"),
+                  "rows_root": entry.get("rows_root")}
+        recorded = {"batch_id": batch_id, "kind": record["kind"], "row_count": int(record["row_count"]),
+                    "rows_root": bytes(record["rows_root"]).hex()}
+        if stated != recorded:
+            problems.append(Finding("batch_record", f"batch {batch_id}'s record does not match ledger entry {entry_index}", where))
+        kind = kinds.KINDS.get(record["kind"])
+        if kind is None:
+            problems.append(Finding("batch_kind", f"batch {batch_id} names an unknown kind {record['kind']!r}", where))
+            continue
+        imported = store.query("SELECT kind, file_name, file_sha256, rows_accepted FROM batches WHERE batch_id = ?",
+                               (batch_id,)).to_pylist()
+        for name, value in (imported[0].items() if imported else ()):
+            if name in entry and entry[name] != value:
+                problems.append(Finding("batch_summary", f"batch {batch_id}'s {name} is not what the ledger recorded",
+                                        {**where, "field": name}))
+        leaves = kernel.as_matrix(store.query(
+            f"SELECT {row_leaf_hash_sql(kind, store.engine)} AS h FROM {kind.name} WHERE batch_id = ? ORDER BY source_row",
+            (batch_id,)).column("h"))
+        rows_total += len(leaves)
+        if len(leaves) != entry.get("row_count"):
+            problems.append(Finding("batch_rows_count", f"batch {batch_id} has {len(leaves)} rows stored, "
+                                    f"the ledger recorded {entry.get('row_count')}", where))
+        bands, tile_problems = _check_tree(store, row_tree(entry_index), iter([leaves] if len(leaves) else []))
+        problems += tile_problems
+        band0 = {(0, i // tiles.TILE_WIDTH): leaves[i : i + tiles.TILE_WIDTH] for i in range(0, len(leaves), tiles.TILE_WIDTH)}
+        reader = _band_reader(lambda keys, band0=band0: {k: band0[k] for k in keys}, bands)
+        root = merkle.tree_root(reader, len(leaves)) if len(leaves) else merkle.EMPTY_ROOT
+        if root.hex() != entry.get("rows_root"):
+            problems.append(Finding("batch_rows_changed", f"the rows stored for batch {batch_id} are not the rows the ledger "
+                                    "recorded (their Merkle root differs)", where))
+    return len(batches), rows_total
+
+
+def verify(store: Store, public_key: Ed25519PublicKey | None = None) -> Audit:
+    """Recompute the ledger from the store's data and report every mismatch.
+
+    Heads are checked against `public_key` when given (the key a sightholder holds), else
+    against the keys recorded in the store."""
+    problems: list[Finding] = []
+    bands, tile_problems = _check_tree(store, LOG_TREE, _log_entries(store, problems))
+    problems += tile_problems
+    size = store.query("SELECT count(*) AS n FROM ledger_entries").column("n")[0].as_py()
+    heads = _check_heads(store, problems, size, _band_reader(lambda keys: load_tiles(store, LOG_TREE, keys), bands), public_key)
+    batches, rows = _check_batches(store, problems)
+    known = {LOG_TREE} | {row_tree(int(e)) for e in store.query("SELECT entry_index FROM ledger_batches").column("entry_index").to_pylist()}
+    for tree in store.query("SELECT DISTINCT tree FROM ledger_tiles").column("tree").to_pylist():
+        if int(tree) not in known:
+            problems.append(Finding("tile_orphan", f"tiles of tree {tree} belong to no recorded batch", {"tree": int(tree)}))
+    return Audit(tuple(problems), size, heads, batches, rows)

@@ -1,0 +1,97 @@
+"""Canonical bytes: RFC 8785 JSON for log entries, and the canonical text of one stored row.
+
+A row's canonical text is its kind's columns, in `domain.kinds` order, each rendered as text and
+joined by the unit separator U+001F, encoded UTF-8:
+- text and enumerations as stored;
+- carats with exactly 3 decimals ('1.250'), dollars with exactly 2 ('1200.00'), as DECIMAL prints them;
+- integers in decimal; dates ISO 8601 ('2026-03-01');
+- NULL as the empty string.
+`extras`, `batch_id` and `source_row` are not part of it. A row's leaf hash is
+SHA-256(0x00 || canonical text). `row_text` computes it in Python (what a sightholder does with
+their own row); `row_leaf_hash_sql` computes the same in the store, for an import or a `verify`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import rfc8785
+
+from ..domain import kinds
+from ..domain.money import CARAT_PLACES, USD_PLACES
+
+UNIT_SEPARATOR = "\x1f"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: exact decimals and dates become strings, hashes hex; nothing is a float."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float):
+        raise TypeError("ledger entries hold exact values: give a Decimal or a string, not a float")
+    return value
+
+
+def canonical_json(value: Mapping[str, Any]) -> str:
+    """The RFC 8785 canonical JSON text of an entry (Decimals and dates as strings)."""
+    return rfc8785.dumps(_plain(value)).decode("utf-8")
+
+
+def is_canonical(text: str) -> bool:
+    """Whether `text` is exactly the RFC 8785 form of the JSON it holds."""
+    try:
+        return rfc8785.dumps(json.loads(text)).decode("utf-8") == text
+    except (ValueError, TypeError, rfc8785.CanonicalizationError):
+        return False
+
+
+def _value_text(column: kinds.Column, value: Any) -> str:
+    if value is None:
+        return ""
+    if column.type == kinds.CARATS:
+        return f"{Decimal(value).quantize(Decimal(1).scaleb(-CARAT_PLACES)):f}"
+    if column.type == kinds.USD:
+        return f"{Decimal(value).quantize(Decimal(1).scaleb(-USD_PLACES)):f}"
+    if column.type == kinds.DATE:
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+    return str(value)
+
+
+def row_text(kind: kinds.Kind, row: Mapping[str, Any]) -> str:
+    """The canonical text of one row of `kind` (column name -> value, as stored)."""
+    return UNIT_SEPARATOR.join(_value_text(c, row.get(c.name)) for c in kind.columns)
+
+
+def _column_sql(column: kinds.Column, engine: str, alias: str) -> str:
+    name = f"{alias}.{column.name}" if alias else column.name
+    if column.type == kinds.DATE:
+        text = f"to_char({name}, 'YYYY-MM-DD')" if engine == "postgresql" else f"strftime({name}, '%Y-%m-%d')"
+    else:
+        text = f"CAST({name} AS VARCHAR)"
+    return f"coalesce({text}, '')"
+
+
+def row_text_sql(kind: kinds.Kind, engine: str = "duckdb", alias: str = "") -> str:
+    """A SQL expression giving each row's canonical text, for `engine` ('duckdb' or 'postgresql')."""
+    return " || chr(31) || ".join(_column_sql(c, engine, alias) for c in kind.columns)
+
+
+def row_leaf_hash_sql(kind: kinds.Kind, engine: str = "duckdb", alias: str = "") -> str:
+    """A SQL expression giving each row's 32-byte RFC 9162 leaf hash SHA-256(0x00 || canonical
+    text) as BLOB (DuckDB) or BYTEA (PostgreSQL)."""
+    text = row_text_sql(kind, engine, alias)
+    if engine == "postgresql":
+        return f"sha256('\\x00'::bytea || convert_to({text}, 'UTF8'))"
+    return f"unhex(sha256('\\x00'::BLOB || encode({text})))"

@@ -1,0 +1,151 @@
+"""`roughtrace ledger ...`: the signed log on the command line, a thin layer over the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import Problem, UsageError, error_body
+from . import audit, log
+from .heads import HeadError, key_id, load_public_key, public_key_pem
+from .keys import ensure_key
+from .receipts import (
+    Consistency,
+    Receipt,
+    ReceiptError,
+    RowReceipt,
+    verify_consistency,
+    verify_receipt,
+    verify_row_receipt,
+)
+
+app = typer.Typer(no_args_is_help=True, help="The tamper-evident log: signed tree heads, receipts and proofs (RFC 9162).")
+key_app = typer.Typer(no_args_is_help=True, help="The ledger's signing key.")
+app.add_typer(key_app, name="key")
+
+_JSON = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def _print(body: dict[str, Any], as_json: bool, text: str) -> None:
+    print(json.dumps(body, ensure_ascii=False) if as_json else text)
+
+
+def _fail(problems: list[Problem], as_json: bool, **extra: Any) -> None:
+    if as_json:
+        print(json.dumps(error_body(problems, **extra), ensure_ascii=False))
+    else:
+        for p in problems:
+            typer.echo(f"mismatch: {p.message} ({p.code})", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def head(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """The newest signed tree head: how many entries the log holds and their root."""
+    store = ctx.obj.store()
+    current = log.latest_head(store)
+    if current is None:
+        _print({"ok": True, "head": None}, as_json, "The ledger is empty.")
+        return
+    _print({"ok": True, "head": current.to_json()}, as_json,
+           f"{current.size:,} entries, root {current.root.hex()}\nsigned {current.timestamp} by key {current.key_id[:16]}…")
+
+
+@app.command()
+def prove(
+    ctx: typer.Context,
+    entry: int = typer.Argument(None, help="The entry to prove (its index)."),
+    size: int = typer.Option(None, "--size", help="Prove against the signed head of this size (default: the newest)."),
+    batch: int = typer.Option(None, "--batch", help="With --row: prove one row of this import batch."),
+    row: int = typer.Option(None, "--row", help="The row's source_row (1-based record number in its file)."),
+    as_json: bool = _JSON,
+) -> None:
+    """A receipt: an entry's inclusion proof under a signed head, or one row's proof inside its batch."""
+    store = ctx.obj.store()
+    if (batch is None) != (row is None):
+        raise UsageError(Problem("usage", "--batch and --row go together"))
+    if batch is not None:
+        receipt: Receipt | RowReceipt = log.prove_row(store, batch, row)
+        text = f"row {row} of batch {batch}: position {receipt.position} of its batch, entry {receipt.batch.index}"
+    elif entry is None:
+        raise UsageError(Problem("usage", "give an entry index, or --batch and --row"))
+    else:
+        receipt = log.prove_entry(store, entry, size)
+        text = f"entry {entry} in the log of {receipt.head.size:,} entries: {len(receipt.proof)} proof hashes"
+    _print({"ok": True, "receipt": receipt.to_json()}, as_json, text + "\n" + json.dumps(receipt.to_json(), indent=2))
+
+
+@app.command()
+def consistency(
+    ctx: typer.Context,
+    old: int = typer.Argument(..., help="The older signed size."),
+    new: int = typer.Argument(None, help="The newer signed size (default: the newest head)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Proof that the log at an older signed head is a prefix of the log at a newer one."""
+    proof = log.prove_consistency(ctx.obj.store(), old, new)
+    _print({"ok": True, "consistency": proof.to_json()}, as_json,
+           f"{proof.old.size:,} -> {proof.new.size:,}: {len(proof.proof)} proof hashes\n" + json.dumps(proof.to_json(), indent=2))
+
+
+def _check_file(path: Path, public_key_text: str) -> str:
+    """Check a receipt or consistency proof file against a public key, without the store."""
+    key = load_public_key(public_key_text)
+    data = json.loads(path.read_text())
+    data = data.get("receipt", data.get("consistency", data))
+    if "row_proof" in data:
+        verify_row_receipt(key, RowReceipt.from_json(data))
+        return f"row {data['source_row']} of batch {data['batch_id']} is in the signed log"
+    if "consistency_proof" in data:
+        verify_consistency(key, Consistency.from_json(data))
+        return f"the log of {data['new_head']['tree_size']} entries extends the one of {data['old_head']['tree_size']}"
+    verify_receipt(key, Receipt.from_json(data))
+    return f"entry {data['entry_index']} is in the signed log of {data['head']['tree_size']} entries"
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    public_key: Path = typer.Option(None, "--public-key", help="Check heads against this public key (PEM or hex) "
+                                    "instead of the keys recorded in the store."),
+    receipt: Path = typer.Option(None, "--receipt", help="Check this receipt or consistency file alone (needs "
+                                 "--public-key; no store is read)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Recompute the ledger from the stored data and name every mismatch (exit 1 if any)."""
+    try:
+        key_text = public_key.read_text() if public_key else None
+    except OSError as error:
+        raise UsageError(Problem("unreadable_key", str(error), file=str(public_key))) from None
+    if receipt is not None:
+        if key_text is None:
+            raise UsageError(Problem("usage", "--receipt needs --public-key"))
+        try:
+            said = _check_file(receipt, key_text)
+        except (OSError, ValueError, KeyError, AttributeError, ReceiptError, HeadError) as error:
+            _fail([Problem("receipt_invalid", str(error), file=str(receipt))], as_json)
+        _print({"ok": True, "verified": said}, as_json, f"verified: {said}")
+        return
+    try:
+        key = load_public_key(key_text) if key_text else None
+    except HeadError as error:
+        raise UsageError(Problem("bad_public_key", str(error), file=str(public_key))) from None
+    result = audit.verify(ctx.obj.store(), key)
+    counts = {"entries": result.entries, "heads": result.heads, "batches": result.batches, "rows": result.rows}
+    if not result.ok:
+        _fail([Problem(f.code, f.message) for f in result.findings], as_json, checked=counts,
+              findings=[{"code": f.code, "message": f.message, "where": f.where} for f in result.findings])
+    _print({"ok": True, "checked": counts}, as_json,
+           f"verified: {result.entries:,} entries, {result.heads:,} signed heads, {result.batches:,} batches "
+           f"({result.rows:,} rows); nothing differs")
+
+
+@key_app.command("export")
+def key_export(ctx: typer.Context, as_json: bool = _JSON) -> None:
+    """Print the ledger's public key (PEM) for sightholders to keep (the key is made if there is none)."""
+    public = ensure_key(ctx.obj.store(), ctx.obj.settings)
+    _print({"ok": True, "key_id": key_id(public), "public_key_pem": public_key_pem(public)}, as_json,
+           public_key_pem(public).rstrip())

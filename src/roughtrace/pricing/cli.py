@@ -1,0 +1,174 @@
+"""`roughtrace prices ...`: build the index, quote stones, export the grids.
+
+Expects `ctx.obj` with `.store()` (an opened, migrated store) and `.settings`. Errors are printed
+as a sentence or, with --json, as the one error shape; exit 0 done, 1 failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import typer
+
+from ..errors import Problem, RoughtraceError, UsageError, error_body
+from . import index as price_index
+from .export import csv_safe, grids_csv
+from .quotes import Quoter, Stone, stone_problems, table_problems
+
+app = typer.Typer(help="The transaction price index and price quotes.", no_args_is_help=True)
+
+
+def _json(body: Any) -> None:
+    print(json.dumps(body, default=lambda v: str(v) if isinstance(v, Decimal) else v.isoformat()
+                     if isinstance(v, dt.date) else str(v), ensure_ascii=False))
+
+
+def _fail(problems: list[Problem], as_json: bool, exit_code: int) -> None:
+    if as_json:
+        _json(error_body(problems))
+    else:
+        for p in problems:
+            where = ", ".join(f"{k} {v}" for k, v in (("file", p.file), ("row", p.row), ("column", p.column)) if v is not None)
+            print(f"error [{p.code}] {p.message}" + (f" ({where})" if where else ""), file=sys.stderr)
+    # SystemExit rather than typer.Exit: the main entry point runs click with standalone_mode=False,
+    # where typer.Exit's code would be swallowed
+    raise SystemExit(exit_code)
+
+
+def _guard(as_json: bool, action: Any) -> Any:
+    try:
+        return action()
+    except RoughtraceError as exc:
+        _fail(exc.problems, as_json, exc.exit_code)
+    except (OSError, pa.ArrowInvalid) as exc:
+        _fail([Problem("cannot_read", str(exc))], as_json, 1)
+
+
+def _store(ctx: typer.Context) -> Any:
+    store = ctx.obj.store()
+    from .schema import ensure_schema
+
+    ensure_schema(store)
+    return store
+
+
+@app.command("build")
+def build_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Bring the index up to date: recompute the periods whose transactions changed, refit the quote model."""
+    report = _guard(as_json, lambda: price_index.build(_store(ctx), ctx.obj.settings))
+    body = {"ok": True, "periods_rebuilt": [p.isoformat() for p in report.periods_rebuilt],
+            "periods_kept": report.periods_kept, "cells_written": report.cells_written,
+            "model_trades": report.model_trades, "headline": price_index.headline(ctx.obj.store())}
+    if as_json:
+        _json(body)
+    else:
+        head = body["headline"]
+        print(f"Rebuilt {len(report.periods_rebuilt)} period(s), kept {report.periods_kept}; {report.cells_written} cells written; "
+              f"model fitted on {report.model_trades} trades. Headline index {head['headline']} ({head['latest_period']}).")
+
+
+@app.command("quote")
+def quote_command(
+    ctx: typer.Context,
+    shape: str = typer.Option(None, "--shape", help="round, princess, cushion, oval, emerald, pear, ..."),
+    carat: str = typer.Option(None, "--carat", help="Weight in carats, e.g. 1.01."),
+    color: str = typer.Option(None, "--color", help="Colour grade D to Z or fancy."),
+    clarity: str = typer.Option(None, "--clarity", help="Clarity grade FL to I3."),
+    cut: str = typer.Option(None, "--cut", help="Cut grade EX, VG, G, F or P."),
+    lab: str = typer.Option(None, "--lab", help="Grading lab GIA, IGI, HRD, AGS or none."),
+    date: str = typer.Option(None, "--date", help="As-of date YYYY-MM-DD (default: the latest period)."),
+    file: Path = typer.Option(None, "--file", help="A CSV of stones: shape, carat, color, clarity[, cut, lab, date]."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Quote one stone (flags) or every stone of a CSV file (--file): price per carat, band, n, method."""
+    if file is not None:
+        _quote_file(ctx, file, as_json)
+        return
+    missing = [f"--{n}" for n, v in (("shape", shape), ("carat", carat), ("color", color), ("clarity", clarity)) if v is None]
+    if missing:
+        _fail([Problem("missing_option", f"give {', '.join(missing)} (or --file STONES.csv)")], as_json, 2)
+    problems = stone_problems(shape, carat, color, clarity, cut, lab)
+    as_of = None
+    if date is not None:
+        try:
+            as_of = dt.date.fromisoformat(date)
+        except ValueError:
+            problems.append(Problem("bad_date", f"--date takes YYYY-MM-DD, not {date!r}", column="date"))
+    if problems:
+        _fail(problems, as_json, 2)
+    try:
+        weight = Decimal(carat)
+    except InvalidOperation:
+        _fail([Problem("bad_carat", f"carat must be a number, not {carat!r}")], as_json, 2)
+    stone = Stone(shape, weight, color, clarity, cut, lab, as_of)
+    result = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings).quote(stone))
+    if as_json:
+        _json(result.as_dict())
+    else:
+        print(f"{shape} {carat} ct {color} {clarity}: ${result.price_per_carat}/ct (band ${result.low} to ${result.high}), "
+              f"{result.n} trades, method {result.method}, as of {result.as_of.isoformat()}")
+
+
+def _quote_file(ctx: typer.Context, file: Path, as_json: bool) -> None:
+    def read() -> pa.Table:
+        text_columns = {c: pa.string() for c in ("shape", "color", "clarity", "cut", "lab", "carat", "date")}
+        return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=text_columns, strings_can_be_null=True))
+
+    stones = _guard(as_json, read)
+    problems = table_problems(stones, file=str(file))
+    if "date" in stones.column_names:
+        import pyarrow.compute as pc
+
+        try:
+            stones = stones.set_column(stones.column_names.index("date"), "date", pc.strptime(
+                stones.column("date"), format="%Y-%m-%d", unit="s").cast(pa.date32()))
+        except pa.ArrowInvalid:
+            problems.append(Problem("bad_date", "dates take YYYY-MM-DD", file=str(file), column="date"))
+    if problems:
+        _fail(problems, as_json, 1)
+    quotes = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings).quote_table(stones))
+    result = pa.Table.from_arrays(stones.columns + quotes.columns, names=stones.column_names + [
+        f"quote_{n}" if n in stones.column_names else n for n in quotes.column_names])
+    if as_json:
+        _json({"ok": True, "quotes": result.to_pylist()})
+        return
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(result.column_names)
+    for row in zip(*(c.to_pylist() for c in result.columns), strict=True):
+        writer.writerow([csv_safe("" if v is None else str(v)) for v in row])
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    period: str = typer.Option(None, "--period", help="Period start YYYY-MM-DD (default: the latest)."),
+    raw: bool = typer.Option(False, "--raw", help="Raw medians instead of the monotone view."),
+    out: Path = typer.Option(None, "--out", help="Write the CSV here instead of standard output."),
+) -> None:
+    """Write the grids of one period in the trade's layout: a table per shape family and size bracket,
+    colour rows by clarity columns, USD per carat."""
+    start = None
+    if period is not None:
+        try:
+            start = dt.date.fromisoformat(period)
+        except ValueError:
+            _fail([Problem("bad_date", f"--period takes YYYY-MM-DD, not {period!r}")], False, 2)
+    text = _guard(False, lambda: grids_csv(_store(ctx), start, "raw" if raw else "monotone"))
+    if not text:
+        _fail([Problem("empty_index", "the index has no cells for that period: run `roughtrace prices build` first")], False, 1)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _guard(False, lambda: out.write_text(text, encoding="utf-8"))
+
+
+__all__ = ["app", "UsageError"]

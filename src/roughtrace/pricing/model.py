@@ -1,0 +1,355 @@
+"""The hedonic quote model: log price per carat explained by size, grades and period, fitted
+robustly on transactions, with shrunken cell effects on top of it.
+
+Everything here is pure numpy over columns (no I/O); `index.py` feeds it from the store.
+
+The model (all terms in natural log of USD per carat):
+
+* size: a line in ln(carat) with hinges at the magic weights and halfway (in ln carat) between
+  them, plus a step at the lower bound of every size bracket (price per carat jumps there);
+* grades: one step per colour grade D..Z and per clarity grade FL..I3 (cumulative steps, so the
+  ridge penalty pulls each grade toward its neighbour, not toward zero), fancy colour, cut steps
+  EX..P plus `cut unknown`, lab indicators; the fancy shape family with its own carat slope;
+* interactions: colour and clarity steps x ln(carat), colour step x clarity step, and colour or
+  clarity step x size bracket (how grade premiums change with size);
+* time: one step per period (a random walk under the ridge penalty);
+
+fitted by ridge-penalised Huber regression (iteratively reweighted least squares). Residuals then
+give three levels of cell effects, each the median residual shrunk by n / (n + k): the index cell
+pooled over periods, the cell in one period, and the cell for one cut grade.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPE_FAMILIES
+from ..domain.sizes import BRACKET_LOWER_BOUNDS, BRACKETS, MAGIC_WEIGHTS
+
+FANCY_COLOUR = COLOURS.index("fancy")
+N_LATTICE_COLOURS = len(COLOURS) - 1
+LAB_TERMS = tuple(lab for lab in LABS if lab != "none")
+BRACKET_LOWS = np.array([float(b) for b in BRACKET_LOWER_BOUNDS])
+_MAGIC = np.log(np.array([float(w) for w in MAGIC_WEIGHTS]))
+KNOTS = np.sort(np.concatenate([_MAGIC, (_MAGIC[1:] + _MAGIC[:-1]) / 2]))
+HUBER = 1.345
+MAD_TO_SIGMA = 1.4826
+IQR_TO_SIGMA = 1.349
+
+# penalty multipliers of the ridge setting per term group
+GROUP_PENALTY = {"intercept": 0.0, "main": 1 / 3, "step": 1.0, "slope": 3.0, "interaction": 30.0}
+
+
+@dataclass(frozen=True)
+class Stones:
+    """A batch of stones as integer grade codes (indices into domain.grades tuples, -1 unknown)
+    and carats as floats; `period` is the index into the model's periods (may be -1 or past the
+    end: then the nearest period is used and, before the first, the quote says it extrapolates)."""
+
+    family: np.ndarray
+    carat: np.ndarray
+    colour: np.ndarray
+    clarity: np.ndarray
+    cut: np.ndarray
+    lab: np.ndarray
+    period: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.carat)
+
+    @property
+    def bracket(self) -> np.ndarray:
+        return np.clip(np.searchsorted(BRACKET_LOWS, self.carat, side="right") - 1, 0, len(BRACKETS) - 1)
+
+    def cell_key(self) -> np.ndarray:
+        """One integer per index cell: shape family x size bracket x colour x clarity."""
+        return ((self.family.astype(np.int64) * 32 + self.bracket) * 32 + self.colour) * 16 + self.clarity
+
+
+def terms(n_periods: int) -> list[tuple[str, str]]:
+    """Every candidate term (name, penalty group) in design-matrix order."""
+    out = [("1", "intercept"), ("lc", "main"), ("fancy", "main"), ("fancy*lc", "main")]
+    out += [(f"hinge:{k:.6f}", "main") for k in KNOTS]
+    out += [(f"bracket>={j}", "step") for j in range(1, len(BRACKETS))]
+    out += [(f"colour>={j}", "main") for j in range(1, N_LATTICE_COLOURS)] + [("colour=fancy", "main")]
+    out += [(f"clarity>={j}", "main") for j in range(1, len(CLARITIES))]
+    out += [(f"cut>={j}", "main") for j in range(1, len(CUTS))] + [("cut=unknown", "main")]
+    out += [(f"lab={lab}", "main") for lab in LAB_TERMS]
+    out += [(f"period>={j}", "step") for j in range(1, n_periods)]
+    out += [(f"colour>={j}*lc", "slope") for j in range(1, N_LATTICE_COLOURS)]
+    out += [(f"clarity>={j}*lc", "slope") for j in range(1, len(CLARITIES))]
+    out += [(f"colour>={j}*clarity>={i}", "interaction") for j in range(1, N_LATTICE_COLOURS) for i in range(1, len(CLARITIES))]
+    out += [(f"colour>={j}*bracket={b}", "interaction") for b in range(len(BRACKETS)) for j in range(1, N_LATTICE_COLOURS)]
+    out += [(f"clarity>={j}*bracket={b}", "interaction") for b in range(len(BRACKETS)) for j in range(1, len(CLARITIES))]
+    return out
+
+
+def _blocks(stones: Stones, n_periods: int) -> list:
+    """The design's column blocks in term order: ("plain", matrix) or ("pair", left, right) for
+    the products of two factor blocks (left x right, row-major)."""
+    n = len(stones)
+    lc = np.log(stones.carat)
+    fancy = (stones.family == 1).astype(float)
+    lattice_colour = np.where(stones.colour == FANCY_COLOUR, -1, stones.colour)
+    bracket = stones.bracket
+    period = np.clip(stones.period, 0, max(n_periods - 1, 0))
+    colour_steps = (lattice_colour[:, None] >= np.arange(1, N_LATTICE_COLOURS)[None, :]).astype(float)
+    clarity_steps = (stones.clarity[:, None] >= np.arange(1, len(CLARITIES))[None, :]).astype(float)
+    bracket_onehot = (bracket[:, None] == np.arange(len(BRACKETS))[None, :]).astype(float)
+
+    def pairs(left: np.ndarray, right: np.ndarray) -> tuple:
+        return ("pair", left, right)
+
+    def plain(block: np.ndarray) -> tuple:
+        return ("plain", block)
+
+    return [
+        plain(np.ones((n, 1))), plain(lc[:, None]), plain(fancy[:, None]), plain((fancy * lc)[:, None]),
+        plain(np.maximum(lc[:, None] - KNOTS[None, :], 0.0)),
+        plain((bracket[:, None] >= np.arange(1, len(BRACKETS))[None, :]).astype(float)),
+        plain(colour_steps), plain((stones.colour == FANCY_COLOUR).astype(float)[:, None]),
+        plain(clarity_steps),
+        plain((stones.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).astype(float)),
+        plain((stones.cut < 0).astype(float)[:, None]),
+        plain((stones.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).astype(float)),
+        plain((period[:, None] >= np.arange(1, n_periods)[None, :]).astype(float)),
+        plain(colour_steps * lc[:, None]), plain(clarity_steps * lc[:, None]),
+        pairs(colour_steps, clarity_steps), pairs(bracket_onehot, colour_steps), pairs(bracket_onehot, clarity_steps),
+    ]
+
+
+def _width(block: tuple) -> int:
+    return block[1].shape[1] if block[0] == "plain" else block[1].shape[1] * block[2].shape[1]
+
+
+def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """The design matrix [stone, term] (only the kept terms when `keep` is given; products of
+    two factors are then formed for the kept pairs only, which bounds time and memory)."""
+    out, start = [], 0
+    for block in _blocks(stones, n_periods):
+        width = _width(block)
+        mask = np.ones(width, dtype=bool) if keep is None else keep[start:start + width]
+        start += width
+        if not mask.any():
+            continue
+        if block[0] == "plain":
+            out.append(block[1][:, mask])
+        else:
+            chosen = np.flatnonzero(mask)
+            left, right = block[1], block[2]
+            out.append(left[:, chosen // right.shape[1]] * right[:, chosen % right.shape[1]])
+    return np.concatenate(out, axis=1)
+
+
+def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """X beta without forming the product columns: a product block contributes
+    sum_ij left_i B_ij right_j = rowsum((left @ B) * right)."""
+    total = np.zeros(len(stones))
+    start, used = 0, 0
+    for block in _blocks(stones, n_periods):
+        width = _width(block)
+        mask = keep[start:start + width]
+        start += width
+        k = int(mask.sum())
+        if k == 0:
+            continue
+        coefficients = np.zeros(width)
+        coefficients[mask] = beta[used:used + k]
+        used += k
+        if block[0] == "plain":
+            total += block[1] @ coefficients
+        else:
+            left, right = block[1], block[2]
+            total += np.einsum("ij,ij->i", left @ coefficients.reshape(left.shape[1], right.shape[1]), right)
+    return total
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Shrunken median residuals of one level: sorted integer keys, trade counts, effects and
+    robust spreads (log scale)."""
+
+    keys: np.ndarray
+    n: np.ndarray
+    effect: np.ndarray
+    scale: np.ndarray
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n, effect, scale) for each key; zeros (and NaN scale) where the level has no trades."""
+        if len(self.keys) == 0:
+            zeros = np.zeros(len(keys))
+            return zeros.astype(np.int64), zeros, np.full(len(keys), np.nan)
+        at = np.clip(np.searchsorted(self.keys, keys), 0, len(self.keys) - 1)
+        hit = self.keys[at] == keys
+        return (np.where(hit, self.n[at], 0), np.where(hit, self.effect[at], 0.0), np.where(hit, self.scale[at], np.nan))
+
+
+@dataclass(frozen=True)
+class HedonicModel:
+    """A fitted model: kept terms and coefficients, the residual scale, the data's ranges and
+    the three levels of cell effects."""
+
+    periods: tuple[str, ...]
+    keep: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    carat_range: dict[int, tuple[float, float]]
+    colour_range: tuple[int, int]
+    clarity_range: tuple[int, int]
+    shrinkage: float
+    cell: Effects
+    cell_period: Effects
+    cell_cut: Effects
+    n_trades: int
+    extras: dict = field(default_factory=dict)
+
+    def base(self, stones: Stones) -> np.ndarray:
+        """The model's log price per carat before cell effects."""
+        return linear_predictor(stones, len(self.periods), self.keep, self.beta)
+
+
+def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per distinct key: (keys, counts, median, robust standard deviation) of `values`, the
+    latter the interquartile range / 1.349 (lower quartile and upper quartile by rank); one sort."""
+    if len(keys) == 0:
+        empty = np.zeros(0)
+        return keys[:0], empty.astype(np.int64), empty, empty
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    counts = np.diff(np.r_[starts, len(k)])
+    median = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+    spread = (v[starts + (3 * (counts - 1)) // 4] - v[starts + (counts - 1) // 4]) / IQR_TO_SIGMA
+    return k[starts], counts, median, spread
+
+
+def _effects(keys: np.ndarray, residual: np.ndarray, shrinkage: float) -> tuple[Effects, np.ndarray]:
+    unique, counts, median, spread = group_medians(keys, residual)
+    shrunk = median * counts / (counts + shrinkage)
+    effects = Effects(unique, counts, shrunk, spread)
+    _, effect, _ = effects.lookup(keys)
+    return effects, residual - effect
+
+
+def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float, shrinkage: float,
+        sample: int, seed: int = 20240101, chunk: int = 20000) -> HedonicModel:
+    """Fit the hedonic model on at most `sample` trades (an even random sample when there are
+    more) and the cell effects on every trade. `log_ppc` is ln(USD per carat)."""
+    n_periods = max(len(periods), 1)
+    n = len(stones)
+    if n == 0:
+        raise ValueError("no transactions to fit the price model on")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
+    sub = Stones(*(getattr(stones, f)[rows] for f in ("family", "carat", "colour", "clarity", "cut", "lab", "period")))
+    y = log_ppc[rows]
+    names = terms(n_periods)
+    penalty_of = np.array([GROUP_PENALTY[group] * ridge for _, group in names])
+    # keep a term only when it varies in the sample (an unseen grade borrows its neighbour's price)
+    low = np.full(len(names), np.inf)
+    high = np.full(len(names), -np.inf)
+    for start in range(0, len(y), chunk):
+        block = design(Stones(*(getattr(sub, f)[start:start + chunk] for f in Stones.__dataclass_fields__)), n_periods)
+        low = np.minimum(low, block.min(axis=0))
+        high = np.maximum(high, block.max(axis=0))
+    keep = high > low
+    keep[0] = True
+    penalty = np.diag(penalty_of[keep])
+    weights = np.ones(len(y))
+    blocks = [design(Stones(*(getattr(sub, f)[s:s + chunk] for f in Stones.__dataclass_fields__)), n_periods, keep)
+              for s in range(0, len(y), chunk)]
+    beta = np.zeros(keep.sum())
+    sigma = 1.0
+    for _ in range(3):
+        xtx = penalty.copy()
+        xty = np.zeros(keep.sum())
+        for i, block in enumerate(blocks):
+            w = weights[i * chunk:i * chunk + len(block)]
+            xtx += (block.T * w) @ block
+            xty += (block.T * w) @ y[i * chunk:i * chunk + len(block)]
+        beta = np.linalg.solve(xtx, xty)
+        residual = y - np.concatenate([block @ beta for block in blocks])
+        sigma = float(np.median(np.abs(residual)) * MAD_TO_SIGMA) or 1e-6
+        weights = np.minimum(1.0, HUBER * sigma / np.maximum(np.abs(residual), 1e-12))
+    del blocks
+    # residuals of every trade, in chunks
+    big = 10 * chunk
+    base = np.concatenate([
+        linear_predictor(Stones(*(getattr(stones, f)[s:s + big] for f in Stones.__dataclass_fields__)), n_periods, keep, beta)
+        for s in range(0, n, big)])
+    residual = log_ppc - base
+    cell_key = stones.cell_key()
+    cell, residual = _effects(cell_key, residual, shrinkage)
+    period = np.clip(stones.period, 0, n_periods - 1)
+    cell_period, residual = _effects(cell_key * 4096 + period, residual, shrinkage)
+    known_cut = stones.cut >= 0
+    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut], shrinkage)
+    carat_range = {}
+    for family in range(len(SHAPE_FAMILIES)):
+        of_family = stones.carat[stones.family == family]
+        if len(of_family):
+            carat_range[family] = (float(of_family.min()), float(of_family.max()))
+    lattice = stones.colour[stones.colour != FANCY_COLOUR]
+    colour_range = (int(lattice.min()), int(lattice.max())) if len(lattice) else (0, 0)
+    return HedonicModel(
+        periods=tuple(periods), keep=keep, beta=beta, sigma=sigma, carat_range=carat_range,
+        colour_range=colour_range, clarity_range=(int(stones.clarity.min()), int(stones.clarity.max())),
+        shrinkage=shrinkage, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
+    )
+
+
+METHOD_CELL, METHOD_BLEND, METHOD_MODEL = "cell", "blend", "model"
+
+
+@dataclass(frozen=True)
+class QuoteArrays:
+    """Quotes for a batch: price per carat and band in USD per carat (floats, rounded to cents at
+    the edge), trades behind each quote, its method and whether it extrapolates."""
+
+    price_per_carat: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+    method: np.ndarray
+    extrapolated: np.ndarray
+
+
+def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: float) -> QuoteArrays:
+    """Quote every stone: model + shrunken cell effects; band = point x exp(+-band_width x spread),
+    the spread blended between the cell's and the model's by evidence and widened by how far the
+    stone lies outside the data."""
+    n_periods = len(model.periods)
+    base = model.base(stones)
+    cell_key = stones.cell_key()
+    n1, e1, s1 = model.cell.lookup(cell_key)
+    period = np.clip(stones.period, 0, n_periods - 1)
+    n2, e2, _ = model.cell_period.lookup(cell_key * 4096 + period)
+    n3, e3, _ = model.cell_cut.lookup(np.where(stones.cut >= 0, cell_key * 8 + stones.cut, -1))
+    log_point = base + e1 + e2 + e3
+    k = model.shrinkage
+    cell_scale = np.where(np.isnan(s1), model.sigma, s1)
+    spread = (n1 * cell_scale + k * model.sigma) / (n1 + k)
+    # distance outside the data: ln-carat beyond the family's range, grade steps beyond the seen ones
+    low_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[0] for f in range(len(SHAPE_FAMILIES))])
+    high_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[1] for f in range(len(SHAPE_FAMILIES))])
+    fam_low, fam_high = low_carat[stones.family], high_carat[stones.family]
+    unseen_family = np.isnan(fam_low)
+    lc = np.log(stones.carat)
+    beyond = np.where(unseen_family, 0.0,
+                      np.maximum(0, lc - np.log(np.where(unseen_family, 1, fam_high)))
+                      + np.maximum(0, np.log(np.where(unseen_family, 1, fam_low)) - lc))
+    lattice_colour = np.where(stones.colour == FANCY_COLOUR, model.colour_range[0], stones.colour)
+    grade_steps = (np.maximum(0, lattice_colour - model.colour_range[1]) + np.maximum(0, model.colour_range[0] - lattice_colour)
+                   + np.maximum(0, stones.clarity - model.clarity_range[1]) + np.maximum(0, model.clarity_range[0] - stones.clarity))
+    early = stones.period < 0
+    extrapolated = (beyond > 1e-9) | (grade_steps > 0) | unseen_family | early
+    widen = 1 + 3 * beyond + 0.5 * grade_steps + np.where(unseen_family, 1.0, 0.0)
+    half = band_width * spread * widen
+    method = np.where(n2 >= min_trades, METHOD_CELL, np.where(n1 > 0, METHOD_BLEND, METHOD_MODEL))
+    n = np.where(method == METHOD_CELL, n2, np.where(method == METHOD_BLEND, n1, 0))
+    method = np.where(extrapolated, np.char.add(method.astype(str), "-extrapolated"), method)
+    point = np.exp(log_point)
+    return QuoteArrays(point, point * np.exp(-half), point * np.exp(half), n.astype(np.int64), method, extrapolated)

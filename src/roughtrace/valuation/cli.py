@@ -1,0 +1,302 @@
+"""`roughtrace value`, `roughtrace pricebook` and `roughtrace kp`: thin layers over the valuation library.
+
+Each sub-app takes its store and settings from the Typer context (`ctx.obj.store()`,
+`ctx.obj.settings`). `--json` prints one object; errors print the one error shape (or a line on
+stderr) and exit 1, or 2 for a usage error; never a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..domain.money import AmountError, carats, usd
+from ..errors import NotFound, Problem, RoughtraceError, UsageError, error_body
+from ..settings import SettingError
+from .kp import CertificateCheck, CheckRules, verdict_counts
+from .method import CostModelError, cost_model_from_settings, reverse_engineer
+from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
+from .pricer import PricerUnavailable, index_pricer
+from .report import certificate_report
+
+value_app = typer.Typer(help="Value rough by price reverse engineering.", no_args_is_help=True)
+pricebook_app = typer.Typer(help="The rough price book built from tracked boxes.", no_args_is_help=True)
+kp_app = typer.Typer(help="Check KP certificate values against the rough price book.", no_args_is_help=True)
+USAGE_ERRORS = (AmountError, CostModelError, SettingError)
+
+
+def _fail(exc: Exception, as_json: bool) -> None:
+    if isinstance(exc, RoughtraceError):
+        problems, code = exc.problems, exc.exit_code
+    elif isinstance(exc, AmountError):
+        problems, code = [Problem(exc.code, str(exc))], 2
+    elif isinstance(exc, USAGE_ERRORS):
+        problems, code = [Problem("bad_option", str(exc))], 2
+    elif isinstance(exc, PricerUnavailable):
+        problems, code = [Problem("no_price_index", str(exc))], 1
+    else:
+        problems, code = [Problem("valuation_failed", str(exc))], 1
+    if as_json:
+        typer.echo(json.dumps(error_body(problems)))
+    else:
+        for problem in problems:
+            typer.echo(f"error: {problem.message}", err=True)
+    raise typer.Exit(code)
+
+
+def _guarded(as_json: bool, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except typer.Exit:
+        raise
+    except (RoughtraceError, PricerUnavailable, ValueError, KeyError, OSError) as exc:
+        _fail(exc, as_json)
+
+
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{text!r} is not a date written YYYY-MM-DD", code="bad_date") from None
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal | dt.date | dt.datetime) else v) for k, v in row.items()}
+
+
+# -- value ------------------------------------------------------------------------------------
+
+@value_app.command("rough")
+def value_rough(
+    ctx: typer.Context,
+    polished_total: str = typer.Option(..., "--polished-total", help="Total polished price, USD."),
+    rough_carats: str = typer.Option(..., "--rough-carats", help="Rough weight the polished came from, carats."),
+    cost_margin: str = typer.Option(None, "--cost-margin", help="Costs and margin as a fraction (default: the setting)."),
+    cost_model: str = typer.Option(None, "--cost-model", help="flat or table (default: the cost_model setting)."),
+    polished_carats: str = typer.Option(None, "--polished-carats",
+                                        help="Polished weight, carats (the table model's cutting costs need it)."),
+    stones: int = typer.Option(1, "--stones", min=1, help="Polished stones the weight is spread over (table model)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Rough price per carat = (polished total / rough carats) x (1 - costs and margin)."""
+    def work() -> None:
+        settings = ctx.obj.settings
+        margin = None if cost_margin is None else Decimal(cost_margin.strip())
+        model = cost_model_from_settings(settings, margin=margin, name=cost_model)
+        weights: list[Decimal] = []
+        if model.name == "table":
+            if polished_carats is None:
+                raise UsageError("the table cost model needs --polished-carats", code="missing_option")
+            total_weight = carats(polished_carats)
+            weights = [total_weight / stones] * stones
+        result = reverse_engineer(usd(polished_total), carats(rough_carats), model, weights)
+        if as_json:
+            typer.echo(json.dumps({"ok": True, **result.as_dict()}))
+        else:
+            typer.echo(f"rough price per carat  ${result.rough_price_per_carat:,}")
+            typer.echo(f"rough value            ${result.rough_value_usd:,}  ({result.rough_carats} ct)")
+            typer.echo(f"polished total         ${result.polished_total_usd:,}")
+            typer.echo(f"cost model             {json.dumps(result.cost_model, sort_keys=True)}")
+    _guarded(as_json, work)
+
+
+@value_app.command("box")
+def value_box(
+    ctx: typer.Context,
+    box_id: str = typer.Argument(..., help="The box id, as sold."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """A box's reverse-engineered rough value and realised uplift (from the last `pricebook build`)."""
+    def work() -> None:
+        rows = ctx.obj.store().query("SELECT * FROM box_valuations WHERE box_id = ?", (box_id,)).to_pylist()
+        if not rows:
+            raise NotFound(f"box {box_id!r} has no valuation: it has no reported outcome, or run "
+                           "`roughtrace pricebook build`", code="box_not_valued")
+        row = _jsonable(rows[0])
+        row["cost_model"] = json.loads(row["cost_model"])
+        if as_json:
+            typer.echo(json.dumps({"ok": True, **row}))
+            return
+        for key in ("box_id", "buyer_id", "assortment", "origin", "period", "box_carats", "polished_rough_carats",
+                    "stones_polished", "polished_carats", "yield_", "polished_total_usd", "rough_value_usd",
+                    "rough_price_per_carat", "paid_per_carat", "uplift", "in_book", "excluded_reason"):
+            typer.echo(f"{key:<24}{row[key]}")
+    _guarded(as_json, work)
+
+
+# -- pricebook --------------------------------------------------------------------------------
+
+@pricebook_app.command("build")
+def pricebook_build(
+    ctx: typer.Context,
+    as_of: str = typer.Option(None, "--as-of", help="Price every polished stone as of this date (default: its polished date)."),
+    cost_model: str = typer.Option(None, "--cost-model", help="flat or table (default: the cost_model setting)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Value every tracked box and rebuild the rough price book."""
+    def work() -> None:
+        store, settings = ctx.obj.store(), ctx.obj.settings
+        model = cost_model_from_settings(settings, name=cost_model)
+        result = build_price_book(store, settings, index_pricer(store, settings), model, as_of=_date(as_of))
+        from ..ledger.decisions import log_decision
+
+        receipt = log_decision(store, settings, "pricebook_build", result.as_dict())
+        if as_json:
+            typer.echo(json.dumps({**result.as_dict(), "receipt": receipt}, default=str))
+        else:
+            typer.echo(f"valued {result.boxes_valued} boxes ({result.boxes_in_book} in the book), "
+                       f"{result.entries} price book entries, {result.polished_keys_priced} polished price keys, "
+                       f"{result.seconds:.1f} s; cost model {json.dumps(result.cost_model, sort_keys=True)}")
+    _guarded(as_json, work)
+
+
+@pricebook_app.command("show")
+def pricebook_show(
+    ctx: typer.Context,
+    assortment: str = typer.Option(None, "--assortment"),
+    origin: str = typer.Option(None, "--origin"),
+    period: str = typer.Option(None, "--period"),
+    level: str = typer.Option("assortment/origin/period", "--level",
+                              help="Grouping: " + ", ".join(LEVEL_NAMES) + "."),
+    limit: int = typer.Option(50, "--limit", min=0, help="Most rows printed (0: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Price book entries: boxes, median rough $/ct with its P10-P90 band, paid $/ct, uplift, yield."""
+    def work() -> None:
+        if level not in LEVEL_NAMES:
+            raise UsageError(f"--level is one of {', '.join(LEVEL_NAMES)}, not {level!r}", code="bad_option")
+        rows = read_price_book(ctx.obj.store(), assortment, origin, period, level).to_pylist()
+        shown = rows if limit == 0 else rows[:limit]
+        if as_json:
+            typer.echo(json.dumps({"ok": True, "entries": [_jsonable(r) for r in shown], "total": len(rows)}))
+            return
+        if not rows:
+            typer.echo("no price book entries (run `roughtrace pricebook build`)")
+            return
+        typer.echo(f"{'assortment':<22}{'origin':<7}{'period':<9}{'boxes':>6}{'$/ct':>11}{'P10':>11}{'P90':>11}"
+                   f"{'paid $/ct':>11}{'uplift':>8}{'yield':>7}")
+        for r in shown:
+            v = {k: "-" if value is None else str(value) for k, value in r.items()}
+            typer.echo(f"{v['assortment']:<22}{v['origin']:<7}{v['period']:<9}{v['boxes']:>6}{v['price_per_carat']:>11}"
+                       f"{v['p10_per_carat']:>11}{v['p90_per_carat']:>11}{v['paid_per_carat']:>11}"
+                       f"{v['uplift_median']:>8}{v['yield_median']:>7}")
+        if len(rows) > len(shown):
+            typer.echo(f"... {len(rows) - len(shown)} more (--limit 0 shows all)")
+    _guarded(as_json, work)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (formats.md): text starting with =, +, - or @
+    is escaped; numbers are written as they are."""
+    text = "" if value is None else str(value)
+    return "'" + text if isinstance(value, str) and text[:1] in ("=", "+", "-", "@") else text
+
+
+@pricebook_app.command("export")
+def pricebook_export(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="File to write; '-' for standard output."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (the summary of what was written)."),
+) -> None:
+    """Write the whole price book, every level, to CSV or JSON."""
+    def work() -> None:
+        if fmt not in ("csv", "json"):
+            raise UsageError(f"--format is csv or json, not {fmt!r}", code="bad_option")
+        rows = read_price_book(ctx.obj.store()).to_pylist()
+        stream = sys.stdout if str(out) == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        try:
+            if fmt == "json":
+                json.dump([_jsonable(r) for r in rows], stream, indent=1)
+                stream.write("\n")
+            else:
+                writer = csv.writer(stream)
+                writer.writerow(BOOK_COLUMNS)
+                for r in rows:
+                    writer.writerow([_cell(r[c]) for c in BOOK_COLUMNS])
+        finally:
+            if stream is not sys.stdout:
+                stream.close()
+        if str(out) != "-":
+            message = {"ok": True, "file": str(out), "entries": len(rows), "format": fmt}
+            typer.echo(json.dumps(message) if as_json else f"wrote {len(rows)} price book entries to {out}")
+    _guarded(as_json, work)
+
+
+# -- kp ---------------------------------------------------------------------------------------
+
+CONTRACT_FIELDS = ("certificate_id", "hs_code", "carats", "declared_usd", "declared_per_carat", "estimated_per_carat",
+                   "low_per_carat", "high_per_carat", "verdict", "basis")
+
+
+@kp_app.command("check")
+def kp_check(
+    ctx: typer.Context,
+    certificate_ids: list[str] = typer.Argument(None, help="Certificate numbers to check."),
+    all_: bool = typer.Option(False, "--all", help="Check every certificate in the store."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Each certificate line's declared $/ct against an estimate with a band, and a verdict."""
+    def work() -> None:
+        if bool(certificate_ids) == all_:
+            raise UsageError("name certificates to check, or give --all (not both)", code="usage")
+        store, settings = ctx.obj.store(), ctx.obj.settings
+        with CertificateCheck(store, CheckRules.from_settings(settings), None if all_ else list(certificate_ids)) as check:
+            lines = check.lines()
+            found = check.certificates_found
+        missing = sorted(set(certificate_ids or ()) - (found or set())) if not all_ else []
+        if missing and not lines.num_rows:
+            raise NotFound([Problem("certificate_not_found", f"there is no KP certificate {m!r} in the store")
+                            for m in missing])
+        rows = lines.to_pylist()
+        from ..ledger.decisions import log_decision, summarised
+
+        verdict_lines = [_jsonable(r) for r in rows]
+        receipt = log_decision(store, settings, "kp_check", {
+            "scope": "all" if all_ else sorted(certificate_ids), "verdicts": verdict_counts(lines),
+            **summarised(verdict_lines, "lines")})
+        if as_json:
+            typer.echo(json.dumps({
+                "ok": True, "lines": verdict_lines, "verdicts": verdict_counts(lines),
+                "not_found": missing, "receipt": receipt,
+            }, default=str))
+            return
+        typer.echo(f"{'certificate':<14}{'hs':<9}{'carats':>11}{'declared $/ct':>15}{'estimate':>11}"
+                   f"{'band':>23}  {'verdict':<13}basis")
+        for r in rows:
+            band = "-" if r["low_per_carat"] is None else f"{r['low_per_carat']}-{r['high_per_carat']}"
+            estimate = "-" if r["estimated_per_carat"] is None else str(r["estimated_per_carat"])
+            typer.echo(f"{r['certificate_id']:<14}{r['hs_code']:<9}{r['carats']!s:>11}{r['declared_per_carat']!s:>15}"
+                       f"{estimate:>11}{band:>23}  {r['verdict']:<13}{r['basis']}"
+                       + (f" ({r['confidence']})" if r["confidence"] else f": {r['reason']}"))
+        counts = verdict_counts(lines)
+        typer.echo(", ".join(f"{n} {v}" for v, n in counts.items()))
+        for m in missing:
+            typer.echo(f"not found: {m}", err=True)
+    _guarded(as_json, work)
+
+
+@kp_app.command("report")
+def kp_report(
+    ctx: typer.Context,
+    certificate_id: str = typer.Argument(..., help="The certificate number."),
+    out: Path = typer.Option(..., "--out", help="The HTML file to write."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Write a certificate's valuation report: one self-contained HTML page that prints well."""
+    def work() -> None:
+        page = certificate_report(ctx.obj.store(), ctx.obj.settings, certificate_id)
+        out.write_text(page, encoding="utf-8")
+        typer.echo(json.dumps({"ok": True, "file": str(out), "certificate_id": certificate_id})
+                   if as_json else f"wrote {out}")
+    _guarded(as_json, work)

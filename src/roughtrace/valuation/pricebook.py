@@ -1,0 +1,458 @@
+"""The rough price book: reverse-engineered rough prices per carat, per assortment, origin and period,
+built from every tracked box.
+
+Each entry holds the number of boxes behind it, the median rough price per carat (the book price),
+the carat-weighted mean, the P10-P90 band over boxes, what sightholders paid, the realised uplift and
+the yield figures. Broader entries (`*` for any origin, period or assortment) sit beside the finest
+ones so a valuator can fall back on them when an (assortment, origin, period) has too few boxes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .boxes import BoxRules, value_boxes
+from .hs import hs_class
+from .method import CostModel, cost_model_from_settings
+from .period import ANY
+from .pricer import PolishedPricer
+
+KEY_COLUMNS: tuple[str, ...] = ("assortment", "hs_code", "origin", "period")
+FITTED = "assortment/period fitted"
+"""The level of the fitted entries (see `fit_assortment_period`)."""
+LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("assortment/origin/period", ("assortment", "hs_code", "origin", "period")),
+    ("assortment/period", ("assortment", "hs_code", "period")),
+    ("assortment/origin", ("assortment", "hs_code", "origin")),
+    ("assortment", ("assortment", "hs_code")),
+    ("hs_code/origin/period", ("hs_code", "origin", "period")),
+    ("hs_code/origin", ("hs_code", "origin")),
+    ("hs_code", ("hs_code",)),
+    ("origin/period", ("origin", "period")),
+    ("origin", ("origin",)),
+    ("all", ()),
+)
+"""Every grouping the book keeps as observed figures, finest first; a key column outside the grouping
+reads `*` (any). An assortment ships under one HS code, so the assortment levels carry it as a key too.
+Beside them the book keeps the FITTED level, one entry per assortment and period."""
+LEVEL_NAMES: tuple[str, ...] = (FITTED,) + tuple(name for name, _ in LEVELS)
+SHRINK_BOXES = 5
+"""An assortment's own spread counts as this many boxes' worth against the pooled spread."""
+
+BOOK_COLUMNS: tuple[str, ...] = (
+    "assortment", "hs_code", "origin", "period", "level", "model", "quality", "boxes", "rough_carats", "polished_carats",
+    "price_per_carat", "mean_price_per_carat", "p10_per_carat", "p90_per_carat", "paid_per_carat",
+    "uplift_median", "yield_median", "yield_p10", "yield_p90", "median_box_carats", "price_se", "box_spread",
+    "cost_model", "built_at",
+)
+
+
+Z_P10_P90 = 1.2816
+BOOK_TYPES: dict[str, pa.DataType] = {
+    **dict.fromkeys(("assortment", "hs_code", "origin", "period", "level", "model", "quality", "cost_model"), pa.string()),
+    "boxes": pa.int64(), "built_at": pa.timestamp("us"),
+    **dict.fromkeys(("rough_carats", "polished_carats", "median_box_carats"), pa.decimal128(18, 3)),
+    **dict.fromkeys(("price_per_carat", "mean_price_per_carat", "p10_per_carat", "p90_per_carat", "paid_per_carat"),
+                    pa.decimal128(18, 2)),
+    **dict.fromkeys(("uplift_median", "yield_median", "yield_p10", "yield_p90", "price_se", "box_spread"),
+                    pa.decimal128(18, 4)),
+}
+
+
+def _level_sql(level: str, keys: tuple[str, ...]) -> str:
+    key_cols = ", ".join(
+        (name if name in keys else f"'{ANY}'") + f" AS {name}" for name in KEY_COLUMNS
+    )
+    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
+    single = "assortment" in keys
+    model = "CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END" if single else "CAST(NULL AS VARCHAR)"
+    quality = "CASE WHEN COUNT(DISTINCT quality) = 1 THEN MIN(quality) END" if single else "CAST(NULL AS VARCHAR)"
+    return f"""
+SELECT {key_cols}, '{level}' AS level, {model} AS model, {quality} AS quality,
+  COUNT(*) AS boxes,
+  CAST(SUM(rough) AS DECIMAL(18,3)) AS rough_carats,
+  CAST(SUM(polished) AS DECIMAL(18,3)) AS polished_carats,
+  CAST(ROUND(MEDIAN(ppc), 2) AS DECIMAL(18,2)) AS price_per_carat,
+  CAST(ROUND(SUM(value) / SUM(rough), 2) AS DECIMAL(18,2)) AS mean_price_per_carat,
+  CAST(ROUND(QUANTILE_CONT(ppc, 0.1), 2) AS DECIMAL(18,2)) AS p10_per_carat,
+  CAST(ROUND(QUANTILE_CONT(ppc, 0.9), 2) AS DECIMAL(18,2)) AS p90_per_carat,
+  CAST(ROUND(SUM(paid) / SUM(box), 2) AS DECIMAL(18,2)) AS paid_per_carat,
+  CAST(ROUND(MEDIAN(uplift), 4) AS DECIMAL(18,4)) AS uplift_median,
+  CAST(ROUND(MEDIAN(yield_), 4) AS DECIMAL(18,4)) AS yield_median,
+  CAST(ROUND(QUANTILE_CONT(yield_, 0.1), 4) AS DECIMAL(18,4)) AS yield_p10,
+  CAST(ROUND(QUANTILE_CONT(yield_, 0.9), 4) AS DECIMAL(18,4)) AS yield_p90,
+  CAST(MEDIAN(rough) AS DECIMAL(18,3)) AS median_box_carats,
+  CAST(ROUND({MEDIAN_EFFICIENCY} * 1.4826 * MAD(LN(ppc)) / SQRT(COUNT(*)), 4) AS DECIMAL(18,4)) AS price_se,
+  CAST(ROUND(1.4826 * MAD(LN(ppc)), 4) AS DECIMAL(18,4)) AS box_spread
+FROM book_boxes {group_by}"""
+
+
+def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None) -> pa.Table:
+    """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
+    at every level of LEVELS. Pure: no store, one in-process DuckDB over the Arrow columns."""
+    con = duckdb.connect()
+    try:
+        con.register("valued", boxes)
+        con.execute("""CREATE TEMP TABLE book_boxes AS SELECT assortment, hs_code, origin, period, model, quality,
+            CAST(polished_rough_carats AS DOUBLE) AS rough, CAST(polished_carats AS DOUBLE) AS polished,
+            CAST(rough_value_usd AS DOUBLE) AS value, CAST(rough_price_per_carat AS DOUBLE) AS ppc,
+            CAST(paid_usd AS DOUBLE) AS paid, CAST(box_carats AS DOUBLE) AS box,
+            CAST(uplift AS DOUBLE) AS uplift, CAST(yield_ AS DOUBLE) AS yield_
+            FROM valued WHERE in_book AND polished_rough_carats > 0 AND rough_price_per_carat > 0""")
+        sql = " UNION ALL ".join(_level_sql(level, keys) for level, keys in LEVELS)
+        book = con.sql(f"SELECT * FROM ({sql}) WHERE boxes > 0 ORDER BY level, assortment, hs_code, origin, period").to_arrow_table()
+    finally:
+        con.close()
+    n = book.num_rows
+    described = cost_model if isinstance(cost_model, str) else json.dumps(cost_model, sort_keys=True)
+    stamp = built_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    return book.append_column("cost_model", pa.array([described] * n, pa.string())).append_column(
+        "built_at", pa.array([stamp] * n, pa.timestamp("us"))
+    ).select(list(BOOK_COLUMNS)).cast(pa.schema([(name, BOOK_TYPES[name]) for name in BOOK_COLUMNS]))
+
+
+def _group_median(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """The median of `values` within each group 0..count-1 (NaN for an empty group)."""
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        # one float sort key: the group, then the value scaled into [0, 0.5) (faster than lexsort)
+        order = np.argsort(groups + (values - low) / (2.0 * (high - low) + 1e-300), kind="quicksort")
+    else:
+        order = np.zeros(0, dtype=np.int64)
+    sorted_values = values[order]
+    sizes = np.bincount(groups, minlength=count)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    lower = starts + np.maximum(sizes - 1, 0) // 2
+    upper = starts + sizes // 2
+    safe = np.minimum(np.stack([lower, upper]), max(len(values) - 1, 0))
+    medians = (sorted_values[safe[0]] + sorted_values[safe[1]]) / 2 if len(values) else np.zeros(count)
+    return np.where(sizes > 0, medians, np.nan)
+
+
+def _period_calendar(first: str, last: str, period: str) -> list[str]:
+    """Every period label from `first` to `last` inclusive."""
+    if period == "year":
+        return [str(y) for y in range(int(first), int(last) + 1)]
+    per_year = 12 if period == "month" else 4
+
+    def ordinal(label: str) -> int:
+        year, part = label.split("-")
+        return int(year) * per_year + int(part.lstrip("Q")) - 1
+
+    labels = []
+    for n in range(ordinal(first), ordinal(last) + 1):
+        year, part = divmod(n, per_year)
+        labels.append(f"{year:04d}-{part + 1:02d}" if period == "month" else f"{year:04d}-Q{part + 1}")
+    return labels
+
+
+DESCRIPTOR_COLUMNS: tuple[str, ...] = ("model", "colour", "quality", "size_range")
+"""What a rough assortment is, in the trade's words shared by every producer (rough_sales columns)."""
+DESCRIPTORS_SQL = (
+    "SELECT assortment, MIN(model) AS model, MIN(colour) AS colour, MIN(quality) AS quality, "
+    "CAST(MIN(size_min_ct) AS VARCHAR) || '-' || CAST(MAX(size_max_ct) AS VARCHAR) AS size_range "
+    "FROM rough_sales GROUP BY assortment"
+)
+MEDIAN_EFFICIENCY = 1.2533
+"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
+MIN_BETWEEN_SPREAD = 0.02
+
+
+def descriptor_prior(levels: np.ndarray, weights: np.ndarray, factors: list[np.ndarray]) -> np.ndarray:
+    """Each assortment's expected log price level from what it is (model, colour, quality, size range):
+    an additive model, one step per factor value, fitted by weighted ridge least squares to the levels
+    of the assortments that have boxes (weights 0 for those that have none) and predicted for all."""
+    columns = [np.ones(len(levels))]
+    for codes in factors:
+        for value in np.unique(codes)[1:]:
+            columns.append((codes == value).astype(float))
+    x = np.column_stack(columns)
+    w = np.sqrt(weights)[:, None]
+    seen = weights > 0
+    ridge = 1e-3 * np.eye(x.shape[1])
+    ridge[0, 0] = 0.0
+    xs, ys = x[seen] * w[seen], levels[seen] * w[seen, 0]
+    coef = np.linalg.solve(xs.T @ xs + ridge, xs.T @ ys)
+    return x @ coef
+
+
+def fit_assortment_period(boxes: pa.Table, period: str, cost_model: dict[str, Any] | str,
+                          built_at: dt.datetime | None = None, iterations: int = 30,
+                          descriptors: pa.Table | None = None) -> FittedBook:
+    """The FITTED entries: log rough price per carat = assortment level + period level + cutter level,
+    fitted by alternating medians over every box in the book (BOOK_COLUMNS, origin `*`), and priced
+    for the typical cutter (the median sightholder's level).
+
+    An assortment seen in a few boxes still gets a price in every period, its level learnt from all
+    its boxes and the period's from every assortment sold then (so market swings between sights are
+    followed without waiting for each assortment to be sold again). The cutter level answers the
+    critique that the same rough yields differently in different hands: a skilled cutter, or one whose
+    outcomes claim more than rough can give, moves its own level, not the assortment's price. Periods
+    between sights carry the last level forward.
+
+    With `descriptors` (assortment, model, colour, quality, size_range; DESCRIPTORS_SQL), each
+    assortment's level is shrunk toward what rough of its description is worth (`descriptor_prior`),
+    by empirical Bayes: level = prior + (own - prior) x n / (n + s^2 / t^2), s the per-box standard
+    error of a median and t the spread of true levels around the prior. An assortment with few boxes
+    leans on its description; one sold but never tracked gets its description's price, with a wide
+    standard error (t).
+
+    `box_spread` is the assortment's robust spread of box residuals (1.4826 x median absolute residual,
+    shrunk toward the pooled spread by n / (n + SHRINK_BOXES)); `price_se` the standard error of the
+    level; the P10-P90 band is exp(+-1.2816 box_spread) around the fit; `boxes` the assortment's own."""
+    keep = np.asarray(boxes["in_book"].to_numpy(zero_copy_only=False), dtype=bool) if boxes.num_rows else np.zeros(0, bool)
+    ppc = pc.cast(boxes["rough_price_per_carat"], pa.float64()).to_numpy(zero_copy_only=False)[keep] if keep.any() else np.zeros(0)
+    positive = ppc > 0
+    if not positive.any():
+        return FittedBook(pa.table({name: pa.array([], BOOK_TYPES[name]) for name in BOOK_COLUMNS}), _cutters([], [], [], None))
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(boxes[name].to_numpy(zero_copy_only=False))[keep][positive]
+
+    y = np.log(ppc[positive])
+    assortments, a = np.unique(column("assortment").astype(str), return_inverse=True)
+    periods, p = np.unique(column("period").astype(str), return_inverse=True)
+    cutters, c = np.unique(column("buyer_id").astype(str), return_inverse=True)
+    n_a, n_p, n_c = len(assortments), len(periods), int(c.max()) + 1
+    alpha, beta, gamma = np.zeros(n_a), np.zeros(n_p), np.zeros(n_c)
+    for _ in range(iterations):
+        alpha = _group_median(a, y - beta[p] - gamma[c], n_a)
+        new_beta = _group_median(p, y - alpha[a] - gamma[c], n_p)
+        new_beta -= np.median(new_beta)
+        new_gamma = _group_median(c, y - alpha[a] - new_beta[p], n_c)
+        new_gamma -= np.median(new_gamma)
+        moved = max(np.max(np.abs(new_beta - beta)), np.max(np.abs(new_gamma - gamma)))
+        beta, gamma = new_beta, new_gamma
+        if moved < 1e-6:
+            break
+    alpha = _group_median(a, y - beta[p] - gamma[c], n_a)
+    residual = y - alpha[a] - beta[p] - gamma[c]
+    pooled = 1.4826 * float(np.median(np.abs(residual)))
+    count = np.bincount(a, minlength=n_a)
+    own = 1.4826 * _group_median(a, np.abs(residual), n_a)
+    sigma = np.sqrt((count * own ** 2 + SHRINK_BOXES * pooled ** 2) / (count + SHRINK_BOXES))
+    sampling = np.maximum((MEDIAN_EFFICIENCY * sigma) ** 2, 1e-8)
+    price_se = np.sqrt(sampling / count)
+    first = np.zeros(n_a, dtype=np.int64)
+    first[a[::-1]] = np.arange(len(a))[::-1]
+    hs, models, qualities = column("hs_code")[first], column("model")[first], column("quality")[first]
+
+    if descriptors is not None and descriptors.num_rows:
+        known = {name: np.asarray(descriptors[name].to_numpy(zero_copy_only=False)).astype(str)
+                 for name in ("assortment",) + DESCRIPTOR_COLUMNS}
+        untracked = ~np.isin(known["assortment"], assortments)
+        everything = np.concatenate([assortments, known["assortment"][untracked]])
+        order = {code: i for i, code in enumerate(known["assortment"])}
+        rows = np.array([order.get(code, -1) for code in everything])
+        if np.all(rows >= 0):
+            factors = [np.unique(known[name][rows], return_inverse=True)[1] for name in DESCRIPTOR_COLUMNS]
+            m = len(everything)
+            own_level = np.concatenate([alpha, np.zeros(m - n_a)])
+            n_all = np.concatenate([count, np.zeros(m - n_a, dtype=count.dtype)])
+            s2 = np.concatenate([sampling, np.full(m - n_a, max((MEDIAN_EFFICIENCY * pooled) ** 2, 1e-8))])
+            prior = descriptor_prior(own_level, n_all / (n_all + 3.0), factors)
+            seen = n_all > 0
+            excess = (own_level - prior) ** 2 - s2 / np.maximum(n_all, 1)
+            between = max(float(np.average(excess[seen], weights=(n_all / (n_all + 3.0))[seen])), MIN_BETWEEN_SPREAD ** 2)
+            weight = n_all / (n_all + s2 / between)
+            alpha = prior + weight * (own_level - prior)
+            price_se = np.sqrt(1.0 / (n_all / s2 + 1.0 / between))
+            sigma = np.concatenate([sigma, np.full(m - n_a, pooled)])
+            count = n_all
+            extra = known["assortment"][untracked]
+            model_of = known["model"][untracked]
+            quality_of = known["quality"][untracked]
+            hs = np.concatenate([hs.astype(str), np.array([hs_class(mo, qu) for mo, qu in zip(model_of, quality_of, strict=True)], dtype=str)])
+            models = np.concatenate([models.astype(str), model_of])
+            qualities = np.concatenate([qualities.astype(str), quality_of])
+            assortments = np.concatenate([assortments, extra])
+
+    calendar = _period_calendar(periods[0], periods[-1], period)
+    position = np.searchsorted(periods, np.array(calendar), side="right") - 1
+    beta_calendar = beta[position]
+
+    def per_assortment(values: np.ndarray, how: str) -> np.ndarray:
+        if how == "sum":
+            return all_assortments(np.bincount(a, weights=values, minlength=n_a))
+        return all_assortments(_group_median(a, values, n_a))
+
+    rough = pc.cast(boxes["polished_rough_carats"], pa.float64()).to_numpy(zero_copy_only=False)[keep][positive]
+    polished = pc.cast(boxes["polished_carats"], pa.float64()).to_numpy(zero_copy_only=False)[keep][positive]
+    yields = pc.cast(boxes["yield_"], pa.float64()).to_numpy(zero_copy_only=False)[keep][positive]
+
+    def all_assortments(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, np.full(len(assortments) - n_a, np.nan)])
+
+    t = len(calendar)
+    n_a = len(assortments)
+    rows_a = np.repeat(np.arange(n_a), t)
+    rows_p = np.tile(np.arange(t), n_a)
+    centre = alpha[rows_a] + beta_calendar[rows_p]
+    spread = sigma[rows_a]
+    stamp = built_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    described = cost_model if isinstance(cost_model, str) else json.dumps(cost_model, sort_keys=True)
+    n = len(rows_a)
+
+    def decimal(values: np.ndarray, places: int) -> pa.Array:
+        return pc.cast(pa.array(np.round(values, places)), pa.decimal128(18, places), safe=False)
+
+    yield_median = per_assortment(yields, "median")
+    entries = pa.table({
+        "assortment": pa.array(assortments[rows_a], pa.string()),
+        "hs_code": pa.array(hs[rows_a].astype(str), pa.string()),
+        "origin": pa.array([ANY] * n, pa.string()),
+        "period": pa.array(np.array(calendar)[rows_p], pa.string()),
+        "level": pa.array([FITTED] * n, pa.string()),
+        "model": pa.array(models[rows_a].astype(str), pa.string()),
+        "quality": pa.array(qualities[rows_a].astype(str), pa.string()),
+        "boxes": pa.array(count[rows_a], pa.int64()),
+        "rough_carats": decimal(np.nan_to_num(per_assortment(rough, "sum"))[rows_a], 3),
+        "polished_carats": decimal(np.nan_to_num(per_assortment(polished, "sum"))[rows_a], 3),
+        "price_per_carat": decimal(np.exp(centre), 2),
+        "mean_price_per_carat": decimal(np.exp(centre + spread ** 2 / 2), 2),
+        "p10_per_carat": decimal(np.exp(centre - Z_P10_P90 * spread), 2),
+        "p90_per_carat": decimal(np.exp(centre + Z_P10_P90 * spread), 2),
+        "paid_per_carat": pa.nulls(n, pa.decimal128(18, 2)),
+        "uplift_median": pa.nulls(n, pa.decimal128(18, 4)),
+        "yield_median": decimal(yield_median[rows_a], 4),
+        "yield_p10": pa.nulls(n, pa.decimal128(18, 4)),
+        "yield_p90": pa.nulls(n, pa.decimal128(18, 4)),
+        "median_box_carats": decimal(per_assortment(rough, "median")[rows_a], 3),
+        "price_se": decimal(price_se[rows_a], 4),
+        "box_spread": decimal(sigma[rows_a], 4),
+        "cost_model": pa.array([described] * n, pa.string()),
+        "built_at": pa.array([stamp] * n, pa.timestamp("us")),
+    })
+    return FittedBook(entries, _cutters(cutters, gamma, np.bincount(c, minlength=n_c), stamp))
+
+
+def _cutters(ids: Any, levels: Any, boxes: Any, stamp: dt.datetime | None) -> pa.Table:
+    n = len(ids)
+    return pa.table({
+        "sightholder_id": pa.array(list(ids), pa.string()),
+        "level": pc.cast(pa.array(np.round(np.asarray(levels, dtype=float), 4)), pa.decimal128(18, 4), safe=False),
+        "boxes": pa.array(np.asarray(boxes, dtype=np.int64), pa.int64()),
+        "built_at": pa.array([stamp] * n, pa.timestamp("us")),
+    })
+
+
+@dataclass(frozen=True)
+class FittedBook:
+    """What the fit gives: the FITTED price book entries and each sightholder's cutter level
+    (valuation_cutter_levels)."""
+
+    entries: pa.Table
+    cutters: pa.Table
+
+
+@dataclass(frozen=True)
+class PriceBookBuild:
+    """What a build did."""
+
+    boxes_valued: int
+    boxes_in_book: int
+    entries: int
+    polished_keys_priced: int
+    seconds: float
+    cost_model: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": True, "boxes_valued": self.boxes_valued, "boxes_in_book": self.boxes_in_book,
+                "entries": self.entries, "polished_keys_priced": self.polished_keys_priced,
+                "seconds": round(self.seconds, 3), "cost_model": self.cost_model}
+
+
+def build_price_book(
+    store: Any,
+    settings: Any,
+    pricer: PolishedPricer,
+    cost_model: CostModel | None = None,
+    as_of: dt.date | None = None,
+) -> PriceBookBuild:
+    """Value every tracked box (box_valuations) and rebuild rough_price_book from those that pass
+    the book's rules (`pricebook_max_yield`, `pricebook_min_polished_share`), in one transaction.
+    Stones are priced as of `as_of`, else as the `pricebook_price_date` setting says."""
+    started = time.perf_counter()
+    model = cost_model or cost_model_from_settings(settings)
+    rules = BoxRules.from_settings(settings)
+    boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True, price_date=settings["pricebook_price_date"])
+    book = aggregate_price_book(boxes, model.describe())
+    fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL))
+    if fitted.entries.num_rows:
+        book = pa.concat_tables([fitted.entries, book])
+    with store.transaction():
+        store.execute("DELETE FROM rough_price_book")
+        store.execute("DELETE FROM valuation_cutter_levels")
+        if book.num_rows:
+            store.append("rough_price_book", book)
+        if fitted.cutters.num_rows:
+            store.append("valuation_cutter_levels", fitted.cutters)
+    keys = store.query(
+        "SELECT (SELECT COUNT(*) FROM valuation_polished_quotes) + (SELECT COUNT(*) FROM valuation_price_moves) + "
+        "(SELECT COUNT(*) FROM (SELECT DISTINCT shape_family, bracket, color, clarity FROM valuation_price_moves) c) AS n"
+    )["n"][0].as_py()
+    in_book = int(sum(boxes["in_book"].to_pylist())) if boxes.num_rows else 0
+    return PriceBookBuild(
+        boxes_valued=boxes.num_rows, boxes_in_book=in_book, entries=book.num_rows, polished_keys_priced=int(keys),
+        seconds=time.perf_counter() - started, cost_model=model.describe(),
+    )
+
+
+def read_price_book(store: Any, assortment: str | None = None, origin: str | None = None,
+                    period: str | None = None, level: str | None = None) -> pa.Table:
+    """Entries of the stored price book, filtered by any of assortment, origin, period, level."""
+    where, params = [], []
+    for name, value in (("assortment", assortment), ("origin", origin), ("period", period), ("level", level)):
+        if value is not None:
+            where.append(f"{name} = ?")
+            params.append(value)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return store.query(
+        f"SELECT {', '.join(BOOK_COLUMNS)} FROM rough_price_book{clause} ORDER BY level, assortment, origin, period",
+        tuple(params),
+    )
+
+
+def headline(store: Any) -> dict[str, Any] | None:
+    """The price book in one line: boxes, carats, median and band of the whole book, and the latest
+    period's figures. None when no book has been built."""
+    overall = read_price_book(store, level="all")
+    if overall.num_rows == 0:
+        return None
+    row = overall.to_pylist()[0]
+    periods = store.query(
+        "SELECT period, SUM(boxes) AS boxes, SUM(rough_carats) AS carats, "
+        "SUM(mean_price_per_carat * rough_carats) / SUM(rough_carats) AS ppc "
+        "FROM rough_price_book WHERE level = 'origin/period' GROUP BY period ORDER BY period DESC LIMIT 1"
+    ).to_pylist()
+    assortments = store.query(
+        "SELECT COUNT(*) AS n FROM rough_price_book WHERE level = 'assortment'"
+    )["n"][0].as_py()
+    result = {
+        "assortments": int(assortments),
+        "boxes": int(row["boxes"]),
+        "rough_carats": str(row["rough_carats"]),
+        "median_price_per_carat": str(row["price_per_carat"]),
+        "mean_price_per_carat": str(row["mean_price_per_carat"]),
+        "p10_per_carat": str(row["p10_per_carat"]),
+        "p90_per_carat": str(row["p90_per_carat"]),
+        "median_uplift": None if row["uplift_median"] is None else str(row["uplift_median"]),
+        "median_yield": None if row["yield_median"] is None else str(row["yield_median"]),
+        "cost_model": json.loads(row["cost_model"]),
+    }
+    if periods:
+        latest = periods[0]
+        result["latest_period"] = {
+            "period": latest["period"], "boxes": int(latest["boxes"]),
+            "mean_price_per_carat": f"{float(latest['ppc']):.2f}",
+        }
+    return result

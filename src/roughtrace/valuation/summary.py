@@ -1,0 +1,73 @@
+"""What the demo summary says about valuation: the KP verdicts and the price book headline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..settings import Settings
+from .kp import BASES, check_certificates, verdict_counts
+from .pricebook import headline
+
+
+def summary(store: Any, settings: Settings | None = None) -> dict[str, Any]:
+    """KP verdict counts over every certificate line in the store (with the undervalued and
+    overvalued dollars at stake), lines by basis, and the price book headline (None if not built)."""
+    settings = settings or Settings()
+    lines = check_certificates(store, settings)
+    bases = dict.fromkeys(BASES, 0)
+    for basis in lines["basis"].to_pylist():
+        bases[basis] += 1
+    gap = {"undervalued": 0.0, "overvalued": 0.0}
+    for row in lines.select(["verdict", "declared_usd", "estimated_usd"]).to_pylist():
+        if row["verdict"] in gap:
+            gap[row["verdict"]] += abs(float(row["estimated_usd"]) - float(row["declared_usd"]))
+    certificates = len(set(lines["certificate_id"].to_pylist()))
+    return {
+        "kp": {
+            "certificates": certificates,
+            "lines": lines.num_rows,
+            "verdicts": verdict_counts(lines),
+            "bases": bases,
+            "usd_gap_to_estimate": {k: f"{v:.2f}" for k, v in gap.items()},
+        },
+        "price_book": headline(store),
+    }
+
+
+def demo_section(store: Any, settings: Settings) -> dict[str, Any] | None:
+    """The demo's valuation part: builds the rough price book from the tracked boxes (building the
+    polished index first if the store has none), checks every KP certificate line, and says what it
+    found. {"data": summary(...), "lines": [...]}, or None when the store holds no outcomes."""
+    from .pricebook import build_price_book
+    from .pricer import PricerUnavailable, index_pricer
+
+    outcomes = store.query("SELECT COUNT(*) AS n FROM polished_outcomes")["n"][0].as_py()
+    if not outcomes:
+        return None
+    try:
+        pricer = index_pricer(store, settings)
+    except PricerUnavailable:
+        from ..pricing.index import build
+
+        build(store, settings)
+        pricer = index_pricer(store, settings)
+    built = build_price_book(store, settings, pricer)
+    data = summary(store, settings)
+    data["price_book_build"] = built.as_dict()
+    book, kp = data["price_book"], data["kp"]
+    lines = [
+        "Rough price book (price reverse engineering, costs and margin "
+        f"{book['cost_model'].get('margin')} {book['cost_model']['name']}):",
+        f"  {book['boxes']:,} tracked boxes of {book['assortments']} assortments; median rough ${book['median_price_per_carat']}/ct "
+        f"(P10 ${book['p10_per_carat']} - P90 ${book['p90_per_carat']}); median yield {book['median_yield']}, "
+        f"median uplift over price paid {book['median_uplift']}",
+    ] if book else ["Rough price book: no tracked box could be valued."]
+    verdicts = kp["verdicts"]
+    lines += [
+        f"KP certificates: {kp['certificates']:,} certificates, {kp['lines']:,} lines checked:",
+        f"  {verdicts['reasonable']:,} reasonable, {verdicts['undervalued']:,} undervalued "
+        f"(${kp['usd_gap_to_estimate']['undervalued']} below estimate), {verdicts['overvalued']:,} overvalued "
+        f"(${kp['usd_gap_to_estimate']['overvalued']} above), {verdicts['cannot_value']:,} cannot be valued",
+        "  `roughtrace kp check --all` lists them; `roughtrace kp report ID --out FILE.html` explains one.",
+    ]
+    return {"data": data, "lines": lines}

@@ -1,0 +1,78 @@
+"""An import that dies halfway leaves the store exactly as it was; the same file then imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import write
+from roughtrace.ingest import import_file
+from roughtrace.store import Store, open_store
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    from roughtrace.ingest import import_file
+    from roughtrace.store import open_store
+    url, path, stage = sys.argv[1:4]
+    store = open_store(url)
+    def progress(step, done, total):
+        if step == stage:
+            os.kill(os.getpid(), signal.SIGKILL)
+    import_file(store, "polished_outcomes", path, progress=progress)
+    print("finished without being killed")
+""")
+
+
+def _outcomes(tmp_path: Path, rows: int) -> Path:
+    lines = ["stone_id,lab,sightholder_id,box_id,polished_date,shape,carat,color,clarity"]
+    lines += [f"S{i:07d},GIA,SH1,B1,2026-02-01,round,0.{300 + i % 600},G,VS1" for i in range(rows)]
+    lines += ["BAD,GIA,SH1,B1,2026-02-01,round,-1,G,VS1"]
+    path = tmp_path / "outcomes.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _snapshot(store: Store) -> dict[str, int]:
+    tables = ("polished_outcomes", "batches", "quarantine", "parties", "rough_sales")
+    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}").column("n")[0].as_py()) for t in tables}
+
+
+def _url(store: Store) -> str:
+    return store.url if store.engine == "postgresql" else f"duckdb:///{store.path}"
+
+
+@pytest.mark.parametrize("stage", ["checking", "storing"])
+def test_a_killed_import_leaves_the_store_unchanged(market: Store, tmp_path: Path, stage: str) -> None:
+    path = _outcomes(tmp_path, 20_000)
+    before = _snapshot(market)
+    url = _url(market)
+    if market.engine == "duckdb":
+        market.close()  # one writer at a time: the child holds the file
+    done = subprocess.run([sys.executable, "-c", KILLER, url, str(path), stage], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stdout + done.stderr  # killed, not finished
+    reopened = open_store(url)  # a new process's view: recovery must find the store as it was
+    try:
+        assert _snapshot(reopened) == before
+        result = import_file(reopened, "polished_outcomes", path)
+        assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (20_001, 20_000, 1)
+        after = _snapshot(reopened)
+    finally:
+        reopened.close()
+    assert after["polished_outcomes"] == before["polished_outcomes"] + 20_000
+    assert after["quarantine"] == before["quarantine"] + 1
+
+
+def test_strict_stores_nothing_when_a_row_is_bad(market: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "outcomes.csv", """
+        stone_id,lab,sightholder_id,box_id,polished_date,shape,carat,color,clarity
+        G1,GIA,SH1,B1,2026-02-01,round,0.52,H,SI1
+        G2,GIA,SH1,B1,2026-02-01,round,0.5234,H,SI1
+        """)
+    before = _snapshot(market)
+    result = import_file(market, "polished_outcomes", path, strict=True)
+    assert not result.ok and not result.stored and result.rows_rejected == 1
+    assert _snapshot(market) == before

@@ -1,0 +1,310 @@
+"""Each check: a small market in the trade's words that trips it, and one that does not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roughtrace.checks import assess, run_checks
+from test_checks_support import DISPOSITIONS_HEADER, OUTCOMES_HEADER, SALES_HEADER, builder, load, settings
+
+
+@pytest.fixture
+def build(engine, tmp_path):
+    """Markets in the trade's words, on each engine in turn."""
+    yield from builder(engine, tmp_path)
+
+
+SALES = SALES_HEADER + """
+B1,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0001
+B2,2024-01,2024-01-08,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0001
+B3,2024-03,2024-03-11,P1,D1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0002
+"""
+
+
+def findings(store, check, **overrides):
+    return [f for f in run_checks(store, settings(**overrides)) if f.check == check]
+
+
+# --- mass balance ---------------------------------------------------------------------------------
+
+def test_mass_balance_flags_a_box_yielding_more_than_the_rough_can_give(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,1.800,G,VS1,EX
+GIA1000002,GIA,M1,B1,,,2024-02-20,round,1.700,H,VS2,EX
+GIA1000003,GIA,M1,B1,,,2024-02-21,oval,1.900,G,SI1,
+GIA1000004,GIA,M1,B1,,,2024-02-21,oval,1.600,F,VS1,
+""")
+    [finding] = findings(store, "mass_balance")
+    assert (finding.sightholder_id, finding.box_id, finding.severity) == ("M1", "B1", "high")
+    assert finding.evidence["polished_carats"] == pytest.approx(7)
+    assert "70.0% yield" in finding.message
+
+
+def test_mass_balance_is_quiet_for_a_typical_yield(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,2.000,2024-02-20,round,0.950,G,VS1,EX
+GIA1000002,GIA,M1,B1,R2,1.900,2024-02-20,round,0.900,H,VS2,EX
+GIA1000003,GIA,M1,B1,,,2024-02-21,oval,1.100,G,SI1,
+GIA1000004,GIA,M1,B1,,,2024-02-21,oval,1.550,F,VS1,
+""")
+    assert findings(store, "mass_balance") == []
+
+
+def test_mass_balance_counts_rough_declared_out_of_the_box(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,1.000,G,VS1,EX
+GIA1000002,GIA,M1,B1,,,2024-02-20,round,1.200,H,VS2,EX
+""", DISPOSITIONS_HEADER + """
+M1,B1,sold_rough,8.500,2024-02-01,T1
+""")
+    [finding] = findings(store, "mass_balance")
+    assert "declared out as rough" in finding.message and finding.severity == "high"
+
+
+def test_mass_balance_of_one_rough_stone(build):
+    tripped = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,1.500,2024-02-20,round,0.600,G,VS1,EX
+GIA1000002,GIA,M1,B1,R1,1.500,2024-02-20,pear,0.500,H,VS2,
+""")
+    [finding] = findings(tripped, "mass_balance")
+    assert finding.severity == "medium" and finding.evidence["example_rough_stone_id"] == "R1"
+    over_weight = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,1.500,2024-02-20,round,0.900,G,VS1,EX
+GIA1000002,GIA,M1,B1,R1,1.500,2024-02-20,pear,0.700,H,VS2,
+""")
+    assert [f.severity for f in findings(over_weight, "mass_balance")] == ["high"]
+    quiet = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,1.500,2024-02-20,round,0.500,G,VS1,EX
+GIA1000002,GIA,M1,B1,R1,1.500,2024-02-20,pear,0.300,H,VS2,
+""")
+    assert findings(quiet, "mass_balance") == []
+
+
+# --- yield against the population ---------------------------------------------------------------
+
+def _population(outlier_carat: str) -> str:
+    """Eight boxes of one assortment at 10 ct each, polished at about 45%; M2's box B9 at the given."""
+    sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
+    for i, carat in enumerate(("4.500", "4.400", "4.600", "4.550", "4.450", "4.350", "4.650", "4.500")):
+        sales.append(f"C{i},2024-01,2024-01-08,P1,M1,BW,A-SHAPES,shapes,0.750,2.000,white,high,8,10.000,9000.00,")
+        outcomes.append(f"IGI{i},IGI,M1,C{i},,,2024-03-01,round,{carat},G,VS1,EX")
+    sales.append("B9,2024-01,2024-01-08,P1,M2,BW,A-SHAPES,shapes,0.750,9.000,white,high,8,10.000,9000.00,")
+    outcomes.append(f"IGI9,IGI,M2,B9,,,2024-03-01,round,{outlier_carat},G,VS1,EX")
+    return "\n".join(sales), "\n".join(outcomes)
+
+
+def test_yield_far_above_the_assortment_is_an_outlier(build):
+    store = build(*_population("5.900"))
+    [finding] = findings(store, "yield_outlier", checks_yield_min_boxes=5)
+    assert (finding.box_id, finding.severity) == ("B9", "medium")
+    assert float(finding.evidence["robust_z"]) > 5
+
+
+def test_yield_within_the_assortment_spread_is_not(build):
+    store = build(*_population("4.480"))
+    assert findings(store, "yield_outlier", checks_yield_min_boxes=5) == []
+
+
+# --- size and timing ----------------------------------------------------------------------------
+
+def test_polished_stone_larger_than_the_largest_rough_stone(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,2.010,G,VS1,EX
+""")
+    [finding] = findings(store, "size_and_timing")
+    assert finding.severity == "high" and "larger than the box's largest rough stone" in finding.message
+
+
+def test_stones_polished_within_days_of_the_sale(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-01-08,round,0.510,G,VS1,EX
+GIA1000002,GIA,M1,B1,,,2024-01-09,round,0.520,G,VS1,EX
+GIA1000003,GIA,M1,B1,,,2024-01-10,round,0.530,G,VS1,EX
+""")
+    [finding] = findings(store, "size_and_timing")
+    assert finding.severity == "high" and finding.evidence["fast_stones"] == 3
+
+
+def test_size_and_timing_quiet_for_a_stone_that_fits_and_takes_weeks(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-28,round,1.990,G,VS1,EX
+GIA1000002,GIA,M1,B1,,,2024-01-12,round,0.990,G,VS1,EX
+""")
+    assert [f.severity for f in findings(store, "size_and_timing")] == []
+
+
+# --- coverage -----------------------------------------------------------------------------------
+
+def test_boxes_with_nothing_reported_after_the_window(build):
+    store = build(SALES, "", DISPOSITIONS_HEADER + """
+D1,B3,sold_rough,10.000,2024-03-20,T1
+""")
+    found = findings(store, "coverage", checks_as_of="2024-12-31")
+    per_box = sorted((f.sightholder_id, f.box_id, f.severity) for f in found if f.box_id)
+    assert per_box == [("M1", "B1", "medium"), ("M2", "B2", "medium")]
+    assert not [f for f in found if f.sightholder_id == "D1"]
+
+
+def test_coverage_waits_for_the_processing_window(build):
+    store = build(SALES)
+    assert findings(store, "coverage", checks_as_of="2024-03-01") == []
+
+
+def test_many_silent_boxes_make_a_sightholder_high_risk(build):
+    sales = SALES + "\n".join(
+        f"B1{i},2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,"
+        for i in range(3))
+    store = build(sales, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,0.950,G,VS1,EX
+""")
+    wide = [f for f in findings(store, "coverage", checks_as_of="2024-12-31") if f.box_id is None]
+    assert [(f.sightholder_id, f.severity) for f in wide] == [("M1", "high")]
+    assert wide[0].evidence["uncovered_boxes"] == 3
+
+
+# --- duplicate claims ---------------------------------------------------------------------------
+
+def test_the_same_lab_report_from_two_boxes(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M1,B1,,,2024-02-20,round,0.710,G,VS1,EX
+GIA2141000001,GIA,M2,B2,,,2024-02-25,round,0.700,G,VS1,EX
+""")
+    found = sorted((f.sightholder_id, f.box_id, f.severity) for f in findings(store, "duplicate_claims"))
+    assert found == [("M1", "B1", "info"), ("M2", "B2", "high")]
+
+
+def test_the_same_claim_stored_twice_is_no_conflict(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+""")
+    load(store, "polished_outcomes", OUTCOMES_HEADER + """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+""")
+    assert findings(store, "duplicate_claims") == []
+
+
+def test_the_same_number_at_two_labs_is_two_stones(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+2141000001,IGI,M2,B2,,,2024-02-25,round,0.700,G,VS1,EX
+""")
+    assert findings(store, "duplicate_claims") == []
+
+
+# --- category consistency -----------------------------------------------------------------------
+
+def test_a_manufacturer_selling_its_rough(build):
+    dispositions = DISPOSITIONS_HEADER + """
+M1,B1,sold_rough,10.000,2024-01-20,T1
+D1,B3,sold_rough,10.000,2024-03-20,T1
+"""
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M2,B2,,,2024-02-20,round,0.950,G,VS1,EX
+""", dispositions)
+    found = findings(store, "category_consistency", checks_as_of="2024-12-31")
+    assert [(f.sightholder_id, f.severity) for f in found] == [("M1", "medium")]
+
+
+# --- signs of fabrication -----------------------------------------------------------------------
+
+def test_outcomes_repeating_across_boxes(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+IGI1,IGI,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+IGI2,IGI,M1,B1,,,2024-02-20,round,0.810,G,VS1,EX
+IGI3,IGI,M1,B1,,,2024-02-20,round,0.930,G,VS1,EX
+IGI4,IGI,M2,B2,,,2024-02-20,round,0.700,H,VS1,EX
+IGI5,IGI,M2,B2,,,2024-02-20,round,0.810,G,SI1,EX
+IGI6,IGI,M2,B2,,,2024-02-20,round,0.930,G,VS1,EX
+""")
+    found = sorted((f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
+    assert found == [("B1", "info"), ("B2", "high")]
+
+
+def test_similar_outcomes_are_not_repeats(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+IGI1,IGI,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+IGI2,IGI,M1,B1,,,2024-02-20,round,0.810,G,VS1,EX
+IGI3,IGI,M1,B1,,,2024-02-20,round,0.930,G,VS1,EX
+IGI4,IGI,M2,B2,,,2024-02-20,round,0.700,H,VS1,EX
+IGI5,IGI,M2,B2,,,2024-02-20,round,0.810,G,SI1,EX
+IGI6,IGI,M2,B2,,,2024-02-20,round,0.931,G,VS1,EX
+""")
+    assert findings(store, "repeated_outcomes") == []
+
+
+PARTIES_MANY = "party_id,name,role,category,country\nP1,Producer One,producer,,BW\nT1,Trader,trader,,AE\n" + "\n".join(
+    f"M{i},Cutter {i},sightholder,manufacturer,IN" for i in range(1, 9))
+COLOURS, CLARITIES = ("F", "G", "H", "I", "J"), ("VS1", "VS2", "SI1", "SI2")
+COLOUR_P, CLARITY_P = (0.1, 0.25, 0.3, 0.2, 0.15), (0.2, 0.3, 0.3, 0.2)
+
+
+def _graded_market(fabricator_quota: bool, fabricator_digits: bool, seed: int = 7) -> tuple[str, str]:
+    """Eight manufacturers, twelve boxes of 20 stones each in one assortment. Honest grades are drawn
+    at random; M8 (the fabricator) fills its grade mix by quota and/or rounds weights to 0.01 ct."""
+    rng = np.random.default_rng(seed)
+    sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
+    for holder in range(1, 9):
+        for b in range(12):
+            box = f"B{holder}-{b}"
+            sales.append(f"{box},2024-01,2024-01-08,P1,M{holder},BW,A-SMALLS,stones,0.100,0.400,white,high,"
+                         f"40,10.000,3000.00,")
+            if holder == 8 and fabricator_quota:
+                colours = np.repeat(COLOURS, np.rint(np.array(COLOUR_P) * 20).astype(int))
+                clarities = np.repeat(CLARITIES, np.rint(np.array(CLARITY_P) * 20).astype(int))
+            else:
+                colours = rng.choice(COLOURS, 20, p=COLOUR_P)
+                clarities = rng.choice(CLARITIES, 20, p=CLARITY_P)
+            weights = rng.integers(100, 200, 20)
+            if holder == 8 and fabricator_digits:
+                weights = weights // 10 * 10
+            for s in range(20):
+                outcomes.append(f"{box}-{s},none,M{holder},{box},,,2024-03-01,round,0.{weights[s]:03d},"
+                                f"{colours[s]},{clarities[s]},EX")
+    return "\n".join(sales), "\n".join(outcomes)
+
+
+def test_grade_mixes_exactly_average_box_after_box(build):
+    store = build(*_graded_market(True, False), parties=PARTIES_MANY)
+    [finding] = findings(store, "average_grade_mix")
+    assert finding.sightholder_id == "M8" and finding.evidence["too_average_boxes"] == 12
+
+
+def test_grade_mixes_drawn_by_chance_are_not_average(build):
+    store = build(*_graded_market(False, False), parties=PARTIES_MANY)
+    assert findings(store, "average_grade_mix") == []
+
+
+def test_weights_with_digit_preference(build):
+    store = build(*_graded_market(False, True), parties=PARTIES_MANY)
+    [finding] = findings(store, "digit_preference")
+    assert (finding.sightholder_id, finding.evidence["preferred_digit"]) == ("M8", 0)
+
+
+def test_measured_weights_show_no_digit_preference(build):
+    store = build(*_graded_market(False, False), parties=PARTIES_MANY)
+    assert findings(store, "digit_preference") == []
+
+
+# --- the registry and risk ----------------------------------------------------------------------
+
+def test_a_check_switched_off_reports_nothing(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,2.010,G,VS1,EX
+""")
+    assert findings(store, "size_and_timing", checks_disabled="size_and_timing, coverage") == []
+    with pytest.raises(ValueError, match="no check called"):
+        run_checks(store, settings(checks_disabled="flipping"))
+
+
+def test_risk_ranks_the_sightholder_with_a_high_finding_first(build):
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,,,2024-02-20,round,2.010,G,VS1,EX
+GIA1000002,GIA,M2,B2,,,2024-02-20,round,1.010,G,VS1,EX
+""")
+    risks = assess(store, settings())
+    assert risks[0].sightholder_id == "M1" and risks[0].level == "high"
+    assert {r.sightholder_id: r.level for r in risks}["M2"] == "low"
+    by_sight = assess(store, settings(), sight="2024-03")
+    assert [r.sightholder_id for r in by_sight] == ["D1"]

@@ -1,0 +1,304 @@
+"""The ledger in a store: receipts from imports and decisions, row proofs, and `verify` catching
+every change to a stored row, entry, hash, head or batch record. Runs on every engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from roughtrace.domain import kinds
+from roughtrace.ledger import audit, canonical, keys, log, merkle, receipts
+from roughtrace.ledger.cli import app as ledger_app
+from roughtrace.ledger.heads import HeadError, public_key_pem, verify_head
+from roughtrace.ledger.imports import row_leaf_hashes
+from roughtrace.ledger.schema import MIGRATION
+from roughtrace.settings import Settings
+
+PARTIES = """
+    party_id,name,role,category,country
+    DB,Producer,producer,,BW
+    SH1,Cutter One,sightholder,manufacturer,IN
+    SH2,Dealer Two,sightholder,dealer,BE
+    """
+BOXES = """
+    box_id,sight,sale_date,seller_id,buyer_id,origin,assortment,model,size_min_ct,size_max_ct,colour,quality,stones,carats,price_usd,kp_certificate_id
+    B1,2026-01,2026-01-20,DB,SH1,BW,A-100,stones,0.75,2.00,white,high,10,12.5,25000,BW0001
+    B2,2026-01,2026-01-20,DB,SH2,BW,A-200,shapes,0.10,1.00,off_white,medium,100,50.000,9000.00,
+    B3,2026-02,2026-02-17,DB,SH1,BW,A-300,stones,2.00,4.00,white,high,4,11.020,61000.50,BW0002
+    """
+SECOND_BOXES = """
+    box_id,sight,sale_date,seller_id,buyer_id,origin,assortment,model,size_min_ct,size_max_ct,colour,quality,stones,carats,price_usd,kp_certificate_id
+    B4,2026-03,2026-03-16,DB,SH2,BW,A-100,stones,0.75,2.00,white,high,8,10.000,20000.00,BW0003
+    """
+
+
+def _file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+@pytest.fixture
+def ledger(store, tmp_path, monkeypatch):
+    """A migrated store with the ledger's tables and a signing key in the test's folder."""
+    monkeypatch.setenv("ROUGHTRACE_LEDGER_KEY_FILE", str(tmp_path / "ledger-key.pem"))
+    versions = store.query("SELECT version FROM schema_migrations").column("version").to_pylist()
+    if MIGRATION.version not in versions:
+        with store.transaction():
+            for statement in MIGRATION.statements + (MIGRATION.postgres_only if store.engine == "postgresql" else MIGRATION.duckdb_only):
+                store.execute(statement)
+            store.execute("INSERT INTO schema_migrations VALUES (?, ?, CURRENT_TIMESTAMP)",
+                          (MIGRATION.version, MIGRATION.description))
+    keys.ensure_key(store, Settings())
+    return store
+
+
+@pytest.fixture
+def books(ledger, tmp_path):
+    """Parties and three boxes imported (each import logged), then a check run decided."""
+    from roughtrace.ingest import import_file
+
+    for kind, name, text in (("parties", "parties.csv", PARTIES), ("rough_sales", "sales.csv", BOXES)):
+        result = import_file(ledger, kind, _file(tmp_path, name, text))
+        assert result.rows_rejected == 0, result.errors
+        assert result.receipt is not None  # every import answers with a receipt
+        receipts.verify_receipt(keys.ensure_key(ledger, Settings()), receipts.Receipt.from_json(result.receipt))
+    log.record_decision(ledger, "check_run", {"rule": "mass_balance", "findings": 0, "carats": "62.520"})
+    return ledger
+
+
+def _public_key(store):
+    return keys.ensure_key(store, Settings())
+
+
+def _sales_batch(store) -> int:
+    return store.query("SELECT batch_id FROM batches WHERE kind = 'rough_sales'").column("batch_id")[0].as_py()
+
+
+def test_a_batch_receipt_checks_with_only_the_public_key(books):
+    key = _public_key(books)
+    receipt = log.prove_entry(books, 1)
+    carried = receipts.Receipt.from_json(json.loads(json.dumps(receipt.to_json())))
+    receipts.verify_receipt(key, carried)
+    entry = json.loads(carried.entry)
+    assert entry["type"] == "batch" and entry["kind"] == "rough_sales" and entry["row_count"] == 3
+    assert entry["file_sha256"] == books.query("SELECT file_sha256 FROM batches WHERE kind = 'rough_sales'").column(0)[0].as_py()
+
+
+def test_a_receipt_for_another_entry_or_under_another_key_is_refused(books):
+    receipt = log.prove_entry(books, 1)
+    forged = receipts.Receipt(receipt.index, receipt.entry.replace('"row_count":3', '"row_count":2'), receipt.head, receipt.proof)
+    with pytest.raises(receipts.ReceiptError):
+        receipts.verify_receipt(_public_key(books), forged)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    with pytest.raises(receipts.ReceiptError):
+        receipts.verify_receipt(Ed25519PrivateKey.generate().public_key(), receipt)
+
+
+def test_each_row_is_proven_alone_against_the_logged_root(books):
+    key = _public_key(books)
+    batch = _sales_batch(books)
+    texts = {}
+    for source_row in (1, 2, 3):
+        proof = log.prove_row(books, batch, source_row)
+        receipts.verify_row_receipt(key, receipts.RowReceipt.from_json(json.loads(json.dumps(proof.to_json()))))
+        texts[source_row] = proof.row
+    assert texts[1].split(canonical.UNIT_SEPARATOR) == [
+        "B1", "2026-01", "2026-01-20", "DB", "SH1", "BW", "A-100", "stones", "0.750", "2.000", "white", "high",
+        "10", "12.500", "25000.00", "BW0001"]
+    assert texts[2].endswith(canonical.UNIT_SEPARATOR)  # no KP certificate: NULL is empty
+    other = log.prove_row(books, batch, 2)
+    swapped = receipts.RowReceipt(batch, 1, 0, other.row, log.prove_row(books, batch, 1).proof, other.batch)
+    with pytest.raises(receipts.ReceiptError):
+        receipts.verify_row_receipt(key, swapped)
+
+
+def test_canonical_row_text_is_the_same_in_python_and_in_the_store(books):
+    kind = kinds.KINDS["rough_sales"]
+    batch = _sales_batch(books)
+    rows = books.query("SELECT * FROM rough_sales WHERE batch_id = ? ORDER BY source_row", (batch,)).to_pylist()
+    in_store = books.query(f"SELECT {canonical.row_text_sql(kind, books.engine)} AS t FROM rough_sales "
+                           "WHERE batch_id = ? ORDER BY source_row", (batch,)).column("t").to_pylist()
+    assert in_store == [canonical.row_text(kind, r) for r in rows]
+    hashes = [bytes(h) for h in row_leaf_hashes(books, kind, batch).to_pylist()]
+    assert hashes == [merkle.leaf_hash(t.encode()) for t in in_store]
+
+
+def test_heads_grow_consistently_and_are_signed(books, tmp_path):
+    from roughtrace.ingest import import_file
+
+    key = _public_key(books)
+    before = log.latest_head(books)
+    import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    log.record_decision(books, "valuation", {"box_id": "B4", "value_usd": "20000.00"})
+    after = log.latest_head(books)
+    assert after.size > before.size
+    proof = log.prove_consistency(books, before.size)
+    receipts.verify_consistency(key, receipts.Consistency.from_json(proof.to_json()))
+    verify_head(key, after)
+    with pytest.raises(HeadError):
+        verify_head(key, type(after)(after.size + 1, after.root, after.timestamp, after.key_id, after.signature))
+
+
+def test_appends_in_uneven_batches_keep_every_proof_valid(ledger):
+    key = _public_key(ledger)
+    bodies = [canonical.canonical_json({"type": "decision", "n": i}) for i in range(700)]
+    for start, end in ((0, 1), (1, 256), (256, 257), (257, 600), (600, 700)):
+        log.append_entries(ledger, pa.array(bodies[start:end]), "decision")
+    head = log.latest_head(ledger)
+    assert head.size == 700
+    assert head.root == merkle.root_of([merkle.leaf_hash(b.encode()) for b in bodies])
+    for index in (0, 255, 256, 511, 699):
+        receipts.verify_receipt(key, log.prove_entry(ledger, index))
+    receipts.verify_consistency(key, log.prove_consistency(ledger, 257, 700))
+    assert audit.verify(ledger).ok
+
+
+def test_an_untouched_ledger_verifies(books):
+    result = audit.verify(books, _public_key(books))
+    assert result.ok, result.findings
+    assert (result.entries, result.batches, result.rows) == (3, 2, 6)
+
+
+def _flip(blob: bytes, at: int = 0) -> bytes:
+    changed = bytearray(blob)
+    changed[at] ^= 1
+    return bytes(changed)
+
+
+def _change_row(store):
+    store.execute("UPDATE rough_sales SET carats = 12.501 WHERE box_id = 'B1'")
+
+
+def _delete_row(store):
+    store.execute("DELETE FROM rough_sales WHERE box_id = 'B3'")
+
+
+def _change_entry(store):
+    body = log.entry_body(store, 2)
+    store.execute("UPDATE ledger_entries SET body = ? WHERE entry_index = 2", (body.replace("mass_balance", "timing"),))
+
+
+def _rewrite_entry_and_leaf(store):
+    body = log.entry_body(store, 2).replace("mass_balance", "timing")
+    store.execute("UPDATE ledger_entries SET body = ?, leaf_hash = ? WHERE entry_index = 2",
+                  (body, merkle.leaf_hash(body.encode())))
+
+
+def _change_tile(tree):
+    def change(store):
+        if tree == "rows":
+            entry = store.query("SELECT entry_index FROM ledger_batches WHERE kind = 'rough_sales'").column(0)[0].as_py()
+            number = log.row_tree(entry)
+        else:
+            number = log.LOG_TREE
+        blob = store.query("SELECT hashes FROM ledger_tiles WHERE tree = ? AND band = 0 AND idx = 0", (number,)).column(0)[0].as_py()
+        store.execute("UPDATE ledger_tiles SET hashes = ? WHERE tree = ? AND band = 0 AND idx = 0", (_flip(blob, 40), number))
+    return change
+
+
+def _change_head(store):
+    root = store.query("SELECT root_hash FROM ledger_heads WHERE tree_size = 3").column(0)[0].as_py()
+    store.execute("UPDATE ledger_heads SET root_hash = ? WHERE tree_size = 3", (_flip(root),))
+
+
+def _drop_last_entry(store):
+    store.execute("DELETE FROM ledger_entries WHERE entry_index = 2")
+
+
+def _change_batch_root(store):
+    root = store.query("SELECT rows_root FROM ledger_batches WHERE kind = 'rough_sales'").column(0)[0].as_py()
+    store.execute("UPDATE ledger_batches SET rows_root = ? WHERE kind = 'rough_sales'", (_flip(root),))
+
+
+def _change_file_hash(store):
+    store.execute("UPDATE batches SET file_sha256 = ? WHERE kind = 'rough_sales'", ("0" * 64,))
+
+
+TAMPERING = {
+    "a stored row's carats": (_change_row, "batch_rows_changed"),
+    "a stored row deleted": (_delete_row, "batch_rows_count"),
+    "an entry's text": (_change_entry, "entry_changed"),
+    "an entry and its leaf hash together": (_rewrite_entry_and_leaf, "tile_mismatch"),
+    "a hash of the log": (_change_tile("log"), "tile_mismatch"),
+    "a hash of a batch's row tree": (_change_tile("rows"), "tile_mismatch"),
+    "a signed head's root": (_change_head, "head_signature"),
+    "the last entry removed": (_drop_last_entry, "head_beyond_log"),
+    "a batch's recorded row root": (_change_batch_root, "batch_record"),
+    "an import's file hash": (_change_file_hash, "batch_summary"),
+}
+
+
+@pytest.mark.parametrize("what", list(TAMPERING))
+def test_verify_names_what_was_changed(books, what):
+    change, code = TAMPERING[what]
+    assert audit.verify(books).ok
+    change(books)
+    result = audit.verify(books, _public_key(books))
+    assert not result.ok
+    assert code in {f.code for f in result.findings}, result.findings
+
+
+class _Context:
+    def __init__(self, store) -> None:
+        self._store = store
+        self.settings = Settings()
+
+    def store(self):
+        return self._store
+
+
+def _run(store, *args):
+    result = CliRunner().invoke(ledger_app, list(args), obj=_Context(store))
+    return result.exit_code, result.stdout
+
+
+def test_the_command_line_proves_and_verifies(books, tmp_path):
+    code, out = _run(books, "head", "--json")
+    assert code == 0 and json.loads(out)["head"]["tree_size"] == 3
+    code, out = _run(books, "key", "export", "--json")
+    key_file = tmp_path / "ledger.pub"
+    key_file.write_text(json.loads(out)["public_key_pem"])
+    assert json.loads(out)["public_key_pem"] == public_key_pem(_public_key(books))
+    code, out = _run(books, "prove", "--batch", str(_sales_batch(books)), "--row", "2", "--json")
+    assert code == 0
+    receipt_file = tmp_path / "row.json"
+    receipt_file.write_text(out)
+    code, out = _run(books, "verify", "--receipt", str(receipt_file), "--public-key", str(key_file), "--json")
+    assert code == 0 and json.loads(out)["ok"], out
+    code, out = _run(books, "consistency", "1", "--json")
+    assert code == 0 and json.loads(out)["consistency"]["new_head"]["tree_size"] == 3
+    code, out = _run(books, "verify", "--json")
+    assert code == 0 and json.loads(out)["checked"]["rows"] == 6
+
+
+def test_the_command_line_reports_mismatches_in_the_one_error_shape(books, tmp_path):
+    _change_row(books)
+    code, out = _run(books, "verify", "--json")
+    body = json.loads(out)
+    assert code == 1 and body["ok"] is False
+    assert {"code", "message", "source"} <= set(body["errors"][0])
+    assert any(e["code"] == "batch_rows_changed" for e in body["errors"])
+    forged = log.prove_entry(books, 0).to_json()
+    forged["entry_index"] = 1
+    receipt_file = tmp_path / "forged.json"
+    receipt_file.write_text(json.dumps(forged))
+    key_file = tmp_path / "ledger.pub"
+    key_file.write_text(public_key_pem(_public_key(books)))
+    code, out = _run(books, "verify", "--receipt", str(receipt_file), "--public-key", str(key_file), "--json")
+    assert code == 1 and json.loads(out)["errors"][0]["code"] == "receipt_invalid"
+
+
+def test_the_private_key_stays_out_of_the_database_and_private(ledger, tmp_path):
+    path = tmp_path / "ledger-key.pem"
+    assert path.exists() and (os.stat(path).st_mode & 0o077) == 0
+    columns = ledger.query("SELECT * FROM ledger_keys").column_names
+    assert columns == ["key_id", "public_key", "created_at"]
+

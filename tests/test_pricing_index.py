@@ -1,0 +1,206 @@
+"""The transaction price index: worked fixtures and properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from roughtrace.pricing import index as price_index
+from roughtrace.pricing import lattice
+from roughtrace.pricing.export import csv_safe, grids_csv
+from roughtrace.pricing.schema import ensure_schema
+
+TRADES = """tx_id,date,shape,color,clarity,cut,lab,carat,price_usd,price_type
+t1,2025-01-03,round,G,VS1,EX,GIA,1.010,10100.00,transaction
+t2,2025-01-09,round,G,VS1,VG,GIA,1.020,11220.00,transaction
+t3,2025-01-20,round,G,VS1,EX,IGI,1.050,12600.00,transaction
+t4,2025-01-21,round,G,VS1,EX,GIA,1.100,1100.00,transaction
+t5,2025-01-22,round,G,VS1,EX,GIA,1.000,10500.00,transaction
+t6,2025-01-25,round,G,VS1,EX,GIA,1.030,11330.00,transaction
+t7,2025-01-11,round,H,VS1,EX,GIA,1.010,12120.00,transaction
+t8,2025-01-12,round,H,VS1,EX,GIA,1.010,11110.00,transaction
+t9,2025-01-12,pear,G,VS1,EX,GIA,1.010,8080.00,transaction
+a1,2025-01-05,round,G,VS1,EX,GIA,1.010,14140.00,asking
+a2,2025-01-06,round,G,VS1,EX,GIA,1.020,14280.00,asking
+t10,2025-02-03,round,G,VS1,EX,GIA,1.010,10605.00,transaction
+t11,2025-02-04,round,G,VS1,EX,GIA,1.200,13200.00,transaction
+"""
+
+
+def load(store, text: str, batch: int = 1) -> None:
+    table = pacsv.read_csv(io.BytesIO(text.encode()), convert_options=pacsv.ConvertOptions(column_types={
+        "carat": pa.decimal128(18, 3), "price_usd": pa.decimal128(18, 2), "date": pa.date32(),
+        "cut": pa.string(), "lab": pa.string()}))
+    n = table.num_rows
+    table = table.append_column("source", pa.nulls(n, pa.string())).append_column(
+        "batch_id", pa.array([batch] * n, pa.int64())).append_column(
+        "source_row", pa.array(range(1, n + 1), pa.int64())).append_column("extras", pa.nulls(n, pa.string()))
+    store.append("transactions", table)
+
+
+@pytest.fixture
+def store(store):
+    """The shared store fixture (every engine in turn) with the price tables."""
+    ensure_schema(store)
+    return store
+
+
+def cells(store) -> list[dict]:
+    return store.query("SELECT * FROM price_index_cells ORDER BY period_start, shape_family, size_bracket, color, clarity").to_pylist()
+
+
+def test_worked_cell_median_outlier_and_asking_gap(store):
+    load(store, TRADES)
+    price_index.build(store)
+    g_vs1 = [c for c in cells(store) if c["color"] == "G" and c["shape_family"] == "round"
+             and c["period_start"] == dt.date(2025, 1, 1)][0]
+    # t4 at $1,000/ct (a price typed per carat) is an outlier; the other five are $10,000-12,000/ct
+    assert g_vs1["n_trades"] == 5 and g_vs1["n_outliers"] == 1
+    assert g_vs1["median_ppc"] == Decimal("11000.00")
+    assert g_vs1["q25_ppc"] <= g_vs1["median_ppc"] <= g_vs1["q75_ppc"]
+    gap = store.query("SELECT * FROM price_asking_gap").to_pylist()
+    assert len(gap) == 1 and gap[0]["n_asking"] == 2
+    assert gap[0]["asking_median_ppc"] == Decimal("14000.00")
+    assert gap[0]["gap_pct"] == Decimal("27.27")  # 14,000 / 11,000 - 1
+
+
+def test_monotone_view_repairs_an_inversion_and_keeps_raw(store):
+    load(store, TRADES)
+    price_index.build(store)
+    jan = {(c["color"], c["shape_family"]): c for c in cells(store) if c["period_start"] == dt.date(2025, 1, 1)}
+    g, h = jan[("G", "round")], jan[("H", "round")]
+    assert h["median_ppc"] == Decimal("11500.00")  # H dearer than G: an inversion in the raw figures
+    assert g["monotone_ppc"] >= h["monotone_ppc"]
+    assert h["monotone_ppc"] < h["median_ppc"] and g["monotone_ppc"] > g["median_ppc"]
+    assert g["median_ppc"] == Decimal("11000.00")  # raw figure kept beside the monotone one
+
+
+def test_asking_rows_never_move_the_index(store):
+    load(store, TRADES)
+    price_index.build(store)
+    before = cells(store)
+    load(store, "tx_id,date,shape,color,clarity,cut,lab,carat,price_usd,price_type\n"
+                "a9,2025-01-07,round,G,VS1,EX,GIA,1.010,99999.00,asking\n"
+                "a10,2025-01-07,round,D,IF,EX,GIA,3.010,9.00,asking\n", batch=2)
+    price_index.build(store)
+    assert cells(store) == before
+
+
+def test_adding_a_period_changes_no_other_period(store):
+    load(store, TRADES)
+    price_index.build(store)
+    before = cells(store)
+    headline_before = store.query("SELECT period_start, headline FROM price_periods ORDER BY 1").to_pylist()
+    load(store, "tx_id,date,shape,color,clarity,cut,lab,carat,price_usd,price_type\n"
+                "m1,2025-03-02,round,G,VS1,EX,GIA,1.010,12120.00,transaction\n"
+                "m2,2025-03-05,round,F,VS1,EX,GIA,1.010,13130.00,transaction\n", batch=2)
+    report = price_index.build(store, fit_model=False)
+    assert report.periods_rebuilt == (dt.date(2025, 3, 1),) and report.periods_kept == 2
+    after = cells(store)
+    assert [c for c in after if c["period_start"] < dt.date(2025, 3, 1)] == before
+    assert len(after) > len(before)
+    headline_after = store.query("SELECT period_start, headline FROM price_periods ORDER BY 1").to_pylist()
+    assert headline_after[:2] == headline_before
+
+
+def test_headline_chain(store):
+    load(store, TRADES)
+    price_index.build(store)
+    summary = price_index.headline(store)
+    assert summary["periods"] == 2 and summary["latest_period"] == "2025-02-01"
+    # the one cell traded in both months: median 11,000 then 10,750 ($/ct) -> -2.27%
+    assert summary["headline"] == Decimal("97.73")
+
+
+def test_export_grid_layout_and_escaping(store):
+    load(store, TRADES)
+    price_index.build(store)
+    text = grids_csv(store, dt.date(2025, 1, 1), "raw")
+    assert "round 1.00-1.49 ct, 2025-01-01" in text
+    assert "color,VS1\nG,11000.00\nH,11500.00" in text
+    assert csv_safe("=HYPERLINK()") == "'=HYPERLINK()" and csv_safe("-1") == "'-1" and csv_safe("G") == "G"
+
+
+def _pava_decreasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Reference pool-adjacent-violators (non-increasing) for positive weights."""
+    blocks: list[list[float]] = []
+    for value, weight in zip(y, w, strict=True):
+        blocks.append([value * weight, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
+            s, ww, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += ww
+            blocks[-1][2] += c
+    return np.concatenate([[s / ww] * c for s, ww, c in blocks])
+
+
+@given(st.lists(st.tuples(st.floats(-5, 5), st.floats(0.1, 10)), min_size=1, max_size=12))
+def test_isotonic_rows_match_pool_adjacent_violators(points):
+    y = np.array([p[0] for p in points])
+    w = np.array([p[1] for p in points])
+    fitted = lattice._isotonic_decreasing(y[None, :], w[None, :])[0]
+    assert np.allclose(fitted, _pava_decreasing(y, w), atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.9))
+def test_monotone_view_is_monotone(seed, empty_share):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(8, 1, (3, 23, 11))
+    values[rng.random(values.shape) < empty_share] = np.nan
+    weights = rng.integers(1, 50, values.shape).astype(float)
+    smooth = lattice.monotone_grids(values, weights)
+    traded = ~np.isnan(values)
+    assert not np.isnan(smooth[traded]).any()
+    filled = np.where(np.isnan(smooth), -np.inf, smooth)
+    # better colour (lower row) and better clarity (lower column) are never cheaper
+    assert (filled[:, :-1, :] >= filled[:, 1:, :]).all()
+    assert (filled[:, :, :-1] >= filled[:, :, 1:]).all()
+
+
+def test_monotone_view_leaves_a_monotone_grid_alone():
+    rows, cols = lattice.grid_shape()
+    grid = 10 - np.add.outer(np.arange(rows) * 0.1, np.arange(cols) * 0.07)[None]
+    assert np.allclose(lattice.monotone_grids(grid, np.ones_like(grid)), grid)
+
+
+def test_a_second_build_without_new_rows_recomputes_nothing(store):
+    load(store, TRADES)
+    first = price_index.build(store)
+    assert len(first.periods_rebuilt) == 2
+    again = price_index.build(store)
+    assert again.periods_rebuilt == () and again.periods_kept == 2
+
+
+def test_changing_the_period_length_rebuilds_everything(store):
+    from roughtrace.settings import Settings
+
+    load(store, TRADES)
+    price_index.build(store)
+    report = price_index.build(store, Settings({"price_period": "quarter"}))
+    assert report.periods_rebuilt == (dt.date(2025, 1, 1),)
+    assert {c["period_start"] for c in cells(store)} == {dt.date(2025, 1, 1)}
+    assert sum(c["n_trades"] for c in cells(store)) == 10  # 11 transactions, one outlier
+
+
+def test_a_rebuild_reaches_the_next_quote(store):
+    from roughtrace.pricing.quotes import Stone, quote
+
+    load(store, TRADES)
+    price_index.build(store)
+    stone = Stone("round", Decimal("1.01"), "F", "VS1", as_of=dt.date(2025, 3, 10))
+    before = quote(store, stone)
+    assert before.method.startswith("model")
+    load(store, "tx_id,date,shape,color,clarity,cut,lab,carat,price_usd,price_type\n" + "".join(
+        f"f{i},2025-03-0{i},round,F,VS1,EX,GIA,1.010,{13130 + i * 10}.00,transaction\n" for i in range(1, 7)), batch=2)
+    price_index.build(store)
+    after = quote(store, stone)
+    assert after.method == "cell" and after.n == 6

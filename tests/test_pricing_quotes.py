@@ -1,0 +1,135 @@
+"""Quotes: every stone gets one, every band holds its point, far-out stones say so; the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from roughtrace.domain.grades import CLARITIES, COLOURS, CUTS, SHAPES
+from roughtrace.pricing import index as price_index
+from roughtrace.pricing.cli import app
+from roughtrace.pricing.quotes import Quoter, Stone, quote
+from roughtrace.pricing.schema import ensure_schema
+from roughtrace.settings import Settings
+from roughtrace.store import open_store
+
+
+def synthetic(n: int, seed: int = 1, one_cell: bool = False) -> pa.Table:
+    """Round and fancy trades over three months whose price per carat rises with weight and
+    better grades (a clear, known structure)."""
+    rng = np.random.default_rng(seed)
+    carat = np.round(rng.uniform(0.3, 2.5, n), 3)
+    colour = rng.integers(3, 9, n)  # G to J... D=0
+    clarity = rng.integers(2, 8, n)
+    month = rng.integers(1, 4, n)
+    if one_cell:  # round H VS2 1.00-1.49 ct in March only
+        carat, colour, clarity, month = np.round(rng.uniform(1.0, 1.4, n), 3), np.full(n, 4), np.full(n, 5), np.full(n, 3)
+    ppc = np.exp(8.5 + 0.8 * np.log(carat) - 0.08 * colour - 0.07 * clarity + rng.normal(0, 0.05, n))
+    return pa.table({
+        "tx_id": [f"s{seed}-{i}" for i in range(n)], "date": pa.array([dt.date(2025, int(m), 10) for m in month], pa.date32()),
+        "shape": ["round"] * n if one_cell else rng.choice(["round", "oval"], n), "color": [COLOURS[c] for c in colour],
+        "clarity": [CLARITIES[c] for c in clarity], "cut": rng.choice(["EX", "VG"], n), "lab": rng.choice(["GIA", "IGI"], n),
+        "carat": pa.array([Decimal(f"{c:.3f}") for c in carat], pa.decimal128(18, 3)),
+        "price_usd": pa.array([Decimal(f"{p * c:.2f}") for p, c in zip(ppc, carat, strict=True)], pa.decimal128(18, 2)),
+        "price_type": ["transaction"] * n, "source": pa.nulls(n, pa.string()), "batch_id": pa.array([1] * n, pa.int64()),
+        "source_row": pa.array(range(1, n + 1), pa.int64()), "extras": pa.nulls(n, pa.string()),
+    })
+
+
+@pytest.fixture(scope="module")
+def store():
+    s = open_store("duckdb:///:memory:")
+    s.migrate()
+    ensure_schema(s)
+    s.append("transactions", synthetic(3000))
+    s.append("transactions", synthetic(12, seed=2, one_cell=True))
+    price_index.build(s)
+    yield s
+    s.close()
+
+
+def test_a_well_traded_cell_quotes_from_the_cell(store):
+    q = quote(store, Stone("round", Decimal("1.10"), "H", "VS2", "EX", "GIA", dt.date(2025, 3, 15)))
+    assert q.method == "cell" and q.n >= 5
+    expected = np.exp(8.5 + 0.8 * np.log(1.10) - 0.08 * 4 - 0.07 * 5)
+    assert abs(float(q.price_per_carat) / expected - 1) < 0.05
+    assert q.low <= q.price_per_carat <= q.high
+
+
+def test_a_stone_far_outside_the_data_says_so(store):
+    near = quote(store, Stone("round", Decimal("1.10"), "H", "VS2"))
+    far = quote(store, Stone("round", Decimal("25.000"), "D", "FL"))
+    assert far.method.endswith("-extrapolated") and far.n == 0
+    assert float(far.high / far.low) > float(near.high / near.low)
+
+
+def test_better_grade_quotes_dearer_through_the_model(store):
+    worse = quote(store, Stone("round", Decimal("1.10"), "J", "SI1"))
+    better = quote(store, Stone("round", Decimal("1.10"), "G", "VVS2"))
+    assert better.price_per_carat > worse.price_per_carat
+
+
+stones = st.builds(
+    Stone, shape=st.sampled_from(SHAPES), carat=st.decimals("0.001", "30", places=3),
+    color=st.sampled_from(COLOURS), clarity=st.sampled_from(CLARITIES), cut=st.none() | st.sampled_from(CUTS),
+    lab=st.none() | st.sampled_from(["GIA", "IGI", "none"]),
+    as_of=st.none() | st.dates(dt.date(2020, 1, 1), dt.date(2030, 1, 1)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(stone=stones)
+def test_every_stone_gets_a_quote_whose_band_holds_it(store, stone):
+    q = quote(store, stone)
+    assert q.price_per_carat > 0
+    assert q.low <= q.price_per_carat <= q.high
+    assert q.price_per_carat == q.price_per_carat.quantize(Decimal("0.01"))
+
+
+def test_batch_quotes_match_single_quotes(store):
+    quoter = Quoter.load(store)
+    table = pa.table({"shape": ["round", "pear", "oval"], "carat": ["0.52", "1.01", "3.2"], "color": ["E", "H", "K"],
+                      "clarity": ["VS1", "SI1", "I1"], "cut": ["EX", None, "VG"]})
+    batch = quoter.quote_table(table)
+    for i, row in enumerate(table.to_pylist()):
+        single = quoter.quote(Stone(row["shape"], Decimal(row["carat"]), row["color"], row["clarity"], row["cut"]))
+        assert batch.column("price_per_carat")[i].as_py() == single.price_per_carat
+        assert batch.column("method")[i].as_py() == single.method
+
+
+class _Ctx:
+    def __init__(self, store):
+        self._store = store
+        self.settings = Settings({})
+
+    def store(self):
+        return self._store
+
+
+def test_cli_quote_json_and_errors(store, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["quote", "--shape", "round", "--carat", "1.1", "--color", "H", "--clarity", "VS2",
+                                 "--date", "2025-03-01", "--json"], obj=_Ctx(store))
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert set(body) == {"price_per_carat", "low", "high", "n", "method", "as_of"}
+    bad = runner.invoke(app, ["quote", "--shape", "blob", "--carat", "0", "--color", "H", "--clarity", "VS2", "--json"],
+                        obj=_Ctx(store))
+    assert bad.exit_code == 2
+    errors = json.loads(bad.output)
+    assert errors["ok"] is False and {e["code"] for e in errors["errors"]} == {"unknown_grade", "bad_carat"}
+    assert set(errors["errors"][0]) == {"code", "message", "source"}
+    stones_csv = tmp_path / "stones.csv"
+    stones_csv.write_text("shape,carat,color,clarity,cut,date\nround,1.10,H,VS2,EX,2025-02-01\npear,0.50,D,IF,,\n")
+    many = runner.invoke(app, ["quote", "--file", str(stones_csv), "--json"], obj=_Ctx(store))
+    assert many.exit_code == 0, many.output
+    assert len(json.loads(many.output)["quotes"]) == 2
+    exported = runner.invoke(app, ["export"], obj=_Ctx(store))
+    assert exported.exit_code == 0 and "round 1.00-1.49 ct" in exported.output

@@ -1,0 +1,129 @@
+"""Provenance of a polished stone: each link verified, unverified or conflicting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from roughtrace.errors import NotFound
+from roughtrace.provenance import trace
+from roughtrace.provenance.cli import app
+from test_checks_support import OUTCOMES_HEADER, SALES_HEADER, builder, load, settings
+
+
+@pytest.fixture
+def build(engine, tmp_path):
+    """Markets in the trade's words, on each engine in turn."""
+    yield from builder(engine, tmp_path)
+
+
+CERTIFICATES = """
+certificate_id,exporting_country,importing_country,origin,exporter_name,exporter_address,importer_name,importer_address,issuing_authority,issue_date,expiry_date,parcels,hs_code,carats,value_usd
+BW0001,BW,BE,BW,Producer One,Gaborone,Cutter One,Antwerp,Botswana KP Authority,2024-01-10,2024-04-10,2,7102.31,30.000,27000.00
+BW0002,BW,IN,RU,Producer One,Gaborone,Cutter Two,Mumbai,Botswana KP Authority,2024-01-10,2024-04-10,1,7102.31,5.000,4500.00
+"""
+SALES = SALES_HEADER + """
+B1,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0001
+B2,2024-01,2024-01-08,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0002
+B3,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,
+"""
+OUTCOMES = OUTCOMES_HEADER + """
+2141000001,GIA,M1,B1,R1,1.800,2024-02-20,round,0.810,G,VS1,EX
+2141000002,GIA,M1,B1,R2,1.500,2024-02-20,round,0.700,H,VS2,EX
+M1-0001,none,M1,B3,,,2024-02-20,pear,0.500,H,SI1,
+2141000003,GIA,M2,B2,,,2024-02-22,oval,0.700,G,VS1,
+"""
+
+
+@pytest.fixture()
+def store(build):
+    s = build(SALES, OUTCOMES)
+    load(s, "kp_certificates", CERTIFICATES)
+    return s
+
+
+def statuses(provenance):
+    return {link.name: link.status for link in provenance.links}
+
+
+def test_a_stone_whose_every_link_holds(store):
+    p = trace(store, "2141000001", settings=settings())
+    assert statuses(p) == {"lab report": "verified", "rough stone": "verified", "box": "verified",
+                           "sight and seller": "verified", "origin": "verified", "KP certificate": "verified"}
+    assert p.status == "verified" and p.stone["box_id"] == "B1"
+
+
+def test_a_stone_with_no_lab_report_and_no_certificate(store):
+    p = trace(store, "M1-0001", settings=settings())
+    s = statuses(p)
+    assert (s["lab report"], s["rough stone"], s["KP certificate"], s["origin"]) == (
+        "unverified", "unverified", "unverified", "unverified")
+    assert p.status == "unverified"
+
+
+def test_origin_the_certificate_contradicts(store):
+    p = trace(store, "2141000003", settings=settings())
+    assert statuses(p)["origin"] == "conflicting"
+    assert statuses(p)["KP certificate"] == "conflicting"  # 5 ct on the certificate, 10 ct in the box
+
+
+def test_a_second_claim_makes_the_lab_link_conflicting(store):
+    load(store, "polished_outcomes", OUTCOMES_HEADER + """
+2141000001,GIA,M2,B2,,,2024-03-01,round,0.810,G,VS1,EX
+""")
+    p = trace(store, "2141000001", settings=settings())
+    lab = p.links[0]
+    assert lab.status == "conflicting" and p.status == "conflicting"
+    assert [f.sightholder_id for f in lab.findings] == ["M2"]
+    assert [c["box_id"] for c in p.claims] == ["B1", "B2"]
+
+
+def test_a_box_that_breaks_mass_balance_conflicts(store):
+    load(store, "polished_outcomes", OUTCOMES_HEADER + """
+2141000010,GIA,M1,B1,,,2024-02-25,round,1.990,G,VS1,EX
+2141000011,GIA,M1,B1,,,2024-02-25,round,1.990,G,VS1,EX
+2141000012,GIA,M1,B1,,,2024-02-25,round,1.990,G,VS1,EX
+""")
+    box = next(link for link in trace(store, "2141000001", settings=settings()).links if link.name == "box")
+    assert box.status == "conflicting" and box.findings[0].check == "mass_balance"
+
+
+def test_a_rough_stone_giving_more_than_it_can(store):
+    load(store, "polished_outcomes", OUTCOMES_HEADER + """
+2141000020,GIA,M1,B1,R2,1.500,2024-02-25,round,0.400,G,VS1,EX
+""")
+    rough = trace(store, "2141000002", settings=settings()).links[1]
+    assert rough.status == "conflicting" and "1.100 ct polished from a 1.500 ct rough stone" in rough.reason
+
+
+def test_an_unknown_stone_is_not_found(store):
+    with pytest.raises(NotFound):
+        trace(store, "999", settings=settings())
+    with pytest.raises(NotFound):
+        trace(store, "2141000001", lab="IGI", settings=settings())
+
+
+class Context:
+    def __init__(self, store):
+        self._store = store
+        self.settings = settings()
+
+    def store(self):
+        return self._store
+
+
+def test_cli_prints_one_json_object(store):
+    result = CliRunner().invoke(app, ["2141000001", "--json"], obj=Context(store))
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["ok"] is True and body["status"] == "verified" and len(body["links"]) == 6
+
+
+def test_cli_error_has_the_one_error_shape(store):
+    result = CliRunner().invoke(app, ["404", "--json"], obj=Context(store))
+    assert result.exit_code == 1
+    body = json.loads(result.output)
+    assert body["ok"] is False and body["errors"][0]["code"] == "stone_not_found"
+    assert set(body["errors"][0]["source"]) == {"file", "row", "column"}

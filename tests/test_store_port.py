@@ -1,0 +1,108 @@
+"""The storage port, on every engine: migrations, transactions, exact decimals through query and append."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from roughtrace.errors import StoreError, UsageError
+from roughtrace.store import Store, open_store
+from roughtrace.store.migrations import all_migrations
+
+
+def test_migrate_is_idempotent_and_reports_the_version(store: Store) -> None:
+    newest = max(m.version for m in all_migrations())
+    assert store.schema_version() == newest
+    assert store.migrate() == newest
+    assert store.migrate() == newest
+    applied = store.query("SELECT version FROM schema_migrations ORDER BY version").column("version").to_pylist()
+    assert applied == sorted({m.version for m in all_migrations()})
+
+
+def test_a_new_database_is_at_version_zero(tmp_path: Path) -> None:
+    store = open_store(f"duckdb:///{tmp_path / 'fresh.duckdb'}")
+    try:
+        assert store.schema_version() == 0
+    finally:
+        store.close()
+
+
+def test_a_transaction_that_raises_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.execute("INSERT INTO meta VALUES (?, ?)", ("owner", "roughtrace"))
+        with store.transaction():  # a nested block joins the outer one
+            store.execute("INSERT INTO meta VALUES (?, ?)", ("sight", "2026-01"))
+        raise RuntimeError("the disk is full")
+    assert store.query("SELECT count(*) AS n FROM meta").column("n")[0].as_py() == 0
+    with store.transaction():
+        store.execute("INSERT INTO meta VALUES (?, ?)", ("owner", "roughtrace"))
+    assert store.query("SELECT value FROM meta WHERE key = ?", ("owner",)).column("value").to_pylist() == ["roughtrace"]
+
+
+def test_a_failing_statement_inside_a_transaction_rolls_back_the_rest(store: Store) -> None:
+    with pytest.raises(Exception), store.transaction():  # noqa: B017 - each engine raises its own error type
+        store.execute("INSERT INTO meta VALUES (?, ?)", ("a", "1"))
+        store.execute("INSERT INTO meta VALUES (?, ?)", ("a", "2"))  # the primary key refuses it
+    assert store.query("SELECT count(*) AS n FROM meta").column("n")[0].as_py() == 0
+
+
+AMOUNTS = ["0.001", "12.345", "999999999999999.999", "1.100"]
+DOLLARS = ["0.01", "9999999999999999.99", "382.50", "25000.00"]
+
+
+def test_append_and_query_keep_decimals_exact(store: Store) -> None:
+    n = len(AMOUNTS)
+    rows = pa.table({
+        "tx_id": [f"T{i}" for i in range(n)],
+        "date": pa.array([datetime.date(2026, 3, 5)] * n, pa.date32()),
+        "shape": ["round"] * n, "color": ["G"] * n, "clarity": ["VS1"] * n, "cut": [None] * n, "lab": ["GIA"] * n,
+        "carat": pa.array([Decimal(a) for a in AMOUNTS], pa.decimal128(18, 3)),
+        "price_usd": pa.array([Decimal(d) for d in DOLLARS], pa.decimal128(18, 2)),
+        "price_type": ["transaction"] * n, "source": ['=cmd|"/c calc"!A1', "Antwerp, tender", 'say "hi"', None],
+        "batch_id": pa.array([1] * n, pa.int64()), "source_row": pa.array(range(1, n + 1), pa.int64()),
+        "extras": [None] * n,
+    })
+    assert store.append("transactions", rows) == n
+    again = rows.slice(0, 1).set_column(rows.schema.get_field_index("batch_id"), "batch_id", pa.array([2], pa.int64()))
+    assert store.append("transactions", pa.RecordBatchReader.from_batches(again.schema, again.to_batches())) == 1
+    back = store.query("SELECT carat, price_usd, source, cut FROM transactions WHERE batch_id = ? ORDER BY source_row", (1,))
+    assert back.column("carat").to_pylist() == [Decimal(a) for a in AMOUNTS]
+    assert back.column("price_usd").to_pylist() == [Decimal(d) for d in DOLLARS]
+    assert [str(v) for v in back.column("carat").to_pylist()] == AMOUNTS
+    assert back.column("source").to_pylist() == ['=cmd|"/c calc"!A1', "Antwerp, tender", 'say "hi"', None]
+    assert back.column("cut").to_pylist() == [None] * n
+    total = store.query("SELECT sum(carat) AS s FROM transactions WHERE batch_id = ?", (1,)).column("s")[0].as_py()
+    assert Decimal(total) == sum(Decimal(a) for a in AMOUNTS)
+
+
+def test_the_ibis_backend_reads_the_same_store(store: Store) -> None:
+    store.execute("INSERT INTO meta VALUES (?, ?)", ("k", "v"))
+    assert store.ibis().table("meta").count().execute() == 1
+
+
+def test_store_urls(tmp_path: Path) -> None:
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        relative = open_store("duckdb:///relative.duckdb")
+        relative.close()
+        assert (tmp_path / "relative.duckdb").exists()
+    finally:
+        os.chdir(here)
+    absolute = open_store(f"duckdb:///{tmp_path / 'absolute.duckdb'}")
+    absolute.close()
+    assert (tmp_path / "absolute.duckdb").exists()
+    with pytest.raises(UsageError):
+        open_store("sqlite:///x.db")
+    with pytest.raises(StoreError):
+        open_store(f"duckdb:///{tmp_path / 'no-such-folder' / 'x.duckdb'}")
+
+
+def test_an_unreachable_postgresql_is_a_store_error() -> None:
+    with pytest.raises(StoreError):
+        open_store("postgresql://postgres@127.0.0.1:1/roughtrace?connect_timeout=2")
