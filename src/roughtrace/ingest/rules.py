@@ -67,17 +67,21 @@ def typed_sql(column: kinds.Column) -> str:
         return v
     if column.type == kinds.ENUM:
         cases = " ".join(f"WHEN {q(value.upper())} THEN {q(value)}" for value in column.values)
-        return f"CASE upper({v}) {cases} END"
+        canonical = ", ".join(q(value) for value in column.values)
+        return f"CASE WHEN {v} IN ({canonical}) THEN {v} ELSE CASE upper({v}) {cases} END END"
     if column.type == kinds.COUNTRY:
         return f"CASE WHEN upper({v}) IN ({_country_list()}) THEN upper({v}) END"
     if column.type == kinds.ORIGIN:
         return f"CASE WHEN lower({v}) = 'mixed' THEN 'mixed' WHEN upper({v}) IN ({_country_list()}) THEN upper({v}) END"
     if column.type == kinds.DATE:
-        return f"CASE WHEN regexp_full_match({v}, {q(ISO_DATE)}) THEN TRY_CAST({v} AS DATE) END"
+        # the LIKE shape plus the cast (which accepts digits only) is the rule ISO_DATE states
+        return f"CASE WHEN {v} LIKE '____-__-__' THEN TRY_CAST({v} AS DATE) END"
     if column.type in (kinds.CARATS, kinds.USD):
         places = _decimal_places(column)
-        return (f"CASE WHEN regexp_full_match({v}, {q(NUMBER)}) AND NOT regexp_matches({v}, {q(_excess_decimals(places))}) "
-                f"THEN TRY_CAST({v} AS {SQL_TYPES[column.type]}) END")
+        # one regex: a plain decimal with at most `places` significant decimals (trailing zeros
+        # allowed), then the exact cast (which only fails here on overflow)
+        exact = r"[+-]?([0-9]+(\.[0-9]{0,P}0*)?|\.[0-9]{1,P}0*)".replace("P", str(places))
+        return f"CASE WHEN regexp_full_match({v}, {q(exact)}) THEN TRY_CAST({v} AS {SQL_TYPES[column.type]}) END"
     if column.type == kinds.INTEGER:
         return f"CASE WHEN regexp_full_match({v}, {q(INTEGER)}) THEN TRY_CAST({v} AS BIGINT) END"
     raise ValueError(column.type)
