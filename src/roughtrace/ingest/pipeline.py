@@ -254,6 +254,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
          result.rows_read, result.rows_accepted, result.rows_rejected, result.rows_unchanged),
     )
     clock.lap("quarantine")
+    _drop_temp(engine)  # the engine's memory goes back before the ledger hashes the stored rows
     if ledger:
         result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, settings)
         clock.lap("ledger")

@@ -48,8 +48,11 @@ def as_matrix(hashes: pa.Array | pa.ChunkedArray | np.ndarray | list[bytes]) -> 
             raise ValueError(f"hashes are {hashes.type.byte_width} bytes, not {HASH_SIZE}")
         data = hashes.buffers()[1]
         return np.frombuffer(data, dtype=np.uint8, count=n * HASH_SIZE, offset=hashes.offset * HASH_SIZE).reshape(n, HASH_SIZE)
-    hashes = hashes.cast(pa.large_binary())
-    offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int64, count=n + 1, offset=hashes.offset * 8)
+    if pa.types.is_binary(hashes.type):  # int32 offsets: read in place, no copy
+        offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int32, count=n + 1, offset=hashes.offset * 4)
+    else:
+        hashes = hashes.cast(pa.large_binary())
+        offsets = np.frombuffer(hashes.buffers()[1], dtype=np.int64, count=n + 1, offset=hashes.offset * 8)
     if n and not np.all(np.diff(offsets) == HASH_SIZE):
         raise ValueError(f"every hash must be {HASH_SIZE} bytes")
     data = np.frombuffer(hashes.buffers()[2], dtype=np.uint8)

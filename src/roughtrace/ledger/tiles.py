@@ -84,16 +84,18 @@ class TileRows:
         n = len(self.hashes)
         tiles = -(-n // TILE_WIDTH)
         widths = np.minimum(TILE_WIDTH, n - TILE_WIDTH * np.arange(tiles, dtype=np.int64))
-        offsets = np.concatenate([[0], np.cumsum(widths * HASH_SIZE)]).astype(np.int64)
-        blobs = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), tiles, [None, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(self.hashes))]
-        )
+        ends = np.concatenate([[0], np.cumsum(widths * HASH_SIZE)])
+        data = pa.py_buffer(np.ascontiguousarray(self.hashes))
+        if ends[-1] < 2**31:  # int32 offsets: the store's binary type, no copy
+            blobs = pa.BinaryArray.from_buffers(pa.binary(), tiles, [None, pa.py_buffer(ends.astype(np.int32)), data])
+        else:
+            blobs = pa.LargeBinaryArray.from_buffers(pa.large_binary(), tiles, [None, pa.py_buffer(ends.astype(np.int64)), data]).cast(pa.binary())
         return pa.table(
             {
                 "band": pa.array(np.full(tiles, self.band, dtype=np.int32)),
                 "idx": pa.array(self.first_index + np.arange(tiles, dtype=np.int64)),
                 "width": pa.array(widths.astype(np.int32)),
-                "hashes": blobs.cast(pa.binary()),
+                "hashes": blobs,
             }
         )
 
