@@ -6,24 +6,15 @@ texts are typed by the kinds' columns and appended through the store port, as th
 
 from __future__ import annotations
 
-import io
 import os
-import textwrap
 from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from conftest import ARROW_TYPES, load, new_store  # noqa: F401  (re-exported for the checks tests)
 from roughtrace.domain import kinds
-from roughtrace.domain.money import CARAT_PLACES, USD_PLACES
-from roughtrace.store import open_store
-
-ARROW_TYPES = {
-    kinds.TEXT: pa.string(), kinds.DATE: pa.date32(), kinds.CARATS: pa.decimal128(18, CARAT_PLACES),
-    kinds.USD: pa.decimal128(18, USD_PLACES), kinds.INTEGER: pa.int64(), kinds.ENUM: pa.string(),
-    kinds.COUNTRY: pa.string(), kinds.ORIGIN: pa.string(), kinds.PARTY: pa.string(),
-}
 
 PARTIES = """
 party_id,name,role,category,country
@@ -35,29 +26,6 @@ T1,Trader One,trader,,AE
 """
 
 
-def new_store():
-    """An empty in-memory DuckDB store at the newest schema (schema 4 included)."""
-    store = open_store("duckdb:///:memory:")
-    store.migrate()
-    return store
-
-
-_batch = iter(range(1, 1_000_000))
-
-
-def load(store, kind: str, text: str) -> int:
-    """Append the CSV text's rows to the kind's table; returns the batch id."""
-    k = kinds.KINDS[kind]
-    body = textwrap.dedent(text).strip() + "\n"
-    header = body.splitlines()[0].split(",")
-    types = {c.name: ARROW_TYPES[c.type] for c in k.columns if c.name in header}
-    table = pacsv.read_csv(io.BytesIO(body.encode()), convert_options=pacsv.ConvertOptions(
-        column_types=types, strings_can_be_null=True, null_values=[""]))
-    batch = next(_batch)
-    table = table.append_column("batch_id", pa.array([batch] * table.num_rows, pa.int64()))
-    table = table.append_column("source_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    store.append(kind, table)
-    return batch
 
 
 def market(sales: str, outcomes: str = "", dispositions: str = "", parties: str = PARTIES):

@@ -3,54 +3,13 @@ a polished pricer whose prices a reader can work out by hand."""
 
 from __future__ import annotations
 
-import io
-import textwrap
 from types import SimpleNamespace
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from roughtrace.domain import kinds
-from roughtrace.domain.money import CARAT_PLACES, USD_PLACES
+from conftest import load, new_store  # noqa: F401  (re-exported for the valuation tests)
 from roughtrace.settings import Settings
-from roughtrace.store import open_store
 from roughtrace.valuation import settings as _valuation_settings  # noqa: F401  (registers the area)
-from roughtrace.valuation.schema import MIGRATION
-
-ARROW_TYPES = {
-    kinds.TEXT: pa.string(), kinds.DATE: pa.date32(), kinds.CARATS: pa.decimal128(18, CARAT_PLACES),
-    kinds.USD: pa.decimal128(18, USD_PLACES), kinds.INTEGER: pa.int64(), kinds.ENUM: pa.string(),
-    kinds.COUNTRY: pa.string(), kinds.ORIGIN: pa.string(), kinds.PARTY: pa.string(),
-}
-
-
-def new_store():
-    """An in-memory store at the newest schema, with valuation's tables."""
-    store = open_store("duckdb:///:memory:")
-    store.migrate()
-    present = store.query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = 'rough_price_book'")
-    if not present["n"][0].as_py():
-        for statement in MIGRATION.statements + MIGRATION.duckdb_only:
-            store.execute(statement)
-    return store
-
-
-_batch = iter(range(1, 1_000_000))
-
-
-def load(store, kind: str, text: str) -> None:
-    """Append a CSV text's rows to a kind's table, typed by the kind's columns."""
-    k = kinds.KINDS[kind]
-    body = textwrap.dedent(text).strip() + "\n"
-    header = body.splitlines()[0].split(",")
-    types = {c.name: ARROW_TYPES[c.type] for c in k.columns if c.name in header}
-    table = pacsv.read_csv(io.BytesIO(body.encode()), convert_options=pacsv.ConvertOptions(
-        column_types=types, strings_can_be_null=True, null_values=[""]))
-    batch = next(_batch)
-    table = table.append_column("batch_id", pa.array([batch] * table.num_rows, pa.int64()))
-    table = table.append_column("source_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    store.append(kind, table)
 
 
 class GradePricer:

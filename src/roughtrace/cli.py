@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import Problem, RoughtraceError, UsageError, error_body
+from .cli_errors import report
+from .errors import Problem, RoughtraceError, UsageError
 from .settings import SettingError, Settings, registry
 from .store import Store, open_store
 
@@ -400,15 +401,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         if wants_json or not hasattr(exc, "show"):
-            _report([Problem("usage", exc.format_message())], wants_json)
+            report([Problem("usage", exc.format_message())], wants_json)
         else:
             exc.show()
         sys.exit(EXIT_USAGE if exc.exit_code else EXIT_OK)
     except SettingError as exc:
-        _report([Problem("bad_setting", str(exc))], wants_json)
+        report([Problem("bad_setting", str(exc))], wants_json)
         sys.exit(EXIT_USAGE)
     except RoughtraceError as exc:
-        _report(exc.problems, wants_json)
+        report(exc.problems, wants_json)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("Stopped.")
@@ -416,20 +417,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("ROUGHTRACE_DEBUG"):
             raise
-        _report([Problem("internal_error", f"roughtrace hit an internal error ({type(exc).__name__}: {exc}). "
+        report([Problem("internal_error", f"roughtrace hit an internal error ({type(exc).__name__}: {exc}). "
                                            "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")], wants_json)
         sys.exit(EXIT_FAILED)
     sys.exit(EXIT_OK)
 
 
-def _report(problems: list[Problem], wants_json: bool) -> None:
-    if wants_json:
-        print(json.dumps(error_body(problems), ensure_ascii=False))
-        return
-    for p in problems:
-        where = ", ".join(part for part in (
-            p.file, f"row {p.row}" if p.row is not None else None, f"column {p.column}" if p.column else None) if part)
-        err.print(f"[bold red]error[/] {where + ': ' if where else ''}{p.message} [dim]({p.code})[/]")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ the API translate them once, at their boundary, into `error_body()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -66,16 +66,3 @@ class NotFound(RoughtraceError):
 def error_body(problems: list[Problem], **extra: Any) -> dict[str, Any]:
     """The one error shape: {"ok": false, "errors": [{"code", "message", "source": {...}}]}."""
     return {"ok": False, **extra, "errors": [p.as_dict() for p in problems]}
-
-
-@dataclass
-class ProblemList:
-    """Collects problems while a load goes on, so the user sees every one, not the first."""
-
-    items: list[Problem] = field(default_factory=list)
-
-    def add(self, code: str, message: str, **where: Any) -> None:
-        self.items.append(Problem(code, message, **where))
-
-    def __bool__(self) -> bool:
-        return bool(self.items)

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from ..errors import NotFound, Problem, RoughtraceError, error_body
+from ..cli_errors import fail
+from ..errors import NotFound, Problem, RoughtraceError
 from ..settings import SettingError
 from .registry import CHECKS
 from .verify import assess, box_findings
@@ -21,12 +22,7 @@ def _fail(exc: Exception, as_json: bool) -> None:
         problems, code = exc.problems, exc.exit_code
     else:
         problems, code = [Problem("bad_setting", str(exc))], 2
-    if as_json:
-        typer.echo(json.dumps(error_body(problems)))
-    else:
-        for p in problems:
-            typer.echo(f"error: {p.message}", err=True)
-    raise SystemExit(code)  # not typer.Exit: the root app runs with standalone_mode=False, which swallows it
+    fail(problems, as_json, code)
 
 
 def _guarded(ctx: typer.Context, as_json: bool, work: Callable[[Any, Any], None]) -> None:

@@ -55,10 +55,6 @@ class ImportResult:
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per step (reading and typing, checking, storing, quarantine, ledger), for benchmarks."""
 
-    @property
-    def rows_new(self) -> int:
-        return self.rows_accepted - self.rows_unchanged
-
     def as_dict(self) -> dict[str, Any]:
         def flat(p: Problem) -> dict[str, Any]:
             return {"row": p.row, "column": p.column, **p.as_dict()}

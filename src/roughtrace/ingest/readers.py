@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -503,11 +502,6 @@ def close_source(source: SourceFile) -> None:
     engine = getattr(source, "_engine", None)
     if engine is not None:
         engine.close()
-
-
-def record_json(header: list[str], values: list[str | None]) -> str:
-    """A record kept verbatim: the file's own column names and the values as read."""
-    return json.dumps(dict(zip(header, values, strict=False)), ensure_ascii=False)
 
 
 __all__ = ["FORMATS", "ROW", "SourceFile", "Ragged", "open_source", "close_source", "detect_format"]

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from ..errors import Problem, UsageError, error_body
+from ..cli_errors import fail
+from ..errors import Problem, UsageError
 from . import audit, log
 from .heads import HeadError, key_id, load_public_key, public_key_pem
 from .keys import ensure_key
@@ -34,12 +35,7 @@ def _print(body: dict[str, Any], as_json: bool, text: str) -> None:
 
 
 def _fail(problems: list[Problem], as_json: bool, **extra: Any) -> None:
-    if as_json:
-        print(json.dumps(error_body(problems, **extra), ensure_ascii=False))
-    else:
-        for p in problems:
-            typer.echo(f"mismatch: {p.message} ({p.code})", err=True)
-    raise typer.Exit(1)
+    fail(problems, as_json, 1, **extra)
 
 
 @app.command()

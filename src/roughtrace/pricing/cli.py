@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
 
-from ..errors import Problem, RoughtraceError, UsageError, error_body
+from ..cli_errors import fail
+from ..errors import Problem, RoughtraceError, UsageError
 from . import index as price_index
 from .export import csv_safe, grids_csv
 from .quotes import Quoter, Stone, stone_problems, table_problems
@@ -31,15 +32,7 @@ def _json(body: Any) -> None:
 
 
 def _fail(problems: list[Problem], as_json: bool, exit_code: int) -> None:
-    if as_json:
-        _json(error_body(problems))
-    else:
-        for p in problems:
-            where = ", ".join(f"{k} {v}" for k, v in (("file", p.file), ("row", p.row), ("column", p.column)) if v is not None)
-            print(f"error [{p.code}] {p.message}" + (f" ({where})" if where else ""), file=sys.stderr)
-    # SystemExit rather than typer.Exit: the main entry point runs click with standalone_mode=False,
-    # where typer.Exit's code would be swallowed
-    raise SystemExit(exit_code)
+    fail(problems, as_json, exit_code)
 
 
 def _guard(as_json: bool, action: Any) -> Any:

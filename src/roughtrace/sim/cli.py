@@ -4,14 +4,14 @@ generates and imports). Exit 0 done, 1 failed, 2 usage error; `--json` prints on
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from ..errors import Problem, error_body
+from ..cli_errors import fail
+from ..errors import Problem
 from .params import SIZES, market_params
 
 app = typer.Typer(help="The market simulator: a deterministic market written as interchange files.",
@@ -38,11 +38,7 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
 
 
 def _fail(code: str, message: str, as_json: bool, exit_code: int) -> None:
-    if as_json:
-        print(json.dumps(error_body([Problem(code, message)])))
-    else:
-        print(f"error [{code}] {message}", file=sys.stderr)
-    raise typer.Exit(exit_code)
+    fail([Problem(code, message)], as_json, exit_code)
 
 
 @app.command("generate")

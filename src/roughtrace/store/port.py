@@ -7,7 +7,6 @@ expression for either engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -45,11 +44,3 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
-
-def batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """Iterate a reader's record batches (a small helper adapters share)."""
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return

@@ -18,8 +18,9 @@ from typing import Any
 
 import typer
 
+from ..cli_errors import fail
 from ..domain.money import AmountError, carats, usd
-from ..errors import NotFound, Problem, RoughtraceError, UsageError, error_body
+from ..errors import NotFound, Problem, RoughtraceError, UsageError
 from ..settings import SettingError
 from .kp import CertificateCheck, CheckRules, verdict_counts
 from .method import CostModelError, cost_model_from_settings, reverse_engineer
@@ -44,12 +45,7 @@ def _fail(exc: Exception, as_json: bool) -> None:
         problems, code = [Problem("no_price_index", str(exc))], 1
     else:
         problems, code = [Problem("valuation_failed", str(exc))], 1
-    if as_json:
-        typer.echo(json.dumps(error_body(problems)))
-    else:
-        for problem in problems:
-            typer.echo(f"error: {problem.message}", err=True)
-    raise typer.Exit(code)
+    fail(problems, as_json, code)
 
 
 def _guarded(as_json: bool, work: Callable[[], None]) -> None:

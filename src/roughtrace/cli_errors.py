@@ -1,0 +1,28 @@
+"""How every command line answers a failure: the one error shape on stdout with `--json`, or one
+line a problem on stderr. The root CLI and each area's sub-commands all answer through `fail`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+from .errors import Problem, error_body
+
+
+def report(problems: list[Problem], as_json: bool, **extra: Any) -> None:
+    """Print problems: `{"ok": false, "errors": [...]}` on stdout, or a line each on stderr."""
+    if as_json:
+        print(json.dumps(error_body(problems, **extra), ensure_ascii=False, default=str))
+        return
+    for p in problems:
+        where = ", ".join(part for part in (
+            p.file, f"row {p.row}" if p.row is not None else None, f"column {p.column}" if p.column else None) if part)
+        print(f"error {where + ': ' if where else ''}{p.message} ({p.code})", file=sys.stderr)
+
+
+def fail(problems: list[Problem], as_json: bool, exit_code: int = 1, **extra: Any) -> NoReturn:
+    """Report problems and leave with `exit_code`. SystemExit rather than typer.Exit: the root app
+    runs with standalone_mode=False, where a typer.Exit from a sub-command is returned, not raised."""
+    report(problems, as_json, **extra)
+    raise SystemExit(exit_code)
