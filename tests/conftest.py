@@ -16,6 +16,7 @@ import pytest
 
 from roughtrace.domain import kinds
 from roughtrace.domain.money import CARAT_PLACES, USD_PLACES
+from roughtrace.provenance import boxes
 from roughtrace.store import Store, open_store
 
 PG_URL = os.environ.get("ROUGHTRACE_TEST_PG")
@@ -143,4 +144,5 @@ def load(store: Store, kind: str, text: str) -> int:
     table = table.append_column("batch_id", pa.array([batch] * table.num_rows, pa.int64()))
     table = table.append_column("source_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
     store.append(kind, table)
+    boxes.refresh(store, kind, batch)  # as an import would: the provenance records follow the rows
     return batch

@@ -15,6 +15,7 @@ import pyarrow.csv as pacsv
 
 from conftest import ARROW_TYPES, load, new_store  # noqa: F401  (re-exported for the checks tests)
 from roughtrace.domain import kinds
+from roughtrace.provenance import boxes
 
 PARTIES = """
 party_id,name,role,category,country
@@ -94,6 +95,7 @@ def load_market_directory(store, directory) -> dict[str, int]:
             store.append(kind, table)
             first += n
             written += n
+        boxes.refresh(store, kind, batch)  # as the importer does
         rows[kind] = written
     return rows
 

@@ -2,7 +2,8 @@
 
 Each query is portable SQL (DuckDB and PostgreSQL alike, `?` placeholders) that reduces the
 outcome rows (10 M at the `large` size) to one row per box, per sightholder or per conflicting
-claim, so the rules above them work on small Arrow columns. Parameters come from settings.
+claim, so the rules above them work on small Arrow columns. Parameters come from settings. Sums
+that may be nought are cast to three places, so both engines give carats the same scale.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ WITH po AS (
          MIN(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN rough_stone_id END)
            AS example_rough_stone_id,
          MAX(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN polished_ct END)
-           AS example_polished_ct
+           AS example_polished_ct,
+         MAX(CASE WHEN rough_stone_id IS NOT NULL AND rough_ct > 0
+                  THEN CAST(polished_ct AS DOUBLE PRECISION) / CAST(rough_ct AS DOUBLE PRECISION)
+                  WHEN rough_stone_id IS NOT NULL AND rough_ct <= 0 THEN CAST('Infinity' AS DOUBLE PRECISION) END)
+           AS highest_rough_stone_yield
   FROM (
     -- one row per rough stone (a box's untracked stones form one group, left out above); no WHERE
     -- beside the box's own, so a one-box lookup keeps its index
@@ -74,7 +79,7 @@ WITH po AS (
 SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
        s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
        COALESCE(po.polished_stones, 0) AS polished_stones,
-       COALESCE(po.polished_carats, 0) AS polished_carats,
+       CAST(COALESCE(po.polished_carats, 0) AS DECIMAL(38, 3)) AS polished_carats,
        po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
        COALESCE(po.fast_stones, 0) AS fast_stones,
        COALESCE(po.early_stones, 0) AS early_stones,
@@ -82,9 +87,10 @@ SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category,
        COALESCE(rs.rough_stones_over_weight, 0) AS rough_stones_over_weight,
        COALESCE(rs.rough_stones_over_yield, 0) AS rough_stones_over_yield,
        rs.example_rough_stone_id, rs.example_polished_ct,
-       COALESCE(rd.sold_rough_carats, 0) AS sold_rough_carats,
-       COALESCE(rd.in_process_carats, 0) AS in_process_carats,
-       COALESCE(rd.lost_carats, 0) AS lost_carats,
+       rs.highest_rough_stone_yield,
+       CAST(COALESCE(rd.sold_rough_carats, 0) AS DECIMAL(38, 3)) AS sold_rough_carats,
+       CAST(COALESCE(rd.in_process_carats, 0) AS DECIMAL(38, 3)) AS in_process_carats,
+       CAST(COALESCE(rd.lost_carats, 0) AS DECIMAL(38, 3)) AS lost_carats,
        COALESCE(rd.dispositions, 0) AS dispositions
 FROM {rough_sales} s
 LEFT JOIN parties p ON p.party_id = s.buyer_id
@@ -220,21 +226,30 @@ def as_of(store: Store, settings: Mapping[str, Any]) -> dt.date | None:
 _TOKEN = re.compile(r"\?|\{(\w+)\}")
 
 
-def render(query: FactQuery, settings: Mapping[str, Any], box_id: str | None = None) -> tuple[str, tuple[Any, ...]]:
-    """The query's SQL and parameters, over the whole store or, with `box_id`, over one box: each
-    `{table}` marker becomes the table or its rows for that box (a point lookup, not a scan)."""
+BoxScope = tuple[str, tuple[Any, ...]]
+"""Which boxes a fact query covers: a condition on `box_id` with its parameters, e.g.
+`("= ?", ("B1",))` or `("IN (SELECT box_id FROM polished_outcomes WHERE batch_id = ?)", (7,))`."""
+
+
+def render(query: FactQuery, settings: Mapping[str, Any], box_id: str | None = None,
+           boxes: BoxScope | None = None) -> tuple[str, tuple[Any, ...]]:
+    """The query's SQL and parameters, over the whole store, over one box (`box_id`) or over the
+    boxes `boxes` names: each `{table}` marker becomes the table or its rows for those boxes (a
+    point lookup for one box, not a scan)."""
     given = iter(query.params(settings))
     params: list[Any] = []
+    scope = ("= ?", (box_id,)) if box_id is not None else boxes
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "?":
             params.append(next(given))
             return "?"
         table = match.group(1)
-        if box_id is None:
+        if scope is None:
             return table
-        params.append(box_id)
-        return f"(SELECT * FROM {table} WHERE box_id = ?)"
+        condition, scope_params = scope
+        params.extend(scope_params)
+        return f"(SELECT * FROM {table} WHERE box_id {condition})"
 
     sql = _TOKEN.sub(replace, query.sql)
     return sql, tuple(params)

@@ -54,6 +54,8 @@ def _ratio(value: float) -> Decimal:
 
 def _rows(table: pa.Table, mask: np.ndarray) -> list[dict[str, Any]]:
     """The flagged rows as Python records (exact Decimal carats), few by construction."""
+    if not mask.any():
+        return []
     return table.filter(pa.array(mask)).to_pylist()
 
 

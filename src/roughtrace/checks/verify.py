@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
+
 from ..store.port import Store
 from . import facts as fact_queries
 from .findings import Finding, Risk, level, score
@@ -108,3 +110,27 @@ def local_box_findings(store: Store, box_id: str, settings: Mapping[str, Any] | 
     as_of = fact_queries.as_of(store, settings) if "coverage" in checks else None
     facts = Facts(tables, as_of)
     return [f for c in chosen for f in c.rule(facts, settings) if f.box_id == box_id]
+
+
+FACT_ROW_CHECKS: tuple[str, ...] = ("mass_balance", "size_and_timing")
+"""Box-local checks that need nothing but the boxes' rows of the `boxes` facts (coverage also needs
+the judging date)."""
+
+
+def fact_row_findings(boxes: pa.Table, settings: Mapping[str, Any],
+                      checks: tuple[str, ...] = FACT_ROW_CHECKS) -> list[Finding]:
+    """The findings of the enabled checks in `checks` (some of FACT_ROW_CHECKS) from rows of the
+    `boxes` facts as given (pure: no store)."""
+    unknown = set(checks) - set(FACT_ROW_CHECKS)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))} need more than the boxes' fact rows")
+    facts = Facts({"boxes": boxes}, None)
+    return [f for c in enabled(settings) if c.name in checks for f in c.rule(facts, settings)]
+
+
+def rule_settings(settings: Mapping[str, Any], checks: tuple[str, ...] = FACT_ROW_CHECKS) -> dict[str, str]:
+    """What the findings of `checks` depend on besides the facts: which of them are enabled and the
+    value of every setting they read (the fact queries' parameters among them), as text."""
+    chosen = [c for c in enabled(settings) if c.name in checks]
+    values = {name: str(settings[name]) for c in chosen for name in c.settings}
+    return {"enabled": ",".join(c.name for c in chosen), **dict(sorted(values.items()))}

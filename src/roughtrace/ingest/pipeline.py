@@ -251,6 +251,8 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     )
     clock.lap("quarantine")
     _drop_temp(engine)  # the engine's memory goes back before the ledger hashes the stored rows
+    _refresh_box_records(store, spec, batch_id, settings)
+    clock.lap("box_records")
     if ledger:
         result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, settings)
         clock.lap("ledger")
@@ -259,6 +261,13 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     if progress:
         progress("storing", new_rows, new_rows)
     return result
+
+
+def _refresh_box_records(store: Store, spec: Kind, batch_id: int, settings: Settings) -> None:
+    """Bring the provenance records of the boxes the batch touches up to date, in this transaction."""
+    from ..provenance import boxes
+
+    boxes.refresh(store, spec.name, batch_id, settings)
 
 
 def _record_in_ledger(store: Store, engine: Any, spec: Kind, source: readers.SourceFile, batch_id: int,

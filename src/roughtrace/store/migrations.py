@@ -17,9 +17,10 @@ def all_migrations() -> tuple[Migration, ...]:
     from ..checks.schema import MIGRATION as checks
     from ..ledger.schema import MIGRATION as ledger
     from ..pricing.schema import MIGRATION as prices
+    from ..provenance.schema import MIGRATION as provenance
     from ..valuation.schema import MIGRATION as valuation
 
-    ordered = sorted((*MIGRATIONS, prices, ledger, checks, valuation), key=lambda m: m.version)
+    ordered = sorted((*MIGRATIONS, prices, ledger, checks, valuation, provenance), key=lambda m: m.version)
     versions = [m.version for m in ordered]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a version: {versions}")
@@ -47,6 +48,8 @@ def apply_migrations(store: Store) -> int:
         with store.transaction():
             for statement in migration.statements + engine_specific:
                 store.execute(statement)
+            if migration.fill is not None:
+                migration.fill(store)
             store.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, CURRENT_TIMESTAMP)",
                 (migration.version, migration.description),

@@ -8,7 +8,9 @@ NULL). Amounts are DECIMAL, never binary floating point.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..domain import kinds
 from ..domain.money import CARAT_SQL_TYPE, USD_SQL_TYPE
@@ -71,13 +73,15 @@ META_DDL = """CREATE TABLE meta (
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema. `statements` run on every engine; `postgres_only` and
-    `duckdb_only` hold engine-specific physical design such as indexes."""
+    `duckdb_only` hold engine-specific physical design such as indexes; `fill`, when given, then
+    derives the new tables' rows from the rows already stored (in the same transaction)."""
 
     version: int
     description: str
     statements: tuple[str, ...]
     postgres_only: tuple[str, ...] = ()
     duckdb_only: tuple[str, ...] = ()
+    fill: Callable[[Any], None] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
