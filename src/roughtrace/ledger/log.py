@@ -169,7 +169,6 @@ def append_entries(store: Store, bodies: Sequence[str] | pa.Array, entry_type: s
             "entry_index": pa.array(np.arange(size, size + len(bodies), dtype=np.int64)),
             "entry_type": pa.array([entry_type] * len(bodies), pa.string()),
             "body": bodies.cast(pa.string()),
-            "leaf_hash": kernel.to_arrow(leaves),
         }))
         _write_tree(store, LOG_TREE, size, leaves)
         new_size = size + len(bodies)
