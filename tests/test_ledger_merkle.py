@@ -224,6 +224,8 @@ def kernel_path(request, monkeypatch):
     elif request.param == "portable":
         kernel.native.use_portable(True)
         request.addfinalizer(lambda: kernel.native.use_portable(False))
+    else:
+        monkeypatch.setattr(kernel, "_SPLIT", 100)  # columns of 100 messages and more go in two halves
     return request.param
 
 

@@ -8,12 +8,13 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from roughtrace.domain import kinds
-from roughtrace.ledger import audit, canonical, keys, log, merkle, receipts
+from roughtrace.ledger import audit, canonical, kernel, keys, log, merkle, receipts, tiles
 from roughtrace.ledger.cli import app as ledger_app
 from roughtrace.ledger.heads import HeadError, public_key_pem, verify_head
 from roughtrace.ledger.imports import row_leaf_hashes
@@ -151,6 +152,26 @@ def test_appends_in_uneven_batches_keep_every_proof_valid(ledger):
         receipts.verify_receipt(key, log.prove_entry(ledger, index))
     receipts.verify_consistency(key, log.prove_consistency(ledger, 257, 700))
     assert audit.verify(ledger).ok
+
+
+@pytest.mark.parametrize("cuts", [(), (1,), (255, 256, 257), (100, 65_536, 65_537), (256 * 255, 256 * 256)])
+def test_a_row_tree_written_in_chunks_is_the_tree_built_at_once(ledger, cuts):
+    """record_batch takes a batch's leaf hashes in chunks (as an import streams them): whatever the
+    cuts, it stores exactly the tiles and root of the tree built from all leaves in memory."""
+    size = 70_000
+    leaves = kernel.as_matrix(np.random.default_rng(len(cuts)).integers(0, 256, size=(size, 32), dtype=np.uint8))
+    bounds = [0, *cuts, size]
+    chunks = [leaves[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    summary = {"batch_id": 1, "kind": "rough_sales", "file_name": "f.csv", "file_sha256": "0" * 64}
+    receipt = log.record_batch(ledger, summary, iter(chunks))
+    entry = json.loads(receipt.entry)
+    assert entry["row_count"] == size
+    assert entry["rows_root"] == merkle.root_of([bytes(leaf) for leaf in leaves]).hex()
+    built = tiles.build(leaves)
+    stored = ledger.query(f"SELECT band, idx, hashes FROM ledger_tiles WHERE tree = {log.row_tree(receipt.index)}").to_pylist()
+    assert {(r["band"], r["idx"]) for r in stored} == built.keys()
+    for r in stored:
+        assert bytes(r["hashes"]) == built[(r["band"], r["idx"])].tobytes()
 
 
 def test_an_untouched_ledger_verifies(books):
