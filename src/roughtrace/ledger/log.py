@@ -59,21 +59,20 @@ _HEAD_COLUMNS = "tree_size, root_hash, signed_at, key_id, signature"
 
 def latest_head(store: Store) -> TreeHead | None:
     """The newest signed head, None for an empty log."""
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads ORDER BY tree_size DESC LIMIT 1").to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads ORDER BY tree_size DESC LIMIT 1")
     return _head_from_row(rows[0]) if rows else None
 
 
 def head_at(store: Store, size: int) -> TreeHead:
     """The signed head of the log at `size` entries."""
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size = ?", (size,)).to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size = {int(size)}")
     if not rows:
         raise LedgerError("no_such_head", f"the ledger never signed a head at size {size}")
     return _head_from_row(rows[0])
 
 
 def _first_head_from(store: Store, size: int) -> TreeHead:
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size >= ? ORDER BY tree_size LIMIT 1",
-                       (size,)).to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size >= {int(size)} ORDER BY tree_size LIMIT 1")
     if not rows:
         raise LedgerError("no_such_head", f"no signed head covers {size} entries")
     return _head_from_row(rows[0])
@@ -90,9 +89,9 @@ def load_tiles(store: Store, tree: int, keys: Sequence[tiles.TileKey]) -> dict[t
     for band, index in keys:
         by_band.setdefault(int(band), []).append(int(index))
     clauses = [f"(band = {band} AND idx IN ({', '.join(map(str, indexes))}))" for band, indexes in sorted(by_band.items())]
-    table = store.query(f"SELECT band, idx, width, hashes FROM ledger_tiles WHERE tree = {int(tree)} AND ({' OR '.join(clauses)})")
+    rows = store.rows(f"SELECT band, idx, width, hashes FROM ledger_tiles WHERE tree = {int(tree)} AND ({' OR '.join(clauses)})")
     found = {}
-    for band, index, width, blob in zip(*(table.column(c).to_pylist() for c in ("band", "idx", "width", "hashes")), strict=True):
+    for band, index, width, blob in ((r["band"], r["idx"], r["width"], r["hashes"]) for r in rows):
         hashes = np.frombuffer(bytes(blob), dtype=np.uint8).reshape(-1, merkle.HASH_SIZE)
         if len(hashes) != width:
             raise LedgerError("tile_damaged", f"tile ({band}, {index}) of tree {tree} holds {len(hashes)} hashes, not {width}")
@@ -107,7 +106,7 @@ def hash_reader(store: Store, tree: int = LOG_TREE) -> merkle.HashReader:
 
 def entry_body(store: Store, index: int) -> str:
     """The canonical JSON of entry `index`."""
-    rows = store.query(f"SELECT body FROM ledger_entries WHERE entry_index = {int(index)}").column("body").to_pylist()
+    rows = [r["body"] for r in store.rows(f"SELECT body FROM ledger_entries WHERE entry_index = {int(index)}")]
     if not rows:
         raise LedgerError("no_such_entry", f"the ledger has no entry {index}")
     return rows[0]
@@ -264,8 +263,8 @@ def prove_entry(store: Store, index: int, size: int | None = None) -> Receipt:
 
     Two reads: the head with the entry's body, then the tiles the proof's subtrees live in."""
     which = "ORDER BY tree_size DESC LIMIT 1" if size is None else f"WHERE tree_size = {int(size)}"
-    rows = store.query(f"SELECT {_HEAD_COLUMNS}, (SELECT body FROM ledger_entries WHERE entry_index = {int(index)}) "
-                       f"AS body FROM ledger_heads {which}").to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS}, (SELECT body FROM ledger_entries WHERE entry_index = {int(index)}) "
+                      f"AS body FROM ledger_heads {which}")
     if not rows:
         raise LedgerError("no_such_head", "the ledger is empty" if size is None else f"the ledger never signed a head at size {size}")
     head = _head_from_row(rows[0])
@@ -288,8 +287,7 @@ def prove_consistency(store: Store, old_size: int, new_size: int | None = None) 
 
 def batch_record(store: Store, batch_id: int) -> dict[str, Any]:
     """The ledger's record of batch `batch_id`: entry_index, kind, row_count, rows_root."""
-    rows = store.query("SELECT entry_index, kind, row_count, rows_root FROM ledger_batches WHERE batch_id = ?",
-                       (batch_id,)).to_pylist()
+    rows = store.rows(f"SELECT entry_index, kind, row_count, rows_root FROM ledger_batches WHERE batch_id = {int(batch_id)}")
     if not rows:
         raise LedgerError("no_such_batch", f"the ledger has no batch {batch_id}")
     return rows[0]

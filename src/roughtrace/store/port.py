@@ -35,6 +35,11 @@ class Store(Protocol):
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
         """Run one portable query and return its rows as Arrow (DECIMAL stays decimal128)."""
 
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Run one portable query and return its rows as Python records, as the driver gives
+        them (DECIMAL as Decimal, DATE as date): for point lookups, where a conversion to Arrow
+        would cost more than the lookup."""
+
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         """Bulk-append Arrow rows whose column names match `table`'s, by the engine's fast path
         (Arrow scan into DuckDB, COPY into PostgreSQL). Returns the number of rows written."""

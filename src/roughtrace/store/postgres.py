@@ -84,6 +84,12 @@ class PostgresStore:
         columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
         return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
 
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self.con.cursor() as cur:
+            cur.execute(_pg_sql(sql) if params else sql, params or None)
+            names = [d.name for d in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         batches = rows.to_batches(COPY_CHUNK_ROWS) if isinstance(rows, pa.Table) else rows
         return self._copy_in(table, rows.schema.names, batches)
