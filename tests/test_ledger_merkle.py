@@ -210,14 +210,58 @@ def test_tiles_grown_in_any_batches_equal_tiles_built_at_once(size, cuts):
     assert all(np.array_equal(store[k], built[k]) for k in built)
 
 
-def test_vectorised_hashing_equals_hashlib():
+KERNELS = ["native", "portable", "duckdb"]
+
+
+@pytest.fixture(params=KERNELS)
+def kernel_path(request, monkeypatch):
+    """Each way the kernel can hash: the C extension on the CPU's SHA extensions, the C extension's
+    portable code, and DuckDB (where no C compiler built the extension)."""
+    if request.param == "duckdb":
+        monkeypatch.setattr(kernel, "native", None)
+    elif kernel.native is None:
+        pytest.skip("the C kernel was not built")
+    elif request.param == "portable":
+        kernel.native.use_portable(True)
+        request.addfinalizer(lambda: kernel.native.use_portable(False))
+    else:
+        monkeypatch.setattr(kernel, "_SPLIT", 100)  # columns of 100 messages and more go in two halves
+    return request.param
+
+
+def test_vectorised_hashing_equals_hashlib(kernel_path):
     bodies = [f'{{"box":"B{i}","carats":"1.250"}}'.encode() for i in range(5000)]  # above the hashlib cut-over
     matrix = kernel.leaf_hashes(pa.array(bodies, pa.binary()))
     assert [bytes(r) for r in matrix] == [merkle.leaf_hash(b) for b in bodies]
     pairs = kernel.pair_hashes(matrix)
     assert len(pairs) == 2500
-    assert [bytes(p) for p in pairs[:3]] == [hashlib.sha256(b"\x01" + bodies_hash).digest() for bodies_hash in (
-        bytes(matrix[0]) + bytes(matrix[1]), bytes(matrix[2]) + bytes(matrix[3]), bytes(matrix[4]) + bytes(matrix[5]))]
+    assert [bytes(p) for p in pairs] == [hashlib.sha256(b"\x01" + bytes(matrix[2 * i]) + bytes(matrix[2 * i + 1])).digest()
+                                         for i in range(2500)]
+
+
+def test_every_padding_boundary_hashes_as_hashlib_does(kernel_path):
+    """Messages of every length around the 55/56/64-byte padding edges, and long ones, as text
+    (int32 offsets), as large binary (int64), and sliced (offsets not starting at zero)."""
+    rng = np.random.default_rng(9)
+    lengths = list(range(0, 200)) + [1000, 4095, 4096, 10_000]
+    bodies = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in lengths]
+    for column in (pa.array(bodies, pa.binary()), pa.array(bodies, pa.large_binary()), pa.array(bodies, pa.binary())[7:150]):
+        expected = [merkle.leaf_hash(b) for b in column.to_pylist()]
+        assert [bytes(r) for r in kernel.leaf_hashes(column)] == expected
+    text = pa.array([f"é{'x' * n}" for n in range(130)], pa.string())
+    assert [bytes(r) for r in kernel.leaf_hashes(text)] == [merkle.leaf_hash(t.encode()) for t in text.to_pylist()]
+    assert kernel.leaf_hashes(pa.array([], pa.binary())).shape == (0, 32)
+
+
+def test_the_c_kernel_refuses_what_is_not_a_column_of_messages():
+    if kernel.native is None:
+        pytest.skip("the C kernel was not built")
+    with pytest.raises(ValueError):
+        kernel.native.digest_fixed(b"\x01", bytes(65), 64)
+    with pytest.raises(ValueError):
+        kernel.native.digest_offsets(b"\x00", bytes(10), np.array([0, 11], dtype=np.int64).tobytes())
+    with pytest.raises(ValueError):
+        kernel.native.digest_offsets(b"\x00", bytes(10), np.array([5, 2], dtype=np.int64).tobytes())
 
 
 def test_roots_agree_with_pymerkle():

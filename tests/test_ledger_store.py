@@ -8,16 +8,16 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from roughtrace.domain import kinds
-from roughtrace.ledger import audit, canonical, keys, log, merkle, receipts
+from roughtrace.ledger import audit, canonical, kernel, keys, log, merkle, receipts, tiles
 from roughtrace.ledger.cli import app as ledger_app
 from roughtrace.ledger.heads import HeadError, public_key_pem, verify_head
 from roughtrace.ledger.imports import row_leaf_hashes
-from roughtrace.ledger.schema import MIGRATION
 from roughtrace.settings import Settings
 
 PARTIES = """
@@ -46,15 +46,8 @@ def _file(tmp_path: Path, name: str, text: str) -> Path:
 
 @pytest.fixture
 def ledger(store, tmp_path, monkeypatch):
-    """A migrated store with the ledger's tables and a signing key in the test's folder."""
+    """A migrated store (the ledger's tables included) and a signing key in the test's folder."""
     monkeypatch.setenv("ROUGHTRACE_LEDGER_KEY_FILE", str(tmp_path / "ledger-key.pem"))
-    versions = store.query("SELECT version FROM schema_migrations").column("version").to_pylist()
-    if MIGRATION.version not in versions:
-        with store.transaction():
-            for statement in MIGRATION.statements + (MIGRATION.postgres_only if store.engine == "postgresql" else MIGRATION.duckdb_only):
-                store.execute(statement)
-            store.execute("INSERT INTO schema_migrations VALUES (?, ?, CURRENT_TIMESTAMP)",
-                          (MIGRATION.version, MIGRATION.description))
     keys.ensure_key(store, Settings())
     return store
 
@@ -127,7 +120,7 @@ def test_canonical_row_text_is_the_same_in_python_and_in_the_store(books):
     in_store = books.query(f"SELECT {canonical.row_text_sql(kind, books.engine)} AS t FROM rough_sales "
                            "WHERE batch_id = ? ORDER BY source_row", (batch,)).column("t").to_pylist()
     assert in_store == [canonical.row_text(kind, r) for r in rows]
-    hashes = [bytes(h) for h in row_leaf_hashes(books, kind, batch).to_pylist()]
+    hashes = [bytes(h) for h in row_leaf_hashes(books, kind, batch)]
     assert hashes == [merkle.leaf_hash(t.encode()) for t in in_store]
 
 
@@ -161,6 +154,26 @@ def test_appends_in_uneven_batches_keep_every_proof_valid(ledger):
     assert audit.verify(ledger).ok
 
 
+@pytest.mark.parametrize("cuts", [(), (1,), (255, 256, 257), (100, 65_536, 65_537), (256 * 255, 256 * 256)])
+def test_a_row_tree_written_in_chunks_is_the_tree_built_at_once(ledger, cuts):
+    """record_batch takes a batch's leaf hashes in chunks (as an import streams them): whatever the
+    cuts, it stores exactly the tiles and root of the tree built from all leaves in memory."""
+    size = 70_000
+    leaves = kernel.as_matrix(np.random.default_rng(len(cuts)).integers(0, 256, size=(size, 32), dtype=np.uint8))
+    bounds = [0, *cuts, size]
+    chunks = [leaves[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    summary = {"batch_id": 1, "kind": "rough_sales", "file_name": "f.csv", "file_sha256": "0" * 64}
+    receipt = log.record_batch(ledger, summary, iter(chunks))
+    entry = json.loads(receipt.entry)
+    assert entry["row_count"] == size
+    assert entry["rows_root"] == merkle.root_of([bytes(leaf) for leaf in leaves]).hex()
+    built = tiles.build(leaves)
+    stored = ledger.query(f"SELECT band, idx, hashes FROM ledger_tiles WHERE tree = {log.row_tree(receipt.index)}").to_pylist()
+    assert {(r["band"], r["idx"]) for r in stored} == built.keys()
+    for r in stored:
+        assert bytes(r["hashes"]) == built[(r["band"], r["idx"])].tobytes()
+
+
 def test_an_untouched_ledger_verifies(books):
     result = audit.verify(books, _public_key(books))
     assert result.ok, result.findings
@@ -188,8 +201,10 @@ def _change_entry(store):
 
 def _rewrite_entry_and_leaf(store):
     body = log.entry_body(store, 2).replace("mass_balance", "timing")
-    store.execute("UPDATE ledger_entries SET body = ?, leaf_hash = ? WHERE entry_index = 2",
-                  (body, merkle.leaf_hash(body.encode())))
+    store.execute("UPDATE ledger_entries SET body = ? WHERE entry_index = 2", (body,))
+    blob = bytearray(store.query("SELECT hashes FROM ledger_tiles WHERE tree = 0 AND band = 0 AND idx = 0").column(0)[0].as_py())
+    blob[2 * 32 : 3 * 32] = merkle.leaf_hash(body.encode())
+    store.execute("UPDATE ledger_tiles SET hashes = ? WHERE tree = 0 AND band = 0 AND idx = 0", (bytes(blob),))
 
 
 def _change_tile(tree):
@@ -226,7 +241,7 @@ TAMPERING = {
     "a stored row's carats": (_change_row, "batch_rows_changed"),
     "a stored row deleted": (_delete_row, "batch_rows_count"),
     "an entry's text": (_change_entry, "entry_changed"),
-    "an entry and its leaf hash together": (_rewrite_entry_and_leaf, "tile_mismatch"),
+    "an entry and its leaf hash together": (_rewrite_entry_and_leaf, "head_root"),
     "a hash of the log": (_change_tile("log"), "tile_mismatch"),
     "a hash of a batch's row tree": (_change_tile("rows"), "tile_mismatch"),
     "a signed head's root": (_change_head, "head_signature"),

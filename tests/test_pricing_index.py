@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roughtrace.pricing import index as price_index
-from roughtrace.pricing import lattice
+from roughtrace.pricing import lattice, quartiles
 from roughtrace.pricing.export import csv_safe, grids_csv
 from roughtrace.pricing.schema import ensure_schema
 
@@ -127,6 +127,56 @@ def test_export_grid_layout_and_escaping(store):
     assert "round 1.00-1.49 ct, 2025-01-01" in text
     assert "color,VS1\nG,11000.00\nH,11500.00" in text
     assert csv_safe("=HYPERLINK()") == "'=HYPERLINK()" and csv_safe("-1") == "'-1" and csv_safe("G") == "G"
+
+
+def _percentile_cont(values: np.ndarray, p: float) -> float:
+    """SQL's percentile_cont over sorted values, as PostgreSQL computes it."""
+    position = p * (len(values) - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (position - low) * (values[high] - values[low])
+
+
+def _figures_by_sorting_each_cell(keys: np.ndarray, values: np.ndarray, k: float) -> dict[int, tuple]:
+    """Reference: per cell, sort, take the quartiles, apply the fences, take them again."""
+    out = {}
+    for key in np.unique(keys):
+        cell = np.sort(values[keys == key])
+        q = [_percentile_cont(cell, p) for p in quartiles.QUARTILES]
+        kept = cell
+        if k > 0:
+            low = np.exp(np.log(q[0]) - k * (np.log(q[2]) - np.log(q[0])))
+            high = np.exp(np.log(q[2]) + k * (np.log(q[2]) - np.log(q[0])))
+            kept = cell[(cell >= low) & (cell <= high)]
+            if len(kept) == 0:
+                kept = cell
+        out[int(key)] = (len(kept), len(cell) - len(kept), [_percentile_cont(kept, p) for p in quartiles.QUARTILES])
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(1, 60), st.sampled_from([1.0, 1.0, 1.0, 0.1, 10.0])),
+                min_size=1, max_size=300),
+       st.sampled_from([0.0, 0.2, 1.5, 3.0]), st.sampled_from([0, 7, 2**40, 2**58]))
+def test_one_sort_gives_each_cells_figures_under_the_outlier_rule(rows, k, spread):
+    # cells as keys (spread far apart, up to keys too wide to pack beside the row number), prices
+    # with ties and with gross errors (a tenth or ten times the price) so that the rule has work
+    keys = np.array([cell * spread + cell for cell, _, _ in rows], dtype=np.int64)
+    values = np.array([price * 100.0 * error for _, price, error in rows])
+    groups = quartiles.sort_groups(keys, values)
+    figures = quartiles.outlier_rule(groups, k)
+    expected = _figures_by_sorting_each_cell(keys, values, k)
+    assert groups.keys.tolist() == sorted(expected)
+    for i, key in enumerate(groups.keys.tolist()):
+        n, n_outliers, q = expected[key]
+        assert (figures.n[i], figures.n_outliers[i]) == (n, n_outliers)
+        assert figures.quartiles[i].tolist() == q  # the same arithmetic, to the last bit
+
+
+def test_a_grade_outside_the_scales_is_refused(store):
+    load(store, TRADES.replace("t9,2025-01-12,pear,G,", "t9,2025-01-12,pear,G+,"))
+    with pytest.raises(ValueError, match="outside the grading scales"):
+        price_index.build(store, fit_model=False)
 
 
 def _pava_decreasing(y: np.ndarray, w: np.ndarray) -> np.ndarray:

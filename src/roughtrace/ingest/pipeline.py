@@ -238,8 +238,8 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     batch_id = int(store.query("SELECT nextval('batch_id_seq') AS id").column("id")[0].as_py())
     result.batch_id = batch_id
     names = ", ".join(c.name for c in spec.columns)
-    store.write_from(engine, spec.name, f"""SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras
-        FROM {STAGED} s WHERE NOT s.bad AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)""")
+    accepted = f"(SELECT * FROM {STAGED} s WHERE NOT s.bad AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)) AS accepted"
+    store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}")
     clock.lap("store_rows")
     if result.rows_rejected:
         _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)
@@ -250,12 +250,11 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
          result.rows_read, result.rows_accepted, result.rows_rejected, result.rows_unchanged),
     )
     clock.lap("quarantine")
-    _drop_temp(engine)  # the engine's memory goes back before the ledger hashes the stored rows
+    if ledger:
+        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, accepted, settings)
+        clock.lap("ledger")
     _refresh_box_records(store, spec, batch_id, settings)
     clock.lap("box_records")
-    if ledger:
-        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, settings)
-        clock.lap("ledger")
     result.stored = True
     result.ok = True
     if progress:
@@ -271,11 +270,11 @@ def _refresh_box_records(store: Store, spec: Kind, batch_id: int, settings: Sett
 
 
 def _record_in_ledger(store: Store, engine: Any, spec: Kind, source: readers.SourceFile, batch_id: int,
-                      result: ImportResult, settings: Settings) -> dict[str, Any] | None:
+                      result: ImportResult, accepted: str, settings: Settings) -> dict[str, Any] | None:
     """Append the batch to the tamper-evident log, in this transaction; returns the receipt."""
     from ..ledger import imports as ledger_imports
 
-    return ledger_imports.record_import(store, engine, spec, source, batch_id, result, settings)
+    return ledger_imports.record_import(store, engine, spec, source, batch_id, result, accepted, settings)
 
 
 class _Clock:

@@ -1,6 +1,7 @@
 """`verify`: recompute the whole ledger from the stored data and name every mismatch.
 
-Each entry's leaf hash is recomputed from its canonical JSON, every tile from those leaf hashes,
+Each entry's leaf hash is recomputed from its canonical JSON and compared with the log's band-0
+tiles (where an entry whose text changed is named), every tile above from those leaf hashes,
 every signed head's root from the tiles and its signature from the key, and every batch's row
 tree from the rows now in the store. The log is walked 2**20 entries at a time, so memory stays
 bounded at any size.
@@ -19,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ..domain import kinds
 from ..store.port import Store
 from . import kernel, merkle, tiles
-from .canonical import is_canonical, row_leaf_hash_sql
+from .canonical import is_canonical
 from .heads import HeadError, key_id, verify_head
+from .imports import row_leaf_hashes
 from .keys import public_keys
 from .log import LOG_TREE, _head_from_row, load_tiles, row_tree
 
@@ -88,6 +90,8 @@ def _compare_band(store: Store, tree: int, band: int, first_tile: int, hashes: n
         got = stored.get(index)
         if got is not None and got.shape == expected.shape and np.array_equal(got, expected):
             continue
+        if tree == LOG_TREE and band == 0 and got is not None and got.shape == expected.shape:
+            problems += _changed_entries(index, got, expected)
         shown += 1
         if shown <= _SHOWN:
             source = "the entries" if tree == LOG_TREE else "the batch's stored rows"
@@ -99,6 +103,15 @@ def _compare_band(store: Store, tree: int, band: int, first_tile: int, hashes: n
         problems.append(Finding("tile_mismatch", f"{shown - _SHOWN} more tiles of tree {tree} band {band} differ",
                                 {"tree": tree, "band": band}))
     return problems
+
+
+def _changed_entries(tile: int, stored: np.ndarray, recomputed: np.ndarray) -> list[Finding]:
+    """The entries of band-0 tile `tile` of the log whose text no longer gives the leaf hash the
+    tree holds for them."""
+    first = tile * tiles.TILE_WIDTH
+    changed = [first + int(i) for i in np.flatnonzero(~np.all(stored == recomputed, axis=1))]
+    return [Finding("entry_changed", f"entry {entry}'s text does not give the leaf hash the log's tree holds for it",
+                    {"entry_index": entry}) for entry in changed[:_SHOWN]]
 
 
 def _check_tree(store: Store, tree: int, band0: Iterator[np.ndarray]) -> tuple[list[np.ndarray], list[Finding]]:
@@ -151,9 +164,8 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
     """The log's leaf hashes recomputed from the entries, chunk by chunk, checking as it goes."""
     chunk = _CHUNK_TILES * tiles.TILE_WIDTH
     start = 0
-    shown = 0
     while True:
-        table = store.query("SELECT entry_index, entry_type, body, leaf_hash FROM ledger_entries "  # literals: zone maps prune
+        table = store.query("SELECT entry_index, entry_type, body FROM ledger_entries "  # literals: zone maps prune
                             f"WHERE entry_index >= {int(start)} AND entry_index < {int(start + chunk)} ORDER BY entry_index")
         if table.num_rows == 0:
             break
@@ -163,13 +175,6 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
             problems.append(Finding("entry_sequence", f"entries from {start} are not numbered one after another "
                                     "(one is missing or repeated)", {"from": start}))
         recomputed = kernel.leaf_hashes(table.column("body"))
-        stored = kernel.as_matrix(table.column("leaf_hash"))
-        bad = np.flatnonzero(~np.all(recomputed == stored, axis=1))
-        for i in bad:
-            shown += 1
-            if shown <= _SHOWN:
-                problems.append(Finding("entry_changed", f"entry {int(indexes[i])}'s body does not match its leaf hash",
-                                        {"entry_index": int(indexes[i])}))
         for i, (kind, body) in enumerate(zip(table.column("entry_type").to_pylist(), table.column("body").to_pylist(), strict=True)):
             if kind in ("batch", "decision") and not is_canonical(body):
                 problems.append(Finding("entry_not_canonical", f"entry {int(indexes[i])} is not RFC 8785 canonical JSON",
@@ -178,8 +183,6 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
         if table.num_rows < chunk:
             break
         start += chunk
-    if shown > _SHOWN:
-        problems.append(Finding("entry_changed", f"{shown - _SHOWN} more entries do not match their leaf hashes"))
 
 
 def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkle.HashReader,
@@ -236,9 +239,7 @@ def _check_batches(store: Store, problems: list[Finding]) -> tuple[int, int]:
             if name in entry and entry[name] != value:
                 problems.append(Finding("batch_summary", f"batch {batch_id}'s {name} is not what the ledger recorded",
                                         {**where, "field": name}))
-        leaves = kernel.as_matrix(store.query(
-            f"SELECT {row_leaf_hash_sql(kind, store.engine)} AS h FROM {kind.name} WHERE batch_id = ? ORDER BY source_row",
-            (batch_id,)).column("h"))
+        leaves = row_leaf_hashes(store, kind, batch_id)
         rows_total += len(leaves)
         if len(leaves) != entry.get("row_count"):
             problems.append(Finding("batch_rows_count", f"batch {batch_id} has {len(leaves)} rows stored, "

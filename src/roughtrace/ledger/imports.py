@@ -1,47 +1,78 @@
 """The import pipeline's hook: log an accepted batch inside the import's transaction.
 
-The row leaf hashes are computed by the store from the rows just written under the batch's id,
-with the same SQL `verify` uses later (`canonical.row_leaf_hash_sql`), so an import and an audit
-can never disagree about what a row's canonical form is.
+The row leaf hashes are computed from the rows just written under the batch's id, by the same
+function `verify` uses later (`row_leaf_hashes`), so an import and an audit can never disagree
+about what a row's canonical form is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..domain.kinds import Kind
 from ..settings import Settings
 from ..store.port import Store
-from .canonical import row_leaf_hash_sql
+from . import kernel
+from .canonical import row_leaf_hash_sql, row_text_sql
 from .keys import load_signer
 from .log import record_batch
-from .schema import MIGRATION
+from .merkle import HASH_SIZE
+from .schema import MIGRATIONS
+
+_CHUNK_ROWS = 1 << 20
+"""Rows read at a time when hashing a batch: the text of a million rows at once, not of all."""
 
 
-def row_leaf_hashes(store: Store, kind: Kind, batch_id: int) -> pa.Array:
-    """The 32-byte leaf hashes of batch `batch_id`'s stored rows, in source_row order."""
-    table = store.query(f"SELECT {row_leaf_hash_sql(kind, store.engine)} AS h FROM {kind.name} "
-                        "WHERE batch_id = ? ORDER BY source_row", (batch_id,))
-    return table.column("h").combine_chunks()
+def leaf_chunks(query: Callable[[str], pa.Table], dialect: str, kind: Kind, relation: str,
+                row_column: str) -> Iterator[np.ndarray]:
+    """The leaf hashes of the rows of `relation` (rows of `kind`) in `row_column` order, as (n, 32)
+    matrices of at most a million rows each; `query` runs SQL of `dialect` and returns Arrow.
+
+    The engine renders each row's canonical text (`canonical.row_text_sql`) a range of row numbers
+    at a time and the kernel hashes it; without the C kernel the engine hashes too. The numbers are
+    literals, so DuckDB prunes to the row groups of the range (rows are stored in row order)."""
+    last = query(f"SELECT max({row_column}) AS n FROM {relation}").column("n")[0].as_py()
+    for first in range(0, int(last or 0) + 1, _CHUNK_ROWS):
+        where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS} ORDER BY {row_column}"
+        if kernel.native is not None:
+            leaves = kernel.leaf_hashes(query(f"SELECT {row_text_sql(kind, dialect)} AS t FROM {relation} {where}").column("t"))
+        else:
+            leaves = kernel.as_matrix(query(f"SELECT {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}").column("h"))
+        if len(leaves):
+            yield leaves
+
+
+def row_leaf_hashes(store: Store, kind: Kind, batch_id: int) -> np.ndarray:
+    """The leaf hashes of batch `batch_id`'s rows as stored, in source_row order, as one (n, 32)
+    matrix (what `verify` recomputes)."""
+    relation = f"(SELECT * FROM {kind.name} WHERE batch_id = {int(batch_id)}) AS batch"
+    chunks = list(leaf_chunks(store.query, store.engine, kind, relation, "source_row"))
+    return np.concatenate(chunks) if chunks else np.empty((0, HASH_SIZE), np.uint8)
 
 
 def ledger_ready(store: Store) -> bool:
-    """Whether the ledger's migration has been applied to `store`."""
+    """Whether the ledger's migrations have been applied to `store`."""
     try:
-        applied = store.query("SELECT count(*) AS n FROM schema_migrations WHERE version = ?", (MIGRATION.version,))
+        applied = store.query("SELECT count(*) AS n FROM schema_migrations WHERE version = ?", (MIGRATIONS[-1].version,))
     except Exception:  # no migrations table: a store nobody migrated
         return False
     return bool(applied.column("n")[0].as_py())
 
 
-def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: int, result: Any,
+def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: int, result: Any, accepted: str,
                   settings: Settings | None = None) -> dict[str, Any] | None:
     """Log import batch `batch_id` of `spec` from file `source` and return its receipt as JSON
     (None while the store has no ledger tables).
 
-    Called by `ingest.import_file` after the batch's rows and its `batches` row are written."""
+    Called by `ingest.import_file` after the batch's rows and its `batches` row are written;
+    `accepted` names the import engine's relation of exactly the rows written (typed as stored,
+    numbered by `_row`, their source_row). The rows are hashed there, in the DuckDB engine that
+    checked them, whatever the store: the canonical text is the same on every engine (tested),
+    and `verify` later recomputes it from the rows as stored."""
     if not ledger_ready(store):
         return None
     summary = {
@@ -54,5 +85,6 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
         "rows_rejected": result.rows_rejected,
         "rows_unchanged": result.rows_unchanged,
     }
-    receipt = record_batch(store, summary, row_leaf_hashes(store, spec, batch_id), load_signer(store, settings))
+    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_table(), "duckdb", spec, accepted, "_row")
+    receipt = record_batch(store, summary, chunks, load_signer(store, settings))
     return receipt.to_json()

@@ -8,7 +8,7 @@ reads the head and the few tiles its subtrees live in. Both are O(log n) reads a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,21 +59,20 @@ _HEAD_COLUMNS = "tree_size, root_hash, signed_at, key_id, signature"
 
 def latest_head(store: Store) -> TreeHead | None:
     """The newest signed head, None for an empty log."""
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads ORDER BY tree_size DESC LIMIT 1").to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads ORDER BY tree_size DESC LIMIT 1")
     return _head_from_row(rows[0]) if rows else None
 
 
 def head_at(store: Store, size: int) -> TreeHead:
     """The signed head of the log at `size` entries."""
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size = ?", (size,)).to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size = {int(size)}")
     if not rows:
         raise LedgerError("no_such_head", f"the ledger never signed a head at size {size}")
     return _head_from_row(rows[0])
 
 
 def _first_head_from(store: Store, size: int) -> TreeHead:
-    rows = store.query(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size >= ? ORDER BY tree_size LIMIT 1",
-                       (size,)).to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS} FROM ledger_heads WHERE tree_size >= {int(size)} ORDER BY tree_size LIMIT 1")
     if not rows:
         raise LedgerError("no_such_head", f"no signed head covers {size} entries")
     return _head_from_row(rows[0])
@@ -90,9 +89,9 @@ def load_tiles(store: Store, tree: int, keys: Sequence[tiles.TileKey]) -> dict[t
     for band, index in keys:
         by_band.setdefault(int(band), []).append(int(index))
     clauses = [f"(band = {band} AND idx IN ({', '.join(map(str, indexes))}))" for band, indexes in sorted(by_band.items())]
-    table = store.query(f"SELECT band, idx, width, hashes FROM ledger_tiles WHERE tree = {int(tree)} AND ({' OR '.join(clauses)})")
+    rows = store.rows(f"SELECT band, idx, width, hashes FROM ledger_tiles WHERE tree = {int(tree)} AND ({' OR '.join(clauses)})")
     found = {}
-    for band, index, width, blob in zip(*(table.column(c).to_pylist() for c in ("band", "idx", "width", "hashes")), strict=True):
+    for band, index, width, blob in ((r["band"], r["idx"], r["width"], r["hashes"]) for r in rows):
         hashes = np.frombuffer(bytes(blob), dtype=np.uint8).reshape(-1, merkle.HASH_SIZE)
         if len(hashes) != width:
             raise LedgerError("tile_damaged", f"tile ({band}, {index}) of tree {tree} holds {len(hashes)} hashes, not {width}")
@@ -107,7 +106,7 @@ def hash_reader(store: Store, tree: int = LOG_TREE) -> merkle.HashReader:
 
 def entry_body(store: Store, index: int) -> str:
     """The canonical JSON of entry `index`."""
-    rows = store.query(f"SELECT body FROM ledger_entries WHERE entry_index = {int(index)}").column("body").to_pylist()
+    rows = [r["body"] for r in store.rows(f"SELECT body FROM ledger_entries WHERE entry_index = {int(index)}")]
     if not rows:
         raise LedgerError("no_such_entry", f"the ledger has no entry {index}")
     return rows[0]
@@ -126,14 +125,18 @@ def _append(store: Store, table_name: str, rows: pa.Table) -> None:
     store.append(table_name, rows)
 
 
+def _append_tiles(store: Store, tree: int, rows: tiles.TileRows) -> None:
+    table = rows.arrow()
+    _append(store, "ledger_tiles", table.add_column(0, "tree", pa.array(np.full(table.num_rows, tree, dtype=np.int64))))
+
+
 def _write_tiles(store: Store, tree: int, size: int, changed: Sequence[tiles.TileRows]) -> None:
     """Store the tiles an append changed; each band's first one replaces the partial tile kept."""
     for rows in changed:
         if rows.first_index << tiles.TILE_HEIGHT < (size >> (tiles.TILE_HEIGHT * rows.band)):
             store.execute("DELETE FROM ledger_tiles WHERE tree = ? AND band = ? AND idx = ?",
                           (tree, rows.band, rows.first_index))
-        table = rows.arrow()
-        _append(store, "ledger_tiles", table.add_column(0, "tree", pa.array(np.full(table.num_rows, tree, dtype=np.int64))))
+        _append_tiles(store, tree, rows)
 
 
 def _write_tree(store: Store, tree: int, size: int, leaves: np.ndarray) -> None:
@@ -160,8 +163,7 @@ def append_entries(store: Store, bodies: Sequence[str] | pa.Array, entry_type: s
     bodies = bodies if isinstance(bodies, pa.Array) else pa.array(list(bodies), pa.string())
     signer = signer or load_signer(store)
     with store.transaction():
-        if store.engine == "postgresql":
-            store.execute("LOCK TABLE ledger_heads IN SHARE ROW EXCLUSIVE MODE")
+        _lock(store)
         head = latest_head(store)
         size = head.size if head else 0
         leaves = kernel.leaf_hashes(bodies)
@@ -169,7 +171,6 @@ def append_entries(store: Store, bodies: Sequence[str] | pa.Array, entry_type: s
             "entry_index": pa.array(np.arange(size, size + len(bodies), dtype=np.int64)),
             "entry_type": pa.array([entry_type] * len(bodies), pa.string()),
             "body": bodies.cast(pa.string()),
-            "leaf_hash": kernel.to_arrow(leaves),
         }))
         _write_tree(store, LOG_TREE, size, leaves)
         new_size = size + len(bodies)
@@ -186,27 +187,60 @@ def rows_root(row_leaf_hashes: pa.Array | pa.ChunkedArray | np.ndarray | None) -
     return _root_of_new_tree(list(tiles.extend(0, kernel.as_matrix(row_leaf_hashes), {})), len(row_leaf_hashes))
 
 
-def record_batch(store: Store, summary: Mapping[str, Any], row_leaf_hashes: pa.Array | None,
+def _lock(store: Store) -> None:
+    """Serialise appenders on PostgreSQL until the transaction ends (DuckDB has one writer)."""
+    if store.engine == "postgresql":
+        store.execute("LOCK TABLE ledger_heads IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _write_row_tree(store: Store, tree: int, chunks: Iterable[np.ndarray]) -> tuple[int, bytes]:
+    """Store the tiles of a batch's row tree from its leaf hashes, chunk by chunk, and return its
+    size and root. Only complete tiles are written as they fill; each band's partial last tile is
+    held until the end, so nothing is written twice and memory holds one chunk, not the batch."""
+    size = 0
+    partial: dict[int, np.ndarray] = {}
+    for leaves in chunks:
+        for rows in tiles.extend(size, leaves, partial):
+            complete = len(rows.hashes) - len(rows.hashes) % tiles.TILE_WIDTH
+            if complete:
+                _append_tiles(store, tree, tiles.TileRows(rows.band, rows.first_index, rows.hashes[:complete]))
+            partial[rows.band] = rows.hashes[complete:].copy()
+        size += len(leaves)
+    for band, hashes in partial.items():
+        if len(hashes):
+            _append_tiles(store, tree, tiles.TileRows(band, (size >> (tiles.TILE_HEIGHT * band)) >> tiles.TILE_HEIGHT, hashes))
+    return size, (merkle.tree_root(hash_reader(store, tree), size) if size else merkle.EMPTY_ROOT)
+
+
+def record_batch(store: Store, summary: Mapping[str, Any], row_leaf_hashes: Iterable[np.ndarray] | np.ndarray | None,
                  signer: Ed25519PrivateKey | None = None) -> Receipt:
     """Log an accepted import batch, inside the caller's transaction, and return its receipt.
 
     `summary` holds the batch's batch_id, kind, file_name, file_sha256 and counts;
-    `row_leaf_hashes` the 32-byte leaf hashes of its accepted rows in source_row order (see
-    `canonical.row_leaf_hash_sql`). The entry states the rows' count and Merkle root; the row tree's
-    tiles are stored so any one row can later be proven alone (`prove_row`)."""
+    `row_leaf_hashes` the 32-byte leaf hashes of its accepted rows in source_row order, as one
+    (n, 32) matrix or as successive chunks of one (see `imports.row_leaf_chunks`). The entry states
+    the rows' count and Merkle root; the row tree's tiles are stored so any one row can later be
+    proven alone (`prove_row`)."""
     missing = [f for f in BATCH_FIELDS if f not in summary]
     if missing:
         raise ValueError(f"a batch summary needs {', '.join(missing)}")
-    leaves = kernel.as_matrix(row_leaf_hashes) if row_leaf_hashes is not None else np.empty((0, 32), np.uint8)
-    row_tiles = list(tiles.extend(0, leaves, {}))
-    root = _root_of_new_tree(row_tiles, len(leaves)) if len(leaves) else merkle.EMPTY_ROOT
-    body = canonical_json({**summary, "type": "batch", "row_count": len(leaves), "rows_root": root.hex(),
-                           "recorded_at": _now()})
+    if row_leaf_hashes is None:
+        row_leaf_hashes = []
+    elif isinstance(row_leaf_hashes, np.ndarray):
+        row_leaf_hashes = [kernel.as_matrix(row_leaf_hashes)]
     with store.transaction():
-        index, head = append_entries(store, [body], "batch", signer)
-        _write_tiles(store, row_tree(index), 0, row_tiles)
+        _lock(store)
+        head = latest_head(store)
+        index = head.size if head else 0
+        count, root = _write_row_tree(store, row_tree(index), row_leaf_hashes)
+        body = canonical_json({**summary, "type": "batch", "row_count": count, "rows_root": root.hex(),
+                               "recorded_at": _now()})
+        appended, head = append_entries(store, [body], "batch", signer)
+        if appended != index:
+            raise LedgerError("log_moved", f"the log grew from {index} to {appended} entries while batch "
+                              f"{summary['batch_id']} was being recorded")
         store.execute("INSERT INTO ledger_batches (batch_id, entry_index, kind, row_count, rows_root) VALUES (?, ?, ?, ?, ?)",
-                      (int(summary["batch_id"]), index, str(summary["kind"]), len(leaves), root))
+                      (int(summary["batch_id"]), index, str(summary["kind"]), count, root))
         proof = merkle.prove_inclusion(hash_reader(store), index, head.size)
     return Receipt(index, body, head, tuple(proof))
 
@@ -229,8 +263,8 @@ def prove_entry(store: Store, index: int, size: int | None = None) -> Receipt:
 
     Two reads: the head with the entry's body, then the tiles the proof's subtrees live in."""
     which = "ORDER BY tree_size DESC LIMIT 1" if size is None else f"WHERE tree_size = {int(size)}"
-    rows = store.query(f"SELECT {_HEAD_COLUMNS}, (SELECT body FROM ledger_entries WHERE entry_index = {int(index)}) "
-                       f"AS body FROM ledger_heads {which}").to_pylist()
+    rows = store.rows(f"SELECT {_HEAD_COLUMNS}, (SELECT body FROM ledger_entries WHERE entry_index = {int(index)}) "
+                      f"AS body FROM ledger_heads {which}")
     if not rows:
         raise LedgerError("no_such_head", "the ledger is empty" if size is None else f"the ledger never signed a head at size {size}")
     head = _head_from_row(rows[0])
@@ -253,8 +287,7 @@ def prove_consistency(store: Store, old_size: int, new_size: int | None = None) 
 
 def batch_record(store: Store, batch_id: int) -> dict[str, Any]:
     """The ledger's record of batch `batch_id`: entry_index, kind, row_count, rows_root."""
-    rows = store.query("SELECT entry_index, kind, row_count, rows_root FROM ledger_batches WHERE batch_id = ?",
-                       (batch_id,)).to_pylist()
+    rows = store.rows(f"SELECT entry_index, kind, row_count, rows_root FROM ledger_batches WHERE batch_id = {int(batch_id)}")
     if not rows:
         raise LedgerError("no_such_batch", f"the ledger has no batch {batch_id}")
     return rows[0]

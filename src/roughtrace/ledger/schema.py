@@ -4,7 +4,8 @@ Hashes are stored as raw bytes, BLOB in DuckDB and BYTEA in PostgreSQL: half the
 conversion on the way to hashlib or Arrow, and DuckDB is told not to try compressing them (random
 bytes do not compress; the attempt made inserts five times slower when measured).
 
-- ledger_entries: one row per log entry: its canonical JSON and RFC 9162 leaf hash.
+- ledger_entries: one row per log entry: its canonical JSON (its RFC 9162 leaf hash lives in
+  band 0 of the log's tiles only; version 6 dropped the copy this table held).
 - ledger_tiles: every complete-subtree hash, as tiles of height 8 (see `tiles`). `tree` 0 is the
   log itself; `tree` e + 1 is the row tree of the batch recorded by entry e.
 - ledger_heads: every signed tree head.
@@ -63,3 +64,12 @@ MIGRATION = Migration(
         "CREATE UNIQUE INDEX ledger_tiles_key ON ledger_tiles (tree, band, idx)",
     ),
 )
+
+
+LEAF_HASH_IN_TILES_ONLY = Migration(
+    version=6,
+    description="ledger: an entry's leaf hash is kept once, in the log's tiles (drop ledger_entries.leaf_hash)",
+    statements=("ALTER TABLE ledger_entries DROP COLUMN leaf_hash",),
+)
+
+MIGRATIONS = (MIGRATION, LEAF_HASH_IN_TILES_ONLY)

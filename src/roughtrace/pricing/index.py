@@ -1,9 +1,11 @@
-"""Building the transaction price index in the engine, incrementally, and the quote model beside it.
+"""Building the transaction price index, incrementally, and the quote model beside it.
 
 `build(store, settings)` recomputes only the periods whose input rows changed (a fingerprint of
 each period's transaction and asking rows is kept in `price_periods`); the cells of every other
-period stay byte for byte as they were. SQL is written once for DuckDB and PostgreSQL: `date_trunc`,
-`ln`, `CASE`, and the ordered-set aggregate `percentile_cont(ARRAY[...]) WITHIN GROUP (ORDER BY ...)`.
+period stay byte for byte as they were. The engine reads the rows once: one query gives every
+price record its date, an integer cell key and its price per carat (`CASE`, `array_position`,
+written once for DuckDB and PostgreSQL); one sort in `quartiles` groups them by cell, and counts,
+quartiles and the outlier rule are rank arithmetic on the sorted prices, the same on either engine.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import pyarrow.compute as pc
 from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPE_FAMILIES
 from ..domain.sizes import BRACKET_LOWER_BOUNDS, BRACKETS
 from ..store.port import Store
-from . import lattice
+from . import lattice, quartiles
 from . import model as hedonic
-from .periods import check_period, sql_period
+from .periods import check_period, period_start, period_starts, sql_period
 from .schema import ensure_schema
 from .settings import (
     PRICE_MODEL_SAMPLE,
@@ -48,17 +50,38 @@ def setting(settings: Any, spec: Any) -> Any:
     return spec.default if settings is None else settings[spec.name]
 
 
-def _cell_rows(length: str, price_type: str, periods: list[dt.date] | None) -> tuple[str, tuple]:
-    """SQL for one row per stored price record of one price type with its cell keys and price
-    per carat (USD/ct)."""
-    where = f"price_type = '{price_type}'"
-    params: tuple = ()
-    if periods is not None:
-        where += f" AND {sql_period('date', length)} IN ({', '.join('?' for _ in periods)})"
-        params = tuple(periods)
-    sql = (f"SELECT {sql_period('date', length)} AS period_start, {FAMILY_SQL} AS shape_family, "
-           f"{BRACKET_SQL} AS size_bracket, color, clarity, {PPC_SQL} AS ppc FROM transactions WHERE {where}")
-    return sql, params
+ASKING_KEY = 1 << 15
+PERIOD_KEY = 1 << 16
+"""Cell keys, one integer per cell and price type: the model's cell key (family x bracket x
+colour x clarity, below 2^15), plus 2^15 for asking rows, plus 2^16 x the period start in days
+since 1970-01-01."""
+_UNKNOWN_CODE = {"color": 31, "clarity": 15}
+
+
+def _code_sql(column: str, scale: tuple[str, ...]) -> str:
+    """Portable SQL for the 0-based index of a grade in its scale; a value outside the scale (the
+    import never stores one) gets the field's last code, which no grade uses."""
+    values = ", ".join(f"'{v}'" for v in scale)
+    return f"COALESCE(array_position(ARRAY[{values}], {column}) - 1, {_UNKNOWN_CODE[column]})"
+
+
+ROW_CELL_SQL = (
+    f"CASE price_type WHEN 'transaction' THEN 0 WHEN 'asking' THEN {ASKING_KEY} ELSE -{PERIOD_KEY} END "
+    "+ CASE WHEN shape = 'round' THEN 0 ELSE 16384 END + "
+    "CASE " + " ".join(f"WHEN carat >= {low} THEN {code * 512}" for code, low in reversed(list(enumerate(BRACKET_LOWER_BOUNDS))))
+    + f" ELSE 0 END + {_code_sql('color', COLOURS)} * 16 + {_code_sql('clarity', CLARITIES)}")
+"""A price record's cell key without its period (integer arithmetic on each row, nothing to hash);
+negative for a price type other than transaction or asking (the import never stores one)."""
+
+
+def _price_rows(length: str, periods: list[dt.date] | None) -> tuple[str, tuple]:
+    """SQL for one row per stored price record: its date, its cell key without the period
+    (`ROW_CELL_SQL`) and its price per carat (USD/ct). No filter on the price type: the key tells
+    the types apart, and a filter costs the engine more than the rows it would drop."""
+    if periods is None:
+        return f"SELECT date, {ROW_CELL_SQL} AS cell, {PPC_SQL} AS ppc FROM transactions", ()
+    return (f"SELECT date, {ROW_CELL_SQL} AS cell, {PPC_SQL} AS ppc FROM transactions "
+            f"WHERE {sql_period('date', length)} IN ({', '.join('?' for _ in periods)})", tuple(periods))
 
 
 @dataclass(frozen=True)
@@ -101,37 +124,31 @@ def _fingerprint_map(rows: list[dict], length: str, rule: str) -> dict[dt.date, 
 
 
 def _fingerprints(store: Store, length: str, rule: str) -> dict[dt.date, tuple[str, int, int]]:
-    """The fingerprint of every period's stored rows: one hash aggregate, no sort."""
-    rows = store.query(f"SELECT {sql_period('date', length)} AS period_start, price_type, {_FINGERPRINT_SUMS} "
-                       "FROM transactions WHERE price_type IN ('transaction', 'asking') GROUP BY 1, 2").to_pylist()
-    return _fingerprint_map(rows, length, rule)
+    """The fingerprint of every period's stored rows: one hash aggregate per day and price type
+    (no period arithmetic on every row, no sort), summed up per period here."""
+    by_period: dict[tuple[dt.date, str], dict] = {}
+    for row in store.query(f"SELECT date, price_type, {_FINGERPRINT_SUMS} FROM transactions GROUP BY 1, 2").to_pylist():
+        if row["price_type"] not in ("transaction", "asking"):  # (a filter in the query costs more than it saves)
+            continue
+        key = (period_start(row["date"], length), row["price_type"])
+        total = by_period.get(key)
+        if total is None:
+            by_period[key] = {**row, "period_start": key[0]}
+            continue
+        for name in ("n", "usd", "ct", "bs", "sr"):
+            total[name] += row[name]
+        total["b0"], total["b1"] = min(total["b0"], row["b0"]), max(total["b1"], row["b1"])
+    return _fingerprint_map(list(by_period.values()), length, rule)
 
 
-def _quartiles(store: Store, sql: str, params: tuple) -> pa.Table:
-    return _flat_quartiles(store.query(
-        f"WITH t AS ({sql}) SELECT {_CELL_LIST}, count(*) AS n, min(ppc) AS lowest, max(ppc) AS highest, "
-        "percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY ppc) AS q FROM t GROUP BY 1, 2, 3, 4, 5", params))
-
-
-def _asking_medians(store: Store, sql: str, params: tuple) -> pa.Table:
-    return store.query(f"WITH t AS ({sql}) SELECT {_CELL_LIST}, count(*) AS n, "
-                       "percentile_cont(0.5) WITHIN GROUP (ORDER BY ppc) AS q50 FROM t GROUP BY 1, 2, 3, 4, 5", params)
-
-
-def _flat_quartiles(table: pa.Table) -> pa.Table:
-    """The list column `q` of three quartiles as float columns q25, q50, q75 (joins need flat columns)."""
-    values = (np.array(pc.list_flatten(table.column("q")).to_numpy(zero_copy_only=False), dtype=float).reshape(-1, 3)
-              if table.num_rows else np.zeros((0, 3)))
-    table = table.drop_columns(["q"])
-    for i, name in enumerate(("q25", "q50", "q75")):
-        table = table.append_column(name, pa.array(values[:, i], pa.float64()))
-    return table
-
-
-def _split_quartiles(table: pa.Table) -> np.ndarray:
-    if table.num_rows == 0:
-        return np.zeros((0, 3))
-    return np.column_stack([np.asarray(table.column(c).to_numpy(), dtype=float) for c in ("q25", "q50", "q75")])
+def _numbers(column: pa.ChunkedArray, dtype: Any) -> np.ndarray:
+    """A result column as one numpy array (dates as days since 1970-01-01, decimals as floats)."""
+    if pa.types.is_date32(column.type):
+        column = column.cast(pa.int32())
+    elif pa.types.is_decimal(column.type):
+        column = column.cast(pa.float64())
+    chunks = [chunk.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    return np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
 
 
 def _cents(values: np.ndarray) -> pa.Array:
@@ -141,108 +158,101 @@ def _cents(values: np.ndarray) -> pa.Array:
     return pc.cast(rounded, pa.decimal128(18, 2))
 
 
-def _keys(table: pa.Table) -> list[tuple]:
-    return list(zip(*(table.column(c).to_pylist() for c in CELL_COLUMNS), strict=True))
+def _cell_columns(keys: np.ndarray) -> dict[str, pa.Array]:
+    """The cell columns (period start, family, bracket, colour, clarity) of cell keys."""
+    cell = keys % ASKING_KEY
+    if (cell // 16 % 32 >= len(COLOURS)).any() or (cell % 16 >= len(CLARITIES)).any():
+        raise ValueError("stored price records hold a colour or clarity outside the grading scales")
+    return {"period_start": pa.array((keys // PERIOD_KEY).astype("datetime64[D]"), pa.date32()), **_decode_cell(cell)}
+
+
+def _periods(days: np.ndarray, length: str) -> np.ndarray:
+    """The period start of each day (days since 1970-01-01), looked up in a table of the days
+    spanned (calendar arithmetic once per day, not once per row)."""
+    if len(days) == 0:
+        return days
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1).astype("datetime64[D]")
+    return period_starts(span, length).astype(np.int64)[days - first]
 
 
 def compute_cells(store: Store, length: str, outlier_iqr: float, periods: list[dt.date] | None,
                   ) -> tuple[pa.Table, pa.Table]:
     """Index cells (raw figures and monotone view) and the asking gap for the given periods (all
-    when None). One pass over the transaction rows gives every cell's count, quartiles and
-    extremes; a second pass re-aggregates only the cells whose extremes cross their fences; the
-    asking rows are aggregated on their own."""
-    sql, params = _cell_rows(length, "transaction", periods)
-    first = _quartiles(store, sql, params)
-    q = _split_quartiles(first)
-    n = np.array(first.column("n").to_numpy(), dtype=np.int64)
-    lowest = np.asarray(first.column("lowest").to_numpy(), dtype=float)
-    highest = np.asarray(first.column("highest").to_numpy(), dtype=float)
-    with np.errstate(divide="ignore"):
-        lq1, lq3 = np.log(q[:, 0]), np.log(q[:, 2])
-    fence_low = np.exp(lq1 - outlier_iqr * (lq3 - lq1))
-    fence_high = np.exp(lq3 + outlier_iqr * (lq3 - lq1))
-    has_outliers = ((lowest < fence_low) | (highest > fence_high)) & (outlier_iqr > 0)
-    n_outliers = np.zeros(len(n), dtype=np.int64)
-    if has_outliers.any():
-        # second pass over the few cells whose extremes fall outside their fences
-        fences = first.filter(pa.array(has_outliers)).select(list(CELL_COLUMNS)).append_column(
-            "fence_low", pa.array(fence_low[has_outliers])).append_column("fence_high", pa.array(fence_high[has_outliers]))
-        store.execute("CREATE TEMP TABLE price_fences (period_start DATE, shape_family VARCHAR, size_bracket VARCHAR, "
-                      "color VARCHAR, clarity VARCHAR, fence_low DOUBLE PRECISION, fence_high DOUBLE PRECISION)")
-        try:
-            store.append("price_fences", fences)
-            on = " AND ".join(f"t.{c} = f.{c}" for c in CELL_COLUMNS)
-            second = _flat_quartiles(store.query(
-                f"WITH t AS ({sql}) SELECT {', '.join('t.' + c for c in CELL_COLUMNS)}, count(*) AS n, "
-                "percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY t.ppc) AS q "
-                f"FROM t JOIN price_fences f ON {on} WHERE t.ppc >= f.fence_low AND t.ppc <= f.fence_high "
-                "GROUP BY 1, 2, 3, 4, 5", params))
-        finally:
-            store.execute("DROP TABLE price_fences")
-        rows = first.select(list(CELL_COLUMNS)).append_column("row", pa.array(np.arange(first.num_rows)))
-        if second.num_rows == 0:  # (an engine may type an empty result's columns as null: nothing to join)
-            second = rows.slice(0, 0).append_column("n", pa.array([], pa.int64()))
-            for name in ("q25", "q50", "q75"):
-                second = second.append_column(name, pa.array([], pa.float64()))
-        else:
-            second = second.join(rows, keys=list(CELL_COLUMNS), join_type="inner")
-        at = np.asarray(second.column("row").to_numpy(), dtype=np.int64)
-        kept = np.asarray(second.column("n").to_numpy(), dtype=np.int64)
-        n_outliers[at] = n[at] - kept
-        n[at] = kept
-        q[at] = _split_quartiles(second)
-    monotone = monotone_view(first, q[:, 1], n)
+    when None). One pass over the rows: the engine gives each transaction and asking row its cell
+    key and price per carat; one sort groups them by cell, and counts, quartiles and the outlier
+    rule are rank arithmetic on the sorted values (`quartiles`)."""
+    sql, params = _price_rows(length, periods)
+    rows = store.query(sql, params)
+    cell, ppc = _numbers(rows.column("cell"), np.int64), _numbers(rows.column("ppc"), float)
+    key = _periods(_numbers(rows.column("date"), np.int64), length) * PERIOD_KEY + cell
+    del rows
+    if (cell < 0).any():
+        key, ppc = key[cell >= 0], ppc[cell >= 0]
+    del cell
+    groups = quartiles.sort_groups(key, ppc)
+    del key, ppc
+    asking = groups.keys // ASKING_KEY % 2 == 1
+    figures = quartiles.outlier_rule(groups, outlier_iqr, applies=~asking)
+    trade = np.flatnonzero(~asking)
+    keys, n, q = groups.keys[trade], figures.n[trade], figures.quartiles[trade]
     cells = pa.table({
-        **{c: first.column(c) for c in CELL_COLUMNS},
-        "n_trades": pa.array(n, pa.int64()), "n_outliers": pa.array(n_outliers, pa.int64()),
+        **_cell_columns(keys),
+        "n_trades": pa.array(n, pa.int64()), "n_outliers": pa.array(figures.n_outliers[trade], pa.int64()),
         "median_ppc": _cents(q[:, 1]), "q25_ppc": _cents(q[:, 0]), "q75_ppc": _cents(q[:, 2]),
-        "monotone_ppc": _cents(monotone),
+        "monotone_ppc": _cents(monotone_view(keys, q[:, 1], n)),
     })
-    asking_sql, asking_params = _cell_rows(length, "asking", periods)
-    return cells, asking_gap(_asking_medians(store, asking_sql, asking_params), cells)
+    ask = np.flatnonzero(asking)
+    return cells, asking_gap(groups.keys[ask] - ASKING_KEY, groups.counts[ask], figures.quartiles[ask, 1], keys, cells)
 
 
-def monotone_view(cells: pa.Table, median: np.ndarray, n: np.ndarray) -> np.ndarray:
+def monotone_view(keys: np.ndarray, median: np.ndarray, n: np.ndarray) -> np.ndarray:
     """The monotone view of each cell's median (USD per carat), grid by grid (period x family x
-    bracket); fancy colours keep their raw median."""
+    bracket) for cells given by their keys (`ASKING_KEY`); fancy colours keep their raw median."""
     out = median.astype(float).copy()
-    if cells.num_rows == 0:
+    if len(keys) == 0:
         return out
-    colour_index = {c: i for i, c in enumerate(lattice.LATTICE_COLOURS)}
-    clarity_index = {c: i for i, c in enumerate(CLARITIES)}
-    grid_keys = list(zip(*(cells.column(c).to_pylist() for c in CELL_COLUMNS[:3]), strict=True))
-    grid_of: dict[tuple, int] = {}
-    grid = np.array([grid_of.setdefault(k, len(grid_of)) for k in grid_keys])
-    colour = np.array([colour_index.get(c, -1) for c in cells.column("color").to_pylist()])
-    clarity = np.array([clarity_index[c] for c in cells.column("clarity").to_pylist()])
-    on_lattice = colour >= 0
+    grids, grid = np.unique(keys // 512, return_inverse=True)
+    colour, clarity = keys // 16 % 32, keys % 16
+    on_lattice = colour < len(lattice.LATTICE_COLOURS)
     rows, cols = lattice.grid_shape()
-    values = np.full((len(grid_of), rows, cols), np.nan)
-    weights = np.zeros((len(grid_of), rows, cols))
-    values[grid[on_lattice], colour[on_lattice], clarity[on_lattice]] = np.log(median[on_lattice])
-    weights[grid[on_lattice], colour[on_lattice], clarity[on_lattice]] = n[on_lattice]
-    smooth = lattice.monotone_grids(values, weights)
-    out[on_lattice] = np.exp(smooth[grid[on_lattice], colour[on_lattice], clarity[on_lattice]])
+    values = np.full((len(grids), rows, cols), np.nan)
+    weights = np.zeros((len(grids), rows, cols))
+    at = (grid[on_lattice], colour[on_lattice], clarity[on_lattice])
+    values[at] = np.log(median[on_lattice])
+    weights[at] = n[on_lattice]
+    out[on_lattice] = np.exp(lattice.monotone_grids(values, weights)[at])
     return out
 
 
-def asking_gap(asking: pa.Table, cells: pa.Table) -> pa.Table:
+def asking_gap(asking_keys: np.ndarray, n_asking: np.ndarray, asking_ppc: np.ndarray,
+               cell_keys: np.ndarray, cells: pa.Table) -> pa.Table:
     """Asking prices per cell and period (median of all asking rows, USD/ct) against the
-    transaction median of the same cell; gap_pct = asking / transaction - 1, in percent."""
-    keys = list(CELL_COLUMNS)
-    if asking.num_rows == 0:
+    transaction median of the same cell as the index holds it (`cells`, whose keys are
+    `cell_keys`, ascending); gap_pct = asking / transaction - 1, in percent."""
+    if len(asking_keys) == 0:
         return pa.table({})
-    trades = cells.select(keys + ["n_trades", "median_ppc"])
-    joined = asking.select(keys + ["n", "q50"]).join(trades, keys=keys, join_type="left outer")
-    asking_ppc = np.asarray(joined.column("q50").to_numpy(), dtype=float)
-    trade_ppc = np.asarray(pc.cast(joined.column("median_ppc"), pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
+    at = np.searchsorted(cell_keys, asking_keys)
+    traded = at < len(cell_keys)
+    traded[traded] = cell_keys[at[traded]] == asking_keys[traded]
+    rows = at[traded]
+    trade_ppc = np.full(len(asking_keys), np.nan)
+    trade_ppc[traded] = _numbers(cells.column("median_ppc"), float)[rows]
+    n_trades = np.zeros(len(asking_keys), dtype=np.int64)
+    n_trades[traded] = _numbers(cells.column("n_trades"), np.int64)[rows]
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = (asking_ppc / trade_ppc - 1) * 100
     return pa.table({
-        **{c: joined.column(c) for c in keys},
-        "n_asking": joined.column("n"), "n_trades": pc.fill_null(joined.column("n_trades"), 0),
+        **_cell_columns(asking_keys), "n_asking": pa.array(n_asking, pa.int64()), "n_trades": pa.array(n_trades, pa.int64()),
         "asking_median_ppc": _cents(asking_ppc), "transaction_median_ppc": _cents(trade_ppc), "gap_pct": _cents(gap),
     })
+
+
+def _cell_codes(cells: pa.Table) -> np.ndarray:
+    """The model's cell key (family x bracket x colour x clarity) of each row of a cells table."""
+    code = [codes(cells.column(c), scale) for c, scale in (
+        ("shape_family", SHAPE_FAMILIES), ("size_bracket", BRACKETS), ("color", COLOURS), ("clarity", CLARITIES))]
+    return ((code[0] * 32 + code[1]) * 32 + code[2]) * 16 + code[3]
 
 
 def headline_series(cells: pa.Table) -> dict[dt.date, float]:
@@ -253,22 +263,20 @@ def headline_series(cells: pa.Table) -> dict[dt.date, float]:
     depends only on itself and earlier periods."""
     if cells.num_rows == 0:
         return {}
-    periods = sorted(set(cells.column("period_start").to_pylist()))
-    number = {p: i for i, p in enumerate(periods)}
-    table = pa.table({
-        **{c: cells.column(c) for c in CELL_COLUMNS[1:]},
-        "step": pa.array([number[p] for p in cells.column("period_start").to_pylist()], pa.int64()),
-        "n": pc.cast(cells.column("n_trades"), pa.float64()), "m": pc.cast(cells.column("median_ppc"), pa.float64())})
-    before = table.set_column(table.schema.get_field_index("step"), "step", pc.add(table.column("step"), 1))
-    pairs = table.join(before, keys=list(CELL_COLUMNS[1:]) + ["step"], right_suffix="_before", join_type="inner")
-    step = np.asarray(pairs.column("step").to_numpy(), dtype=np.int64)
-    weight = pairs.column("n").to_numpy() + pairs.column("n_before").to_numpy()
-    change = np.log(pairs.column("m").to_numpy() / pairs.column("m_before").to_numpy())
-    total = np.bincount(step, weights=weight, minlength=len(periods))
-    mean_change = np.divide(np.bincount(step, weights=weight * change, minlength=len(periods)), total,
+    periods, step = np.unique(_numbers(cells.column("period_start"), np.int64), return_inverse=True)
+    n, m = _numbers(cells.column("n_trades"), float), _numbers(cells.column("median_ppc"), float)
+    key = _cell_codes(cells) * len(periods) + step
+    order = np.argsort(key)
+    at = np.minimum(np.searchsorted(key[order], key - 1), len(key) - 1)
+    pair = (step > 0) & (key[order][at] == key - 1)  # the same cell in the period before
+    now, before = np.flatnonzero(pair), order[at[pair]]
+    weight = n[now] + n[before]
+    change = np.log(m[now] / m[before])
+    total = np.bincount(step[now], weights=weight, minlength=len(periods))
+    mean_change = np.divide(np.bincount(step[now], weights=weight * change, minlength=len(periods)), total,
                             out=np.zeros(len(periods)), where=total > 0)
     levels = 100.0 * np.exp(np.cumsum(mean_change))
-    return {p: float(level) for p, level in zip(periods, levels, strict=True)}
+    return dict(zip(periods.astype("datetime64[D]").tolist(), levels.tolist(), strict=True))
 
 
 def build(store: Store, settings: Any = None, fit_model: bool = True) -> BuildReport:
@@ -279,21 +287,24 @@ def build(store: Store, settings: Any = None, fit_model: bool = True) -> BuildRe
     length = check_period(str(setting(settings, PRICE_PERIOD)))
     outlier_iqr = float(setting(settings, PRICE_OUTLIER_IQR))
     rule = str(outlier_iqr)
-    stored = {r["period_start"]: r["fingerprint"] for r in store.query(
-        "SELECT period_start, fingerprint FROM price_periods").to_pylist()}
+    stored = {r["period_start"]: r for r in store.query(
+        "SELECT period_start, fingerprint, headline FROM price_periods").to_pylist()}
     fingerprints = _fingerprints(store, length, rule)
-    changed = sorted(p for p, (text, _, _) in fingerprints.items() if stored.get(p) != text)
+    changed = sorted(p for p, (text, _, _) in fingerprints.items() if stored.get(p, {}).get("fingerprint") != text)
     gone = sorted(set(stored) - set(fingerprints))
     full = len(changed) == len(fingerprints)
     cells, gap = compute_cells(store, length, outlier_iqr, None if full else changed) if changed else (None, None)
     with store.transaction():
-        for period in changed + gone:
+        if changed or gone:
+            marks = ", ".join("?" for _ in changed + gone)
             for table in ("price_index_cells", "price_asking_gap", "price_periods"):
-                store.execute(f"DELETE FROM {table} WHERE period_start = ?", (period,))
+                store.execute(f"DELETE FROM {table} WHERE period_start IN ({marks})", tuple(changed + gone))
         if cells is not None and cells.num_rows:
             store.append("price_index_cells", cells)
         if gap is not None and gap.num_rows:
             store.append("price_asking_gap", gap)
+        levels = {period: Decimal(repr(level)).quantize(Decimal("0.01")) for period, level in headline_series(
+            store.query(f"SELECT {_CELL_LIST}, n_trades, median_ppc FROM price_index_cells")).items()}
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         if changed:
             store.append("price_periods", pa.table({
@@ -301,13 +312,12 @@ def build(store: Store, settings: Any = None, fit_model: bool = True) -> BuildRe
                 "fingerprint": [fingerprints[p][0] for p in changed],
                 "n_trades": pa.array([fingerprints[p][1] for p in changed], pa.int64()),
                 "n_asking": pa.array([fingerprints[p][2] for p in changed], pa.int64()),
-                "headline": pa.array([None] * len(changed), pa.decimal128(18, 2)),
+                "headline": pa.array([levels.get(p) for p in changed], pa.decimal128(18, 2)),
                 "built_at": pa.array([now] * len(changed), pa.timestamp("us")),
             }))
-        all_cells = store.query(f"SELECT {_CELL_LIST}, n_trades, median_ppc FROM price_index_cells")
-        for period, level in headline_series(all_cells).items():
-            store.execute("UPDATE price_periods SET headline = ? WHERE period_start = ?",
-                          (Decimal(repr(level)).quantize(Decimal("0.01")), period))
+        for period, row in stored.items():  # a kept period's level moves only when an earlier period was rebuilt
+            if period in fingerprints and period not in changed and row["headline"] != levels.get(period):
+                store.execute("UPDATE price_periods SET headline = ? WHERE period_start = ?", (levels.get(period), period))
     index_seconds = time.perf_counter() - started
     started = time.perf_counter()
     model_trades = 0
@@ -372,11 +382,12 @@ def model_document(fitted: hedonic.HedonicModel) -> dict:
     }
 
 
-def _decode_cell(keys: np.ndarray) -> dict[str, list]:
-    clarity, colour = keys % 16, (keys // 16) % 32
-    bracket, family = (keys // 512) % 32, keys // 16384
-    return {"shape_family": [SHAPE_FAMILIES[int(f)] for f in family], "size_bracket": [BRACKETS[int(b)] for b in bracket],
-            "color": [COLOURS[int(c)] for c in colour], "clarity": [CLARITIES[int(c)] for c in clarity]}
+def _decode_cell(keys: np.ndarray) -> dict[str, pa.Array]:
+    """The family, bracket, colour and clarity columns of the model's cell keys."""
+    keys = np.asarray(keys, dtype=np.int64)
+    return {name: pa.array(scale, pa.string()).take(pa.array(code)) for name, scale, code in (
+        ("shape_family", SHAPE_FAMILIES, keys // 16384), ("size_bracket", BRACKETS, keys // 512 % 32),
+        ("color", COLOURS, keys // 16 % 32), ("clarity", CLARITIES, keys % 16))}
 
 
 def effects_table(fitted: hedonic.HedonicModel) -> pa.Table:

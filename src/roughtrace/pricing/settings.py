@@ -19,7 +19,7 @@ PRICE_OUTLIER_IQR = Setting(
     "price_outlier_iqr", Decimal("3"),
     "Outlier rule: a trade is an outlier when its price per carat lies more than this many interquartile ranges "
     "(on the log scale) outside the cell's quartiles; outliers are counted but leave the median and spread. "
-    "0 switches the rule off (one pass over the rows instead of two).",
+    "0 switches the rule off.",
     "prices")
 PRICE_BAND_WIDTH = Setting(
     "price_band_width", Decimal("1"),

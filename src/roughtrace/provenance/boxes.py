@@ -15,7 +15,7 @@ record is kept in `box_provenance` as one text (one index lookup, one value fetc
 
 An import rebuilds, in its transaction, the parts its kind feeds of the records of the boxes its batch
 touches (certificates feed the chain, outcomes and dispositions the facts, parties and boxes both);
-the schema-6 migration builds every record from the rows already stored. A record not stored (a box
+the schema-7 migration builds every record from the rows already stored. A record not stored (a box
 never sold, or rows written around the importer) is gathered from the input tables at lookup, the
 same way, so a lookup always reflects the stored rows.
 

@@ -1,4 +1,4 @@
-"""Schema version 6: box records kept ready for provenance lookups (see `boxes`).
+"""Schema version 7: box records kept ready for provenance lookups (see `boxes`).
 
 One row per sold box, its record as one text: one index lookup and one value fetched. The migration
 fills it from the rows already stored.
@@ -18,7 +18,7 @@ def _fill(store: Any) -> None:
 
 
 MIGRATION = Migration(
-    version=6,
+    version=7,
     description="box records for provenance lookups",
     statements=(
         "CREATE TABLE box_provenance (box_id VARCHAR NOT NULL, record VARCHAR NOT NULL)",
