@@ -1,9 +1,10 @@
 """Schema version 4: the indexes that make one stone's provenance a point lookup.
 
 A polished stone is found by its lab report number and a box's outcome rows by its box id; at 10 M
-outcome rows a scan takes tens of milliseconds, an index lookup about one. PostgreSQL already has
-these from version 1 (polished_outcomes_stone, polished_outcomes_box, rough_sales_box); it gains the
-dispositions' box lookup.
+outcome rows a scan takes tens of milliseconds, an index lookup about one. PostgreSQL has the stone,
+sale-box and certificate lookups from version 1 (polished_outcomes_stone, rough_sales_box,
+kp_certificates_id) and gains the dispositions' box lookup here; it has no index on
+polished_outcomes.box_id, so a live box lookup there scans (one index fewer to keep on import).
 """
 
 from __future__ import annotations
