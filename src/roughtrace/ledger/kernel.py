@@ -88,13 +88,6 @@ def as_matrix(hashes: pa.Array | pa.ChunkedArray | np.ndarray | list[bytes]) -> 
     return data[offsets[0] : offsets[0] + n * HASH_SIZE].reshape(n, HASH_SIZE)
 
 
-def to_arrow(matrix: np.ndarray) -> pa.Array:
-    """An (n, 32) hash matrix as an Arrow binary column (the store's BLOB/BYTEA)."""
-    n = len(matrix)
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(HASH_SIZE), n, [None, pa.py_buffer(np.ascontiguousarray(matrix))])
-    return fixed.cast(pa.binary())
-
-
 def _sha256_rows(messages: pa.Array, leaf: bool = False) -> np.ndarray:
     """SHA-256 of each message of an Arrow binary column (prefixed by 0x00 when `leaf`), as an
     (n, 32) matrix."""

@@ -148,14 +148,6 @@ def _write_tree(store: Store, tree: int, size: int, leaves: np.ndarray) -> None:
     _write_tiles(store, tree, size, list(tiles.extend(size, leaves, {band: kept[key] for band, key in partial.items()})))
 
 
-def _root_of_new_tree(changed: Sequence[tiles.TileRows], size: int) -> bytes:
-    built = {}
-    for rows in changed:
-        for i in range(0, len(rows.hashes), tiles.TILE_WIDTH):
-            built[(rows.band, rows.first_index + i // tiles.TILE_WIDTH)] = rows.hashes[i : i + tiles.TILE_WIDTH]
-    return merkle.tree_root(tiles.TileHashes(lambda keys: {k: built[k] for k in keys}), size)
-
-
 def append_entries(store: Store, bodies: Sequence[str] | pa.Array, entry_type: str,
                    signer: Ed25519PrivateKey | None = None) -> tuple[int, TreeHead]:
     """Append canonical-JSON entries to the log and sign the new head, in one transaction (joining
@@ -184,7 +176,8 @@ def rows_root(row_leaf_hashes: pa.Array | pa.ChunkedArray | np.ndarray | None) -
     """MTH of a batch's row leaf hashes (vectorised; the empty tree's hash for no rows)."""
     if row_leaf_hashes is None or len(row_leaf_hashes) == 0:
         return merkle.EMPTY_ROOT
-    return _root_of_new_tree(list(tiles.extend(0, kernel.as_matrix(row_leaf_hashes), {})), len(row_leaf_hashes))
+    built = tiles.build(kernel.as_matrix(row_leaf_hashes))
+    return merkle.tree_root(tiles.TileHashes(lambda keys: {k: built[k] for k in keys}), len(row_leaf_hashes))
 
 
 def _lock(store: Store) -> None:
