@@ -30,6 +30,8 @@ from .profile import MappingProfile
 from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, RuleBook, message_sql, q, rule_book, typed_sql
 
 STAGED, VERDICTS, RAW = "rt_staged", "rt_verdicts", "rt_raw"
+MEMBERS, TWINS = "rt_members", "rt_twins"
+"""Records sharing a claim with another record of the file; stored records sharing one with it."""
 ProgressFn = Callable[[str, int, int | None], None]
 """progress(stage, done, total): stage is 'reading', 'checking' or 'storing'."""
 
@@ -53,7 +55,8 @@ class ImportResult:
     warnings: list[Problem] = field(default_factory=list)
     receipt: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    """Seconds per step (reading and typing, checking, storing, quarantine, ledger), for benchmarks."""
+    """Seconds per step (opening, reading and typing, checking, storing, quarantine, ledger, box
+    records, commit), for benchmarks."""
 
     def as_dict(self) -> dict[str, Any]:
         def flat(p: Problem) -> dict[str, Any]:
@@ -124,9 +127,11 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
         profile.check_against(spec)
     path = Path(path)
     reading = (lambda done, total: progress("reading", done, total)) if progress else None
+    opened = time.perf_counter()
     source = readers.open_source(
         path, file_format, encoding or (profile.encoding if profile else None),
         profile.delimiter if profile else None, profile.sheet if profile else None, reading)
+    scanned = round(time.perf_counter() - opened, 3)
     try:
         columns, warnings = map_columns(spec, source, profile)
         book = rule_book(spec, int(settings["max_text_length"]))
@@ -137,6 +142,9 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
                 result.warnings = warnings + result.warnings
                 if strict and result.rows_rejected:
                     raise _StrictAbort(result)
+                committing = time.perf_counter()
+            result.timings = {"open_and_hash_file": scanned, **result.timings,
+                              "commit": round(time.perf_counter() - committing, 3)}
         except _StrictAbort as abort:
             result = abort.result
             result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
@@ -153,7 +161,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
 
 
 def _drop_temp(engine: Any) -> None:
-    for name in (STAGED, VERDICTS, "rt_rejects", "rt_quarantine"):
+    for name in (STAGED, VERDICTS, MEMBERS, TWINS, "rt_rejects", "rt_quarantine", "rt_over"):
         try:
             engine.execute(f"DROP TABLE IF EXISTS {name}")
         except Exception:  # noqa: BLE001 - the engine may already be closed by a failed transaction
@@ -163,14 +171,15 @@ def _drop_temp(engine: Any) -> None:
 # -- the load --------------------------------------------------------------------------------------
 def _mapped_sql(spec: Kind, columns: ColumnMap, profile: MappingProfile | None, relation: str,
                 record_header: list[str] | None = None) -> str:
-    """Trimmed text `v_<col>` of every contract column (NULL when empty), spellings mapped; with
-    `record_header`, also the record verbatim as a JSON object of the file's own names."""
+    """Text `v_<col>` of every contract column (NULL when empty), spellings mapped, from a stream
+    whose contract columns come trimmed (`_trimmed_positions`); with `record_header`, also the
+    record verbatim (the stream's `r<i>` columns) as a JSON object of the file's own names."""
     selects = ["_row"]
     for column in spec.columns:
         if column.name not in columns.positions:
             selects.append(f"NULL::VARCHAR AS v_{column.name}")
             continue
-        text = f"NULLIF(trim(c{columns.positions[column.name]}), '')"
+        text = f"NULLIF(c{columns.positions[column.name]}, '')"
         spellings = (profile.values.get(column.name) if profile else None) or {}
         if spellings:
             cases = " ".join(f"WHEN {q(k)} THEN {q(v)}" for k, v in spellings.items())
@@ -182,9 +191,15 @@ def _mapped_sql(spec: Kind, columns: ColumnMap, profile: MappingProfile | None, 
     else:
         selects.append("NULL::VARCHAR AS extras")
     if record_header is not None:
-        pairs = ", ".join(f"{q(name)}, c{i}" for i, name in enumerate(record_header))
+        pairs = ", ".join(f"{q(name)}, r{i}" for i, name in enumerate(record_header))
         selects.append(f"json_object({pairs})::VARCHAR AS record")
     return f"SELECT {', '.join(selects)} FROM {relation}"
+
+
+def _trimmed_positions(columns: ColumnMap) -> frozenset[int]:
+    """The file columns read with surrounding whitespace removed: those feeding the contract
+    (extra columns are kept as written)."""
+    return frozenset(columns.positions.values())
 
 
 def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
@@ -193,7 +208,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     clock = _Clock(result.timings)
 
     # Stage 1: one streaming pass types every value and runs the per-record rules.
-    engine.register(RAW, source.reader())
+    engine.register(RAW, source.reader(_trimmed_positions(columns)))
     typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {STAGED} AS
         SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.any_broken_sql(int(settings["max_text_length"]))} AS bad
@@ -207,7 +222,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
         progress("checking", 0, result.rows_read)
 
     # Stage 2: references and identity, as (row, bit) verdicts; 'unchanged' rows are no-ops.
-    stage2, stored_twins = _stage2(store, engine, spec, book)
+    stage2 = _stage2(store, engine, spec, book)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
         SELECT _row, bit_or(bit) AS mask, bool_or(unchanged) AS unchanged
         FROM ({stage2}) GROUP BY _row""")
@@ -223,7 +238,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     if result.rows_read != result.rows_accepted + result.rows_rejected:
         raise RoughtraceError(Problem("count_mismatch", "rows read differ from rows accepted plus rows rejected; nothing was stored", file=source.name))
     if spec.name == "polished_outcomes":
-        result.warnings += _conflicting_claims(engine, stored_twins, source.name)
+        result.warnings += _conflicting_claims(engine, source.name)
 
     clock.lap("count_and_flag")
     previous = _previous_batch(store, spec.name, source.sha256, profile.sha256 if profile else None)
@@ -297,9 +312,8 @@ def _typed_columns(spec_name: str, names: tuple[str, ...]) -> dict[str, str]:
     return {n: SQL_TYPES[spec.column(n).type] for n in names}
 
 
-def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[str, str | None]:
-    """SQL producing (_row, bit, unchanged) for every stage-2 finding of the staged file, and the
-    engine relation holding the stored rows that share a key with the file (None if no key)."""
+def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> str:
+    """SQL producing (_row, bit, unchanged) for every stage-2 finding of the staged file."""
     parts: list[str] = ["SELECT NULL::BIGINT AS _row, 0::HUGEINT AS bit, false AS unchanged WHERE false"]
 
     def flag(code: str, column: str, select_rows: str) -> None:
@@ -310,15 +324,21 @@ def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[str,
         union = " UNION ".join(f"SELECT {c} AS party_id FROM {STAGED}" for c in party_columns)
         engine.execute(f"CREATE OR REPLACE TEMP VIEW rt_party_keys AS {union}")
         parties = store.reference(engine, "parties", {"party_id": "VARCHAR"}, ("party_id",), "rt_party_keys")
-        for c in party_columns:
-            flag("unknown_party", c, f"SELECT _row FROM {STAGED} s WHERE s.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parties} p WHERE p.party_id = s.{c})")
+        # one pass over the file, one left join per party column against the (small) parties
+        joins = " ".join(f"LEFT JOIN {parties} p{i} ON p{i}.party_id = s.{c}" for i, c in enumerate(party_columns))
+        unknown = [(f"s.{c} IS NOT NULL AND p{i}.party_id IS NULL", 1 << book.bit("unknown_party", c))
+                   for i, c in enumerate(party_columns)]
+        parts.append(_bits_sql(f"{STAGED} s {joins}", unknown))
 
     if spec.name in ("polished_outcomes", "rough_dispositions"):
         date_column = "polished_date" if spec.name == "polished_outcomes" else "date"
         boxes = store.reference(engine, "rough_sales", _typed_columns("rough_sales", ("box_id", "buyer_id", "sale_date")), ("box_id",), STAGED)
-        flag("unknown_box", "box_id", f"SELECT _row FROM {STAGED} s WHERE s.box_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {boxes} b WHERE b.box_id = s.box_id)")
-        flag("box_not_bought", "sightholder_id", f"SELECT s._row FROM {STAGED} s JOIN {boxes} b ON b.box_id = s.box_id WHERE s.sightholder_id <> b.buyer_id")
-        flag("before_sale", date_column, f"SELECT s._row FROM {STAGED} s JOIN {boxes} b ON b.box_id = s.box_id WHERE s.{date_column} < b.sale_date")
+        # box_id is the key of the sales: one left join finds all three problems in one pass
+        parts.append(_bits_sql(f"{STAGED} s LEFT JOIN {boxes} b ON b.box_id = s.box_id", [
+            ("s.box_id IS NOT NULL AND b.box_id IS NULL", 1 << book.bit("unknown_box", "box_id")),
+            ("s.sightholder_id <> b.buyer_id", 1 << book.bit("box_not_bought", "sightholder_id")),
+            (f"s.{date_column} < b.sale_date", 1 << book.bit("before_sale", date_column)),
+        ]))
 
     if spec.name == "kp_certificates":
         header = [c.name for c in spec.columns if c.name not in kinds.CERTIFICATE_LINE_COLUMNS]
@@ -331,39 +351,59 @@ def _stage2(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[str,
                     UNION ALL SELECT certificate_id, {header_hash} AS h FROM {stored})
                 GROUP BY certificate_id HAVING count(DISTINCT h) > 1)""")
 
-    stored_twins = None
     if spec.key:
-        identity, stored_twins = _identity_by_key(store, engine, spec, book)
-        parts += identity
+        parts += _identity_by_key(store, engine, spec, book)
     else:
         parts += _identity_by_content(store, engine, spec)
 
     if spec.name == "parcel_contents":
         parts += _parcel_capacity(store, engine, spec, book, flag)
-    return " UNION ALL ".join(f"SELECT _row, bit, unchanged FROM ({part})" for part in parts), stored_twins
+    return " UNION ALL ".join(f"SELECT _row, bit, unchanged FROM ({part})" for part in parts)
 
 
-def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> tuple[list[str], str]:
-    """Same key, same values: a no-op. Same key, other values: the later record is rejected."""
-    key = spec.key
-    names = spec.column_names
+def _bits_sql(source: str, findings: list[tuple[str, int]]) -> str:
+    """(_row, bit, unchanged) of the records of `source` (aliased `s`) meeting any finding's
+    condition, the bits of every condition met or-ed into one."""
+    bits = " | ".join(f"CASE WHEN {condition} THEN {bit}::HUGEINT ELSE 0::HUGEINT END" for condition, bit in findings)
+    met = " OR ".join(f"coalesce({condition}, false)" for condition, _ in findings)
+    return f"SELECT s._row, {bits} AS bit, false AS unchanged FROM {source} WHERE {met}"
+
+
+def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> list[str]:
+    """Same key, same values: a no-op. Same key, other values: the later record is rejected.
+    Records sharing a claim (the key; a stone's lab and number for outcomes) with another record of
+    the file are found by one hash per record and kept in MEMBERS, few in any real file; the
+    stored records sharing a claim with a record of the file are joined once into TWINS."""
+    key, claim, names = spec.key, _claim(spec), spec.column_names
     on = " AND ".join(f"a.{k} = b.{k}" for k in key)
     dup_bit = 1 << book.bit(DUPLICATE_IN_FILE, _dup_column(spec))
     stored_bit = 1 << book.bit(ALREADY_STORED, _dup_column(spec))
-    keys = ", ".join(key)
+    claim_hash = f"hash({', '.join(claim)})"
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
+        SELECT *, hash({', '.join(names)}) AS content FROM {STAGED}
+        WHERE NOT bad AND {claim_hash} IN (
+            SELECT h FROM (SELECT {claim_hash} AS h FROM {STAGED} WHERE NOT bad) GROUP BY h HAVING count(*) > 1)""")
     in_file = f"""
-        WITH repeated AS (SELECT {keys}, min(_row) AS first_row FROM {STAGED} WHERE NOT bad GROUP BY {keys} HAVING count(*) > 1),
-             members AS (SELECT b.{', b.'.join(key)}, b._row, a.first_row, hash({', '.join('b.' + n for n in names)}) AS h
-                         FROM {STAGED} b JOIN repeated a ON {on} WHERE NOT b.bad),
-             firsts AS (SELECT {keys}, h FROM members WHERE _row = first_row)
-        SELECT b._row, CASE WHEN b.h = a.h THEN 0 ELSE {dup_bit} END::HUGEINT AS bit, b.h = a.h AS unchanged
-        FROM members b JOIN firsts a ON {on} WHERE b._row > b.first_row"""
+        WITH firsts AS (SELECT {', '.join(key)}, min(_row) AS first_row, arg_min(content, _row) AS first_content
+                        FROM {MEMBERS} GROUP BY ALL)
+        SELECT b._row, CASE WHEN b.content = a.first_content THEN 0 ELSE {dup_bit} END::HUGEINT AS bit,
+               b.content = a.first_content AS unchanged
+        FROM {MEMBERS} b JOIN firsts a ON {on} WHERE b._row > a.first_row"""
     stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), _lookup_key(spec), STAGED)
+    same_key = " AND ".join(f"a.{k} = b.{k}" for k in key if k not in claim) or "true"
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
-    against_store = f"""
-        SELECT b._row, CASE WHEN {same} THEN 0 ELSE {stored_bit} END::HUGEINT AS bit, {same} AS unchanged
-        FROM {STAGED} b JOIN {stored} a ON {on} WHERE NOT b.bad"""
-    return [in_file, against_store], stored
+    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {TWINS} AS
+        SELECT b._row, {', '.join('b.' + c for c in claim)}, {same_key} AS same_key, {same} AS same_values
+        FROM {STAGED} b JOIN {stored} a ON {' AND '.join(f'a.{c} = b.{c}' for c in claim)} WHERE NOT b.bad""")
+    against_store = f"""SELECT _row, CASE WHEN same_values THEN 0 ELSE {stored_bit} END::HUGEINT AS bit, same_values AS unchanged
+                        FROM {TWINS} WHERE same_key"""
+    return [in_file, against_store]
+
+
+def _claim(spec: Kind) -> tuple[str, ...]:
+    """What one record claims: a stone (its lab and report number) for outcomes, whichever box
+    and sightholder report it; the key for other kinds."""
+    return ("lab", "stone_id") if spec.name == "polished_outcomes" else spec.key
 
 
 def _lookup_key(spec: Kind) -> tuple[str, ...]:
@@ -383,9 +423,10 @@ def _identity_by_content(store: Store, engine: Any, spec: Kind) -> list[str]:
     names = spec.column_names
     content = f"hash({', '.join(names)})"
     in_file = f"""
-        SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (
-            SELECT _row, row_number() OVER (PARTITION BY {content} ORDER BY _row) AS n FROM {STAGED} WHERE NOT bad)
-        WHERE n > 1"""
+        WITH repeated AS (SELECT h FROM (SELECT {content} AS h FROM {STAGED} WHERE NOT bad) GROUP BY h HAVING count(*) > 1),
+             members AS (SELECT _row, {content} AS h FROM {STAGED} WHERE NOT bad AND {content} IN (SELECT h FROM repeated))
+        SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (SELECT _row, min(_row) OVER (PARTITION BY h) AS first_row FROM members)
+        WHERE _row > first_row"""
     stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), ("box_id",) if "box_id" in names else ("certificate_id",), STAGED)
     same = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in names)
     against_store = f"SELECT b._row, 0::HUGEINT AS bit, true AS unchanged FROM {STAGED} b JOIN {stored} a ON {same} WHERE NOT b.bad"
@@ -440,13 +481,12 @@ def _over_capacity(candidates: pa.Table) -> np.ndarray:
     return rows[rejected]
 
 
-def _conflicting_claims(engine: Any, stored: str | None, file_name: str) -> list[Problem]:
+def _conflicting_claims(engine: Any, file_name: str) -> list[Problem]:
     """A stone claimed from another box or by another sightholder is stored and flagged."""
     rows = engine.sql(f"""
-        WITH in_file AS (SELECT lab, stone_id FROM {STAGED} WHERE NOT bad GROUP BY lab, stone_id
+        WITH in_file AS (SELECT lab, stone_id FROM {MEMBERS} GROUP BY lab, stone_id
                          HAVING count(DISTINCT (sightholder_id, box_id)) > 1),
-             with_store AS (SELECT s.lab, s.stone_id FROM {STAGED} s JOIN {stored} t ON t.lab = s.lab AND t.stone_id = s.stone_id
-                            AND (t.sightholder_id <> s.sightholder_id OR t.box_id <> s.box_id) WHERE NOT s.bad),
+             with_store AS (SELECT lab, stone_id FROM {TWINS} WHERE NOT same_key),
              contested AS (SELECT * FROM in_file UNION SELECT * FROM with_store)
         SELECT count(*) AS n, list(stone_id ORDER BY stone_id)[1:5] AS sample FROM contested""").fetchall()
     n, sample = rows[0]
@@ -481,7 +521,7 @@ def _problems_table(engine: Any, book: RuleBook, spec: Kind, source: readers.Sou
         f"CASE WHEN r.mask & {1 << i}::HUGEINT <> 0 THEN struct_pack(code := {q(rule.code)}, \"column\" := {q(rule.column)}, message := {message_sql(rule.message)}) END"
         for i, rule in enumerate(book.rules))
     typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
-    engine.register(RAW, source.reader())
+    engine.register(RAW, source.reader(_trimmed_positions(columns), verbatim=True))
     mapped = _mapped_sql(spec, columns, profile, RAW, source.header)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE rt_quarantine AS
         SELECT r._row, r.record, to_json(list_filter([{problems}], lambda p: p IS NOT NULL))::VARCHAR AS problems

@@ -59,29 +59,43 @@ class SourceFile:
     sha256: str
     stream: Callable[[], Iterator[pa.RecordBatch]]
     ragged: list[Ragged] = field(default_factory=list)
-    raw_records_sql: str | None = None
-    """For JSON, records are kept verbatim as their JSON text (column `_json`)."""
 
     @property
     def name(self) -> str:
         return self.path.name
 
-    def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(f"c{i}", pa.string()) for i in range(len(self.header))] + [pa.field(ROW, pa.int64())])
+    def schema(self, verbatim: bool = False) -> pa.Schema:
+        fields = [pa.field(f"c{i}", pa.string()) for i in range(len(self.header))] + [pa.field(ROW, pa.int64())]
+        if verbatim:
+            fields += [pa.field(f"r{i}", pa.string()) for i in range(len(self.header))]
+        return pa.schema(fields)
 
     failure: FileRejected | None = None
     """Set when the stream found the file unreadable part-way: the engine consuming the stream
     wraps the exception in its own, so the importer re-raises this one."""
 
-    def reader(self) -> pa.RecordBatchReader:
+    def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
+        """The records as one stream. Columns at the positions in `trim` come without surrounding
+        whitespace (Unicode White_Space: spaces, tabs, line ends, no-break spaces), trimmed here on
+        whole columns, several times faster than in the engine; with `verbatim`, every column also
+        comes exactly as written, as `r0`, `r1`, ..."""
+        schema = self.schema(verbatim)
+
         def guarded() -> Iterator[pa.RecordBatch]:
             try:
-                yield from self.stream()
+                for batch in self.stream():
+                    yield _trimmed(batch, trim, verbatim, schema) if trim or verbatim else batch
             except FileRejected as exc:
                 self.failure = exc
                 raise
 
-        return pa.RecordBatchReader.from_batches(self.schema(), guarded())
+        return pa.RecordBatchReader.from_batches(schema, guarded())
+
+
+def _trimmed(batch: pa.RecordBatch, trim: frozenset[int], verbatim: bool, schema: pa.Schema) -> pa.RecordBatch:
+    written = batch.columns[:-1]
+    columns = [pc.utf8_trim_whitespace(c) if i in trim else c for i, c in enumerate(written)]
+    return pa.RecordBatch.from_arrays(columns + [batch.column(ROW)] + (list(written) if verbatim else []), schema=schema)
 
 
 def extension_format(path: Path) -> str | None:

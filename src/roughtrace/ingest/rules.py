@@ -241,21 +241,24 @@ class RuleBook:
 
     def any_broken_sql(self, max_text_length: int) -> str:
         """TRUE exactly when some stage-1 rule is broken, computed cheaply for every record: a
-        typed value is NULL precisely when one of its column's type rules fails, so the type rules
-        need no regex of their own here. The precise codes are worked out for rejected records only."""
+        typed value is NULL precisely when one of its column's type rules fails (or the value is
+        missing), so the type rules need no regex of their own here; a text's characters are
+        counted only when its bytes exceed the limit; one OR of every term, NULL read as FALSE.
+        The precise codes are worked out for rejected records only."""
         terms: list[str] = []
+        limit = int(max_text_length)
         for column in self.kind.columns:
             v, t = f"v_{column.name}", column.name
-            if column.required:
-                terms.append(f"{v} IS NULL")
             if column.type in (kinds.TEXT, kinds.PARTY):
-                terms.append(f"length({v}) > {int(max_text_length)}")
+                if column.required:
+                    terms.append(f"{v} IS NULL")
+                terms.append(f"CASE WHEN strlen({v}) > {limit} THEN length({v}) > {limit} ELSE false END")
             else:
-                terms.append(f"({v} IS NOT NULL AND {t} IS NULL)")
+                terms.append(f"{t} IS NULL" if column.required else f"({v} IS NOT NULL AND {t} IS NULL)")
             if column.type in (kinds.CARATS, kinds.USD, kinds.INTEGER):
                 terms.append(f"{t} <= 0")
         terms += [r.bad for r in RECORD_RULES.get(self.kind.name, [])]
-        return " OR ".join(f"coalesce({term}, false)" for term in terms)
+        return "coalesce(" + " OR ".join(f"({term})" for term in terms) + ", false)"
 
 
 def rule_book(kind: Kind, max_text_length: int) -> RuleBook:
