@@ -124,6 +124,22 @@ def test_canonical_row_text_is_the_same_in_python_and_in_the_store(books):
     assert hashes == [merkle.leaf_hash(t.encode()) for t in in_store]
 
 
+def test_leaf_hashes_come_in_row_order_whatever_order_the_engine_returns(books):
+    from roughtrace.ledger.imports import leaf_chunks
+
+    kind = kinds.KINDS["rough_sales"]
+    batch = _sales_batch(books)
+    relation = f"(SELECT * FROM rough_sales WHERE batch_id = {batch}) AS b"
+
+    def reversed_rows(sql: str) -> pa.Table:
+        table = books.query(sql)
+        return table.take(pa.array(range(table.num_rows - 1, -1, -1), pa.int64()))
+
+    in_order = np.concatenate(list(leaf_chunks(books.query, books.engine, kind, relation, "source_row")))
+    assert np.array_equal(np.concatenate(list(leaf_chunks(reversed_rows, books.engine, kind, relation, "source_row"))), in_order)
+    assert np.array_equal(in_order, row_leaf_hashes(books, kind, batch))
+
+
 def test_heads_grow_consistently_and_are_signed(books, tmp_path):
     from roughtrace.ingest import import_file
 

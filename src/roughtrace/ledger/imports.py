@@ -34,16 +34,28 @@ def leaf_chunks(query: Callable[[str], pa.Table], dialect: str, kind: Kind, rela
 
     The engine renders each row's canonical text (`canonical.row_text_sql`) a range of row numbers
     at a time and the kernel hashes it; without the C kernel the engine hashes too. The numbers are
-    literals, so DuckDB prunes to the row groups of the range (rows are stored in row order)."""
+    literals, so DuckDB prunes to the row groups of the range (rows are stored in row order); the
+    hashes are put in row order after hashing (`_in_row_order`)."""
     last = query(f"SELECT max({row_column}) AS n FROM {relation}").column("n")[0].as_py()
     for first in range(0, int(last or 0) + 1, _CHUNK_ROWS):
-        where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS} ORDER BY {row_column}"
+        where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS}"
         if kernel.native is not None:
-            leaves = kernel.leaf_hashes(query(f"SELECT {row_text_sql(kind, dialect)} AS t FROM {relation} {where}").column("t"))
+            got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
+            leaves = kernel.leaf_hashes(got.column("t"))
         else:
-            leaves = kernel.as_matrix(query(f"SELECT {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}").column("h"))
+            got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
+            leaves = kernel.as_matrix(got.column("h"))
         if len(leaves):
-            yield leaves
+            yield _in_row_order(leaves, got.column("r"))
+
+
+def _in_row_order(leaves: np.ndarray, rows: pa.ChunkedArray) -> np.ndarray:
+    """The hashes in row-number order. The engine usually returns a range's rows in order already;
+    sorting the 32-byte hashes here when it did not costs less than an ORDER BY of the texts."""
+    numbers = rows.to_numpy()
+    if len(numbers) < 2 or bool(np.all(numbers[1:] > numbers[:-1])):
+        return leaves
+    return leaves[np.argsort(numbers, kind="stable")]
 
 
 def row_leaf_hashes(store: Store, kind: Kind, batch_id: int) -> np.ndarray:
