@@ -5,7 +5,8 @@
 
 Times, on the same generated polished_outcomes CSV:
 - roughtrace: `import_file` into a DuckDB file (parties and boxes loaded beforehand, not timed);
-- the floor: DuckDB's own CREATE TABLE AS SELECT * FROM read_csv(...) into a file, plus CHECKPOINT;
+- the floor: DuckDB's own CREATE TABLE AS SELECT * FROM read_csv(...) into a file, plus CHECKPOINT
+  (the two are timed alternately, --repeat times, and their medians compared);
 - the peer: pandas.read_csv plus per-row pydantic validation (what a Python team would write);
 - peak RSS of a roughtrace import of a --rss-rows file, in a child process;
 - into PostgreSQL: roughtrace import against a plain COPY of the same file into an unindexed table.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -68,7 +70,7 @@ def generate(rows: int, folder: Path) -> dict[str, Path]:
     return files
 
 
-def time_roughtrace(files: dict[str, Path], db: Path, memory_limit: str = "1GB") -> tuple[float, int]:
+def time_roughtrace(files: dict[str, Path], db: Path, memory_limit: str = "1GB") -> tuple[float, int, dict[str, float]]:
     from roughtrace.ingest import import_file
     from roughtrace.store import open_store
 
@@ -84,7 +86,7 @@ def time_roughtrace(files: dict[str, Path], db: Path, memory_limit: str = "1GB")
     seconds = time.perf_counter() - started
     store.close()
     assert result.rows_rejected == 0, result.errors[:3]
-    return seconds, result.rows_accepted
+    return seconds, result.rows_accepted, result.timings
 
 
 def time_floor(csv: Path, db: Path) -> float:
@@ -137,7 +139,7 @@ def rss_child(rows: int, memory_limit: str = "1GB") -> tuple[float, float]:
     paths = {k: str(v) for k, v in files.items()}
     code = (
         f"import sys; sys.path.insert(0, {str(HERE)!r}); from bench_import import time_roughtrace; from pathlib import Path; "
-        f"files = {{k: Path(v) for k, v in {paths!r}.items()}}; s, n = time_roughtrace(files, Path({str(db)!r}), {memory_limit!r}); print(s)"
+        f"files = {{k: Path(v) for k, v in {paths!r}.items()}}; s, n, _ = time_roughtrace(files, Path({str(db)!r}), {memory_limit!r}); print(s)"
     )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -198,6 +200,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rss-rows", type=int, default=10_000_000, help="0 to skip the peak-memory run")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="floor and roughtrace are timed alternately this many times; medians are compared")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--memory-limit", default="1GB", help="the import engine's memory limit (setting import_memory_limit)")
@@ -208,11 +212,17 @@ def main() -> None:
     size_mb = files["polished_outcomes"].stat().st_size / 1e6
     print(f"polished_outcomes: {args.rows:,} rows, {size_mb:,.0f} MB CSV; {os.cpu_count()} cores")
 
-    floor = time_floor(files["polished_outcomes"], OUT / "floor.duckdb")
-    ours, accepted = time_roughtrace(files, OUT / "roughtrace.duckdb", args.memory_limit)
-    print(f"floor  DuckDB CTAS read_csv + CHECKPOINT : {floor:7.2f} s  {args.rows / floor:12,.0f} rows/s")
+    floors, runs = [], []
+    for _ in range(max(1, args.repeat)):  # alternately, so both see the same machine
+        floors.append(time_floor(files["polished_outcomes"], OUT / "floor.duckdb"))
+        runs.append(time_roughtrace(files, OUT / "roughtrace.duckdb", args.memory_limit))
+    floor = statistics.median(floors)
+    ours, accepted, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+    print(f"floor  DuckDB CTAS read_csv + CHECKPOINT : {floor:7.2f} s  {args.rows / floor:12,.0f} rows/s"
+          f"   (median of {', '.join(f'{s:.2f}' for s in floors)})")
     print(f"roughtrace import (validated, stored)   : {ours:7.2f} s  {accepted / ours:12,.0f} rows/s"
-          f"   ratio to floor {ours / floor:.2f}x (target <= 2x)")
+          f"   ratio to floor {ours / floor:.2f}x (target <= 2x)   (median of {', '.join(f'{r[0]:.2f}' for r in runs)})")
+    print("  its steps in the median run (s): " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
     if not args.no_peer:
         peer = time_peer(files["polished_outcomes"])
         print(f"peer   pandas + pydantic per row        : {peer:7.2f} s  {args.rows / peer:12,.0f} rows/s"
