@@ -31,6 +31,9 @@ from .duckdb import engine_connection
 
 _PLACEHOLDER = re.compile(r"\?")
 COPY_CHUNK_ROWS = 100_000
+PULL_KEYS_FACTOR = 1
+"""A referenced table with at most this many rows per key of the file sends its keys to the
+engine, which keeps those the file names; a bigger one is sent the file's keys to join."""
 
 
 def _pg_sql(sql: str) -> str:
@@ -174,17 +177,24 @@ class PostgresStore:
         tag = f"{zlib.crc32(repr((key_columns, tuple(columns.items()))).encode()):08x}"
         name = f"ref_{table}_{tag}"
         casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c, sql_type in columns.items())
+        empty = f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c}' for c in columns)}) WHERE false"
         if not self.query(f"SELECT EXISTS (SELECT 1 FROM {table}) AS any").column("any")[0].as_py():
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c}' for c in columns)}) WHERE false")
+            engine.execute(empty)
             return name
         keys = engine.sql(
             f"SELECT DISTINCT {', '.join(key_columns)} FROM {keys_relation} "
             f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in key_columns)}"
         ).to_arrow_table()
+        if keys.num_rows and self._at_most(table, PULL_KEYS_FACTOR * keys.num_rows):
+            keys = self._keys_stored(engine, table, keys)
+        if not keys.num_rows:
+            engine.execute(empty)
+            return name
         temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
         self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
         self.execute(f"TRUNCATE {temp}")
         self._copy_in(temp, keys.schema, keys.to_batches(COPY_CHUNK_ROWS))
+        self.execute(f"ANALYZE {temp}")  # the planner then knows how many keys there are
         wanted = ", ".join(f"t.{c}" for c in columns)
         joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
         fetched = self.copy_out(f"SELECT {wanted} FROM {table} t JOIN {temp} k ON {joined}")
@@ -192,6 +202,29 @@ class PostgresStore:
         engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM __rt_fetched")
         engine.unregister("__rt_fetched")
         return name
+
+    def _at_most(self, table: str, rows: int) -> bool:
+        """Whether `table` holds at most `rows` rows: the planner's estimate when that says it is
+        far bigger, else counted (reading at most rows + 1 of them)."""
+        estimate = self.rows("SELECT reltuples AS n FROM pg_class WHERE oid = CAST(? AS regclass)", (table,))
+        if estimate and estimate[0]["n"] > 2 * rows:
+            return False
+        counted = self.rows(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {int(rows) + 1}) AS t")
+        return counted[0]["n"] <= rows
+
+    def _keys_stored(self, engine: duckdb.DuckDBPyConnection, table: str, keys: pa.Table) -> pa.Table:
+        """The keys of `keys` that `table` holds, found by reading the table's keys (for a table
+        not much bigger than the file's keys, cheaper than sending every key to be joined)."""
+        names = ", ".join(keys.schema.names)
+        stored = self.copy_out(f"SELECT {names} FROM {table}", keys.schema)
+        engine.register("__rt_file_keys", keys)
+        engine.register("__rt_stored_keys", stored)
+        try:
+            on = " AND ".join(f"f.{k} = s.{k}" for k in keys.schema.names)
+            return engine.sql(f"SELECT * FROM __rt_file_keys f SEMI JOIN __rt_stored_keys s ON {on}").to_arrow_table()
+        finally:
+            engine.unregister("__rt_file_keys")
+            engine.unregister("__rt_stored_keys")
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
         """The engine's rows stream into COPY as it produces them (no temporary file)."""

@@ -1,4 +1,5 @@
-"""PostgreSQL's binary COPY from Arrow: whatever the values, the store holds what CSV would have stored."""
+"""The PostgreSQL adapter's bulk paths: binary COPY stores what CSV would have stored, whatever the
+values; a referenced table's rows reach the import engine the same whichever way they are found."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roughtrace.store import open_store, pg_binary
+from roughtrace.store.duckdb import engine_connection
 from roughtrace.store.postgres import PostgresStore, _csv, _made_ahead
 
 COLUMNS = {
@@ -141,3 +143,23 @@ def test_blocks_made_ahead_arrive_in_order_and_errors_reach_the_consumer() -> No
     for _ in zip(range(3), _made_ahead(counted(), depth=2), strict=False):
         pass
     assert len(made) < 10  # a consumer that stops early stops the producer
+
+
+@pytest.mark.parametrize("stored", [2, 5, 400])
+def test_reference_fetches_the_rows_the_file_names_whichever_side_is_smaller(pg: PostgresStore, stored: int) -> None:
+    """A table with no more rows than the file has keys sends its keys to the engine; a bigger
+    one is sent the file's keys. Either way the engine gets exactly the stored rows named."""
+    pg.execute("CREATE TABLE sales (box_id VARCHAR, buyer_id VARCHAR, sale_date DATE)")
+    pg.append("sales", pa.table({
+        "box_id": [f"B{i}" for i in range(stored)],
+        "buyer_id": [f"SH{i % 3}" if i % 4 else None for i in range(stored)],
+        "sale_date": pa.array([datetime.date(2026, 1, 1 + i % 28) for i in range(stored)], pa.date32()),
+    }))
+    engine = engine_connection()
+    try:
+        engine.execute("CREATE TEMP TABLE staged AS SELECT * FROM (VALUES ('B1'), ('B1'), ('B3'), (NULL), ('X9'), ('')) AS t(box_id)")
+        name = pg.reference(engine, "sales", {"box_id": "VARCHAR", "buyer_id": "VARCHAR", "sale_date": "DATE"}, ("box_id",), "staged")
+        got = engine.sql(f"SELECT * FROM {name} ORDER BY box_id").fetchall()
+    finally:
+        engine.close()
+    assert got == [("B1", "SH1", datetime.date(2026, 1, 2)), ("B3", "SH0", datetime.date(2026, 1, 4))][: 1 if stored == 2 else 2]
