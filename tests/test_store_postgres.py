@@ -163,3 +163,46 @@ def test_reference_fetches_the_rows_the_file_names_whichever_side_is_smaller(pg:
     finally:
         engine.close()
     assert got == [("B1", "SH1", datetime.date(2026, 1, 2)), ("B3", "SH0", datetime.date(2026, 1, 4))][: 1 if stored == 2 else 2]
+
+
+def _engine_with(rows: str) -> object:
+    engine = engine_connection()
+    engine.execute(f"CREATE TEMP TABLE staged AS SELECT * FROM (VALUES {rows}) AS t(box_id, carats)")
+    return engine
+
+
+def test_rows_written_behind_are_there_for_the_next_statement_and_commit_with_it(pg: PostgresStore) -> None:
+    pg.execute("CREATE TABLE boxes (box_id VARCHAR, carats DECIMAL(18,3))")
+    engine = _engine_with("('B1', 1.250::DECIMAL(18,3)), ('B2', 0.001)")
+    try:
+        with pg.transaction():
+            pg.write_from(engine, "boxes", "SELECT * FROM staged")
+            pg.execute("INSERT INTO boxes VALUES (?, ?)", ("B3", Decimal("2.000")))  # queued behind the rows
+            engine.execute("CREATE TEMP TABLE meanwhile AS SELECT count(*) AS n FROM staged")  # the engine is free
+            assert pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 3}]
+            pg.write_from(engine, "boxes", "SELECT box_id || 'x' AS box_id, carats FROM staged")
+        assert pg.rows("SELECT box_id, carats FROM boxes ORDER BY box_id") == [
+            {"box_id": b, "carats": Decimal(c)} for b, c in
+            [("B1", "1.250"), ("B1x", "1.250"), ("B2", "0.001"), ("B2x", "0.001"), ("B3", "2.000")]]
+    finally:
+        engine.close()
+
+
+def test_a_write_behind_the_server_refuses_fails_the_transaction_and_stores_nothing(pg: PostgresStore) -> None:
+    pg.execute("CREATE TABLE boxes (box_id VARCHAR, carats DECIMAL(5,3))")
+    engine = _engine_with("('B1', 1.250::DECIMAL(18,3)), ('B2', 123.000)")
+    try:
+        with pytest.raises(Exception, match="numeric field overflow"), pg.transaction():  # noqa: B017
+            pg.write_from(engine, "boxes", "SELECT * FROM staged")
+            pg.execute("INSERT INTO boxes VALUES (?, ?)", ("B3", Decimal("2.000")))
+            pg.rows("SELECT 1 AS one")  # where the refusal is raised, if not already
+        assert pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 0}]
+        with pytest.raises(RuntimeError), pg.transaction():  # the import fails on its own while rows are written
+            pg.write_from(engine, "boxes", "SELECT box_id, 1.000::DECIMAL(18,3) AS carats FROM staged")
+            raise RuntimeError("the engine ran out of memory")
+        assert pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 0}]
+        with pg.transaction():  # the connection is usable again
+            pg.write_from(engine, "boxes", "SELECT box_id, 1.000::DECIMAL(18,3) AS carats FROM staged")
+        assert pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 2}]
+    finally:
+        engine.close()

@@ -4,13 +4,17 @@ Bulk data moves by COPY in both directions, streamed through Arrow: no Python lo
 Into the store it goes in PostgreSQL's binary form (`pg_binary`), which the server reads several
 times faster than CSV, or as CSV when a column has no binary encoding here; out of it as CSV.
 Import validation runs in a private in-memory DuckDB engine; the rows it needs from the store
-(the boxes a file names, say) are fetched by key into that engine, and the accepted rows stream
-from it into COPY while the engine is still producing them.
+(the boxes a file names, say) are fetched by key into that engine. Inside a transaction the
+accepted rows are written behind: the engine's rows are encoded and spooled to a private file as
+fast as the engine makes them, a second thread streams them into COPY, and the import goes on
+with work that needs only the engine (hashing the rows for the ledger) while the server takes
+them; the next statement that reads the store, and the end of the transaction, wait for it.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import queue
 import re
 import tempfile
@@ -55,8 +59,11 @@ class PostgresStore:
             raise StoreError(f"cannot reach the PostgreSQL store: {reason}", code="store_unavailable") from None
         self._depth = 0
         self._tx: Any = None
+        self._behind: _WriteBehind | None = None
+        self._failure: BaseException | None = None
 
     def migrate(self) -> int:
+        self._settle()
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(74021)")  # one migrator at a time
             return migrations.apply_migrations(self)
@@ -73,18 +80,30 @@ class PostgresStore:
             finally:
                 self._depth -= 1
             return
+        self._settle()
         self._depth = 1
         try:
             with self.con.transaction():
-                yield
+                try:
+                    yield
+                except BaseException:
+                    self._abandon()
+                    raise
+                self._settle()  # a write still going on finishes (or fails) before the commit
         finally:
             self._depth = 0
+            self._failure = None
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        if self._behind is not None:  # runs after the write, in order; an error is raised at the next wait
+            self._behind.then(_pg_sql(sql) if params else sql, params or None)
+            return
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
@@ -93,22 +112,44 @@ class PostgresStore:
         return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
+        self._settle()
         batches = rows.to_batches(COPY_CHUNK_ROWS) if isinstance(rows, pa.Table) else rows
         return self._copy_in(table, rows.schema, batches)
 
     def ibis(self) -> Any:
         import ibis
 
+        self._settle()
         return ibis.postgres.from_connection(self.con)
 
     def close(self) -> None:
+        self._abandon()
         self.con.close()
+
+    # -- writing behind -------------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Wait for a write going on behind; raise its error (again at every call until the
+        transaction ends, which then rolls back)."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            error = behind.finish()
+            if error is not None and self._failure is None:
+                self._failure = error
+        if self._failure is not None:
+            raise self._failure
+
+    def _abandon(self) -> None:
+        """Stop a write going on behind (the transaction is failing anyway) and wait for it."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            behind.finish(abort=True)
 
     # -- bulk paths -----------------------------------------------------------------------------
     def _column_types(self, table: str) -> dict[str, str]:
@@ -117,34 +158,41 @@ class PostgresStore:
             "SELECT attname, format_type(atttypid, NULL) AS type FROM pg_attribute "
             "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped", (table,))}
 
-    def _copy_in(self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
-        """COPY Arrow batches into `table`: in binary form when every column has an encoding for
-        its target type, else as CSV. The blocks are made (batches read and encoded) on a second
-        thread while this one sends the previous block, so the server never waits for them."""
+    def _copy_plan(self, table: str, schema: pa.Schema) -> tuple[str, Any, bytes, bytes]:
+        """The COPY statement for Arrow rows of `schema` into `table`, the function making a block
+        of a batch, and what the stream starts and ends with: PostgreSQL's binary form when every
+        column has an encoding for its target type, else CSV."""
         types = self._column_types(table)
         target = [types.get(f.name, "") for f in schema]
-        binary = all(pg_binary.encodable(f.type, t) for f, t in zip(schema, target, strict=True))
-        statement = f"COPY {table} ({', '.join(schema.names)}) FROM STDIN (FORMAT {'binary' if binary else 'csv'})"
+        names = ", ".join(schema.names)
+        if all(pg_binary.encodable(f.type, t) for f, t in zip(schema, target, strict=True)):
+            return (f"COPY {table} ({names}) FROM STDIN (FORMAT binary)", lambda batch: pg_binary.encode(batch, target),
+                    pg_binary.SIGNATURE, pg_binary.TRAILER)
+        return f"COPY {table} ({names}) FROM STDIN (FORMAT csv)", _csv, b"", b""
+
+    def _copy_in(self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        """COPY Arrow batches into `table`, now. The blocks are made (batches read and encoded)
+        on a second thread while this one sends the previous block."""
+        statement, block_of, first, last = self._copy_plan(table, schema)
         written = 0
 
         def blocks() -> Iterator[Any]:
             nonlocal written
             for batch in batches:
                 if batch.num_rows:
-                    yield pg_binary.encode(batch, target) if binary else _csv(batch)
+                    yield block_of(batch)
                     written += batch.num_rows
 
         with self.con.cursor() as cur, cur.copy(statement) as copy:
-            if binary:
-                copy.write(pg_binary.SIGNATURE)
+            copy.write(first)
             for block in _made_ahead(blocks()):
                 copy.write(block)
-            if binary:
-                copy.write(pg_binary.TRAILER)
+            copy.write(last)
         return written
 
     def copy_out(self, select_sql: str, schema: pa.Schema | None = None) -> pa.Table:
         """Run a query by COPY TO STDOUT and read its CSV into Arrow (all text unless typed)."""
+        self._settle()
         with tempfile.TemporaryFile() as buffer:
             with self.con.cursor() as cur, cur.copy(f"COPY ({select_sql}) TO STDOUT (FORMAT csv, HEADER true)") as copy:
                 for block in copy:
@@ -174,6 +222,7 @@ class PostgresStore:
         into the engine, typed as `columns` says; returns the engine relation's name."""
         # One temp table (and one engine relation) per table, key and columns: one import may
         # fetch the same table twice by different keys, and the SQL naming the first is run later.
+        self._settle()
         tag = f"{zlib.crc32(repr((key_columns, tuple(columns.items()))).encode()):08x}"
         name = f"ref_{table}_{tag}"
         casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c, sql_type in columns.items())
@@ -227,9 +276,83 @@ class PostgresStore:
             engine.unregister("__rt_stored_keys")
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
-        """The engine's rows stream into COPY as it produces them (no temporary file)."""
+        """Store the engine's rows. Inside a transaction they are written behind: this returns
+        once the engine has made them all (spooled to a private file) while a second thread is
+        still streaming them into COPY; outside one, it returns when they are stored."""
+        self._settle()
         reader = engine.sql(select_sql).to_arrow_reader(COPY_CHUNK_ROWS)
-        self._copy_in(table, reader.schema, reader)
+        if not self._depth:
+            self._copy_in(table, reader.schema, reader)
+            return
+        statement, block_of, first, last = self._copy_plan(table, reader.schema)
+        behind = self._behind = _WriteBehind(self.con, statement)
+        behind.add(first)
+        for batch in reader:
+            if batch.num_rows:
+                behind.add(block_of(batch))
+        behind.add(last)
+        behind.copy_done()
+
+
+class _WriteBehind:
+    """One COPY sent on a second thread from a spool file the caller fills, then the statements
+    queued behind it, in order. The caller hands over each block as it is made; the file, not
+    memory, holds what the server has not taken yet."""
+
+    def __init__(self, con: psycopg.Connection, statement: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self._spool = tempfile.TemporaryFile(prefix="roughtrace-copy-")
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, args=(con, statement), name="roughtrace-copy", daemon=True)
+        self._thread.start()
+
+    def add(self, block: Any) -> None:
+        if self.error is not None:  # the server refused the rows already: stop making them
+            raise self.error
+        data = memoryview(block).cast("B")
+        size = data.nbytes
+        while data:
+            data = data[os.write(self._spool.fileno(), data):]
+        self._jobs.put(("block", size, None))
+
+    def copy_done(self) -> None:
+        self._jobs.put(("copy_done", None, None))
+
+    def then(self, sql: str, params: Any) -> None:
+        self._jobs.put(("statement", sql, params))
+
+    def finish(self, abort: bool = False) -> BaseException | None:
+        """Wait for everything handed over to be sent (or, aborting, for the sending to stop);
+        returns the error that stopped it, if any."""
+        self._jobs.put(("abort" if abort else "end", None, None))
+        self._thread.join()
+        self._spool.close()
+        return self.error
+
+    def _send(self, con: psycopg.Connection, statement: str) -> None:
+        job: tuple[str, Any, Any] = ("", None, None)
+        try:
+            with con.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    sent = 0
+                    while (job := self._jobs.get())[0] == "block":
+                        end = sent + job[1]
+                        while sent < end:
+                            piece = os.pread(self._spool.fileno(), min(end - sent, 1 << 20), sent)
+                            copy.write(piece)
+                            sent += len(piece)
+                    if job[0] != "copy_done":
+                        raise _Abandoned("the import stopped before its rows were all made")
+                while (job := self._jobs.get())[0] == "statement":
+                    cur.execute(job[1], job[2])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            self.error = exc
+        while job[0] not in ("end", "abort"):
+            job = self._jobs.get()
+
+
+class _Abandoned(Exception):
+    """Stops a COPY whose import failed before handing over all its rows (the server discards it)."""
 
 
 def _made_ahead(blocks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
