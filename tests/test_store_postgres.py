@@ -147,8 +147,8 @@ def test_blocks_made_ahead_arrive_in_order_and_errors_reach_the_consumer() -> No
 
 @pytest.mark.parametrize("stored", [2, 5, 400])
 def test_reference_fetches_the_rows_the_file_names_whichever_side_is_smaller(pg: PostgresStore, stored: int) -> None:
-    """A table with no more rows than the file has keys sends its keys to the engine; a bigger
-    one is sent the file's keys. Either way the engine gets exactly the stored rows named."""
+    """A table with no more rows than the file has keys is read whole; a bigger one is sent the
+    file's keys. Either way the engine gets exactly the stored rows named."""
     pg.execute("CREATE TABLE sales (box_id VARCHAR, buyer_id VARCHAR, sale_date DATE)")
     pg.append("sales", pa.table({
         "box_id": [f"B{i}" for i in range(stored)],

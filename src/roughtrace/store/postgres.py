@@ -36,8 +36,8 @@ from .duckdb import engine_connection
 _PLACEHOLDER = re.compile(r"\?")
 COPY_CHUNK_ROWS = 100_000
 PULL_KEYS_FACTOR = 1
-"""A referenced table with at most this many rows per key of the file sends its keys to the
-engine, which keeps those the file names; a bigger one is sent the file's keys to join."""
+"""A referenced table with at most this many rows per key of the file is read whole into the
+engine, which keeps the rows the file names; a bigger one is sent the file's keys to join."""
 
 
 def _pg_sql(sql: str) -> str:
@@ -219,7 +219,8 @@ class PostgresStore:
     def reference(self, engine: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
                   key_columns: tuple[str, ...], keys_relation: str) -> str:
         """Fetch the rows of `table` whose key matches a key in the engine's `keys_relation`
-        into the engine, typed as `columns` says; returns the engine relation's name."""
+        into the engine, typed as `columns` says (the key columns among them); returns the
+        engine relation's name."""
         # One temp table (and one engine relation) per table, key and columns: one import may
         # fetch the same table twice by different keys, and the SQL naming the first is run later.
         self._settle()
@@ -234,22 +235,30 @@ class PostgresStore:
             f"SELECT DISTINCT {', '.join(key_columns)} FROM {keys_relation} "
             f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in key_columns)}"
         ).to_arrow_table()
-        if keys.num_rows and self._at_most(table, PULL_KEYS_FACTOR * keys.num_rows):
-            keys = self._keys_stored(engine, table, keys)
         if not keys.num_rows:
             engine.execute(empty)
             return name
-        temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
-        self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
-        self.execute(f"TRUNCATE {temp}")
-        self._copy_in(temp, keys.schema, keys.to_batches(COPY_CHUNK_ROWS))
-        self.execute(f"ANALYZE {temp}")  # the planner then knows how many keys there are
-        wanted = ", ".join(f"t.{c}" for c in columns)
-        joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
-        fetched = self.copy_out(f"SELECT {wanted} FROM {table} t JOIN {temp} k ON {joined}")
+        wanted = list(columns)
+        if self._at_most(table, PULL_KEYS_FACTOR * keys.num_rows):
+            # A table no bigger than the file's keys comes whole; the engine keeps the rows named.
+            fetched = self.copy_out(f"SELECT {', '.join(wanted)} FROM {table}")
+            named = f"SEMI JOIN __rt_keys k ON {' AND '.join(f'f.{c} = k.{c}' for c in key_columns)}"
+        else:
+            temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
+            self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
+            self.execute(f"TRUNCATE {temp}")
+            self._copy_in(temp, keys.schema, keys.to_batches(COPY_CHUNK_ROWS))
+            self.execute(f"ANALYZE {temp}")  # the planner then knows how many keys there are
+            joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+            fetched = self.copy_out(f"SELECT {', '.join(f't.{c}' for c in wanted)} FROM {table} t JOIN {temp} k ON {joined}")
+            named = ""
         engine.register("__rt_fetched", fetched)
-        engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM __rt_fetched")
-        engine.unregister("__rt_fetched")
+        engine.register("__rt_keys", keys)
+        try:
+            engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.* FROM (SELECT {casts} FROM __rt_fetched) f {named}")
+        finally:
+            engine.unregister("__rt_fetched")
+            engine.unregister("__rt_keys")
         return name
 
     def _at_most(self, table: str, rows: int) -> bool:
@@ -260,20 +269,6 @@ class PostgresStore:
             return False
         counted = self.rows(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {int(rows) + 1}) AS t")
         return counted[0]["n"] <= rows
-
-    def _keys_stored(self, engine: duckdb.DuckDBPyConnection, table: str, keys: pa.Table) -> pa.Table:
-        """The keys of `keys` that `table` holds, found by reading the table's keys (for a table
-        not much bigger than the file's keys, cheaper than sending every key to be joined)."""
-        names = ", ".join(keys.schema.names)
-        stored = self.copy_out(f"SELECT {names} FROM {table}", keys.schema)
-        engine.register("__rt_file_keys", keys)
-        engine.register("__rt_stored_keys", stored)
-        try:
-            on = " AND ".join(f"f.{k} = s.{k}" for k in keys.schema.names)
-            return engine.sql(f"SELECT * FROM __rt_file_keys f SEMI JOIN __rt_stored_keys s ON {on}").to_arrow_table()
-        finally:
-            engine.unregister("__rt_file_keys")
-            engine.unregister("__rt_stored_keys")
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
         """Store the engine's rows. Inside a transaction they are written behind: this returns
