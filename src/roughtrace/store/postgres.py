@@ -25,8 +25,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import duckdb
+import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import StoreError
@@ -390,12 +392,28 @@ def _made_ahead(blocks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         producer.join()
 
 
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_text(column: pa.Array) -> pa.Array:
+    """Bytes as PostgreSQL's '\\x' hex text for BYTEA (NULL stays NULL), a whole column at once."""
+    values = column.cast(pa.binary())
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=values.offset + n + 1)[values.offset:]
+    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    digits = np.empty((len(data), 2), dtype=np.uint8)
+    digits[:, 0] = _HEX_DIGITS[data >> 4]
+    digits[:, 1] = _HEX_DIGITS[data & 15]
+    hexed = pa.StringArray.from_buffers(n, pa.py_buffer((2 * (offsets - offsets[0])).astype(np.int32)), pa.py_buffer(digits))
+    prefixed = pc.binary_join_element_wise(pa.scalar("\\x"), hexed, "")
+    return pc.if_else(values.is_valid(), prefixed, pa.scalar(None, pa.string()))
+
+
 def _csv(batch: pa.RecordBatch) -> bytes:
     """A batch as CSV rows for COPY; binary columns as PostgreSQL's '\\x' hex text."""
     for i, field in enumerate(batch.schema):
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            hexed = pa.array([None if v is None else "\\x" + bytes(v).hex() for v in batch.column(i).to_pylist()], pa.string())
-            batch = batch.set_column(i, field.name, hexed)
+            batch = batch.set_column(i, field.name, _hex_text(batch.column(i)))
     sink = io.BytesIO()
     pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return sink.getvalue()
