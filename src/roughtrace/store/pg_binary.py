@@ -1,10 +1,10 @@
 """PostgreSQL's binary COPY format, built from Arrow columns: no loop over rows, no I/O.
 
 A binary COPY row is a field count (int16) and, for each field, its length (int32; -1 for NULL)
-and the value in the type's binary form, all big-endian. PostgreSQL reads that form several times
-faster than it parses CSV text (dates and decimals above all), so the bulk path into the store
-sends it whenever every column of a batch has an encoding here (`encodable`); otherwise it falls
-back to CSV. Fixed-width values are laid out as numpy matrices, one row per record; variable-width
+and the value in the type's binary form, all big-endian. PostgreSQL takes that form with less
+work than CSV text, having no dates or decimals to parse (0.5-1 CPU-s less per million outcome
+rows, measured), so the bulk path into the store sends it whenever every column of a batch has an
+encoding here (`encodable`); otherwise it falls back to CSV. Fixed-width values are laid out as numpy matrices, one row per record; variable-width
 values (text, bytes) are Arrow arrays; Arrow's element-wise join then concatenates the pieces of
 each record, so the whole batch is one contiguous buffer.
 

@@ -1,8 +1,8 @@
 """The shared, multi-user store: PostgreSQL, reached with psycopg 3.
 
 Bulk data moves by COPY in both directions, streamed through Arrow: no Python loop over rows.
-Into the store it goes in PostgreSQL's binary form (`pg_binary`), which the server reads several
-times faster than CSV, or as CSV when a column has no binary encoding here; out of it as CSV.
+Into the store it goes in PostgreSQL's binary form (`pg_binary`), which the server takes with less
+work than CSV, or as CSV when a column has no binary encoding here; out of it as CSV.
 Import validation runs in a private in-memory DuckDB engine; the rows it needs from the store
 (the boxes a file names, say) are fetched by key into that engine. Inside a transaction the
 accepted rows are written behind: the engine's rows are encoded and spooled to a private file as
