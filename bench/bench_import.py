@@ -148,7 +148,7 @@ def rss_child(rows: int, memory_limit: str = "1GB") -> tuple[float, float]:
     return max(peak, before) / 1024, seconds
 
 
-def time_postgres(files: dict[str, Path], url: str) -> tuple[float, float]:
+def time_postgres(files: dict[str, Path], url: str) -> tuple[float, float, dict[str, float]]:
     """roughtrace import into PostgreSQL against a plain COPY of the same file."""
     import uuid
 
@@ -180,7 +180,7 @@ def time_postgres(files: dict[str, Path], url: str) -> tuple[float, float]:
         ours = time.perf_counter() - started
         store.close()
         assert result.rows_rejected == 0
-        return ours, plain
+        return ours, plain, result.timings
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -204,6 +204,7 @@ def main() -> None:
                         help="floor and roughtrace are timed alternately this many times; medians are compared")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB floor and import (PostgreSQL only)")
     parser.add_argument("--memory-limit", default="1GB", help="the import engine's memory limit (setting import_memory_limit)")
     args = parser.parse_args()
 
@@ -212,18 +213,20 @@ def main() -> None:
     size_mb = files["polished_outcomes"].stat().st_size / 1e6
     print(f"polished_outcomes: {args.rows:,} rows, {size_mb:,.0f} MB CSV; {os.cpu_count()} cores")
 
-    floors, runs = [], []
-    for _ in range(max(1, args.repeat)):  # alternately, so both see the same machine
-        floors.append(time_floor(files["polished_outcomes"], OUT / "floor.duckdb"))
-        runs.append(time_roughtrace(files, OUT / "roughtrace.duckdb", args.memory_limit))
-    floor = statistics.median(floors)
-    ours, accepted, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
-    print(f"floor  DuckDB CTAS read_csv + CHECKPOINT : {floor:7.2f} s  {args.rows / floor:12,.0f} rows/s"
-          f"   (median of {', '.join(f'{s:.2f}' for s in floors)})")
-    print(f"roughtrace import (validated, stored)   : {ours:7.2f} s  {accepted / ours:12,.0f} rows/s"
-          f"   ratio to floor {ours / floor:.2f}x (target <= 2x)   (median of {', '.join(f'{r[0]:.2f}' for r in runs)})")
-    print("  its steps in the median run (s): " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
-    if not args.no_peer:
+    ours = None
+    if not args.no_duckdb:
+        floors, runs = [], []
+        for _ in range(max(1, args.repeat)):  # alternately, so both see the same machine
+            floors.append(time_floor(files["polished_outcomes"], OUT / "floor.duckdb"))
+            runs.append(time_roughtrace(files, OUT / "roughtrace.duckdb", args.memory_limit))
+        floor = statistics.median(floors)
+        ours, accepted, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
+        print(f"floor  DuckDB CTAS read_csv + CHECKPOINT : {floor:7.2f} s  {args.rows / floor:12,.0f} rows/s"
+              f"   (median of {', '.join(f'{s:.2f}' for s in floors)})")
+        print(f"roughtrace import (validated, stored)   : {ours:7.2f} s  {accepted / ours:12,.0f} rows/s"
+              f"   ratio to floor {ours / floor:.2f}x (target <= 2x)   (median of {', '.join(f'{r[0]:.2f}' for r in runs)})")
+        print("  its steps in the median run (s): " + ", ".join(f"{step} {seconds:.2f}" for step, seconds in steps.items()))
+    if not args.no_peer and ours is not None:
         peer = time_peer(files["polished_outcomes"])
         print(f"peer   pandas + pydantic per row        : {peer:7.2f} s  {args.rows / peer:12,.0f} rows/s"
               f"   roughtrace is {peer / ours:.1f}x faster (target >= 10x)")
@@ -236,9 +239,10 @@ def main() -> None:
         if url is None:
             print("PostgreSQL: none reachable (set ROUGHTRACE_TEST_PG); skipped")
         else:
-            ours_pg, plain = time_postgres(files, url)
+            ours_pg, plain, steps = time_postgres(files, url)
             print(f"PostgreSQL plain COPY of the file        : {plain:7.2f} s")
             print(f"PostgreSQL roughtrace import             : {ours_pg:7.2f} s   ratio to COPY {ours_pg / plain:.2f}x (target <= 2x)")
+            print("  steps: " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in steps.items()))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ about what a row's canonical form is.
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +27,9 @@ from .schema import MIGRATIONS
 
 _CHUNK_ROWS = 1 << 20
 """Rows read at a time when hashing a batch: the text of a million rows at once, not of all."""
+_HASHED_AHEAD = 2
+"""Chunks an import hashes before the ledger first reads the store (64 MB of hashes at most): a
+PostgreSQL store may still be taking the batch's rows meanwhile (it writes them behind)."""
 
 
 def leaf_chunks(query: Callable[[str], pa.Table], dialect: str, kind: Kind, relation: str,
@@ -75,6 +80,13 @@ def ledger_ready(store: Store) -> bool:
     return bool(applied.column("n")[0].as_py())
 
 
+def _resumed(ahead: deque[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The chunks hashed ahead (each let go once taken), then the rest."""
+    while ahead:
+        yield ahead.popleft()
+    yield from rest
+
+
 def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: int, result: Any, accepted: str,
                   settings: Settings | None = None) -> dict[str, Any] | None:
     """Log import batch `batch_id` of `spec` from file `source` and return its receipt as JSON
@@ -85,6 +97,8 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
     numbered by `_row`, their source_row). The rows are hashed there, in the DuckDB engine that
     checked them, whatever the store: the canonical text is the same on every engine (tested),
     and `verify` later recomputes it from the rows as stored."""
+    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_table(), "duckdb", spec, accepted, "_row")
+    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD))
     if not ledger_ready(store):
         return None
     summary = {
@@ -97,6 +111,5 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
         "rows_rejected": result.rows_rejected,
         "rows_unchanged": result.rows_unchanged,
     }
-    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_table(), "duckdb", spec, accepted, "_row")
-    receipt = record_batch(store, summary, chunks, load_signer(store, settings))
+    receipt = record_batch(store, summary, _resumed(ahead, chunks), load_signer(store, settings))
     return receipt.to_json()

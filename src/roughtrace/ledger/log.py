@@ -114,20 +114,9 @@ def entry_body(store: Store, index: int) -> str:
 
 # -- appending ------------------------------------------------------------------------------
 
-def _append(store: Store, table_name: str, rows: pa.Table) -> None:
-    """Append through the port. PostgreSQL's bulk path is CSV COPY, which takes BYTEA as '\\x' hex
-    text, so binary columns are sent that way there."""
-    if store.engine == "postgresql":
-        for i, field in enumerate(rows.schema):
-            if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-                values = rows.column(i).to_pylist()
-                rows = rows.set_column(i, field.name, pa.array(["\\x" + bytes(v).hex() for v in values], pa.string()))
-    store.append(table_name, rows)
-
-
 def _append_tiles(store: Store, tree: int, rows: tiles.TileRows) -> None:
     table = rows.arrow()
-    _append(store, "ledger_tiles", table.add_column(0, "tree", pa.array(np.full(table.num_rows, tree, dtype=np.int64))))
+    store.append("ledger_tiles", table.add_column(0, "tree", pa.array(np.full(table.num_rows, tree, dtype=np.int64))))
 
 
 def _write_tiles(store: Store, tree: int, size: int, changed: Sequence[tiles.TileRows]) -> None:
@@ -159,7 +148,7 @@ def append_entries(store: Store, bodies: Sequence[str] | pa.Array, entry_type: s
         head = latest_head(store)
         size = head.size if head else 0
         leaves = kernel.leaf_hashes(bodies)
-        _append(store, "ledger_entries", pa.table({
+        store.append("ledger_entries", pa.table({
             "entry_index": pa.array(np.arange(size, size + len(bodies), dtype=np.int64)),
             "entry_type": pa.array([entry_type] * len(bodies), pa.string()),
             "body": bodies.cast(pa.string()),

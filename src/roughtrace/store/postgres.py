@@ -1,31 +1,45 @@
 """The shared, multi-user store: PostgreSQL, reached with psycopg 3.
 
-Bulk data moves by COPY in both directions, as CSV streamed through Arrow: no Python loop over
-rows. Import validation runs in a private in-memory DuckDB engine; the rows it needs from the
-store (the boxes a file names, say) are fetched by key into that engine.
+Bulk data moves by COPY in both directions, streamed through Arrow: no Python loop over rows.
+Into the store it goes in PostgreSQL's binary form (`pg_binary`), which the server takes with less
+work than CSV, or as CSV when a column has no binary encoding here; out of it as CSV.
+Import validation runs in a private in-memory DuckDB engine; the rows it needs from the store
+(the boxes a file names, say) are fetched by key into that engine. Inside a transaction the
+accepted rows are written behind: the engine's rows are encoded and spooled to a private file as
+fast as the engine makes them, a second thread streams them into COPY, and the import goes on
+with work that needs only the engine (hashing the rows for the ledger) while the server takes
+them; the next statement that reads the store, and the end of the transaction, wait for it.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import queue
 import re
 import tempfile
+import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import duckdb
+import numpy as np
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import StoreError
-from . import migrations
+from . import migrations, pg_binary
 from .duckdb import engine_connection
 
 _PLACEHOLDER = re.compile(r"\?")
 COPY_CHUNK_ROWS = 100_000
+PULL_KEYS_FACTOR = 1
+"""A referenced table with at most this many rows per key of the file is read whole into the
+engine, which keeps the rows the file names; a bigger one is sent the file's keys to join."""
 
 
 def _pg_sql(sql: str) -> str:
@@ -47,8 +61,11 @@ class PostgresStore:
             raise StoreError(f"cannot reach the PostgreSQL store: {reason}", code="store_unavailable") from None
         self._depth = 0
         self._tx: Any = None
+        self._behind: _WriteBehind | None = None
+        self._failure: BaseException | None = None
 
     def migrate(self) -> int:
+        self._settle()
         with self.transaction():
             self.execute("SELECT pg_advisory_xact_lock(74021)")  # one migrator at a time
             return migrations.apply_migrations(self)
@@ -65,18 +82,30 @@ class PostgresStore:
             finally:
                 self._depth -= 1
             return
+        self._settle()
         self._depth = 1
         try:
             with self.con.transaction():
-                yield
+                try:
+                    yield
+                except BaseException:
+                    self._abandon()
+                    raise
+                self._settle()  # a write still going on finishes (or fails) before the commit
         finally:
             self._depth = 0
+            self._failure = None
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        if self._behind is not None:  # runs after the write, in order; an error is raised at the next wait
+            self._behind.then(_pg_sql(sql) if params else sql, params or None)
+            return
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
@@ -85,39 +114,87 @@ class PostgresStore:
         return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
+        self._settle()
         batches = rows.to_batches(COPY_CHUNK_ROWS) if isinstance(rows, pa.Table) else rows
-        return self._copy_in(table, rows.schema.names, batches)
+        return self._copy_in(table, rows.schema, batches)
 
     def ibis(self) -> Any:
         import ibis
 
+        self._settle()
         return ibis.postgres.from_connection(self.con)
 
     def close(self) -> None:
+        self._abandon()
         self.con.close()
 
+    # -- writing behind -------------------------------------------------------------------------
+    def _settle(self) -> None:
+        """Wait for a write going on behind; raise its error (again at every call until the
+        transaction ends, which then rolls back)."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            error = behind.finish()
+            if error is not None and self._failure is None:
+                self._failure = error
+        if self._failure is not None:
+            raise self._failure
+
+    def _abandon(self) -> None:
+        """Stop a write going on behind (the transaction is failing anyway) and wait for it."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            behind.finish(abort=True)
+
     # -- bulk paths -----------------------------------------------------------------------------
-    def _copy_in(self, table: str, names: list[str], batches: Any) -> int:
+    def _column_types(self, table: str) -> dict[str, str]:
+        """The type of each column of `table` (as the search path finds it), without modifiers."""
+        return {r["attname"]: r["type"] for r in self.rows(
+            "SELECT attname, format_type(atttypid, NULL) AS type FROM pg_attribute "
+            "WHERE attrelid = CAST(? AS regclass) AND attnum > 0 AND NOT attisdropped", (table,))}
+
+    def _copy_plan(self, table: str, schema: pa.Schema) -> tuple[str, Any, bytes, bytes]:
+        """The COPY statement for Arrow rows of `schema` into `table`, the function making a block
+        of a batch, and what the stream starts and ends with: PostgreSQL's binary form when every
+        column has an encoding for its target type, else CSV."""
+        types = self._column_types(table)
+        target = [types.get(f.name, "") for f in schema]
+        names = ", ".join(schema.names)
+        if all(pg_binary.encodable(f.type, t) for f, t in zip(schema, target, strict=True)):
+            return (f"COPY {table} ({names}) FROM STDIN (FORMAT binary)", lambda batch: pg_binary.encode(batch, target),
+                    pg_binary.SIGNATURE, pg_binary.TRAILER)
+        return f"COPY {table} ({names}) FROM STDIN (FORMAT csv)", _csv, b"", b""
+
+    def _copy_in(self, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        """COPY Arrow batches into `table`, now. The blocks are made (batches read and encoded)
+        on a second thread while this one sends the previous block."""
+        statement, block_of, first, last = self._copy_plan(table, schema)
         written = 0
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        with self.con.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
+
+        def blocks() -> Iterator[Any]:
+            nonlocal written
             for batch in batches:
-                if batch.num_rows == 0:
-                    continue
-                sink = io.BytesIO()
-                pacsv.write_csv(batch, sink, write_options=options)
-                copy.write(sink.getvalue())
-                written += batch.num_rows
+                if batch.num_rows:
+                    yield block_of(batch)
+                    written += batch.num_rows
+
+        with self.con.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(first)
+            for block in _made_ahead(blocks()):
+                copy.write(block)
+            copy.write(last)
         return written
 
     def copy_out(self, select_sql: str, schema: pa.Schema | None = None) -> pa.Table:
         """Run a query by COPY TO STDOUT and read its CSV into Arrow (all text unless typed)."""
+        self._settle()
         with tempfile.TemporaryFile() as buffer:
             with self.con.cursor() as cur, cur.copy(f"COPY ({select_sql}) TO STDOUT (FORMAT csv, HEADER true)") as copy:
                 for block in copy:
@@ -144,38 +221,199 @@ class PostgresStore:
     def reference(self, engine: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
                   key_columns: tuple[str, ...], keys_relation: str) -> str:
         """Fetch the rows of `table` whose key matches a key in the engine's `keys_relation`
-        into the engine, typed as `columns` says; returns the engine relation's name."""
+        into the engine, typed as `columns` says (the key columns among them); returns the
+        engine relation's name."""
         # One temp table (and one engine relation) per table, key and columns: one import may
         # fetch the same table twice by different keys, and the SQL naming the first is run later.
+        self._settle()
         tag = f"{zlib.crc32(repr((key_columns, tuple(columns.items()))).encode()):08x}"
         name = f"ref_{table}_{tag}"
         casts = ", ".join(f"CAST({c} AS {sql_type}) AS {c}" for c, sql_type in columns.items())
+        empty = f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c}' for c in columns)}) WHERE false"
         if not self.query(f"SELECT EXISTS (SELECT 1 FROM {table}) AS any").column("any")[0].as_py():
-            engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c}' for c in columns)}) WHERE false")
+            engine.execute(empty)
             return name
         keys = engine.sql(
             f"SELECT DISTINCT {', '.join(key_columns)} FROM {keys_relation} "
             f"WHERE {' AND '.join(f'{k} IS NOT NULL' for k in key_columns)}"
         ).to_arrow_table()
-        temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
-        self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
-        self.execute(f"TRUNCATE {temp}")
-        self._copy_in(temp, list(key_columns), keys.to_batches(COPY_CHUNK_ROWS))
-        wanted = ", ".join(f"t.{c}" for c in columns)
-        joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
-        fetched = self.copy_out(f"SELECT {wanted} FROM {table} t JOIN {temp} k ON {joined}")
+        if not keys.num_rows:
+            engine.execute(empty)
+            return name
+        wanted = list(columns)
+        if self._at_most(table, PULL_KEYS_FACTOR * keys.num_rows):
+            # A table no bigger than the file's keys comes whole; the engine keeps the rows named.
+            fetched = self.copy_out(f"SELECT {', '.join(wanted)} FROM {table}")
+            named = f"SEMI JOIN __rt_keys k ON {' AND '.join(f'f.{c} = k.{c}' for c in key_columns)}"
+        else:
+            temp = f"rt_keys_{table}_{zlib.crc32(repr(key_columns).encode()):08x}"
+            self.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {', '.join(key_columns)} FROM {table} WHERE false")
+            self.execute(f"TRUNCATE {temp}")
+            self._copy_in(temp, keys.schema, keys.to_batches(COPY_CHUNK_ROWS))
+            self.execute(f"ANALYZE {temp}")  # the planner then knows how many keys there are
+            joined = " AND ".join(f"t.{k} = k.{k}" for k in key_columns)
+            fetched = self.copy_out(f"SELECT {', '.join(f't.{c}' for c in wanted)} FROM {table} t JOIN {temp} k ON {joined}")
+            named = ""
         engine.register("__rt_fetched", fetched)
-        engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM __rt_fetched")
-        engine.unregister("__rt_fetched")
+        engine.register("__rt_keys", keys)
+        try:
+            engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT f.* FROM (SELECT {casts} FROM __rt_fetched) f {named}")
+        finally:
+            engine.unregister("__rt_fetched")
+            engine.unregister("__rt_keys")
         return name
 
+    def _at_most(self, table: str, rows: int) -> bool:
+        """Whether `table` holds at most `rows` rows: the planner's estimate when that says it is
+        far bigger, else counted (reading at most rows + 1 of them)."""
+        estimate = self.rows("SELECT reltuples AS n FROM pg_class WHERE oid = CAST(? AS regclass)", (table,))
+        if estimate and estimate[0]["n"] > 2 * rows:
+            return False
+        counted = self.rows(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {int(rows) + 1}) AS t")
+        return counted[0]["n"] <= rows
+
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
-        """The engine writes CSV (in parallel) to a private temporary file, streamed into COPY."""
-        names = [d[0] for d in engine.sql(f"SELECT * FROM ({select_sql}) LIMIT 0").description]
-        with tempfile.TemporaryDirectory(prefix="roughtrace-copy-") as folder:
-            path = f"{folder}/rows.csv"
-            engine.execute(f"COPY ({select_sql}) TO '{path}' (FORMAT csv, HEADER false, QUOTE '\"', ESCAPE '\"')")
-            with self.con.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy, \
-                    open(path, "rb") as handle:
-                while block := handle.read(1 << 20):
-                    copy.write(block)
+        """Store the engine's rows. Inside a transaction they are written behind: this returns
+        once the engine has made them all (spooled to a private file) while a second thread is
+        still streaming them into COPY; outside one, it returns when they are stored."""
+        self._settle()
+        reader = engine.sql(select_sql).to_arrow_reader(COPY_CHUNK_ROWS)
+        if not self._depth:
+            self._copy_in(table, reader.schema, reader)
+            return
+        statement, block_of, first, last = self._copy_plan(table, reader.schema)
+        behind = self._behind = _WriteBehind(self.con, statement)
+        behind.add(first)
+        for batch in reader:
+            if batch.num_rows:
+                behind.add(block_of(batch))
+        behind.add(last)
+        behind.copy_done()
+
+
+class _WriteBehind:
+    """One COPY sent on a second thread from a spool file the caller fills, then the statements
+    queued behind it, in order. The caller hands over each block as it is made; the file, not
+    memory, holds what the server has not taken yet."""
+
+    def __init__(self, con: psycopg.Connection, statement: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self._spool = tempfile.TemporaryFile(prefix="roughtrace-copy-")
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._send, args=(con, statement), name="roughtrace-copy", daemon=True)
+        self._thread.start()
+
+    def add(self, block: Any) -> None:
+        if self.error is not None:  # the server refused the rows already: stop making them
+            raise self.error
+        data = memoryview(block).cast("B")
+        size = data.nbytes
+        while data:
+            data = data[os.write(self._spool.fileno(), data):]
+        self._jobs.put(("block", size, None))
+
+    def copy_done(self) -> None:
+        self._jobs.put(("copy_done", None, None))
+
+    def then(self, sql: str, params: Any) -> None:
+        self._jobs.put(("statement", sql, params))
+
+    def finish(self, abort: bool = False) -> BaseException | None:
+        """Wait for everything handed over to be sent (or, aborting, for the sending to stop);
+        returns the error that stopped it, if any."""
+        self._jobs.put(("abort" if abort else "end", None, None))
+        self._thread.join()
+        self._spool.close()
+        return self.error
+
+    def _send(self, con: psycopg.Connection, statement: str) -> None:
+        job: tuple[str, Any, Any] = ("", None, None)
+        try:
+            with con.cursor() as cur:
+                with cur.copy(statement) as copy:
+                    sent = 0
+                    while (job := self._jobs.get())[0] == "block":
+                        end = sent + job[1]
+                        while sent < end:
+                            piece = os.pread(self._spool.fileno(), min(end - sent, 1 << 20), sent)
+                            copy.write(piece)
+                            sent += len(piece)
+                    if job[0] != "copy_done":
+                        raise _Abandoned("the import stopped before its rows were all made")
+                while (job := self._jobs.get())[0] == "statement":
+                    cur.execute(job[1], job[2])
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            self.error = exc
+        while job[0] not in ("end", "abort"):
+            job = self._jobs.get()
+
+
+class _Abandoned(Exception):
+    """Stops a COPY whose import failed before handing over all its rows (the server discards it)."""
+
+
+def _made_ahead(blocks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """The items of `blocks`, computed on a second thread at most `depth` items ahead of the
+    consumer (which bounds the memory held). An error there is raised here; a consumer that
+    stops early stops the producer."""
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                if not offer(("block", block)):
+                    return
+            offer(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            offer(("error", exc))
+
+    producer = threading.Thread(target=produce, name="roughtrace-copy-blocks", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, item = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_text(column: pa.Array) -> pa.Array:
+    """Bytes as PostgreSQL's '\\x' hex text for BYTEA (NULL stays NULL), a whole column at once."""
+    values = column.cast(pa.binary())
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=values.offset + n + 1)[values.offset:]
+    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    digits = np.empty((len(data), 2), dtype=np.uint8)
+    digits[:, 0] = _HEX_DIGITS[data >> 4]
+    digits[:, 1] = _HEX_DIGITS[data & 15]
+    hexed = pa.StringArray.from_buffers(n, pa.py_buffer((2 * (offsets - offsets[0])).astype(np.int32)), pa.py_buffer(digits))
+    prefixed = pc.binary_join_element_wise(pa.scalar("\\x"), hexed, "")
+    return pc.if_else(values.is_valid(), prefixed, pa.scalar(None, pa.string()))
+
+
+def _csv(batch: pa.RecordBatch) -> bytes:
+    """A batch as CSV rows for COPY; binary columns as PostgreSQL's '\\x' hex text."""
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
+            batch = batch.set_column(i, field.name, _hex_text(batch.column(i)))
+    sink = io.BytesIO()
+    pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue()
