@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,13 +57,18 @@ class SourceFile:
     path: Path
     format: str
     header: list[str]
-    sha256: str
+    scan: FileScan
     stream: Callable[[], Iterator[pa.RecordBatch]]
     ragged: list[Ragged] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def sha256(self) -> str:
+        """The file's SHA-256, hex: the batch's content identity."""
+        return self.scan.sha256
 
     def schema(self, verbatim: bool = False) -> pa.Schema:
         fields = [pa.field(f"c{i}", pa.string()) for i in range(len(self.header))] + [pa.field(ROW, pa.int64())]
@@ -132,30 +138,65 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
     if path.is_dir():
         raise FileRejected(Problem("file_not_found", f"{path} is a folder, not a file", file=str(path)))
     fmt = detect_format(path, fmt)
-    size, digest, quotes, ends_with_newline = _scan(path)
+    size = path.stat().st_size
     if size == 0:
         raise FileRejected(Problem("empty_file", "the file is empty (0 bytes): it has no header row", file=path.name))
+    scan = FileScan(path)
     if fmt == "csv":
-        return _open_csv(path, digest, quotes, ends_with_newline, encoding, delimiter, progress, size)
+        return _open_csv(path, scan, encoding, delimiter, progress, size)
     if fmt == "xlsx":
-        return _open_xlsx(path, digest, sheet)
+        return _open_xlsx(path, scan, sheet)
     if fmt in ("json", "jsonl"):
-        return _open_json(path, digest, fmt)
-    return _open_parquet(path, digest)
+        return _open_json(path, scan, fmt)
+    return _open_parquet(path, scan)
 
 
-def _scan(path: Path) -> tuple[int, str, int, bool]:
-    """One pass over the bytes: size, SHA-256 (the batch's content identity) and quote count."""
-    digest = hashlib.sha256()
-    size = quotes = 0
-    last = b""
-    with path.open("rb") as handle:
-        while block := handle.read(8 << 20):
-            digest.update(block)
-            quotes += block.count(b'"')
-            size += len(block)
-            last = block[-1:]
-    return size, digest.hexdigest(), quotes, last in (b"\n", b"\r")
+class FileScan:
+    """One pass over the file's bytes, on a thread of its own while the records are read (hashlib
+    lets go of the interpreter on large blocks): the SHA-256 (the batch's content identity), the
+    number of quote characters and whether the file ends with a line end. Asking for a figure
+    waits for the pass."""
+
+    def __init__(self, path: Path) -> None:
+        self._name = path.name
+        self._figures: tuple[str, int, bool] | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), name="roughtrace-file-scan", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            digest = hashlib.sha256()
+            quotes = 0
+            last = b""
+            with path.open("rb") as handle:
+                while block := handle.read(8 << 20):
+                    digest.update(block)
+                    quotes += block.count(b'"')
+                    last = block[-1:]
+            self._figures = (digest.hexdigest(), quotes, last in (b"\n", b"\r"))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for a figure
+            self._failure = exc
+
+    def _result(self) -> tuple[str, int, bool]:
+        self._thread.join()
+        if self._failure is not None:
+            raise FileRejected(Problem("unreadable_file", f"the file could not be read to its end: {self._failure}",
+                                       file=self._name))
+        assert self._figures is not None
+        return self._figures
+
+    @property
+    def sha256(self) -> str:
+        return self._result()[0]
+
+    @property
+    def quotes(self) -> int:
+        return self._result()[1]
+
+    @property
+    def ends_with_newline(self) -> bool:
+        return self._result()[2]
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -200,8 +241,8 @@ def _locate_bad_bytes(path: Path, encoding: str) -> str:
     return "the end of the file"
 
 
-def _open_csv(path: Path, digest: str, quotes: int, ends_with_newline: bool, encoding: str | None,
-              delimiter: str | None, progress: ProgressFn | None, size: int) -> SourceFile:
+def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str | None,
+              progress: ProgressFn | None, size: int) -> SourceFile:
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     encoding = _sniff_encoding(head, encoding, path.name)
@@ -215,7 +256,7 @@ def _open_csv(path: Path, digest: str, quotes: int, ends_with_newline: bool, enc
     if not names:
         raise FileRejected(Problem("no_header", "the file has no header row", file=path.name))
     names[0] = names[0].lstrip("\ufeff")
-    source = SourceFile(path, "csv", names, digest, stream=lambda: iter(()))
+    source = SourceFile(path, "csv", names, scan, stream=lambda: iter(()))
     positional = [f"c{i}" for i in range(len(names))]
 
     def stream() -> Iterator[pa.RecordBatch]:
@@ -256,11 +297,12 @@ def _open_csv(path: Path, digest: str, quotes: int, ends_with_newline: bool, enc
                 last_batch = out
                 if progress:
                     progress(min(handle.tell(), size), size)
-            if quotes % 2 == 1:
+            odd_quotes = scan.quotes % 2 == 1
+            if odd_quotes:
                 _reject_unterminated_quote_in_ragged(path, last_batch, source.ragged)
             if last_batch is not None:
-                if quotes % 2 == 1:
-                    _reject_unterminated_quote(path, last_batch, ends_with_newline)
+                if odd_quotes:
+                    _reject_unterminated_quote(path, last_batch, scan.ends_with_newline)
                 yield last_batch
         except pa.ArrowInvalid as exc:
             text = str(exc)
@@ -341,7 +383,7 @@ def _cell_text(value: object) -> str | None:
     return str(value)
 
 
-def _open_xlsx(path: Path, digest: str, sheet: str | None) -> SourceFile:
+def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
     import zipfile
 
     from openpyxl import load_workbook
@@ -366,7 +408,7 @@ def _open_xlsx(path: Path, digest: str, sheet: str | None) -> SourceFile:
     if not header:
         raise FileRejected(Problem("no_header", "the sheet is empty: it has no header row", file=path.name))
     width = len(header)
-    source = SourceFile(path, "xlsx", header, digest, stream=lambda: iter(()))
+    source = SourceFile(path, "xlsx", header, scan, stream=lambda: iter(()))
 
     def stream() -> Iterator[pa.RecordBatch]:
         source.ragged.clear()
@@ -423,7 +465,7 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _open_json(path: Path, digest: str, fmt: str) -> SourceFile:
+def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
     """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`."""
     source_sql = f"read_json_objects({_sql_text(str(path))}, format={_sql_text('array' if fmt == 'json' else 'newline_delimited')})"
     con = engine_connection(":memory:", "512MB", 2)
@@ -464,7 +506,7 @@ def _open_json(path: Path, digest: str, fmt: str) -> SourceFile:
                 else from_line if key in line_keys else from_header)
         selects.append(f"{expr} AS c{i}")
     select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records ORDER BY _row"
-    source = SourceFile(path, fmt, header, digest, stream=lambda: iter(()))
+    source = SourceFile(path, fmt, header, scan, stream=lambda: iter(()))
 
     def stream() -> Iterator[pa.RecordBatch]:
         try:
@@ -479,7 +521,7 @@ def _open_json(path: Path, digest: str, fmt: str) -> SourceFile:
     return source
 
 
-def _open_parquet(path: Path, digest: str) -> SourceFile:
+def _open_parquet(path: Path, scan: FileScan) -> SourceFile:
     con = engine_connection(":memory:", "512MB", 2)
     relation = f"read_parquet({_sql_text(str(path))}, file_row_number = true)"
     try:
@@ -498,7 +540,7 @@ def _open_parquet(path: Path, digest: str) -> SourceFile:
             expr = f"{quoted}::VARCHAR"
         selects.append(f"{expr} AS c{i}")
     select_sql = f"SELECT {', '.join(selects)}, file_row_number + 1 AS _row FROM {relation} ORDER BY file_row_number"
-    source = SourceFile(path, "parquet", header, digest, stream=lambda: iter(()))
+    source = SourceFile(path, "parquet", header, scan, stream=lambda: iter(()))
 
     def stream() -> Iterator[pa.RecordBatch]:
         try:
