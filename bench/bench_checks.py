@@ -62,7 +62,7 @@ def loaded_store(size: str, seed: int, directory: Path):
         started = time.perf_counter()
         rows = load_market_directory(store, directory)
         print(f"  loaded {rows['polished_outcomes']:,} outcome rows in {time.perf_counter() - started:.1f} s "
-              f"(through the importer, the schema-4 indexes kept up to date as rows arrive)")
+              f"(through the importer, the lookup indexes kept up to date as rows arrive)")
         store.execute("CHECKPOINT")
         done.write_text(json.dumps(rows))
         return store

@@ -5,6 +5,8 @@ outcome rows a scan takes tens of milliseconds, an index lookup about one. Postg
 sale-box and certificate lookups from version 1 (polished_outcomes_stone, rough_sales_box,
 kp_certificates_id) and gains the dispositions' box lookup here; it has no index on
 polished_outcomes.box_id, so a live box lookup there scans (one index fewer to keep on import).
+Schema 8 drops DuckDB's too (checks_outcomes_box): since box records (provenance/schema.py) no
+measured lookup reads a box's outcome rows, and an import paid for it at commit.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ lines of the KP certificate the sale names, the box's facts for the box-local ch
 checks' `boxes` facts) and the figures of the stone's rough stone. Gathered from the input tables that
 is five tables and a pass over the box's outcome rows: tens of milliseconds at 10 M outcome rows on
 DuckDB, which plans every joined table and fetches an indexed row column by column. So each sold box's
-record is kept in `box_provenance` as one text (one index lookup, one value fetched) of two parts:
+record is kept in `box_provenance` as one row of two texts (one index lookup, two values fetched), its
+parts:
 
 - `chain`: the sale with its seller, once per line of the KP certificate it names (by HS code);
 - `facts`: the findings of the box-local checks on the box (mass balance, size and timing) under the
@@ -15,13 +16,21 @@ record is kept in `box_provenance` as one text (one index lookup, one value fetc
 
 An import rebuilds, in its transaction, the parts its kind feeds of the records of the boxes its batch
 touches (certificates feed the chain, outcomes and dispositions the facts, parties and boxes both);
-the schema-7 migration builds every record from the rows already stored. A record not stored (a box
-never sold, or rows written around the importer) is gathered from the input tables at lookup, the
-same way, so a lookup always reflects the stored rows.
+the schema-8 migration builds every record from the rows already stored. The engine makes the
+records set-based, in a few statements over all the boxes at once: one pass over their outcome rows
+grouped by box gives the `boxes` facts of every box sold once whose tracked rough stones each gave
+one polished stone (its rows are then its rough stones), the checks' own `boxes` query and rough-stone
+grouping cover the other boxes (found by sorting a 64-bit key of each row's box and rough stone in
+numpy: grouping two million rows by rough stone in the engine took longer than the rest together;
+for a scope of few boxes, by listing each box's keys in the pass itself), and the engine renders
+each part's JSON text. Python runs only the box-local rules over the boxes'
+fact rows (vectorised, a finding built for each flagged row) and writes those findings' text. A
+record not stored (a box never sold, or rows written around the importer) is gathered from the
+input tables at lookup by portable queries, so a lookup always reflects the stored rows.
 
-Only DuckDB stores keep records (`KEPT_ON`). On PostgreSQL the refresh doubled a 200k-row import (its
-grouping of the batch's rows runs before the new rows have statistics), so a PostgreSQL lookup
-gathers its box's record each time: the same answer, more slowly.
+Only DuckDB stores keep records (`KEPT_ON`; the refresh is DuckDB SQL). On PostgreSQL the refresh
+doubled a 200k-row import (its grouping of the batch's rows runs before the new rows have
+statistics), so a PostgreSQL lookup gathers its box's record each time: the same answer, more slowly.
 """
 
 from __future__ import annotations
@@ -33,8 +42,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..checks import facts as fact_queries
 from ..checks.findings import Finding
@@ -43,8 +52,6 @@ from ..domain.rough import SUSPECT_YIELD
 from ..store.port import Store
 
 TABLE = "box_provenance"
-SEPARATOR = "\x1e"
-"""Between the parts of a stored record (JSON escapes it, so it never occurs inside a part)."""
 PARTS_OF_KIND: dict[str, tuple[str, ...]] = {
     "kp_certificates": ("chain",),
     "polished_outcomes": ("facts",),
@@ -54,6 +61,7 @@ PARTS_OF_KIND: dict[str, tuple[str, ...]] = {
 KEPT_ON: tuple[str, ...] = ("duckdb",)
 """The engines whose stores keep box records; on the others every lookup gathers its box's record."""
 PARTS: tuple[str, ...] = ("chain", "facts")
+"""The parts of a record, each a text column of `box_provenance` (schema 8)."""
 
 BOXES_OF_BATCH: dict[str, str] = {
     "parties": "IN (SELECT box_id FROM rough_sales WHERE seller_id IN (SELECT party_id FROM parties WHERE batch_id = ?)"
@@ -76,14 +84,18 @@ SELECT s.box_id AS sold_box_id, s.sight, s.sale_date, s.seller_id, s.buyer_id, s
        s.size_min_ct, s.size_max_ct, s.stones AS rough_stones, s.carats AS rough_carats_of_box, s.kp_certificate_id,
        p.name AS seller_name, p.role AS seller_role,
        c.exporting_country, c.importing_country, c.origin AS certificate_origin, c.issuing_authority, c.issue_date,
-       c.hs_code, c.carats AS certificate_carats, c.value_usd AS certificate_value_usd
+       c.hs_code, c.carats AS certificate_carats, c.value_usd AS certificate_value_usd,
+       s.batch_id AS sale_batch_id, s.source_row AS sale_row, c.batch_id AS certificate_batch_id,
+       c.source_row AS certificate_row
 FROM rough_sales s
 LEFT JOIN parties p ON p.party_id = s.seller_id
 LEFT JOIN kp_certificates c ON c.certificate_id = s.kp_certificate_id
 WHERE s.box_id {boxes}
-ORDER BY s.box_id, c.hs_code, s.batch_id, s.source_row
+ORDER BY s.box_id, {line_order}
 """
-"""A box's sale with its seller and its certificate's lines."""
+"""A box's sale with its seller and its certificate's lines (the last four columns order them)."""
+LINE_ORDER = "hs_code, sale_batch_id, sale_row, certificate_batch_id, certificate_row"
+"""The order of a box's chain lines: by HS code, then as stored."""
 
 ROUGH_STONES_SQL = """
 SELECT box_id, rough_stone_id, COUNT(*) AS polished_stones, SUM(carat) AS polished_carats,
@@ -181,14 +193,13 @@ def box_findings(store: Store, record: BoxRecord, settings: Mapping[str, Any]) -
 
 # -- storage ---------------------------------------------------------------------------------------
 #
-# A stored record is LAYOUT, then its parts' JSON texts in PARTS order, joined by SEPARATOR. Parts hold
-# values only, in fixed column orders, with decimals and dates as text (cast in Arrow: exact, and fast
-# at a million rows): `chain` is [line, ...] in CHAIN_COLUMNS order; `facts` is [[row, ...] in
-# FACT_COLUMNS order, [[rough stone id, polished stones, polished carats, rough carats], ...], the
-# settings the findings were found under, [finding, ...]], evidence keeping decimals and dates as
-# one-key tags. A record of another layout is gathered afresh.
+# A stored record is its parts' JSON texts, one column each. Parts hold values only, in fixed column
+# orders, with decimals and dates as text: `chain` is [line, ...] in CHAIN_COLUMNS order; `facts` is
+# [[row, ...] in FACT_COLUMNS order, [[rough stone id, polished stones, polished carats, rough carats],
+# ...], the settings the findings were found under, [finding, ...]], evidence keeping decimals and
+# dates as one-key tags. DuckDB renders the texts (`json_array`: its doubles round-trip and an infinite
+# yield is written `Infinity`, which Python's JSON reads); Python renders only the findings.
 
-LAYOUT = "1"
 CHAIN_COLUMNS: tuple[str, ...] = (
     "sold_box_id", "sight", "sale_date", "seller_id", "buyer_id", "origin", "assortment", "model", "size_min_ct",
     "size_max_ct", "rough_stones", "rough_carats_of_box", "kp_certificate_id", "seller_name", "seller_role",
@@ -201,35 +212,182 @@ FACT_COLUMNS: tuple[str, ...] = (
     "rough_stones_over_weight", "highest_rough_stone_yield", "sold_rough_carats", "in_process_carats",
     "lost_carats", "dispositions")
 """The `boxes` facts' columns but the settings-dependent ones."""
-ROUGH_STONE_COLUMNS: tuple[str, ...] = ("box_id", "rough_stone_id", "polished_stones", "polished_carats",
-                                        "rough_carats")
+ROUGH_STONE_COLUMNS: tuple[str, ...] = ("rough_stone_id", "polished_stones", "polished_carats", "rough_carats")
 DECIMALS = frozenset({"size_min_ct", "size_max_ct", "rough_carats_of_box", "certificate_carats",
                       "certificate_value_usd", "rough_carats", "polished_carats", "largest_polished_ct",
                       "sold_rough_carats", "in_process_carats", "lost_carats"})
 DATES = frozenset({"sale_date", "issue_date", "first_polished_date", "last_polished_date"})
-CHUNK_BOXES = 10_000
-"""Records made and written at a time."""
+FACT_ROW_ORDER: tuple[str, ...] = ("box_id", "sale_date", "sight", "sightholder_id")
+"""The order of a box's fact rows (more than one only for a box sold twice, around the importer)."""
+
 SCOPE = "rt_box_scope"
-"""The temporary table of the boxes a refresh rebuilds."""
+"""The sold boxes a refresh rebuilds: their number of sales, their sale date, and whether they are
+regular (sold once, no rough-stone id repeated among their outcome rows)."""
+REPEATS = "rt_box_repeats"
+OUTCOMES = "rt_box_outcomes"
+CANDIDATES = "rt_box_candidates"
+FACTS = "rt_box_facts"
+STONES = "rt_box_stones"
+FOUND = "rt_box_found"
+TEMPORARY: tuple[str, ...] = (SCOPE, REPEATS, OUTCOMES, CANDIDATES, FACTS, STONES, FOUND)
+
+SCOPE_SQL = f"""
+CREATE TEMP TABLE {SCOPE} AS
+SELECT box_id, COUNT(*) AS sales, MIN(sale_date) AS sale_date, COUNT(*) = 1 AS regular, hash(box_id) AS box_key
+FROM rough_sales WHERE box_id {{boxes}} GROUP BY box_id
+"""
+
+STONE_KEYS_SQL = f"""
+SELECT xor(sc.box_key, hash(o.rough_stone_id)) AS stone
+FROM polished_outcomes o JOIN {SCOPE} sc ON sc.box_id = o.box_id
+WHERE sc.regular AND o.rough_stone_id IS NOT NULL
+"""
+"""A 64-bit key of each tracked outcome row's (box, rough stone) in scope: a key seen twice marks a
+rough stone cut into several polished stones (or, rarely, two rough stones whose keys collide)."""
+
+IRREGULAR_SQL = f"""
+UPDATE {SCOPE} SET regular = FALSE WHERE box_id IN (
+  SELECT o.box_id FROM polished_outcomes o JOIN {SCOPE} sc ON sc.box_id = o.box_id
+  WHERE sc.regular AND o.rough_stone_id IS NOT NULL
+    AND xor(sc.box_key, hash(o.rough_stone_id)) IN (SELECT stone FROM {REPEATS}))
+"""
+
+OUTCOMES_SQL = f"""
+CREATE TEMP TABLE {OUTCOMES} AS
+SELECT box_id,
+       COUNT(*) AS polished_stones,
+       SUM(carat) AS polished_carats,
+       MAX(carat) AS largest_polished_ct,
+       MIN(polished_date) AS first_polished_date,
+       MAX(polished_date) AS last_polished_date,
+       COUNT(*) FILTER (WHERE polished_date - sale_date < ?) AS fast_stones,
+       COUNT(*) FILTER (WHERE polished_date < sale_date) AS early_stones,
+       COUNT(rough_stone_id) AS tracked_rough_stones,
+       COUNT(*) FILTER (WHERE rough_stone_id IS NOT NULL AND carat > rough_carats) AS rough_stones_over_weight,
+       MAX(yield) AS highest_rough_stone_yield,
+       list(struct_pack(rough_stone_id := rough_stone_id, carat := carat, rough_carats := rough_carats))
+         FILTER (WHERE yield > ?) AS candidates,
+       {{repeated}} AS repeated
+FROM (
+  SELECT o.box_id, o.rough_stone_id, o.rough_carats, o.carat, o.polished_date, sc.sale_date,
+         CASE WHEN o.rough_stone_id IS NOT NULL AND o.rough_carats > 0
+              THEN CAST(o.carat AS DOUBLE PRECISION) / CAST(o.rough_carats AS DOUBLE PRECISION)
+              WHEN o.rough_stone_id IS NOT NULL AND o.rough_carats <= 0 THEN CAST('Infinity' AS DOUBLE PRECISION)
+         END AS yield
+  FROM polished_outcomes o JOIN {SCOPE} sc ON sc.box_id = o.box_id
+  WHERE sc.regular
+) t
+GROUP BY box_id
+"""
+"""One pass over the outcome rows of the regular boxes in scope, grouped by box: the `po` and `rs`
+columns of the checks' `boxes` facts (checks.facts.BOXES) but those about yields above a maximum, and
+the candidates for those: the rows whose yield (a double; infinite for a rough weight of nought or
+less) exceeds the lower of the maximum and the suspect yield less a margin far above the double's
+rounding. In a regular box every tracked outcome row is its own rough stone, so the rough-stone
+figures are the rows' own. `{repeated}` is REPEATED for a small scope (whether a box repeats a
+rough-stone id), else FALSE (the keys sorted in numpy found them). Parameters: the minimum
+processing days, the candidates' lowest yield."""
+
+REPEATED = """COUNT(rough_stone_id) > COALESCE(len(list_distinct(
+    list(hash(rough_stone_id)) FILTER (WHERE rough_stone_id IS NOT NULL))), 0)"""
+KEYS_FROM_BOXES = 2_000
+"""From this many boxes in scope, the boxes repeating a rough-stone id are found by sorting keys in
+numpy (a pass of its own over the rows); below it by listing each box's keys in the pass over the
+rows, which is cheap for few boxes and spares a second scan of the table."""
+
+CANDIDATES_SQL = f"""
+CREATE TEMP TABLE {CANDIDATES} AS
+SELECT box_id,
+       COUNT(*) FILTER (WHERE over_yield) AS rough_stones_over_yield,
+       MIN(rough_stone_id) FILTER (WHERE over_yield) AS example_rough_stone_id,
+       CAST(MAX(carat) FILTER (WHERE over_yield) AS DECIMAL(38, 3)) AS example_polished_ct,
+       string_agg(CASE WHEN over_suspect_yield THEN CAST(json_array(
+                    rough_stone_id, 1, CAST(carat AS VARCHAR), CAST(rough_carats AS VARCHAR)) AS VARCHAR) END,
+                  ',' ORDER BY rough_stone_id) FILTER (WHERE over_suspect_yield) AS kept_stones
+FROM (
+  SELECT box_id, c.rough_stone_id, c.carat, c.rough_carats,
+         c.carat > c.rough_carats * ? AS over_yield, c.carat > c.rough_carats * ? AS over_suspect_yield
+  FROM (SELECT box_id, unnest(candidates) AS c FROM {OUTCOMES} WHERE candidates IS NOT NULL AND NOT repeated) t
+) t
+GROUP BY box_id
+"""
+"""The candidates of the regular boxes in scope judged exactly, in decimals: those yielding more than
+the maximum yield (counted, the smallest id and the largest polished weight, as checks.facts.BOXES
+has them) and those yielding more than the suspect yield (kept, as record text in ROUGH_STONE_COLUMNS
+order: id, one polished stone, its carats, the rough carats). Parameters: the maximum yield, the
+suspect yield."""
+
+FACTS_SQL = f"""
+SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
+       s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
+       COALESCE(po.polished_stones, 0) AS polished_stones,
+       CAST(COALESCE(po.polished_carats, 0) AS DECIMAL(38, 3)) AS polished_carats,
+       po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
+       COALESCE(po.fast_stones, 0) AS fast_stones,
+       COALESCE(po.early_stones, 0) AS early_stones,
+       COALESCE(po.tracked_rough_stones, 0) AS tracked_rough_stones,
+       COALESCE(po.rough_stones_over_weight, 0) AS rough_stones_over_weight,
+       COALESCE(y.rough_stones_over_yield, 0) AS rough_stones_over_yield,
+       y.example_rough_stone_id, y.example_polished_ct,
+       po.highest_rough_stone_yield,
+       CAST(COALESCE(rd.sold_rough_carats, 0) AS DECIMAL(38, 3)) AS sold_rough_carats,
+       CAST(COALESCE(rd.in_process_carats, 0) AS DECIMAL(38, 3)) AS in_process_carats,
+       CAST(COALESCE(rd.lost_carats, 0) AS DECIMAL(38, 3)) AS lost_carats,
+       COALESCE(rd.dispositions, 0) AS dispositions
+FROM rough_sales s
+JOIN {SCOPE} sc ON sc.box_id = s.box_id
+LEFT JOIN parties p ON p.party_id = s.buyer_id
+LEFT JOIN {OUTCOMES} po ON po.box_id = s.box_id
+LEFT JOIN {CANDIDATES} y ON y.box_id = s.box_id
+LEFT JOIN (
+  SELECT box_id,
+         SUM(CASE WHEN disposition = 'sold_rough' THEN carats ELSE 0 END) AS sold_rough_carats,
+         SUM(CASE WHEN disposition = 'in_process' THEN carats ELSE 0 END) AS in_process_carats,
+         SUM(CASE WHEN disposition IN ('rejected', 'lost') THEN carats ELSE 0 END) AS lost_carats,
+         COUNT(*) AS dispositions
+  FROM rough_dispositions
+  WHERE box_id IN (SELECT box_id FROM {SCOPE} WHERE regular)
+  GROUP BY box_id
+) rd ON rd.box_id = s.box_id
+WHERE sc.regular
+"""
+"""The `boxes` facts of the regular boxes in scope, column for column as checks.facts.BOXES gives them
+(tests/test_provenance_records.py holds the two to the same answers)."""
+
+YIELD_MARGIN = 1e-9
+"""How far below a yield limit a box's highest rough-stone yield (a double) may sit and still be checked
+exactly: polished and rough weights have three decimals, so a double's relative error (1e-16) is far
+smaller."""
+
+IRREGULAR = f"IN (SELECT box_id FROM {SCOPE} WHERE NOT regular)"
+"""The boxes in scope whose facts come from the checks' own query and rough-stone grouping."""
 
 
 def record(store: Store, box_id: str, settings: Mapping[str, Any] | None = None) -> BoxRecord:
     """The record of box `box_id`: as stored, else gathered from the input tables."""
-    stored = store.rows(f"SELECT record FROM {TABLE} WHERE box_id = ?", (box_id,))
-    texts = _parts(stored[0]["record"]) if stored else None
-    if texts is None:
-        texts = _records(store, ("= ?", (box_id,)), PARTS, settings).get(box_id)
-    if texts is not None:
-        chain = json.loads(texts["chain"])
-        rows, stones, under, found = _loads(texts["facts"])
-    else:  # never sold, yet its rough stones may have been cut
-        chain, rows, under, found = [], [], None, []
-        stones = [s[1:] for s in _values(store.query(ROUGH_STONES_SQL.format(boxes="= ?"), (box_id, SUSPECT_YIELD)),
-                                         ROUGH_STONE_COLUMNS).get(box_id, [])]
-    return BoxRecord(box_id, tuple(_typed(CHAIN_COLUMNS, line) for line in chain),
+    stored = store.rows(f"SELECT chain, facts FROM {TABLE} WHERE box_id = ?", (box_id,))
+    if not stored:
+        return _gathered(store, box_id, _settings(settings))
+    rows, stones, under, found = _loads(stored[0]["facts"])
+    return BoxRecord(box_id, tuple(_typed(CHAIN_COLUMNS, line) for line in json.loads(stored[0]["chain"])),
                      tuple(_typed(FACT_COLUMNS, row) for row in rows),
                      {rough_id: (n, _decimal(polished), _decimal(rough)) for rough_id, n, polished, rough in stones},
                      tuple(Finding(**f) for f in found), under)
+
+
+def _gathered(store: Store, box_id: str, settings: Mapping[str, Any]) -> BoxRecord:
+    """The record of box `box_id` made from the input tables by portable queries (any engine)."""
+    chain = store.rows(CHAIN_SQL.format(boxes="= ?", line_order=LINE_ORDER), (box_id,))
+    sql, params = fact_queries.render(fact_queries.BOXES, settings, box_id=box_id)
+    facts = store.query(sql, params).sort_by([(c, "ascending") for c in FACT_ROW_ORDER])
+    stones = store.rows(ROUGH_STONES_SQL.format(boxes="= ?"), (box_id, SUSPECT_YIELD))
+    sold = facts.num_rows > 0
+    return BoxRecord(box_id, tuple({c: line[c] for c in CHAIN_COLUMNS} for line in chain),
+                     tuple({c: row[c] for c in FACT_COLUMNS} for row in facts.to_pylist()),
+                     {s["rough_stone_id"]: (s["polished_stones"], s["polished_carats"], s["rough_carats"])
+                      for s in stones},
+                     tuple(fact_row_findings(facts, settings)) if sold else (),
+                     rule_settings(settings) if sold else None)
 
 
 def refresh(store: Store, kind: str, batch_id: int, settings: Mapping[str, Any] | None = None) -> int:
@@ -251,83 +409,92 @@ def rebuild(store: Store, settings: Mapping[str, Any] | None = None) -> int:
 def _write(store: Store, boxes: fact_queries.BoxScope, parts: tuple[str, ...],
            settings: Mapping[str, Any] | None) -> int:
     """Rebuild the records of the sold boxes `boxes` names with `parts` made afresh and any other part
-    kept as stored, CHUNK_BOXES boxes at a time by ranges of box ids: each query then reads only those
-    boxes' row groups, and what is held in memory stays bounded at any batch size."""
+    kept as stored (all made when a box has no stored record), in a few statements over all of them
+    at once: the stored records replaced (all parts) or their columns updated (some)."""
     condition, params = boxes
-    store.execute(f"DROP TABLE IF EXISTS {SCOPE}")
-    store.execute(f"CREATE TEMP TABLE {SCOPE} AS SELECT DISTINCT box_id FROM rough_sales WHERE box_id {condition}",
-                  params)
-    sold = [r["box_id"] for r in store.rows(f"SELECT box_id FROM {SCOPE} ORDER BY box_id")]
-    for start in range(0, len(sold), CHUNK_BOXES):
-        chunk = (f"BETWEEN ? AND ? AND box_id IN (SELECT box_id FROM {SCOPE})",
-                 (sold[start], sold[min(start + CHUNK_BOXES, len(sold)) - 1]))
-        made = _records(store, chunk, parts, settings)
-        if len(parts) < len(PARTS):
-            stored = {r["box_id"]: _parts(r["record"])
-                      for r in store.rows(f"SELECT box_id, record FROM {TABLE} WHERE box_id {chunk[0]}", chunk[1])}
-            if all(stored.get(box_id) is not None for box_id in made):
-                made = {box_id: {**stored[box_id], **texts} for box_id, texts in made.items()}
-            else:  # a box with no record yet, or one of another layout: made whole
-                made = _records(store, chunk, PARTS, settings)
-        store.execute(f"DELETE FROM {TABLE} WHERE box_id {chunk[0]}", chunk[1])
-        if made:
-            box_ids = sorted(made)
-            store.append(TABLE, pa.table({
-                "box_id": pa.array(box_ids, pa.string()),
-                "record": pa.array([SEPARATOR.join((LAYOUT, *(made[b][p] for p in PARTS))) for b in box_ids],
-                                   pa.string())}))
-    store.execute(f"DROP TABLE {SCOPE}")
-    return len(sold)
-
-
-def _parts(text: str) -> dict[str, str] | None:
-    """A stored record's part texts by name, or None for a record of another layout."""
-    layout, *texts = text.split(SEPARATOR)
-    return dict(zip(PARTS, texts, strict=True)) if layout == LAYOUT else None
-
-
-def _records(store: Store, boxes: fact_queries.BoxScope, parts: tuple[str, ...],
-             settings: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
-    """The named parts (JSON texts) of the records of the sold boxes `boxes` names, made from the
-    input tables, by box id."""
-    condition, params = boxes
-    made: dict[str, dict[str, str]] = {}
+    for table in TEMPORARY:
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+    store.execute(SCOPE_SQL.format(boxes=condition), params)
+    sold = store.rows(f"SELECT COUNT(*) AS n FROM {SCOPE}")[0]["n"]
+    if len(parts) < len(PARTS) and store.rows(
+            f"SELECT COUNT(*) AS n FROM {SCOPE} WHERE box_id NOT IN (SELECT box_id FROM {TABLE})")[0]["n"]:
+        parts = PARTS  # a box with no record yet: made whole
+    joins, texts, made_params = [], [], []
     if "chain" in parts:
-        for box_id, lines in _values(store.query(CHAIN_SQL.format(boxes=condition), params), CHAIN_COLUMNS).items():
-            made.setdefault(box_id, {})["chain"] = json.dumps(lines, separators=(",", ":"))
+        joins.append(f"""LEFT JOIN (
+  SELECT sold_box_id AS box_id, '[' || string_agg({_json(CHAIN_COLUMNS)}, ',' ORDER BY {LINE_ORDER}) || ']' AS chain
+  FROM ({CHAIN_SQL.format(boxes=f"IN (SELECT box_id FROM {SCOPE})", line_order=LINE_ORDER)}) lines
+  GROUP BY sold_box_id
+) ch ON ch.box_id = sc.box_id""")
+        texts.append("ch.chain AS chain")
     if "facts" in parts:
         settings = _settings(settings)
-        sql, query_params = fact_queries.render(fact_queries.BOXES, settings, boxes=boxes)
-        facts = store.query(sql, query_params)
-        found: dict[str, list[dict[str, Any]]] = {}
-        for f in fact_row_findings(facts, settings):
-            found.setdefault(f.box_id, []).append({
-                "check": f.check, "severity": f.severity, "sightholder_id": f.sightholder_id, "message": f.message,
-                "evidence": dict(f.evidence), "box_id": f.box_id, "sight": f.sight})
-        under = rule_settings(settings)
-        stones = _values(store.query(ROUGH_STONES_SQL.format(boxes=condition), (*params, SUSPECT_YIELD)),
-                         ROUGH_STONE_COLUMNS)
-        for box_id, rows in _values(facts.drop_columns(list(SETTINGS_DEPENDENT)), FACT_COLUMNS).items():
-            made.setdefault(box_id, {})["facts"] = _dumps(
-                [rows, [s[1:] for s in stones.get(box_id, [])], under, found.get(box_id, [])])
-    return made
+        _make_facts(store, settings)
+        joins.append(f"""LEFT JOIN {FACTS} f ON f.box_id = sc.box_id AND sc.sales = 1
+LEFT JOIN (
+  SELECT box_id, string_agg(fact_json, ',' ORDER BY {', '.join(FACT_ROW_ORDER[1:])}) AS fact_rows
+  FROM {FACTS} WHERE box_id IN (SELECT box_id FROM {SCOPE} WHERE sales > 1) GROUP BY box_id
+) twice ON twice.box_id = sc.box_id
+LEFT JOIN {STONES} st ON st.box_id = sc.box_id
+LEFT JOIN {FOUND} fd ON fd.box_id = sc.box_id""")
+        texts.append("concat('[[', COALESCE(twice.fact_rows, f.fact_json), '],[', st.kept_stones, "
+                     "'],', ?, ',', COALESCE(fd.findings, '[]'), ']') AS facts")
+        made_params.append(json.dumps(rule_settings(settings), separators=(",", ":")))
+    made = f"SELECT sc.box_id, {', '.join(texts)} FROM {SCOPE} sc\n" + "\n".join(joins)
+    if len(parts) == len(PARTS):
+        store.execute(f"DELETE FROM {TABLE} WHERE box_id IN (SELECT box_id FROM {SCOPE})")
+        store.execute(f"INSERT INTO {TABLE} (box_id, {', '.join(PARTS)}) {made}", tuple(made_params))
+    else:
+        store.execute(f"UPDATE {TABLE} SET {', '.join(f'{p} = m.{p}' for p in parts)} FROM ({made}) m "
+                      f"WHERE {TABLE}.box_id = m.box_id", tuple(made_params))
+    for table in TEMPORARY:
+        store.execute(f"DROP TABLE IF EXISTS {table}")
+    return int(sold)
 
 
-def _values(table: pa.Table, columns: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
-    """The table's rows as value tuples in `columns` order (decimals and dates as text), by the box id
-    in the first column."""
-    if tuple(table.column_names) != columns:
-        raise RuntimeError(f"box records expect the columns {columns}, the query gave {table.column_names}")
-    values = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        typed = pa.types.is_decimal(field.type) or pa.types.is_date(field.type)
-        if typed != (field.name in DECIMALS | DATES) and not pa.types.is_null(field.type):
-            raise RuntimeError(f"box records do not expect {field.name} as {field.type}")
-        values.append((pc.cast(column, pa.string()) if typed else column).to_pylist())
-    by_box: dict[str, list[tuple[Any, ...]]] = {}
-    for row in zip(*values, strict=True):
-        by_box.setdefault(row[0], []).append(row)
-    return by_box
+def _make_facts(store: Store, settings: Mapping[str, Any]) -> None:
+    """Fill the temporary tables of the facts part for the boxes in scope: their `boxes` facts, the
+    rough stones they keep (as record text) and their findings (as record text)."""
+    few = store.rows(f"SELECT COUNT(*) AS n FROM {SCOPE}")[0]["n"] < KEYS_FROM_BOXES
+    if not few:
+        keys = np.sort(store.query(STONE_KEYS_SQL).column("stone").to_numpy())
+        repeated = np.unique(keys[1:][keys[1:] == keys[:-1]])
+        if len(repeated):
+            store.execute(f"CREATE TEMP TABLE {REPEATS} (stone UBIGINT)")
+            store.append(REPEATS, pa.table({"stone": pa.array(repeated, pa.uint64())}))
+            store.execute(IRREGULAR_SQL)
+    max_yield = settings["checks_max_yield"]
+    lowest = float(min(Decimal(max_yield), SUSPECT_YIELD)) - YIELD_MARGIN
+    store.execute(OUTCOMES_SQL.format(repeated=REPEATED if few else "FALSE"),
+                  (int(settings["checks_min_processing_days"]), lowest))
+    if few:
+        store.execute(f"UPDATE {SCOPE} SET regular = FALSE WHERE box_id IN (SELECT box_id FROM {OUTCOMES} WHERE repeated)")
+    store.execute(CANDIDATES_SQL, (max_yield, SUSPECT_YIELD))
+    store.execute(f"CREATE TEMP TABLE {FACTS} AS SELECT *, {_json(FACT_COLUMNS)} AS fact_json FROM ({FACTS_SQL}) facts")
+    store.execute(f"CREATE TEMP TABLE {STONES} AS SELECT box_id, kept_stones FROM {CANDIDATES}")
+    if store.rows(f"SELECT COUNT(*) AS n FROM {SCOPE} WHERE NOT regular")[0]["n"]:
+        sql, params = fact_queries.render(fact_queries.BOXES, settings, boxes=(IRREGULAR, ()))
+        store.execute(f"INSERT INTO {FACTS} BY NAME SELECT *, {_json(FACT_COLUMNS)} AS fact_json FROM ({sql}) facts",
+                      params)
+        store.execute(f"""INSERT INTO {STONES}
+SELECT box_id, string_agg({_json(ROUGH_STONE_COLUMNS)}, ',' ORDER BY rough_stone_id)
+FROM ({ROUGH_STONES_SQL.format(boxes=IRREGULAR)}) stones GROUP BY box_id""", (SUSPECT_YIELD,))
+    facts = store.query(f"SELECT * EXCLUDE (fact_json) FROM {FACTS} ORDER BY {', '.join(FACT_ROW_ORDER)}")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for f in fact_row_findings(facts, settings):
+        found.setdefault(f.box_id, []).append({
+            "check": f.check, "severity": f.severity, "sightholder_id": f.sightholder_id, "message": f.message,
+            "evidence": dict(f.evidence), "box_id": f.box_id, "sight": f.sight})
+    store.execute(f"CREATE TEMP TABLE {FOUND} (box_id VARCHAR, findings VARCHAR)")
+    if found:
+        store.append(FOUND, pa.table({"box_id": pa.array(list(found), pa.string()),
+                                      "findings": pa.array([_dumps(v) for v in found.values()], pa.string())}))
+
+
+def _json(columns: tuple[str, ...], prefix: str = "") -> str:
+    """SQL for a JSON array of the columns' values, decimals and dates as text."""
+    values = (f"CAST({prefix}{c} AS VARCHAR)" if c in DECIMALS | DATES else f"{prefix}{c}" for c in columns)
+    return f"CAST(json_array({', '.join(values)}) AS VARCHAR)"
 
 
 def _typed(columns: tuple[str, ...], values: list[Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Tracing one polished stone back to its rough, by two point lookups: the stone's claims (schema-4
-index on the stone id) and its box's record (`boxes`, schema 7).
+index on the stone id) and its box's record (`boxes`, schema 8).
 
 Every link of the chain gets a status: `verified` (the store holds both ends and they agree),
 `unverified` (an end is missing, so nothing can be said), `conflicting` (the ends disagree, or

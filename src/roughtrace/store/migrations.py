@@ -17,10 +17,10 @@ def all_migrations() -> tuple[Migration, ...]:
     from ..checks.schema import MIGRATION as checks
     from ..ledger.schema import MIGRATIONS as ledger
     from ..pricing.schema import MIGRATION as prices
-    from ..provenance.schema import MIGRATION as provenance
+    from ..provenance.schema import MIGRATIONS as provenance
     from ..valuation.schema import MIGRATION as valuation
 
-    ordered = sorted((*MIGRATIONS, prices, *ledger, checks, valuation, provenance), key=lambda m: m.version)
+    ordered = sorted((*MIGRATIONS, prices, *ledger, checks, valuation, *provenance), key=lambda m: m.version)
     versions = [m.version for m in ordered]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a version: {versions}")
