@@ -29,6 +29,29 @@ class FactQuery:
     params: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda settings: ()
 
 
+def box_columns(rough_stones: str, over_yield: str) -> str:
+    """The SELECT list of the `boxes` facts over a sale `s`, its buyer `p`, its outcome aggregates `po`
+    and its dispositions `rd`; `rough_stones` names the relation with the rough-stone counts and the
+    highest yield, `over_yield` the one with the stones over the maximum yield (`BOXES` has both in
+    `rs`; provenance's set-based refresh keeps them apart)."""
+    return f"""SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
+       s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
+       COALESCE(po.polished_stones, 0) AS polished_stones,
+       CAST(COALESCE(po.polished_carats, 0) AS DECIMAL(38, 3)) AS polished_carats,
+       po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
+       COALESCE(po.fast_stones, 0) AS fast_stones,
+       COALESCE(po.early_stones, 0) AS early_stones,
+       COALESCE({rough_stones}.tracked_rough_stones, 0) AS tracked_rough_stones,
+       COALESCE({rough_stones}.rough_stones_over_weight, 0) AS rough_stones_over_weight,
+       COALESCE({over_yield}.rough_stones_over_yield, 0) AS rough_stones_over_yield,
+       {over_yield}.example_rough_stone_id, {over_yield}.example_polished_ct,
+       {rough_stones}.highest_rough_stone_yield,
+       CAST(COALESCE(rd.sold_rough_carats, 0) AS DECIMAL(38, 3)) AS sold_rough_carats,
+       CAST(COALESCE(rd.in_process_carats, 0) AS DECIMAL(38, 3)) AS in_process_carats,
+       CAST(COALESCE(rd.lost_carats, 0) AS DECIMAL(38, 3)) AS lost_carats,
+       COALESCE(rd.dispositions, 0) AS dispositions"""
+
+
 BOXES = FactQuery(
     "boxes",
     "one row per box sold: the rough, the polished claimed from it, the rough declared out of it",
@@ -76,22 +99,7 @@ WITH po AS (
   FROM {rough_dispositions} rd
   GROUP BY box_id
 )
-SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
-       s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
-       COALESCE(po.polished_stones, 0) AS polished_stones,
-       CAST(COALESCE(po.polished_carats, 0) AS DECIMAL(38, 3)) AS polished_carats,
-       po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
-       COALESCE(po.fast_stones, 0) AS fast_stones,
-       COALESCE(po.early_stones, 0) AS early_stones,
-       COALESCE(rs.tracked_rough_stones, 0) AS tracked_rough_stones,
-       COALESCE(rs.rough_stones_over_weight, 0) AS rough_stones_over_weight,
-       COALESCE(rs.rough_stones_over_yield, 0) AS rough_stones_over_yield,
-       rs.example_rough_stone_id, rs.example_polished_ct,
-       rs.highest_rough_stone_yield,
-       CAST(COALESCE(rd.sold_rough_carats, 0) AS DECIMAL(38, 3)) AS sold_rough_carats,
-       CAST(COALESCE(rd.in_process_carats, 0) AS DECIMAL(38, 3)) AS in_process_carats,
-       CAST(COALESCE(rd.lost_carats, 0) AS DECIMAL(38, 3)) AS lost_carats,
-       COALESCE(rd.dispositions, 0) AS dispositions
+""" + box_columns(rough_stones="rs", over_yield="rs") + """
 FROM {rough_sales} s
 LEFT JOIN parties p ON p.party_id = s.buyer_id
 LEFT JOIN po ON po.box_id = s.box_id

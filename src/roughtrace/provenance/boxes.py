@@ -318,22 +318,7 @@ order: id, one polished stone, its carats, the rough carats). Parameters: the ma
 suspect yield."""
 
 FACTS_SQL = f"""
-SELECT s.box_id, s.sight, s.sale_date, s.buyer_id AS sightholder_id, p.category, s.assortment, s.model,
-       s.stones AS rough_stones, s.carats AS rough_carats, s.size_max_ct,
-       COALESCE(po.polished_stones, 0) AS polished_stones,
-       CAST(COALESCE(po.polished_carats, 0) AS DECIMAL(38, 3)) AS polished_carats,
-       po.largest_polished_ct, po.first_polished_date, po.last_polished_date,
-       COALESCE(po.fast_stones, 0) AS fast_stones,
-       COALESCE(po.early_stones, 0) AS early_stones,
-       COALESCE(po.tracked_rough_stones, 0) AS tracked_rough_stones,
-       COALESCE(po.rough_stones_over_weight, 0) AS rough_stones_over_weight,
-       COALESCE(y.rough_stones_over_yield, 0) AS rough_stones_over_yield,
-       y.example_rough_stone_id, y.example_polished_ct,
-       po.highest_rough_stone_yield,
-       CAST(COALESCE(rd.sold_rough_carats, 0) AS DECIMAL(38, 3)) AS sold_rough_carats,
-       CAST(COALESCE(rd.in_process_carats, 0) AS DECIMAL(38, 3)) AS in_process_carats,
-       CAST(COALESCE(rd.lost_carats, 0) AS DECIMAL(38, 3)) AS lost_carats,
-       COALESCE(rd.dispositions, 0) AS dispositions
+{fact_queries.box_columns(rough_stones="po", over_yield="y")}
 FROM rough_sales s
 JOIN {SCOPE} sc ON sc.box_id = s.box_id
 LEFT JOIN parties p ON p.party_id = s.buyer_id
