@@ -393,3 +393,18 @@ def test_a_file_with_an_unknown_extension(duck: Store, tmp_path: Path) -> None:
 
 def test_a_file_that_does_not_exist(duck: Store, tmp_path: Path) -> None:
     rejected(duck, "parties", tmp_path / "nowhere.csv", "file_not_found")
+
+
+def test_the_file_scan_gives_the_files_digest_and_quotes_and_names_a_failure(tmp_path: Path):
+    import hashlib
+
+    from roughtrace.ingest.readers import FileScan
+
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'stone_id,note\n1,"a ""b"""\n')
+    scan = FileScan(path)
+    assert scan.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert scan.quotes == 6 and scan.ends_with_newline
+    with pytest.raises(FileRejected) as caught:
+        _ = FileScan(tmp_path).sha256  # a folder cannot be read as bytes
+    assert caught.value.problems[0].code == "unreadable_file"

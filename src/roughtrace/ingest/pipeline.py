@@ -378,11 +378,9 @@ def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> l
     on = " AND ".join(f"a.{k} = b.{k}" for k in key)
     dup_bit = 1 << book.bit(DUPLICATE_IN_FILE, _dup_column(spec))
     stored_bit = 1 << book.bit(ALREADY_STORED, _dup_column(spec))
-    claim_hash = f"hash({', '.join(claim)})"
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
         SELECT *, hash({', '.join(names)}) AS content FROM {STAGED}
-        WHERE NOT bad AND {claim_hash} IN (
-            SELECT h FROM (SELECT {claim_hash} AS h FROM {STAGED} WHERE NOT bad) GROUP BY h HAVING count(*) > 1)""")
+        WHERE NOT bad AND {_repeated(f"hash({', '.join(claim)})")}""")
     in_file = f"""
         WITH firsts AS (SELECT {', '.join(key)}, min(_row) AS first_row, arg_min(content, _row) AS first_content
                         FROM {MEMBERS} GROUP BY ALL)
@@ -398,6 +396,14 @@ def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> l
     against_store = f"""SELECT _row, CASE WHEN same_values THEN 0 ELSE {stored_bit} END::HUGEINT AS bit, same_values AS unchanged
                         FROM {TWINS} WHERE same_key"""
     return [in_file, against_store]
+
+
+def _repeated(hashed: str) -> str:
+    """A condition on the staged records: the 64-bit hash `hashed` of this record is shared by another
+    valid record of the file. One group-by of integers finds the few candidates among millions; the
+    caller decides among them."""
+    return (f"{hashed} IN (SELECT h FROM (SELECT {hashed} AS h FROM {STAGED} WHERE NOT bad) "
+            "GROUP BY h HAVING count(*) > 1)")
 
 
 def _claim(spec: Kind) -> tuple[str, ...]:
@@ -423,8 +429,7 @@ def _identity_by_content(store: Store, engine: Any, spec: Kind) -> list[str]:
     names = spec.column_names
     content = f"hash({', '.join(names)})"
     in_file = f"""
-        WITH repeated AS (SELECT h FROM (SELECT {content} AS h FROM {STAGED} WHERE NOT bad) GROUP BY h HAVING count(*) > 1),
-             members AS (SELECT _row, {content} AS h FROM {STAGED} WHERE NOT bad AND {content} IN (SELECT h FROM repeated))
+        WITH members AS (SELECT _row, {content} AS h FROM {STAGED} WHERE NOT bad AND {_repeated(content)})
         SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (SELECT _row, min(_row) OVER (PARTITION BY h) AS first_row FROM members)
         WHERE _row > first_row"""
     stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), ("box_id",) if "box_id" in names else ("certificate_id",), STAGED)
