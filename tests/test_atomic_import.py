@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write
+from conftest import BOXES, PARTIES, write
+from roughtrace.errors import RoughtraceError
 from roughtrace.ingest import import_file
 from roughtrace.store import Store, open_store
 
@@ -76,3 +77,22 @@ def test_strict_stores_nothing_when_a_row_is_bad(market: Store, tmp_path: Path) 
     result = import_file(market, "polished_outcomes", path, strict=True)
     assert not result.ok and not result.stored and result.rows_rejected == 1
     assert _snapshot(market) == before
+
+
+def test_an_import_short_of_memory_says_which_setting_to_raise_and_stores_nothing(duck: Store, tmp_path: Path) -> None:
+    import_file(duck, "parties", write(tmp_path, "parties.csv", PARTIES))
+    import_file(duck, "rough_sales", write(tmp_path, "rough_sales.csv", BOXES))
+    path = _outcomes(tmp_path, 100_000)
+    before = _snapshot(duck)
+    url = _url(duck)
+    duck.close()  # reopened with an engine limit far too small for 100,000 rows
+    short = open_store(url, "8MB")
+    try:
+        with pytest.raises(RoughtraceError) as raised:
+            import_file(short, "polished_outcomes", path)
+        assert [p.code for p in raised.value.problems] == ["out_of_memory"]
+        assert "import_memory_limit" in raised.value.problems[0].message
+        assert "SET threads" not in raised.value.problems[0].message
+        assert _snapshot(short) == before
+    finally:
+        short.close()

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import write
 from roughtrace.errors import FileRejected
-from roughtrace.ingest import import_file
+from roughtrace.ingest import import_file, readers
 from roughtrace.ingest.profile import MappingProfile
 from roughtrace.store import Store
 from test_import_support import GOOD, csv_text, imported, problems, stored
@@ -179,13 +179,15 @@ def test_a_quoted_value_may_hold_a_newline_and_the_delimiter(duck: Store, tmp_pa
     assert stored(duck, "parties")[2]["address"] == "Pelikaanstraat 62\nAntwerp"
 
 
-def test_a_record_over_16_mb_rejects_the_file_cleanly(duck: Store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [1, 13 << 20])
+def test_a_record_over_the_largest_rejects_the_file_cleanly_naming_it(duck: Store, tmp_path: Path, extra: int) -> None:
     path = tmp_path / "parties.csv"
     with path.open("w", encoding="utf-8") as handle:
         handle.write(PARTIES_CSV)
-        handle.write('SH3,"' + "x" * (17 << 20) + '",sightholder,dealer,BE\n')
+        handle.write('SH3,"' + "x" * (readers.CSV_BLOCK_BYTES + extra) + '",sightholder,dealer,BE\nSH4,Four,sightholder,dealer,BE\n')
     error = rejected(duck, "parties", path, "record_too_large")
     assert error.problems[0].row == 3
+    assert f"{readers.CSV_BLOCK_BYTES >> 20} MB" in error.problems[0].message
 
 
 def test_text_over_the_longest_allowed_rejects_the_record(duck: Store, tmp_path: Path) -> None:

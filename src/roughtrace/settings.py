@@ -98,9 +98,15 @@ class Settings:
         return {name: self[name] for name in self._all}
 
 
+ENGINE_MEMORY_LIMIT = "800MB"
+"""The import engine's default memory limit (setting import_memory_limit). A 10M-row import peaks
+near 1.4 GB of process memory with it; DuckDB keeps a table's indexes in memory whole, so a store
+holding well over 10M outcome rows needs it raised (docs/performance.md)."""
+
 register(
     Setting("db", "duckdb:///roughtrace.duckdb", "The store: duckdb:///PATH (embedded) or postgresql://USER@HOST/DB.", "store"),
-    Setting("import_memory_limit", "1GB", "Memory the import engine may use before it spills to disk.", "import"),
+    Setting("import_memory_limit", ENGINE_MEMORY_LIMIT, "Memory the import engine may use before it spills to disk "
+            "(a store of well over 10M outcome rows needs more: DuckDB holds its indexes whole).", "import"),
     Setting("import_threads", 2, "Threads the import engine uses.", "import"),
     Setting("max_reported_errors", 1000, "Most problems an import lists in its answer; every one is kept in the quarantine.", "import"),
     Setting("max_text_length", 1000, "Longest text value accepted in any column, in characters.", "import"),

@@ -148,9 +148,14 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
         except _StrictAbort as abort:
             result = abort.result
             result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
-        except Exception:
+        except Exception as exc:
             if source.failure is not None:  # the file turned out unreadable part-way through
                 raise source.failure from None
+            if _out_of_memory(exc):
+                raise RoughtraceError(Problem(
+                    "out_of_memory", f"importing {source.name} needed more memory than the import may use (the setting "
+                    "import_memory_limit); nothing was stored. Raise it, e.g. --set import_memory_limit=2GB, or send the file "
+                    "in parts", file=source.name)) from None
             raise
         finally:
             _drop_temp(engine)
@@ -158,6 +163,13 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
     finally:
         readers.close_source(source)
     return result
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether the engine gave up for want of memory (at a step, or at commit: DuckDB keeps a
+    table's indexes in memory whole)."""
+    text = str(exc)
+    return type(exc).__name__ == "OutOfMemoryException" or "failed to pin block" in text or "Out of Memory Error" in text
 
 
 def _drop_temp(engine: Any) -> None:

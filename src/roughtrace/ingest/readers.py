@@ -31,7 +31,7 @@ _EXTENSIONS = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
     ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet",
 }
-CSV_BLOCK_BYTES = 16 << 20
+CSV_BLOCK_BYTES = 4 << 20
 """Largest single CSV record the reader accepts (a cell larger than this rejects the file)."""
 BATCH_ROWS = 122_880
 ROW = "_row"
@@ -225,6 +225,29 @@ def _header(text: str, delimiter: str | None) -> tuple[list[str], str]:
     return names, delimiter
 
 
+def _locate_huge_record(path: Path, encoding: str, delimiter: str) -> int | None:
+    """The number of the data record larger than CSV_BLOCK_BYTES (the first such, else the
+    largest), found by reading the file again record by record: only when the fast reader has
+    given up on such a record. Sizes count each field's text, its separator and its quotes."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit((1 << 31) - 1)
+    largest, largest_size = None, -1
+    try:
+        with path.open("r", encoding=encoding, newline="") as handle:
+            for number, record in enumerate(csv.reader(handle, delimiter=delimiter)):
+                size = sum(len(f) + 1 + (2 + f.count('"') if f and (f[0] == '"' or '"' in f or delimiter in f or "\n" in f) else 0)
+                           for f in record)
+                if number and size > CSV_BLOCK_BYTES:
+                    return number
+                if number and size > largest_size:
+                    largest, largest_size = number, size
+    except (csv.Error, UnicodeDecodeError, OSError):
+        return None
+    finally:
+        csv.field_size_limit(limit)
+    return largest
+
+
 def _locate_bad_bytes(path: Path, encoding: str) -> str:
     decoder = codecs.getincrementaldecoder(encoding)()
     line, offset = 1, 0
@@ -311,9 +334,10 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                     "bad_encoding", f"the file is not valid {encoding.upper()} at {_locate_bad_bytes(path, encoding)}: save it as "
                     "UTF-8, or declare its encoding with --encoding or in the mapping profile", file=path.name)) from None
             if "straddle" in text:
+                row = _locate_huge_record(path, encoding, delimiter)
                 raise FileRejected(Problem(
-                    "record_too_large", f"a record is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table roughtrace can read",
-                    file=path.name)) from None
+                    "record_too_large", f"record {row or '?'} is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table "
+                    "roughtrace can read", file=path.name, row=row)) from None
             raise FileRejected(Problem("unreadable_csv", f"the file cannot be read as CSV: {text.splitlines()[0]}", file=path.name)) from None
         finally:
             handle.close()

@@ -27,31 +27,48 @@ from .schema import MIGRATIONS
 
 _CHUNK_ROWS = 1 << 20
 """Rows read at a time when hashing a batch: the text of a million rows at once, not of all."""
-_HASHED_AHEAD = 2
+_STREAM_ROWS = 1 << 16
+"""Rows of canonical text an import holds at once: a chunk's texts stream from the engine in
+batches this size, each hashed and let go."""
+_HASHED_AHEAD = {"postgresql": 2}
 """Chunks an import hashes before the ledger first reads the store (64 MB of hashes at most): a
-PostgreSQL store may still be taking the batch's rows meanwhile (it writes them behind)."""
+PostgreSQL store may still be taking the batch's rows meanwhile (it writes them behind). A DuckDB
+store has written them already, so nothing is held ahead there."""
 
 
-def leaf_chunks(query: Callable[[str], pa.Table], dialect: str, kind: Kind, relation: str,
+def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect: str, kind: Kind, relation: str,
                 row_column: str) -> Iterator[np.ndarray]:
     """The leaf hashes of the rows of `relation` (rows of `kind`) in `row_column` order, as (n, 32)
-    matrices of at most a million rows each; `query` runs SQL of `dialect` and returns Arrow.
+    matrices of at most a million rows each; `query` runs SQL of `dialect` and returns Arrow, whole
+    or as a stream of batches.
 
     The engine renders each row's canonical text (`canonical.row_text_sql`) a range of row numbers
-    at a time and the kernel hashes it; without the C kernel the engine hashes too. The numbers are
-    literals, so DuckDB prunes to the row groups of the range (rows are stored in row order); the
-    hashes are put in row order after hashing (`_in_row_order`)."""
-    last = query(f"SELECT max({row_column}) AS n FROM {relation}").column("n")[0].as_py()
+    at a time and the kernel hashes it a batch at a time; without the C kernel the engine hashes
+    too. The numbers are literals, so DuckDB prunes to the row groups of the range (rows are stored
+    in row order); the hashes are put in row order after hashing (`_in_row_order`)."""
+    last = pa.Table.from_batches(list(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}")))).column("n")[0].as_py()
     for first in range(0, int(last or 0) + 1, _CHUNK_ROWS):
         where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS}"
         if kernel.native is not None:
             got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
-            leaves = kernel.leaf_hashes(got.column("t"))
         else:
             got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
-            leaves = kernel.as_matrix(got.column("h"))
-        if len(leaves):
-            yield _in_row_order(leaves, got.column("r"))
+        leaves = np.empty((_CHUNK_ROWS, HASH_SIZE), dtype=np.uint8)  # at most one per number of the range
+        numbers, filled = [], 0
+        for batch in _batches(got):
+            hashed = (kernel.leaf_hashes(batch.column("t")) if kernel.native is not None
+                      else kernel.as_matrix(batch.column("h")))
+            leaves[filled : filled + len(hashed)] = hashed
+            numbers.append(batch.column("r"))
+            filled += len(hashed)
+        if filled:
+            yield _in_row_order(leaves[:filled], pa.chunked_array(numbers))
+
+
+def _batches(got: pa.Table | pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The record batches of a query's answer, whole (a Table) or streamed (a reader): streamed
+    texts are hashed a batch at a time and let go, so memory holds a range's hashes, not its texts."""
+    return iter(got.to_batches()) if isinstance(got, pa.Table) else iter(got)
 
 
 def _in_row_order(leaves: np.ndarray, rows: pa.ChunkedArray) -> np.ndarray:
@@ -97,8 +114,8 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
     numbered by `_row`, their source_row). The rows are hashed there, in the DuckDB engine that
     checked them, whatever the store: the canonical text is the same on every engine (tested),
     and `verify` later recomputes it from the rows as stored."""
-    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_table(), "duckdb", spec, accepted, "_row")
-    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD))
+    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
+    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0)))
     if not ledger_ready(store):
         return None
     summary = {

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from ..checks import facts as fact_queries
@@ -442,11 +441,8 @@ def _make_facts(store: Store, settings: Mapping[str, Any]) -> None:
     rough stones they keep (as record text) and their findings (as record text)."""
     few = store.rows(f"SELECT COUNT(*) AS n FROM {SCOPE}")[0]["n"] < KEYS_FROM_BOXES
     if not few:
-        keys = np.sort(store.query(STONE_KEYS_SQL).column("stone").to_numpy())
-        repeated = np.unique(keys[1:][keys[1:] == keys[:-1]])
-        if len(repeated):
-            store.execute(f"CREATE TEMP TABLE {REPEATS} (stone UBIGINT)")
-            store.append(REPEATS, pa.table({"stone": pa.array(repeated, pa.uint64())}))
+        store.execute(f"CREATE TEMP TABLE {REPEATS} AS SELECT stone FROM ({STONE_KEYS_SQL}) keys GROUP BY stone HAVING count(*) > 1")
+        if store.rows(f"SELECT count(*) AS n FROM {REPEATS}")[0]["n"]:
             store.execute(IRREGULAR_SQL)
     max_yield = settings["checks_max_yield"]
     lowest = float(min(Decimal(max_yield), SUSPECT_YIELD)) - YIELD_MARGIN

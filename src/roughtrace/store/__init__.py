@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 from ..errors import StoreError, UsageError
+from ..settings import ENGINE_MEMORY_LIMIT
 from .port import Store
 
 
-def open_store(url: str, memory_limit: str = "1GB", threads: int = 2) -> Store:
+def open_store(url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2) -> Store:
     """Open (creating if needed) the store at `url`; call `migrate()` before first use."""
     if url.startswith("duckdb://"):
         from .duckdb import DuckDBStore

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import StoreError
+from ..settings import ENGINE_MEMORY_LIMIT
 from . import migrations, pg_binary
 from .duckdb import engine_connection
 
@@ -50,7 +51,7 @@ def _pg_sql(sql: str) -> str:
 class PostgresStore:
     engine = "postgresql"
 
-    def __init__(self, url: str, memory_limit: str = "1GB", threads: int = 2) -> None:
+    def __init__(self, url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2) -> None:
         self.url = url
         self._memory_limit = memory_limit
         self._threads = threads
