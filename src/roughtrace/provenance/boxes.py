@@ -444,7 +444,7 @@ def _make_facts(store: Store, settings: Mapping[str, Any]) -> None:
     rough stones they keep (as record text) and their findings (as record text)."""
     few = store.rows(f"SELECT COUNT(*) AS n FROM {SCOPE}")[0]["n"] < KEYS_FROM_BOXES
     if not few:
-        keys = np.sort(store.query(STONE_KEYS_SQL).column("stone").to_numpy())  # 16 bytes a row at most, briefly
+        keys = np.sort(store.query(STONE_KEYS_SQL).column("stone").to_numpy())
         repeated = np.unique(keys[1:][keys[1:] == keys[:-1]])
         if len(repeated):
             store.execute(f"CREATE TEMP TABLE {REPEATS} (stone UBIGINT)")
