@@ -46,7 +46,7 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
     at a time and the kernel hashes it a batch at a time; without the C kernel the engine hashes
     too. The numbers are literals, so DuckDB prunes to the row groups of the range (rows are stored
     in row order); the hashes are put in row order after hashing (`_in_row_order`)."""
-    last = pa.Table.from_batches(list(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}")))).column("n")[0].as_py()
+    last = next(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}"))).column("n")[0].as_py()  # one row
     for first in range(0, int(last or 0) + 1, _CHUNK_ROWS):
         where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS}"
         if kernel.native is not None:
