@@ -206,6 +206,31 @@ def test_formula_looking_text_is_stored_verbatim(duck: Store, tmp_path: Path) ->
     assert [r["source"] for r in stored(duck, "transactions")] == formulas
 
 
+def test_whitespace_around_values_is_trimmed_and_inside_kept(duck: Store, tmp_path: Path) -> None:
+    text = ("party_id,name,role,category,country\n"
+            "SH1 ,\tCutter  One\u00a0,sightholder\u3000, manufacturer,IN\n"
+            "TR1,Trader,trader,,\u2003AE\n")
+    result = imported(duck, "parties", write(tmp_path, "parties.csv", text))
+    assert result.rows_accepted == 2 and result.rows_rejected == 0
+    rows = stored(duck, "parties")
+    assert [(r["party_id"], r["name"], r["role"], r["category"], r["country"]) for r in rows] == [
+        ("SH1", "Cutter  One", "sightholder", "manufacturer", "IN"), ("TR1", "Trader", "trader", None, "AE")]
+
+
+@pytest.mark.parametrize(("values", "plain"), [
+    (["GIA", "0.702", "2026-03-02"], True),
+    (["GIA", " IGI"], False),
+    (["GIA", "HRD\t"], False),
+    (["GIA", "Cutter One"], False),  # a space inside: trimmed exactly, which leaves it be
+    (["GIA", "IGI\u00a0"], False),
+    (["", ""], True),
+])
+def test_a_column_is_plain_only_without_spaces_controls_or_non_ascii(values: list[str], plain: bool) -> None:
+    assert readers._all_plain(pa.array(values)) is plain
+    padded = pa.array([" x "] + values + [" y "])
+    assert readers._all_plain(padded.slice(1, len(values))) is plain  # a slice sees its own bytes only
+
+
 # -- delimiters and headers ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("delimiter", [";", "\t"])
 def test_semicolon_and_tab_delimiters(store: Store, tmp_path: Path, delimiter: str) -> None:
