@@ -17,7 +17,8 @@ from roughtrace.store import Store, open_store
 KILLER = textwrap.dedent("""
     import os, signal, sys
     from roughtrace.ingest import import_file
-    from roughtrace.store import open_store
+    from roughtrace.store import open_store, postgres
+    postgres.BULK_ROWS = 1_000  # a first load: PostgreSQL drops the stone index, to build it after the rows
     url, path, stage = sys.argv[1:4]
     store = open_store(url)
     def progress(step, done, total):
@@ -37,9 +38,14 @@ def _outcomes(tmp_path: Path, rows: int) -> Path:
     return path
 
 
-def _snapshot(store: Store) -> dict[str, int]:
+def _snapshot(store: Store) -> dict[str, object]:
+    """Rows per table, and (PostgreSQL) the outcomes' indexes, which a first load rebuilds."""
     tables = ("polished_outcomes", "batches", "quarantine", "parties", "rough_sales")
-    return {t: int(store.query(f"SELECT count(*) AS n FROM {t}").column("n")[0].as_py()) for t in tables}
+    seen: dict[str, object] = {t: int(store.query(f"SELECT count(*) AS n FROM {t}").column("n")[0].as_py()) for t in tables}
+    if store.engine == "postgresql":
+        seen["indexes"] = sorted(r["d"] for r in store.rows(
+            "SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index WHERE indrelid = CAST('polished_outcomes' AS regclass)"))
+    return seen
 
 
 def _url(store: Store) -> str:
@@ -77,6 +83,22 @@ def test_strict_stores_nothing_when_a_row_is_bad(market: Store, tmp_path: Path) 
     result = import_file(market, "polished_outcomes", path, strict=True)
     assert not result.ok and not result.stored and result.rows_rejected == 1
     assert _snapshot(market) == before
+
+
+def test_a_first_load_keeps_the_stores_indexes_whether_it_fails_or_stores(market: Store, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from roughtrace.store import postgres
+
+    monkeypatch.setattr(postgres, "BULK_ROWS", 1_000)  # PostgreSQL rebuilds the stone index after the rows
+    path = _outcomes(tmp_path, 5_000)
+    before = _snapshot(market)
+    assert import_file(market, "polished_outcomes", path, strict=True).stored is False
+    assert _snapshot(market) == before
+    result = import_file(market, "polished_outcomes", path)
+    assert result.rows_accepted == 5_000 and result.stored
+    after = _snapshot(market)
+    assert after.get("indexes") == before.get("indexes")
+    assert market.rows("SELECT box_id FROM polished_outcomes WHERE stone_id = ?", ("S0004321",)) == [{"box_id": "B1"}]
 
 
 def test_an_import_short_of_memory_says_which_setting_to_raise_and_stores_nothing(duck: Store, tmp_path: Path) -> None:

@@ -206,3 +206,33 @@ def test_a_write_behind_the_server_refuses_fails_the_transaction_and_stores_noth
         assert pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 2}]
     finally:
         engine.close()
+
+
+def _indexes(pg: PostgresStore, table: str) -> list[str]:
+    return [r["d"] for r in pg.rows("SELECT pg_get_indexdef(indexrelid) AS d FROM pg_index "
+                                    "WHERE indrelid = CAST(? AS regclass) ORDER BY 1", (table,))]
+
+
+def test_a_bulk_write_rebuilds_the_tables_plain_indexes_after_its_rows(pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from roughtrace.store import postgres
+
+    monkeypatch.setattr(postgres, "BULK_ROWS", 2)
+    pg.execute("CREATE TABLE boxes (box_id VARCHAR PRIMARY KEY, carats DECIMAL(18,3))")
+    pg.execute("CREATE INDEX boxes_carats ON boxes (carats, box_id)")
+    before = _indexes(pg, "boxes")
+    engine = _engine_with("('B1', 1.250::DECIMAL(18,3)), ('B2', 0.001), ('B3', 2.000)")
+    try:
+        assert [name for name, _ in pg._indexes_to_rebuild("boxes", 3)] == [before[0].split()[2]]  # the key stays
+        assert pg._indexes_to_rebuild("boxes", 1) == []  # under BULK_ROWS
+        with pytest.raises(RuntimeError), pg.transaction():  # a bulk write that fails: the index is still there
+            pg.write_from(engine, "boxes", "SELECT * FROM staged", rows=3)
+            raise RuntimeError("the import stopped")
+        assert _indexes(pg, "boxes") == before and pg.rows("SELECT count(*) AS n FROM boxes") == [{"n": 0}]
+        with pg.transaction():
+            pg.write_from(engine, "boxes", "SELECT * FROM staged", rows=3)
+            assert pg.rows("SELECT count(*) AS n FROM boxes WHERE carats > 1") == [{"n": 2}]  # read behind the build
+        assert _indexes(pg, "boxes") == before
+        assert pg.rows("SELECT box_id FROM boxes ORDER BY carats") == [{"box_id": b} for b in ("B2", "B1", "B3")]
+        assert pg._indexes_to_rebuild("boxes", 2) == []  # the table now holds more rows than the write brings
+    finally:
+        engine.close()

@@ -266,7 +266,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     result.batch_id = batch_id
     names = ", ".join(c.name for c in spec.columns)
     accepted = f"(SELECT * FROM {STAGED} s WHERE NOT s.bad AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)) AS accepted"
-    store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}")
+    store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}", new_rows)
     clock.lap("store_rows")
     if result.rows_rejected:
         _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)

@@ -143,5 +143,6 @@ class DuckDBStore:
         """The store's table itself is visible to the engine."""
         return table
 
-    def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str) -> None:
+    def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str, rows: int | None = None) -> None:
+        """Store the engine's rows (`rows` is for adapters that write differently in bulk)."""
         engine.execute(f"INSERT INTO {table} BY NAME {select_sql}")
