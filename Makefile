@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup demo test test-duckdb lint bench bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger clean
 
-$(BIN)/roughtrace: requirements.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c
+$(BIN)/roughtrace: requirements.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c src/roughtrace/store/_pgcopy.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.lock

@@ -1,7 +1,9 @@
-"""The one compiled piece: the ledger's column-wide SHA-256 (src/roughtrace/ledger/_sha256.c).
+"""The two compiled pieces: the ledger's column-wide SHA-256 (src/roughtrace/ledger/_sha256.c)
+and PostgreSQL's binary COPY rows (src/roughtrace/store/_pgcopy.c).
 
-Everything else is declared in pyproject.toml. The extension is optional: where no C compiler is
-found, roughtrace installs without it and hashes through DuckDB instead (slower, same hashes).
+Everything else is declared in pyproject.toml. Both extensions are optional: where no C compiler
+is found, roughtrace installs without them and hashes through DuckDB and lays COPY rows out with
+numpy instead (slower, same bytes).
 """
 
 from setuptools import Extension, setup
@@ -13,6 +15,12 @@ setup(
             ["src/roughtrace/ledger/_sha256.c"],
             extra_compile_args=["-O3"],
             optional=True,
-        )
+        ),
+        Extension(
+            "roughtrace.store._pgcopy",
+            ["src/roughtrace/store/_pgcopy.c"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        ),
     ]
 )

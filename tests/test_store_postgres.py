@@ -236,3 +236,25 @@ def test_a_bulk_write_rebuilds_the_tables_plain_indexes_after_its_rows(pg: Postg
         assert pg._indexes_to_rebuild("boxes", 2) == []  # the table now holds more rows than the write brings
     finally:
         engine.close()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_the_c_encoder_writes_the_bytes_the_numpy_one_does(data: st.DataObject) -> None:
+    if pg_binary.native is None:
+        pytest.skip("installed without a C compiler: only the numpy encoder is there")
+    rows = data.draw(st.composite(lambda draw: _rows(draw))())
+    rows = rows.slice(data.draw(st.integers(0, rows.num_rows)))
+    types = ["bigint"] + [_PG_TYPES[c] for c in COLUMNS]
+    for batch in rows.to_batches():
+        assert pg_binary._native_spec(batch, types) is not None
+        written = pg_binary.encode(batch, types).to_pybytes()
+        native, pg_binary.native = pg_binary.native, None
+        try:
+            assert written == pg_binary.encode(batch, types).to_pybytes()
+        finally:
+            pg_binary.native = native
+
+
+_PG_TYPES = {"word": "text", "code": "text", "carats": "numeric", "dollars": "numeric", "fine": "numeric", "whole": "numeric",
+             "day": "date", "count": "bigint", "small": "integer", "flag": "boolean", "ratio": "double precision", "hash": "bytea"}

@@ -19,6 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+try:
+    from . import _pgcopy as native
+except ImportError:  # installed without a C compiler: the numpy path
+    native = None
+
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 """What a binary COPY stream starts with: the signature, no flags, no header extension."""
 TRAILER = b"\xff\xff"
@@ -61,7 +66,11 @@ def encodable(arrow_type: pa.DataType, pg_type: str) -> bool:
 
 def encode(batch: pa.RecordBatch, pg_types: list[str]) -> pa.Buffer:
     """The binary COPY rows of `batch` (without the stream's signature and trailer), its columns
-    sent as the PostgreSQL types `pg_types` say (each `encodable`)."""
+    sent as the PostgreSQL types `pg_types` say (each `encodable`): written record by record in C
+    (`_pgcopy`) when every column is of a kind it writes, else laid out here column by column."""
+    spec = _native_spec(batch, pg_types) if native is not None else None
+    if spec is not None:
+        return pa.py_buffer(native.encode_rows(batch.num_rows, spec))
     n = batch.num_rows
     pieces: list[pa.Array] = []
     run: list[np.ndarray] = [np.full(n, batch.num_columns, dtype=">i2")]
@@ -81,6 +90,34 @@ def encode(batch: pa.RecordBatch, pg_types: list[str]) -> pa.Buffer:
         joined = pc.binary_join_element_wise(*pieces, b"", null_handling="replace", null_replacement=b"")
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=joined.offset + n + 1)[joined.offset:]
     return joined.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _native_spec(batch: pa.RecordBatch, pg_types: list[str]) -> list[tuple[int, int, object, object, object, int]] | None:
+    """Each column as `_pgcopy.encode_rows` takes it, or None when one is of a kind it does not write."""
+    spec = []
+    for column, pg_type in zip(batch.columns, pg_types, strict=True):
+        t = column.type
+        if pa.types.is_null(t) or column.null_count == len(column):
+            spec.append((0, 0, None, None, None, 0))
+            continue
+        kind = (1 if (pa.types.is_string(t) and pg_type in _TEXT) or (pa.types.is_binary(t) and pg_type == "bytea")
+                else 2 if t == pa.int64() and pg_type == "bigint"
+                else 3 if t == pa.int32() and pg_type == "integer"
+                else 4 if pa.types.is_date32(t) and pg_type == "date"
+                else 5 if pa.types.is_decimal128(t) and pg_type == "numeric" and t.precision <= _MAX_DECIMAL_PRECISION
+                else 6 if pa.types.is_boolean(t) and pg_type == "boolean"
+                else 7 if t == pa.float64() and pg_type == "double precision"
+                else None)
+        if kind is None:
+            return None
+        buffers = column.buffers()
+        validity = buffers[0] if column.null_count else None
+        data = buffers[2] if kind == 1 else None
+        if kind == 1 and data is None:
+            data = b""
+        aux = t.precision * 256 + t.scale if kind == 5 else 0
+        spec.append((kind, column.offset, validity, buffers[1], data, aux))
+    return spec
 
 
 def _fixed_rows(parts: list[np.ndarray], n: int) -> pa.Array:
