@@ -202,6 +202,17 @@ def pg_url() -> str | None:
         return None
 
 
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, stolen) CPU ticks of the whole machine so far, from /proc/stat (None elsewhere):
+    on a virtual machine the hypervisor's share ("steal") is time no process here got."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, steal
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -217,6 +228,7 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     files = generate(args.rows, OUT / f"rows-{args.rows}")
+    ticks_before = cpu_ticks()
     size_mb = files["polished_outcomes"].stat().st_size / 1e6
     print(f"polished_outcomes: {args.rows:,} rows, {size_mb:,.0f} MB CSV; {os.cpu_count()} cores")
 
@@ -253,6 +265,11 @@ def main() -> None:
             print(f"PostgreSQL roughtrace import             : {ours_pg:7.2f} s   ratio to COPY {ours_pg / plain:.2f}x (target <= 2x)"
                   f"   (median of {', '.join(f'{r[0]:.2f}' for r in runs)})")
             print("  its steps in the median run (s): " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in steps.items()))
+    ticks_after = cpu_ticks()
+    if ticks_before and ticks_after:
+        busy, stolen = (after - before for before, after in zip(ticks_before, ticks_after, strict=True))
+        print(f"CPU the hypervisor took from this machine meanwhile: {stolen / max(1, busy + stolen):.1%} of the busy time "
+              "(a virtual machine's timings vary with it)")
 
 
 if __name__ == "__main__":
