@@ -23,6 +23,7 @@ COLUMNS = {
     "carats": ("DECIMAL(18,3)", pa.decimal128(18, 3)),
     "dollars": ("DECIMAL(18,2)", pa.decimal128(18, 2)),
     "fine": ("DECIMAL(12,7)", pa.decimal128(12, 7)),
+    "tiny": ("DECIMAL(18,17)", pa.decimal128(18, 17)),  # 18 digits after the point: five digit groups
     "whole": ("DECIMAL(18,0)", pa.decimal128(18, 0)),
     "day": ("DATE", pa.date32()),
     "count": ("BIGINT", pa.int64()),
@@ -44,6 +45,7 @@ VALUES = {
     "carats": _decimal(18, 3),
     "dollars": _decimal(18, 2),
     "fine": _decimal(12, 7),
+    "tiny": _decimal(18, 17),
     "whole": _decimal(18, 0),
     "day": st.dates(datetime.date(1, 1, 1), datetime.date(9999, 12, 31)),
     "count": st.integers(-(2**63), 2**63 - 1),
@@ -256,5 +258,6 @@ def test_the_c_encoder_writes_the_bytes_the_numpy_one_does(data: st.DataObject) 
             pg_binary.native = native
 
 
-_PG_TYPES = {"word": "text", "code": "text", "carats": "numeric", "dollars": "numeric", "fine": "numeric", "whole": "numeric",
+_PG_TYPES = {"word": "text", "code": "text", "carats": "numeric", "dollars": "numeric", "fine": "numeric", "tiny": "numeric",
+             "whole": "numeric",
              "day": "date", "count": "bigint", "small": "integer", "flag": "boolean", "ratio": "double precision", "hash": "bytea"}

@@ -100,19 +100,25 @@ static inline Py_ssize_t value_width(const column_t *c, Py_ssize_t i)
 
 static uint8_t *put_numeric(uint8_t *p, const column_t *c, int64_t unscaled)
 {
-    /* Digit groups from the least significant, by constant divisors (multiplications): the whole
-     * part's `before` groups, then the fraction padded on the right to `after` whole groups. */
+    /* Digit groups from the least significant, by constant divisors (multiplications): the
+     * fraction's last group, padded on the right when the scale is not a multiple of 4, then its
+     * whole groups, then the whole part's `before` groups. */
     uint16_t groups[2 * 5 + 2];
     uint64_t magnitude = unscaled < 0 ? (uint64_t)(-unscaled) : (uint64_t)unscaled;
     uint64_t whole = magnitude / (uint64_t)POW10[c->scale];
-    uint64_t fraction = (magnitude - whole * (uint64_t)POW10[c->scale]) * (uint64_t)POW10[4 * c->after - c->scale];
-    for (int k = c->before - 1; k >= 0; k--) {
-        groups[k] = (uint16_t)(whole % 10000);
-        whole /= 10000;
+    uint64_t fraction = magnitude - whole * (uint64_t)POW10[c->scale];
+    int k = c->after - 1, partial = c->scale % 4;
+    if (partial) {
+        groups[c->before + k--] = (uint16_t)((fraction % (uint64_t)POW10[partial]) * (uint64_t)POW10[4 - partial]);
+        fraction /= (uint64_t)POW10[partial];
     }
-    for (int k = c->after - 1; k >= 0; k--) {
+    for (; k >= 0; k--) {
         groups[c->before + k] = (uint16_t)(fraction % 10000);
         fraction /= 10000;
+    }
+    for (k = c->before - 1; k >= 0; k--) {
+        groups[k] = (uint16_t)(whole % 10000);
+        whole /= 10000;
     }
     p = put16(p, (uint16_t)(c->before + c->after));
     p = put16(p, (uint16_t)(c->before - 1));
