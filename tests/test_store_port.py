@@ -106,3 +106,39 @@ def test_store_urls(tmp_path: Path) -> None:
 def test_an_unreachable_postgresql_is_a_store_error() -> None:
     with pytest.raises(StoreError):
         open_store("postgresql://postgres@127.0.0.1:1/roughtrace?connect_timeout=2")
+
+
+def test_version_9_keeps_a_stores_rows_and_their_ledger(engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store made before schema 9 (identifiers stored for speed) keeps every row, its index and
+    its ledger's proofs through the migration, on both engines."""
+    from conftest import BOXES, PARTIES, make_store, write
+    from roughtrace.ingest import import_file
+    from roughtrace.ledger import audit
+    from roughtrace.store import migrations
+
+    everything = migrations.all_migrations()
+    outcomes = write(tmp_path, "outcomes.csv", """
+        stone_id,lab,sightholder_id,box_id,rough_stone_id,rough_carats,polished_date,shape,carat,color,clarity
+        2231456789,GIA,SH1,B1,R1,1.500,2026-02-01,round,0.702,G,VS1
+        2231456790,GIA,SH1,B1,R2,1.200,2026-02-02,pear,0.515,H,SI1
+        """)
+    for store in make_store(engine, tmp_path):
+        monkeypatch.setattr(migrations, "all_migrations", lambda: tuple(m for m in everything if m.version < 9))
+        assert store.migrate() == 8
+        for kind, path in (("parties", write(tmp_path, "parties.csv", PARTIES)), ("rough_sales", write(tmp_path, "boxes.csv", BOXES)),
+                           ("polished_outcomes", outcomes)):
+            assert import_file(store, kind, path).rows_rejected == 0
+        before = store.rows("SELECT stone_id, rough_stone_id, carat, batch_id, source_row FROM polished_outcomes ORDER BY stone_id")
+        monkeypatch.setattr(migrations, "all_migrations", lambda: everything)
+        assert store.migrate() == max(m.version for m in everything)
+        assert store.rows("SELECT stone_id, rough_stone_id, carat, batch_id, source_row FROM polished_outcomes ORDER BY stone_id") == before
+        assert store.rows("SELECT box_id FROM polished_outcomes WHERE stone_id = ?", ("2231456790",)) == [{"box_id": "B1"}]
+        assert audit.verify(store).ok
+        if engine == "duckdb":
+            ddl = store.rows("SELECT sql FROM duckdb_tables() WHERE table_name = 'polished_outcomes'")[0]["sql"]
+            assert "stone_id VARCHAR USING COMPRESSION Uncompressed" in ddl
+            assert store.rows("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'polished_outcomes'") == [
+                {"index_name": "checks_outcomes_stone"}]
+        else:
+            assert store.rows("SELECT collation_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                              "AND table_name = 'polished_outcomes' AND column_name = 'stone_id'") == [{"collation_name": "C"}]

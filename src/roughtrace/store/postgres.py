@@ -39,17 +39,17 @@ from .duckdb import engine_connection
 _PLACEHOLDER = re.compile(r"\?")
 COPY_CHUNK_ROWS = 100_000
 PULL_KEYS_FACTOR = 1
-INDEX_BUILD_MEMORY = "256MB"
-"""The server memory an index rebuilt after a bulk write may sort in (for that transaction only)."""
+"""A referenced table with at most this many rows per key of the file is read whole into the
+engine, which keeps the rows the file names; a bigger one is sent the file's keys to join."""
 BULK_ROWS = 100_000
 """An import writing at least this many rows into a table holding no more rows than it brings
 (a first load, say) drops the table's plain indexes and builds them again after its COPY, in
 its transaction: building an index over the rows sorted costs about half of keeping it up to
-date row by row (1.8 against 3.5-4 s of the server at 2M outcome rows; docs/performance.md). The
-table is then locked against readers until the import commits; smaller imports keep the
+date row by row (1.8 against 3.4-4.0 s of the server at 2M outcome rows; docs/performance.md).
+The table is then locked against readers until the import commits; smaller imports keep the
 indexes live and never block a reader."""
-"""A referenced table with at most this many rows per key of the file is read whole into the
-engine, which keeps the rows the file names; a bigger one is sent the file's keys to join."""
+INDEX_BUILD_MEMORY = "256MB"
+"""The server memory an index rebuilt after a bulk write may sort in (for that transaction only)."""
 
 
 def _pg_sql(sql: str) -> str:

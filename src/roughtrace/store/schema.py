@@ -38,9 +38,9 @@ UNCOMPRESSED_ON_DUCKDB: dict[str, tuple[str, ...]] = {
     "transactions": ("tx_id",),
 }
 """Identifier columns, one value per row (or nearly), that DuckDB stores uncompressed (schema 9).
-Its text compression first tries a dictionary, which unique values defeat, then FSST: for these two
-columns of a 2M-row import that cost 1.6 of the write's 4.2 CPU-seconds, for 33 MB of file saved
-(docs/performance.md). The kinds' tables hold them at every size, so the write is worth more."""
+Its text compression first tries a dictionary, which unique values defeat, then FSST: the outcomes'
+two took 2.2 of the write's 4.9 CPU-seconds at 2M rows, 0.5 uncompressed, for 33 MB more file
+(docs/performance.md). Every import pays the write; the file pays once."""
 
 
 def kind_table_ddl(kind: kinds.Kind, table: str | None = None, uncompressed: tuple[str, ...] = ()) -> str:
@@ -111,23 +111,6 @@ class Migration:
     fill: Callable[[Any], None] | None = None
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "input kinds, batches, quarantine, meta",
-        tuple(kind_table_ddl(k) for k in kinds.KINDS.values()) + (BATCHES_DDL, QUARANTINE_DDL, META_DDL, "CREATE SEQUENCE batch_id_seq START 1"),
-        postgres_only=(
-            "CREATE INDEX parties_id ON parties (party_id)",
-            "CREATE INDEX rough_sales_box ON rough_sales (box_id)",
-            "CREATE INDEX polished_outcomes_stone ON polished_outcomes (stone_id, lab)",
-            "CREATE INDEX rough_dispositions_box ON rough_dispositions (box_id)",
-            "CREATE INDEX transactions_tx ON transactions (tx_id)",
-            "CREATE INDEX kp_certificates_id ON kp_certificates (certificate_id)",
-            "CREATE INDEX parcel_contents_id ON parcel_contents (certificate_id)",
-            "CREATE INDEX quarantine_batch ON quarantine (batch_id)",
-        ),
-    ),
-)
 BYTE_ORDERED_ON_POSTGRES: dict[str, tuple[str, ...]] = {
     "polished_outcomes": ("stone_id",),
     "transactions": ("tx_id",),
@@ -147,5 +130,23 @@ IDENTIFIERS_FOR_SPEED = Migration(
     postgres_only=tuple(f'ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR COLLATE "C"'
                         for table, columns in BYTE_ORDERED_ON_POSTGRES.items() for column in columns),
 )
-MIGRATIONS = (*MIGRATIONS, IDENTIFIERS_FOR_SPEED)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "input kinds, batches, quarantine, meta",
+        tuple(kind_table_ddl(k) for k in kinds.KINDS.values()) + (BATCHES_DDL, QUARANTINE_DDL, META_DDL, "CREATE SEQUENCE batch_id_seq START 1"),
+        postgres_only=(
+            "CREATE INDEX parties_id ON parties (party_id)",
+            "CREATE INDEX rough_sales_box ON rough_sales (box_id)",
+            "CREATE INDEX polished_outcomes_stone ON polished_outcomes (stone_id, lab)",
+            "CREATE INDEX rough_dispositions_box ON rough_dispositions (box_id)",
+            "CREATE INDEX transactions_tx ON transactions (tx_id)",
+            "CREATE INDEX kp_certificates_id ON kp_certificates (certificate_id)",
+            "CREATE INDEX parcel_contents_id ON parcel_contents (certificate_id)",
+            "CREATE INDEX quarantine_batch ON quarantine (batch_id)",
+        ),
+    ),
+    IDENTIFIERS_FOR_SPEED,
+)
 SCHEMA_VERSION = MIGRATIONS[-1].version
