@@ -53,7 +53,7 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
             got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
         else:
             got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
-        leaves = np.empty((_CHUNK_ROWS, HASH_SIZE), dtype=np.uint8)  # at most one per number of the range
+        leaves = np.empty((min(_CHUNK_ROWS, int(last) + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
         numbers, filled = [], 0
         for batch in _batches(got):
             hashed = (kernel.leaf_hashes(batch.column("t")) if kernel.native is not None
