@@ -46,14 +46,14 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
     at a time and the kernel hashes it a batch at a time; without the C kernel the engine hashes
     too. The numbers are literals, so DuckDB prunes to the row groups of the range (rows are stored
     in row order); the hashes are put in row order after hashing (`_in_row_order`)."""
-    last = next(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}"))).column("n")[0].as_py()  # one row
-    for first in range(0, int(last or 0) + 1, _CHUNK_ROWS):
+    last = int(next(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}"))).column("n")[0].as_py() or 0)  # one row
+    for first in range(0, last + 1, _CHUNK_ROWS):
         where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS}"
         if kernel.native is not None:
             got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
         else:
             got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
-        leaves = np.empty((min(_CHUNK_ROWS, int(last) + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
+        leaves = np.empty((min(_CHUNK_ROWS, last + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
         numbers, filled = [], 0
         for batch in _batches(got):
             hashed = (kernel.leaf_hashes(batch.column("t")) if kernel.native is not None
