@@ -236,7 +236,10 @@ def main() -> None:
     if not args.no_duckdb:
         floors, runs = [], []
         for _ in range(max(1, args.repeat)):  # alternately, so both see the same machine
+            # each run starts with the last one's file written out, not flushing behind it
+            os.sync()
             floors.append(time_floor(files["polished_outcomes"], OUT / "floor.duckdb"))
+            os.sync()
             runs.append(time_roughtrace(files, OUT / "roughtrace.duckdb", args.memory_limit))
         floor = statistics.median(floors)
         ours, accepted, steps = sorted(runs, key=lambda run: run[0])[len(runs) // 2]

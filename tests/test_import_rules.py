@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from roughtrace.domain import kinds
 from roughtrace.domain.kinds import KINDS
@@ -266,3 +269,24 @@ def test_amounts_are_stored_exactly_never_rounded(store: Store, tmp_path: Path) 
     rows = store.query("SELECT tx_id, carat, price_usd FROM transactions ORDER BY tx_id").to_pylist()
     assert [(r["carat"], r["price_usd"]) for r in rows] == [
         (Decimal("0.001"), Decimal("0.01")), (Decimal("999999999999999.999"), Decimal("9999999999999999.99"))]
+
+
+@given(st.lists(st.text(alphabet="0123456789.+-eE _,x\u0661", max_size=24), min_size=1, max_size=40))
+@hyp_settings(max_examples=150, deadline=None)
+def test_amounts_typed_by_the_quick_test_are_those_the_rule_accepts(texts: list[str]) -> None:
+    """Typing takes text that starts the cast value as printed ('1.25' of '1.250') without the
+    regex; for any text, the typed value is the one the rule alone (regex, then cast) gives."""
+    import duckdb
+
+    from roughtrace.ingest.rules import q, typed_sql
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (i INTEGER, v_x VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(i, text or None) for i, text in enumerate(texts)])
+    for type_, places in ((kinds.CARATS, 3), (kinds.USD, 2)):
+        column = kinds.Column("x", type_)
+        sql_type = "DECIMAL(18,3)" if type_ == kinds.CARATS else "DECIMAL(18,2)"
+        pattern = r"[+-]?([0-9]+(\.[0-9]{0,P}0*)?|\.[0-9]{1,P}0*)".replace("P", str(places))
+        by_rule = f"CASE WHEN regexp_full_match(v_x, {q(pattern)}) THEN TRY_CAST(v_x AS {sql_type}) END"
+        got = con.execute(f"SELECT i, v_x, {typed_sql(column)} AS typed, {by_rule} AS ruled FROM t ORDER BY i").fetchall()
+        assert [(v, typed) for _, v, typed, _ in got] == [(v, ruled) for _, v, _, ruled in got]

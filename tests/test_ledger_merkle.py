@@ -253,6 +253,25 @@ def test_every_padding_boundary_hashes_as_hashlib_does(kernel_path):
     assert kernel.leaf_hashes(pa.array([], pa.binary())).shape == (0, 32)
 
 
+@given(st.lists(st.one_of(st.integers(0, 260), st.integers(0, 3000)), max_size=60), st.integers(0, 2**32 - 1))
+@settings(max_examples=200, deadline=None)
+def test_any_mix_of_message_lengths_hashes_as_hashlib_does(lengths, seed):
+    """The C kernel pads short neighbours of equal block count into pairs and streams long ones
+    alone: any order of short and long messages gives hashlib's digests."""
+    rng = np.random.default_rng(seed)
+    bodies = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in lengths]
+    column = pa.array(bodies, pa.large_binary())
+    expected = [merkle.leaf_hash(b) for b in bodies]
+    for portable in ((False, True) if kernel.native is not None else (False,)):
+        if kernel.native is not None:
+            kernel.native.use_portable(portable)
+        try:
+            assert [bytes(r) for r in kernel.leaf_hashes(column)] == expected
+        finally:
+            if kernel.native is not None:
+                kernel.native.use_portable(False)
+
+
 def test_the_c_kernel_refuses_what_is_not_a_column_of_messages():
     if kernel.native is None:
         pytest.skip("the C kernel was not built")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from roughtrace.domain import kinds
@@ -138,6 +140,23 @@ def test_leaf_hashes_come_in_row_order_whatever_order_the_engine_returns(books):
     in_order = np.concatenate(list(leaf_chunks(books.query, books.engine, kind, relation, "source_row")))
     assert np.array_equal(np.concatenate(list(leaf_chunks(reversed_rows, books.engine, kind, relation, "source_row"))), in_order)
     assert np.array_equal(in_order, row_leaf_hashes(books, kind, batch))
+
+
+@given(st.lists(st.integers(0, 400), unique=True, max_size=120), st.randoms(use_true_random=False),
+       st.booleans())
+@settings(max_examples=150, deadline=None)
+def test_hashes_are_put_in_row_order_with_or_without_gaps(numbers, shuffle, contiguous):
+    """Streamed row numbers in any order: a gap-free run (placed directly) or with gaps (sorted)."""
+    from roughtrace.ledger.imports import _in_row_order
+
+    if contiguous:
+        numbers = list(range(7, 7 + len(numbers)))
+    shuffle.shuffle(numbers)
+    leaves = np.zeros((len(numbers), 32), dtype=np.uint8)
+    leaves[:, :8] = np.array(numbers, dtype=np.int64).view(np.uint8).reshape(-1, 8)  # each hash names its row
+    rows = pa.chunked_array([pa.array(numbers[:5], pa.int64()), pa.array(numbers[5:], pa.int64())])
+    expected = leaves[np.argsort(np.array(numbers, dtype=np.int64), kind="stable")] if numbers else leaves
+    assert np.array_equal(_in_row_order(leaves, rows), expected)
 
 
 def test_heads_grow_consistently_and_are_signed(books, tmp_path):

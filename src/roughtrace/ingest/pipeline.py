@@ -265,7 +265,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     batch_id = int(store.query("SELECT nextval('batch_id_seq') AS id").column("id")[0].as_py())
     result.batch_id = batch_id
     names = ", ".join(c.name for c in spec.columns)
-    accepted = f"(SELECT * FROM {STAGED} s WHERE NOT s.bad AND NOT EXISTS (SELECT 1 FROM {VERDICTS} v WHERE v._row = s._row)) AS accepted"
+    accepted = f"(SELECT * FROM {STAGED} s WHERE NOT s.bad AND s._row NOT IN (SELECT _row FROM {VERDICTS})) AS accepted"
     store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}", new_rows)
     clock.lap("store_rows")
     if result.rows_rejected:

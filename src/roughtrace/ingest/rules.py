@@ -79,9 +79,13 @@ def typed_sql(column: kinds.Column) -> str:
     if column.type in (kinds.CARATS, kinds.USD):
         places = _decimal_places(column)
         # one regex: a plain decimal with at most `places` significant decimals (trailing zeros
-        # allowed), then the exact cast (which only fails here on overflow)
+        # allowed), then the exact cast (which only fails here on overflow). First, a cheaper test
+        # that passes most well-written values: text that starts the cast value as the engine prints
+        # it ('1.25' of '1.250', '3' of '3.000') is plain and exact; the rest meets the regex
+        # (same verdicts, tested; a third of the typing's time on a carat column)
         exact = r"[+-]?([0-9]+(\.[0-9]{0,P}0*)?|\.[0-9]{1,P}0*)".replace("P", str(places))
-        return f"CASE WHEN regexp_full_match({v}, {q(exact)}) THEN TRY_CAST({v} AS {SQL_TYPES[column.type]}) END"
+        cast = f"TRY_CAST({v} AS {SQL_TYPES[column.type]})"
+        return f"CASE WHEN starts_with(CAST({cast} AS VARCHAR), {v}) THEN {cast} WHEN regexp_full_match({v}, {q(exact)}) THEN {cast} END"
     if column.type == kinds.INTEGER:
         return f"CASE WHEN regexp_full_match({v}, {q(INTEGER)}) THEN TRY_CAST({v} AS BIGINT) END"
     raise ValueError(column.type)
