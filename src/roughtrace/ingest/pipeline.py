@@ -30,8 +30,9 @@ from .profile import MappingProfile
 from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, RuleBook, message_sql, q, rule_book, typed_sql
 
 STAGED, VERDICTS, RAW = "rt_staged", "rt_verdicts", "rt_raw"
-MEMBERS, TWINS = "rt_members", "rt_twins"
-"""Records sharing a claim with another record of the file; stored records sharing one with it."""
+MEMBERS, TWINS, REPEATS = "rt_members", "rt_twins", "rt_repeats"
+"""Records sharing a claim with another record of the file; stored records sharing one with it; the
+64-bit hashes of the claims (or contents) repeated in the file."""
 ProgressFn = Callable[[str, int, int | None], None]
 """progress(stage, done, total): stage is 'reading', 'checking' or 'storing'."""
 
@@ -173,7 +174,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _drop_temp(engine: Any) -> None:
-    for name in (STAGED, VERDICTS, MEMBERS, TWINS, "rt_rejects", "rt_quarantine", "rt_over"):
+    for name in (STAGED, VERDICTS, MEMBERS, TWINS, REPEATS, "rt_rejects", "rt_quarantine", "rt_over"):
         try:
             engine.execute(f"DROP TABLE IF EXISTS {name}")
         except Exception:  # noqa: BLE001 - the engine may already be closed by a failed transaction
@@ -392,7 +393,7 @@ def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> l
     stored_bit = 1 << book.bit(ALREADY_STORED, _dup_column(spec))
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE {MEMBERS} AS
         SELECT *, hash({', '.join(names)}) AS content FROM {STAGED}
-        WHERE NOT bad AND {_repeated(f"hash({', '.join(claim)})")}""")
+        WHERE NOT bad AND {_repeated(engine, f"hash({', '.join(claim)})")}""")
     in_file = f"""
         WITH firsts AS (SELECT {', '.join(key)}, min(_row) AS first_row, arg_min(content, _row) AS first_content
                         FROM {MEMBERS} GROUP BY ALL)
@@ -410,12 +411,22 @@ def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> l
     return [in_file, against_store]
 
 
-def _repeated(hashed: str) -> str:
+def _repeated(engine: Any, hashed: str) -> str:
     """A condition on the staged records: the 64-bit hash `hashed` of this record is shared by another
-    valid record of the file. One group-by of integers finds the few candidates among millions; the
-    caller decides among them."""
-    return (f"{hashed} IN (SELECT h FROM (SELECT {hashed} AS h FROM {STAGED} WHERE NOT bad) "
-            "GROUP BY h HAVING count(*) > 1)")
+    valid record of the file; the caller decides among the few candidates. The hashes are sorted in
+    numpy, in place, and neighbours compared: 0.15 s for 2M records against 0.35 s for the engine's
+    group-by of 2M distinct keys (measured alternately), and less memory than its hash table. The
+    repeated hashes, if any, go to a table the condition reads; a file with none gets FALSE."""
+    hashes = np.asarray(engine.sql(f"SELECT {hashed} AS h FROM {STAGED} WHERE NOT bad").fetchnumpy()["h"], dtype=np.uint64)
+    hashes.sort()
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    del hashes
+    if not len(repeated):
+        return "false"
+    engine.register("rt_repeated_hashes", pa.table({"h": pa.array(repeated, pa.uint64())}))
+    engine.execute(f"CREATE OR REPLACE TEMP TABLE {REPEATS} AS SELECT h FROM rt_repeated_hashes")
+    engine.unregister("rt_repeated_hashes")
+    return f"{hashed} IN (SELECT h FROM {REPEATS})"
 
 
 def _claim(spec: Kind) -> tuple[str, ...]:
@@ -441,7 +452,7 @@ def _identity_by_content(store: Store, engine: Any, spec: Kind) -> list[str]:
     names = spec.column_names
     content = f"hash({', '.join(names)})"
     in_file = f"""
-        WITH members AS (SELECT _row, {content} AS h FROM {STAGED} WHERE NOT bad AND {_repeated(content)})
+        WITH members AS (SELECT _row, {content} AS h FROM {STAGED} WHERE NOT bad AND {_repeated(engine, content)})
         SELECT _row, 0::HUGEINT AS bit, true AS unchanged FROM (SELECT _row, min(_row) OVER (PARTITION BY h) AS first_row FROM members)
         WHERE _row > first_row"""
     stored = store.reference(engine, spec.name, _typed_columns(spec.name, names), ("box_id",) if "box_id" in names else ("certificate_id",), STAGED)
