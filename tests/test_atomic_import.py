@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,46 @@ def test_strict_stores_nothing_when_a_row_is_bad(market: Store, tmp_path: Path) 
     before = _snapshot(market)
     result = import_file(market, "polished_outcomes", path, strict=True)
     assert not result.ok and not result.stored and result.rows_rejected == 1
+    assert [(p.row, p.column) for p in result.errors] == [(2, "carat")]  # said, though nothing was stored
     assert _snapshot(market) == before
+
+
+def test_a_failure_while_the_ledger_hashes_beside_the_import_stores_nothing(market: Store, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DuckDB store's ledger hashes the rows on a second connection while the box records are
+    made: a failure in either leaves the store as it was, no hashing thread running and no work
+    tables behind; the same file then imports, and the ledger verifies it."""
+    from roughtrace.ingest import pipeline
+    from roughtrace.ledger import audit
+    from roughtrace.ledger import imports as ledger_imports
+
+    path = _outcomes(tmp_path, 5_000)
+    before = _snapshot(market)
+
+    def box_records_fail(*args: object) -> None:
+        time.sleep(0.5)  # time for the hashing to fill what may wait and block: only the failure's clean-up frees it
+        raise RuntimeError("the box records failed")
+
+    def hashing_fails(*args: object, **kwargs: object):
+        raise RuntimeError("the hashing failed")
+        yield  # a generator, as leaf_chunks is
+
+    for target, name, replacement, message in ((pipeline, "_refresh_box_records", box_records_fail, "box records"),
+                                               (ledger_imports, "leaf_chunks", hashing_fails, "hashing")):
+        with monkeypatch.context() as patched:
+            patched.setattr(ledger_imports, "_BESIDE_CHUNK_ROWS", 500)  # more ranges than may wait: hashing blocks
+            patched.setattr(target, name, replacement)
+            with pytest.raises(RuntimeError, match=message):
+                import_file(market, "polished_outcomes", path)
+        assert _snapshot(market) == before
+        assert not [t for t in threading.enumerate() if t.name == "roughtrace-ledger-hashing" and t.is_alive()]
+    if market.engine == "duckdb":
+        assert market.rows("""SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'rt_import'
+                              OR (temporary AND starts_with(table_name, 'rt_'))""") == [{"n": 0}]
+        assert market.rows("SELECT count(*) AS n FROM duckdb_views() WHERE temporary AND starts_with(view_name, 'rt_')") == [{"n": 0}]
+    result = import_file(market, "polished_outcomes", path)
+    assert result.stored and result.rows_accepted == 5_000
+    assert audit.verify(market).ok
 
 
 def test_a_first_load_keeps_the_stores_indexes_whether_it_fails_or_stores(market: Store, tmp_path: Path,

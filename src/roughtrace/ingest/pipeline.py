@@ -30,6 +30,12 @@ from .profile import MappingProfile
 from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, RuleBook, message_sql, q, rule_book, typed_sql
 
 STAGED, VERDICTS, RAW = "rt_staged", "rt_verdicts", "rt_raw"
+WORK = "rt_import"
+"""An in-memory database attached to the import engine. Made `shared`, the staged records and their
+verdicts are its tables, which a second connection to the engine can read (a temporary table is
+seen by its own connection only), and this one reads them through temporary views of the same
+names. A DuckDB store's connection writes them only outside a transaction: one transaction may
+write one database besides the temporary one."""
 MEMBERS, TWINS, REPEATS = "rt_members", "rt_twins", "rt_repeats"
 """Records sharing a claim with another record of the file; stored records sharing one with it; the
 64-bit hashes of the claims (or contents) repeated in the file."""
@@ -73,11 +79,6 @@ class ImportResult:
         if self.receipt is not None:
             body["receipt"] = self.receipt
         return body
-
-
-class _StrictAbort(Exception):
-    def __init__(self, result: ImportResult) -> None:
-        self.result = result
 
 
 @dataclass(frozen=True)
@@ -138,17 +139,26 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
         book = rule_book(spec, int(settings["max_text_length"]))
         engine = store.import_engine()
         try:
-            with store.transaction():
-                result = _load(store, engine, spec, book, source, columns, profile, settings, progress, ledger)
-                result.warnings = warnings + result.warnings
-                if strict and result.rows_rejected:
-                    raise _StrictAbort(result)
-                committing = time.perf_counter()
-            result.timings = {"open_and_hash_file": scanned, **result.timings,
-                              "commit": round(time.perf_counter() - committing, 3)}
-        except _StrictAbort as abort:
-            result = abort.result
-            result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
+            # the checks only read the store; the writes are one transaction, committed whole or not at all.
+            # Outside a caller's transaction, the checked records are committed in the engine's work
+            # database, where a second connection can read them (a DuckDB store's ledger does)
+            beside = ledger and store.engine == "duckdb" and not store.in_transaction()
+            checked = _check(store, engine, spec, book, source, columns, profile, settings, progress, beside)
+            result = checked.result
+            result.warnings = warnings + result.warnings
+            if strict and result.rows_rejected:
+                if checked.accepted is not None:  # every problem, as the quarantine would have held them
+                    _problems_table(engine, book, spec, source, columns, profile)
+                    _add_ragged(engine, checked.ragged, source)
+                    result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile,
+                                                                               checked.ragged, settings)
+                result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
+            elif checked.accepted is not None:
+                with store.transaction():
+                    _store(store, engine, spec, book, source, columns, profile, settings, progress, ledger, checked, beside)
+                    committing = time.perf_counter()
+                result.timings["commit"] = round(time.perf_counter() - committing, 3)
+            result.timings = {"open_and_hash_file": scanned, **result.timings}
         except Exception as exc:
             if source.failure is not None:  # the file turned out unreadable part-way through
                 raise source.failure from None
@@ -174,11 +184,20 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _drop_temp(engine: Any) -> None:
-    for name in (STAGED, VERDICTS, MEMBERS, TWINS, REPEATS, "rt_rejects", "rt_quarantine", "rt_over"):
-        try:
-            engine.execute(f"DROP TABLE IF EXISTS {name}")
-        except Exception:  # noqa: BLE001 - the engine may already be closed by a failed transaction
-            pass
+    """Drop this import's work tables and views. Only what exists is dropped, by its kind: inside a
+    caller's transaction a failed statement would abort it."""
+    names = (STAGED, VERDICTS, MEMBERS, TWINS, REPEATS, "rt_party_keys", "rt_rejects", "rt_quarantine", "rt_over")
+    listed = ", ".join(q(name) for name in names)
+    try:
+        found = engine.execute(f"""
+            SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name IN ({listed})
+            UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary AND table_name IN ({listed})
+            UNION ALL SELECT 'TABLE', {q(WORK)} || '.' || table_name FROM duckdb_tables()
+                      WHERE database_name = {q(WORK)} AND table_name IN ({listed})""").fetchall()
+        for kind, name in found:
+            engine.execute(f"DROP {kind} IF EXISTS {name}")
+    except Exception:  # noqa: BLE001 - the engine may already be closed by a failed transaction
+        pass
 
 
 # -- the load --------------------------------------------------------------------------------------
@@ -215,20 +234,37 @@ def _trimmed_positions(columns: ColumnMap) -> frozenset[int]:
     return frozenset(columns.positions.values())
 
 
-def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
-          profile: MappingProfile | None, settings: Settings, progress: ProgressFn | None, ledger: bool) -> ImportResult:
+@dataclass
+class _Checked:
+    """A file read and checked, not yet stored: `accepted` names the engine's relation of the new
+    rows to store (None when there are none to store: nothing new, or the same file again)."""
+
+    result: ImportResult
+    clock: _Clock
+    ragged: list[readers.Ragged]
+    new_rows: int = 0
+    accepted: str | None = None
+
+
+def _check(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
+           profile: MappingProfile | None, settings: Settings, progress: ProgressFn | None, shared: bool) -> _Checked:
+    """Stages 1 and 2 and the counts, in the engine; reads the store, writes nothing to it. With
+    `shared`, the staged records and verdicts are made readable from a second connection (`WORK`)."""
     result = ImportResult(kind=spec.name, file=source.name)
     clock = _Clock(result.timings)
+    if shared:
+        engine.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK}")
 
     # Stage 1: one streaming pass types every value and runs the per-record rules.
     engine.register(RAW, source.reader(_trimmed_positions(columns)))
     typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {STAGED} AS
+    _work_table(engine, STAGED, f"""
         SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.any_broken_sql(int(settings["max_text_length"]))} AS bad
-        FROM (SELECT m.*, {typed} FROM ({_mapped_sql(spec, columns, profile, RAW)}) m)""")
+        FROM (SELECT m.*, {typed} FROM ({_mapped_sql(spec, columns, profile, RAW)}) m)""", shared)
     engine.unregister(RAW)
     clock.lap("read_and_type")
     ragged = list(source.ragged)
+    checked = _Checked(result, clock, ragged)
     staged_rows = _scalar(engine, f"SELECT count(*) FROM {STAGED}")
     result.rows_read = staged_rows + len(ragged)
     if progress:
@@ -236,9 +272,9 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
 
     # Stage 2: references and identity, as (row, bit) verdicts; 'unchanged' rows are no-ops.
     stage2 = _stage2(store, engine, spec, book)
-    engine.execute(f"""CREATE OR REPLACE TEMP TABLE {VERDICTS} AS
+    _work_table(engine, VERDICTS, f"""
         SELECT _row, bit_or(bit) AS mask, bool_or(unchanged) AS unchanged
-        FROM ({stage2}) GROUP BY _row""")
+        FROM ({stage2}) GROUP BY _row""", shared)
     clock.lap("check_references_and_identity")
     rejected = _scalar(engine, f"""SELECT (SELECT count(*) FROM {STAGED} WHERE bad)
         + (SELECT count(*) FROM {VERDICTS} v JOIN {STAGED} s USING (_row) WHERE v.mask <> 0 AND NOT s.bad)""")
@@ -247,7 +283,7 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
     result.rows_rejected = rejected + len(ragged)
     result.rows_unchanged = unchanged
     result.rows_accepted = staged_rows - rejected
-    new_rows = result.rows_accepted - unchanged
+    checked.new_rows = result.rows_accepted - unchanged
     if result.rows_read != result.rows_accepted + result.rows_rejected:
         raise RoughtraceError(Problem("count_mismatch", "rows read differ from rows accepted plus rows rejected; nothing was stored", file=source.name))
     if spec.name == "polished_outcomes":
@@ -255,19 +291,38 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
 
     clock.lap("count_and_flag")
     previous = _previous_batch(store, spec.name, source.sha256, profile.sha256 if profile else None)
-    if new_rows == 0 and (result.rows_rejected == 0 or previous is not None):
+    if checked.new_rows == 0 and (result.rows_rejected == 0 or previous is not None):
         result.duplicate_of = previous
         result.ok = True
         result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile, ragged, settings) if result.rows_rejected else ([], 0)
-        return result
+        return checked
+    where = f"{WORK}." if shared else ""
+    checked.accepted = f"(SELECT * FROM {where}{STAGED} s WHERE NOT s.bad AND s._row NOT IN (SELECT _row FROM {where}{VERDICTS})) AS accepted"
+    return checked
 
+
+def _work_table(engine: Any, name: str, select_sql: str, shared: bool) -> None:
+    """Make the engine's work table `name` from `select_sql`: temporary, or `shared` (`WORK`)."""
+    if shared:
+        engine.execute(f"CREATE OR REPLACE TABLE {WORK}.{name} AS {select_sql}")
+        engine.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {WORK}.{name}")
+    else:
+        engine.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select_sql}")
+
+
+def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers.SourceFile, columns: ColumnMap,
+           profile: MappingProfile | None, settings: Settings, progress: ProgressFn | None, ledger: bool,
+           checked: _Checked, hash_beside: bool) -> None:
+    """Write the checked file's new rows, its quarantine, its batch, its ledger entry and the box
+    records it changes, inside the caller's transaction."""
+    result, clock, ragged, accepted = checked.result, checked.clock, checked.ragged, checked.accepted
     if progress:
-        progress("storing", 0, new_rows)
+        progress("storing", 0, checked.new_rows)
     batch_id = int(store.query("SELECT nextval('batch_id_seq') AS id").column("id")[0].as_py())
     result.batch_id = batch_id
     names = ", ".join(c.name for c in spec.columns)
-    accepted = f"(SELECT * FROM {STAGED} s WHERE NOT s.bad AND s._row NOT IN (SELECT _row FROM {VERDICTS})) AS accepted"
-    store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}", new_rows)
+    store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}",
+                     checked.new_rows)
     clock.lap("store_rows")
     if result.rows_rejected:
         _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)
@@ -278,16 +333,31 @@ def _load(store: Store, engine: Any, spec: Kind, book: RuleBook, source: readers
          result.rows_read, result.rows_accepted, result.rows_rejected, result.rows_unchanged),
     )
     clock.lap("quarantine")
-    if ledger:
-        result.receipt = _record_in_ledger(store, engine, spec, source, batch_id, result, accepted, settings)
-        clock.lap("ledger")
-    _refresh_box_records(store, spec, batch_id, settings)
-    clock.lap("box_records")
+    from ..ledger import imports as ledger_imports
+
+    # A DuckDB store has written the rows by now and the checked records are committed in the
+    # engine's work database: a second connection hashes them for the ledger while this one makes
+    # the box records, each using the core the other leaves idle (0.4-0.6 s of a 2M-row import;
+    # docs/performance.md). PostgreSQL writes its rows behind, and its ledger hashes beside that write.
+    beside = ledger_imports.HashingBeside(engine, spec, accepted) if hash_beside else None
+    try:
+        if beside is not None:
+            _refresh_box_records(store, spec, batch_id, settings)
+            clock.lap("box_records")
+        if ledger:
+            result.receipt = ledger_imports.record_import(store, engine, spec, source, batch_id, result, accepted, settings,
+                                                          beside.chunks() if beside is not None else None)
+            clock.lap("ledger")
+        if beside is None:
+            _refresh_box_records(store, spec, batch_id, settings)
+            clock.lap("box_records")
+    finally:
+        if beside is not None:
+            beside.close()
     result.stored = True
     result.ok = True
     if progress:
-        progress("storing", new_rows, new_rows)
-    return result
+        progress("storing", checked.new_rows, checked.new_rows)
 
 
 def _refresh_box_records(store: Store, spec: Kind, batch_id: int, settings: Settings) -> None:
@@ -295,14 +365,6 @@ def _refresh_box_records(store: Store, spec: Kind, batch_id: int, settings: Sett
     from ..provenance import boxes
 
     boxes.refresh(store, spec.name, batch_id, settings)
-
-
-def _record_in_ledger(store: Store, engine: Any, spec: Kind, source: readers.SourceFile, batch_id: int,
-                      result: ImportResult, accepted: str, settings: Settings) -> dict[str, Any] | None:
-    """Append the batch to the tamper-evident log, in this transaction; returns the receipt."""
-    from ..ledger import imports as ledger_imports
-
-    return ledger_imports.record_import(store, engine, spec, source, batch_id, result, accepted, settings)
 
 
 class _Clock:

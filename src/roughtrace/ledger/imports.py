@@ -1,13 +1,16 @@
 """The import pipeline's hook: log an accepted batch inside the import's transaction.
 
-The row leaf hashes are computed from the rows just written under the batch's id, by the same
-function `verify` uses later (`row_leaf_hashes`), so an import and an audit can never disagree
-about what a row's canonical form is.
+The row leaf hashes are computed from the accepted rows by the same function `verify` uses later on
+the stored rows (`leaf_chunks`), so an import and an audit can never disagree about what a row's
+canonical form is. On a DuckDB store they are made beside the import's other work, on a second
+connection in a thread (`HashingBeside`); on PostgreSQL, while the store takes the rows.
 """
 
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,7 +40,7 @@ store has written them already, so nothing is held ahead there."""
 
 
 def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect: str, kind: Kind, relation: str,
-                row_column: str) -> Iterator[np.ndarray]:
+                row_column: str, chunk_rows: int = _CHUNK_ROWS) -> Iterator[np.ndarray]:
     """The leaf hashes of the rows of `relation` (rows of `kind`) in `row_column` order, as (n, 32)
     matrices of at most a million rows each; `query` runs SQL of `dialect` and returns Arrow, whole
     or as a stream of batches.
@@ -47,13 +50,13 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
     too. The numbers are literals, so DuckDB prunes to the row groups of the range (rows are stored
     in row order); the hashes are put in row order after hashing (`_in_row_order`)."""
     last = int(next(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}"))).column("n")[0].as_py() or 0)  # one row
-    for first in range(0, last + 1, _CHUNK_ROWS):
-        where = f"WHERE {row_column} >= {first} AND {row_column} < {first + _CHUNK_ROWS}"
+    for first in range(0, last + 1, chunk_rows):
+        where = f"WHERE {row_column} >= {first} AND {row_column} < {first + chunk_rows}"
         if kernel.native is not None:
             got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
         else:
             got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
-        leaves = np.empty((min(_CHUNK_ROWS, last + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
+        leaves = np.empty((min(chunk_rows, last + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
         numbers, filled = [], 0
         for batch in _batches(got):
             hashed = (kernel.leaf_hashes(batch.column("t")) if kernel.native is not None
@@ -62,7 +65,9 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
             numbers.append(batch.column("r"))
             filled += len(hashed)
         if filled:
-            yield _in_row_order(leaves[:filled], pa.chunked_array(numbers))
+            ordered = _in_row_order(leaves[:filled], pa.chunked_array(numbers))
+            del leaves, numbers  # not held while the chunk waits to be taken: a range's 32 MB, once
+            yield ordered
 
 
 def _batches(got: pa.Table | pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -112,8 +117,67 @@ def _resumed(ahead: deque[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[n
     yield from rest
 
 
+_DONE = object()
+_BESIDE_CHUNK_ROWS = 1 << 18
+"""Rows per range hashed beside the import: a quarter of `_CHUNK_ROWS`, so that the hashes waiting
+to be taken come in 8 MB steps (with 1M-row ranges, one waiting range and the one being made added
+90 MB to a 10M-row import's peak)."""
+
+
+class HashingBeside:
+    """The leaf hashes of an import's accepted rows, made in a thread on a second connection to the
+    import engine while the import goes on (a DuckDB store's box records); `chunks()` hands them over
+    in order. `accepted` must name committed tables: the second connection sees nothing else. At
+    most `ahead` chunks of `_BESIDE_CHUNK_ROWS` wait to be taken (8 MB each, 48 MB in all: a 2M-row
+    import's box records take about that many), so memory stays bounded at any size (a 10M-row
+    import peaked at 1,399 MiB, docs/performance.md)."""
+
+    def __init__(self, engine: Any, spec: Kind, accepted: str, ahead: int = 6) -> None:
+        self._cursor = engine.cursor()
+        self._made: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._hash, args=(spec, accepted), name="roughtrace-ledger-hashing", daemon=True)
+        self._thread.start()
+
+    def _hand_over(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._made.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _hash(self, spec: Kind, accepted: str) -> None:
+        try:
+            for chunk in leaf_chunks(lambda sql: self._cursor.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted,
+                                     "_row", _BESIDE_CHUNK_ROWS):
+                if not self._hand_over(chunk):
+                    return
+            self._hand_over(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread by chunks()
+            self._hand_over(exc)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        while True:
+            item = self._made.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop hashing (if it has not finished) and let the connection go."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._cursor.interrupt()
+        self._thread.join()
+        self._cursor.close()
+
+
 def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: int, result: Any, accepted: str,
-                  settings: Settings | None = None) -> dict[str, Any] | None:
+                  settings: Settings | None = None, hashed: Iterator[np.ndarray] | None = None) -> dict[str, Any] | None:
     """Log import batch `batch_id` of `spec` from file `source` and return its receipt as JSON
     (None while the store has no ledger tables).
 
@@ -121,9 +185,11 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
     `accepted` names the import engine's relation of exactly the rows written (typed as stored,
     numbered by `_row`, their source_row). The rows are hashed there, in the DuckDB engine that
     checked them, whatever the store: the canonical text is the same on every engine (tested),
-    and `verify` later recomputes it from the rows as stored."""
-    chunks = leaf_chunks(lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
-    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0)))
+    and `verify` later recomputes it from the rows as stored. `hashed`, when given, yields the leaf
+    hashes already being made (`HashingBeside`)."""
+    chunks = hashed if hashed is not None else leaf_chunks(
+        lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
+    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0) if hashed is None else 0))
     if not ledger_ready(store):
         return None
     summary = {

@@ -29,6 +29,9 @@ class Store(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """All writes inside commit together or not at all (nesting joins the outer one)."""
 
+    def in_transaction(self) -> bool:
+        """Whether a `transaction()` is open: what is written now is seen by this connection only."""
+
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         """Run one portable statement."""
 

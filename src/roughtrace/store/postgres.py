@@ -83,6 +83,9 @@ class PostgresStore:
     def schema_version(self) -> int:
         return migrations.applied_version(self)
 
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self._depth:
