@@ -148,8 +148,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
             result.warnings = warnings + result.warnings
             if strict and result.rows_rejected:
                 if checked.accepted is not None:  # every problem, as the quarantine would have held them
-                    _problems_table(engine, book, spec, source, columns, profile)
-                    _add_ragged(engine, checked.ragged, source)
+                    _list_problems(engine, book, spec, source, columns, profile, checked.ragged)
                     result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile,
                                                                                checked.ragged, settings)
                 result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
@@ -337,7 +336,7 @@ def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
 
     # A DuckDB store has written the rows by now and the checked records are committed in the
     # engine's work database: a second connection hashes them for the ledger while this one makes
-    # the box records, each using the core the other leaves idle (0.4-0.6 s of a 2M-row import;
+    # the box records, each using the core the other leaves idle (0.2-0.5 s of a 2M-row import;
     # docs/performance.md). PostgreSQL writes its rows behind, and its ledger hashes beside that write.
     beside = ledger_imports.HashingBeside(engine, spec, accepted) if hash_beside else None
     try:
@@ -630,10 +629,16 @@ def _ragged_problems(ragged: list[readers.Ragged], source: readers.SourceFile) -
     })
 
 
-def _quarantine(store: Store, engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
-                profile: MappingProfile | None, ragged: list[readers.Ragged], batch_id: int) -> None:
+def _list_problems(engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
+                   profile: MappingProfile | None, ragged: list[readers.Ragged]) -> None:
+    """Every rejected record with its problems, ragged ones included, in the engine (`rt_quarantine`)."""
     _problems_table(engine, book, spec, source, columns, profile)
     _add_ragged(engine, ragged, source)
+
+
+def _quarantine(store: Store, engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
+                profile: MappingProfile | None, ragged: list[readers.Ragged], batch_id: int) -> None:
+    _list_problems(engine, book, spec, source, columns, profile, ragged)
     store.write_from(engine, "quarantine", f"""SELECT {batch_id}::BIGINT AS batch_id, {q(spec.name)} AS kind, {q(source.name)} AS file_name,
         _row AS source_row, record, problems FROM rt_quarantine ORDER BY _row""")
 
