@@ -42,13 +42,14 @@ store has written them already, so nothing is held ahead there."""
 def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect: str, kind: Kind, relation: str,
                 row_column: str, chunk_rows: int = _CHUNK_ROWS) -> Iterator[np.ndarray]:
     """The leaf hashes of the rows of `relation` (rows of `kind`) in `row_column` order, as (n, 32)
-    matrices of at most a million rows each; `query` runs SQL of `dialect` and returns Arrow, whole
-    or as a stream of batches.
+    matrices of at most `chunk_rows` rows each; `query` runs SQL of `dialect` and returns Arrow,
+    whole or as a stream of batches.
 
     The engine renders each row's canonical text (`canonical.row_text_sql`) a range of row numbers
     at a time and the kernel hashes it a batch at a time; without the C kernel the engine hashes
-    too. The numbers are literals, so DuckDB prunes to the row groups of the range (rows are stored
-    in row order); the hashes are put in row order after hashing (`_in_row_order`)."""
+    too. The numbers are literals, so DuckDB prunes to the row groups whose numbers meet the range
+    (rows are stored close to row order, not in it); the hashes are put in row order after hashing
+    (`_in_row_order`)."""
     last = int(next(_batches(query(f"SELECT max({row_column}) AS n FROM {relation}"))).column("n")[0].as_py() or 0)  # one row
     for first in range(0, last + 1, chunk_rows):
         where = f"WHERE {row_column} >= {first} AND {row_column} < {first + chunk_rows}"
