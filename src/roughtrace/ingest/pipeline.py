@@ -337,19 +337,16 @@ def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
     # A DuckDB store has written the rows by now and the checked records are committed in the
     # engine's work database: a second connection hashes them for the ledger while this one makes
     # the box records, each using the core the other leaves idle (0.2-0.5 s of a 2M-row import;
-    # docs/performance.md). PostgreSQL writes its rows behind, and its ledger hashes beside that write.
+    # docs/performance.md). PostgreSQL keeps no box records and writes its rows behind; its ledger
+    # hashes beside that write.
     beside = ledger_imports.HashingBeside(engine, spec, accepted) if hash_beside else None
     try:
-        if beside is not None:
-            _refresh_box_records(store, spec, batch_id, settings)
-            clock.lap("box_records")
+        _refresh_box_records(store, spec, batch_id, settings)
+        clock.lap("box_records")
         if ledger:
             result.receipt = ledger_imports.record_import(store, engine, spec, source, batch_id, result, accepted, settings,
                                                           beside.chunks() if beside is not None else None)
             clock.lap("ledger")
-        if beside is None:
-            _refresh_box_records(store, spec, batch_id, settings)
-            clock.lap("box_records")
     finally:
         if beside is not None:
             beside.close()

@@ -190,7 +190,7 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
     hashes already being made (`HashingBeside`)."""
     chunks = hashed if hashed is not None else leaf_chunks(
         lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
-    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0) if hashed is None else 0))
+    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0)))
     if not ledger_ready(store):
         return None
     summary = {
