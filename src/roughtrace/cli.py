@@ -11,24 +11,28 @@ import csv
 import json
 import os
 import sys
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from . import __version__
+from . import __version__, render
 from .cli_errors import report
+from .cli_help import plain_help
 from .errors import Problem, RoughtraceError, UsageError
 from .settings import SettingError, Settings, registry
 from .store import Store, open_store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = render.console()
+err = render.console(stderr=True)
+plain_help()
+
+KindName = Literal["parties", "rough_sales", "polished_outcomes", "rough_dispositions", "transactions",
+                   "kp_certificates", "parcel_contents"]
+"""The input kinds as a choice for `--help` and the parser (the same names as domain.kinds.KINDS,
+which a test checks; written out so the command line starts without the contract's imports)."""
 
 
 class App:
@@ -83,18 +87,7 @@ def main_options(
     ctx.call_on_close(ctx.obj.close)
 
 
-def emit_json(body: Any) -> None:
-    """Print one JSON object; Decimals as exact strings."""
-    out.print_json(json.dumps(body, default=_json_default, ensure_ascii=False)) if out.is_terminal else print(
-        json.dumps(body, default=_json_default, ensure_ascii=False))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
+emit_json = render.emit_json
 
 
 # -- init and status ---------------------------------------------------------------------------------
@@ -126,12 +119,8 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
     if as_json:
         emit_json(body)
         return
-    table = Table(title=f"{store.url} ({store.engine}, schema {body['schema_version']})")
-    table.add_column("kind")
-    table.add_column("rows", justify="right")
-    for kind, n in counts.items():
-        table.add_row(kind, f"{n:,}")
-    out.print(table)
+    out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in counts.items()),
+                           title=f"{store.url} ({store.engine}, schema {body['schema_version']})"))
     out.print(f"{batches:,} import batches; {quarantined:,} rows in quarantine")
 
 
@@ -148,12 +137,7 @@ def list_settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
     if markdown:
         print(settings_markdown())
         return
-    table = Table()
-    for column in ("name", "value", "area", "help"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], str(row["value"]), row["area"], row["help"])
-    out.print(table)
+    out.print(render.table(["name", "value", "area", "help"], ((r["name"], r["value"], r["area"], r["help"]) for r in rows)))
 
 
 def settings_markdown() -> str:
@@ -175,7 +159,7 @@ def settings_markdown() -> str:
 @app.command("import")
 def import_command(
     ctx: typer.Context,
-    kind: str = typer.Argument(..., help="parties, rough_sales, polished_outcomes, rough_dispositions, transactions, kp_certificates or parcel_contents"),
+    kind: KindName = typer.Argument(..., help="What the file holds."),
     path: Path = typer.Argument(..., help="The file: CSV, XLSX, JSON, JSON Lines or Parquet."),
     profile: Path = typer.Option(None, "--profile", help="A TOML mapping profile for your own column names and spellings."),
     strict: bool = typer.Option(False, "--strict", help="Store nothing if any row is bad."),
@@ -219,12 +203,8 @@ def _print_import(result: Any, strict: bool) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning[/] {warning.message}")
     if result.errors:
-        table = Table(show_lines=False)
-        for column in ("row", "column", "code", "problem"):
-            table.add_column(column)
-        for problem in result.errors[:50]:
-            table.add_row(str(problem.row or ""), problem.column or "", problem.code, problem.message)
-        out.print(table)
+        out.print(render.table([("row", render.RIGHT), "column", "code", "problem"], (
+            (render.number(p.row) if p.row else "", p.column or "", p.code, p.message) for p in result.errors[:50])))
         hidden = len(result.errors) - 50 + result.errors_not_shown
         if hidden > 0:
             out.print(f"... and {hidden:,} more problems (see the quarantine).")
@@ -259,7 +239,7 @@ class _progress:
 
 
 @app.command("export")
-def export_command(ctx: typer.Context, kind: str = typer.Argument(..., help="The kind to write."),
+def export_command(ctx: typer.Context, kind: KindName = typer.Argument(..., help="The kind to write."),
                    path: Path = typer.Argument(..., help="The file to write."),
                    file_format: str = typer.Option(None, "--format", help="csv, xlsx, json, jsonl or parquet (default: from the extension)."),
                    as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
@@ -300,13 +280,9 @@ def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch
     if as_json:
         emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
         return
-    table = Table()
-    for column in ("batch", "file", "row", "problems"):
-        table.add_column(column)
-    for r in rows[:500]:
-        problems = "; ".join(f"{p['code']}: {p['message']}" for p in json.loads(r["problems"]))
-        table.add_row(str(r["batch_id"]), r["file_name"], str(r["source_row"]), problems)
-    out.print(table)
+    out.print(render.table([("batch", render.RIGHT), "file", ("row", render.RIGHT), "problems"], (
+        (r["batch_id"], r["file_name"], render.number(r["source_row"]),
+         "; ".join(f"{p['code']}: {p['message']}" for p in json.loads(r["problems"]))) for r in rows[:500])))
     if len(rows) > 500:
         out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
 
@@ -341,7 +317,7 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
 def demo(
     ctx: typer.Context,
     seed: int = typer.Option(7, "--seed", help="The market's random seed: the same seed gives the same market."),
-    size: str = typer.Option("small", "--size", help="small (seconds), medium or large (10M polished outcomes)."),
+    size: Literal["small", "medium", "large"] = typer.Option("small", "--size", help="small (seconds), medium or large (10M polished outcomes)."),
     out_dir: Path = typer.Option(Path("demo"), "--out", help="Where the generated market's files go."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
