@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
 import typer
 
+from .. import render
 from ..cli_errors import fail
 from ..errors import NotFound, Problem, RoughtraceError
 from ..settings import SettingError
@@ -33,11 +35,43 @@ def _guarded(ctx: typer.Context, as_json: bool, work: Callable[[Any, Any], None]
         _fail(exc, as_json)
 
 
+RISK_LEVELS = ("high", "medium", "low")
+RiskLevel = Enum("RiskLevel", {level: level for level in RISK_LEVELS}, type=str)  # type: ignore[misc]
+"""The levels as a choice a list option takes (Typer takes an Enum there, not a Literal)."""
+SORTS = {"risk": lambda r: (-r.score, r.sightholder_id), "name": lambda r: r.sightholder_id,
+         "findings": lambda r: (-len(r.findings), -r.score, r.sightholder_id)}
+
+
+def party_names(store: Any) -> dict[str, str]:
+    """Every party's name by its id, to show people names rather than ids."""
+    table = store.query("SELECT party_id, name FROM parties")
+    return dict(zip(table.column("party_id").to_pylist(), table.column("name").to_pylist(), strict=True))
+
+
+def risk_counts(risks: list[Any]) -> dict[str, int]:
+    """How many sightholders stand at each level of risk (every level listed, zeros included)."""
+    counts = dict.fromkeys(RISK_LEVELS, 0)
+    for risk in risks:
+        counts[risk.level] += 1
+    return counts
+
+
+def _checks_named(risk: Any) -> str:
+    tally: dict[str, int] = {}
+    for finding in risk.findings:
+        tally[finding.check] = tally.get(finding.check, 0) + 1
+    return ", ".join(f"{render.words(check)} x{n}" for check, n in tally.items()) or render.DASH
+
+
 @app.command("sightholders")
 def sightholders(ctx: typer.Context,
                  sight: str = typer.Option(None, "--sight", help="Only findings about this sight's boxes."),
+                 risk_level: list[RiskLevel] = typer.Option([], "--risk", help="Only sightholders at this risk (repeat for more)."),
+                 top: int = typer.Option(0, "--top", min=0, help="Only the first N after sorting (0: all)."),
+                 sort: Literal["risk", "name", "findings"] = typer.Option("risk", "--sort", help="Riskiest first, by id, or most findings first."),
                  as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Every sightholder's risk (low, medium, high), riskiest first, with the findings behind it."""
+    """Every sightholder's risk (low, medium, high): a count by risk, then the sightholders riskiest
+    first with their names, scores and the checks behind them (`verify box` shows one box's findings)."""
     def work(store: Any, settings: Any) -> None:
         from ..ledger.decisions import log_decision, summarised
 
@@ -49,16 +83,28 @@ def sightholders(ctx: typer.Context,
                       for r in risks],
             **summarised(full, "sightholders_json"),
         })
+        names = party_names(store)
+        wanted = {level.value for level in risk_level}
+        chosen = sorted((r for r in risks if not wanted or r.level in wanted), key=SORTS[sort])
+        shown = chosen[:top] if top else chosen
+        counts = risk_counts(risks)
         if as_json:
-            typer.echo(json.dumps({"ok": True, "sight": sight, "sightholders": full, "receipt": receipt}, default=str))
+            render.emit_json({"sight": sight, "summary": {"sightholders": len(risks), "risk": counts},
+                              "shown": len(shown), "matching": len(chosen),
+                              "sightholders": [{"name": names.get(r.sightholder_id), **r.as_dict()} for r in shown],
+                              "receipt": receipt})
             return
-        typer.echo(f"(logged as ledger entry {receipt['entry_index']})")
-        for risk in risks:
-            typer.echo(f"{risk.sightholder_id:<12} {risk.category or '-':<13} {risk.level:<7} score {risk.score}")
-            for finding in risk.findings[:5]:
-                typer.echo(f"    [{finding.severity}] {finding.check}: {finding.message}")
-            if len(risk.findings) > 5:
-                typer.echo(f"    ... and {len(risk.findings) - 5} more findings (--json lists them all)")
+        say = render.console()
+        scope = f" in sight {sight}" if sight else ""
+        say.print(f"[bold]{len(risks):,} sightholders{scope}[/]: " + ", ".join(
+            f"{n:,} {level} risk" for level, n in counts.items()) + f" (logged as ledger entry {receipt['entry_index']})")
+        say.print(render.table(
+            ["sightholder", "id", "category", "risk", ("score", render.RIGHT), ("findings", render.RIGHT), "checks"],
+            ((names.get(r.sightholder_id) or render.DASH, r.sightholder_id, r.category or render.DASH, r.level,
+              render.number(r.score, 1), render.number(len(r.findings)), _checks_named(r)) for r in shown)))
+        if len(shown) < len(risks):
+            say.print(f"{len(shown):,} of {len(risks):,} shown (--risk, --top); `roughtrace verify box BOX_ID` "
+                      "and --json give the findings in full.")
     _guarded(ctx, as_json, work)
 
 
@@ -77,11 +123,15 @@ def box(ctx: typer.Context, box_id: str = typer.Argument(..., help="The box id, 
                                    "sightholder_id": row["buyer_id"], "rough_carats": str(row["carats"]),
                                    "findings": [f.as_dict() for f in findings]}))
             return
-        typer.echo(f"box {box_id}: sight {row['sight']}, bought by {row['buyer_id']}, {row['carats']} ct")
+        name = party_names(store).get(row["buyer_id"])
+        say = render.console()
+        say.print(f"[bold]box {box_id}[/]: sight {row['sight']}, bought by {name or row['buyer_id']} ({row['buyer_id']}), "
+                  f"{render.carats(row['carats'])}")
         if not findings:
-            typer.echo("    no findings")
-        for finding in findings:
-            typer.echo(f"    [{finding.severity}] {finding.check}: {finding.message}")
+            say.print("no findings")
+            return
+        say.print(render.table(["severity", "check", "finding"],
+                               ((f.severity, render.words(f.check), f.message) for f in findings)))
     _guarded(ctx, as_json, work)
 
 
@@ -93,5 +143,5 @@ def checks(as_json: bool = typer.Option(False, "--json", help="Print one JSON ob
             {"name": c.name, "title": c.title, "rule": c.description, "settings": list(c.settings),
              "answer": c.answer} for c in CHECKS]}))
         return
-    for c in CHECKS:
-        typer.echo(f"{c.name}: {c.title}\n    settings: {', '.join(c.settings) or '-'}")
+    render.console().print(render.table(["check", "what it looks for", "settings"],
+                                        ((c.name, c.title, ", ".join(c.settings) or render.DASH) for c in CHECKS)))

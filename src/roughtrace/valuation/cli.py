@@ -13,16 +13,18 @@ import json
 import sys
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
+from .. import render
 from ..cli_errors import fail
 from ..domain.money import AmountError, carats, usd
 from ..errors import NotFound, Problem, RoughtraceError, UsageError
 from ..settings import SettingError
-from .kp import CertificateCheck, CheckRules, verdict_counts
+from .kp import VERDICTS, CertificateCheck, CheckRules, verdict_counts
 from .method import CostModelError, cost_model_from_settings, reverse_engineer
 from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
 from .pricer import PricerUnavailable, index_pricer
@@ -235,14 +237,50 @@ CONTRACT_FIELDS = ("certificate_id", "hs_code", "carats", "declared_usd", "decla
                    "low_per_carat", "high_per_carat", "verdict", "basis")
 
 
+VerdictName = Enum("VerdictName", {v: v for v in VERDICTS}, type=str)  # type: ignore[misc]
+"""The verdicts as a choice a list option takes."""
+LINE_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "certificate": lambda r: (r["certificate_id"], r["hs_code"]),
+    "gap": lambda r: (r["gap_usd"] is None, -abs(r["gap_usd"] or 0), r["certificate_id"], r["hs_code"]),
+    "verdict": lambda r: (VERDICTS.index(r["verdict"]), r["certificate_id"], r["hs_code"]),
+}
+
+
+def with_gap(line: dict[str, Any]) -> dict[str, Any]:
+    """A checked line with its dollar gap: declared value minus the estimated value (negative when
+    the line is declared below what the rough is worth); None when it cannot be valued."""
+    estimated = line.get("estimated_usd")
+    gap = None if estimated is None else line["declared_usd"] - estimated
+    return {**line, "gap_usd": gap}
+
+
+def _band(line: dict[str, Any]) -> str:
+    if line["low_per_carat"] is None:
+        return render.DASH
+    return f"{render.money(line['low_per_carat'])}–{render.money(line['high_per_carat'])}"
+
+
+def _basis(line: dict[str, Any]) -> str:
+    basis = render.words(line.get("basis"))
+    if line.get("confidence"):
+        return f"{basis} ({render.words(line['confidence'])})"
+    return f"{basis}: {line['reason']}" if line.get("reason") else basis
+
+
 @kp_app.command("check")
 def kp_check(
     ctx: typer.Context,
     certificate_ids: list[str] = typer.Argument(None, help="Certificate numbers to check."),
     all_: bool = typer.Option(False, "--all", help="Check every certificate in the store."),
+    verdict: list[VerdictName] = typer.Option([], "--verdict", help="Only lines with this verdict (repeat for more)."),
+    sort: Literal["certificate", "gap", "verdict"] = typer.Option(
+        "certificate", "--sort", help="By certificate, largest dollar gap first, or by verdict."),
+    top: int = typer.Option(0, "--top", min=0, help="Only the first N lines after sorting (0: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Each certificate line's declared $/ct against an estimate with a band, and a verdict."""
+    """Each certificate line's declared $/ct against an estimate with a band, a verdict and the
+    dollar gap (declared minus estimated value). The counts cover every line checked; --verdict,
+    --sort and --top choose the lines shown."""
     def work() -> None:
         if bool(certificate_ids) == all_:
             raise UsageError("name certificates to check, or give --all (not both)", code="usage")
@@ -254,31 +292,40 @@ def kp_check(
         if missing and not lines.num_rows:
             raise NotFound([Problem("certificate_not_found", f"there is no KP certificate {m!r} in the store")
                             for m in missing])
-        rows = lines.to_pylist()
+        rows = [with_gap(r) for r in lines.to_pylist()]
         from ..ledger.decisions import log_decision, summarised
 
-        verdict_lines = [_jsonable(r) for r in rows]
-        receipt = log_decision(store, settings, "kp_check", {
-            "scope": "all" if all_ else sorted(certificate_ids), "verdicts": verdict_counts(lines),
-            **summarised(verdict_lines, "lines")})
-        if as_json:
-            typer.echo(json.dumps({
-                "ok": True, "lines": verdict_lines, "verdicts": verdict_counts(lines),
-                "not_found": missing, "receipt": receipt,
-            }, default=str))
-            return
-        typer.echo(f"{'certificate':<14}{'hs':<9}{'carats':>11}{'declared $/ct':>15}{'estimate':>11}"
-                   f"{'band':>23}  {'verdict':<13}basis")
-        for r in rows:
-            band = "-" if r["low_per_carat"] is None else f"{r['low_per_carat']}-{r['high_per_carat']}"
-            estimate = "-" if r["estimated_per_carat"] is None else str(r["estimated_per_carat"])
-            typer.echo(f"{r['certificate_id']:<14}{r['hs_code']:<9}{r['carats']!s:>11}{r['declared_per_carat']!s:>15}"
-                       f"{estimate:>11}{band:>23}  {r['verdict']:<13}{r['basis']}"
-                       + (f" ({r['confidence']})" if r["confidence"] else f": {r['reason']}"))
+        verdict_lines = [_jsonable(r) for r in lines.to_pylist()]
         counts = verdict_counts(lines)
-        typer.echo(", ".join(f"{n} {v}" for v, n in counts.items()))
+        receipt = log_decision(store, settings, "kp_check", {
+            "scope": "all" if all_ else sorted(certificate_ids), "verdicts": counts,
+            **summarised(verdict_lines, "lines")})
+        wanted = {v.value for v in verdict}
+        chosen = sorted((r for r in rows if not wanted or r["verdict"] in wanted), key=LINE_SORTS[sort])
+        shown = chosen[:top] if top else chosen
+        totals = {"lines": len(rows), "declared_usd": sum((r["declared_usd"] for r in rows), Decimal(0)),
+                  **{f"{v}_gap_usd": sum((r["gap_usd"] for r in rows if r["verdict"] == v), Decimal(0))
+                     for v in ("overvalued", "undervalued")}}
+        if as_json:
+            render.emit_json({"lines": [_jsonable(r) for r in shown], "verdicts": counts, "totals": totals,
+                              "shown": len(shown), "matching": len(chosen), "not_found": missing, "receipt": receipt})
+            return
+        say = render.console()
+        say.print(f"[bold]{len(rows):,} certificate lines[/], declared {render.money(totals['declared_usd'])}: "
+                  + ", ".join(f"{n:,} {render.words(v)}" for v, n in counts.items())
+                  + f"; overvalued lines declared {render.money(totals['overvalued_gap_usd'])} above their estimates, "
+                  f"undervalued {render.money(-totals['undervalued_gap_usd'])} below (logged as ledger entry "
+                  f"{receipt['entry_index']})")
+        say.print(render.table(
+            ["certificate", "origin", "HS code", ("carats", render.RIGHT), ("declared $/ct", render.RIGHT),
+             ("estimate $/ct", render.RIGHT), ("band $/ct", render.RIGHT), ("gap", render.RIGHT), "verdict", "basis"],
+            ((r["certificate_id"], render.country(r.get("origin")), r["hs_code"], render.carats(r["carats"]),
+              render.money(r["declared_per_carat"]), render.money(r["estimated_per_carat"]), _band(r),
+              render.signed_money(r["gap_usd"]), render.words(r["verdict"]), _basis(r)) for r in shown)))
+        if len(shown) < len(rows):
+            say.print(f"{len(shown):,} of {len(rows):,} lines shown (--verdict, --top).")
         for m in missing:
-            typer.echo(f"not found: {m}", err=True)
+            render.console(stderr=True).print(f"not found: {m}")
     _guarded(as_json, work)
 
 
