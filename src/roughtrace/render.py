@@ -107,12 +107,14 @@ MONEY_SUFFIXES = ("_usd", "_per_carat", "_ppc")
 CARAT_NAMES = ("carats", "box_carats", "polished_carats", "polished_rough_carats", "rough_carats", "carat")
 FRACTION_NAMES = ("uplift", "yield", "yield_", "uplift_median", "yield_median", "coverage", "cost_margin")
 COUNTRY_NAMES = ("origin", "country", "exporting_country", "importing_country")
-LABELS = {"yield_": "yield", "paid_per_carat": "paid $/ct", "price_per_carat": "$/ct", "in_book": "in the price book"}
+LABELS = {"yield_": "yield", "paid_per_carat": "paid $/ct", "price_per_carat": "$/ct", "in_book": "in the price book",
+          "hs_code": "HS code", "paid_usd": "paid", "buyer_id": "buyer"}
 
 
 def label(name: str) -> str:
-    """A field's heading for people: `rough_price_per_carat` -> `rough price per carat`."""
-    return LABELS.get(name, words(name))
+    """A field's heading for people: `rough_price_per_carat` -> `rough price per carat`,
+    `rough_value_usd` -> `rough value` (the value itself shows the dollars)."""
+    return LABELS.get(name, words(name.removesuffix("_usd")))
 
 
 def value(name: str, raw: Any) -> str:
@@ -189,3 +191,23 @@ def json_default(raw: Any) -> Any:
 def emit_json(body: Mapping[str, Any]) -> None:
     """Print one JSON object on one line of standard output (`{"ok": true, ...}` unless it says otherwise)."""
     print(json.dumps({"ok": True, **body}, default=json_default, ensure_ascii=False))
+
+
+def cost_model(described: Mapping[str, Any] | str | None) -> str:
+    """A cost model as a sentence: `flat: 15.00% of the polished value for costs and margin`, or the
+    table model's cutting costs by polished size and its margin."""
+    if described is None:
+        return DASH
+    if isinstance(described, str):
+        try:
+            described = json.loads(described)
+        except ValueError:
+            return described
+    if not isinstance(described, Mapping):
+        return str(described)
+    margin = percent(described.get("margin"))
+    if described.get("name") == "flat":
+        return f"flat: {margin} of the polished value for costs and margin"
+    rows = described.get("cost_table_usd_per_polished_carat") or []
+    costs = ", ".join(f"{money(r['usd'])}/ct from {carats(r['from_carat'])}" for r in rows)
+    return f"{described.get('name')}: cutting {costs}; then a margin of {margin}"

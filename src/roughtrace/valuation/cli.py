@@ -28,7 +28,7 @@ from .kp import VERDICTS, CertificateCheck, CheckRules, verdict_counts
 from .method import CostModelError, cost_model_from_settings, reverse_engineer
 from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
 from .pricer import PricerUnavailable, index_pricer
-from .report import certificate_report
+from .report import certificate_report_document
 
 value_app = typer.Typer(help="Value rough by price reverse engineering.", no_args_is_help=True)
 pricebook_app = typer.Typer(help="The rough price book built from tracked boxes.", no_args_is_help=True)
@@ -99,12 +99,12 @@ def value_rough(
             weights = [total_weight / stones] * stones
         result = reverse_engineer(usd(polished_total), carats(rough_carats), model, weights)
         if as_json:
-            typer.echo(json.dumps({"ok": True, **result.as_dict()}))
+            render.emit_json(result.as_dict())
         else:
-            typer.echo(f"rough price per carat  ${result.rough_price_per_carat:,}")
-            typer.echo(f"rough value            ${result.rough_value_usd:,}  ({result.rough_carats} ct)")
-            typer.echo(f"polished total         ${result.polished_total_usd:,}")
-            typer.echo(f"cost model             {json.dumps(result.cost_model, sort_keys=True)}")
+            render.console().print(render.record({
+                "rough_price_per_carat": result.rough_price_per_carat, "rough_value_usd": result.rough_value_usd,
+                "rough_carats": result.rough_carats, "polished_total_usd": result.polished_total_usd,
+                "cutting_costs_usd": result.cutting_costs_usd, "cost_model": render.cost_model(result.cost_model)}))
     _guarded(as_json, work)
 
 
@@ -123,12 +123,11 @@ def value_box(
         row = _jsonable(rows[0])
         row["cost_model"] = json.loads(row["cost_model"])
         if as_json:
-            typer.echo(json.dumps({"ok": True, **row}))
+            render.emit_json(row)
             return
-        for key in ("box_id", "buyer_id", "assortment", "origin", "period", "box_carats", "polished_rough_carats",
-                    "stones_polished", "polished_carats", "yield_", "polished_total_usd", "rough_value_usd",
-                    "rough_price_per_carat", "paid_per_carat", "uplift", "in_book", "excluded_reason"):
-            typer.echo(f"{key:<24}{row[key]}")
+        shown = {k: v for k, v in rows[0].items() if k != "cost_model"}
+        shown["cost_model"] = render.cost_model(row["cost_model"])
+        render.console().print(render.record(shown, title=f"box {box_id}"))
     _guarded(as_json, work)
 
 
@@ -150,20 +149,21 @@ def pricebook_build(
 
         receipt = log_decision(store, settings, "pricebook_build", result.as_dict())
         if as_json:
-            typer.echo(json.dumps({**result.as_dict(), "receipt": receipt}, default=str))
+            render.emit_json({**result.as_dict(), "receipt": receipt})
         else:
-            typer.echo(f"valued {result.boxes_valued} boxes ({result.boxes_in_book} in the book), "
-                       f"{result.entries} price book entries, {result.polished_keys_priced} polished price keys, "
-                       f"{result.seconds:.1f} s; cost model {json.dumps(result.cost_model, sort_keys=True)}")
+            render.console().print(
+                f"Valued {result.boxes_valued:,} boxes ({result.boxes_in_book:,} in the book): {result.entries:,} price "
+                f"book entries from {result.polished_keys_priced:,} polished price keys in {result.seconds:.1f} s.\n"
+                f"Cost model {render.cost_model(result.cost_model)}. (Logged as ledger entry {receipt['entry_index']}.)")
     _guarded(as_json, work)
 
 
 @pricebook_app.command("show")
 def pricebook_show(
     ctx: typer.Context,
-    assortment: str = typer.Option(None, "--assortment"),
-    origin: str = typer.Option(None, "--origin"),
-    period: str = typer.Option(None, "--period"),
+    assortment: str = typer.Option(None, "--assortment", help="Only this assortment."),
+    origin: str = typer.Option(None, "--origin", help="Only this origin (country code or mixed)."),
+    period: str = typer.Option(None, "--period", help="Only this period, YYYY-MM."),
     level: str = typer.Option("assortment/origin/period", "--level",
                               help="Grouping: " + ", ".join(LEVEL_NAMES) + "."),
     limit: int = typer.Option(50, "--limit", min=0, help="Most rows printed (0: all)."),
@@ -175,21 +175,24 @@ def pricebook_show(
             raise UsageError(f"--level is one of {', '.join(LEVEL_NAMES)}, not {level!r}", code="bad_option")
         rows = read_price_book(ctx.obj.store(), assortment, origin, period, level).to_pylist()
         shown = rows if limit == 0 else rows[:limit]
-        if as_json:
-            typer.echo(json.dumps({"ok": True, "entries": [_jsonable(r) for r in shown], "total": len(rows)}))
-            return
         if not rows:
-            typer.echo("no price book entries (run `roughtrace pricebook build`)")
+            filters = [f"{n} {v}" for n, v in (("assortment", assortment), ("origin", origin), ("period", period)) if v]
+            if filters or read_price_book(ctx.obj.store(), level=level).num_rows:
+                raise NotFound(f"the price book has no {level} entry for {', '.join(filters)}", code="no_entries")
+            raise NotFound("the price book is empty: run `roughtrace pricebook build`", code="empty_price_book")
+        if as_json:
+            render.emit_json({"entries": [_jsonable(r) for r in shown], "total": len(rows)})
             return
-        typer.echo(f"{'assortment':<22}{'origin':<7}{'period':<9}{'boxes':>6}{'$/ct':>11}{'P10':>11}{'P90':>11}"
-                   f"{'paid $/ct':>11}{'uplift':>8}{'yield':>7}")
-        for r in shown:
-            v = {k: "-" if value is None else str(value) for k, value in r.items()}
-            typer.echo(f"{v['assortment']:<22}{v['origin']:<7}{v['period']:<9}{v['boxes']:>6}{v['price_per_carat']:>11}"
-                       f"{v['p10_per_carat']:>11}{v['p90_per_carat']:>11}{v['paid_per_carat']:>11}"
-                       f"{v['uplift_median']:>8}{v['yield_median']:>7}")
+        say = render.console()
+        say.print(render.table(
+            ["assortment", "origin", "period", ("boxes", render.RIGHT), ("rough $/ct", render.RIGHT),
+             ("P10–P90 $/ct", render.RIGHT), ("paid $/ct", render.RIGHT), ("uplift", render.RIGHT), ("yield", render.RIGHT)],
+            ((r["assortment"] or render.DASH, render.country(r["origin"]), r["period"] or render.DASH, render.number(r["boxes"]),
+              render.money(r["price_per_carat"]), f"{render.money(r['p10_per_carat'])}–{render.money(r['p90_per_carat'])}",
+              render.money(r["paid_per_carat"]), render.percent(r["uplift_median"], signed=True),
+              render.percent(r["yield_median"], 1)) for r in shown), title=f"Rough price book ({level})"))
         if len(rows) > len(shown):
-            typer.echo(f"... {len(rows) - len(shown)} more (--limit 0 shows all)")
+            say.print(f"{len(shown):,} of {len(rows):,} entries shown (--limit 0 shows all)")
     _guarded(as_json, work)
 
 
@@ -226,8 +229,10 @@ def pricebook_export(
             if stream is not sys.stdout:
                 stream.close()
         if str(out) != "-":
-            message = {"ok": True, "file": str(out), "entries": len(rows), "format": fmt}
-            typer.echo(json.dumps(message) if as_json else f"wrote {len(rows)} price book entries to {out}")
+            if as_json:
+                render.emit_json({"file": str(out), "entries": len(rows), "format": fmt})
+            else:
+                render.console().print(f"Wrote {len(rows):,} price book entries to {out}")
     _guarded(as_json, work)
 
 
@@ -333,13 +338,18 @@ def kp_check(
 def kp_report(
     ctx: typer.Context,
     certificate_id: str = typer.Argument(..., help="The certificate number."),
-    out: Path = typer.Option(..., "--out", help="The HTML file to write."),
+    out: Path = typer.Option(..., "--out", help="The file to write: .html (one self-contained page) or .pdf."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Write a certificate's valuation report: one self-contained HTML page that prints well."""
+    """Write a certificate's valuation report as HTML or PDF (by the file's extension); both render
+    offline and print on A4."""
     def work() -> None:
-        page = certificate_report(ctx.obj.store(), ctx.obj.settings, certificate_id)
-        out.write_text(page, encoding="utf-8")
-        typer.echo(json.dumps({"ok": True, "file": str(out), "certificate_id": certificate_id})
-                   if as_json else f"wrote {out}")
+        from ..printable import write
+
+        document = certificate_report_document(ctx.obj.store(), ctx.obj.settings, certificate_id)
+        fmt = write(document, out)
+        if as_json:
+            render.emit_json({"file": str(out), "format": fmt, "certificate_id": certificate_id})
+        else:
+            render.console().print(f"Wrote the {fmt.upper()} report of certificate {certificate_id} to {out}")
     _guarded(as_json, work)
