@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,36 @@ def head(ctx: typer.Context, as_json: bool = _JSON) -> None:
            f"{current.size:,} entries, root {current.root.hex()}\nsigned {current.timestamp} by key {current.key_id[:16]}…")
 
 
+def write_receipt(path: Path, body: dict[str, Any]) -> None:
+    """Write a receipt or proof file: the JSON object alone, what `ledger verify --receipt` reads."""
+    try:
+        path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise UsageError(Problem("cannot_write", f"cannot write {path}: {error.strerror or error}", file=str(path))) from None
+
+
+def read_receipt(path: Path) -> dict[str, Any]:
+    """The receipt (or consistency proof) a file holds: the JSON object in it, found even when a
+    terminal's redirect saved a summary line or other text before or after it."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReceiptError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
+    decoder = json.JSONDecoder()
+    at = text.find("{")
+    while at != -1:
+        try:
+            found, _ = decoder.raw_decode(text, at)
+        except ValueError:
+            found = None
+        if isinstance(found, dict):
+            body = found.get("receipt", found.get("consistency", found))
+            if isinstance(body, dict) and ("head" in body or "row_proof" in body or "consistency_proof" in body):
+                return body
+        at = text.find("{", at + 1)
+    raise ReceiptError(f"{path.name} holds no receipt: write one with `roughtrace ledger prove N --out FILE`")
+
+
 @app.command()
 def prove(
     ctx: typer.Context,
@@ -57,9 +88,11 @@ def prove(
     size: int = typer.Option(None, "--size", help="Prove against the signed head of this size (default: the newest)."),
     batch: int = typer.Option(None, "--batch", help="With --row: prove one row of this import batch."),
     row: int = typer.Option(None, "--row", help="The row's source_row (1-based record number in its file)."),
+    out: Path = typer.Option(None, "--out", help="Write the receipt (JSON) to this file, for `ledger verify --receipt`."),
     as_json: bool = _JSON,
 ) -> None:
-    """A receipt: an entry's inclusion proof under a signed head, or one row's proof inside its batch."""
+    """A receipt: an entry's inclusion proof under a signed head, or one row's proof inside its batch.
+    With --out the receipt goes to the file and a summary to the screen; without, the receipt is printed."""
     store = ctx.obj.store()
     if (batch is None) != (row is None):
         raise UsageError(Problem("usage", "--batch and --row go together"))
@@ -71,7 +104,15 @@ def prove(
     else:
         receipt = log.prove_entry(store, entry, size)
         text = f"entry {entry} in the log of {receipt.head.size:,} entries: {len(receipt.proof)} proof hashes"
-    _print({"ok": True, "receipt": receipt.to_json()}, as_json, text + "\n" + json.dumps(receipt.to_json(), indent=2))
+    body = receipt.to_json()
+    if out is not None:
+        write_receipt(out, body)
+        _print({"ok": True, "file": str(out), "summary": text}, as_json,
+               f"{text}\nreceipt written to {out}; check it with `roughtrace ledger verify --receipt {out} --public-key KEY`")
+        return
+    _print({"ok": True, "receipt": body}, as_json, json.dumps(body, indent=2))
+    if not as_json:  # the summary beside, not before: `prove N > receipt.json` keeps the file pure JSON
+        print(text, file=sys.stderr)
 
 
 @app.command()
@@ -79,19 +120,25 @@ def consistency(
     ctx: typer.Context,
     old: int = typer.Argument(..., help="The older signed size."),
     new: int = typer.Argument(None, help="The newer signed size (default: the newest head)."),
+    out: Path = typer.Option(None, "--out", help="Write the proof (JSON) to this file, for `ledger verify --receipt`."),
     as_json: bool = _JSON,
 ) -> None:
     """Proof that the log at an older signed head is a prefix of the log at a newer one."""
     proof = log.prove_consistency(ctx.obj.store(), old, new)
-    _print({"ok": True, "consistency": proof.to_json()}, as_json,
-           f"{proof.old.size:,} -> {proof.new.size:,}: {len(proof.proof)} proof hashes\n" + json.dumps(proof.to_json(), indent=2))
+    text = f"{proof.old.size:,} -> {proof.new.size:,}: {len(proof.proof)} proof hashes"
+    if out is not None:
+        write_receipt(out, proof.to_json())
+        _print({"ok": True, "file": str(out), "summary": text}, as_json, f"{text}\nproof written to {out}")
+        return
+    _print({"ok": True, "consistency": proof.to_json()}, as_json, json.dumps(proof.to_json(), indent=2))
+    if not as_json:
+        print(text, file=sys.stderr)
 
 
 def _check_file(path: Path, public_key_text: str) -> str:
     """Check a receipt or consistency proof file against a public key, without the store."""
     key = load_public_key(public_key_text)
-    data = json.loads(path.read_text())
-    data = data.get("receipt", data.get("consistency", data))
+    data = read_receipt(path)
     if "row_proof" in data:
         verify_row_receipt(key, RowReceipt.from_json(data))
         return f"row {data['source_row']} of batch {data['batch_id']} is in the signed log"
@@ -121,7 +168,9 @@ def verify(
             raise UsageError(Problem("usage", "--receipt needs --public-key"))
         try:
             said = _check_file(receipt, key_text)
-        except (OSError, ValueError, KeyError, AttributeError, ReceiptError, HeadError) as error:
+        except KeyError as error:
+            _fail([Problem("receipt_invalid", f"the receipt has no field {error}", file=str(receipt))], as_json)
+        except (OSError, ValueError, AttributeError, ReceiptError, HeadError) as error:
             _fail([Problem("receipt_invalid", str(error), file=str(receipt))], as_json)
         _print({"ok": True, "verified": said}, as_json, f"verified: {said}")
         return
