@@ -182,7 +182,7 @@ SERIES_COLOURS = ("#2b4c7e", "#b5562b", "#3f7f4f", "#7a4c9e")
 
 
 def _geometry(chart: LineChart, width: float, height: float) -> tuple[Any, Any, list[float], float, float]:
-    left, right, top, bottom = 64.0, 16.0, 14.0, 34.0
+    left, right, top, bottom = 64.0, 28.0, 14.0, 34.0
     low, high = _chart_range(chart)
     ticks = nice_ticks(low, high)
     low, high = min(low, ticks[0]), max(high, ticks[-1])
@@ -207,7 +207,7 @@ def _runs(values: Sequence[float | None]) -> list[list[int]]:
     return [r for r in runs if r]
 
 
-def line_chart_svg(chart: LineChart, width: int = 720, height: int = 260) -> str:
+def line_chart_svg(chart: LineChart, width: int = 940, height: int = 300) -> str:
     """An inline SVG line chart: y ticks and grid, period labels, the band shaded, a line per series."""
     x, y, ticks, left, right = _geometry(chart, width, height)
     parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
@@ -218,7 +218,7 @@ def line_chart_svg(chart: LineChart, width: int = 720, height: int = 260) -> str
                      f'{_e(chart.y_format.format(t))}</text>')
     step = max(1, math.ceil(len(chart.labels) / 12))
     for i, text in enumerate(chart.labels):
-        if i % step == 0 or i == len(chart.labels) - 1:
+        if (len(chart.labels) - 1 - i) % step == 0:  # counted back from the latest period
             parts.append(f'<text x="{x(i):.1f}" y="{height - 16}" font-size="10" text-anchor="middle" fill="{MUTED}">'
                          f'{_e(text)}</text>')
     parts.append(f'<text x="12" y="{height / 2:.0f}" font-size="10" fill="{MUTED}" text-anchor="middle" '
@@ -292,7 +292,7 @@ def _pdf_line_chart(chart: LineChart, width: float) -> Any:
     from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, Rect, String
     from reportlab.lib.colors import HexColor
 
-    height = width * 260 / 720
+    height = width * 300 / 940
     x, y0, ticks, left, right = _geometry(chart, width, height)
 
     def y(v: float) -> float:  # ReportLab's y axis points up
@@ -305,7 +305,7 @@ def _pdf_line_chart(chart: LineChart, width: float) -> Any:
                            fillColor=HexColor(MUTED), textAnchor="end"))
     step = max(1, math.ceil(len(chart.labels) / 10))
     for i, text in enumerate(chart.labels):
-        if i % step == 0 or i == len(chart.labels) - 1:
+        if (len(chart.labels) - 1 - i) % step == 0:  # counted back from the latest period
             drawing.add(String(x(i), 8, text, fontName=FONT, fontSize=7, fillColor=HexColor(MUTED), textAnchor="middle"))
     if chart.band:
         lows, highs = chart.band

@@ -63,9 +63,12 @@ def percent(fraction: Any, places: int = 2, signed: bool = False) -> str:
     return "+" + text if signed and share > 0 else text
 
 
-def points(value: Any, places: int = 2) -> str:
-    """A figure already in percent (an index change, a gap): 1.5 -> `1.50%`."""
-    return DASH if value is None else _grouped(_decimal(value), places) + "%"
+def points(value: Any, places: int = 2, signed: bool = False) -> str:
+    """A figure already in percent (an index change, a gap): 1.5 -> `1.50%` (`+1.50%` when signed)."""
+    if value is None:
+        return DASH
+    share = _decimal(value)
+    return ("+" if signed and share > 0 else "") + _grouped(share, places) + "%"
 
 
 def carats(value: Any) -> str:

@@ -7,7 +7,6 @@ as a sentence or, with --json, as the one error shape; exit 0 done, 1 failed, 2 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
 
+from .. import render
 from ..cli_errors import fail
 from ..errors import Problem, RoughtraceError, UsageError
 from . import index as price_index
@@ -27,8 +27,7 @@ app = typer.Typer(help="The transaction price index and price quotes.", no_args_
 
 
 def _json(body: Any) -> None:
-    print(json.dumps(body, default=lambda v: str(v) if isinstance(v, Decimal) else v.isoformat()
-                     if isinstance(v, dt.date) else str(v), ensure_ascii=False))
+    render.emit_json(body)
 
 
 def _fail(problems: list[Problem], as_json: bool, exit_code: int) -> None:
@@ -63,8 +62,11 @@ def build_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         _json(body)
     else:
         head = body["headline"]
-        print(f"Rebuilt {len(report.periods_rebuilt)} period(s), kept {report.periods_kept}; {report.cells_written} cells written; "
-              f"model fitted on {report.model_trades} trades. Headline index {head['headline']} ({head['latest_period']}).")
+        render.console().print(
+            f"Rebuilt {len(report.periods_rebuilt):,} period(s), kept {report.periods_kept:,}; {report.cells_written:,} cells "
+            f"written; quote model fitted on {report.model_trades:,} trades. Headline index "
+            f"{render.number(head['headline'], 2)} for {head['latest_period'] or render.DASH} "
+            f"({render.points(head['change_pct'], signed=True)} on the period before); `roughtrace prices history` shows each period.")
 
 
 @app.command("quote")
@@ -105,8 +107,10 @@ def quote_command(
     if as_json:
         _json(result.as_dict())
     else:
-        print(f"{shape} {carat} ct {color} {clarity}: ${result.price_per_carat}/ct (band ${result.low} to ${result.high}), "
-              f"{result.n} trades, method {result.method}, as of {result.as_of.isoformat()}")
+        render.console().print(
+            f"{shape} {render.carats(weight)} {color} {clarity}: {render.money(result.price_per_carat)}/ct "
+            f"(band {render.money(result.low)} to {render.money(result.high)}), {render.money(result.price_per_carat * weight)} "
+            f"for the stone; {result.n:,} trades, method {render.words(result.method)}, as of {result.as_of.isoformat()}")
 
 
 def _quote_file(ctx: typer.Context, file: Path, as_json: bool) -> None:
@@ -162,6 +166,46 @@ def export_command(
         sys.stdout.write(text)
     else:
         _guard(False, lambda: out.write_text(text, encoding="utf-8"))
+
+
+@app.command("history")
+def history_command(
+    ctx: typer.Context,
+    shape_family: str = typer.Option(None, "--shape-family", help="With the three below: one cell's series (round or fancy)."),
+    size: str = typer.Option(None, "--size", help="The cell's size bracket, e.g. 1.00-1.49."),
+    color: str = typer.Option(None, "--color", help="The cell's colour grade, e.g. G."),
+    clarity: str = typer.Option(None, "--clarity", help="The cell's clarity grade, e.g. VS1."),
+    out: Path = typer.Option(None, "--out", help="Also write a report with a chart: .html or .pdf."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The price index over time: the headline index period by period with its change, or one cell's
+    median and quartiles (give all four of --shape-family, --size, --color, --clarity)."""
+    from .history import CELL_COLUMNS, HEADLINE_COLUMNS, cell_name, cell_rows, headline_rows, history, history_document
+
+    given = {"--shape-family": shape_family, "--size": size, "--color": color, "--clarity": clarity}
+    if any(given.values()) and not all(given.values()):
+        _fail([Problem("missing_option", "one cell takes all four of --shape-family, --size, --color and --clarity; give "
+                       + ", ".join(n for n, v in given.items() if not v))], as_json, 2)
+    cell = (shape_family, size, color.upper(), clarity.upper()) if all(given.values()) else None  # type: ignore[union-attr]
+    rows = _guard(as_json, lambda: history(_store(ctx), cell))
+    written = None
+    if out is not None:
+        from ..printable import write
+
+        written = _guard(as_json, lambda: write(history_document(rows, cell), out))
+    if as_json:
+        _json({"cell": None if cell is None else dict(zip(("shape_family", "size_bracket", "color", "clarity"), cell, strict=True)),
+               "periods": rows, "report": None if out is None else {"file": str(out), "format": written}})
+        return
+    say = render.console()
+    if cell is None:
+        say.print(render.table([c if i == 0 else (c, render.RIGHT) for i, c in enumerate(HEADLINE_COLUMNS)],
+                               headline_rows(rows), title="Headline index (first period = 100)"))
+    else:
+        say.print(render.table([c if i == 0 else (c, render.RIGHT) for i, c in enumerate(CELL_COLUMNS)],
+                               cell_rows(rows), title=cell_name(cell)))
+    if out is not None:
+        say.print(f"Wrote the {written.upper()} report with its chart to {out}")
 
 
 __all__ = ["app", "UsageError"]
