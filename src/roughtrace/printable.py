@@ -99,7 +99,7 @@ body { font: 13px/1.45 "DejaVu Sans", "Bitstream Vera Sans", system-ui, Helvetic
 h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 15px; margin: 22px 0 8px; border-bottom: 1px solid #ccd; }
 .muted { color: #5a6470; } table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; }
 th, td { padding: 4px 6px; border-bottom: 1px solid #e3e6ea; text-align: left; vertical-align: top; }
-th { font-weight: 600; background: #f5f7f9; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { font-weight: 600; background: #f5f7f9; } td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; } td.k { white-space: nowrap; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 9px; font-weight: 600; font-size: 12px; white-space: nowrap; }
 .good { background: #e3f4e8; color: #1f6b35; } .bad { background: #fde8e6; color: #9b2317; }
 .warn { background: #fff1dc; color: #8a4b00; } .none { background: #eceff3; color: #3c4652; }
@@ -129,6 +129,8 @@ def _html_block(block: Block) -> str:
                 text_html = f"<span class='badge {TONES[text]}'>{_e(text)}</span>"
             else:
                 text_html = _e(text)
+            if not klass and " " not in text and len(text) <= 24:  # an identifier or a code: kept whole
+                klass = " class='k'"
             return f"<{tag}{klass}>{text_html}</{tag}>"
         head = "<tr>" + "".join(cell(c, c, "th") for c in block.columns) + "</tr>"
         body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(block.columns, row, strict=True)) + "</tr>"
@@ -427,22 +429,22 @@ def _pdf_grid(block: Grid, width: float, cell: Any, cell_right: Any, head_cell: 
 
 
 def column_widths(block: Grid, width: float, font: str, bold: str, size: float) -> list[float]:
-    """Widths that keep figures on one line and fill the page: a numeric column takes at least its
-    widest cell; the text columns share what is left in proportion to their widest cells (wrapping
-    when they must)."""
+    """Widths that keep figures, identifiers and short words on one line and fill the page: such a
+    column takes its widest cell; the long text columns share what is left in proportion to their
+    widest cells, wrapping when they must."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     natural = [max([stringWidth(c, bold, size)] + [stringWidth(r[i], font, size) for r in block.rows]) + 7
                for i, c in enumerate(block.columns)]
-    fixed = sum(w for c, w in zip(block.columns, natural, strict=True) if c in block.numeric)
-    text = [w for c, w in zip(block.columns, natural, strict=True) if c not in block.numeric]
-    if fixed + sum(text) <= width:
-        return [w * width / (fixed + sum(text)) for w in natural]
-    room = max(width - fixed, 40.0 * len(text))
-    scale = room / sum(text) if text else 1.0
-    widths = [w if c in block.numeric else max(w * scale, 40.0) for c, w in zip(block.columns, natural, strict=True)]
-    total = sum(widths)
-    return widths if total <= width else [w * width / total for w in widths]
+    short = [c in block.numeric or w <= width * 0.16 for c, w in zip(block.columns, natural, strict=True)]
+    fixed = sum(w for w, k in zip(natural, short, strict=True) if k)
+    flexible = sum(w for w, k in zip(natural, short, strict=True) if not k)
+    if fixed + flexible <= width:
+        return [w * width / (fixed + flexible) for w in natural]
+    room = width - fixed
+    if flexible and room >= 60.0 * sum(1 for k in short if not k):
+        return [w if k else w * room / flexible for w, k in zip(natural, short, strict=True)]
+    return [w * width / (fixed + flexible) for w in natural]
 
 
 def write(document: Document, path: Path) -> str:

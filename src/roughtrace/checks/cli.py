@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal
 
 import typer
@@ -145,3 +146,22 @@ def checks(as_json: bool = typer.Option(False, "--json", help="Print one JSON ob
         return
     render.console().print(render.table(["check", "what it looks for", "settings"],
                                         ((c.name, c.title, ", ".join(c.settings) or render.DASH) for c in CHECKS)))
+
+
+@app.command("report")
+def report(ctx: typer.Context, sightholder_id: str = typer.Argument(..., help="The sightholder's party id."),
+           out: Path = typer.Option(..., "--out", help="The file to write: .html (one self-contained page) or .pdf."),
+           sight: str = typer.Option(None, "--sight", help="Only findings about this sight's boxes."),
+           as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Write a sightholder's verification report as HTML or PDF (by the file's extension): its risk,
+    what it bought, every finding by check and how to answer each."""
+    def work(store: Any, settings: Any) -> None:
+        from ..printable import write
+        from .report import verification_report
+
+        fmt = write(verification_report(store, settings, sightholder_id, sight), out)
+        if as_json:
+            render.emit_json({"file": str(out), "format": fmt, "sightholder_id": sightholder_id})
+        else:
+            render.console().print(f"Wrote the {fmt.upper()} verification report of {sightholder_id} to {out}")
+    _guarded(ctx, as_json, work)
