@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -120,9 +119,8 @@ def box(ctx: typer.Context, box_id: str = typer.Argument(..., help="The box id, 
         row = sale.to_pylist()[0]
         findings = box_findings(store, box_id, settings)
         if as_json:
-            typer.echo(json.dumps({"ok": True, "box_id": box_id, "sight": row["sight"],
-                                   "sightholder_id": row["buyer_id"], "rough_carats": str(row["carats"]),
-                                   "findings": [f.as_dict() for f in findings]}))
+            render.emit_json({"box_id": box_id, "sight": row["sight"], "sightholder_id": row["buyer_id"],
+                              "rough_carats": str(row["carats"]), "findings": [f.as_dict() for f in findings]})
             return
         name = party_names(store).get(row["buyer_id"])
         say = render.console()
@@ -140,9 +138,9 @@ def box(ctx: typer.Context, box_id: str = typer.Argument(..., help="The box id, 
 def checks(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """List every check, its settings and how a sightholder answers it."""
     if as_json:
-        typer.echo(json.dumps({"ok": True, "checks": [
+        render.emit_json({"checks": [
             {"name": c.name, "title": c.title, "rule": c.description, "settings": list(c.settings),
-             "answer": c.answer} for c in CHECKS]}))
+             "answer": c.answer} for c in CHECKS]})
         return
     render.console().print(render.table(["check", "what it looks for", "settings"],
                                         ((c.name, c.title, ", ".join(c.settings) or render.DASH) for c in CHECKS)))

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from .. import render
 from ..cli_errors import fail
 from ..errors import Problem, UsageError
 from . import audit, log
@@ -32,7 +33,10 @@ _JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
 
 def _print(body: dict[str, Any], as_json: bool, text: str) -> None:
-    print(json.dumps(body, ensure_ascii=False) if as_json else text)
+    if as_json:
+        render.emit_json(body)
+    else:
+        print(text)
 
 
 def _fail(problems: list[Problem], as_json: bool, **extra: Any) -> None:

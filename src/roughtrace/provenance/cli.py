@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from ..errors import Problem, RoughtraceError, error_body
+from .. import render
+from ..cli_errors import fail
+from ..errors import Problem, RoughtraceError
 from ..settings import SettingError
 from .trace import trace
 
@@ -26,23 +26,21 @@ def provenance(ctx: typer.Context, stone_id: str = typer.Argument(..., help="The
     except (RoughtraceError, SettingError, ValueError) as exc:
         problems = exc.problems if isinstance(exc, RoughtraceError) else [Problem("bad_setting", str(exc))]
         code = exc.exit_code if isinstance(exc, RoughtraceError) else 2
-        if as_json:
-            typer.echo(json.dumps(error_body(problems)))
-        else:
-            for p in problems:
-                typer.echo(f"error: {p.message}", err=True)
-        raise SystemExit(code) from None  # not typer.Exit: swallowed under standalone_mode=False
+        fail(problems, as_json, code)
     if as_json:
-        typer.echo(json.dumps({"ok": True, **result.as_dict()}))
+        render.emit_json(result.as_dict())
         return
     stone = result.stone
-    typer.echo(f"{result.lab} {result.stone_id}: {stone['carat']} ct {stone['shape']} {stone['color']} "
-               f"{stone['clarity']}, polished {stone['polished_date']} by {stone['sightholder_id']} "
-               f"({result.status})")
+    say = render.console()
+    say.print(f"[bold]{result.lab} {result.stone_id}[/]: {render.carats(stone['carat'])} {stone['shape']} {stone['color']} "
+              f"{stone['clarity']}, polished {render.when(stone['polished_date'])} by {stone['sightholder_id']} "
+              f"({result.status})")
+    rows = []
     for link in result.links:
-        typer.echo(f"  [{MARKS[link.status]}] {link.name}: {link.subject} - {link.status}: {link.reason}")
-        for finding in link.findings:
-            typer.echo(f"       [{finding.severity}] {finding.check}: {finding.message}")
+        subject = render.country(link.subject) if link.name == "origin" else link.subject
+        rows.append((MARKS[link.status], link.name, subject, link.status, link.reason))
+        rows += [("", "", "", finding.severity, f"{render.words(finding.check)}: {finding.message}") for finding in link.findings]
+    say.print(render.table(["", "link", "what", "status", "why"], rows))
 
 
 command = provenance

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from .. import render
 from ..cli_errors import fail
 from ..errors import Problem
 from .params import SIZES, market_params
@@ -66,10 +67,11 @@ def generate(
     seconds = time.perf_counter() - started
     files = [{"kind": f.kind, "file": str(f.path), "rows": f.rows} for f in market.files]
     if as_json:
-        print(json.dumps({"ok": True, "seed": seed, "size": size, "seconds": round(seconds, 2),
-                          "manifest": str(market.manifest), "files": files}))
+        render.emit_json({"seed": seed, "size": size, "seconds": round(seconds, 2),
+                          "manifest": str(market.manifest), "files": files})
         return
-    print(f"market written to {out_dir} in {seconds:.1f} s (seed {seed}, size {size})")
-    for f in files:
-        print(f"  {Path(f['file']).name:<24}{f['rows']:>12,} rows")
-    print(f"  manifest: {market.manifest}; ground truth in {out_dir / 'truth'} (never import it)")
+    say = render.console()
+    say.print(f"Market written to {out_dir} in {seconds:.1f} s (seed {seed}, size {size})")
+    say.print(render.table(["file", "kind", ("rows", render.RIGHT)],
+                           ((Path(f["file"]).name, f["kind"], render.number(f["rows"])) for f in files)))
+    say.print(f"Manifest: {market.manifest}; ground truth in {out_dir / 'truth'} (never import it)")
