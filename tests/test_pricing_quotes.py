@@ -119,7 +119,7 @@ def test_cli_quote_json_and_errors(store, tmp_path):
                                  "--date", "2025-03-01", "--json"], obj=_Ctx(store))
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert set(body) == {"price_per_carat", "low", "high", "n", "method", "as_of"}
+    assert set(body) == {"ok", "price_per_carat", "low", "high", "n", "method", "as_of"}
     bad = runner.invoke(app, ["quote", "--shape", "blob", "--carat", "0", "--color", "H", "--clarity", "VS2", "--json"],
                         obj=_Ctx(store))
     assert bad.exit_code == 2
