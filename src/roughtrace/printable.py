@@ -245,7 +245,12 @@ def line_chart_svg(chart: LineChart, width: int = 940, height: int = 300) -> str
     return "".join(parts)
 
 
-def band_chart_svg(chart: BandChart, width: int = 640, height: int = 64) -> str:
+def _anchor(at: float, left: float, right: float) -> str:
+    """A tick label's anchor that keeps it inside the chart at either end."""
+    return "start" if at - left < 16 else "end" if right - at < 16 else "middle"
+
+
+def band_chart_svg(chart: BandChart, width: int = 940, height: int = 64) -> str:
     """An inline SVG: the band with its tolerance margins, the estimate and the declared figure."""
     flag_low, flag_high = chart.low * (1 - chart.tolerance), chart.high * (1 + chart.tolerance)
     top = max(chart.declared, flag_high) * 1.08 or 1.0
@@ -257,7 +262,8 @@ def band_chart_svg(chart: BandChart, width: int = 640, height: int = 64) -> str:
     colour = TONE_COLOURS.get(chart.tone, TONE_COLOURS["none"])[1]
     ticks = "".join(
         f'<line x1="{x(t):.1f}" y1="40" x2="{x(t):.1f}" y2="44" stroke="#8893a0"/>'
-        f'<text x="{x(t):.1f}" y="56" font-size="10" text-anchor="middle" fill="{MUTED}">{chart.unit_prefix}{t:,.0f}</text>'
+        f'<text x="{x(t):.1f}" y="56" font-size="10" text-anchor="{_anchor(x(t), left, right)}" fill="{MUTED}">'
+        f'{chart.unit_prefix}{t:,.0f}</text>'
         for t in nice_ticks(0.0, top) if t <= top)
     return (
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
@@ -352,7 +358,7 @@ def _pdf_band_chart(chart: BandChart, width: float) -> Any:
         if t <= top:
             drawing.add(Line(x(t), 13, x(t), 16, strokeColor=HexColor("#8893a0"), strokeWidth=0.5))
             drawing.add(String(x(t), 4, f"{chart.unit_prefix}{t:,.0f}", fontName=FONT, fontSize=6.5,
-                               fillColor=HexColor(MUTED), textAnchor="middle"))
+                               fillColor=HexColor(MUTED), textAnchor=_anchor(x(t), 8, width - 8)))
     return drawing
 
 
@@ -429,22 +435,32 @@ def _pdf_grid(block: Grid, width: float, cell: Any, cell_right: Any, head_cell: 
 
 
 def column_widths(block: Grid, width: float, font: str, bold: str, size: float) -> list[float]:
-    """Widths that keep figures, identifiers and short words on one line and fill the page: such a
-    column takes its widest cell; the long text columns share what is left in proportion to their
-    widest cells, wrapping when they must."""
+    """Widths that fill the page and keep figures on one line: a numeric column takes its widest
+    cell; when the table is wider than the page, the text columns give up room (widest first, never
+    below their longest word) and wrap."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     natural = [max([stringWidth(c, bold, size)] + [stringWidth(r[i], font, size) for r in block.rows]) + 7
                for i, c in enumerate(block.columns)]
-    short = [c in block.numeric or w <= width * 0.16 for c, w in zip(block.columns, natural, strict=True)]
-    fixed = sum(w for w, k in zip(natural, short, strict=True) if k)
-    flexible = sum(w for w, k in zip(natural, short, strict=True) if not k)
-    if fixed + flexible <= width:
-        return [w * width / (fixed + flexible) for w in natural]
-    room = width - fixed
-    if flexible and room >= 60.0 * sum(1 for k in short if not k):
-        return [w if k else w * room / flexible for w, k in zip(natural, short, strict=True)]
-    return [w * width / (fixed + flexible) for w in natural]
+    total = sum(natural)
+    if total <= width:
+        return [w * width / total for w in natural]
+    floor = [max([stringWidth(word, bold, size) for word in c.split()]
+                 + [stringWidth(word, font, size) for r in block.rows for word in r[i].split()]) + 7
+             for i, c in enumerate(block.columns)]
+    text = [i for i, c in enumerate(block.columns) if c not in block.numeric]
+    widths = list(natural)
+    excess = total - width
+    while excess > 0.5 and text:
+        slack = {i: widths[i] - floor[i] for i in text if widths[i] - floor[i] > 0.5}
+        if not slack:
+            break
+        share = min(excess, sum(slack.values()))
+        for i, room in slack.items():
+            widths[i] -= share * room / sum(slack.values())
+        excess -= share
+    scale = min(1.0, width / sum(widths))
+    return [w * scale for w in widths]
 
 
 def write(document: Document, path: Path) -> str:
