@@ -80,10 +80,13 @@ def _prices_section(store: Store, settings: Settings) -> dict[str, Any] | None:
 
 
 def _headline_lines(head: dict[str, Any]) -> list[str]:
+    from . import render
+
     change = head.get("change_pct")
-    moved = f" ({'+' if change >= 0 else ''}{change}% on the period before)" if isinstance(change, (int, float)) else ""
+    moved = "" if change is None else f" ({render.points(change, signed=True)} on the period before)"
     return [
-        f"  headline index {head.get('headline')} in the period starting {head.get('latest_period')}{moved}",
+        f"  headline index {render.number(head.get('headline'), 2)} in the period starting {head.get('latest_period')}{moved}; "
+        "`roughtrace prices history` shows every period",
         f"  {head.get('n_trades', 0):,} trades in {head.get('cells', 0):,} cells over {head.get('periods', 0)} periods; "
         f"{head.get('n_asking', 0):,} asking prices stored but never used",
         "  `roughtrace prices quote --shape round --carat 0.5 --color H --clarity SI1` prices a stone.",
@@ -91,14 +94,17 @@ def _headline_lines(head: dict[str, Any]) -> list[str]:
 
 
 def _verification_section(store: Store, settings: Settings) -> dict[str, Any] | None:
+    from .checks.cli import party_names
     from .checks.verify import riskiest
 
     risky = riskiest(store, 5, settings)
+    names = party_names(store)
     lines = ["Riskiest sightholders (roughtrace verify sightholders explains each):"]
     if not risky:
         lines.append("  none above low risk")
     for r in risky:
-        lines.append(f"  {r['sightholder_id']:<10} {r['category'] or '':<13} {r['risk']:<6} score {r['score']:>6}  {', '.join(r['checks'])}")
+        lines.append(f"  {names.get(r['sightholder_id']) or '':<22} {r['sightholder_id']:<8} {r['category'] or '':<13} "
+                     f"{r['risk']:<6} score {r['score']:>6}  {', '.join(c.replace('_', ' ') for c in r['checks'])}")
         if r["why"]:
             lines.append(f"      {r['why'][0]}")
     return {"data": risky, "lines": lines}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import render
 from ..settings import Settings
 from .kp import BASES, check_certificates, verdict_counts
 from .pricebook import headline
@@ -56,18 +57,18 @@ def demo_section(store: Any, settings: Settings) -> dict[str, Any] | None:
     data["price_book_build"] = built.as_dict()
     book, kp = data["price_book"], data["kp"]
     lines = [
-        "Rough price book (price reverse engineering, costs and margin "
-        f"{book['cost_model'].get('margin')} {book['cost_model']['name']}):",
-        f"  {book['boxes']:,} tracked boxes of {book['assortments']} assortments; median rough ${book['median_price_per_carat']}/ct "
-        f"(P10 ${book['p10_per_carat']} - P90 ${book['p90_per_carat']}); median yield {book['median_yield']}, "
-        f"median uplift over price paid {book['median_uplift']}",
+        f"Rough price book (price reverse engineering; cost model {render.cost_model(book['cost_model'])}):",
+        f"  {book['boxes']:,} tracked boxes of {book['assortments']:,} assortments; median rough "
+        f"{render.money(book['median_price_per_carat'])}/ct (P10 {render.money(book['p10_per_carat'])} - P90 "
+        f"{render.money(book['p90_per_carat'])}); median yield {render.percent(book['median_yield'], 1)}, "
+        f"median uplift over price paid {render.percent(book['median_uplift'], signed=True)}",
     ] if book else ["Rough price book: no tracked box could be valued."]
     verdicts = kp["verdicts"]
     lines += [
         f"KP certificates: {kp['certificates']:,} certificates, {kp['lines']:,} lines checked:",
         f"  {verdicts['reasonable']:,} reasonable, {verdicts['undervalued']:,} undervalued "
-        f"(${kp['usd_gap_to_estimate']['undervalued']} below estimate), {verdicts['overvalued']:,} overvalued "
-        f"(${kp['usd_gap_to_estimate']['overvalued']} above), {verdicts['cannot_value']:,} cannot be valued",
-        "  `roughtrace kp check --all` lists them; `roughtrace kp report ID --out FILE.html` explains one.",
+        f"({render.money(kp['usd_gap_to_estimate']['undervalued'])} below estimate), {verdicts['overvalued']:,} overvalued "
+        f"({render.money(kp['usd_gap_to_estimate']['overvalued'])} above), {verdicts['cannot_value']:,} cannot be valued",
+        "  `roughtrace kp check --all --sort gap` lists them; `roughtrace kp report ID --out FILE.html|.pdf` explains one.",
     ]
     return {"data": data, "lines": lines}
