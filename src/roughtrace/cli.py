@@ -324,8 +324,6 @@ def demo(
     """Generate a realistic market, import it through the real importers, and summarise it."""
     from .demo import run_demo
 
-    if size not in ("small", "medium", "large"):
-        raise UsageError(Problem("bad_size", f"--size takes small, medium or large, not {size!r}"))
     with _progress(enabled=not as_json) as progress:
         summary = run_demo(ctx.obj.store(), ctx.obj.settings, seed=seed, size=size, out_dir=out_dir, progress=progress,
                            say=None if as_json else out.print)
