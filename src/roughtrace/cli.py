@@ -58,13 +58,16 @@ class AreaUnavailable(RoughtraceError):
     """An area's commands cannot load, most often because a package it needs is not installed."""
 
     def __init__(self, name: str, error: ImportError) -> None:
-        missing = error.name or ""
-        if missing and not missing.startswith("roughtrace"):
-            message = (f"`roughtrace {name}` cannot run: it needs the Python package `{missing.split('.')[0]}`, "
-                       "which is not installed here. Install roughtrace with its dependencies (`pip install roughtrace`).")
-        else:
-            message = f"`roughtrace {name}` cannot run: {error}. Reinstall roughtrace (`pip install roughtrace`)."
-        super().__init__(message, code="area_unavailable")
+        super().__init__(f"`roughtrace {name}` cannot run: {missing_module(error)}", code="area_unavailable")
+
+
+def missing_module(error: ImportError) -> str:
+    """What a user reads when a module cannot be imported, and what to do about it."""
+    missing = error.name or ""
+    if missing and not missing.startswith("roughtrace"):
+        return (f"it needs the Python package `{missing.split('.')[0]}`, which is not installed here. "
+                "Install roughtrace with its dependencies (`pip install roughtrace`).")
+    return f"{error}. Reinstall roughtrace (`pip install roughtrace`)."
 
 
 class Area(TyperCommand):
@@ -452,6 +455,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("Stopped.")
         sys.exit(130)
+    except ImportError as exc:
+        if os.environ.get("ROUGHTRACE_DEBUG"):
+            raise
+        report([Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")], wants_json)
+        sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("ROUGHTRACE_DEBUG"):
             raise
