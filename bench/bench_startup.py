@@ -53,12 +53,13 @@ def main() -> None:
         "roughtrace status": [*roughtrace, "status"],
     }
     work = Path(tempfile.mkdtemp(prefix="rt-startup-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUGHTRACE_")}
+    # an installed package runs from its bytecode: let the first (uncounted) run write it, as pip does at install
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUGHTRACE_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(XDG_CONFIG_HOME=str(work / "config"), COLUMNS="100")
     try:
         subprocess.run([*roughtrace, "init"], cwd=work, env=env, check=True, capture_output=True)
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-        for command in commands.values():  # warm the file cache; not counted
+        for command in commands.values():  # warm the file cache and write bytecode; not counted
             timed(command, work, env)
         for _ in range(args.repeat):
             for name, command in commands.items():

@@ -13,7 +13,7 @@ import os
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from . import __version__
 from .cli_errors import report
 from .errors import Problem, RoughtraceError, UsageError
 from .settings import SettingError, Settings, registry
-from .store import Store, open_store
+
+if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
+    from .store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -43,6 +45,8 @@ class App:
 
     def store(self) -> Store:
         if self._store is None:
+            from .store import open_store
+
             self._store = open_store(
                 self.settings["db"], self.settings["import_memory_limit"], int(self.settings["import_threads"]))
             self._store.migrate()
