@@ -3,13 +3,17 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
+DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup
 
-.PHONY: setup demo test test-duckdb lint bench bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger clean
+.PHONY: setup demo test lint lock bench $(BENCHES) clean
 
-$(BIN)/roughtrace: requirements.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c src/roughtrace/store/_pgcopy.c
+# requirements.lock: what roughtrace needs to run; requirements-dev.lock: that plus tests, linters, benchmarks
+$(BIN)/roughtrace: requirements.lock requirements-dev.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c src/roughtrace/store/_pgcopy.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
 
@@ -24,7 +28,19 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests bench
 
-bench: bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger
+# Both locks again from pyproject.toml, by uv (each pin already in a lock is kept unless pyproject rules it out).
+lock:
+	$(PY) -m venv build/lock-tools
+	build/lock-tools/bin/pip install -q uv==0.13.8
+	build/lock-tools/bin/uv pip compile -q pyproject.toml --python-version 3.11 --custom-compile-command "make lock" \
+	  -o requirements.lock
+	echo "setuptools>=77" | build/lock-tools/bin/uv pip compile -q pyproject.toml - --python-version 3.11 \
+	  --extra test --extra lint --extra bench -c requirements.lock --custom-compile-command "make lock" -o requirements-dev.lock
+
+bench: $(BENCHES)
+
+# Benchmark stores live in bench/out; so do their signing keys.
+$(BENCHES): export ROUGHTRACE_LEDGER_KEY_FILE = $(CURDIR)/bench/out/ledger-key.pem
 
 bench-import: setup
 	$(BIN)/python bench/bench_import.py
@@ -44,5 +60,11 @@ bench-checks: setup
 bench-ledger: setup
 	$(BIN)/python bench/bench_ledger.py
 
+bench-startup: setup
+	$(BIN)/python bench/bench_startup.py
+
+# What the demo writes: the store (and its key), the market's files; then the environment.
 clean:
-	rm -rf $(VENV) roughtrace.duckdb bench/out
+	rm -f "$(DEMO_KEY)"
+	rm -rf $(VENV) roughtrace.duckdb roughtrace.duckdb.wal roughtrace.duckdb.tmp roughtrace.duckdb.ledger-key.pem demo \
+	  bench/out build dist

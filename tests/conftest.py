@@ -21,6 +21,25 @@ from roughtrace.store import Store, open_store
 
 PG_URL = os.environ.get("ROUGHTRACE_TEST_PG")
 ENGINES = ["duckdb", "postgresql"]
+KEPT_ENVIRONMENT = ("ROUGHTRACE_TEST_PG", "ROUGHTRACE_REQUIRE_PG")
+"""The suite's own variables; every other ROUGHTRACE_* setting of the caller's shell is dropped."""
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets a home, config, data, cache and state folder of its own, and no ROUGHTRACE_*
+    setting from the caller's environment: no test reads or writes the user's ~/.config/roughtrace
+    (where signing keys live), and none depends on how the developer's shell is set up. Child
+    processes inherit the same."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for variable, folder in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
+                             ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
+        monkeypatch.setenv(variable, str(home / folder))
+    for variable in list(os.environ):
+        if variable.startswith("ROUGHTRACE_") and variable not in KEPT_ENVIRONMENT:
+            monkeypatch.delenv(variable)
+    return home
 
 
 def _pg_store() -> Iterator[Store]:

@@ -80,11 +80,6 @@ def test_append_and_query_keep_decimals_exact(store: Store) -> None:
     assert Decimal(total) == sum(Decimal(a) for a in AMOUNTS)
 
 
-def test_the_ibis_backend_reads_the_same_store(store: Store) -> None:
-    store.execute("INSERT INTO meta VALUES (?, ?)", ("k", "v"))
-    assert store.ibis().table("meta").count().execute() == 1
-
-
 def test_store_urls(tmp_path: Path) -> None:
     here = os.getcwd()
     os.chdir(tmp_path)

@@ -12,16 +12,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
 from .errors import Problem, RoughtraceError, UsageError
 from .settings import SettingError, Settings, registry
-from .store import Store, open_store
+
+if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
+    from .store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -46,6 +49,8 @@ class App:
 
     def store(self) -> Store:
         if self._store is None:
+            from .store import open_store
+
             self._store = open_store(
                 self.settings["db"], self.settings["import_memory_limit"], int(self.settings["import_threads"]))
             self._store.migrate()
@@ -57,8 +62,77 @@ class App:
             self._store = None
 
 
+class AreaUnavailable(RoughtraceError):
+    """An area's commands cannot load, most often because a package it needs is not installed."""
+
+    def __init__(self, name: str, error: ImportError) -> None:
+        super().__init__(f"`roughtrace {name}` cannot run: {missing_module(error)}", code="area_unavailable")
+
+
+def missing_module(error: ImportError) -> str:
+    """What a user reads when a module cannot be imported, and what to do about it."""
+    missing = error.name or ""
+    if missing and not missing.startswith("roughtrace"):
+        return (f"it needs the Python package `{missing.split('.')[0]}`, which is not installed here. "
+                "Install roughtrace with its dependencies (`pip install roughtrace`).")
+    return f"{error}. Reinstall roughtrace (`pip install roughtrace`)."
+
+
+class Area(TyperCommand):
+    """A capability's commands as `roughtrace --help` lists them, loaded only when one is run, so that
+    start-up never pays for every area's libraries and an area that cannot load says why when asked for."""
+
+    def __init__(self, name: str, module: str, attribute: str, help: str, group: bool = True) -> None:
+        super().__init__(name=name, help=help)
+        self.module, self.attribute, self.group = module, attribute, group
+
+    def load(self) -> Any:
+        """The area's real command (or group of commands); `AreaUnavailable` when its module cannot import."""
+        import importlib
+
+        try:
+            source = getattr(importlib.import_module(self.module), self.attribute)
+        except ImportError as error:
+            raise AreaUnavailable(self.name or "", error) from None
+        mount = typer.Typer()
+        if self.group:
+            mount.add_typer(source, name=self.name)
+        else:
+            mount.registered_commands += source.registered_commands
+        built = typer.main.get_command(mount)
+        return built.commands[self.name] if isinstance(built, TyperGroup) else built
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        return self.load().make_context(info_name, args, parent=parent, **extra)
+
+
+AREAS = [
+    Area("provenance", "roughtrace.provenance.cli", "app",
+         "Trace a polished stone back to its rough, box, sight, origin and KP certificate.", group=False),
+    Area("prices", "roughtrace.pricing.cli", "app", "The transaction price index and price quotes."),
+    Area("value", "roughtrace.valuation.cli", "value_app", "Value rough by price reverse engineering."),
+    Area("pricebook", "roughtrace.valuation.cli", "pricebook_app", "The rough price book built from tracked boxes."),
+    Area("kp", "roughtrace.valuation.cli", "kp_app", "Check KP certificate values against the rough price book."),
+    Area("verify", "roughtrace.checks.cli", "app", "Verify sightholders: mass balance, flipping risk, duplicate claims."),
+    Area("ledger", "roughtrace.ledger.cli", "app",
+         "The tamper-evident log: signed tree heads, receipts and proofs (RFC 9162)."),
+    Area("sim", "roughtrace.sim.cli", "app", "The market simulator: a deterministic market written as interchange files."),
+]
+"""Each capability's commands, mounted from its own package; the help here is what `--help` lists."""
+
+
+class Commands(TyperGroup):
+    """The root's commands: those defined in this module, then each area's."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(area.name for area in AREAS if area.name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        return super().get_command(ctx, cmd_name) or next((a for a in AREAS if a.name == cmd_name), None)
+
+
 app = typer.Typer(
-    name="roughtrace", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="roughtrace", cls=Commands, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Track what happens to the rough a producer sells; value rough from polished transaction prices.")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows an import rejected, kept verbatim with their reasons.")
 app.add_typer(quarantine_app, name="quarantine")
@@ -331,35 +405,6 @@ def demo(
         emit_json({"ok": True, **summary})
 
 
-def _mount_areas() -> None:
-    """Each capability's own sub-commands, mounted where its package provides them."""
-    import importlib
-
-    mounts = [
-        ("roughtrace.pricing.cli", "app", "prices"),
-        ("roughtrace.valuation.cli", "value_app", "value"),
-        ("roughtrace.valuation.cli", "pricebook_app", "pricebook"),
-        ("roughtrace.valuation.cli", "kp_app", "kp"),
-        ("roughtrace.checks.cli", "app", "verify"),
-        ("roughtrace.ledger.cli", "app", "ledger"),
-        ("roughtrace.sim.cli", "app", "sim"),
-    ]
-    for module_name, attribute, name in mounts:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        app.add_typer(getattr(module, attribute), name=name)
-    try:
-        provenance = importlib.import_module("roughtrace.provenance.cli")
-    except ModuleNotFoundError:
-        return
-    app.registered_commands += provenance.app.registered_commands
-
-
-_mount_areas()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app, translating every error into a message and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -388,6 +433,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("Stopped.")
         sys.exit(130)
+    except ImportError as exc:
+        if os.environ.get("ROUGHTRACE_DEBUG"):
+            raise
+        report([Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")], wants_json)
+        sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("ROUGHTRACE_DEBUG"):
             raise

@@ -1,12 +1,14 @@
 """The ledger's Ed25519 key pair on disk.
 
-The private key lives in a PEM file readable by its owner only, never in the database: wherever
-the `ledger_key_file` setting says; else beside a DuckDB store (`<database>.ledger-key.pem`); else,
-for a PostgreSQL store, in the operator's own config folder
-(`~/.config/roughtrace/ledger-key-<hash of the server and database>.pem`), since a shared database
-is the last place a signing key belongs. A DuckDB store in memory gets a key that lives as long as
-the process, like the store. The public key is also recorded in `ledger_keys`, so `verify` can
-check heads without the private key.
+The private key lives in a PEM file readable by its owner only, never in the database nor, by
+default, in the working folder (where it would travel with the data or be committed by accident):
+wherever the `ledger_key_file` setting says; else in the user's config folder
+(`$XDG_CONFIG_HOME/roughtrace`, by default `~/.config/roughtrace`) as
+`ledger-key-<hash of the store's place>.pem`, the place being a DuckDB store's absolute path or a
+PostgreSQL store's server and database. A key file already beside a DuckDB store
+(`<database>.ledger-key.pem`) is used where it is. A DuckDB store in memory gets a key that lives
+as long as the process, like the store. The public key is also recorded in `ledger_keys`, so
+`verify` can check heads without the private key.
 """
 
 from __future__ import annotations
@@ -42,10 +44,20 @@ def key_path(store: Store, settings: Any) -> Path | None:
     url = store.url
     if url.startswith("duckdb:"):
         path = url[len("duckdb:///"):] if url.startswith("duckdb:///") else url[len("duckdb:"):]
-        return None if path in ("", ":memory:") else Path(path + ".ledger-key.pem")
-    place = hashlib.sha256(url.split("?", 1)[0].encode()).hexdigest()[:16]
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return config / "roughtrace" / f"ledger-key-{place}.pem"
+        if path in ("", ":memory:"):
+            return None
+        beside = Path(path + ".ledger-key.pem")
+        if beside.exists():
+            return beside
+        place = str(Path(path).resolve())
+    else:
+        place = url.split("?", 1)[0]
+    return config_folder() / f"ledger-key-{hashlib.sha256(place.encode()).hexdigest()[:16]}.pem"
+
+
+def config_folder() -> Path:
+    """roughtrace's folder in the user's configuration directory (XDG): where keys live by default."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "roughtrace"
 
 
 _IN_MEMORY: dict[int, Ed25519PrivateKey] = {}

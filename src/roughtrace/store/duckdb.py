@@ -125,11 +125,6 @@ class DuckDBStore:
         finally:
             self.con.unregister("__rt_append")
 
-    def ibis(self) -> Any:
-        import ibis
-
-        return ibis.duckdb.from_connection(self.con)
-
     def close(self) -> None:
         self.con.close()
 

@@ -1,8 +1,6 @@
 """The storage port: the one narrow interface every engine adapter implements.
 
 SQL handed to the port is written once for both engines: standard SQL with `?` placeholders.
-Analytic queries that need engine-specific functions go through `ibis()`, which compiles one
-expression for either engine.
 """
 
 from __future__ import annotations
@@ -46,9 +44,6 @@ class Store(Protocol):
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         """Bulk-append Arrow rows whose column names match `table`'s, by the engine's fast path
         (Arrow scan into DuckDB, COPY into PostgreSQL). Returns the number of rows written."""
-
-    def ibis(self) -> Any:
-        """An Ibis backend over this store's connection, for analytic queries written once."""
 
     def close(self) -> None: ...
 

@@ -138,12 +138,6 @@ class PostgresStore:
         batches = rows.to_batches(COPY_CHUNK_ROWS) if isinstance(rows, pa.Table) else rows
         return self._copy_in(table, rows.schema, batches)
 
-    def ibis(self) -> Any:
-        import ibis
-
-        self._settle()
-        return ibis.postgres.from_connection(self.con)
-
     def close(self) -> None:
         self._abandon()
         self.con.close()

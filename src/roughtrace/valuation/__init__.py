@@ -9,15 +9,28 @@ reported outcome; `pricebook` builds the book of rough prices per assortment, or
 
 from __future__ import annotations
 
-from .boxes import value_boxes
-from .kp import CertificateCheck, check_certificates
-from .method import FlatCost, RoughValuation, SizeTableCost, cost_model_from_settings, reverse_engineer
-from .pricebook import build_price_book, headline, read_price_book
-from .pricer import PolishedPricer, index_pricer
-from .summary import summary
+from importlib import import_module
+from typing import Any
+
+_SOURCES = {
+    "value_boxes": "boxes", "CertificateCheck": "kp", "check_certificates": "kp", "FlatCost": "method",
+    "RoughValuation": "method", "SizeTableCost": "method", "cost_model_from_settings": "method",
+    "reverse_engineer": "method", "build_price_book": "pricebook", "headline": "pricebook",
+    "read_price_book": "pricebook", "PolishedPricer": "pricer", "index_pricer": "pricer", "summary": "summary",
+}
+"""Where each public name lives: imported on first use, so that importing the area's settings or
+schema (as every command does) does not load its computations and their libraries."""
 
 __all__ = [
     "CertificateCheck", "FlatCost", "PolishedPricer", "RoughValuation", "SizeTableCost", "build_price_book",
     "check_certificates", "cost_model_from_settings", "headline", "index_pricer", "read_price_book",
     "reverse_engineer", "summary", "value_boxes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
