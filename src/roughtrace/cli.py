@@ -186,10 +186,11 @@ def import_command(
     """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
     from .ingest import import_file
     from .ingest.profile import load_profile
+    from .progress import StepProgress
 
     mapping = load_profile(profile) if profile else None
     store = ctx.obj.store()
-    with _progress(enabled=not as_json) as progress:
+    with StepProgress(err, enabled=not as_json) as progress:
         result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,
                              encoding=encoding, settings=ctx.obj.settings, progress=progress)
     if as_json:
@@ -228,34 +229,6 @@ def _print_import(result: Any, strict: bool) -> None:
         hidden = len(result.errors) - 50 + result.errors_not_shown
         if hidden > 0:
             out.print(f"... and {hidden:,} more problems (see the quarantine).")
-
-
-class _progress:
-    """A progress bar on stderr for long work, when stderr is a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and err.is_terminal
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                            TimeElapsedColumn(), console=err, transient=True)
-        self.bar.start()
-        return self.update
-
-    def update(self, stage: str, done: int, total: int | None) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @app.command("export")
@@ -347,10 +320,11 @@ def demo(
 ) -> None:
     """Generate a realistic market, import it through the real importers, and summarise it."""
     from .demo import run_demo
+    from .progress import StepProgress
 
     if size not in ("small", "medium", "large"):
         raise UsageError(Problem("bad_size", f"--size takes small, medium or large, not {size!r}"))
-    with _progress(enabled=not as_json) as progress:
+    with StepProgress(err, enabled=not as_json) as progress:
         summary = run_demo(ctx.obj.store(), ctx.obj.settings, seed=seed, size=size, out_dir=out_dir, progress=progress,
                            say=None if as_json else out.print)
     if as_json:
