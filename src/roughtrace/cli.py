@@ -203,6 +203,9 @@ def import_command(
         raise typer.Exit(EXIT_QUARANTINED)
 
 
+LINE_CAPTION = "line: where the record is in the file, as a spreadsheet numbers its rows (the header is line 1)"
+
+
 def _print_import(result: Any, strict: bool) -> None:
     head = f"{result.file} -> {result.kind}: {result.rows_read:,} rows read, {result.rows_accepted:,} accepted"
     if result.rows_unchanged:
@@ -220,11 +223,12 @@ def _print_import(result: Any, strict: bool) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning[/] {warning.message}")
     if result.errors:
-        table = Table(show_lines=False)
-        for column in ("row", "column", "code", "problem"):
+        lines = any(problem.line is not None for problem in result.errors)
+        table = Table(show_lines=False, caption=LINE_CAPTION if lines else None)
+        for column in ("line" if lines else "row", "column", "code", "problem"):
             table.add_column(column)
         for problem in result.errors[:50]:
-            table.add_row(str(problem.row or ""), problem.column or "", problem.code, problem.message)
+            table.add_row(str(problem.line or problem.row or ""), problem.column or "", problem.code, problem.message)
         out.print(table)
         hidden = len(result.errors) - 50 + result.errors_not_shown
         if hidden > 0:
@@ -273,12 +277,14 @@ def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch
     if as_json:
         emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
         return
-    table = Table()
-    for column in ("batch", "file", "row", "problems"):
+    table = Table(caption=LINE_CAPTION)
+    for column in ("batch", "file", "line", "problems"):
         table.add_column(column)
     for r in rows[:500]:
-        problems = "; ".join(f"{p['code']}: {p['message']}" for p in json.loads(r["problems"]))
-        table.add_row(str(r["batch_id"]), r["file_name"], str(r["source_row"]), problems)
+        listed = json.loads(r["problems"])
+        problems = "; ".join(f"{p['code']}: {p['message']}" for p in listed)
+        line = next((p["line"] for p in listed if p.get("line") is not None), None)
+        table.add_row(str(r["batch_id"]), r["file_name"], str(line) if line is not None else f"record {r['source_row']}", problems)
     out.print(table)
     if len(rows) > 500:
         out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
