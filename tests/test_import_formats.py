@@ -4,6 +4,7 @@ dates and amounts written the local way, and the line a user finds a rejected re
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -241,3 +242,26 @@ def test_a_sheet_named_in_a_toml_profile(duck: Store, tmp_path: Path) -> None:
     book.save(tmp_path / "parties.xlsx")
     profile = load_profile(write(tmp_path, "p.toml", '[profile]\nsheet = "Parties"\n'))
     assert imported(duck, "parties", tmp_path / "parties.xlsx", profile=profile).rows_accepted == 1
+
+
+# -- the contract's page stands on its own -----------------------------------------------------------------
+FORMATS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "formats.md"
+
+
+def test_the_formats_page_names_no_file_outside_the_repository() -> None:
+    page = FORMATS_PAGE.read_text(encoding="utf-8")
+    assert "../" not in page and "shared/" not in page
+    root = FORMATS_PAGE.parent.parent
+    for named in re.findall(r"`((?:src|docs|tests|bench)/[\w/.-]+\.(?:py|md|toml))`", page):
+        assert (root / named).exists(), named
+
+
+def test_the_formats_page_lists_every_column_of_every_kind() -> None:
+    from roughtrace.domain.kinds import KINDS
+
+    page = FORMATS_PAGE.read_text(encoding="utf-8")
+    for kind in KINDS.values():
+        section = page.split(f"\n### {kind.name}", 1)[1].split("\n#", 1)[0]
+        listed = {name.strip() for row in section.splitlines() if row.startswith("| ") and not row.startswith("| column")
+                  for name in row.split("|")[1].split(",")}
+        assert listed == set(kind.column_names), kind.name
