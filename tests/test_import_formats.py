@@ -265,3 +265,22 @@ def test_the_formats_page_lists_every_column_of_every_kind() -> None:
         listed = {name.strip() for row in section.splitlines() if row.startswith("| ") and not row.startswith("| column")
                   for name in row.split("|")[1].split(",")}
         assert listed == set(kind.column_names), kind.name
+
+
+def test_a_quote_left_open_is_quarantined_and_the_records_after_it_load(store: Store, tmp_path: Path) -> None:
+    path = write(tmp_path, "parties.csv", '''
+        party_id,name,role,category,country
+        SH1,"Cutter One
+        Surat, Gujarat",sightholder,manufacturer,IN
+        SH3,"Dealer Three,sightholder,dealer,BE
+        TR1,Trader,trader,,AE
+        TR2,"Trader Two",trader,,AE
+        TR3,Three,trader,,AE
+        ''')
+    result = imported(store, "parties", path)
+    assert (result.rows_read, result.rows_accepted, result.rows_rejected) == (3, 2, 1)
+    assert lines(result) == {(2, 3, "quote_overrun")}
+    assert [r["party_id"] for r in stored(store, "parties")] == ["SH1", "TR3"]
+    assert stored(store, "parties", "name", "WHERE party_id = 'SH1'") == [{"name": "Cutter One\nSurat, Gujarat"}]
+    text = json.loads(store.query("SELECT record FROM quarantine").column("record")[0].as_py())["_text"]
+    assert "TR1,Trader,trader,,AE" in text

@@ -414,7 +414,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                 out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
                 _reject_huge_record(path, out)
                 if last_batch is not None:
-                    yield last_batch
+                    yield _set_aside_overrun(last_batch, delimiter, source.ragged)
                 last_batch = out
                 if reporting:
                     reporting(min(handle.tell(), size), size)
@@ -424,7 +424,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
             if last_batch is not None:
                 if odd_quotes:
                     _reject_unterminated_quote(path, last_batch, scan.ends_with_newline)
-                yield last_batch
+                yield _set_aside_overrun(last_batch, delimiter, source.ragged)
         except pa.ArrowInvalid as exc:
             text = str(exc)
             if "UTF8" in text or "UTF-8" in text:
@@ -453,6 +453,35 @@ def _record_numbers(valid_before: int, n: int, skipped: list[int]) -> np.ndarray
     s = np.sort(np.asarray(skipped, dtype=np.int64))
     well_formed_before_skip = s - np.arange(1, len(s) + 1)
     return k + np.searchsorted(well_formed_before_skip, k, side="left")
+
+
+def _set_aside_overrun(batch: pa.RecordBatch, delimiter: str, ragged: list[Ragged]) -> pa.RecordBatch:
+    """The batch without the records a quote left open has run over into the lines after it: a
+    value holding a line break after which a whole line has as many delimiters as a record (an
+    address over two lines has none). Such a record holds other records' text, so it goes to the
+    quarantine (`ragged`, code `quote_overrun`) instead of loading a mangled value; the records
+    after it load. Line breaks are looked for column by column, in Arrow; only the few values
+    holding one are read in Python."""
+    width = batch.num_columns - 1
+    overrun = np.zeros(batch.num_rows, dtype=bool)
+    for column in batch.columns[:-1]:
+        breaks = pc.match_substring(column, "\n")
+        if not pc.any(breaks).as_py():
+            continue
+        for i in np.flatnonzero(breaks.to_numpy(zero_copy_only=False)):
+            lines = (column[int(i)].as_py() or "").split("\n")[1:]
+            if any(line.count(delimiter) >= width - 1 for line in lines):
+                overrun[i] = True
+    if not overrun.any():
+        return batch
+    rows = batch.column(ROW)
+    for i in np.flatnonzero(overrun):
+        values = [batch.column(c)[int(i)].as_py() or "" for c in range(width)]
+        row = rows[int(i)].as_py()
+        ragged.append(Ragged(row, delimiter.join(values), width, width, "quote_overrun",
+                             "a quoted value in this record is never closed where it should be, so the lines after it were "
+                             "read into it; correct the quotes and send this record and the ones it swallowed again"))
+    return batch.filter(pa.array(~overrun))
 
 
 def _reject_huge_record(path: Path, batch: pa.RecordBatch) -> None:
