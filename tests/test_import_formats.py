@@ -284,3 +284,19 @@ def test_a_quote_left_open_is_quarantined_and_the_records_after_it_load(store: S
     assert stored(store, "parties", "name", "WHERE party_id = 'SH1'") == [{"name": "Cutter One\nSurat, Gujarat"}]
     text = json.loads(store.query("SELECT record FROM quarantine").column("record")[0].as_py())["_text"]
     assert "TR1,Trader,trader,,AE" in text
+
+
+def test_a_workbook_mixes_number_cells_and_local_text_under_one_profile(duck: Store, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    for row in [["tx_id", "date", "shape", "color", "clarity", "carat", "price_usd", "price_type"],
+                ["T1", "10/12/2024", "round", "G", "VS1", 1.01, "2.950,00", "transaction"],
+                ["T2", "11/12/2024", "round", "G", "VS1", "0,75", 1234.5, "transaction"]]:
+        book.active.append(row)
+    book.save(tmp_path / "tx.xlsx")
+    profile = load_profile(write(tmp_path, "local.toml", LOCAL_PROFILE))
+    result = imported(duck, "transactions", tmp_path / "tx.xlsx", profile=profile)
+    assert result.rows_accepted == 2, result.errors
+    assert stored(duck, "transactions", "carat, price_usd") == [{"carat": Decimal("1.010"), "price_usd": Decimal("2950.00")},
+                                                              {"carat": Decimal("0.750"), "price_usd": Decimal("1234.50")}]

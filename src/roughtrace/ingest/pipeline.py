@@ -135,7 +135,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
     opened = time.perf_counter()
     source = readers.open_source(
         path, file_format, encoding or (profile.encoding if profile else None),
-        profile.delimiter if profile else None, profile.sheet if profile else None, reading)
+        profile.delimiter if profile else None, profile.sheet if profile else None, reading, profile.decimal if profile else ".")
     scanned = round(time.perf_counter() - opened, 3)
     try:
         columns, warnings = map_columns(spec, source, profile)

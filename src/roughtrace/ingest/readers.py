@@ -170,8 +170,10 @@ def detect_format(path: Path, declared: str | None = None) -> str:
 
 
 def open_source(path: Path, fmt: str | None = None, encoding: str | None = None, delimiter: str | None = None,
-                sheet: str | None = None, progress: ProgressFn | None = None) -> SourceFile:
-    """Open `path` for import, rejecting the file whole when it cannot be read as its format."""
+                sheet: str | None = None, progress: ProgressFn | None = None, decimal: str = ".") -> SourceFile:
+    """Open `path` for import, rejecting the file whole when it cannot be read as its format.
+    `decimal` is the decimal mark the file's text uses: a workbook's number cells are written with
+    it, so that they read like the text cells beside them."""
     if not path.exists():
         raise FileRejected(Problem("file_not_found", f"there is no file {path}", file=str(path)))
     if path.is_dir():
@@ -184,7 +186,7 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
     if fmt == "csv":
         return _open_csv(path, scan, encoding, delimiter, progress, size)
     if fmt == "xlsx":
-        return _open_xlsx(path, scan, sheet)
+        return _open_xlsx(path, scan, sheet, decimal)
     if fmt in ("json", "jsonl"):
         return _open_json(path, scan, fmt)
     return _open_parquet(path, scan)
@@ -521,20 +523,20 @@ def _reject_unterminated_quote(path: Path, last_batch: pa.RecordBatch, ends_with
 
 
 # -- XLSX --------------------------------------------------------------------------------------
-def _cell_text(value: object) -> str | None:
+def _cell_text(value: object, decimal: str = ".") -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        return str(int(value)) if value.is_integer() else repr(value).replace(".", decimal)
     if hasattr(value, "isoformat"):
         text = value.isoformat()
         return text[:10] if text.endswith("T00:00:00") or len(text) == 10 else text
     return str(value)
 
 
-def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
+def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = ".") -> SourceFile:
     import zipfile
 
     from openpyxl import load_workbook
@@ -575,7 +577,7 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
             seen_header = False
             record = 0
             for sheet_row, values in enumerate(ws.iter_rows(values_only=True), 1):
-                texts = [_cell_text(v) for v in values]
+                texts = [_cell_text(v, decimal) for v in values]
                 if not any(t is not None and t.strip() for t in texts):
                     if seen_header:
                         blank_after.append(record)
