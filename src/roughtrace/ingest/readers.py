@@ -373,7 +373,10 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
         if not scan.has_blank_lines or encoding.lower().replace("_", "-").startswith("utf-16"):
             return rows + header_line
         if not blanks:
-            blanks.append(csv_blank_lines(path))
+            try:
+                blanks.append(csv_blank_lines(path))
+            except OSError:  # gone since it was read: the lines as if no line were blank
+                blanks.append(np.array([], dtype=np.int64))
         return lines_after_blanks(rows, 1, blanks[0])
 
     source.line_of = lines_of
@@ -739,9 +742,12 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
         if not scan.has_blank_lines:
             return np.asarray(objects, dtype=np.int64)
         if not blanks:
-            blanks.append(con.sql(f"""SELECT before FROM (SELECT line_no, {_BLANK_LINE} AS blank,
-                sum(CASE WHEN {_BLANK_LINE} THEN 0 ELSE 1 END) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS before
-                FROM ({_json_lines_sql(path)})) WHERE blank ORDER BY line_no""").fetchnumpy()["before"].astype(np.int64))
+            try:
+                blanks.append(con.sql(f"""SELECT before FROM (SELECT line_no, {_BLANK_LINE} AS blank,
+                    sum(CASE WHEN {_BLANK_LINE} THEN 0 ELSE 1 END) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS before
+                    FROM ({_json_lines_sql(path)})) WHERE blank ORDER BY line_no""").fetchnumpy()["before"].astype(np.int64))
+            except duckdb.Error:  # a line too long to read as text: the lines as if no line were blank
+                blanks.append(np.array([], dtype=np.int64))
         return lines_after_blanks(np.asarray(objects, dtype=np.int64), 0, blanks[0])
 
     source.stream = stream
