@@ -243,6 +243,10 @@ class FileScan:
     def ends_with_newline(self) -> bool:
         return self._result()[2]
 
+    def without_quotes(self) -> bool:
+        """Whether the pass is over and found no quote character (never waits)."""
+        return not self._thread.is_alive() and self._figures is not None and self._figures[1] == 0
+
     @property
     def has_blank_lines(self) -> bool:
         """Whether some line of the file is empty (perhaps inside a quoted value)."""
@@ -419,7 +423,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                 out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
                 _reject_huge_record(path, out)
                 if last_batch is not None:
-                    yield _set_aside_overrun(last_batch, delimiter, source.ragged)
+                    yield last_batch if scan.without_quotes() else _set_aside_overrun(last_batch, delimiter, source.ragged)
                 last_batch = out
                 if reporting:
                     reporting(min(handle.tell(), size), size)
@@ -429,7 +433,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
             if last_batch is not None:
                 if odd_quotes:
                     _reject_unterminated_quote(path, last_batch, scan.ends_with_newline)
-                yield _set_aside_overrun(last_batch, delimiter, source.ragged)
+                yield last_batch if scan.without_quotes() else _set_aside_overrun(last_batch, delimiter, source.ragged)
         except pa.ArrowInvalid as exc:
             text = str(exc)
             if "UTF8" in text or "UTF-8" in text:
@@ -470,9 +474,9 @@ def _set_aside_overrun(batch: pa.RecordBatch, delimiter: str, ragged: list[Ragge
     width = batch.num_columns - 1
     overrun = np.zeros(batch.num_rows, dtype=bool)
     for column in batch.columns[:-1]:
-        breaks = pc.match_substring(column, "\n")
-        if not pc.any(breaks).as_py():
+        if not _has_line_break(column):
             continue
+        breaks = pc.match_substring(column, "\n")
         for i in np.flatnonzero(breaks.to_numpy(zero_copy_only=False)):
             lines = (column[int(i)].as_py() or "").split("\n")[1:]
             if any(line.count(delimiter) >= width - 1 for line in lines):
@@ -487,6 +491,15 @@ def _set_aside_overrun(batch: pa.RecordBatch, delimiter: str, ragged: list[Ragge
                              "a quoted value in this record is never closed where it should be, so the lines after it were "
                              "read into it; correct the quotes and send this record and the ones it swallowed again"))
     return batch.filter(pa.array(~overrun))
+
+
+def _has_line_break(column: pa.Array) -> bool:
+    """Whether some value of a text column holds a line feed: one pass over its bytes."""
+    if not pa.types.is_string(column.type) or len(column) == 0 or column.buffers()[2] is None:
+        return False
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    first, stop = int(offsets[0]), int(offsets[-1])
+    return stop > first and b"\n" in column.buffers()[2].slice(first, stop - first).to_pybytes()  # memchr beats numpy here
 
 
 def _reject_huge_record(path: Path, batch: pa.RecordBatch) -> None:
