@@ -300,3 +300,34 @@ def test_a_workbook_mixes_number_cells_and_local_text_under_one_profile(duck: St
     assert result.rows_accepted == 2, result.errors
     assert stored(duck, "transactions", "carat, price_usd") == [{"carat": Decimal("1.010"), "price_usd": Decimal("2950.00")},
                                                               {"carat": Decimal("0.750"), "price_usd": Decimal("1234.50")}]
+
+
+def test_the_command_line_shows_lines_and_says_what_they_are(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    from roughtrace.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main(["--db", f"duckdb:///{tmp_path / 'cli.duckdb'}", *args])
+        captured = capsys.readouterr()
+        return int(done.value.code or 0), captured.out, captured.err
+
+    path = write(tmp_path, "parties.csv", """
+        party_id,name,role,category,country
+
+        SH1,Cutter One,sightholder,manufacturer,IN
+        TR1,Trader,trader,,UK
+        """)
+    code, out, _ = run("import", "parties", str(path))
+    assert code == 3
+    assert "line: where the record is in the file, as a spreadsheet numbers its rows" in " ".join(out.split())
+    assert re.search(r"│ 4 +│ country", out)
+    code, out, _ = run("quarantine", "export", "--out", str(tmp_path / "q.csv"))
+    with (tmp_path / "q.csv").open(newline="", encoding="utf-8") as handle:
+        exported = list(csv.DictReader(handle))
+    assert [(r["row"], r["line"]) for r in exported] == [("2", "4")]
+    broken = tmp_path / "parties.jsonl"
+    broken.write_text("\nnot json\n", encoding="utf-8")
+    code, _, err = run("import", "parties", str(broken))
+    assert code == 1 and "parties.jsonl, line 2:" in err

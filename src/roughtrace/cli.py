@@ -302,10 +302,11 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
         columns += [k for k in record if k not in columns]
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["batch_id", "kind", "file", "row", "codes", "problems"] + columns)
+        writer.writerow(["batch_id", "kind", "file", "row", "line", "codes", "problems"] + columns)
         for r, record in zip(rows, records, strict=True):
             problems = json.loads(r["problems"])
-            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]),
+            line = next((p["line"] for p in problems if p.get("line") is not None), "")
+            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]), str(line),
                      " ".join(p["code"] for p in problems), "; ".join(p["message"] for p in problems)]
             cells += ["" if record.get(c) is None else str(record.get(c)) for c in columns]
             writer.writerow([spreadsheet_safe(c) for c in cells])
