@@ -41,7 +41,7 @@ MEMBERS, TWINS, REPEATS = "rt_members", "rt_twins", "rt_repeats"
 64-bit hashes of the claims (or contents) repeated in the file."""
 ProgressFn = Callable[[str, int, int | None], None]
 """progress(step, done, total), in order: 'reading' (bytes of the file), 'checking' (rows),
-'storing' (new rows), 'quarantine' (rejected rows), 'box records', 'hashing' (accepted rows, for
+'storing' (new rows), 'quarantine' (rejected rows), 'box records', 'hashing' (the new rows, for
 the ledger), 'committing'. A step is over when done reaches total; 'box records' and
 'committing' count nothing (total None) and end with (step, 0, 0)."""
 
