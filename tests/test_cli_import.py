@@ -289,3 +289,22 @@ def test_quarantine_list_and_export_escape_formula_cells(cli: Cli, tmp_path: Pat
     assert rows[0]["row"] == "2" and "unknown_value" in rows[0]["codes"]
     # the one row stored keeps its formula text verbatim
     assert cli.json("status")[1]["rows"]["transactions"] == 1
+
+
+# -- a store another process holds --------------------------------------------------------------------------------
+def test_status_while_another_process_holds_the_store_says_so(duck_cli: Cli, tmp_path: Path) -> None:
+    assert duck_cli("init")[0] == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, duckdb; con = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+         str(tmp_path / "cli.duckdb")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, body = duck_cli.json("status")
+        assert code == 1 and body["ok"] is False
+        assert body["errors"][0]["code"] == "store_busy"
+        assert "try again when it finishes" in body["errors"][0]["message"]
+        code, _, err = duck_cli("status")
+        assert code == 1 and "store_busy" in err and "Conflicting lock" not in err and "IO Error" not in err
+    finally:
+        holder.communicate("")
+    assert duck_cli.json("status")[0] == 0

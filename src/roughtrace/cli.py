@@ -244,10 +244,11 @@ def import_command(
     """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
     from .ingest import import_file
     from .ingest.profile import load_profile
+    from .progress import StepProgress
 
     mapping = load_profile(profile) if profile else None
     store = ctx.obj.store()
-    with _progress(enabled=not as_json) as progress:
+    with StepProgress(err, enabled=not as_json) as progress:
         result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,
                              encoding=encoding, settings=ctx.obj.settings, progress=progress)
     if as_json:
@@ -258,6 +259,9 @@ def import_command(
         raise typer.Exit(EXIT_FAILED)
     if result.stored and result.rows_rejected:
         raise typer.Exit(EXIT_QUARANTINED)
+
+
+LINE_CAPTION = "line: where the record is in the file, as a spreadsheet numbers its rows (the header is line 1)"
 
 
 def _print_import(result: Any, strict: bool) -> None:
@@ -277,39 +281,13 @@ def _print_import(result: Any, strict: bool) -> None:
     for warning in result.warnings:
         out.print(f"[yellow]warning[/] {warning.message}")
     if result.errors:
-        out.print(render.table([("row", render.RIGHT), "column", "code", "problem"], (
-            (render.number(p.row) if p.row else "", p.column or "", p.code, p.message) for p in result.errors[:50])))
+        lines = any(problem.line is not None for problem in result.errors)
+        out.print(render.table([("line" if lines else "row", render.RIGHT), "column", "code", "problem"], (
+            (render.number(p.line or p.row) if (p.line or p.row) else "", p.column or "", p.code, p.message)
+            for p in result.errors[:50]), caption=LINE_CAPTION if lines else None))
         hidden = len(result.errors) - 50 + result.errors_not_shown
         if hidden > 0:
             out.print(f"... and {hidden:,} more problems (see the quarantine).")
-
-
-class _progress:
-    """A progress bar on stderr for long work, when stderr is a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and err.is_terminal
-        self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
-                            TimeElapsedColumn(), console=err, transient=True)
-        self.bar.start()
-        return self.update
-
-    def update(self, stage: str, done: int, total: int | None) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 @app.command("export")
@@ -354,9 +332,14 @@ def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch
     if as_json:
         emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
         return
-    out.print(render.table([("batch", render.RIGHT), "file", ("row", render.RIGHT), "problems"], (
-        (r["batch_id"], r["file_name"], render.number(r["source_row"]),
-         "; ".join(f"{p['code']}: {p['message']}" for p in json.loads(r["problems"]))) for r in rows[:500])))
+    def located(listed: list[dict[str, Any]], record: int) -> str:
+        line = next((p["line"] for p in listed if p.get("line") is not None), None)
+        return render.number(line) if line is not None else f"record {render.number(record)}"
+
+    out.print(render.table([("batch", render.RIGHT), "file", ("line", render.RIGHT), "problems"], (
+        (r["batch_id"], r["file_name"], located(listed, r["source_row"]),
+         "; ".join(f"{p['code']}: {p['message']}" for p in listed))
+        for r in rows[:500] for listed in (json.loads(r["problems"]),)), caption=LINE_CAPTION))
     if len(rows) > 500:
         out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
 
@@ -373,10 +356,11 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
         columns += [k for k in record if k not in columns]
     with out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["batch_id", "kind", "file", "row", "codes", "problems"] + columns)
+        writer.writerow(["batch_id", "kind", "file", "row", "line", "codes", "problems"] + columns)
         for r, record in zip(rows, records, strict=True):
             problems = json.loads(r["problems"])
-            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]),
+            line = next((p["line"] for p in problems if p.get("line") is not None), "")
+            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]), str(line),
                      " ".join(p["code"] for p in problems), "; ".join(p["message"] for p in problems)]
             cells += ["" if record.get(c) is None else str(record.get(c)) for c in columns]
             writer.writerow([spreadsheet_safe(c) for c in cells])
@@ -397,8 +381,9 @@ def demo(
 ) -> None:
     """Generate a realistic market, import it through the real importers, and summarise it."""
     from .demo import run_demo
+    from .progress import StepProgress
 
-    with _progress(enabled=not as_json) as progress:
+    with StepProgress(err, enabled=not as_json) as progress:
         summary = run_demo(ctx.obj.store(), ctx.obj.settings, seed=seed, size=size, out_dir=out_dir, progress=progress,
                            say=None if as_json else out.print)
     if as_json:

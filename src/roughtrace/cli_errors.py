@@ -17,7 +17,7 @@ def report(problems: list[Problem], as_json: bool, **extra: Any) -> None:
         return
     for p in problems:
         where = ", ".join(part for part in (
-            p.file, f"row {p.row}" if p.row is not None else None, f"column {p.column}" if p.column else None) if part)
+            p.file, f"line {p.line}" if p.line is not None else f"row {p.row}" if p.row is not None else None, f"column {p.column}" if p.column else None) if part)
         print(f"error {where + ': ' if where else ''}{p.message} ({p.code})", file=sys.stderr)
 
 

@@ -16,6 +16,10 @@ from .store import Store
 
 Say = Callable[[str], None] | None
 Progress = Callable[[str, int, int | None], None] | None
+"""progress(step, done, total): each import's steps (prefixed with its kind), then the analysis
+steps, which count nothing (see roughtrace.progress)."""
+ANALYSIS_STEPS = {"prices": "building the price index", "valuation": "building the price book",
+                  "verification": "running the checks", "ledger": "reading the ledger's head"}
 
 
 def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir: Path, progress: Progress = None,
@@ -27,7 +31,11 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
     speak = say or (lambda _text: None)
     started = time.perf_counter()
     speak(f"Generating a {size} market (seed {seed}) into {out_dir} ...")
+    if progress:
+        progress("generating the market", 0, None)
     market = generate_market(out_dir, seed=seed, size=size)
+    if progress:
+        progress("generating the market", 0, 0)
     generated = time.perf_counter() - started
     speak(f"  {sum(f.rows for f in market.files):,} rows in {len(market.files)} files, {generated:.1f} s")
 
@@ -46,7 +54,11 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
 
     summary: dict[str, Any] = {"db": store.url, "seed": seed, "size": size, "market": str(out_dir), "loaded": loaded}
     for title, section in _sections():
+        if progress:
+            progress(ANALYSIS_STEPS[title], 0, None)
         part = section(store, settings)
+        if progress:
+            progress(ANALYSIS_STEPS[title], 0, 0)
         if part is None:
             continue
         summary[title] = part["data"]

@@ -21,14 +21,17 @@ class Problem:
     row: int | None = None
     """1-based data record number (header excluded, blank lines not counted)."""
     column: str | None = None
+    line: int | None = None
+    """Where a user finds the record: the row a spreadsheet shows it on (CSV, XLSX: the header is
+    line 1, so record 1 is on line 2 when no blank line comes before it), or its line of a JSON
+    Lines file. None where a file has no lines to speak of (a JSON array, Parquet)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The shape `--json` output and the API share."""
-        return {
-            "code": self.code,
-            "message": self.message,
-            "source": {"file": self.file, "row": self.row, "column": self.column},
-        }
+        """The shape `--json` output and the API share; `line` is in `source` when known."""
+        source: dict[str, Any] = {"file": self.file, "row": self.row, "column": self.column}
+        if self.line is not None:
+            source["line"] = self.line
+        return {"code": self.code, "message": self.message, "source": source}
 
 
 class RoughtraceError(Exception):

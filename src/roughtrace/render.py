@@ -159,9 +159,10 @@ def _numeric(text: str) -> bool:
 RIGHT = "right"
 
 
-def table(columns: Sequence[str | tuple[str, str]], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
+def table(columns: Sequence[str | tuple[str, str]], rows: Iterable[Sequence[Any]], title: str | None = None,
+          caption: str | None = None) -> Table:
     """A Rich table: columns are headings, or (heading, "right") for figures."""
-    grid = Table(title=title, title_justify="left", header_style="bold")
+    grid = Table(title=title, title_justify="left", header_style="bold", caption=caption)
     for column in columns:
         heading, justify = (column, "left") if isinstance(column, str) else column
         grid.add_column(heading, justify=justify)  # type: ignore[arg-type]

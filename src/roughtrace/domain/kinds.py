@@ -1,4 +1,4 @@
-"""The interchange contract (../shared/formats.md, version 1) as data.
+"""The interchange contract (docs/formats.md, version 1) as data.
 
 Every input kind is a `Kind`: its columns with their types, which are required, and its identity.
 The importer, the store schema, the simulator and the docs all read this one description.

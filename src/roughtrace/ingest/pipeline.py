@@ -27,7 +27,7 @@ from ..store.port import Store
 from ..store.schema import SQL_TYPES
 from . import readers
 from .profile import MappingProfile
-from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, RuleBook, message_sql, q, rule_book, typed_sql
+from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, PLAIN, RuleBook, message_sql, q, rule_book, typed_sql
 
 STAGED, VERDICTS, RAW = "rt_staged", "rt_verdicts", "rt_raw"
 WORK = "rt_import"
@@ -40,7 +40,10 @@ MEMBERS, TWINS, REPEATS = "rt_members", "rt_twins", "rt_repeats"
 """Records sharing a claim with another record of the file; stored records sharing one with it; the
 64-bit hashes of the claims (or contents) repeated in the file."""
 ProgressFn = Callable[[str, int, int | None], None]
-"""progress(stage, done, total): stage is 'reading', 'checking' or 'storing'."""
+"""progress(step, done, total), in order: 'reading' (bytes of the file), 'checking' (rows),
+'storing' (new rows), 'quarantine' (rejected rows), 'box records', 'hashing' (the new rows, for
+the ledger), 'committing'. A step is over when done reaches total; 'box records' and
+'committing' count nothing (total None) and end with (step, 0, 0)."""
 
 
 @dataclass
@@ -132,11 +135,12 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
     opened = time.perf_counter()
     source = readers.open_source(
         path, file_format, encoding or (profile.encoding if profile else None),
-        profile.delimiter if profile else None, profile.sheet if profile else None, reading)
+        profile.delimiter if profile else None, profile.sheet if profile else None, reading, profile.decimal if profile else ".")
     scanned = round(time.perf_counter() - opened, 3)
     try:
         columns, warnings = map_columns(spec, source, profile)
-        book = rule_book(spec, int(settings["max_text_length"]))
+        notation = profile.notation(spec) if profile else PLAIN
+        book = rule_book(spec, int(settings["max_text_length"]), notation)
         engine = store.import_engine()
         try:
             # the checks only read the store; the writes are one transaction, committed whole or not at all.
@@ -155,8 +159,12 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
             elif checked.accepted is not None:
                 with store.transaction():
                     _store(store, engine, spec, book, source, columns, profile, settings, progress, ledger, checked, beside)
+                    if progress:
+                        progress("committing", 0, None)
                     committing = time.perf_counter()
                 result.timings["commit"] = round(time.perf_counter() - committing, 3)
+                if progress:
+                    progress("committing", 0, 0)
             result.timings = {"open_and_hash_file": scanned, **result.timings}
         except Exception as exc:
             if source.failure is not None:  # the file turned out unreadable part-way through
@@ -255,13 +263,18 @@ def _check(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
         engine.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {WORK}")
 
     # Stage 1: one streaming pass types every value and runs the per-record rules.
+    size = source.path.stat().st_size
+    if progress:
+        progress("reading", 0, size)
     engine.register(RAW, source.reader(_trimmed_positions(columns)))
-    typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
+    typed = ", ".join(f"{typed_sql(c, book.notation)} AS {c.name}" for c in spec.columns)
     _work_table(engine, STAGED, f"""
         SELECT _row, {', '.join(c.name for c in spec.columns)}, extras, {book.any_broken_sql(int(settings["max_text_length"]))} AS bad
         FROM (SELECT m.*, {typed} FROM ({_mapped_sql(spec, columns, profile, RAW)}) m)""", shared)
     engine.unregister(RAW)
     clock.lap("read_and_type")
+    if progress:
+        progress("reading", size, size)
     ragged = list(source.ragged)
     checked = _Checked(result, clock, ragged)
     staged_rows = _scalar(engine, f"SELECT count(*) FROM {STAGED}")
@@ -287,6 +300,8 @@ def _check(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
         raise RoughtraceError(Problem("count_mismatch", "rows read differ from rows accepted plus rows rejected; nothing was stored", file=source.name))
     if spec.name == "polished_outcomes":
         result.warnings += _conflicting_claims(engine, source.name)
+    if progress:
+        progress("checking", result.rows_read, result.rows_read)
 
     clock.lap("count_and_flag")
     previous = _previous_batch(store, spec.name, source.sha256, profile.sha256 if profile else None)
@@ -323,9 +338,15 @@ def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
     store.write_from(engine, spec.name, f"SELECT {names}, {batch_id}::BIGINT AS batch_id, _row AS source_row, extras FROM {accepted}",
                      checked.new_rows)
     clock.lap("store_rows")
+    if progress:
+        progress("storing", checked.new_rows, checked.new_rows)
     if result.rows_rejected:
+        if progress:
+            progress("quarantine", 0, result.rows_rejected)
         _quarantine(store, engine, book, spec, source, columns, profile, ragged, batch_id)
         result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile, ragged, settings)
+        if progress:
+            progress("quarantine", result.rows_rejected, result.rows_rejected)
     store.execute(
         "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, CURRENT_TIMESTAMP)",
         (batch_id, spec.name, source.name, source.sha256, profile.sha256 if profile else None,
@@ -341,19 +362,25 @@ def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
     # hashes beside that write.
     beside = ledger_imports.HashingBeside(engine, spec, accepted) if hash_beside else None
     try:
+        if progress:
+            progress("box records", 0, None)
         _refresh_box_records(store, spec, batch_id, settings)
         clock.lap("box_records")
+        if progress:
+            progress("box records", 0, 0)
         if ledger:
+            if progress:
+                progress("hashing", 0, checked.new_rows)
             result.receipt = ledger_imports.record_import(store, engine, spec, source, batch_id, result, accepted, settings,
                                                           beside.chunks() if beside is not None else None)
             clock.lap("ledger")
+            if progress:
+                progress("hashing", checked.new_rows, checked.new_rows)
     finally:
         if beside is not None:
             beside.close()
     result.stored = True
     result.ok = True
-    if progress:
-        progress("storing", checked.new_rows, checked.new_rows)
 
 
 def _refresh_box_records(store: Store, spec: Kind, batch_id: int, settings: Settings) -> None:
@@ -606,7 +633,7 @@ def _problems_table(engine: Any, book: RuleBook, spec: Kind, source: readers.Sou
     problems = ", ".join(
         f"CASE WHEN r.mask & {1 << i}::HUGEINT <> 0 THEN struct_pack(code := {q(rule.code)}, \"column\" := {q(rule.column)}, message := {message_sql(rule.message)}) END"
         for i, rule in enumerate(book.rules))
-    typed = ", ".join(f"{typed_sql(c)} AS {c.name}" for c in spec.columns)
+    typed = ", ".join(f"{typed_sql(c, book.notation)} AS {c.name}" for c in spec.columns)
     engine.register(RAW, source.reader(_trimmed_positions(columns), verbatim=True))
     mapped = _mapped_sql(spec, columns, profile, RAW, source.header)
     engine.execute(f"""CREATE OR REPLACE TEMP TABLE rt_quarantine AS
@@ -621,8 +648,7 @@ def _ragged_problems(ragged: list[readers.Ragged], source: readers.SourceFile) -
     return pa.table({
         "_row": pa.array([r.row for r in ragged], pa.int64()),
         "record": pa.array([json.dumps({"_text": r.text}, ensure_ascii=False) for r in ragged], pa.string()),
-        "problems": pa.array([json.dumps([{"code": "field_count", "column": None, "message":
-                               f"this record has {r.fields} fields but the header has {r.expected}"}]) for r in ragged], pa.string()),
+        "problems": pa.array([json.dumps([{"code": r.code, "column": None, "message": r.problem()}]) for r in ragged], pa.string()),
     })
 
 
@@ -631,6 +657,7 @@ def _list_problems(engine: Any, book: RuleBook, spec: Kind, source: readers.Sour
     """Every rejected record with its problems, ragged ones included, in the engine (`rt_quarantine`)."""
     _problems_table(engine, book, spec, source, columns, profile)
     _add_ragged(engine, ragged, source)
+    _add_lines(engine, source)
 
 
 def _quarantine(store: Store, engine: Any, book: RuleBook, spec: Kind, source: readers.SourceFile, columns: ColumnMap,
@@ -647,11 +674,27 @@ def _problems_preview(engine: Any, book: RuleBook, spec: Kind, source: readers.S
     if not engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'rt_quarantine'").fetchall()[0][0]:
         _problems_table(engine, book, spec, source, columns, profile, limit)
         _add_ragged(engine, ragged, source)
+        _add_lines(engine, source)
     rows = engine.execute(f"SELECT _row, problems FROM rt_quarantine ORDER BY _row LIMIT {limit}").fetchall()
-    found = [Problem(p["code"], p["message"], file=source.name, row=int(row), column=p["column"])
+    found = [Problem(p["code"], p["message"], file=source.name, row=int(row), column=p["column"], line=p.get("line"))
              for row, problems in rows for p in json.loads(problems)]
     total = _scalar(engine, "SELECT sum(json_array_length(problems)) FROM rt_quarantine") if len(rows) >= limit else len(found)
     return found[:limit], max(0, total - min(limit, len(found)))
+
+
+def _add_lines(engine: Any, source: readers.SourceFile) -> None:
+    """Each rejected record's problems name the line a user finds it on (`line`), worked out for
+    the rejected records only."""
+    if source.line_of is None:
+        return
+    rows = np.asarray(engine.sql("SELECT _row FROM rt_quarantine").fetchnumpy()["_row"], dtype=np.int64)
+    if not len(rows):
+        return
+    engine.register("rt_lines", pa.table({"_row": pa.array(rows), "line": pa.array(source.line_of(rows), pa.int64())}))
+    engine.execute("""UPDATE rt_quarantine q
+        SET problems = to_json(list_transform(q.problems::JSON[], lambda p: json_merge_patch(p, json_object('line', l.line))))::VARCHAR
+        FROM rt_lines l WHERE l._row = q._row""")
+    engine.unregister("rt_lines")
 
 
 def _add_ragged(engine: Any, ragged: list[readers.Ragged], source: readers.SourceFile) -> None:

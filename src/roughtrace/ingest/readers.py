@@ -1,10 +1,12 @@
 """Readers: every accepted file format as one stream of Arrow record batches.
 
 Whatever the format, a reader yields batches whose columns are the file's columns by position
-(`c0`, `c1`, ... all text, exactly as written) plus `_row`, the 1-based record number the error
-messages use (header excluded, blank lines not counted). Records whose field count differs from
-the header's are not in the stream; the reader lists them in `ragged` with their text.
-A file that cannot be read as its format raises `FileRejected` naming where and why.
+(`c0`, `c1`, ... all text, exactly as written) plus `_row`, the 1-based record number (header
+excluded, blank lines not counted). Records that cannot be read as a record (a field count other
+than the header's, a line of JSON Lines that is not JSON) are not in the stream; the reader lists
+them in `ragged` with their text, for the quarantine. `line_of` turns record numbers into the
+lines a user finds them on. A file that cannot be read as its format raises `FileRejected`
+naming where and why.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,12 +47,28 @@ ProgressFn = Callable[[int, int | None], None]
 
 @dataclass
 class Ragged:
-    """A record whose field count differs from the header's."""
+    """A record that cannot be read as one: by default, its field count differs from the header's."""
 
     row: int
     text: str
     fields: int
     expected: int
+    code: str = "field_count"
+    message: str | None = None
+
+    def problem(self) -> str:
+        """The sentence the quarantine keeps for this record."""
+        return self.message or f"this record has {self.fields} fields but the header has {self.expected}"
+
+
+LinesOf = Callable[[np.ndarray], np.ndarray]
+"""Record numbers (int64) to the lines a user finds them on, same shape."""
+
+
+def lines_after_blanks(rows: np.ndarray, before_first: int, blank_after: np.ndarray) -> np.ndarray:
+    """Lines of records `rows`, given the lines taken before record 1 when no line is blank
+    (1 for a header) and, sorted, the number of records before each blank line."""
+    return rows + before_first + np.searchsorted(blank_after, rows, side="left")
 
 
 @dataclass
@@ -81,6 +100,9 @@ class SourceFile:
     failure: FileRejected | None = None
     """Set when the stream found the file unreadable part-way: the engine consuming the stream
     wraps the exception in its own, so the importer re-raises this one."""
+    line_of: LinesOf | None = None
+    """The lines records are on (a spreadsheet's row for CSV and XLSX, the line of JSON Lines);
+    None for a JSON array or Parquet. Asked for the rejected records only."""
 
     def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
         """The records as one stream. Columns at the positions in `trim` come without surrounding
@@ -148,8 +170,10 @@ def detect_format(path: Path, declared: str | None = None) -> str:
 
 
 def open_source(path: Path, fmt: str | None = None, encoding: str | None = None, delimiter: str | None = None,
-                sheet: str | None = None, progress: ProgressFn | None = None) -> SourceFile:
-    """Open `path` for import, rejecting the file whole when it cannot be read as its format."""
+                sheet: str | None = None, progress: ProgressFn | None = None, decimal: str = ".") -> SourceFile:
+    """Open `path` for import, rejecting the file whole when it cannot be read as its format.
+    `decimal` is the decimal mark the file's text uses: a workbook's number cells are written with
+    it, so that they read like the text cells beside them."""
     if not path.exists():
         raise FileRejected(Problem("file_not_found", f"there is no file {path}", file=str(path)))
     if path.is_dir():
@@ -162,7 +186,7 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
     if fmt == "csv":
         return _open_csv(path, scan, encoding, delimiter, progress, size)
     if fmt == "xlsx":
-        return _open_xlsx(path, scan, sheet)
+        return _open_xlsx(path, scan, sheet, decimal)
     if fmt in ("json", "jsonl"):
         return _open_json(path, scan, fmt)
     return _open_parquet(path, scan)
@@ -171,12 +195,12 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
 class FileScan:
     """One pass over the file's bytes, on a thread of its own while the records are read (hashlib
     lets go of the interpreter on large blocks): the SHA-256 (the batch's content identity), the
-    number of quote characters and whether the file ends with a line end. Asking for a figure
-    waits for the pass."""
+    number of quote characters, whether the file ends with a line end and whether any line is
+    empty. Asking for a figure waits for the pass."""
 
     def __init__(self, path: Path) -> None:
         self._name = path.name
-        self._figures: tuple[str, int, bool] | None = None
+        self._figures: tuple[str, int, bool, bool] | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(path,), name="roughtrace-file-scan", daemon=True)
         self._thread.start()
@@ -186,16 +210,20 @@ class FileScan:
             digest = hashlib.sha256()
             quotes = 0
             last = b""
+            blank = False
             with path.open("rb") as handle:
                 while block := handle.read(8 << 20):
                     digest.update(block)
                     quotes += block.count(b'"')
-                    last = block[-1:]
-            self._figures = (digest.hexdigest(), quotes, last in (b"\n", b"\r"))
+                    if not blank:
+                        seam = last[-2:] + block[:2]
+                        blank = any(b"\n" + end in text for end in (b"\n", b"\r\n") for text in (block, seam))
+                    last = block[-2:]
+            self._figures = (digest.hexdigest(), quotes, last[-1:] in (b"\n", b"\r"), blank)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for a figure
             self._failure = exc
 
-    def _result(self) -> tuple[str, int, bool]:
+    def _result(self) -> tuple[str, int, bool, bool]:
         self._thread.join()
         if self._failure is not None:
             raise FileRejected(Problem("unreadable_file", f"the file could not be read to its end: {self._failure}",
@@ -214,6 +242,15 @@ class FileScan:
     @property
     def ends_with_newline(self) -> bool:
         return self._result()[2]
+
+    def without_quotes(self) -> bool:
+        """Whether the pass is over and found no quote character (never waits)."""
+        return not self._thread.is_alive() and self._figures is not None and self._figures[1] == 0
+
+    @property
+    def has_blank_lines(self) -> bool:
+        """Whether some line of the file is empty (perhaps inside a quoted value)."""
+        return self._result()[3]
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -265,6 +302,40 @@ def _locate_huge_record(path: Path, encoding: str, delimiter: str) -> int | None
     return largest
 
 
+def csv_blank_lines(path: Path) -> np.ndarray:
+    """For each empty line of a CSV file (one holding nothing, or a lone CR), the number of data
+    records before it (-1 before the header), sorted. A line end inside a quoted value ends no
+    line: a spreadsheet shows such a record on one row. Read in blocks, with numpy; asked only of
+    files that have an empty line and a record to place."""
+    found: list[np.ndarray] = []
+    records = 0  # lines read so far that are not empty, the header included
+    quotes_odd = False
+    previous_end = -1  # the file offset of the last line end outside quotes
+    offset = 0
+    last_byte = 0
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            data = np.frombuffer(block, dtype=np.uint8)
+            ends = np.flatnonzero(data == 10)
+            quotes = np.flatnonzero(data == 34)
+            if len(quotes):
+                inside = (np.searchsorted(quotes, ends) + quotes_odd) % 2 == 1
+                ends = ends[~inside]
+                quotes_odd = (quotes_odd + len(quotes)) % 2 == 1
+            if len(ends):
+                starts = np.r_[previous_end, ends[:-1] + offset] + 1  # file offsets where each line begins
+                lengths = ends + offset - starts
+                before_end = np.where(ends > 0, data[np.maximum(ends - 1, 0)], last_byte)
+                empty = (lengths == 0) | ((lengths == 1) & (before_end == 13))
+                filled_before = records + np.cumsum(~empty) - (~empty)
+                found.append(filled_before[empty] - 1)
+                records += int((~empty).sum())
+                previous_end = int(ends[-1]) + offset
+            offset += len(block)
+            last_byte = int(data[-1])
+    return np.concatenate(found) if found else np.array([], dtype=np.int64)
+
+
 def _locate_bad_bytes(path: Path, encoding: str) -> str:
     decoder = codecs.getincrementaldecoder(encoding)()
     line, offset = 1, 0
@@ -297,10 +368,29 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
         raise FileRejected(Problem("no_header", "the file has no header row", file=path.name))
     names[0] = names[0].lstrip("\ufeff")
     source = SourceFile(path, "csv", names, scan, stream=lambda: iter(()))
+    leading = sample.lstrip("\ufeff").splitlines()
+    header_line = next((i for i, line in enumerate(leading, 1) if line.strip()), 1)
+
+    blanks: list[np.ndarray] = []
+
+    def lines_of(rows: np.ndarray) -> np.ndarray:
+        if not scan.has_blank_lines or encoding.lower().replace("_", "-").startswith("utf-16"):
+            return rows + header_line
+        if not blanks:
+            try:
+                blanks.append(csv_blank_lines(path))
+            except OSError:  # gone since it was read: the lines as if no line were blank
+                blanks.append(np.array([], dtype=np.int64))
+        return lines_after_blanks(rows, 1, blanks[0])
+
+    source.line_of = lines_of
     positional = [f"c{i}" for i in range(len(names))]
+    streams = [0]
 
     def stream() -> Iterator[pa.RecordBatch]:
         source.ragged.clear()
+        streams[0] += 1
+        reporting = progress if streams[0] == 1 else None  # a second pass (for the rejected records) is no longer reading
         skipped: list[int] = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -333,17 +423,17 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                 out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
                 _reject_huge_record(path, out)
                 if last_batch is not None:
-                    yield last_batch
+                    yield last_batch if scan.without_quotes() else _set_aside_overrun(last_batch, delimiter, source.ragged)
                 last_batch = out
-                if progress:
-                    progress(min(handle.tell(), size), size)
+                if reporting:
+                    reporting(min(handle.tell(), size), size)
             odd_quotes = scan.quotes % 2 == 1
             if odd_quotes:
                 _reject_unterminated_quote_in_ragged(path, last_batch, source.ragged)
             if last_batch is not None:
                 if odd_quotes:
                     _reject_unterminated_quote(path, last_batch, scan.ends_with_newline)
-                yield last_batch
+                yield last_batch if scan.without_quotes() else _set_aside_overrun(last_batch, delimiter, source.ragged)
         except pa.ArrowInvalid as exc:
             text = str(exc)
             if "UTF8" in text or "UTF-8" in text:
@@ -372,6 +462,44 @@ def _record_numbers(valid_before: int, n: int, skipped: list[int]) -> np.ndarray
     s = np.sort(np.asarray(skipped, dtype=np.int64))
     well_formed_before_skip = s - np.arange(1, len(s) + 1)
     return k + np.searchsorted(well_formed_before_skip, k, side="left")
+
+
+def _set_aside_overrun(batch: pa.RecordBatch, delimiter: str, ragged: list[Ragged]) -> pa.RecordBatch:
+    """The batch without the records a quote left open has run over into the lines after it: a
+    value holding a line break after which a whole line has as many delimiters as a record (an
+    address over two lines has none). Such a record holds other records' text, so it goes to the
+    quarantine (`ragged`, code `quote_overrun`) instead of loading a mangled value; the records
+    after it load. Line breaks are looked for column by column, in Arrow; only the few values
+    holding one are read in Python."""
+    width = batch.num_columns - 1
+    overrun = np.zeros(batch.num_rows, dtype=bool)
+    for column in batch.columns[:-1]:
+        if not _has_line_break(column):
+            continue
+        breaks = pc.match_substring(column, "\n")
+        for i in np.flatnonzero(breaks.to_numpy(zero_copy_only=False)):
+            lines = (column[int(i)].as_py() or "").split("\n")[1:]
+            if any(line.count(delimiter) >= width - 1 for line in lines):
+                overrun[i] = True
+    if not overrun.any():
+        return batch
+    rows = batch.column(ROW)
+    for i in np.flatnonzero(overrun):
+        values = [batch.column(c)[int(i)].as_py() or "" for c in range(width)]
+        row = rows[int(i)].as_py()
+        ragged.append(Ragged(row, delimiter.join(values), width, width, "quote_overrun",
+                             "a quoted value in this record is never closed where it should be, so the lines after it were "
+                             "read into it; correct the quotes and send this record and the ones it swallowed again"))
+    return batch.filter(pa.array(~overrun))
+
+
+def _has_line_break(column: pa.Array) -> bool:
+    """Whether some value of a text column holds a line feed: one pass over its bytes."""
+    if not pa.types.is_string(column.type) or len(column) == 0 or column.buffers()[2] is None:
+        return False
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    first, stop = int(offsets[0]), int(offsets[-1])
+    return stop > first and b"\n" in column.buffers()[2].slice(first, stop - first).to_pybytes()  # memchr beats numpy here
 
 
 def _reject_huge_record(path: Path, batch: pa.RecordBatch) -> None:
@@ -411,20 +539,20 @@ def _reject_unterminated_quote(path: Path, last_batch: pa.RecordBatch, ends_with
 
 
 # -- XLSX --------------------------------------------------------------------------------------
-def _cell_text(value: object) -> str | None:
+def _cell_text(value: object, decimal: str = ".") -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        return str(int(value)) if value.is_integer() else repr(value).replace(".", decimal)
     if hasattr(value, "isoformat"):
         text = value.isoformat()
         return text[:10] if text.endswith("T00:00:00") or len(text) == 10 else text
     return str(value)
 
 
-def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
+def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = ".") -> SourceFile:
     import zipfile
 
     from openpyxl import load_workbook
@@ -451,8 +579,12 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
     width = len(header)
     source = SourceFile(path, "xlsx", header, scan, stream=lambda: iter(()))
 
+    header_row = [1]
+    blank_after: list[int] = []
+
     def stream() -> Iterator[pa.RecordBatch]:
         source.ragged.clear()
+        blank_after.clear()
         book = load_workbook(path, read_only=True, data_only=True)
         try:
             ws = book[sheet] if sheet else book.worksheets[0]
@@ -460,12 +592,15 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
             numbers: list[int] = []
             seen_header = False
             record = 0
-            for values in ws.iter_rows(values_only=True):
-                texts = [_cell_text(v) for v in values]
+            for sheet_row, values in enumerate(ws.iter_rows(values_only=True), 1):
+                texts = [_cell_text(v, decimal) for v in values]
                 if not any(t is not None and t.strip() for t in texts):
+                    if seen_header:
+                        blank_after.append(record)
                     continue
                 if not seen_header:
                     seen_header = True
+                    header_row[0] = sheet_row
                     continue
                 record += 1
                 extra = [t for t in texts[width:] if t is not None and t.strip()]
@@ -485,6 +620,7 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None) -> SourceFile:
             book.close()
 
     source.stream = stream
+    source.line_of = lambda rows: lines_after_blanks(rows, header_row[0], np.asarray(blank_after, dtype=np.int64))
     return source
 
 
@@ -506,17 +642,62 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _json_lines_sql(path: Path) -> str:
+    """Every line of a JSON Lines file as text, numbered from 1 (`line_no`), empty lines included
+    (as NULL): read as one-column CSV, no quoting. A byte 0x01 cannot stand in valid JSON, so it
+    ends a field harmlessly."""
+    return (f"SELECT ordinality AS line_no, line FROM read_csv({_sql_text(str(path))}, columns = {{'line': 'VARCHAR'}}, "
+            f"header = false, delim = '\x01', quote = '', escape = '', auto_detect = false, strict_mode = false, "
+            f"max_line_size = {CSV_BLOCK_BYTES}) WITH ORDINALITY")
+
+
+_BLANK_LINE = "coalesce(trim(line, ' \t\r'), '') = ''"
+
+
+def _json_line_problem(text: str) -> str:
+    """Why a line of JSON Lines is not JSON, in a sentence."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"this line is not valid JSON ({exc.msg} at character {exc.pos + 1}), so it holds no record"
+    except RecursionError:
+        pass
+    return "this line is not valid JSON, so it holds no record"
+
+
+def _objects_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """`objects` of a JSON Lines file some lines of which are not JSON: every line that is not
+    empty is a record (`n`), those that are not JSON marked `broken` with their text, for the
+    quarantine. A file no line of which is JSON is not JSON Lines: rejected whole."""
+    con.execute(f"""CREATE TEMP TABLE objects AS
+        SELECT row_number() OVER (ORDER BY line_no) AS n, line_no, CASE WHEN json_valid(line) THEN line::JSON END AS json,
+               NOT json_valid(line) AS broken, CASE WHEN NOT json_valid(line) THEN line END AS text
+        FROM ({_json_lines_sql(path)}) WHERE NOT {_BLANK_LINE}""")
+    valid, first_broken = con.execute("SELECT count(*) FILTER (WHERE NOT broken), min(line_no) FILTER (WHERE broken) FROM objects").fetchall()[0]
+    if not valid and first_broken is not None:
+        text = con.execute(f"SELECT text FROM objects WHERE line_no = {int(first_broken)}").fetchall()[0][0]
+        raise FileRejected(Problem("unreadable_jsonl", f"the file cannot be read as JSON Lines (one object a line): no line is "
+                                   f"JSON; line {first_broken}: {_json_line_problem(text)}", file=path.name, line=int(first_broken)))
+
+
 def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
-    """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`."""
+    """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`. A
+    line of JSON Lines that is not JSON is a record for the quarantine; the others load."""
     source_sql = f"read_json_objects({_sql_text(str(path))}, format={_sql_text('array' if fmt == 'json' else 'newline_delimited')})"
     con = engine_connection(":memory:", "512MB", 2)
     try:
-        con.execute(f"CREATE TEMP TABLE objects AS SELECT ordinality AS n, json FROM {source_sql} WITH ORDINALITY")
-        kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects GROUP BY t").fetchall()
+        try:
+            con.execute(f"CREATE TEMP TABLE objects AS SELECT ordinality AS n, json, false AS broken, NULL::VARCHAR AS text "
+                        f"FROM {source_sql} WITH ORDINALITY")
+        except duckdb.Error:
+            if fmt != "jsonl":
+                raise
+            _objects_line_by_line(con, path)
+        kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects WHERE NOT broken GROUP BY t").fetchall()
         not_objects = [first for t, first in kinds if t != "OBJECT"]
         if not_objects:
             raise FileRejected(Problem("not_objects", f"element {min(not_objects)} is not an object: the file must be an array of objects or one object a line", file=path.name, row=min(not_objects)))
-        keys = [k for (k,) in con.sql("SELECT DISTINCT unnest(json_keys(json)) AS k FROM objects ORDER BY k").fetchall()]
+        keys = [k for (k,) in con.sql("SELECT DISTINCT unnest(json_keys(json)) AS k FROM objects WHERE NOT broken ORDER BY k").fetchall()]
         line_keys: list[str] = []
         lines_key = next((k for k in keys if k.strip().lower() == "lines"), None)
         if lines_key is not None:
@@ -525,7 +706,7 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
             if bad is not None:
                 raise FileRejected(Problem("not_objects", f"element {bad}: `{lines_key}` must be an array of certificate lines", file=path.name, row=int(bad)))
             con.execute(f"""CREATE TEMP TABLE records AS
-                SELECT row_number() OVER (ORDER BY o.n, l.i) AS _row, o.json AS header_json, l.line AS line_json
+                SELECT row_number() OVER (ORDER BY o.n, l.i) AS _row, o.n AS _object, o.broken, o.json AS header_json, l.line AS line_json
                 FROM objects o,
                 LATERAL (SELECT unnest(lines) AS line, generate_subscripts(lines, 1) AS i
                          FROM (SELECT CASE WHEN len(coalesce(json_extract(o.json, {path_sql})::JSON[], [])) = 0 THEN [NULL::JSON]
@@ -533,10 +714,14 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
             line_keys = [k for (k,) in con.sql("SELECT DISTINCT unnest(json_keys(line_json)) FROM records WHERE line_json IS NOT NULL ORDER BY 1").fetchall()]
             keys = [k for k in keys if k != lines_key]
         else:
-            con.execute("CREATE TEMP TABLE records AS SELECT n AS _row, json AS header_json, NULL::JSON AS line_json FROM objects")
+            con.execute("CREATE TEMP TABLE records AS SELECT n AS _row, n AS _object, broken, json AS header_json, NULL::JSON AS line_json FROM objects")
+        broken = con.execute("SELECT r._row, o.text FROM records r JOIN objects o ON o.n = r._object WHERE r.broken ORDER BY r._row").fetchall()
     except duckdb.Error as exc:
         con.close()
         raise _engine_error(path, fmt, exc) from None
+    except FileRejected:
+        con.close()
+        raise
     header = keys + [k for k in line_keys if k not in keys]
     selects = []
     for i, key in enumerate(header):
@@ -546,19 +731,43 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
         expr = (f"coalesce({from_line}, {from_header})" if key in line_keys and key in keys
                 else from_line if key in line_keys else from_header)
         selects.append(f"{expr} AS c{i}")
-    select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records ORDER BY _row"
+    select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records WHERE NOT broken ORDER BY _row"
     source = SourceFile(path, fmt, header, scan, stream=lambda: iter(()))
+    bad_lines = [Ragged(int(row), text, 0, len(header), "bad_json", _json_line_problem(text)) for row, text in broken]
 
     def stream() -> Iterator[pa.RecordBatch]:
+        source.ragged[:] = bad_lines
         try:
             reader = con.sql(select_sql).to_arrow_reader(BATCH_ROWS)
             yield from reader
         except duckdb.Error as exc:
             raise _engine_error(path, fmt, exc) from None
 
+    blanks: list[np.ndarray] = []
+
+    def lines_of(rows: np.ndarray) -> np.ndarray:
+        """A record's line: its object's, counting the empty lines before it."""
+        objects = rows
+        if lines_key is not None:
+            con.register("rt_asked", pa.table({"i": pa.array(np.arange(len(rows))), "_row": pa.array(rows, pa.int64())}))
+            objects = con.sql("SELECT r._object FROM rt_asked a JOIN records r USING (_row) ORDER BY a.i").fetchnumpy()["_object"]
+            con.unregister("rt_asked")
+        if not scan.has_blank_lines:
+            return np.asarray(objects, dtype=np.int64)
+        if not blanks:
+            try:
+                blanks.append(con.sql(f"""SELECT before FROM (SELECT line_no, {_BLANK_LINE} AS blank,
+                    sum(CASE WHEN {_BLANK_LINE} THEN 0 ELSE 1 END) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS before
+                    FROM ({_json_lines_sql(path)})) WHERE blank ORDER BY line_no""").fetchnumpy()["before"].astype(np.int64))
+            except duckdb.Error:  # a line too long to read as text: the lines as if no line were blank
+                blanks.append(np.array([], dtype=np.int64))
+        return lines_after_blanks(np.asarray(objects, dtype=np.int64), 0, blanks[0])
+
     source.stream = stream
     source.raw_records_sql = "records"
     source._engine = con  # type: ignore[attr-defined]
+    if fmt == "jsonl":
+        source.line_of = lines_of
     return source
 
 

@@ -9,7 +9,7 @@ the file or at the store (references, duplicates). Each rule is one bit of a rec
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..domain import countries, kinds
 from ..domain.kinds import Kind
@@ -19,6 +19,45 @@ from ..store.schema import SQL_TYPES
 NUMBER = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 INTEGER = r"[+-]?[0-9]+"
 ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+@dataclass(frozen=True)
+class Notation:
+    """How a file writes numbers and dates when it does not write them as the contract does (a
+    mapping profile says): the decimal mark, the mark between thousands, and strptime formats
+    for date columns. Values are read by these rules exactly, as text, never through a float."""
+
+    decimal: str = "."
+    thousands: str = ""
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """Contract date column -> format such as `%d/%m/%Y`."""
+
+    @property
+    def plain_numbers(self) -> bool:
+        return self.decimal == "." and not self.thousands
+
+    def number_pattern(self, decimals: bool = True) -> str:
+        """A regex (RE2) of a number well written in this notation: groups of three digits between
+        thousands marks, or no mark at all; with `decimals`, a decimal part after the mark."""
+        whole = "[0-9]+" if not self.thousands else f"[0-9]{{1,3}}({re.escape(self.thousands)}[0-9]{{3}})+|[0-9]+"
+        if not decimals:
+            return f"[+-]?({whole})"
+        mark = re.escape(self.decimal)
+        return f"[+-]?(({whole})({mark}[0-9]*)?|{mark}[0-9]+)"
+
+    def contract_text(self, v: str) -> str:
+        """SQL: the number text `v` written as the contract writes it (marks between thousands
+        dropped, the decimal mark made '.'); meaningful where `v` meets `number_pattern`."""
+        text = f"replace({v}, {q(self.thousands)}, '')" if self.thousands else v
+        return f"replace({text}, {q(self.decimal)}, '.')" if self.decimal != "." else text
+
+    def described(self) -> str:
+        """The notation in words, for messages."""
+        between = f", {self.thousands!r} between thousands" if self.thousands else ""
+        return f"{self.decimal!r} as decimal point{between}, as the mapping profile says"
+
+
+PLAIN = Notation()
 
 
 @dataclass(frozen=True)
@@ -60,8 +99,9 @@ def _excess_decimals(places: int) -> str:
     return r"\.[0-9]{" + str(places) + r"}0*[1-9]"
 
 
-def typed_sql(column: kinds.Column) -> str:
-    """The typed value of a column from its trimmed text `v_<name>`; NULL when it is not valid."""
+def typed_sql(column: kinds.Column, notation: Notation = PLAIN) -> str:
+    """The typed value of a column from its trimmed text `v_<name>` (written in `notation`); NULL
+    when it is not valid."""
     v = f"v_{column.name}"
     if column.type in (kinds.TEXT, kinds.PARTY):
         return v
@@ -75,7 +115,16 @@ def typed_sql(column: kinds.Column) -> str:
         return f"CASE WHEN lower({v}) = 'mixed' THEN 'mixed' WHEN upper({v}) IN ({_country_list()}) THEN upper({v}) END"
     if column.type == kinds.DATE:
         # the LIKE shape plus the cast (which accepts digits only) is the rule ISO_DATE states
-        return f"CASE WHEN {v} LIKE '____-__-__' THEN TRY_CAST({v} AS DATE) END"
+        iso = f"CASE WHEN {v} LIKE '____-__-__' THEN TRY_CAST({v} AS DATE) END"
+        written = notation.date_formats.get(column.name)
+        return f"coalesce(TRY_CAST(try_strptime({v}, {q(written)}) AS DATE), {iso})" if written else iso
+    if column.type in (kinds.CARATS, kinds.USD) and not notation.plain_numbers:
+        exact = r"[0-9]+(\.[0-9]{0,P}0*)?|\.[0-9]{1,P}0*".replace("P", str(_decimal_places(column)))
+        text = notation.contract_text(v)
+        return (f"CASE WHEN regexp_full_match({v}, {q(notation.number_pattern())}) AND regexp_full_match(ltrim({text}, '+-'), {q(exact)}) "
+                f"THEN TRY_CAST({text} AS {SQL_TYPES[column.type]}) END")
+    if column.type == kinds.INTEGER and notation.thousands:
+        return f"CASE WHEN regexp_full_match({v}, {q(notation.number_pattern(decimals=False))}) THEN TRY_CAST({notation.contract_text(v)} AS BIGINT) END"
     if column.type in (kinds.CARATS, kinds.USD):
         places = _decimal_places(column)
         # one regex: a plain decimal with at most `places` significant decimals (trailing zeros
@@ -102,8 +151,9 @@ def _country_list() -> str:
 
 
 # -- stage 1: one record alone -----------------------------------------------------------------------
-def column_rules(column: kinds.Column, max_text_length: int) -> list[Rule]:
-    """The rules every value of a column obeys, from its type in the contract."""
+def column_rules(column: kinds.Column, max_text_length: int, notation: Notation = PLAIN) -> list[Rule]:
+    """The rules every value of a column obeys, from its type in the contract, its values read in
+    `notation`."""
     name, v, t = column.name, f"v_{column.name}", column.name
     rules: list[Rule] = []
     if column.required:
@@ -120,8 +170,24 @@ def column_rules(column: kinds.Column, max_text_length: int) -> list[Rule]:
         rules.append(Rule("unknown_country", name, f"{v} IS NOT NULL AND {t} IS NULL",
                           f"'{{{name}}}' is not an ISO 3166-1 alpha-2 country code (such as BW, ZA, BE){extra}"))
     elif column.type == kinds.DATE:
+        written = notation.date_formats.get(name)
+        shown = f"{written} (the mapping profile's format) or YYYY-MM-DD" if written else "YYYY-MM-DD"
         rules.append(Rule("bad_date", name, f"{v} IS NOT NULL AND {t} IS NULL",
-                          f"'{{{name}}}' is not a real date written YYYY-MM-DD"))
+                          f"'{{{name}}}' is not a real date written {shown}"))
+    elif column.type in (kinds.CARATS, kinds.USD) and not notation.plain_numbers:
+        places = _decimal_places(column)
+        unit = "carats" if column.type == kinds.CARATS else "US dollars"
+        pattern, text = q(notation.number_pattern()), notation.contract_text(v)
+        rules += [
+            Rule("not_a_number", name, f"{v} IS NOT NULL AND NOT regexp_full_match({v}, {pattern})",
+                 f"'{{{name}}}' is not a number of {unit} written with {notation.described()} (no exponent, NaN or infinity)"),
+            Rule("too_many_decimals", name, f"regexp_full_match({v}, {pattern}) AND regexp_matches({text}, {q(_excess_decimals(places))})",
+                 f"'{{{name}}}' has more than {places} decimals; {unit} are stored exactly and never rounded"),
+            Rule("out_of_range", name,
+                 f"regexp_full_match({v}, {pattern}) AND NOT regexp_matches({text}, {q(_excess_decimals(places))}) AND {t} IS NULL",
+                 f"'{{{name}}}' is too large to be {unit}"),
+            Rule("not_positive", name, f"{t} <= 0", f"{name} must be above 0, not {{{name}}}"),
+        ]
     elif column.type in (kinds.CARATS, kinds.USD):
         places = _decimal_places(column)
         unit = "carats" if column.type == kinds.CARATS else "US dollars"
@@ -230,6 +296,7 @@ class RuleBook:
 
     kind: Kind
     rules: tuple[Rule, ...]
+    notation: Notation = PLAIN
 
     def bit(self, code: str, column: str) -> int:
         for i, rule in enumerate(self.rules):
@@ -265,11 +332,11 @@ class RuleBook:
         return "coalesce(" + " OR ".join(f"({term})" for term in terms) + ", false)"
 
 
-def rule_book(kind: Kind, max_text_length: int) -> RuleBook:
-    """All rules of `kind`, stage 1 first, then references and identity."""
+def rule_book(kind: Kind, max_text_length: int, notation: Notation = PLAIN) -> RuleBook:
+    """All rules of `kind`, stage 1 first, then references and identity; values read in `notation`."""
     rules: list[Rule] = []
     for column in kind.columns:
-        rules += column_rules(column, max_text_length)
+        rules += column_rules(column, max_text_length, notation)
     rules += RECORD_RULES.get(kind.name, [])
     rules += STAGE2_RULES.get(kind.name, [])
     if kind.name in DUPLICATES:
@@ -277,7 +344,7 @@ def rule_book(kind: Kind, max_text_length: int) -> RuleBook:
         rules += [Rule(DUPLICATE_IN_FILE, column, "", in_file, 2), Rule(ALREADY_STORED, column, "", stored, 2)]
     if len(rules) > 127:
         raise ValueError(f"{kind.name} has more rules than a problem mask holds")
-    return RuleBook(kind, tuple(rules))
+    return RuleBook(kind, tuple(rules), notation)
 
 
 def all_codes() -> dict[str, str]:

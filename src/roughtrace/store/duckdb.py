@@ -53,6 +53,9 @@ class DuckDBStore:
         try:
             self.con = engine_connection(path, memory_limit, threads, temp_directory=f"{path}.tmp" if path != ":memory:" else None)
         except duckdb.IOException as exc:
+            if "Could not set lock" in str(exc) or "Conflicting lock" in str(exc):
+                raise StoreError(f"another process (an import, most likely) is using the store {path}; "
+                                 "try again when it finishes", code="store_busy") from None
             raise StoreError(f"cannot open the store {path}: {exc}", code="store_unavailable") from None
         self._depth = 0
         self._prepared: dict[str, str] = {}
