@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-SORT_MEMORY = "1GB"
+SORT_MEMORY = "512MB"
 """DuckDB's memory for one sort; larger files spill to a temporary folder beside them."""
 _OPAQUE = "\x01"
 """A delimiter no written file holds, so each line is one column."""
@@ -47,6 +47,7 @@ def reorder_rows(path: Path, order: str, seed: int, sightholder_column: str,
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{SORT_MEMORY}'")
+        con.execute("SET enable_progress_bar = false")
         con.execute("SET threads = 2")
         con.execute(f"SET temp_directory = '{spill}'")
         con.execute(f"""COPY (SELECT line AS "{quoted_header}" FROM read_csv(?, columns = {{'line': 'VARCHAR'}},
