@@ -56,8 +56,10 @@ class MarketParams:
     sights_per_year: int = 10
     """Sights a year (DOMAIN.md: about 10); months August and December have none when 10."""
     polished_rows: int | None = 30_000
-    """Target number of polished_outcomes rows; sets boxes_per_sight (reached within a few percent).
-    None keeps boxes_per_sight as given."""
+    """Target number of polished_outcomes rows once every box is finished; sets boxes_per_sight
+    (reached within a few percent, less the stones of boxes partly in process, see
+    `in_process_share`, so that the box plan does not depend on that share). None keeps
+    boxes_per_sight as given."""
     boxes_per_sight: int = 100
     """Boxes sold at each sight over all sightholders (used as is when polished_rows is None)."""
     stones_scale: float = 1.0
