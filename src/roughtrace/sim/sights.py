@@ -150,7 +150,7 @@ def _flipping_sight(rng: np.random.Generator, params: MarketParams, cast: Cast, 
 def expected_rows(plan: BoxPlan, cast: Cast, params: MarketParams) -> float:
     """The number of polished_outcomes rows a plan will give, in expectation."""
     behaviour = cast.behaviour[plan.buyer]
-    rows = plan.stones * plan.reports * params.polish_share  # at the boxes' end: in_process_share keeps the plan
+    rows = plan.stones * plan.reports * params.polish_share
     launder = (behaviour == "launderer") & plan.reports
     rows = rows * np.where(launder, 1 + sum(params.launder_extra) / 2, 1.0)
     invent = (behaviour == "flipper_invent") & (plan.fate == FLIPPED)
