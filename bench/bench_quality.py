@@ -192,7 +192,7 @@ def cell(text: str, ok: bool, width: int) -> str:
 def matrix(rows: list[tuple[str, Score]]) -> str:
     head = ("setting", "silent", "copy", "invent", "subtle", "prec", "laund", "dealers", "honest", "kp rec",
             "kp fa", "10/21")
-    widths = (26, 7, 7, 7, 7, 7, 7, 8, 8, 8, 7, 8)
+    widths = (26, 7, 7, 7, 7, 7, 7, 9, 10, 8, 8, 9)
     lines = ["".join(f"{h:>{w}}" if i else f"{h:<{w}}" for i, (h, w) in enumerate(zip(head, widths, strict=True)))]
     for label, s in rows:
         cells = [f"{label:<{widths[0]}}"]
