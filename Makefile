@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality
 
 .PHONY: setup demo test lint lock bench $(BENCHES) clean
 
@@ -62,6 +62,9 @@ bench-ledger: setup
 
 bench-startup: setup
 	$(BIN)/python bench/bench_startup.py
+
+bench-quality: setup
+	$(BIN)/python bench/bench_quality.py
 
 # What the demo writes: the store (and its key), the market's files; then the environment.
 clean:
