@@ -332,7 +332,10 @@ def _has_model(store: Store) -> bool:
 
 
 def codes(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Index of each value in a grading scale, -1 for missing or unknown."""
+    """Index of each value in a grading scale, -1 for missing or unknown (a column with no value at
+    all may come back from an engine typed null)."""
+    if pa.types.is_null(values.type):
+        return np.full(len(values), -1, dtype=np.int64)
     found = pc.index_in(values, value_set=pa.array(vocabulary))
     return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -390,7 +393,16 @@ def _decode_cell(keys: np.ndarray) -> dict[str, pa.Array]:
         ("color", COLOURS, keys // 16 % 32), ("clarity", CLARITIES, keys % 16))}
 
 
+EFFECTS_SCHEMA = pa.schema([
+    ("level", pa.string()), ("period_start", pa.date32()), ("shape_family", pa.string()), ("size_bracket", pa.string()),
+    ("color", pa.string()), ("clarity", pa.string()), ("cut", pa.string()), ("n_trades", pa.int64()),
+    ("effect", pa.float64()), ("scale", pa.float64())])
+"""The columns of `price_model_effects`, typed: a level with no rows (no cut grades in the data,
+one period) is an empty table of these types, never a column of nulls."""
+
+
 def effects_table(fitted: hedonic.HedonicModel) -> pa.Table:
+    """The three levels of cell effects as rows of `price_model_effects` (`EFFECTS_SCHEMA`)."""
     parts = []
     for level, effects, divisor in (("cell", fitted.cell, 1), ("cell_period", fitted.cell_period, 4096),
                                     ("cell_cut", fitted.cell_cut, 8)):
@@ -399,9 +411,10 @@ def effects_table(fitted: hedonic.HedonicModel) -> pa.Table:
         period = [dt.date.fromisoformat(fitted.periods[int(r)]) for r in rest] if level == "cell_period" else [None] * len(cell)
         cut = [CUTS[int(r)] for r in rest] if level == "cell_cut" else [None] * len(cell)
         parts.append(pa.table({
-            "level": [level] * len(cell), "period_start": pa.array(period, pa.date32()), **_decode_cell(cell),
-            "cut": pa.array(cut, pa.string()), "n_trades": pa.array(effects.n, pa.int64()),
-            "effect": pa.array(effects.effect, pa.float64()), "scale": pa.array(effects.scale, pa.float64())}))
+            "level": pa.array([level] * len(cell), pa.string()), "period_start": pa.array(period, pa.date32()),
+            **_decode_cell(cell), "cut": pa.array(cut, pa.string()), "n_trades": pa.array(effects.n, pa.int64()),
+            "effect": pa.array(effects.effect, pa.float64()), "scale": pa.array(effects.scale, pa.float64())},
+            schema=EFFECTS_SCHEMA))
     return pa.concat_tables(parts)
 
 
