@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from roughtrace.domain.grades import CLARITIES, COLOURS, CUTS, SHAPES
+from roughtrace.domain.sizes import BRACKET_LOWER_BOUNDS
 from roughtrace.pricing import index as price_index
 from roughtrace.pricing.cli import app
 from roughtrace.pricing.quotes import Quoter, Stone, quote
@@ -22,9 +23,11 @@ from roughtrace.settings import Settings
 from roughtrace.store import open_store
 
 
-def synthetic(n: int, seed: int = 1, one_cell: bool = False) -> pa.Table:
+def synthetic(n: int, seed: int = 1, one_cell: bool = False, noise: float = 0.05, cell_sd: float = 0.0) -> pa.Table:
     """Round and fancy trades over three months whose price per carat rises with weight and
-    better grades (a clear, known structure)."""
+    better grades (a clear, known structure); `noise` is each trade's own log-scale noise and
+    `cell_sd` the spread of fixed cell premiums (size bracket x colour x clarity, the same for
+    every seed) that no smooth model explains, as real markets have."""
     rng = np.random.default_rng(seed)
     carat = np.round(rng.uniform(0.3, 2.5, n), 3)
     colour = rng.integers(3, 9, n)  # G to J... D=0
@@ -32,7 +35,10 @@ def synthetic(n: int, seed: int = 1, one_cell: bool = False) -> pa.Table:
     month = rng.integers(1, 4, n)
     if one_cell:  # round H VS2 1.00-1.49 ct in March only
         carat, colour, clarity, month = np.round(rng.uniform(1.0, 1.4, n), 3), np.full(n, 4), np.full(n, 5), np.full(n, 3)
-    ppc = np.exp(8.5 + 0.8 * np.log(carat) - 0.08 * colour - 0.07 * clarity + rng.normal(0, 0.05, n))
+    bracket = np.searchsorted([float(b) for b in BRACKET_LOWER_BOUNDS], carat, side="right") - 1
+    premium = np.random.default_rng(0).normal(0, cell_sd, (len(BRACKET_LOWER_BOUNDS), len(COLOURS), len(CLARITIES)))
+    ppc = np.exp(8.5 + 0.8 * np.log(carat) - 0.08 * colour - 0.07 * clarity + premium[bracket, colour, clarity]
+                 + rng.normal(0, noise, n))
     return pa.table({
         "tx_id": [f"s{seed}-{i}" for i in range(n)], "date": pa.array([dt.date(2025, int(m), 10) for m in month], pa.date32()),
         "shape": ["round"] * n if one_cell else rng.choice(["round", "oval"], n), "color": [COLOURS[c] for c in colour],
@@ -133,3 +139,29 @@ def test_cli_quote_json_and_errors(store, tmp_path):
     assert len(json.loads(many.output)["quotes"]) == 2
     exported = runner.invoke(app, ["export"], obj=_Ctx(store))
     assert exported.exit_code == 0 and "round 1.00-1.49 ct" in exported.output
+
+
+@pytest.mark.parametrize("cell_sd", [0.0, 0.03, 0.06])
+def test_the_band_reflects_the_evidence_behind_a_quote(cell_sd):
+    """A thin market (300 trades, 8% trade noise, cell premiums no smooth model explains): the
+    same stone quoted before and after 46 trades of its own cell arrive. Before, it is the model's
+    guess; after, the cell knows its level, and the band must say so by narrowing."""
+    def quoted(with_cell_trades: bool):
+        s = open_store("duckdb:///:memory:")
+        s.migrate()
+        ensure_schema(s)
+        market = synthetic(300, noise=0.08, cell_sd=cell_sd)
+        colour, clarity = np.array(market.column("color").to_pylist()), np.array(market.column("clarity").to_pylist())
+        carat = np.array([float(c) for c in market.column("carat").to_pylist()])
+        s.append("transactions", market.filter(pa.array(~((colour == "H") & (clarity == "VS2") & (carat >= 1) & (carat < 1.5)))))
+        if with_cell_trades:
+            s.append("transactions", synthetic(46, seed=3, one_cell=True, noise=0.08, cell_sd=cell_sd))
+        price_index.build(s)
+        q = quote(s, Stone("round", Decimal("1.20"), "H", "VS2", as_of=dt.date(2025, 3, 15)))
+        s.close()
+        return q
+
+    before, after = quoted(False), quoted(True)
+    assert before.method == "model" and before.n == 0
+    assert after.method == "cell" and after.n == 46
+    assert float(after.high / after.low) < float(before.high / before.low)

@@ -87,9 +87,11 @@ def terms(n_periods: int) -> list[tuple[str, str]]:
     return out
 
 
-def _blocks(stones: Stones, n_periods: int) -> list:
+def _blocks(stones: Stones, n_periods: int, mix: dict | None = None) -> list:
     """The design's column blocks in term order: ("plain", matrix) or ("pair", left, right) for
-    the products of two factor blocks (left x right, row-major)."""
+    the products of two factor blocks (left x right, row-major). With `mix` (at quote time), a
+    stone whose cut or lab is not given takes the fitted trades' mix of cut steps and labs (their
+    mean columns) instead of the columns of excellent cut and no lab."""
     n = len(stones)
     lc = np.log(stones.carat)
     fancy = (stones.family == 1).astype(float)
@@ -99,6 +101,12 @@ def _blocks(stones: Stones, n_periods: int) -> list:
     colour_steps = (lattice_colour[:, None] >= np.arange(1, N_LATTICE_COLOURS)[None, :]).astype(float)
     clarity_steps = (stones.clarity[:, None] >= np.arange(1, len(CLARITIES))[None, :]).astype(float)
     bracket_onehot = (bracket[:, None] == np.arange(len(BRACKETS))[None, :]).astype(float)
+    cut_steps = (stones.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).astype(float)
+    labs = (stones.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).astype(float)
+    if mix is not None:
+        if mix.get("cut") is not None:
+            cut_steps[stones.cut < 0] = mix["cut"]
+        labs[stones.lab < 0] = mix["lab"]
 
     def pairs(left: np.ndarray, right: np.ndarray) -> tuple:
         return ("pair", left, right)
@@ -112,9 +120,7 @@ def _blocks(stones: Stones, n_periods: int) -> list:
         plain((bracket[:, None] >= np.arange(1, len(BRACKETS))[None, :]).astype(float)),
         plain(colour_steps), plain((stones.colour == FANCY_COLOUR).astype(float)[:, None]),
         plain(clarity_steps),
-        plain((stones.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).astype(float)),
-        plain((stones.cut < 0).astype(float)[:, None]),
-        plain((stones.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).astype(float)),
+        plain(cut_steps), plain((stones.cut < 0).astype(float)[:, None]), plain(labs),
         plain((period[:, None] >= np.arange(1, n_periods)[None, :]).astype(float)),
         plain(colour_steps * lc[:, None]), plain(clarity_steps * lc[:, None]),
         pairs(colour_steps, clarity_steps), pairs(bracket_onehot, colour_steps), pairs(bracket_onehot, clarity_steps),
@@ -125,11 +131,11 @@ def _width(block: tuple) -> int:
     return block[1].shape[1] if block[0] == "plain" else block[1].shape[1] * block[2].shape[1]
 
 
-def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None) -> np.ndarray:
+def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None, mix: dict | None = None) -> np.ndarray:
     """The design matrix [stone, term] (only the kept terms when `keep` is given; products of
     two factors are then formed for the kept pairs only, which bounds time and memory)."""
     out, start = [], 0
-    for block in _blocks(stones, n_periods):
+    for block in _blocks(stones, n_periods, mix):
         width = _width(block)
         mask = np.ones(width, dtype=bool) if keep is None else keep[start:start + width]
         start += width
@@ -144,12 +150,13 @@ def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None) -> np
     return np.concatenate(out, axis=1)
 
 
-def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.ndarray,
+                     mix: dict | None = None) -> np.ndarray:
     """X beta without forming the product columns: a product block contributes
     sum_ij left_i B_ij right_j = rowsum((left @ B) * right)."""
     total = np.zeros(len(stones))
     start, used = 0, 0
-    for block in _blocks(stones, n_periods):
+    for block in _blocks(stones, n_periods, mix):
         width = _width(block)
         mask = keep[start:start + width]
         start += width
@@ -170,12 +177,38 @@ def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.
 @dataclass(frozen=True)
 class Effects:
     """Shrunken median residuals of one level: sorted integer keys, trade counts, effects and
-    robust spreads (log scale)."""
+    robust spreads (log scale), and the level's two variances estimated from the data (empirical
+    Bayes): `between`, how far true cell effects spread around the model, and `within`, the noise
+    of one trade around its cell's centre."""
 
     keys: np.ndarray
     n: np.ndarray
     effect: np.ndarray
     scale: np.ndarray
+    between: float = 0.0
+    within: float = 0.0
+
+    def sampling_variance(self, n: np.ndarray) -> np.ndarray:
+        """Variance of a cell's median residual from n trades: within / n, times pi / 2 (the
+        median's efficiency against the mean for normal noise) from three trades on (the median
+        of one or two trades is their mean). Infinite for n = 0."""
+        n = np.asarray(n, dtype=float)
+        factor = np.where(n >= 3, math.pi / 2, 1.0)
+        with np.errstate(divide="ignore"):
+            return np.where(n > 0, self.within * factor / np.maximum(n, 1), np.inf)
+
+    def weight(self, n: np.ndarray) -> np.ndarray:
+        """How much a cell's own median is trusted against the model: between / (between +
+        sampling variance); 0 for an untraded cell or a level whose cells do not differ."""
+        v = self.sampling_variance(n)
+        if self.between <= 0:
+            return np.zeros(len(v))
+        return np.where(np.isfinite(v), self.between / (self.between + np.where(np.isfinite(v), v, 0.0)), 0.0)
+
+    def posterior_variance(self, n: np.ndarray) -> np.ndarray:
+        """Variance left in a cell's effect after its n trades: between x (1 - weight); the whole
+        between-cell variance for an untraded cell."""
+        return self.between * (1.0 - self.weight(n))
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, effect, scale) for each key; zeros (and NaN scale) where the level has no trades."""
@@ -189,8 +222,10 @@ class Effects:
 
 @dataclass(frozen=True)
 class HedonicModel:
-    """A fitted model: kept terms and coefficients, the residual scale, the data's ranges and
-    the three levels of cell effects."""
+    """A fitted model: kept terms and coefficients, the residual scale, the mean leverage of a
+    fitted trade (effective parameters / trades fitted: sigma^2 x leverage is the variance of the
+    model's own estimate at a typical stone), the data's ranges and the three levels of cell
+    effects."""
 
     periods: tuple[str, ...]
     keep: np.ndarray
@@ -199,16 +234,36 @@ class HedonicModel:
     carat_range: dict[int, tuple[float, float]]
     colour_range: tuple[int, int]
     clarity_range: tuple[int, int]
-    shrinkage: float
+    leverage: float
     cell: Effects
     cell_period: Effects
     cell_cut: Effects
     n_trades: int
+    mix: dict | None = None
+    """The fitted trades' mix of cut steps (None when some trades have no cut grade: the model
+    then prices `cut unknown` itself) and of labs, for stones quoted without them."""
+    covariance_factor: np.ndarray | None = None
+    """Lower-triangular L with L L' = (X'WX + penalty)^-1 over the kept terms: the coefficients'
+    covariance is sigma^2 L L' (the ridge penalty read as a prior)."""
     extras: dict = field(default_factory=dict)
 
     def base(self, stones: Stones) -> np.ndarray:
         """The model's log price per carat before cell effects."""
-        return linear_predictor(stones, len(self.periods), self.keep, self.beta)
+        return linear_predictor(stones, len(self.periods), self.keep, self.beta, self.mix)
+
+    def base_variance(self, stones: Stones, chunk: int = 20000) -> np.ndarray:
+        """Variance of the model's own estimate of each stone's log price per carat: sigma^2
+        x' (X'WX + penalty)^-1 x, large where the stone's terms are seen in few trades (a grade
+        combination or a size the data hardly holds); the mean leverage times sigma^2 when the
+        factor is not stored."""
+        if self.covariance_factor is None:
+            return np.full(len(stones), self.sigma ** 2 * self.leverage)
+        out = np.empty(len(stones))
+        for start in range(0, len(stones), chunk):
+            part = Stones(*(getattr(stones, f)[start:start + chunk] for f in Stones.__dataclass_fields__))
+            projected = design(part, len(self.periods), self.keep, self.mix) @ self.covariance_factor
+            out[start:start + chunk] = np.einsum("ij,ij->i", projected, projected)
+        return self.sigma ** 2 * out
 
 
 def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -226,15 +281,55 @@ def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
     return k[starts], counts, median, spread
 
 
-def _effects(keys: np.ndarray, residual: np.ndarray, shrinkage: float) -> tuple[Effects, np.ndarray]:
+def level_variances(keys: np.ndarray, residual: np.ndarray, medians: np.ndarray | None = None,
+                    rounds: int = 25) -> tuple[float, float]:
+    """(between, within) variances of one level of cell effects, from the residuals grouped by
+    cell key. `within` is the pooled variance of trades around their cell's mean over cells of two
+    or more trades (residuals first limited to 4 robust standard deviations, so that a gross price
+    error does not inflate it); `between` solves sum w (m^2 - v) = 0 with w = 1 / (between + v)^2
+    (the likelihood equation of normal cell effects, by fixed-point steps) over cell medians m of
+    sampling variance v. No cell with
+    two trades: noise and cell differences cannot be told apart, and the level gets no effects."""
+    if len(keys) == 0:
+        return 0.0, 0.0
+    spread = float(np.median(np.abs(residual - np.median(residual)))) * MAD_TO_SIGMA
+    limited = np.clip(residual, -4 * spread, 4 * spread) if spread > 0 else residual
+    unique, group = np.unique(keys, return_inverse=True)
+    counts = np.bincount(group).astype(float)
+    mean = np.bincount(group, weights=limited) / counts
+    squares = float(np.sum((limited - mean[group]) ** 2))
+    dof = float(np.sum(counts - 1))
+    if dof < 1:
+        return 0.0, float(np.var(limited)) if len(limited) > 1 else 0.0
+    within = squares / dof
+    if medians is None:
+        _, _, medians, _ = group_medians(keys, residual)
+    scratch = Effects(unique, counts.astype(np.int64), medians, np.zeros(len(unique)), 0.0, within)
+    v = scratch.sampling_variance(counts)
+    m2 = medians ** 2
+    between = max(0.0, float(np.mean(m2 - v)))
+    for _ in range(rounds):
+        w = 1.0 / (between + v) ** 2
+        updated = max(0.0, between + float(np.sum(w * (m2 - v - between)) / np.sum(w)))
+        if abs(updated - between) <= 1e-9 + 1e-6 * between:
+            between = updated
+            break
+        between = updated
+    return between, within
+
+
+def _effects(keys: np.ndarray, residual: np.ndarray) -> tuple[Effects, np.ndarray]:
+    """One level of cell effects from residuals: each cell's median, weighted by the level's
+    empirical-Bayes trust in it (`Effects.weight`); returns the level and the residuals after it."""
     unique, counts, median, spread = group_medians(keys, residual)
-    shrunk = median * counts / (counts + shrinkage)
-    effects = Effects(unique, counts, shrunk, spread)
+    between, within = level_variances(keys, residual, median)
+    effects = Effects(unique, counts, median, spread, between, within)
+    effects = Effects(unique, counts, median * effects.weight(counts), spread, between, within)
     _, effect, _ = effects.lookup(keys)
     return effects, residual - effect
 
 
-def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float, shrinkage: float,
+def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float,
         sample: int, seed: int = 20240101, chunk: int = 20000) -> HedonicModel:
     """Fit the hedonic model on at most `sample` trades (an even random sample when there are
     more) and the cell effects on every trade. `log_ppc` is ln(USD per carat)."""
@@ -275,6 +370,15 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         sigma = float(np.median(np.abs(residual)) * MAD_TO_SIGMA) or 1e-6
         weights = np.minimum(1.0, HUBER * sigma / np.maximum(np.abs(residual), 1e-12))
     del blocks
+    # effective parameters of the penalised fit: trace of its hat matrix; fitted residuals are
+    # smaller than a new trade's by (1 - leverage), so sigma is scaled back up by that
+    known_cut = sub.cut >= 0
+    mix = {"cut": (sub.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).mean(axis=0) if known_cut.all() else None,
+           "lab": (sub.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).mean(axis=0)}
+    covariance = np.linalg.inv(xtx)
+    leverage = min(float(np.sum(covariance * (xtx - penalty))) / len(y), 0.9)
+    sigma /= math.sqrt(1 - leverage)
+    covariance_factor = np.linalg.cholesky((covariance + covariance.T) / 2)
     # residuals of every trade, in chunks
     big = 10 * chunk
     base = np.concatenate([
@@ -282,11 +386,11 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         for s in range(0, n, big)])
     residual = log_ppc - base
     cell_key = stones.cell_key()
-    cell, residual = _effects(cell_key, residual, shrinkage)
+    cell, residual = _effects(cell_key, residual)
     period = np.clip(stones.period, 0, n_periods - 1)
-    cell_period, residual = _effects(cell_key * 4096 + period, residual, shrinkage)
+    cell_period, residual = _effects(cell_key * 4096 + period, residual)
     known_cut = stones.cut >= 0
-    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut], shrinkage)
+    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut])
     carat_range = {}
     for family in range(len(SHAPE_FAMILIES)):
         of_family = stones.carat[stones.family == family]
@@ -297,7 +401,7 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
     return HedonicModel(
         periods=tuple(periods), keep=keep, beta=beta, sigma=sigma, carat_range=carat_range,
         colour_range=colour_range, clarity_range=(int(stones.clarity.min()), int(stones.clarity.max())),
-        shrinkage=shrinkage, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
+        leverage=leverage, mix=mix, covariance_factor=covariance_factor, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
     )
 
 
@@ -317,10 +421,24 @@ class QuoteArrays:
     extrapolated: np.ndarray
 
 
+def trade_noise(model: HedonicModel) -> float:
+    """Variance of one trade around its cell's centre once every known effect is priced in: the
+    within-cell variance of the deepest level that has cells of two trades (cut, then period, then
+    the pooled cell), else the model's own residual variance."""
+    for level in (model.cell_cut, model.cell_period, model.cell):
+        if level.within > 0:
+            return level.within
+    return model.sigma ** 2
+
+
 def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: float) -> QuoteArrays:
-    """Quote every stone: model + shrunken cell effects; band = point x exp(+-band_width x spread),
-    the spread blended between the cell's and the model's by evidence and widened by how far the
-    stone lies outside the data."""
+    """Quote every stone: model + cell effects weighted by evidence. The band is point x
+    exp(+-band_width x s x widening), s the standard deviation of a trade at that quote: the
+    trades' own noise (the cell's spread where it is trusted, the pooled within-cell noise
+    otherwise) plus the uncertainty of the point itself (what each level of cell effects leaves
+    unknown after the cell's trades, and the model's own estimate). A cell of many trades knows its
+    effect; an untraded one carries the whole between-cell variance, so its band is wider. The
+    widening grows with how far the stone lies outside the data."""
     n_periods = len(model.periods)
     base = model.base(stones)
     cell_key = stones.cell_key()
@@ -329,9 +447,13 @@ def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: floa
     n2, e2, _ = model.cell_period.lookup(cell_key * 4096 + period)
     n3, e3, _ = model.cell_cut.lookup(np.where(stones.cut >= 0, cell_key * 8 + stones.cut, -1))
     log_point = base + e1 + e2 + e3
-    k = model.shrinkage
-    cell_scale = np.where(np.isnan(s1), model.sigma, s1)
-    spread = (n1 * cell_scale + k * model.sigma) / (n1 + k)
+    noise = trade_noise(model)
+    # a cell's own spread speaks once it has the trades that make its quote its own figure
+    trust = np.where(n1 >= min_trades, model.cell.weight(n1), 0.0)
+    own = np.where(np.isnan(s1), 0.0, s1) ** 2
+    unknown = (model.cell.posterior_variance(n1) + model.cell_period.posterior_variance(n2)
+               + model.cell_cut.posterior_variance(n3) + model.base_variance(stones))
+    spread = np.sqrt(trust * own + (1 - trust) * noise + unknown)
     # distance outside the data: ln-carat beyond the family's range, grade steps beyond the seen ones
     low_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[0] for f in range(len(SHAPE_FAMILIES))])
     high_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[1] for f in range(len(SHAPE_FAMILIES))])

@@ -25,7 +25,7 @@ from ..domain.money import USD_QUANTUM
 from ..errors import NotFound, Problem, UsageError
 from ..store.port import Store
 from . import model as hedonic
-from .index import codes, setting
+from .index import codes, setting, unpack_factor
 from .periods import period_start, period_starts
 from .schema import ensure_schema
 from .settings import PRICE_BAND_WIDTH, PRICE_MIN_TRADES, PRICE_PERIOD
@@ -88,18 +88,30 @@ def load_model(store: Store) -> hedonic.HedonicModel:
     effect = np.asarray(effects.column("effect").to_numpy(), dtype=float)
     scale = np.asarray(effects.column("scale").to_numpy(), dtype=float)
 
+    variances = doc.get("levels", {})
+
     def level_of(name: str, keys: np.ndarray) -> hedonic.Effects:
         mask = level == name
         order = np.argsort(keys[mask], kind="stable")
-        return hedonic.Effects(keys[mask][order], n[mask][order], effect[mask][order], scale[mask][order])
+        spread = variances.get(name, {})
+        return hedonic.Effects(keys[mask][order], n[mask][order], effect[mask][order], scale[mask][order],
+                               float(spread.get("between", 0.0)), float(spread.get("within", 0.0)))
 
     return hedonic.HedonicModel(
         periods=tuple(doc["periods"]), keep=keep, beta=np.array(doc["beta"]), sigma=float(doc["sigma"]),
         carat_range={int(k): tuple(v) for k, v in doc["carat_range"].items()},
         colour_range=tuple(doc["colour_range"]), clarity_range=tuple(doc["clarity_range"]),
-        shrinkage=float(doc["shrinkage"]), cell=level_of("cell", cell), cell_period=level_of("cell_period", cell * 4096 + period),
+        leverage=float(doc.get("leverage", 0.0)), mix=_mix(doc.get("mix")),
+        covariance_factor=unpack_factor(documents["covariance"]) if "covariance" in documents else None, cell=level_of("cell", cell), cell_period=level_of("cell_period", cell * 4096 + period),
         cell_cut=level_of("cell_cut", cell * 8 + cut), n_trades=int(doc["n_trades"]),
     )
+
+
+def _mix(stored: dict | None) -> dict | None:
+    """The model's cut and lab mix as arrays (None for a model stored without one)."""
+    if stored is None:
+        return None
+    return {"cut": None if stored["cut"] is None else np.array(stored["cut"]), "lab": np.array(stored["lab"])}
 
 
 def _cell_keys(table: pa.Table) -> np.ndarray:
