@@ -165,3 +165,38 @@ def test_the_band_reflects_the_evidence_behind_a_quote(cell_sd):
     assert before.method == "model" and before.n == 0
     assert after.method == "cell" and after.n == 46
     assert float(after.high / after.low) < float(before.high / before.low)
+
+
+def test_cli_reads_grades_in_any_case_as_the_importer_does(store):
+    runner = CliRunner()
+    upper = runner.invoke(app, ["quote", "--shape", "round", "--carat", "1.1", "--color", "H", "--clarity", "VS2",
+                                "--cut", "EX", "--date", "2025-03-01", "--json"], obj=_Ctx(store))
+    lower = runner.invoke(app, ["quote", "--shape", "Round", "--carat", "1.1", "--color", "h", "--clarity", "vs2",
+                                "--cut", "ex", "--date", "2025-03-01", "--json"], obj=_Ctx(store))
+    assert upper.exit_code == 0 and lower.exit_code == 0, lower.output
+    assert json.loads(lower.output) == json.loads(upper.output)
+    assert quote(store, Stone("round", Decimal("1.1"), "h", " vs2 ")) == quote(store, Stone("round", Decimal("1.1"), "H", "VS2"))
+
+
+def test_cli_file_quotes_every_good_row_and_names_each_bad_one(store, tmp_path):
+    stones_csv = tmp_path / "stones.csv"
+    stones_csv.write_text("shape,carat,color,clarity,cut,date\n"
+                          "round,1.10,h,VS2,EX,2025-02-01\n"
+                          "round,1.10,H,VS9,EX,2025-02-01\n"
+                          "pear,0.50,D,if,,\n"
+                          "oval,-1,G,SI1,VG,2025-13-01\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["quote", "--file", str(stones_csv), "--json"], obj=_Ctx(store))
+    assert result.exit_code == 1
+    body = json.loads(result.output)
+    assert body["ok"] is False
+    assert [q["method"] is not None for q in body["quotes"]] == [True, False, True, False]
+    assert body["quotes"][0]["color"] == "H" and body["quotes"][2]["clarity"] == "IF"
+    assert [(e["source"]["row"], e["source"]["column"], e["code"]) for e in body["errors"]] == [
+        (2, "clarity", "unknown_grade"), (4, "carat", "bad_carat"), (4, "date", "bad_date")]
+    assert {e["source"]["file"] for e in body["errors"]} == {str(stones_csv)}
+    text = runner.invoke(app, ["quote", "--file", str(stones_csv)], obj=_Ctx(store))
+    assert text.exit_code == 1
+    lines = text.stdout.splitlines()
+    assert len(lines) == 5 and lines[0].endswith(",error")
+    assert "VS9" in lines[2] and "unknown_grade" in lines[2] and lines[1].split(",")[-1] == ""
