@@ -200,3 +200,25 @@ def test_cli_file_quotes_every_good_row_and_names_each_bad_one(store, tmp_path):
     lines = text.stdout.splitlines()
     assert len(lines) == 5 and lines[0].endswith(",error")
     assert "VS9" in lines[2] and "unknown_grade" in lines[2] and lines[1].split(",")[-1] == ""
+
+
+@pytest.mark.parametrize(("between_sd", "within_sd"), [(0.0, 0.1), (0.05, 0.1), (0.2, 0.05)])
+def test_shrinkage_is_learnt_from_the_data(between_sd, within_sd):
+    """Cells whose true effects spread by `between_sd`, trades around them by `within_sd`: the
+    level's two variances come back from the residuals, and a cell's trust in its own median
+    follows them (none when cells do not differ, most for many trades and wide differences)."""
+    from roughtrace.pricing import model as hedonic
+
+    rng = np.random.default_rng(11)
+    counts = rng.integers(1, 30, 400)
+    keys = np.repeat(np.arange(400), counts)
+    residual = rng.normal(0, between_sd, 400)[keys] + rng.normal(0, within_sd, len(keys))
+    effects, _ = hedonic._effects(keys, residual)
+    assert abs(effects.within ** 0.5 - within_sd) < 0.1 * within_sd
+    assert abs(effects.between ** 0.5 - between_sd) < 0.015
+    trust = effects.weight(np.array([0, 1, 5, 50]))
+    assert trust[0] == 0 and (np.diff(trust) >= 0).all()
+    if between_sd == 0:
+        assert trust[-1] < 0.3
+    if between_sd > within_sd:
+        assert trust[1] > 0.8 and trust[-1] > 0.99

@@ -266,65 +266,77 @@ class HedonicModel:
         return self.sigma ** 2 * out
 
 
+def _sorted_groups(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Values sorted by key, then by value: (distinct keys, counts, start of each group, sorted
+    values); one sort."""
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], np.diff(np.r_[starts, len(k)]), starts, v
+
+
+def _medians(counts: np.ndarray, starts: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of sorted values: the median, and the robust standard deviation (interquartile
+    range / 1.349, lower and upper quartile by rank)."""
+    median = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+    spread = (v[starts + (3 * (counts - 1)) // 4] - v[starts + (counts - 1) // 4]) / IQR_TO_SIGMA
+    return median, spread
+
+
 def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per distinct key: (keys, counts, median, robust standard deviation) of `values`, the
     latter the interquartile range / 1.349 (lower quartile and upper quartile by rank); one sort."""
     if len(keys) == 0:
         empty = np.zeros(0)
         return keys[:0], empty.astype(np.int64), empty, empty
-    order = np.lexsort((values, keys))
-    k, v = keys[order], values[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    counts = np.diff(np.r_[starts, len(k)])
-    median = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
-    spread = (v[starts + (3 * (counts - 1)) // 4] - v[starts + (counts - 1) // 4]) / IQR_TO_SIGMA
-    return k[starts], counts, median, spread
+    unique, counts, starts, v = _sorted_groups(keys, values)
+    return (unique, counts, *_medians(counts, starts, v))
 
 
-def level_variances(keys: np.ndarray, residual: np.ndarray, medians: np.ndarray | None = None,
-                    rounds: int = 25) -> tuple[float, float]:
-    """(between, within) variances of one level of cell effects, from the residuals grouped by
-    cell key. `within` is the pooled variance of trades around their cell's mean over cells of two
-    or more trades (residuals first limited to 4 robust standard deviations, so that a gross price
-    error does not inflate it); `between` solves sum w (m^2 - v) = 0 with w = 1 / (between + v)^2
-    (the likelihood equation of normal cell effects, by fixed-point steps) over cell medians m of
-    sampling variance v. No cell with
-    two trades: noise and cell differences cannot be told apart, and the level gets no effects."""
-    if len(keys) == 0:
+def level_variances(counts: np.ndarray, starts: np.ndarray, v: np.ndarray, medians: np.ndarray,
+                    rounds: int = 50) -> tuple[float, float]:
+    """(between, within) variances of one level of cell effects, from residuals sorted by cell
+    (`_sorted_groups`) and each cell's median. `within` is the pooled variance of trades around
+    their cell's mean over cells of two or more trades (residuals first limited to 4 robust
+    standard deviations, so that a gross price error does not inflate it); `between` solves
+    between = sum w (m^2 - v) / sum w, w = 1 / (between + v)^2 (the likelihood equation of normal
+    cell effects around the model, by fixed-point steps), over cell medians m of sampling variance
+    v. With no cell of two trades, noise and cell differences cannot be told apart, and the level
+    gets no effects."""
+    if len(v) == 0:
         return 0.0, 0.0
-    spread = float(np.median(np.abs(residual - np.median(residual)))) * MAD_TO_SIGMA
-    limited = np.clip(residual, -4 * spread, 4 * spread) if spread > 0 else residual
-    unique, group = np.unique(keys, return_inverse=True)
-    counts = np.bincount(group).astype(float)
-    mean = np.bincount(group, weights=limited) / counts
-    squares = float(np.sum((limited - mean[group]) ** 2))
+    spread = float(np.median(np.abs(v - np.median(v)))) * MAD_TO_SIGMA
+    limited = np.clip(v, -4 * spread, 4 * spread) if spread > 0 else v
+    group = np.repeat(np.arange(len(counts)), counts)
+    mean = np.add.reduceat(limited, starts) / counts
     dof = float(np.sum(counts - 1))
     if dof < 1:
-        return 0.0, float(np.var(limited)) if len(limited) > 1 else 0.0
-    within = squares / dof
-    if medians is None:
-        _, _, medians, _ = group_medians(keys, residual)
-    scratch = Effects(unique, counts.astype(np.int64), medians, np.zeros(len(unique)), 0.0, within)
-    v = scratch.sampling_variance(counts)
+        return 0.0, float(np.var(limited))
+    within = float(np.sum((limited - mean[group]) ** 2)) / dof
+    sampling = Effects(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), 0.0, within).sampling_variance(counts)
     m2 = medians ** 2
-    between = max(0.0, float(np.mean(m2 - v)))
+    between = max(0.0, float(np.mean(m2 - sampling)))
     for _ in range(rounds):
-        w = 1.0 / (between + v) ** 2
-        updated = max(0.0, between + float(np.sum(w * (m2 - v - between)) / np.sum(w)))
-        if abs(updated - between) <= 1e-9 + 1e-6 * between:
-            between = updated
-            break
+        w = 1.0 / (between + sampling) ** 2
+        updated = max(0.0, float(np.sum(w * (m2 - sampling)) / np.sum(w)))
+        converged = abs(updated - between) <= 1e-6 * max(between, 1e-6)
         between = updated
+        if converged:
+            break
     return between, within
 
 
 def _effects(keys: np.ndarray, residual: np.ndarray) -> tuple[Effects, np.ndarray]:
     """One level of cell effects from residuals: each cell's median, weighted by the level's
     empirical-Bayes trust in it (`Effects.weight`); returns the level and the residuals after it."""
-    unique, counts, median, spread = group_medians(keys, residual)
-    between, within = level_variances(keys, residual, median)
-    effects = Effects(unique, counts, median, spread, between, within)
-    effects = Effects(unique, counts, median * effects.weight(counts), spread, between, within)
+    if len(keys) == 0:
+        empty = np.zeros(0)
+        return Effects(keys[:0], empty.astype(np.int64), empty, empty), residual
+    unique, counts, starts, v = _sorted_groups(keys, residual)
+    median, spread = _medians(counts, starts, v)
+    between, within = level_variances(counts, starts, v, median)
+    trust = Effects(unique, counts, median, spread, between, within).weight(counts)
+    effects = Effects(unique, counts, median * trust, spread, between, within)
     _, effect, _ = effects.lookup(keys)
     return effects, residual - effect
 
