@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -222,3 +223,14 @@ def test_shrinkage_is_learnt_from_the_data(between_sd, within_sd):
         assert trust[-1] < 0.3
     if between_sd > within_sd:
         assert trust[1] > 0.8 and trust[-1] > 0.99
+
+
+def test_a_stone_without_cut_is_priced_at_the_markets_cut_mix(store):
+    """Every fitted trade has a cut grade (EX or VG): a stone quoted without one is neither
+    assumed excellent nor worse than the worst cut traded."""
+    stone = Stone("round", Decimal("1.10"), "H", "VS2", as_of=dt.date(2025, 3, 15))
+    unknown = quote(store, stone).price_per_carat
+    excellent = quote(store, dataclasses.replace(stone, cut="EX")).price_per_carat
+    very_good = quote(store, dataclasses.replace(stone, cut="VG")).price_per_carat
+    assert min(excellent, very_good) <= unknown <= max(excellent, very_good)
+    assert unknown not in (excellent, very_good)
