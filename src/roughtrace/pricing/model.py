@@ -251,19 +251,23 @@ class HedonicModel:
         """The model's log price per carat before cell effects."""
         return linear_predictor(stones, len(self.periods), self.keep, self.beta, self.mix)
 
-    def base_variance(self, stones: Stones, chunk: int = 20000) -> np.ndarray:
-        """Variance of the model's own estimate of each stone's log price per carat: sigma^2
-        x' (X'WX + penalty)^-1 x, large where the stone's terms are seen in few trades (a grade
-        combination or a size the data hardly holds); the mean leverage times sigma^2 when the
-        factor is not stored."""
+    def base_and_variance(self, stones: Stones, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+        """The model's log price per carat of each stone and the variance of that estimate:
+        sigma^2 x' (X'WX + penalty)^-1 x, large where the stone's terms are seen in few trades (a
+        grade combination or a size the data hardly holds); the mean leverage times sigma^2 when
+        the factor is not stored. The design rows are formed once for both (the variance in
+        single precision, ample for a band's width)."""
         if self.covariance_factor is None:
-            return np.full(len(stones), self.sigma ** 2 * self.leverage)
-        out = np.empty(len(stones))
+            return self.base(stones), np.full(len(stones), self.sigma ** 2 * self.leverage)
+        factor = self.covariance_factor.astype(np.float32)
+        base, variance = np.empty(len(stones)), np.empty(len(stones))
         for start in range(0, len(stones), chunk):
             part = Stones(*(getattr(stones, f)[start:start + chunk] for f in Stones.__dataclass_fields__))
-            projected = design(part, len(self.periods), self.keep, self.mix) @ self.covariance_factor
-            out[start:start + chunk] = np.einsum("ij,ij->i", projected, projected)
-        return self.sigma ** 2 * out
+            rows = design(part, len(self.periods), self.keep, self.mix)
+            base[start:start + chunk] = rows @ self.beta
+            projected = rows.astype(np.float32) @ factor
+            variance[start:start + chunk] = np.einsum("ij,ij->i", projected, projected)
+        return base, self.sigma ** 2 * variance
 
 
 def _sorted_groups(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -452,7 +456,7 @@ def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: floa
     effect; an untraded one carries the whole between-cell variance, so its band is wider. The
     widening grows with how far the stone lies outside the data."""
     n_periods = len(model.periods)
-    base = model.base(stones)
+    base, model_variance = model.base_and_variance(stones)
     cell_key = stones.cell_key()
     n1, e1, s1 = model.cell.lookup(cell_key)
     period = np.clip(stones.period, 0, n_periods - 1)
@@ -464,7 +468,7 @@ def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: floa
     trust = np.where(n1 >= min_trades, model.cell.weight(n1), 0.0)
     own = np.where(np.isnan(s1), 0.0, s1) ** 2
     unknown = (model.cell.posterior_variance(n1) + model.cell_period.posterior_variance(n2)
-               + model.cell_cut.posterior_variance(n3) + model.base_variance(stones))
+               + model.cell_cut.posterior_variance(n3) + model_variance)
     spread = np.sqrt(trust * own + (1 - trust) * noise + unknown)
     # distance outside the data: ln-carat beyond the family's range, grade steps beyond the seen ones
     low_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[0] for f in range(len(SHAPE_FAMILIES))])
