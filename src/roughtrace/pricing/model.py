@@ -33,6 +33,9 @@ FANCY_COLOUR = COLOURS.index("fancy")
 N_LATTICE_COLOURS = len(COLOURS) - 1
 LAB_TERMS = tuple(lab for lab in LABS if lab != "none")
 BRACKET_LOWS = np.array([float(b) for b in BRACKET_LOWER_BOUNDS])
+BRACKET_MIDDLES = np.sqrt(BRACKET_LOWS * np.r_[BRACKET_LOWS[1:], BRACKET_LOWS[-1]])
+"""The geometric middle of each size bracket (between its lower bound and the next one's; the open
+last bracket: its lower bound), ct."""
 _MAGIC = np.log(np.array([float(w) for w in MAGIC_WEIGHTS]))
 KNOTS = np.sort(np.concatenate([_MAGIC, (_MAGIC[1:] + _MAGIC[:-1]) / 2]))
 HUBER = 1.345
@@ -251,23 +254,26 @@ class HedonicModel:
         """The model's log price per carat before cell effects."""
         return linear_predictor(stones, len(self.periods), self.keep, self.beta, self.mix)
 
-    def base_and_variance(self, stones: Stones, chunk: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    def base_and_variance(self, stones: Stones) -> tuple[np.ndarray, np.ndarray]:
         """The model's log price per carat of each stone and the variance of that estimate:
         sigma^2 x' (X'WX + penalty)^-1 x, large where the stone's terms are seen in few trades (a
         grade combination or a size the data hardly holds); the mean leverage times sigma^2 when
-        the factor is not stored. The design rows are formed once for both (the variance in
-        single precision, ample for a band's width)."""
+        the factor is not stored. The variance is taken once per distinct family, size bracket,
+        grades, lab and period, at the bracket's middle weight (it changes little within a
+        bracket; a weight outside the data widens the band on its own), in single precision."""
+        base = self.base(stones)
         if self.covariance_factor is None:
-            return self.base(stones), np.full(len(stones), self.sigma ** 2 * self.leverage)
-        factor = self.covariance_factor.astype(np.float32)
-        base, variance = np.empty(len(stones)), np.empty(len(stones))
-        for start in range(0, len(stones), chunk):
-            part = Stones(*(getattr(stones, f)[start:start + chunk] for f in Stones.__dataclass_fields__))
-            rows = design(part, len(self.periods), self.keep, self.mix)
-            base[start:start + chunk] = rows @ self.beta
-            projected = rows.astype(np.float32) @ factor
-            variance[start:start + chunk] = np.einsum("ij,ij->i", projected, projected)
-        return base, self.sigma ** 2 * variance
+            return base, np.full(len(stones), self.sigma ** 2 * self.leverage)
+        bracket = stones.bracket
+        period = np.clip(stones.period, 0, max(len(self.periods) - 1, 0))
+        combo = (((((stones.family.astype(np.int64) * 32 + bracket) * 32 + stones.colour) * 16 + stones.clarity) * 8
+                  + stones.cut + 1) * 8 + stones.lab + 1) * 4096 + period
+        _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+        typical = Stones(stones.family[first], BRACKET_MIDDLES[bracket[first]], stones.colour[first], stones.clarity[first],
+                         stones.cut[first], stones.lab[first], period[first])
+        rows = design(typical, len(self.periods), self.keep, self.mix).astype(np.float32)
+        projected = rows @ self.covariance_factor.astype(np.float32)
+        return base, self.sigma ** 2 * np.einsum("ij,ij->i", projected, projected).astype(float)[inverse]
 
 
 def _sorted_groups(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
