@@ -1,5 +1,5 @@
 """The hedonic quote model: log price per carat explained by size, grades and period, fitted
-robustly on transactions, with shrunken cell effects on top of it.
+robustly on transactions, with cell effects weighted by evidence on top of it.
 
 Everything here is pure numpy over columns (no I/O); `index.py` feeds it from the store.
 
@@ -15,8 +15,9 @@ The model (all terms in natural log of USD per carat):
 * time: one step per period (a random walk under the ridge penalty);
 
 fitted by ridge-penalised Huber regression (iteratively reweighted least squares). Residuals then
-give three levels of cell effects, each the median residual shrunk by n / (n + k): the index cell
-pooled over periods, the cell in one period, and the cell for one cut grade.
+give three levels of cell effects (the index cell pooled over periods, the cell in one period,
+the cell for one cut grade), each cell's median residual weighted by empirical Bayes: the level's
+between-cell variance against the median's sampling noise, both estimated from the data.
 """
 
 from __future__ import annotations
@@ -177,6 +178,15 @@ def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.
     return total
 
 
+def median_variance(within: float, n: np.ndarray) -> np.ndarray:
+    """Variance of the median of n trades of noise variance `within`: within / n, times pi / 2
+    (the median's efficiency against the mean for normal noise) from three trades on (the median
+    of one or two trades is their mean). Infinite for n = 0."""
+    n = np.asarray(n, dtype=float)
+    factor = np.where(n >= 3, math.pi / 2, 1.0)
+    return np.where(n > 0, within * factor / np.maximum(n, 1), np.inf)
+
+
 @dataclass(frozen=True)
 class Effects:
     """Shrunken median residuals of one level: sorted integer keys, trade counts, effects and
@@ -192,13 +202,8 @@ class Effects:
     within: float = 0.0
 
     def sampling_variance(self, n: np.ndarray) -> np.ndarray:
-        """Variance of a cell's median residual from n trades: within / n, times pi / 2 (the
-        median's efficiency against the mean for normal noise) from three trades on (the median
-        of one or two trades is their mean). Infinite for n = 0."""
-        n = np.asarray(n, dtype=float)
-        factor = np.where(n >= 3, math.pi / 2, 1.0)
-        with np.errstate(divide="ignore"):
-            return np.where(n > 0, self.within * factor / np.maximum(n, 1), np.inf)
+        """Variance of a cell's median residual from n trades (`median_variance`)."""
+        return median_variance(self.within, n)
 
     def weight(self, n: np.ndarray) -> np.ndarray:
         """How much a cell's own median is trusted against the model: between / (between +
@@ -323,7 +328,7 @@ def level_variances(counts: np.ndarray, starts: np.ndarray, v: np.ndarray, media
     if dof < 1:
         return 0.0, float(np.var(limited))
     within = float(np.sum((limited - mean[group]) ** 2)) / dof
-    sampling = Effects(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), 0.0, within).sampling_variance(counts)
+    sampling = median_variance(within, counts)
     m2 = medians ** 2
     between = max(0.0, float(np.mean(m2 - sampling)))
     for _ in range(rounds):

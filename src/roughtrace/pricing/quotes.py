@@ -2,9 +2,10 @@
 
 A quote is a price per carat (USD, rounded to the cent) with a low-high band, the number of
 transactions behind it and the method: `cell` (the cell has at least `price_min_trades` trades in
-the quote's period), `blend` (fewer: the cell's evidence is blended with the model by n / (n + k)),
-`model` (the cell never traded); `-extrapolated` is appended when the stone lies outside the data
-(weight, grades, shape family or date), and its band is widened accordingly.
+the quote's period), `blend` (fewer: the cell's evidence is weighted against the model by
+empirical Bayes), `model` (the cell never traded); `-extrapolated` is appended when the stone lies
+outside the data (weight, grades, shape family or date), and its band is widened accordingly. The
+band reflects the evidence: trade noise plus what the cell's trades leave unknown.
 """
 
 from __future__ import annotations
