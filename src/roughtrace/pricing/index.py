@@ -391,9 +391,9 @@ def model_document(fitted: hedonic.HedonicModel) -> dict:
 
 
 def pack_factor(factor: np.ndarray) -> str:
-    """The model's covariance factor (lower triangular, p x p) as text: its lower triangle, row by
+    """The model's covariance factor (upper triangular, p x p) as text: its upper triangle, row by
     row, as little-endian float32, base64 (single precision is ample for a band's width)."""
-    return base64.b64encode(factor[np.tril_indices(len(factor))].astype("<f4").tobytes()).decode("ascii")
+    return base64.b64encode(factor[np.triu_indices(len(factor))].astype("<f4").tobytes()).decode("ascii")
 
 
 def unpack_factor(text: str) -> np.ndarray:
@@ -401,7 +401,7 @@ def unpack_factor(text: str) -> np.ndarray:
     packed = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float)
     size = int(round((math.sqrt(8 * len(packed) + 1) - 1) / 2))
     factor = np.zeros((size, size))
-    factor[np.tril_indices(size)] = packed
+    factor[np.triu_indices(size)] = packed
     return factor
 
 

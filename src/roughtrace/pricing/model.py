@@ -251,8 +251,8 @@ class HedonicModel:
     """The fitted trades' mix of cut steps (None when some trades have no cut grade: the model
     then prices `cut unknown` itself) and of labs, for stones quoted without them."""
     covariance_factor: np.ndarray | None = None
-    """Lower-triangular L with L L' = (X'WX + penalty)^-1 over the kept terms: the coefficients'
-    covariance is sigma^2 L L' (the ridge penalty read as a prior)."""
+    """Upper-triangular F with F F' = (X'WX + penalty)^-1 over the kept terms: the coefficients'
+    covariance is sigma^2 F F' (the ridge penalty read as a prior)."""
     extras: dict = field(default_factory=dict)
 
     def base(self, stones: Stones) -> np.ndarray:
@@ -402,10 +402,13 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
     known_cut = sub.cut >= 0
     mix = {"cut": (sub.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).mean(axis=0) if known_cut.all() else None,
            "lab": (sub.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).mean(axis=0)}
-    covariance = np.linalg.inv(xtx)
+    # (X'WX + penalty)^-1 = F F' with F = inverse of its Cholesky factor, transposed (upper
+    # triangular): the penalised normal matrix is positive definite, its inverse need not be
+    # numerically so
+    covariance_factor = np.linalg.inv(np.linalg.cholesky(xtx)).T
+    covariance = covariance_factor @ covariance_factor.T
     leverage = min(float(np.sum(covariance * (xtx - penalty))) / len(y), 0.9)
     sigma /= math.sqrt(1 - leverage)
-    covariance_factor = np.linalg.cholesky((covariance + covariance.T) / 2)
     # residuals of every trade, in chunks
     big = 10 * chunk
     base = np.concatenate([
