@@ -124,37 +124,31 @@ def _quote_file(ctx: typer.Context, file: Path, as_json: bool) -> None:
         _fail(problems, as_json, 1)
     quoter = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings))
     at = np.flatnonzero(good)
-    quotes = quoter.quote_table(stones.take(pa.array(at))) if len(at) else None
-    names = [f"quote_{n}" if n in stones.column_names else n for n in QUOTE_COLUMNS]
-    columns = []
-    for name in QUOTE_COLUMNS:
-        values = [None] * stones.num_rows
-        if quotes is not None:
-            for row, value in zip(at.tolist(), quotes.column(name).to_pylist(), strict=True):
-                values[row] = value
-        columns.append(values)
-    rows = [dict(zip(stones.column_names, r, strict=True)) for r in zip(*(c.to_pylist() for c in stones.columns), strict=True)]
-    for row, values in zip(rows, zip(*columns, strict=True), strict=True):
-        row.update(zip(names, values, strict=True))
+    quotes = quoter.quote_table(stones.take(pa.array(at)))
+    # each quote back on its own row; refused rows take nulls
+    source = np.full(stones.num_rows, -1)
+    source[at] = np.arange(len(at))
+    back = pa.array(source, mask=source < 0)
+    result = stones
+    for name in quotes.column_names:
+        result = result.append_column(f"quote_{name}" if name in stones.column_names else name, quotes.column(name).take(back))
     if as_json:
-        _json(error_body(problems, quotes=rows) if problems else {"ok": True, "quotes": rows})
+        body = result.to_pylist()
+        _json(error_body(problems, quotes=body) if problems else {"ok": True, "quotes": body})
         raise SystemExit(1 if problems else 0)
     errors: dict[int, list[str]] = {}
     for p in problems:
         errors.setdefault(p.row, []).append(f"{p.column}: {p.message} ({p.code})")
+    result = result.append_column("error", pa.array(["; ".join(errors.get(row, [])) for row in range(1, stones.num_rows + 1)]))
     import csv
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(stones.column_names + names + ["error"])
-    for number, row in enumerate(rows, start=1):
-        writer.writerow([csv_safe("" if v is None else str(v)) for v in row.values()] + [csv_safe("; ".join(errors.get(number, [])))])
+    writer.writerow(result.column_names)
+    for row in zip(*(c.to_pylist() for c in result.columns), strict=True):
+        writer.writerow([csv_safe("" if v is None else str(v)) for v in row])
     if problems:
         report(problems, False)
         raise SystemExit(1)
-
-
-QUOTE_COLUMNS = ("price_per_carat", "low", "high", "n", "method", "as_of")
-"""The columns `Quoter.quote_table` adds to each stone."""
 
 
 @app.command("export")
