@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from decimal import Decimal
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from roughtrace.domain.grades import CLARITIES, COLOURS, CUTS, SHAPES
+from roughtrace.domain.sizes import BRACKET_LOWER_BOUNDS
 from roughtrace.pricing import index as price_index
 from roughtrace.pricing.cli import app
 from roughtrace.pricing.quotes import Quoter, Stone, quote
@@ -22,9 +24,11 @@ from roughtrace.settings import Settings
 from roughtrace.store import open_store
 
 
-def synthetic(n: int, seed: int = 1, one_cell: bool = False) -> pa.Table:
+def synthetic(n: int, seed: int = 1, one_cell: bool = False, noise: float = 0.05, cell_sd: float = 0.0) -> pa.Table:
     """Round and fancy trades over three months whose price per carat rises with weight and
-    better grades (a clear, known structure)."""
+    better grades (a clear, known structure); `noise` is each trade's own log-scale noise and
+    `cell_sd` the spread of fixed cell premiums (size bracket x colour x clarity, the same for
+    every seed) that no smooth model explains, as real markets have."""
     rng = np.random.default_rng(seed)
     carat = np.round(rng.uniform(0.3, 2.5, n), 3)
     colour = rng.integers(3, 9, n)  # G to J... D=0
@@ -32,7 +36,10 @@ def synthetic(n: int, seed: int = 1, one_cell: bool = False) -> pa.Table:
     month = rng.integers(1, 4, n)
     if one_cell:  # round H VS2 1.00-1.49 ct in March only
         carat, colour, clarity, month = np.round(rng.uniform(1.0, 1.4, n), 3), np.full(n, 4), np.full(n, 5), np.full(n, 3)
-    ppc = np.exp(8.5 + 0.8 * np.log(carat) - 0.08 * colour - 0.07 * clarity + rng.normal(0, 0.05, n))
+    bracket = np.searchsorted([float(b) for b in BRACKET_LOWER_BOUNDS], carat, side="right") - 1
+    premium = np.random.default_rng(0).normal(0, cell_sd, (len(BRACKET_LOWER_BOUNDS), len(COLOURS), len(CLARITIES)))
+    ppc = np.exp(8.5 + 0.8 * np.log(carat) - 0.08 * colour - 0.07 * clarity + premium[bracket, colour, clarity]
+                 + rng.normal(0, noise, n))
     return pa.table({
         "tx_id": [f"s{seed}-{i}" for i in range(n)], "date": pa.array([dt.date(2025, int(m), 10) for m in month], pa.date32()),
         "shape": ["round"] * n if one_cell else rng.choice(["round", "oval"], n), "color": [COLOURS[c] for c in colour],
@@ -133,3 +140,97 @@ def test_cli_quote_json_and_errors(store, tmp_path):
     assert len(json.loads(many.output)["quotes"]) == 2
     exported = runner.invoke(app, ["export"], obj=_Ctx(store))
     assert exported.exit_code == 0 and "round 1.00-1.49 ct" in exported.output
+
+
+@pytest.mark.parametrize("cell_sd", [0.0, 0.03, 0.06])
+def test_the_band_reflects_the_evidence_behind_a_quote(cell_sd):
+    """A thin market (300 trades, 8% trade noise, cell premiums no smooth model explains): the
+    same stone quoted before and after 46 trades of its own cell arrive. Before, it is the model's
+    guess; after, the cell knows its level, and the band must say so by narrowing."""
+    def quoted(with_cell_trades: bool):
+        s = open_store("duckdb:///:memory:")
+        s.migrate()
+        ensure_schema(s)
+        market = synthetic(300, noise=0.08, cell_sd=cell_sd)
+        colour, clarity = np.array(market.column("color").to_pylist()), np.array(market.column("clarity").to_pylist())
+        carat = np.array([float(c) for c in market.column("carat").to_pylist()])
+        s.append("transactions", market.filter(pa.array(~((colour == "H") & (clarity == "VS2") & (carat >= 1) & (carat < 1.5)))))
+        if with_cell_trades:
+            s.append("transactions", synthetic(46, seed=3, one_cell=True, noise=0.08, cell_sd=cell_sd))
+        price_index.build(s)
+        q = quote(s, Stone("round", Decimal("1.20"), "H", "VS2", as_of=dt.date(2025, 3, 15)))
+        s.close()
+        return q
+
+    before, after = quoted(False), quoted(True)
+    assert before.method == "model" and before.n == 0
+    assert after.method == "cell" and after.n == 46
+    assert float(after.high / after.low) < float(before.high / before.low)
+
+
+def test_cli_reads_grades_in_any_case_as_the_importer_does(store):
+    runner = CliRunner()
+    upper = runner.invoke(app, ["quote", "--shape", "round", "--carat", "1.1", "--color", "H", "--clarity", "VS2",
+                                "--cut", "EX", "--date", "2025-03-01", "--json"], obj=_Ctx(store))
+    lower = runner.invoke(app, ["quote", "--shape", "Round", "--carat", "1.1", "--color", "h", "--clarity", "vs2",
+                                "--cut", "ex", "--date", "2025-03-01", "--json"], obj=_Ctx(store))
+    assert upper.exit_code == 0 and lower.exit_code == 0, lower.output
+    assert json.loads(lower.output) == json.loads(upper.output)
+    assert quote(store, Stone("round", Decimal("1.1"), "h", " vs2 ")) == quote(store, Stone("round", Decimal("1.1"), "H", "VS2"))
+
+
+def test_cli_file_quotes_every_good_row_and_names_each_bad_one(store, tmp_path):
+    stones_csv = tmp_path / "stones.csv"
+    stones_csv.write_text("shape,carat,color,clarity,cut,date\n"
+                          "round,1.10,h,VS2,EX,2025-02-01\n"
+                          "round,1.10,H,VS9,EX,2025-02-01\n"
+                          "pear,0.50,D,if,,\n"
+                          "oval,-1,G,SI1,VG,2025-13-01\n")
+    runner = CliRunner()
+    result = runner.invoke(app, ["quote", "--file", str(stones_csv), "--json"], obj=_Ctx(store))
+    assert result.exit_code == 1
+    body = json.loads(result.output)
+    assert body["ok"] is False
+    assert [q["method"] is not None for q in body["quotes"]] == [True, False, True, False]
+    assert body["quotes"][0]["color"] == "H" and body["quotes"][2]["clarity"] == "IF"
+    assert [(e["source"]["row"], e["source"]["column"], e["code"]) for e in body["errors"]] == [
+        (2, "clarity", "unknown_grade"), (4, "carat", "bad_carat"), (4, "date", "bad_date")]
+    assert {e["source"]["file"] for e in body["errors"]} == {str(stones_csv)}
+    text = runner.invoke(app, ["quote", "--file", str(stones_csv)], obj=_Ctx(store))
+    assert text.exit_code == 1
+    lines = text.stdout.splitlines()
+    assert len(lines) == 5 and lines[0].endswith(",error")
+    assert "VS9" in lines[2] and "unknown_grade" in lines[2] and lines[1].split(",")[-1] == ""
+
+
+@pytest.mark.parametrize(("between_sd", "within_sd"), [(0.0, 0.1), (0.05, 0.1), (0.2, 0.05)])
+def test_shrinkage_is_learnt_from_the_data(between_sd, within_sd):
+    """Cells whose true effects spread by `between_sd`, trades around them by `within_sd`: the
+    level's two variances come back from the residuals, and a cell's trust in its own median
+    follows them (none when cells do not differ, most for many trades and wide differences)."""
+    from roughtrace.pricing import model as hedonic
+
+    rng = np.random.default_rng(11)
+    counts = rng.integers(1, 30, 400)
+    keys = np.repeat(np.arange(400), counts)
+    residual = rng.normal(0, between_sd, 400)[keys] + rng.normal(0, within_sd, len(keys))
+    effects, _ = hedonic._effects(keys, residual)
+    assert abs(effects.within ** 0.5 - within_sd) < 0.1 * within_sd
+    assert abs(effects.between ** 0.5 - between_sd) < 0.015
+    trust = effects.weight(np.array([0, 1, 5, 50]))
+    assert trust[0] == 0 and (np.diff(trust) >= 0).all()
+    if between_sd == 0:
+        assert trust[-1] < 0.3
+    if between_sd > within_sd:
+        assert trust[1] > 0.8 and trust[-1] > 0.99
+
+
+def test_a_stone_without_cut_is_priced_at_the_markets_cut_mix(store):
+    """Every fitted trade has a cut grade (EX or VG): a stone quoted without one is neither
+    assumed excellent nor worse than the worst cut traded."""
+    stone = Stone("round", Decimal("1.10"), "H", "VS2", as_of=dt.date(2025, 3, 15))
+    unknown = quote(store, stone).price_per_carat
+    excellent = quote(store, dataclasses.replace(stone, cut="EX")).price_per_carat
+    very_good = quote(store, dataclasses.replace(stone, cut="VG")).price_per_carat
+    assert min(excellent, very_good) <= unknown <= max(excellent, very_good)
+    assert unknown not in (excellent, very_good)

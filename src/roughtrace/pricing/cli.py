@@ -12,16 +12,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
 
 from .. import render
-from ..cli_errors import fail
-from ..errors import Problem, RoughtraceError, UsageError
+from ..cli_errors import fail, report
+from ..errors import Problem, RoughtraceError, UsageError, error_body
 from . import index as price_index
 from .export import csv_safe, grids_csv
-from .quotes import Quoter, Stone, stone_problems, table_problems
+from .quotes import Quoter, Stone, canonical_stone, check_stones, stone_problems
 
 app = typer.Typer(help="The transaction price index and price quotes.", no_args_is_help=True)
 
@@ -102,7 +103,7 @@ def quote_command(
         weight = Decimal(carat)
     except InvalidOperation:
         _fail([Problem("bad_carat", f"carat must be a number, not {carat!r}")], as_json, 2)
-    stone = Stone(shape, weight, color, clarity, cut, lab, as_of)
+    stone = canonical_stone(Stone(shape, weight, color, clarity, cut, lab, as_of))
     result = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings).quote(stone))
     if as_json:
         _json(result.as_dict())
@@ -114,34 +115,44 @@ def quote_command(
 
 
 def _quote_file(ctx: typer.Context, file: Path, as_json: bool) -> None:
+    """Quote every stone of a CSV file: each row that cannot be quoted gets its own error (row,
+    column, rule) and the others are quoted. The output keeps every row in the file's order, quote
+    columns empty where a row was refused (CSV: with its error in `error`); exit 1 when any was."""
     def read() -> pa.Table:
         text_columns = {c: pa.string() for c in ("shape", "color", "clarity", "cut", "lab", "carat", "date")}
         return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=text_columns, strings_can_be_null=True))
 
     stones = _guard(as_json, read)
-    problems = table_problems(stones, file=str(file))
-    if "date" in stones.column_names:
-        import pyarrow.compute as pc
-
-        try:
-            stones = stones.set_column(stones.column_names.index("date"), "date", pc.strptime(
-                stones.column("date"), format="%Y-%m-%d", unit="s").cast(pa.date32()))
-        except pa.ArrowInvalid:
-            problems.append(Problem("bad_date", "dates take YYYY-MM-DD", file=str(file), column="date"))
-    if problems:
+    stones, problems, good = check_stones(stones, file=str(file))
+    if not good.any() and (problems and problems[0].row is None):
         _fail(problems, as_json, 1)
-    quotes = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings).quote_table(stones))
-    result = pa.Table.from_arrays(stones.columns + quotes.columns, names=stones.column_names + [
-        f"quote_{n}" if n in stones.column_names else n for n in quotes.column_names])
+    quoter = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings))
+    at = np.flatnonzero(good)
+    quotes = quoter.quote_table(stones.take(pa.array(at)))
+    # each quote back on its own row; refused rows take nulls
+    source = np.full(stones.num_rows, -1)
+    source[at] = np.arange(len(at))
+    back = pa.array(source, mask=source < 0)
+    result = stones
+    for name in quotes.column_names:
+        result = result.append_column(f"quote_{name}" if name in stones.column_names else name, quotes.column(name).take(back))
     if as_json:
-        _json({"ok": True, "quotes": result.to_pylist()})
-        return
+        body = result.to_pylist()
+        _json(error_body(problems, quotes=body) if problems else {"ok": True, "quotes": body})
+        raise SystemExit(1 if problems else 0)
+    errors: dict[int, list[str]] = {}
+    for p in problems:
+        errors.setdefault(p.row, []).append(f"{p.column}: {p.message} ({p.code})")
+    result = result.append_column("error", pa.array(["; ".join(errors.get(row, [])) for row in range(1, stones.num_rows + 1)]))
     import csv
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(result.column_names)
     for row in zip(*(c.to_pylist() for c in result.columns), strict=True):
         writer.writerow([csv_safe("" if v is None else str(v)) for v in row])
+    if problems:
+        report(problems, False)
+        raise SystemExit(1)
 
 
 @app.command("export")

@@ -10,8 +10,10 @@ quartiles and the outlier rule are rank arithmetic on the sorted prices, the sam
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import math
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,7 +35,6 @@ from .settings import (
     PRICE_OUTLIER_IQR,
     PRICE_PERIOD,
     PRICE_RIDGE,
-    PRICE_SHRINKAGE,
 )
 
 FAMILY_SQL = "CASE WHEN shape = 'round' THEN 'round' ELSE 'fancy' END"
@@ -332,7 +333,10 @@ def _has_model(store: Store) -> bool:
 
 
 def codes(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Index of each value in a grading scale, -1 for missing or unknown."""
+    """Index of each value in a grading scale, -1 for missing or unknown (a column with no value at
+    all may come back from an engine typed null)."""
+    if pa.types.is_null(values.type):
+        return np.full(len(values), -1, dtype=np.int64)
     found = pc.index_in(values, value_set=pa.array(vocabulary))
     return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -361,9 +365,9 @@ def fit_and_store_model(store: Store, settings: Any = None) -> int:
             period=np.searchsorted(period_values, row_periods).astype(np.int64))
         fitted = hedonic.fit(stones, np.asarray(rows.column("log_ppc").to_numpy(), dtype=float),
                              tuple(p.isoformat() for p in periods), float(setting(settings, PRICE_RIDGE)),
-                             float(setting(settings, PRICE_SHRINKAGE)), int(setting(settings, PRICE_MODEL_SAMPLE)))
-        store.append("price_model", pa.table({"key": ["model", "built_at"], "value": [
-            json.dumps(model_document(fitted)), dt.datetime.now(dt.UTC).isoformat()]}))
+                             int(setting(settings, PRICE_MODEL_SAMPLE)))
+        store.append("price_model", pa.table({"key": ["model", "covariance", "built_at"], "value": [
+            json.dumps(model_document(fitted)), pack_factor(fitted.covariance_factor), dt.datetime.now(dt.UTC).isoformat()]}))
         store.append("price_model_effects", effects_table(fitted))
     from .quotes import forget_model  # (quotes imports this module)
 
@@ -372,14 +376,33 @@ def fit_and_store_model(store: Store, settings: Any = None) -> int:
 
 
 def model_document(fitted: hedonic.HedonicModel) -> dict:
-    """The fitted model minus its cell effects, as JSON-ready data."""
+    """The fitted model minus its cell effects' rows, as JSON-ready data (each level's between- and
+    within-cell variances included)."""
     return {
         "periods": list(fitted.periods), "keep": np.flatnonzero(fitted.keep).tolist(), "n_terms": len(fitted.keep),
         "beta": fitted.beta.tolist(), "sigma": fitted.sigma,
         "carat_range": {str(k): list(v) for k, v in fitted.carat_range.items()},
         "colour_range": list(fitted.colour_range), "clarity_range": list(fitted.clarity_range),
-        "shrinkage": fitted.shrinkage, "n_trades": fitted.n_trades,
+        "leverage": fitted.leverage, "n_trades": fitted.n_trades,
+        "mix": {"cut": None if fitted.mix["cut"] is None else fitted.mix["cut"].tolist(), "lab": fitted.mix["lab"].tolist()},
+        "levels": {name: {"between": level.between, "within": level.within} for name, level in (
+            ("cell", fitted.cell), ("cell_period", fitted.cell_period), ("cell_cut", fitted.cell_cut))},
     }
+
+
+def pack_factor(factor: np.ndarray) -> str:
+    """The model's covariance factor (upper triangular, p x p) as text: its upper triangle, row by
+    row, as little-endian float32, base64 (single precision is ample for a band's width)."""
+    return base64.b64encode(factor[np.triu_indices(len(factor))].astype("<f4").tobytes()).decode("ascii")
+
+
+def unpack_factor(text: str) -> np.ndarray:
+    """The inverse of `pack_factor`."""
+    packed = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float)
+    size = int(round((math.sqrt(8 * len(packed) + 1) - 1) / 2))
+    factor = np.zeros((size, size))
+    factor[np.triu_indices(size)] = packed
+    return factor
 
 
 def _decode_cell(keys: np.ndarray) -> dict[str, pa.Array]:
@@ -390,7 +413,16 @@ def _decode_cell(keys: np.ndarray) -> dict[str, pa.Array]:
         ("color", COLOURS, keys // 16 % 32), ("clarity", CLARITIES, keys % 16))}
 
 
+EFFECTS_SCHEMA = pa.schema([
+    ("level", pa.string()), ("period_start", pa.date32()), ("shape_family", pa.string()), ("size_bracket", pa.string()),
+    ("color", pa.string()), ("clarity", pa.string()), ("cut", pa.string()), ("n_trades", pa.int64()),
+    ("effect", pa.float64()), ("scale", pa.float64())])
+"""The columns of `price_model_effects`, typed: a level with no rows (no cut grades in the data,
+one period) is an empty table of these types, never a column of nulls."""
+
+
 def effects_table(fitted: hedonic.HedonicModel) -> pa.Table:
+    """The three levels of cell effects as rows of `price_model_effects` (`EFFECTS_SCHEMA`)."""
     parts = []
     for level, effects, divisor in (("cell", fitted.cell, 1), ("cell_period", fitted.cell_period, 4096),
                                     ("cell_cut", fitted.cell_cut, 8)):
@@ -399,9 +431,10 @@ def effects_table(fitted: hedonic.HedonicModel) -> pa.Table:
         period = [dt.date.fromisoformat(fitted.periods[int(r)]) for r in rest] if level == "cell_period" else [None] * len(cell)
         cut = [CUTS[int(r)] for r in rest] if level == "cell_cut" else [None] * len(cell)
         parts.append(pa.table({
-            "level": [level] * len(cell), "period_start": pa.array(period, pa.date32()), **_decode_cell(cell),
-            "cut": pa.array(cut, pa.string()), "n_trades": pa.array(effects.n, pa.int64()),
-            "effect": pa.array(effects.effect, pa.float64()), "scale": pa.array(effects.scale, pa.float64())}))
+            "level": pa.array([level] * len(cell), pa.string()), "period_start": pa.array(period, pa.date32()),
+            **_decode_cell(cell), "cut": pa.array(cut, pa.string()), "n_trades": pa.array(effects.n, pa.int64()),
+            "effect": pa.array(effects.effect, pa.float64()), "scale": pa.array(effects.scale, pa.float64())},
+            schema=EFFECTS_SCHEMA))
     return pa.concat_tables(parts)
 
 

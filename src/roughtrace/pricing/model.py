@@ -1,5 +1,5 @@
 """The hedonic quote model: log price per carat explained by size, grades and period, fitted
-robustly on transactions, with shrunken cell effects on top of it.
+robustly on transactions, with cell effects weighted by evidence on top of it.
 
 Everything here is pure numpy over columns (no I/O); `index.py` feeds it from the store.
 
@@ -15,8 +15,9 @@ The model (all terms in natural log of USD per carat):
 * time: one step per period (a random walk under the ridge penalty);
 
 fitted by ridge-penalised Huber regression (iteratively reweighted least squares). Residuals then
-give three levels of cell effects, each the median residual shrunk by n / (n + k): the index cell
-pooled over periods, the cell in one period, and the cell for one cut grade.
+give three levels of cell effects (the index cell pooled over periods, the cell in one period,
+the cell for one cut grade), each cell's median residual weighted by empirical Bayes: the level's
+between-cell variance against the median's sampling noise, both estimated from the data.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ FANCY_COLOUR = COLOURS.index("fancy")
 N_LATTICE_COLOURS = len(COLOURS) - 1
 LAB_TERMS = tuple(lab for lab in LABS if lab != "none")
 BRACKET_LOWS = np.array([float(b) for b in BRACKET_LOWER_BOUNDS])
+BRACKET_MIDDLES = np.sqrt(BRACKET_LOWS * np.r_[BRACKET_LOWS[1:], BRACKET_LOWS[-1]])
+"""The geometric middle of each size bracket (between its lower bound and the next one's; the open
+last bracket: its lower bound), ct."""
 _MAGIC = np.log(np.array([float(w) for w in MAGIC_WEIGHTS]))
 KNOTS = np.sort(np.concatenate([_MAGIC, (_MAGIC[1:] + _MAGIC[:-1]) / 2]))
 HUBER = 1.345
@@ -87,9 +91,11 @@ def terms(n_periods: int) -> list[tuple[str, str]]:
     return out
 
 
-def _blocks(stones: Stones, n_periods: int) -> list:
+def _blocks(stones: Stones, n_periods: int, mix: dict | None = None) -> list:
     """The design's column blocks in term order: ("plain", matrix) or ("pair", left, right) for
-    the products of two factor blocks (left x right, row-major)."""
+    the products of two factor blocks (left x right, row-major). With `mix` (at quote time), a
+    stone whose cut or lab is not given takes the fitted trades' mix of cut steps and labs (their
+    mean columns) instead of the columns of excellent cut and no lab."""
     n = len(stones)
     lc = np.log(stones.carat)
     fancy = (stones.family == 1).astype(float)
@@ -99,6 +105,12 @@ def _blocks(stones: Stones, n_periods: int) -> list:
     colour_steps = (lattice_colour[:, None] >= np.arange(1, N_LATTICE_COLOURS)[None, :]).astype(float)
     clarity_steps = (stones.clarity[:, None] >= np.arange(1, len(CLARITIES))[None, :]).astype(float)
     bracket_onehot = (bracket[:, None] == np.arange(len(BRACKETS))[None, :]).astype(float)
+    cut_steps = (stones.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).astype(float)
+    labs = (stones.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).astype(float)
+    if mix is not None:
+        if mix.get("cut") is not None:
+            cut_steps[stones.cut < 0] = mix["cut"]
+        labs[stones.lab < 0] = mix["lab"]
 
     def pairs(left: np.ndarray, right: np.ndarray) -> tuple:
         return ("pair", left, right)
@@ -112,9 +124,7 @@ def _blocks(stones: Stones, n_periods: int) -> list:
         plain((bracket[:, None] >= np.arange(1, len(BRACKETS))[None, :]).astype(float)),
         plain(colour_steps), plain((stones.colour == FANCY_COLOUR).astype(float)[:, None]),
         plain(clarity_steps),
-        plain((stones.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).astype(float)),
-        plain((stones.cut < 0).astype(float)[:, None]),
-        plain((stones.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).astype(float)),
+        plain(cut_steps), plain((stones.cut < 0).astype(float)[:, None]), plain(labs),
         plain((period[:, None] >= np.arange(1, n_periods)[None, :]).astype(float)),
         plain(colour_steps * lc[:, None]), plain(clarity_steps * lc[:, None]),
         pairs(colour_steps, clarity_steps), pairs(bracket_onehot, colour_steps), pairs(bracket_onehot, clarity_steps),
@@ -125,11 +135,11 @@ def _width(block: tuple) -> int:
     return block[1].shape[1] if block[0] == "plain" else block[1].shape[1] * block[2].shape[1]
 
 
-def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None) -> np.ndarray:
+def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None, mix: dict | None = None) -> np.ndarray:
     """The design matrix [stone, term] (only the kept terms when `keep` is given; products of
     two factors are then formed for the kept pairs only, which bounds time and memory)."""
     out, start = [], 0
-    for block in _blocks(stones, n_periods):
+    for block in _blocks(stones, n_periods, mix):
         width = _width(block)
         mask = np.ones(width, dtype=bool) if keep is None else keep[start:start + width]
         start += width
@@ -144,12 +154,13 @@ def design(stones: Stones, n_periods: int, keep: np.ndarray | None = None) -> np
     return np.concatenate(out, axis=1)
 
 
-def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.ndarray) -> np.ndarray:
+def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.ndarray,
+                     mix: dict | None = None) -> np.ndarray:
     """X beta without forming the product columns: a product block contributes
     sum_ij left_i B_ij right_j = rowsum((left @ B) * right)."""
     total = np.zeros(len(stones))
     start, used = 0, 0
-    for block in _blocks(stones, n_periods):
+    for block in _blocks(stones, n_periods, mix):
         width = _width(block)
         mask = keep[start:start + width]
         start += width
@@ -167,15 +178,45 @@ def linear_predictor(stones: Stones, n_periods: int, keep: np.ndarray, beta: np.
     return total
 
 
+def median_variance(within: float, n: np.ndarray) -> np.ndarray:
+    """Variance of the median of n trades of noise variance `within`: within / n, times pi / 2
+    (the median's efficiency against the mean for normal noise) from three trades on (the median
+    of one or two trades is their mean). Infinite for n = 0."""
+    n = np.asarray(n, dtype=float)
+    factor = np.where(n >= 3, math.pi / 2, 1.0)
+    return np.where(n > 0, within * factor / np.maximum(n, 1), np.inf)
+
+
 @dataclass(frozen=True)
 class Effects:
     """Shrunken median residuals of one level: sorted integer keys, trade counts, effects and
-    robust spreads (log scale)."""
+    robust spreads (log scale), and the level's two variances estimated from the data (empirical
+    Bayes): `between`, how far true cell effects spread around the model, and `within`, the noise
+    of one trade around its cell's centre."""
 
     keys: np.ndarray
     n: np.ndarray
     effect: np.ndarray
     scale: np.ndarray
+    between: float = 0.0
+    within: float = 0.0
+
+    def sampling_variance(self, n: np.ndarray) -> np.ndarray:
+        """Variance of a cell's median residual from n trades (`median_variance`)."""
+        return median_variance(self.within, n)
+
+    def weight(self, n: np.ndarray) -> np.ndarray:
+        """How much a cell's own median is trusted against the model: between / (between +
+        sampling variance); 0 for an untraded cell or a level whose cells do not differ."""
+        v = self.sampling_variance(n)
+        if self.between <= 0:
+            return np.zeros(len(v))
+        return np.where(np.isfinite(v), self.between / (self.between + np.where(np.isfinite(v), v, 0.0)), 0.0)
+
+    def posterior_variance(self, n: np.ndarray) -> np.ndarray:
+        """Variance left in a cell's effect after its n trades: between x (1 - weight); the whole
+        between-cell variance for an untraded cell."""
+        return self.between * (1.0 - self.weight(n))
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(n, effect, scale) for each key; zeros (and NaN scale) where the level has no trades."""
@@ -189,8 +230,10 @@ class Effects:
 
 @dataclass(frozen=True)
 class HedonicModel:
-    """A fitted model: kept terms and coefficients, the residual scale, the data's ranges and
-    the three levels of cell effects."""
+    """A fitted model: kept terms and coefficients, the residual scale, the mean leverage of a
+    fitted trade (effective parameters / trades fitted: sigma^2 x leverage is the variance of the
+    model's own estimate at a typical stone), the data's ranges and the three levels of cell
+    effects."""
 
     periods: tuple[str, ...]
     keep: np.ndarray
@@ -199,16 +242,60 @@ class HedonicModel:
     carat_range: dict[int, tuple[float, float]]
     colour_range: tuple[int, int]
     clarity_range: tuple[int, int]
-    shrinkage: float
+    leverage: float
     cell: Effects
     cell_period: Effects
     cell_cut: Effects
     n_trades: int
+    mix: dict | None = None
+    """The fitted trades' mix of cut steps (None when some trades have no cut grade: the model
+    then prices `cut unknown` itself) and of labs, for stones quoted without them."""
+    covariance_factor: np.ndarray | None = None
+    """Upper-triangular F with F F' = (X'WX + penalty)^-1 over the kept terms: the coefficients'
+    covariance is sigma^2 F F' (the ridge penalty read as a prior)."""
     extras: dict = field(default_factory=dict)
 
     def base(self, stones: Stones) -> np.ndarray:
         """The model's log price per carat before cell effects."""
-        return linear_predictor(stones, len(self.periods), self.keep, self.beta)
+        return linear_predictor(stones, len(self.periods), self.keep, self.beta, self.mix)
+
+    def base_and_variance(self, stones: Stones) -> tuple[np.ndarray, np.ndarray]:
+        """The model's log price per carat of each stone and the variance of that estimate:
+        sigma^2 x' (X'WX + penalty)^-1 x, large where the stone's terms are seen in few trades (a
+        grade combination or a size the data hardly holds); the mean leverage times sigma^2 when
+        the factor is not stored. The variance is taken once per distinct family, size bracket,
+        grades, lab and period, at the bracket's middle weight (it changes little within a
+        bracket; a weight outside the data widens the band on its own), in single precision."""
+        base = self.base(stones)
+        if self.covariance_factor is None:
+            return base, np.full(len(stones), self.sigma ** 2 * self.leverage)
+        bracket = stones.bracket
+        period = np.clip(stones.period, 0, max(len(self.periods) - 1, 0))
+        combo = (((((stones.family.astype(np.int64) * 32 + bracket) * 32 + stones.colour) * 16 + stones.clarity) * 8
+                  + stones.cut + 1) * 8 + stones.lab + 1) * 4096 + period
+        _, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+        typical = Stones(stones.family[first], BRACKET_MIDDLES[bracket[first]], stones.colour[first], stones.clarity[first],
+                         stones.cut[first], stones.lab[first], period[first])
+        rows = design(typical, len(self.periods), self.keep, self.mix).astype(np.float32)
+        projected = rows @ self.covariance_factor.astype(np.float32)
+        return base, self.sigma ** 2 * np.einsum("ij,ij->i", projected, projected).astype(float)[inverse]
+
+
+def _sorted_groups(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Values sorted by key, then by value: (distinct keys, counts, start of each group, sorted
+    values); one sort."""
+    order = np.lexsort((values, keys))
+    k, v = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], np.diff(np.r_[starts, len(k)]), starts, v
+
+
+def _medians(counts: np.ndarray, starts: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per group of sorted values: the median, and the robust standard deviation (interquartile
+    range / 1.349, lower and upper quartile by rank)."""
+    median = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
+    spread = (v[starts + (3 * (counts - 1)) // 4] - v[starts + (counts - 1) // 4]) / IQR_TO_SIGMA
+    return median, spread
 
 
 def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -217,24 +304,59 @@ def group_medians(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.
     if len(keys) == 0:
         empty = np.zeros(0)
         return keys[:0], empty.astype(np.int64), empty, empty
-    order = np.lexsort((values, keys))
-    k, v = keys[order], values[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    counts = np.diff(np.r_[starts, len(k)])
-    median = (v[starts + (counts - 1) // 2] + v[starts + counts // 2]) / 2
-    spread = (v[starts + (3 * (counts - 1)) // 4] - v[starts + (counts - 1) // 4]) / IQR_TO_SIGMA
-    return k[starts], counts, median, spread
+    unique, counts, starts, v = _sorted_groups(keys, values)
+    return (unique, counts, *_medians(counts, starts, v))
 
 
-def _effects(keys: np.ndarray, residual: np.ndarray, shrinkage: float) -> tuple[Effects, np.ndarray]:
-    unique, counts, median, spread = group_medians(keys, residual)
-    shrunk = median * counts / (counts + shrinkage)
-    effects = Effects(unique, counts, shrunk, spread)
+def level_variances(counts: np.ndarray, starts: np.ndarray, v: np.ndarray, medians: np.ndarray,
+                    rounds: int = 50) -> tuple[float, float]:
+    """(between, within) variances of one level of cell effects, from residuals sorted by cell
+    (`_sorted_groups`) and each cell's median. `within` is the pooled variance of trades around
+    their cell's mean over cells of two or more trades (residuals first limited to 4 robust
+    standard deviations, so that a gross price error does not inflate it); `between` solves
+    between = sum w (m^2 - v) / sum w, w = 1 / (between + v)^2 (the likelihood equation of normal
+    cell effects around the model, by fixed-point steps), over cell medians m of sampling variance
+    v. With no cell of two trades, noise and cell differences cannot be told apart, and the level
+    gets no effects."""
+    if len(v) == 0:
+        return 0.0, 0.0
+    spread = float(np.median(np.abs(v - np.median(v)))) * MAD_TO_SIGMA
+    limited = np.clip(v, -4 * spread, 4 * spread) if spread > 0 else v
+    group = np.repeat(np.arange(len(counts)), counts)
+    mean = np.add.reduceat(limited, starts) / counts
+    dof = float(np.sum(counts - 1))
+    if dof < 1:
+        return 0.0, float(np.var(limited))
+    within = float(np.sum((limited - mean[group]) ** 2)) / dof
+    sampling = median_variance(within, counts)
+    m2 = medians ** 2
+    between = max(0.0, float(np.mean(m2 - sampling)))
+    for _ in range(rounds):
+        w = 1.0 / (between + sampling) ** 2
+        updated = max(0.0, float(np.sum(w * (m2 - sampling)) / np.sum(w)))
+        converged = abs(updated - between) <= 1e-6 * max(between, 1e-6)
+        between = updated
+        if converged:
+            break
+    return between, within
+
+
+def _effects(keys: np.ndarray, residual: np.ndarray) -> tuple[Effects, np.ndarray]:
+    """One level of cell effects from residuals: each cell's median, weighted by the level's
+    empirical-Bayes trust in it (`Effects.weight`); returns the level and the residuals after it."""
+    if len(keys) == 0:
+        empty = np.zeros(0)
+        return Effects(keys[:0], empty.astype(np.int64), empty, empty), residual
+    unique, counts, starts, v = _sorted_groups(keys, residual)
+    median, spread = _medians(counts, starts, v)
+    between, within = level_variances(counts, starts, v, median)
+    trust = Effects(unique, counts, median, spread, between, within).weight(counts)
+    effects = Effects(unique, counts, median * trust, spread, between, within)
     _, effect, _ = effects.lookup(keys)
     return effects, residual - effect
 
 
-def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float, shrinkage: float,
+def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float,
         sample: int, seed: int = 20240101, chunk: int = 20000) -> HedonicModel:
     """Fit the hedonic model on at most `sample` trades (an even random sample when there are
     more) and the cell effects on every trade. `log_ppc` is ln(USD per carat)."""
@@ -275,6 +397,18 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         sigma = float(np.median(np.abs(residual)) * MAD_TO_SIGMA) or 1e-6
         weights = np.minimum(1.0, HUBER * sigma / np.maximum(np.abs(residual), 1e-12))
     del blocks
+    # effective parameters of the penalised fit: trace of its hat matrix; fitted residuals are
+    # smaller than a new trade's by (1 - leverage), so sigma is scaled back up by that
+    known_cut = sub.cut >= 0
+    mix = {"cut": (sub.cut[:, None] >= np.arange(1, len(CUTS))[None, :]).mean(axis=0) if known_cut.all() else None,
+           "lab": (sub.lab[:, None] == np.array([LABS.index(lab) for lab in LAB_TERMS])[None, :]).mean(axis=0)}
+    # (X'WX + penalty)^-1 = F F' with F = inverse of its Cholesky factor, transposed (upper
+    # triangular): the penalised normal matrix is positive definite, its inverse need not be
+    # numerically so
+    covariance_factor = np.linalg.inv(np.linalg.cholesky(xtx)).T
+    covariance = covariance_factor @ covariance_factor.T
+    leverage = min(float(np.sum(covariance * (xtx - penalty))) / len(y), 0.9)
+    sigma /= math.sqrt(1 - leverage)
     # residuals of every trade, in chunks
     big = 10 * chunk
     base = np.concatenate([
@@ -282,11 +416,11 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         for s in range(0, n, big)])
     residual = log_ppc - base
     cell_key = stones.cell_key()
-    cell, residual = _effects(cell_key, residual, shrinkage)
+    cell, residual = _effects(cell_key, residual)
     period = np.clip(stones.period, 0, n_periods - 1)
-    cell_period, residual = _effects(cell_key * 4096 + period, residual, shrinkage)
+    cell_period, residual = _effects(cell_key * 4096 + period, residual)
     known_cut = stones.cut >= 0
-    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut], shrinkage)
+    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut])
     carat_range = {}
     for family in range(len(SHAPE_FAMILIES)):
         of_family = stones.carat[stones.family == family]
@@ -297,7 +431,7 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
     return HedonicModel(
         periods=tuple(periods), keep=keep, beta=beta, sigma=sigma, carat_range=carat_range,
         colour_range=colour_range, clarity_range=(int(stones.clarity.min()), int(stones.clarity.max())),
-        shrinkage=shrinkage, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
+        leverage=leverage, mix=mix, covariance_factor=covariance_factor, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
     )
 
 
@@ -317,21 +451,39 @@ class QuoteArrays:
     extrapolated: np.ndarray
 
 
+def trade_noise(model: HedonicModel) -> float:
+    """Variance of one trade around its cell's centre once every known effect is priced in: the
+    within-cell variance of the deepest level that has cells of two trades (cut, then period, then
+    the pooled cell), else the model's own residual variance."""
+    for level in (model.cell_cut, model.cell_period, model.cell):
+        if level.within > 0:
+            return level.within
+    return model.sigma ** 2
+
+
 def quote(model: HedonicModel, stones: Stones, min_trades: int, band_width: float) -> QuoteArrays:
-    """Quote every stone: model + shrunken cell effects; band = point x exp(+-band_width x spread),
-    the spread blended between the cell's and the model's by evidence and widened by how far the
-    stone lies outside the data."""
+    """Quote every stone: model + cell effects weighted by evidence. The band is point x
+    exp(+-band_width x s x widening), s the standard deviation of a trade at that quote: the
+    trades' own noise (the cell's spread where it is trusted, the pooled within-cell noise
+    otherwise) plus the uncertainty of the point itself (what each level of cell effects leaves
+    unknown after the cell's trades, and the model's own estimate). A cell of many trades knows its
+    effect; an untraded one carries the whole between-cell variance, so its band is wider. The
+    widening grows with how far the stone lies outside the data."""
     n_periods = len(model.periods)
-    base = model.base(stones)
+    base, model_variance = model.base_and_variance(stones)
     cell_key = stones.cell_key()
     n1, e1, s1 = model.cell.lookup(cell_key)
     period = np.clip(stones.period, 0, n_periods - 1)
     n2, e2, _ = model.cell_period.lookup(cell_key * 4096 + period)
     n3, e3, _ = model.cell_cut.lookup(np.where(stones.cut >= 0, cell_key * 8 + stones.cut, -1))
     log_point = base + e1 + e2 + e3
-    k = model.shrinkage
-    cell_scale = np.where(np.isnan(s1), model.sigma, s1)
-    spread = (n1 * cell_scale + k * model.sigma) / (n1 + k)
+    noise = trade_noise(model)
+    # a cell's own spread speaks once it has the trades that make its quote its own figure
+    trust = np.where(n1 >= min_trades, model.cell.weight(n1), 0.0)
+    own = np.where(np.isnan(s1), 0.0, s1) ** 2
+    unknown = (model.cell.posterior_variance(n1) + model.cell_period.posterior_variance(n2)
+               + model.cell_cut.posterior_variance(n3) + model_variance)
+    spread = np.sqrt(trust * own + (1 - trust) * noise + unknown)
     # distance outside the data: ln-carat beyond the family's range, grade steps beyond the seen ones
     low_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[0] for f in range(len(SHAPE_FAMILIES))])
     high_carat = np.array([model.carat_range.get(int(f), (math.nan, math.nan))[1] for f in range(len(SHAPE_FAMILIES))])

@@ -2,13 +2,15 @@
 
 A quote is a price per carat (USD, rounded to the cent) with a low-high band, the number of
 transactions behind it and the method: `cell` (the cell has at least `price_min_trades` trades in
-the quote's period), `blend` (fewer: the cell's evidence is blended with the model by n / (n + k)),
-`model` (the cell never traded); `-extrapolated` is appended when the stone lies outside the data
-(weight, grades, shape family or date), and its band is widened accordingly.
+the quote's period), `blend` (fewer: the cell's evidence is weighted against the model by
+empirical Bayes), `model` (the cell never traded); `-extrapolated` is appended when the stone lies
+outside the data (weight, grades, shape family or date), and its band is widened accordingly. The
+band reflects the evidence: trade noise plus what the cell's trades leave unknown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -25,7 +27,7 @@ from ..domain.money import USD_QUANTUM
 from ..errors import NotFound, Problem, UsageError
 from ..store.port import Store
 from . import model as hedonic
-from .index import codes, setting
+from .index import codes, setting, unpack_factor
 from .periods import period_start, period_starts
 from .schema import ensure_schema
 from .settings import PRICE_BAND_WIDTH, PRICE_MIN_TRADES, PRICE_PERIOD
@@ -88,18 +90,30 @@ def load_model(store: Store) -> hedonic.HedonicModel:
     effect = np.asarray(effects.column("effect").to_numpy(), dtype=float)
     scale = np.asarray(effects.column("scale").to_numpy(), dtype=float)
 
+    variances = doc.get("levels", {})
+
     def level_of(name: str, keys: np.ndarray) -> hedonic.Effects:
         mask = level == name
         order = np.argsort(keys[mask], kind="stable")
-        return hedonic.Effects(keys[mask][order], n[mask][order], effect[mask][order], scale[mask][order])
+        spread = variances.get(name, {})
+        return hedonic.Effects(keys[mask][order], n[mask][order], effect[mask][order], scale[mask][order],
+                               float(spread.get("between", 0.0)), float(spread.get("within", 0.0)))
 
     return hedonic.HedonicModel(
         periods=tuple(doc["periods"]), keep=keep, beta=np.array(doc["beta"]), sigma=float(doc["sigma"]),
         carat_range={int(k): tuple(v) for k, v in doc["carat_range"].items()},
         colour_range=tuple(doc["colour_range"]), clarity_range=tuple(doc["clarity_range"]),
-        shrinkage=float(doc["shrinkage"]), cell=level_of("cell", cell), cell_period=level_of("cell_period", cell * 4096 + period),
+        leverage=float(doc.get("leverage", 0.0)), mix=_mix(doc.get("mix")),
+        covariance_factor=unpack_factor(documents["covariance"]) if "covariance" in documents else None, cell=level_of("cell", cell), cell_period=level_of("cell_period", cell * 4096 + period),
         cell_cut=level_of("cell_cut", cell * 8 + cut), n_trades=int(doc["n_trades"]),
     )
+
+
+def _mix(stored: dict | None) -> dict | None:
+    """The model's cut and lab mix as arrays (None for a model stored without one)."""
+    if stored is None:
+        return None
+    return {"cut": None if stored["cut"] is None else np.array(stored["cut"]), "lab": np.array(stored["lab"])}
 
 
 def _cell_keys(table: pa.Table) -> np.ndarray:
@@ -131,7 +145,8 @@ class Quoter:
         return index, starts
 
     def quote(self, stone: Stone) -> Quote:
-        """The quote for one stone (grades checked; carat in ct, > 0)."""
+        """The quote for one stone (grades checked, whatever their case; carat in ct, > 0)."""
+        stone = canonical_stone(stone)
         problems = stone_problems(stone.shape, stone.carat, stone.color, stone.clarity, stone.cut, stone.lab)
         if problems:
             raise UsageError(problems)
@@ -179,15 +194,36 @@ class Quoter:
         })
 
 
+GRADE_SCALES: dict[str, tuple[str, ...]] = {"shape": SHAPES, "color": COLOURS, "clarity": CLARITIES, "cut": CUTS, "lab": LABS}
+"""The grading scale of each column of a stone's description."""
+
+
+def canonical_grade(value: str | None, scale: tuple[str, ...]) -> str | None:
+    """A grade as the scale spells it, whatever its case and surrounding spaces (`h` is H, `vs1`
+    is VS1, `Round` is round), as the importer reads them; a value not on the scale is returned
+    unchanged, for the check to name."""
+    if value is None:
+        return None
+    wanted = value.strip().upper()
+    return next((grade for grade in scale if grade.upper() == wanted), value)
+
+
+def canonical_stone(stone: Stone) -> Stone:
+    """The stone with every grade spelt as its scale spells it (`canonical_grade`)."""
+    return dataclasses.replace(stone, **{column: canonical_grade(getattr(stone, column), scale)
+                                         for column, scale in GRADE_SCALES.items()})
+
+
 def stone_problems(shape: str, carat: Any, color: str, clarity: str, cut: str | None, lab: str | None,
                    row: int | None = None, file: str | None = None) -> list[Problem]:
-    """Every problem with one stone's description (unknown grade, weight not above 0)."""
+    """Every problem with one stone's description (unknown grade, weight not above 0); grades are
+    read whatever their case."""
     problems = []
-    for column, value, scale in (("shape", shape, SHAPES), ("color", color, COLOURS), ("clarity", clarity, CLARITIES),
-                                 ("cut", cut, CUTS), ("lab", lab, LABS)):
+    for column, value in (("shape", shape), ("color", color), ("clarity", clarity), ("cut", cut), ("lab", lab)):
         if value is None and column in ("cut", "lab"):
             continue
-        if value not in scale:
+        scale = GRADE_SCALES[column]
+        if canonical_grade(value, scale) not in scale:
             problems.append(Problem("unknown_grade", f"{value!r} is not a {column}; use one of {', '.join(scale)}",
                                     file=file, row=row, column=column))
     try:
@@ -198,32 +234,69 @@ def stone_problems(shape: str, carat: Any, color: str, clarity: str, cut: str | 
     return problems
 
 
-def table_problems(stones: pa.Table, file: str | None = None) -> list[Problem]:
-    """Every problem in a table of stones, each with its 1-based row."""
-    problems = []
-    for column in ("shape", "carat", "color", "clarity"):
+def _canonical_column(values: pa.ChunkedArray, scale: tuple[str, ...]) -> pa.ChunkedArray:
+    """A text column with every value on the scale spelt as the scale spells it (any case, spaces
+    around); other values unchanged."""
+    at = pc.index_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), value_set=pa.array([v.upper() for v in scale]))
+    return pc.if_else(pc.is_valid(at), pc.take(pa.array(scale), at), values)
+
+
+def check_stones(stones: pa.Table, file: str | None = None) -> tuple[pa.Table, list[Problem], np.ndarray]:
+    """A table of stones as a user sends it (text columns shape, carat, color, clarity and optional
+    cut, lab, date) made ready to quote: grades in their scale's spelling, dates typed. Returns the
+    table, every problem found (each with its 1-based row and column; a missing required column
+    is a problem of the whole file) and which rows are fit to quote. One bad row never stops the
+    others."""
+    missing = [c for c in ("shape", "carat", "color", "clarity") if c not in stones.column_names]
+    if missing:
+        return stones, [Problem("missing_column", f"the stones file needs a column {c!r}", file=file, column=c)
+                        for c in missing], np.zeros(stones.num_rows, dtype=bool)
+    found: list[tuple[int, Problem]] = []
+    good = np.ones(stones.num_rows, dtype=bool)
+
+    def refuse(bad: np.ndarray, code: str, message: Any, column: str) -> None:
+        for row in np.flatnonzero(bad):
+            found.append((int(row), Problem(code, message(int(row)), file=file, row=int(row) + 1, column=column)))
+        good[bad] = False
+
+    for column, scale in GRADE_SCALES.items():
         if column not in stones.column_names:
-            problems.append(Problem("missing_column", f"the stones file needs a column {column!r}", file=file, column=column))
-    if problems:
-        return problems
-    checks = [("shape", SHAPES), ("color", COLOURS), ("clarity", CLARITIES)] + [
-        (c, s) for c, s in (("cut", CUTS), ("lab", LABS)) if c in stones.column_names]
-    for column, scale in checks:
+            continue
         values = stones.column(column)
-        bad = pc.invert(pc.is_in(values, value_set=pa.array(scale)))
-        if column in ("cut", "lab"):
-            bad = pc.and_(bad, pc.is_valid(values))
-        for row in np.flatnonzero(np.asarray(pc.fill_null(bad, True).to_numpy(zero_copy_only=False)))[:100]:
-            problems.append(Problem("unknown_grade", f"{values[int(row)].as_py()!r} is not a {column}", file=file,
-                                    row=int(row) + 1, column=column))
+        if pa.types.is_null(values.type):
+            values = values.cast(pa.string())
+        values = _canonical_column(values, scale)
+        stones = stones.set_column(stones.column_names.index(column), column, values)
+        unknown = pc.invert(pc.is_in(values, value_set=pa.array(scale)))
+        optional = column in ("cut", "lab")
+        bad = np.asarray(pc.fill_null(pc.and_(unknown, pc.is_valid(values)) if optional else unknown, not optional)
+                         .to_numpy(zero_copy_only=False), dtype=bool)
+        refuse(bad, "unknown_grade", lambda row, v=values, c=column, sc=scale: (
+            f"no {c} given" if v[row].as_py() is None else f"{v[row].as_py()!r} is not a {c}; use one of {', '.join(sc)}"),
+            column)
     carat = stones.column("carat")
     if pa.types.is_string(carat.type) or pa.types.is_large_string(carat.type):
         numeric = pc.match_substring_regex(carat, r"^\s*[0-9]*\.?[0-9]+\s*$")
         carat = pc.cast(pc.if_else(numeric, carat, "0"), pa.float64())
-    bad = pc.fill_null(pc.invert(pc.greater(pc.cast(carat, pa.float64()), 0)), True)
-    for row in np.flatnonzero(np.asarray(bad.to_numpy(zero_copy_only=False)))[:100]:
-        problems.append(Problem("bad_carat", "carat must be a weight above 0 ct", file=file, row=int(row) + 1, column="carat"))
-    return problems
+    bad = np.asarray(pc.fill_null(pc.invert(pc.greater(pc.cast(carat, pa.float64()), 0)), True)
+                     .to_numpy(zero_copy_only=False), dtype=bool)
+    raw_carat = stones.column("carat")
+    refuse(bad, "bad_carat", lambda row: f"carat must be a weight above 0 ct, not {raw_carat[row].as_py()!r}", "carat")
+    if "date" in stones.column_names and not pa.types.is_date32(stones.column("date").type):
+        text = stones.column("date")
+        if pa.types.is_null(text.type):
+            text = text.cast(pa.string())
+        dates = pc.cast(pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+        bad = np.asarray(pc.and_(pc.is_valid(text), pc.is_null(dates)).to_numpy(zero_copy_only=False), dtype=bool)
+        refuse(bad, "bad_date", lambda row: f"dates take YYYY-MM-DD, not {text[row].as_py()!r}", "date")
+        stones = stones.set_column(stones.column_names.index("date"), "date", dates)
+    found.sort(key=lambda item: item[0])
+    return stones, [problem for _, problem in found], good
+
+
+def table_problems(stones: pa.Table, file: str | None = None) -> list[Problem]:
+    """Every problem in a table of stones, each with its 1-based row (`check_stones`)."""
+    return check_stones(stones, file)[1]
 
 
 _CACHE: dict[int, tuple[tuple, Quoter, float]] = {}
@@ -254,4 +327,4 @@ def quote(store: Store, stone: Stone, settings: Any = None) -> Quote:
     return cached[1].quote(stone)
 
 
-__all__ = ["Quote", "Quoter", "Stone", "forget_model", "load_model", "period_start", "quote", "stone_problems", "table_problems"]
+__all__ = ["Quote", "Quoter", "Stone", "canonical_grade", "canonical_stone", "check_stones", "forget_model", "load_model", "period_start", "quote", "stone_problems", "table_problems"]

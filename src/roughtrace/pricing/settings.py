@@ -25,10 +25,6 @@ PRICE_BAND_WIDTH = Setting(
     "price_band_width", Decimal("1"),
     "Half-width of a quote's low-high band, in robust standard deviations of log price per carat "
     "(1 covers about two trades in three).", "prices")
-PRICE_SHRINKAGE = Setting(
-    "price_shrinkage", Decimal("4"),
-    "Shrinkage strength k: a cell's own evidence gets weight n / (n + k) against the model that borrows "
-    "strength across cells and periods.", "prices")
 PRICE_RIDGE = Setting(
     "price_ridge", Decimal("0.3"),
     "Ridge penalty of the hedonic model: main terms get a third of it, size and period steps all of it, "
@@ -39,7 +35,7 @@ PRICE_MODEL_SAMPLE = Setting(
     "cell effects always use every transaction.", "prices")
 
 SETTINGS: tuple[Setting, ...] = (
-    PRICE_PERIOD, PRICE_MIN_TRADES, PRICE_OUTLIER_IQR, PRICE_BAND_WIDTH, PRICE_SHRINKAGE, PRICE_RIDGE,
+    PRICE_PERIOD, PRICE_MIN_TRADES, PRICE_OUTLIER_IQR, PRICE_BAND_WIDTH, PRICE_RIDGE,
     PRICE_MODEL_SAMPLE,
 )
 register(*SETTINGS)
