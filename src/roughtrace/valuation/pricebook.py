@@ -191,8 +191,9 @@ def smooth_periods(raw: np.ndarray, counts: np.ndarray, positions: np.ndarray, m
     sum n_p (b_p - raw_p)^2 / s^2 + sum (b_p - b_q)^2 / (gap x t^2) over neighbouring periods p, q,
     with n_p a period's boxes (0 below `min_boxes`, so a period with too few boxes takes its level
     from its neighbours), s^2 `box_variance` (the error of one box's level) and t^2 how far the market
-    moves per period, estimated from the raw levels themselves (empirical Bayes: the mean squared
-    step between neighbouring periods less what their boxes' noise explains). `positions` are the
+    moves per period, estimated from the raw levels themselves (empirical Bayes: the median squared
+    step between neighbouring periods less what their boxes' noise explains; the median, so that one
+    stray period does not pass for a market that moves a lot). `positions` are the
     periods' places on the calendar, so a gap of two periods allows twice the move."""
     n = np.where(counts >= max(min_boxes, 1), counts, 0).astype(float)
     p = len(raw)
@@ -205,7 +206,7 @@ def smooth_periods(raw: np.ndarray, counts: np.ndarray, positions: np.ndarray, m
     s2 = max(box_variance, 1e-8)
     if both.any():
         steps = (np.diff(raw) ** 2 - s2 * (1 / np.maximum(n[:-1], 1) + 1 / np.maximum(n[1:], 1))) / gaps
-        move = max(float(np.mean(steps[both])), MIN_BETWEEN_SPREAD ** 2)
+        move = max(float(np.median(steps[both])), MIN_BETWEEN_SPREAD ** 2)
     else:
         move = MIN_BETWEEN_SPREAD ** 2
     link = 1.0 / (gaps * move)
