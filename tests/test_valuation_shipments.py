@@ -76,7 +76,7 @@ def exporters_market(store, alpha_mix=("B-SH",), beta_mix=("A-ST",), lines=4, sp
     """Alpha and Beta export from Botswana; each sends `lines` certificates with contents, every one
     of them split evenly over its mix's assortments (10 ct a line)."""
     priced(store, spread)
-    rows, contents = [], []
+    contents = []
     for exporter, mix in (("Alpha", alpha_mix), ("Beta", beta_mix)):
         for i in range(lines):
             cid = f"BW{exporter[0]}{i}"
