@@ -299,20 +299,18 @@ class CertificateCheck:
             ), box_lines AS (
               SELECT certificate_id, hs_code, SUM(carats) AS carats FROM linked GROUP BY ALL
             ), rest AS (
-              SELECT c.certificate_id, c.hs_code, c.assortment,
+              SELECT c.certificate_id, c.hs_code, c.assortment, l.carats AS line_carats,
                      GREATEST(CAST(c.carats AS DOUBLE) - COALESCE(ba.carats, 0), 0) AS carats
               FROM contents_in c JOIN l ON l.certificate_id = c.certificate_id AND l.hs_code = c.hs_code
               LEFT JOIN box_assortments ba ON ba.certificate_id = c.certificate_id AND ba.hs_code = c.hs_code
                 AND ba.assortment = c.assortment
-            ), rest_lines AS (
-              SELECT certificate_id, hs_code, SUM(carats) AS carats FROM rest GROUP BY ALL
+            ), shares AS (
+              SELECT *, SUM(carats) OVER (PARTITION BY certificate_id, hs_code) AS rest_carats FROM rest
             )
             SELECT t.certificate_id, t.hs_code, t.assortment,
-                   t.carats * LEAST(1.0, GREATEST(l.carats - COALESCE(bl.carats, 0), 0) / rl.carats) AS carats
-            FROM rest t JOIN rest_lines rl ON rl.certificate_id = t.certificate_id AND rl.hs_code = t.hs_code
-            JOIN l ON l.certificate_id = t.certificate_id AND l.hs_code = t.hs_code
-            LEFT JOIN box_lines bl ON bl.certificate_id = t.certificate_id AND bl.hs_code = t.hs_code
-            WHERE t.carats > 0 AND rl.carats > 0""")
+                   t.carats * LEAST(1.0, GREATEST(t.line_carats - COALESCE(bl.carats, 0), 0) / t.rest_carats) AS carats
+            FROM shares t LEFT JOIN box_lines bl ON bl.certificate_id = t.certificate_id AND bl.hs_code = t.hs_code
+            WHERE t.carats > 0""")
         con.execute("""CREATE TEMP TABLE placed AS
             SELECT x.certificate_id, x.hs_code, x.assortment, x.box_id, x.carats, CAST(1 AS DOUBLE) AS boxes,
                    x.own_per_carat, 'certificate_boxes' AS source, l.origin, l.period, l.fit_period
@@ -439,8 +437,10 @@ class CertificateCheck:
         r, con = self.rules, self.con
         class_joins = []
         for i, (lvl, keys) in enumerate(CLASS_LADDER):
-            on = " AND ".join([f"h{i}.level = '{lvl}'", f"h{i}.hs_code = l.hs_code"] + [f"h{i}.{k} = l.{k}" for k in keys])
-            class_joins.append(f"LEFT JOIN b h{i} ON {on}")
+            con.execute(f"CREATE TEMP TABLE h{i} AS SELECT * FROM b WHERE level = '{lvl}'")
+            on = " AND ".join([f"h{i}.hs_code = l.hs_code"] + [f"h{i}.{k} = l.{k}" for k in keys])
+            class_joins.append(f"LEFT JOIN h{i} ON {on}")
+        con.execute("CREATE TEMP TABLE book_state AS SELECT COUNT(*) > 0 AS built FROM b")
 
         def class_pick(column: str) -> str:
             return "COALESCE(" + ", ".join(f"h{i}.{column}" for i in range(len(CLASS_LADDER))) + ")"
@@ -462,8 +462,8 @@ class CertificateCheck:
                      {class_pick('e')} AS class_e, {class_pick('p10')} AS class_p10, {class_pick('p90')} AS class_p90,
                      {class_pick('boxes')} AS class_n, {class_level} AS class_level,
                      COALESCE(s.usd, w.usd) AS stat_usd, CASE WHEN s.usd IS NULL THEN '*' ELSE l.origin END AS stat_origin,
-                     rg.low AS stat_low, rg.high AS stat_high
-              FROM l LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
+                     rg.low AS stat_low, rg.high AS stat_high, book_state.built
+              FROM l CROSS JOIN book_state LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
               LEFT JOIN mix_priced m ON m.exporter = l.exporter AND m.hs_code = l.hs_code AND m.origin = l.origin
                 AND m.period = l.period AND m.fit_period IS NOT DISTINCT FROM l.fit_period
               LEFT JOIN mix_keys mk ON mk.exporter = l.exporter AND mk.hs_code = l.hs_code AND mk.origin = l.origin
@@ -482,7 +482,7 @@ class CertificateCheck:
               FROM j
             ), estimated AS (
               SELECT *,
-                CASE WHEN NOT EXISTS (SELECT 1 FROM b) THEN NULL
+                CASE WHEN NOT built THEN NULL
                      WHEN rest_source IS NOT NULL AND parts_usd + rest > 0 THEN 'parts'
                      WHEN stat_usd IS NOT NULL AND stat_low IS NOT NULL THEN 'kp_statistics' END AS method,
                 CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN parts_usd / valued_carats
@@ -535,7 +535,7 @@ class CertificateCheck:
                         ELSE e * (1 + w) END) * (1 + {tol}) THEN 'overvalued'
                    ELSE 'reasonable' END AS verdict,
               CASE WHEN method IS NOT NULL THEN NULL
-                   WHEN NOT EXISTS (SELECT 1 FROM b) THEN 'no rough price book: run `roughtrace pricebook build`'
+                   WHEN NOT built THEN 'no rough price book: run `roughtrace pricebook build`'
                    ELSE 'no tracked goods of HS ' || hs_code || ' to value it by, and no KP statistics for origin '
                         || origin || ' or the world (kp_statistics_usd_per_carat, kp_statistics_range)' END AS reason,
               CASE WHEN method = 'parts' THEN
