@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-duckdb lint bench bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger clean
+.PHONY: setup demo test test-duckdb lint bench bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-quality clean
 
 $(BIN)/roughtrace: requirements.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c src/roughtrace/store/_pgcopy.c
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests bench
 
-bench: bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger
+bench: bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-quality
 
 bench-import: setup
 	$(BIN)/python bench/bench_import.py
@@ -43,6 +43,9 @@ bench-checks: setup
 
 bench-ledger: setup
 	$(BIN)/python bench/bench_ledger.py
+
+bench-quality: setup
+	$(BIN)/python bench/bench_quality.py
 
 clean:
 	rm -rf $(VENV) roughtrace.duckdb bench/out
