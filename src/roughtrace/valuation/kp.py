@@ -217,6 +217,8 @@ class CertificateCheck:
             "WHERE r.kp_certificate_id IS NOT NULL"
         )
         book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
+        paid = store.query("SELECT assortment, period, CAST(paid_per_carat AS DOUBLE PRECISION) AS paid "
+                           "FROM box_valuations WHERE in_book AND paid_per_carat > 0")
         checked = lines.filter(lines["checked"]) if lines.num_rows else lines
         self.certificates_found = set(checked["certificate_id"].to_pylist()) if ids is not None else None
         statistics = pa.table({"origin": [o for o, _ in rules.statistics], "usd": [u for _, u in rules.statistics]})
@@ -224,7 +226,7 @@ class CertificateCheck:
                            "low": [lo for _, lo, _ in rules.statistics_range],
                            "high": [hi for _, _, hi in rules.statistics_range]})
         self.con = duckdb.connect()
-        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book),
+        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid),
                             ("statistics_in", statistics), ("ranges_in", ranges)):
             self.con.register(name, table)
         self._prepare()
@@ -279,6 +281,7 @@ class CertificateCheck:
             CAST(median_box_carats AS DOUBLE) AS box_carats FROM book_in""")
         for i, (level, _) in enumerate(ASSORTMENT_LADDER):
             con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
+        self._paid_error()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
             origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
@@ -348,11 +351,28 @@ class CertificateCheck:
                    SUM(CASE WHEN price_per_carat IS NOT NULL THEN carats END) AS valued_carats,
                    COUNT(price_per_carat) AS valued_parts, COUNT(*) AS parts,
                    SUM(value_usd) AS value_usd,
-                   SUM(POWER(value_usd, 2) * (POWER(spread, 2) / parcel_boxes + POWER(se, 2))) AS variance,
+                   SUM(POWER(value_usd, 2) * (GREATEST(POWER(spread, 2), q.box2) / parcel_boxes
+                       + POWER(se, 2))) AS variance,
                    SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
-            FROM parts GROUP BY certificate_id, hs_code""")
+            FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
         self._mixes()
         self._verdicts()
+
+    def _paid_error(self) -> None:
+        """How well the book predicts what one box of rough traded at, from the tracked boxes
+        themselves: `box2`, the robust variance of r = ln(price paid per carat / the fitted price of the
+        box's assortment and period) around its assortment's median r. A box's price strays from its
+        assortment's book price by more than its outcome's value does (the sale, the sorting), and a
+        declared value is a price: each part's per-box error is the larger of the two."""
+        self.con.execute("""CREATE TEMP TABLE paid_error AS
+            WITH r AS (
+              SELECT p.assortment, LN(p.paid / a.e) AS r FROM paid_in p
+              JOIN a0 a ON a.assortment = p.assortment AND a.period = p.period WHERE a.e > 0
+            ), centred AS (
+              SELECT r, MEDIAN(r) OVER (PARTITION BY assortment) AS m,
+                     COUNT(*) OVER (PARTITION BY assortment) AS n FROM r
+            )
+            SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2 FROM centred""")
 
     def _mixes(self) -> None:
         """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it
@@ -449,7 +469,8 @@ class CertificateCheck:
             f"WHEN h{i}.e IS NOT NULL THEN '{lvl}'" for i, (lvl, _) in enumerate(CLASS_LADDER)) + " END"
         z, floor, mix, tol, share = r.band_z, r.band_floor, r.mix_band, r.tolerance, r.described_share
         rest = "GREATEST(l.carats - COALESCE(lp.valued_carats, 0), 0)"
-        parcel_var = f"COALESCE(mc.composition2, 0) + m.spread2 / GREATEST({rest} / NULLIF(m.box_carats, 0), 1) + m.se2"
+        parcel_var = (f"COALESCE(mc.composition2, 0) + GREATEST(m.spread2, q.box2) / GREATEST({rest} / "
+                      "NULLIF(m.box_carats, 0), 1) + m.se2")
         class_var = f"POWER(LN(GREATEST(class_p90, 0.01) / GREATEST(class_p10, 0.01)) / (2 * {Z_P10_P90}), 2)"
         con.execute(f"""CREATE TEMP TABLE checked AS
             WITH j AS (
@@ -463,7 +484,7 @@ class CertificateCheck:
                      {class_pick('boxes')} AS class_n, {class_level} AS class_level,
                      COALESCE(s.usd, w.usd) AS stat_usd, CASE WHEN s.usd IS NULL THEN '*' ELSE l.origin END AS stat_origin,
                      rg.low AS stat_low, rg.high AS stat_high, book_state.built
-              FROM l CROSS JOIN book_state LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
+              FROM l CROSS JOIN book_state CROSS JOIN paid_error q LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
               LEFT JOIN mix_priced m ON m.exporter = l.exporter AND m.hs_code = l.hs_code AND m.origin = l.origin
                 AND m.period = l.period AND m.fit_period IS NOT DISTINCT FROM l.fit_period
               LEFT JOIN mix_keys mk ON mk.exporter = l.exporter AND mk.hs_code = l.hs_code AND mk.origin = l.origin
