@@ -31,9 +31,10 @@ a plausibility range from its origin's average value per carat in KP statistics
 Industrial (7102.21) and unsorted (7102.10) lines are valued only against goods of their own class
 (valuation.hs), never at gem prices.
 
-The band is a parcel's, not a box's: each part's relative error is sqrt(box_spread^2 / k + price_se^2)
-(k its boxes: known for linked boxes, else its carats over the entry's median box); the mix part's is
-sqrt(composition^2 + box_spread^2 / k + price_se^2), where `composition` is how far the exporter's
+The band is a parcel's, not a box's: each part's relative error is sqrt(box_error^2 / k + price_se^2)
+(k its boxes: known for linked boxes, else its carats over the entry's median box; box_error the
+larger of the entry's box_spread and how far tracked boxes' prices paid stray from their book price,
+`_paid_error`); the mix part's is sqrt(composition^2 + box_error^2 / k + price_se^2), where `composition` is how far the exporter's
 described lines' own mixes are from its usual mix, in value per carat (empirical: the root mean
 square over its lines, shrunk toward the origin's like the mix). Parts combine as independent errors:
 the band narrows with the number of boxes and assortments. Half-width = max(kp_band_floor,
