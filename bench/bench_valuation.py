@@ -202,6 +202,16 @@ def replicate_certificates(store, folder: Path, target: int) -> Path:
     return path
 
 
+def _knob_value(text: str) -> int | float | str:
+    """A knob's value from the command line: a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="large", choices=("small", "medium", "large"))
@@ -213,7 +223,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
-    folder = market(args.size, args.seed, dict(k.split("=", 1) for k in args.knob))
+    folder = market(args.size, args.seed, {name: _knob_value(value) for name, value in (k.split("=", 1) for k in args.knob)})
     store = imported_store(folder)
     settings = Settings()
     rows = store.query("SELECT COUNT(*) AS n FROM polished_outcomes")["n"][0].as_py()
