@@ -45,7 +45,9 @@ Verdict: undervalued when declared < low x (1 - kp_tolerance), overvalued when d
 Every line says its `basis` (the kind of part valuing most of its carats), `basis_shares` (every
 kind's share of the carats) and `confidence`: high (boxes and contents value 90% or more, from fitted
 or origin-and-period entries), medium (boxes or contents with broader entries or less coverage, or
-the exporter's own mix), low (origin mix, HS class mix, KP statistics).
+the exporter's own mix), low (origin mix, HS class mix, KP statistics, and every unsorted or
+industrial line: their goods are rarely tracked to polished, so their band is at least
+`kp_band_floor_other` wide and only values far outside it are flagged).
 
 The mix is learnt from every certificate in the store whatever set is checked, and everything is a
 set computation (joins and sums over whole columns in an in-process DuckDB over Arrow tables read
@@ -61,6 +63,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..domain.kp import HS_GEM
 from .hs import hs_class_sql
 from .pricebook import FITTED
 
@@ -110,6 +113,8 @@ class CheckRules:
 
     tolerance: float = 0.075
     band_floor: float = 0.05
+    band_floor_other: float = 0.5
+    """The narrowest half-width for unsorted (7102.10) and industrial (7102.21) lines."""
     band_z: float = 1.645
     mix_band: float = 0.50
     min_boxes: int = 5
@@ -129,6 +134,7 @@ class CheckRules:
     def from_settings(cls, settings: Any) -> CheckRules:
         return cls(
             tolerance=float(settings["kp_tolerance"]), band_floor=float(settings["kp_band_floor"]),
+            band_floor_other=float(settings["kp_band_floor_other"]),
             band_z=float(settings["kp_band_z"]), mix_band=float(settings["kp_mix_band"]),
             min_boxes=int(settings["valuation_min_boxes"]), period=settings["pricebook_period"],
             outcome_weight=float(settings["kp_outcome_weight"]),
@@ -469,6 +475,7 @@ class CertificateCheck:
         class_level = "CASE " + " ".join(
             f"WHEN h{i}.e IS NOT NULL THEN '{lvl}'" for i, (lvl, _) in enumerate(CLASS_LADDER)) + " END"
         z, floor, mix, tol, share = r.band_z, r.band_floor, r.mix_band, r.tolerance, r.described_share
+        other_floor = r.band_floor_other
         rest = "GREATEST(l.carats - COALESCE(lp.valued_carats, 0), 0)"
         parcel_var = (f"COALESCE(mc.composition2, 0) + GREATEST(m.spread2, q.box2) / GREATEST({rest} / "
                       "NULLIF(m.box_carats, 0), 1) + m.se2")
@@ -527,7 +534,8 @@ class CertificateCheck:
               SELECT *,
                 CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
                             WHEN 'kp_statistics' THEN stat_usd END AS e,
-                CASE method WHEN 'parts' THEN GREATEST({floor}, {z} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
+                CASE method WHEN 'parts' THEN GREATEST(CASE WHEN hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
+                                                       {z} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
               FROM valued
             )
             SELECT certificate_id, hs_code, carats_exact, declared_exact, carats, declared, origin, period, issue_date,
@@ -546,7 +554,7 @@ class CertificateCheck:
                         || ' exporter lines'
                    ELSE {_rank_to_level('worst_rank')} END AS book_level,
               CASE WHEN method IS NULL THEN NULL
-                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix') THEN 'low'
+                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix') OR hs_code <> '{HS_GEM}' THEN 'low'
                    WHEN basis = 'exporter_mix' THEN 'medium'
                    WHEN valued_carats >= 0.9 * carats AND worst_rank <= 2 THEN 'high'
                    ELSE 'medium' END AS confidence,

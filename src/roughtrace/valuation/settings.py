@@ -103,6 +103,14 @@ KP_BAND_FLOOR = Setting(
     "there is (valuators differ by a grade; the price index has its own error).",
     AREA,
 )
+KP_BAND_FLOOR_OTHER = Setting(
+    "kp_band_floor_other", Decimal("0.5"),
+    "The narrowest band half-width of an unsorted (7102.10) or industrial (7102.21) line, as a fraction of its "
+    "estimate: such goods are rarely polished whole, so the book knows them from few boxes (the simulator's "
+    "unsorted lines were worth 1.35x their estimate in the median); such lines are always low confidence and "
+    "flagged only when far outside.",
+    AREA,
+)
 KP_BAND_Z = Setting(
     "kp_band_z", Decimal("1.645"),
     "Width of a certificate line's band in standard errors of its estimate: 1.645 gives a 90% band "
@@ -158,7 +166,7 @@ ALL: tuple[Setting, ...] = (
     COST_MODEL, COST_MARGIN, COST_TABLE, TABLE_MARGIN,
     PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE,
     PRICEBOOK_UPLIFT_GATE, PRICEBOOK_EXCLUDE_RISK, PRICEBOOK_PERIOD_MIN_BOXES, MIN_BOXES,
-    KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_PRIOR_LINES, KP_DESCRIBED_SHARE,
+    KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_FLOOR_OTHER, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_PRIOR_LINES, KP_DESCRIBED_SHARE,
     KP_STATISTICS_USD_PER_CARAT, KP_STATISTICS_RANGE, KP_MIX_BAND,
 )
 
