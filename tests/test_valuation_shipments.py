@@ -256,3 +256,16 @@ def test_kp_verdicts_do_not_depend_on_the_order_of_rows_or_imports(tmp_path, ord
         bases = {row[3] for row in _reference[0]}
         assert {"certificate_boxes", "parcel_contents", "exporter_mix", "kp_statistics"} <= bases, bases
     assert verdicts_after_importing(tmp_path, order, seed) == _reference[0]
+
+
+def test_unsorted_and_industrial_lines_are_low_confidence_and_flagged_only_far_outside(store):
+    priced(store)
+    load(store, "kp_certificates", certificate_rows([("BW5", "7102.21", "2.000", "459.00"),   # 0.6x R-RJ's 382.50
+                                                     ("BW5", "7102.31", "2.000", "459.00"),   # 0.6x A-ST's
+                                                     ("BW6", "7102.21", "2.000", "229.50")]))  # 0.3x
+    load(store, "parcel_contents", CONTENTS + "BW5,7102.21,R-RJ,2.000\nBW5,7102.31,A-ST,2.000\nBW6,7102.21,R-RJ,2.000")
+    industrial, gem = checked(store, "BW5", "7102.21"), checked(store, "BW5")
+    assert (industrial["basis"], industrial["confidence"], industrial["verdict"]) == ("parcel_contents", "low", "reasonable")
+    assert (gem["confidence"], gem["verdict"]) == ("high", "undervalued")
+    assert checked(store, "BW6", "7102.21")["verdict"] == "undervalued"
+    assert checked(store, "BW5", "7102.21", kp_band_floor_other="0.05")["verdict"] == "undervalued"
