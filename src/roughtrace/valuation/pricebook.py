@@ -231,7 +231,9 @@ def fit_assortment_period(boxes: pa.Table, period: str, cost_model: dict[str, An
     followed without waiting for each assortment to be sold again). The cutter level answers the
     critique that the same rough yields differently in different hands: a skilled cutter, or one whose
     outcomes claim more than rough can give, moves its own level, not the assortment's price. Periods
-    between sights carry the last level forward.
+    between sights carry the last level forward. Period levels are shrunk toward their neighbours
+    (`smooth_periods`), and a period with fewer than `period_min_boxes` boxes takes its neighbours'
+    level, so one box never sets a period.
 
     With `descriptors` (assortment, model, colour, quality, size_range; DESCRIPTORS_SQL), each
     assortment's level is shrunk toward what rough of its description is worth (`descriptor_prior`),
