@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_valuation.py [--size large|medium|small] [--seed N]
                                               [--certificates 100000] [--pricer index|cells]
+                                              [--knob certificate_make_up=boxes ...]
 
 The default (`make bench-valuation`) is the large market, which the 10M-row target needs: the first
 run generates and imports it and builds the polished index (about 15 minutes on 2 cores); later runs
@@ -48,13 +49,17 @@ VALUATION_TABLES = tuple(re.search(r"CREATE TABLE (\w+)", ddl).group(1) for ddl 
 """Valuation's own tables: the bench recreates them so each run measures this checkout's schema."""
 
 
-def market(size: str, seed: int) -> Path:
+def market(size: str, seed: int, knobs: dict[str, str] | None = None) -> Path:
+    """The market's folder under bench/out, generated when absent; `knobs` are simulator parameters
+    (docs/simulator.md) and name the folder."""
     from roughtrace.sim import generate_market
 
-    folder = OUT / f"valuation-{size}-{seed}"
+    knobs = knobs or {}
+    suffix = "".join(f"-{k}-{v}" for k, v in sorted(knobs.items()))
+    folder = OUT / f"valuation-{size}-{seed}{suffix}"
     if not (folder / "manifest.json").exists():
         started = time.perf_counter()
-        generate_market(folder, seed=seed, size=size)
+        generate_market(folder, seed=seed, size=size, **knobs)
         print(f"generated the {size} market in {time.perf_counter() - started:.1f} s")
     return folder
 
@@ -197,16 +202,28 @@ def replicate_certificates(store, folder: Path, target: int) -> Path:
     return path
 
 
+def _knob_value(text: str) -> int | float | str:
+    """A knob's value from the command line: a number when it reads as one."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="large", choices=("small", "medium", "large"))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--certificates", type=int, default=100_000)
     parser.add_argument("--pricer", default="index", choices=("index", "cells"))
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="a simulator knob, e.g. certificate_make_up=boxes (repeatable)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
-    folder = market(args.size, args.seed)
+    folder = market(args.size, args.seed, {name: _knob_value(value) for name, value in (k.split("=", 1) for k in args.knob)})
     store = imported_store(folder)
     settings = Settings()
     rows = store.query("SELECT COUNT(*) AS n FROM polished_outcomes")["n"][0].as_py()

@@ -121,23 +121,26 @@ def test_cannot_value_says_why():
     assert unbuilt["verdict"] == "cannot_value" and "pricebook build" in unbuilt["reason"]
     build_price_book(store, settings(), GradePricer())
     load(store, "kp_certificates", certificate_rows([("BW2", "7102.10", "1.000", "100.00")]))
-    unsorted = line(store, "BW2", "7102.10")
-    assert unsorted["verdict"] == "cannot_value" and "7102.10" in unsorted["reason"]
-    assert unsorted["estimated_per_carat"] is None and unsorted["low_per_carat"] is None
+    # no tracked unsorted goods: KP statistics give a range (issue 15), unless there are none either
+    unvalued = line(store, "BW2", "7102.10", kp_statistics_usd_per_carat="ZA=135")
+    assert unvalued["verdict"] == "cannot_value" and "7102.10" in unvalued["reason"]
+    assert unvalued["estimated_per_carat"] is None and unvalued["low_per_carat"] is None
 
 
 def test_minimum_evidence_applies_to_observed_entries():
     store = valued_market()
-    load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "765.00"),
-                                                     ("BW2", "7102.31", "2.000", "765.00")]))
-    load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000\n"
-                                   "BW2,7102.31,NEVER-SOLD,2.000")
+    load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "765.00")]))
+    load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000")
     # the fitted entry rests on the whole book: it values A-ST whatever the minimum
     assert line(store, "BW1", valuation_min_boxes="7")["book_level"] == FITTED
-    # an assortment the store has never seen falls back to its HS class, if that has the evidence
-    assert line(store, "BW2", valuation_min_boxes="12")["basis"] == "hs_class_mix"  # 12 gem boxes
-    unvalued = line(store, "BW2", valuation_min_boxes="13")
-    assert unvalued["verdict"] == "cannot_value" and "7102.31" in unvalued["reason"]
+    # an assortment the store has never seen, in a store with no described parcel to learn a mix
+    # from, falls back to its HS class if that has the evidence, else to KP statistics
+    alone = valued_market()
+    load(alone, "kp_certificates", certificate_rows([("BW2", "7102.31", "2.000", "765.00")]))
+    load(alone, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW2,7102.31,NEVER-SOLD,2.000")
+    assert line(alone, "BW2", valuation_min_boxes="12")["basis"] == "hs_class_mix"  # 12 gem boxes
+    unbooked = line(alone, "BW2", valuation_min_boxes="13")
+    assert (unbooked["basis"], unbooked["confidence"]) == ("kp_statistics", "low")
 
 
 _ids = (f"HY{i}" for i in itertools.count())
@@ -195,7 +198,7 @@ def test_report_is_one_self_contained_page(tmp_path):
     load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "459.00"),
                                                      ("BW1", "7102.10", "1.000", "50.00")]))
     load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000")
-    page = certificate_report(store, settings(), "BW1")
+    page = certificate_report(store, settings(kp_statistics_usd_per_carat="ZA=135"), "BW1")
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "@media print" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page and "<link" not in page
     assert "undervalued" in page and "cannot value" in page and "A-ST" in page

@@ -136,7 +136,8 @@ def test_fitted_entries_follow_the_market_for_an_assortment_not_sold_again():
     assert set(fitted) == {(a, p) for a in ("A-ST", "B-SH") for p in ("2026-01", "2026-02", "2026-03")}
     for code in ("A-ST", "B-SH"):
         assert fitted[(code, "2026-02")] == fitted[(code, "2026-01")]  # no sight in February: carried forward
-        assert abs(fitted[(code, "2026-03")] / fitted[(code, "2026-01")] - Decimal("1.1")) < Decimal("0.001")
+        # March's six boxes move it by the market's 10%, shrunk a little toward January (issue 15)
+        assert abs(fitted[(code, "2026-03")] / fitted[(code, "2026-01")] - Decimal("1.1")) < Decimal("0.01")
 
 
 def test_pricing_runs_once_per_distinct_key_not_per_stone():

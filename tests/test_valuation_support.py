@@ -31,21 +31,22 @@ CERT_HEADER = ("certificate_id,exporting_country,importing_country,origin,export
                "importer_name,importer_address,issuing_authority,issue_date,expiry_date,parcels,hs_code,carats,value_usd")
 
 
-def certificate_rows(rows: list[tuple[str, str, str, str]], origin: str = "BW", issued: str = "2026-01-20") -> str:
+def certificate_rows(rows: list[tuple[str, str, str, str]], origin: str = "BW", issued: str = "2026-01-20",
+                     exporter: str = "Producer") -> str:
     """KP certificate CSV from (certificate_id, hs_code, carats, value_usd) lines, headers filled in."""
     body = "\n".join(
-        f"{cid},BW,BE,{origin},Producer,Gaborone,Cutter,Antwerp,KP Botswana,{issued},2026-04-20,1,{hs},{ct},{usd}"
+        f"{cid},BW,BE,{origin},{exporter},Gaborone,Cutter,Antwerp,KP Botswana,{issued},2026-04-20,1,{hs},{ct},{usd}"
         for cid, hs, ct, usd in rows
     )
     return CERT_HEADER + "\n" + body
 
 
-def book_market(boxes_per_assortment: int = 6, spread: float = 0.0):
+def book_market(boxes_per_assortment: int = 6, spread: float = 0.0, store=None):
     """A store of boxes of two gem assortments (A-ST: G colour stones, B-SH: J colour shapes) and one
     industrial assortment (R-RJ), each box 1 ct rough polished into 0.300 ct of one stone (a yield
     of 30%), sold at $300/ct. With `spread`, the i-th box's stone weighs 0.300 x (1 + spread x k) for
-    k running from -1 to 1 across the boxes."""
-    store = new_store()
+    k running from -1 to 1 across the boxes. Into `store` when given, else a new in-memory one."""
+    store = new_store() if store is None else store
     sales, outcomes = [SALES_HEADER], ["stone_id,lab,sightholder_id,box_id,polished_date,shape,carat,color,clarity"]
     for code, model, quality, colour in (("A-ST", "stones", "high", "G"), ("B-SH", "shapes", "medium", "J"),
                                          ("R-RJ", "rejections", "rejection", "G")):

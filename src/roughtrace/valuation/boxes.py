@@ -189,13 +189,19 @@ class BoxRules:
     max_yield: float = 0.60
     min_polished_share: float = 0.50
     period: str = "month"
+    uplift_gate: float = 4.0
+    """Robust spreads of ln(value / price paid) beyond which a box's value is implausible against its price."""
+    excluded_buyers: frozenset[str] = frozenset()
+    """Sightholders whose boxes stay out of the book (rated at `pricebook_exclude_risk` or above)."""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> BoxRules:
+    def from_settings(cls, settings: Any, excluded_buyers: frozenset[str] = frozenset()) -> BoxRules:
         return cls(
             max_yield=float(settings["pricebook_max_yield"]),
             min_polished_share=float(settings["pricebook_min_polished_share"]),
             period=settings["pricebook_period"],
+            uplift_gate=float(settings["pricebook_uplift_gate"]),
+            excluded_buyers=excluded_buyers,
         )
 
 
@@ -255,6 +261,13 @@ def _reverse_engineer_boxes(raw: pa.Table, cost_model: CostModel, rules: BoxRule
     reason[share < rules.min_polished_share] = "most of the rough set aside unpolished"
     reason[~has_left] = "rough declared set aside exceeds the box"
     reason[yield_ > rules.max_yield] = "yield above the physically plausible maximum"
+    candidate = np.array([r is None for r in reason], dtype=bool) if n else np.zeros(0, dtype=bool)
+    implausible = implausible_against_price(price_per_carat, paid_per_carat, _texts(raw["assortment"]), candidate,
+                                            rules.uplift_gate)
+    reason[implausible] = "value implausible against the price paid"
+    if rules.excluded_buyers:
+        risky = np.isin(_texts(raw["buyer_id"]), np.array(sorted(rules.excluded_buyers), dtype=object))
+        reason[risky & np.array([r is None for r in reason], dtype=bool)] = "bought by a sightholder at high verification risk"
     in_book = np.array([r is None for r in reason], dtype=bool) if n else np.zeros(0, dtype=bool)
     built_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     return pa.table({
@@ -286,6 +299,46 @@ def _reverse_engineer_boxes(raw: pa.Table, cost_model: CostModel, rules: BoxRule
         "cost_model": pa.array([json.dumps(cost_model.describe(), sort_keys=True)] * n, pa.string()),
         "built_at": pa.array([built_at] * n, pa.timestamp("us")),
     })
+
+
+MIN_RATIO_SPREAD = 0.05
+"""The narrowest spread of ln(value / price paid) the gate assumes: the polished index and grading
+alone scatter a box's value by about 5%, even when the book's boxes agree more closely."""
+MIN_ASSORTMENT_BOXES = 3
+"""An assortment's own median ratio of value to price is its centre once it has this many boxes;
+before that the whole book's median is (a median of one or two boxes is the boxes themselves)."""
+
+
+def implausible_against_price(value_per_carat: np.ndarray, paid_per_carat: np.ndarray, assortment: np.ndarray,
+                              candidate: np.ndarray, gate: float) -> np.ndarray:
+    """Boxes whose reverse-engineered value per carat is implausible against the price paid: ln(value /
+    paid) farther than `gate` robust spreads from its assortment's median (the book's median for an
+    assortment of fewer than MIN_ASSORTMENT_BOXES boxes). Centres and spread come from the `candidate`
+    boxes only (those passing the book's other rules); a set computation, so the rows' order is moot."""
+    n = len(value_per_carat)
+    out = np.zeros(n, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(value_per_carat / paid_per_carat)
+    usable = candidate & np.isfinite(ratio)
+    if usable.sum() < MIN_ASSORTMENT_BOXES or not np.isfinite(gate) or gate <= 0:
+        return out
+    codes, group = np.unique(assortment.astype(str), return_inverse=True)
+    overall = float(np.median(ratio[usable]))
+    centre = np.full(len(codes), overall)
+    counts = np.bincount(group[usable], minlength=len(codes))
+    order = np.argsort(group[usable], kind="stable")
+    sorted_groups, sorted_ratio = group[usable][order], ratio[usable][order]
+    starts = np.searchsorted(sorted_groups, np.arange(len(codes)))
+    for g in np.flatnonzero(counts >= MIN_ASSORTMENT_BOXES):
+        centre[g] = float(np.median(sorted_ratio[starts[g]:starts[g] + counts[g]]))
+    deviation = ratio - centre[group]
+    spread = max(1.4826 * float(np.median(np.abs(deviation[usable]))), MIN_RATIO_SPREAD)
+    out[usable] = np.abs(deviation[usable]) > gate * spread
+    return out
+
+
+def _texts(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

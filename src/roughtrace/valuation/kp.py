@@ -1,62 +1,85 @@
 """KP certificate checks: each line's declared price per carat against an estimate with a band.
 
-Where the estimate comes from, best first (the line's `basis`):
+A certificate line is a shipment: it carries every parcel of its HS code, often from many boxes,
+sellers and sights, and the boxes a producer can link to it (rough_sales kp_certificate_id) may be a
+small share of its carats. A line's estimate is therefore built from three kinds of parts, each
+valuing the carats the ones before it leave:
 
-1. `certificate_boxes`: the store holds the boxes sold under this certificate (rough_sales
-   kp_certificate_id) of this line's HS class. Each box is a part, valued at the price book's fitted
-   entry for its assortment in the certificate's period (the assortment, period and typical-cutter
-   fit of pricebook.fit_assortment_period), else at an observed entry resting on at least
-   `valuation_min_boxes` boxes (same origin and period, then any origin, then any period, then both).
-   When the box has a reported outcome in the book, that outcome (brought to the typical cutter by its
-   sightholder's cutter level) is blended in with weight `kp_outcome_weight`: it is evidence about
-   these very goods, not just their assortment. An outcome farther than OUTCOME_GATE box spreads from
-   the assortment's price is a claim, not evidence, and is left out.
-2. `parcel_contents`: no boxes, but the exporter said which assortments the parcel holds; each
-   part is valued at the book as above.
-   Either way the line's estimate is the sum of its parts.
-3. `hs_class_mix`: nothing says what the parcel holds; the estimate is the median rough price per
-   carat of the tracked boxes of the line's own HS class for that origin and period (then any period,
-   then any origin), and the band is their P10-P90: a parcel may hold any part of the range, so
-   only a declared value outside what most boxes of that class are worth is flagged.
+1. `certificate_boxes`: the linked boxes of the line's HS class, each valued at the price book's
+   entry for its assortment in the certificate's period (the fitted assortment, period and
+   typical-cutter entry of pricebook.fit_assortment_period, else an observed entry resting on at
+   least `valuation_min_boxes` boxes: same origin and period, then any origin, then any period,
+   then both). A box with a reported outcome in the book has that outcome (brought to the typical
+   cutter by its sightholder's cutter level) blended in with weight `kp_outcome_weight`, unless it
+   lies farther than OUTCOME_GATE box spreads from its assortment's price (a claim, not evidence).
+2. `parcel_contents`: the exporter's breakdown of the line by assortment, less what the linked
+   boxes of each assortment already cover, scaled down when it says more than the carats the boxes
+   leave; each remaining assortment valued at the book as above.
+3. The rest of the carats, which neither boxes nor contents value, at a parcel mix:
+   - `exporter_mix` / `origin_mix`: the exporter's usual mix of assortments for that HS code, learnt
+     from its certificate lines that boxes and contents describe (at least `kp_described_share` of
+     their carats), shrunk toward the origin's mix (weight n / (n + kp_mix_prior_lines), n the
+     exporter's described lines); `exporter_mix` when the exporter's own lines carry at least half
+     the weight, `origin_mix` otherwise;
+   - with no mix to learn from, the average of the line's own parts when they value at least
+     `kp_described_share` of it (widened by `kp_mix_band`), else `hs_class_mix`: the median
+     tracked box of the line's HS class for that origin and period (then any period, any origin).
 
-Industrial (7102.21) and unsorted (7102.10) lines are valued on their own basis: only against
-assortments and boxes of their own class (valuation.hs), never at gem prices, and the same way
-otherwise.
+A line nothing in the store describes (no tracked goods of its class at all) gets `kp_statistics`:
+a plausibility range from its origin's average value per carat in KP statistics
+(`kp_statistics_usd_per_carat`, `*` the world) times the HS code's range (`kp_statistics_range`).
+Industrial (7102.21) and unsorted (7102.10) lines are valued only against goods of their own class
+(valuation.hs), never at gem prices.
 
-The band: each part's book entry gives the robust spread of box prices (`box_spread`, natural log)
-and the standard error of its price (`price_se`). A part of k boxes (known for certificate boxes,
-else its carats over the entry's median box) has a relative standard error of
-sqrt(box_spread^2 / k + price_se^2) (box-to-box variation of the parcel, and the book price's own
-error); the parts combine as independent errors; the line's half-width is
-max(kp_band_floor, kp_band_z x that error),
-plus kp_mix_band times the share of the line's carats no part could value (the estimate's price
-per carat is then the valued parts' average, applied to all the line's carats).
+The band is a parcel's, not a box's: each part's relative error is sqrt(box_error^2 / k + price_se^2)
+(k its boxes: known for linked boxes, else its carats over the entry's median box; box_error the
+larger of the entry's box_spread and how far tracked boxes' prices paid stray from their book price,
+`_paid_error`); the mix part's is sqrt(composition^2 + box_error^2 / k + price_se^2), where `composition` is how far the exporter's
+described lines' own mixes are from its usual mix, in value per carat (empirical: the root mean
+square over its lines, shrunk toward the origin's like the mix). Parts combine as independent errors:
+the band narrows with the number of boxes and assortments. Half-width = max(kp_band_floor,
+kp_band_z x error).
 
 Verdict: undervalued when declared < low x (1 - kp_tolerance), overvalued when declared > high x
 (1 + kp_tolerance), otherwise reasonable; cannot_value (with the reason) when no estimate can be made.
+Every line says its `basis` (the kind of part valuing most of its carats), `basis_shares` (every
+kind's share of the carats) and `confidence`: high (boxes and contents value 90% or more, from fitted
+or origin-and-period entries), medium (boxes or contents with broader entries or less coverage, or
+the exporter's own mix), low (origin mix, HS class mix, KP statistics, and every unsorted or
+industrial line: their goods are rarely tracked to polished, so their band is at least
+`kp_band_floor_other` wide and only values far outside it are flagged).
 
-Every step runs as a few joins in an in-process DuckDB over Arrow columns read from the store.
+The mix is learnt from every certificate in the store whatever set is checked, and everything is a
+set computation (joins and sums over whole columns in an in-process DuckDB over Arrow tables read
+from the store), so neither the order of rows nor of imports changes a verdict.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from ..domain.kp import HS_GEM
 from .hs import hs_class_sql
 from .pricebook import FITTED
 
 VERDICTS: tuple[str, ...] = ("reasonable", "undervalued", "overvalued", "cannot_value")
-BASES: tuple[str, ...] = ("parcel_contents", "certificate_boxes", "hs_class_mix", "none")
+BASES: tuple[str, ...] = ("certificate_boxes", "parcel_contents", "exporter_mix", "origin_mix", "hs_class_mix",
+                          "kp_statistics", "none")
+"""What valued most of a line's carats, most specific first."""
 LINE_FIELDS: tuple[str, ...] = (
     "certificate_id", "hs_code", "carats", "declared_usd", "declared_per_carat", "estimated_per_carat",
     "low_per_carat", "high_per_carat", "verdict", "basis", "confidence", "reason", "estimated_usd",
-    "coverage", "evidence_boxes", "book_level", "origin", "period", "issue_date",
+    "coverage", "evidence_boxes", "book_level", "origin", "period", "issue_date", "basis_shares", "exporter_lines",
 )
-"""A checked line's fields; the first ten are the issue's JSON contract."""
+"""A checked line's fields; the first ten are the issue's JSON contract. `coverage` is the share of the
+carats the line's own boxes and contents value; `basis_shares` each basis's share of the carats
+(`certificate_boxes=0.070;exporter_mix=0.930`); `exporter_lines` the described lines of the exporter
+its mix was learnt from."""
 
 ASSORTMENT_LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     (FITTED, ("fit_period",)),
@@ -73,15 +96,15 @@ CLASS_LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
 OWN_OUTCOME = "box outcome"
 """The book level a part carries when a certificate's box is valued by its own reported outcome."""
 OWN_OUTCOME_SPREAD = 0.10
+"""The error of a box's own outcome value when its assortment has no book entry to say how much box
+values scatter (natural log)."""
 OUTCOME_GATE = 3.0
 """A box's own outcome farther than this many box spreads from its assortment's book price is
 treated as a claim, not evidence (invented or copied outcomes), and the book price is used."""
-"""The error of a box's own outcome value when its assortment has no book entry to say how much box
-values scatter (natural log)."""
 Z_P10_P90 = 1.2816
 """Standard normal quantile of 0.90: a P10-P90 range spans 2 x 1.2816 standard deviations."""
-MIN_COVERAGE = 0.5
-"""A line is valued from its parts only when the parts value at least half its carats."""
+MIX_SOURCES: tuple[str, ...] = ("exporter_mix", "origin_mix", "hs_class_mix")
+"""The sources that value the carats a line's own parts leave."""
 
 
 @dataclass(frozen=True)
@@ -90,26 +113,71 @@ class CheckRules:
 
     tolerance: float = 0.075
     band_floor: float = 0.05
+    band_floor_other: float = 0.5
+    """The narrowest half-width for unsorted (7102.10) and industrial (7102.21) lines."""
     band_z: float = 1.645
     mix_band: float = 0.50
     min_boxes: int = 5
     period: str = "month"
     outcome_weight: float = 0.5
+    mix_prior_lines: int = 3
+    described_share: float = 0.5
+    statistics: tuple[tuple[str, float], ...] = (
+        ("AO", 101.0), ("BW", 117.0), ("CA", 81.0), ("CD", 8.0), ("LS", 333.0), ("NA", 417.0), ("RU", 89.0),
+        ("ZA", 135.0), ("ZW", 62.0), ("*", 97.0))
+    """(origin, average USD per carat) from KP statistics; `*` is the world."""
+    statistics_range: tuple[tuple[str, float, float], ...] = (
+        ("7102.10", 0.25, 4.0), ("7102.21", 0.01, 1.0), ("7102.31", 0.25, 10.0))
+    """(HS code, low, high) multiples of the origin's average for a line valued from KP statistics."""
 
     @classmethod
     def from_settings(cls, settings: Any) -> CheckRules:
         return cls(
             tolerance=float(settings["kp_tolerance"]), band_floor=float(settings["kp_band_floor"]),
+            band_floor_other=float(settings["kp_band_floor_other"]),
             band_z=float(settings["kp_band_z"]), mix_band=float(settings["kp_mix_band"]),
             min_boxes=int(settings["valuation_min_boxes"]), period=settings["pricebook_period"],
             outcome_weight=float(settings["kp_outcome_weight"]),
+            mix_prior_lines=int(settings["kp_mix_prior_lines"]),
+            described_share=float(settings["kp_described_share"]),
+            statistics=parse_statistics(settings["kp_statistics_usd_per_carat"]),
+            statistics_range=parse_statistics_range(settings["kp_statistics_range"]),
         )
 
 
-def _in_clause(column: str, ids: list[str] | None) -> tuple[str, tuple[Any, ...]]:
-    if ids is None:
-        return "", ()
-    return f" WHERE {column} IN ({', '.join('?' for _ in ids)})", tuple(ids)
+def parse_statistics(text: str) -> tuple[tuple[str, float], ...]:
+    """Read `CC=USD;...` (the kp_statistics_usd_per_carat setting): origin codes upper-cased, `*` the world."""
+    rows = []
+    for item in text.replace(",", ";").split(";"):
+        if not item.strip():
+            continue
+        code, sep, value = item.partition("=")
+        try:
+            usd = Decimal(value.strip())
+        except ArithmeticError:
+            usd = Decimal(-1)
+        if not sep or not code.strip() or not usd.is_finite() or usd <= 0:
+            raise ValueError(f"kp_statistics_usd_per_carat entry {item.strip()!r} is not CC=USD with USD above 0")
+        rows.append((code.strip().upper(), float(usd)))
+    return tuple(sorted(rows))
+
+
+def parse_statistics_range(text: str) -> tuple[tuple[str, float, float], ...]:
+    """Read `HS=LOW-HIGH;...` (the kp_statistics_range setting)."""
+    rows = []
+    for item in text.split(";"):
+        if not item.strip():
+            continue
+        code, sep, span = item.partition("=")
+        low, dash, high = span.partition("-")
+        try:
+            bounds = (Decimal(low.strip()), Decimal(high.strip()))
+        except ArithmeticError:
+            bounds = (Decimal(-1), Decimal(-1))
+        if not sep or not dash or not all(b.is_finite() for b in bounds) or not 0 < bounds[0] <= bounds[1]:
+            raise ValueError(f"kp_statistics_range entry {item.strip()!r} is not HS=LOW-HIGH with 0 < LOW <= HIGH")
+        rows.append((code.strip(), float(bounds[0]), float(bounds[1])))
+    return tuple(sorted(rows))
 
 
 def _period_sql(column: str, period: str) -> str:
@@ -122,32 +190,51 @@ def _period_sql(column: str, period: str) -> str:
     raise ValueError(f"a price book period is month, quarter or year, not {period!r}")
 
 
+def _in_clause(column: str, ids: list[str] | None) -> tuple[str, tuple[Any, ...]]:
+    if ids is None:
+        return "", ()
+    return f" WHERE {column} IN ({', '.join('?' for _ in ids)})", tuple(ids)
+
+
+EXPORTER_SQL = "exporting_country || ' ' || exporter_name"
+"""Who exports a certificate's goods: its exporter's name within its exporting country."""
+
+
 class CertificateCheck:
-    """The check of a set of certificates (all when `certificate_ids` is None): read once from the
-    store, evaluated in an in-process DuckDB. `lines()` gives the verdicts, `parts()` the evidence."""
+    """The check of a set of certificates (all when `certificate_ids` is None), evaluated in an
+    in-process DuckDB over every certificate line in the store (the mixes are learnt from them all).
+    `lines()` gives the verdicts, `parts()` the evidence."""
 
     def __init__(self, store: Any, rules: CheckRules, certificate_ids: list[str] | None = None) -> None:
         self.rules = rules
         ids = None if certificate_ids is None else sorted(set(certificate_ids))
-        where, params = _in_clause("certificate_id", ids)
+        # every line is read, whatever is checked: the mixes are learnt from all of them, so a
+        # certificate gets the same verdict checked alone or with the whole store
+        checked_sql = "TRUE" if ids is None else f"certificate_id IN ({', '.join('?' for _ in ids)})"
         lines = store.query(
-            "SELECT certificate_id, hs_code, carats, value_usd, origin, issue_date FROM kp_certificates" + where, params
-        )
-        contents = store.query("SELECT certificate_id, hs_code, assortment, carats FROM parcel_contents" + where, params)
-        boxes_where, _ = _in_clause("kp_certificate_id", ids)
+            f"SELECT certificate_id, hs_code, carats, value_usd, origin, issue_date, {EXPORTER_SQL} AS exporter, "
+            f"{checked_sql} AS checked FROM kp_certificates", () if ids is None else tuple(ids))
+        contents = store.query("SELECT certificate_id, hs_code, assortment, carats FROM parcel_contents")
         boxes = store.query(
             f"SELECT r.kp_certificate_id AS certificate_id, {hs_class_sql('r.model', 'r.quality')} AS hs_code, "
             "r.assortment, r.box_id, r.carats, CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own_per_carat, "
             "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM rough_sales r "
             "LEFT JOIN box_valuations v ON v.box_id = r.box_id AND v.in_book "
-            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id"
-            + boxes_where.replace("kp_certificate_id", "r.kp_certificate_id")
-            + (" AND" if boxes_where else " WHERE") + " r.kp_certificate_id IS NOT NULL", params
+            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
+            "WHERE r.kp_certificate_id IS NOT NULL"
         )
         book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
-        self.certificates_found = set(lines["certificate_id"].to_pylist()) if ids is not None else None
+        paid = store.query("SELECT assortment, period, CAST(paid_per_carat AS DOUBLE PRECISION) AS paid "
+                           "FROM box_valuations WHERE in_book AND paid_per_carat > 0")
+        checked = lines.filter(lines["checked"]) if lines.num_rows else lines
+        self.certificates_found = set(checked["certificate_id"].to_pylist()) if ids is not None else None
+        statistics = pa.table({"origin": [o for o, _ in rules.statistics], "usd": [u for _, u in rules.statistics]})
+        ranges = pa.table({"hs_code": [h for h, _, _ in rules.statistics_range],
+                           "low": [lo for _, lo, _ in rules.statistics_range],
+                           "high": [hi for _, _, hi in rules.statistics_range]})
         self.con = duckdb.connect()
-        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book)):
+        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid),
+                            ("statistics_in", statistics), ("ranges_in", ranges)):
             self.con.register(name, table)
         self._prepare()
 
@@ -160,6 +247,37 @@ class CertificateCheck:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _price(self, source: str, target: str, passthrough: str) -> None:
+        """Price every row of `source` (assortment, origin, period, fit_period and the `passthrough`
+        columns) at the first rung of ASSORTMENT_LADDER that has an entry: `target` gets the entry's
+        level, rank, price (e), p10, p90, spread, se, boxes (entry_boxes) and median box carats."""
+        con = self.con
+
+        def on(i: int, keys: tuple[str, ...]) -> str:
+            return " AND ".join([f"a{i}.assortment = p.assortment"] + [f"a{i}.{k.removeprefix('fit_')} = p.{k}" for k in keys])
+
+        joins = " ".join(f"LEFT JOIN a{i} ON {on(i, keys)}" for i, (_, keys) in enumerate(ASSORTMENT_LADDER))
+        rungs = range(len(ASSORTMENT_LADDER))
+        rank = "CASE " + " ".join(f"WHEN a{i}.e IS NOT NULL THEN {i}" for i in rungs) + " END"
+        level = "CASE " + " ".join(f"WHEN a{i}.e IS NOT NULL THEN '{ASSORTMENT_LADDER[i][0]}'" for i in rungs) + " END"
+
+        def pick(column: str) -> str:
+            return "COALESCE(" + ", ".join(f"a{i}.{column}" for i in rungs) + ")"
+
+        first = on(0, ASSORTMENT_LADDER[0][1])
+        # most rows find the first rung (the fitted entry): the other rungs are joined only for the rest
+        con.execute(f"""CREATE TEMP TABLE {target} AS
+            SELECT {passthrough}, '{ASSORTMENT_LADDER[0][0]}' AS level, 0 AS rank, a0.e, a0.p10, a0.p90,
+                   COALESCE(a0.spread, {OWN_OUTCOME_SPREAD}) AS spread, a0.se, a0.boxes AS entry_boxes,
+                   a0.box_carats
+            FROM {source} p JOIN a0 ON {first}
+            UNION ALL
+            SELECT {passthrough}, {level} AS level, {rank} AS rank, {pick('e')}, {pick('p10')}, {pick('p90')},
+                   COALESCE({pick('spread')}, {OWN_OUTCOME_SPREAD}), {pick('se')}, {pick('boxes')},
+                   {pick('box_carats')}
+            FROM {source} p {joins}
+            WHERE NOT EXISTS (SELECT 1 FROM a0 WHERE {first})""")
+
     def _prepare(self) -> None:
         r = self.rules
         con = self.con
@@ -168,56 +286,54 @@ class CertificateCheck:
             CAST(p10_per_carat AS DOUBLE) AS p10, CAST(p90_per_carat AS DOUBLE) AS p90,
             COALESCE(CAST(box_spread AS DOUBLE), 0) AS spread, COALESCE(CAST(price_se AS DOUBLE), 0) AS se,
             CAST(median_box_carats AS DOUBLE) AS box_carats FROM book_in""")
+        for i, (level, _) in enumerate(ASSORTMENT_LADDER):
+            con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
+        self._paid_error()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
-            origin, issue_date, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
+            origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
         # a certificate issued before the first or after the last fitted period takes the nearest one
         con.execute("ALTER TABLE l ADD COLUMN fit_period VARCHAR")
         con.execute(f"""UPDATE l SET fit_period = LEAST(GREATEST(period,
             (SELECT MIN(period) FROM b WHERE level = '{FITTED}')), (SELECT MAX(period) FROM b WHERE level = '{FITTED}'))""")
-        con.execute("""CREATE TEMP TABLE parts_raw AS
+
+        # 1. linked boxes; 2. contents less what the boxes of each assortment cover, within the carats
+        # the boxes leave
+        con.execute("""CREATE TEMP TABLE linked AS
             SELECT x.certificate_id, x.hs_code, x.assortment, x.box_id, CAST(x.carats AS DOUBLE) AS carats,
-                   CAST(1 AS DOUBLE) AS boxes, x.own_per_carat / EXP(x.cutter_level) AS own_per_carat,
-                   'certificate_boxes' AS source FROM boxes_in x
-            UNION ALL
-            SELECT c.certificate_id, c.hs_code, c.assortment, CAST(NULL AS VARCHAR), CAST(c.carats AS DOUBLE),
-                   CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), 'parcel_contents' FROM contents_in c
-            WHERE NOT EXISTS (SELECT 1 FROM boxes_in x
-                              WHERE x.certificate_id = c.certificate_id AND x.hs_code = c.hs_code)""")
-        joins, chosen = [], []
-        for i, (level, keys) in enumerate(ASSORTMENT_LADDER):
-            con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
-            on = " AND ".join([f"a{i}.assortment = p.assortment"] + [f"a{i}.{k.removeprefix('fit_')} = l.{k}" for k in keys])
-            joins.append(f"LEFT JOIN a{i} ON {on}")
-            chosen.append(i)
-        rank = "CASE " + " ".join(f"WHEN a{i}.e IS NOT NULL THEN {i}" for i in chosen) + " END"
-        level = "CASE " + " ".join(f"WHEN a{i}.e IS NOT NULL THEN '{ASSORTMENT_LADDER[i][0]}'" for i in chosen) + " END"
-
-        def pick(column: str) -> str:
-            return "COALESCE(" + ", ".join(f"a{i}.{column}" for i in chosen) + ")"
-
-        # most parts find the first rung (the fitted entry): join the others only for the rest
-        first_on = " AND ".join(["a0.assortment = p.assortment"]
-                                + [f"a0.{k.removeprefix('fit_')} = l.{k}" for k in ASSORTMENT_LADDER[0][1]])
+                   x.own_per_carat / EXP(x.cutter_level) AS own_per_carat
+            FROM boxes_in x JOIN l ON l.certificate_id = x.certificate_id AND l.hs_code = x.hs_code""")
+        con.execute("""CREATE TEMP TABLE remaining AS
+            WITH box_assortments AS (
+              SELECT certificate_id, hs_code, assortment, SUM(carats) AS carats FROM linked GROUP BY ALL
+            ), box_lines AS (
+              SELECT certificate_id, hs_code, SUM(carats) AS carats FROM linked GROUP BY ALL
+            ), rest AS (
+              SELECT c.certificate_id, c.hs_code, c.assortment, l.carats AS line_carats,
+                     GREATEST(CAST(c.carats AS DOUBLE) - COALESCE(ba.carats, 0), 0) AS carats
+              FROM contents_in c JOIN l ON l.certificate_id = c.certificate_id AND l.hs_code = c.hs_code
+              LEFT JOIN box_assortments ba ON ba.certificate_id = c.certificate_id AND ba.hs_code = c.hs_code
+                AND ba.assortment = c.assortment
+            ), shares AS (
+              SELECT *, SUM(carats) OVER (PARTITION BY certificate_id, hs_code) AS rest_carats FROM rest
+            )
+            SELECT t.certificate_id, t.hs_code, t.assortment,
+                   t.carats * LEAST(1.0, GREATEST(t.line_carats - COALESCE(bl.carats, 0), 0) / t.rest_carats) AS carats
+            FROM shares t LEFT JOIN box_lines bl ON bl.certificate_id = t.certificate_id AND bl.hs_code = t.hs_code
+            WHERE t.carats > 0""")
         con.execute("""CREATE TEMP TABLE placed AS
-            SELECT p.*, l.origin, l.period, l.fit_period FROM parts_raw p
-            JOIN l ON l.certificate_id = p.certificate_id AND l.hs_code = p.hs_code""")
-        columns = ("p.certificate_id, p.hs_code, p.assortment, p.box_id, p.carats, p.source, p.boxes, "
-                   "p.own_per_carat")
-        con.execute(f"""CREATE TEMP TABLE matched AS
-            SELECT {columns}, '{ASSORTMENT_LADDER[0][0]}' AS level, 0 AS rank, a0.e, a0.p10, a0.p90,
-                   COALESCE(a0.spread, {OWN_OUTCOME_SPREAD}) AS spread, a0.se, a0.boxes AS entry_boxes,
-                   a0.box_carats
-            FROM placed p JOIN a0 ON {first_on.replace('l.', 'p.')}
+            SELECT x.certificate_id, x.hs_code, x.assortment, x.box_id, x.carats, CAST(1 AS DOUBLE) AS boxes,
+                   x.own_per_carat, 'certificate_boxes' AS source, l.origin, l.period, l.fit_period
+            FROM linked x JOIN l USING (certificate_id, hs_code)
             UNION ALL
-            SELECT {columns}, {level} AS level, {rank} AS rank, {pick('e')}, {pick('p10')}, {pick('p90')},
-                   COALESCE({pick('spread')}, {OWN_OUTCOME_SPREAD}), {pick('se')}, {pick('boxes')},
-                   {pick('box_carats')}
-            FROM placed p {' '.join(j.replace('l.', 'p.') for j in joins)}
-            WHERE NOT EXISTS (SELECT 1 FROM a0 WHERE {first_on.replace('l.', 'p.')})""")
-        # a box's own outcome counts when it is plausible for its assortment (within
-        # OUTCOME_GATE spreads of the book), blended with the book by kp_outcome_weight
-        w = self.rules.outcome_weight
+            SELECT c.certificate_id, c.hs_code, c.assortment, CAST(NULL AS VARCHAR), c.carats, CAST(NULL AS DOUBLE),
+                   CAST(NULL AS DOUBLE), 'parcel_contents', l.origin, l.period, l.fit_period
+            FROM remaining c JOIN l USING (certificate_id, hs_code) WHERE c.carats > 0""")
+        self._price("placed", "matched", "p.certificate_id, p.hs_code, p.assortment, p.box_id, p.carats, p.source, "
+                                         "p.boxes, p.own_per_carat")
+        # a box's own outcome counts when it is plausible for its assortment (within OUTCOME_GATE
+        # spreads of the book), blended with the book by kp_outcome_weight
+        w = r.outcome_weight
         own = (f"COALESCE(own_per_carat > 0 AND {w} > 0 AND (e IS NULL OR "
                f"ABS(LN(own_per_carat / e)) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)), FALSE)")
         con.execute(f"""CREATE TEMP TABLE parts AS
@@ -235,78 +351,238 @@ class CertificateCheck:
                    COALESCE(boxes, GREATEST(carats / NULLIF(box_carats, 0), 1)) AS parcel_boxes,
                    carats * price AS value_usd
             FROM priced""")
+        con.execute("""CREATE TEMP TABLE line_parts AS
+            SELECT certificate_id, hs_code,
+                   SUM(CASE WHEN price_per_carat IS NOT NULL AND source = 'certificate_boxes' THEN carats ELSE 0 END) AS box_carats,
+                   SUM(CASE WHEN price_per_carat IS NOT NULL AND source = 'parcel_contents' THEN carats ELSE 0 END) AS content_carats,
+                   SUM(CASE WHEN price_per_carat IS NOT NULL THEN carats END) AS valued_carats,
+                   COUNT(price_per_carat) AS valued_parts, COUNT(*) AS parts,
+                   SUM(value_usd) AS value_usd,
+                   SUM(POWER(value_usd, 2) * (GREATEST(POWER(spread, 2), q.box2) / parcel_boxes
+                       + POWER(se, 2))) AS variance,
+                   SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
+            FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
+        self._mixes()
+        self._verdicts()
+
+    def _paid_error(self) -> None:
+        """How well the book predicts what one box of rough traded at, from the tracked boxes
+        themselves: `box2`, the robust variance of r = ln(price paid per carat / the fitted price of the
+        box's assortment and period) around its assortment's median r. A box's price strays from its
+        assortment's book price by more than its outcome's value does (the sale, the sorting), and a
+        declared value is a price: each part's per-box error is the larger of the two."""
+        self.con.execute("""CREATE TEMP TABLE paid_error AS
+            WITH r AS (
+              SELECT p.assortment, LN(p.paid / a.e) AS r FROM paid_in p
+              JOIN a0 a ON a.assortment = p.assortment AND a.period = p.period WHERE a.e > 0
+            ), centred AS (
+              SELECT r, MEDIAN(r) OVER (PARTITION BY assortment) AS m,
+                     COUNT(*) OVER (PARTITION BY assortment) AS n FROM r
+            )
+            SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2 FROM centred""")
+
+    def _mixes(self) -> None:
+        """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it
+        needs, with how far described lines stray from it (`composition`, natural log)."""
+        r, con = self.rules, self.con
+        k = max(r.mix_prior_lines, 0)
+        # lines whose boxes and contents describe enough of their carats teach the mixes
+        con.execute(f"""CREATE TEMP TABLE described AS
+            SELECT l.certificate_id, l.hs_code, l.exporter, l.origin, l.period, l.fit_period, lp.value_usd,
+                   lp.valued_carats
+            FROM l JOIN line_parts lp USING (certificate_id, hs_code)
+            WHERE lp.valued_carats >= {r.described_share} * l.carats AND lp.value_usd > 0""")
+        con.execute("""CREATE TEMP TABLE composition AS
+            SELECT d.certificate_id, d.hs_code, d.exporter, d.origin, p.assortment,
+                   SUM(p.carats) / ANY_VALUE(d.valued_carats) AS share
+            FROM described d JOIN parts p USING (certificate_id, hs_code)
+            WHERE p.price_per_carat IS NOT NULL GROUP BY ALL""")
+        con.execute("""CREATE TEMP TABLE exporter_count AS
+            SELECT exporter, hs_code, COUNT(*) AS n FROM described GROUP BY ALL""")
+        con.execute("""CREATE TEMP TABLE origin_count AS
+            SELECT origin, hs_code, COUNT(*) AS n FROM described GROUP BY ALL""")
+        # the weight of the exporter's own mix: n / (n + k), all of it when its origin has no other
+        con.execute(f"""CREATE TEMP TABLE mix_keys AS
+            SELECT DISTINCT l.exporter, l.hs_code, l.origin, COALESCE(e.n, 0) AS exporter_lines,
+                   COALESCE(o.n, 0) AS origin_lines,
+                   CASE WHEN COALESCE(e.n, 0) = 0 THEN 0.0 WHEN o.n IS NULL THEN 1.0
+                        ELSE e.n / (e.n + {k}.0) END AS weight
+            FROM l LEFT JOIN exporter_count e USING (exporter, hs_code)
+            LEFT JOIN origin_count o USING (origin, hs_code)
+            WHERE e.n IS NOT NULL OR o.n IS NOT NULL""")
+        con.execute("""CREATE TEMP TABLE mix_shares AS
+            WITH exporter_mix AS (
+              SELECT c.exporter, c.hs_code, c.assortment, SUM(c.share) / ANY_VALUE(e.n) AS share
+              FROM composition c JOIN exporter_count e USING (exporter, hs_code) GROUP BY ALL
+            ), origin_mix AS (
+              SELECT c.origin, c.hs_code, c.assortment, SUM(c.share) / ANY_VALUE(o.n) AS share
+              FROM composition c JOIN origin_count o USING (origin, hs_code) GROUP BY ALL
+            ), assortments AS (
+              SELECT k.exporter, k.hs_code, k.origin, x.assortment FROM mix_keys k
+                JOIN exporter_mix x ON x.exporter = k.exporter AND x.hs_code = k.hs_code
+              UNION
+              SELECT k.exporter, k.hs_code, k.origin, o.assortment FROM mix_keys k
+                JOIN origin_mix o ON o.origin = k.origin AND o.hs_code = k.hs_code
+            )
+            SELECT a.exporter, a.hs_code, a.origin, a.assortment,
+                   k.weight * COALESCE(x.share, 0) + (1 - k.weight) * COALESCE(o.share, 0) AS share
+            FROM assortments a JOIN mix_keys k USING (exporter, hs_code, origin)
+            LEFT JOIN exporter_mix x ON x.exporter = a.exporter AND x.hs_code = a.hs_code AND x.assortment = a.assortment
+            LEFT JOIN origin_mix o ON o.origin = a.origin AND o.hs_code = a.hs_code AND o.assortment = a.assortment""")
+        con.execute("""CREATE TEMP TABLE mix_placed AS
+            SELECT s.exporter, s.hs_code, s.origin, p.period, p.fit_period, s.assortment, s.share
+            FROM mix_shares s JOIN (SELECT DISTINCT exporter, hs_code, origin, period, fit_period FROM l) p
+              USING (exporter, hs_code, origin) WHERE s.share > 0""")
+        self._price("mix_placed", "mix_matched", "p.exporter, p.hs_code, p.origin, p.period, p.fit_period, "
+                                                  "p.assortment, p.share")
+        con.execute("""CREATE TEMP TABLE mix_priced AS
+            SELECT exporter, hs_code, origin, period, fit_period,
+                   SUM(share * e) / SUM(share) AS price,
+                   SUM(share * POWER(spread, 2)) / SUM(share) AS spread2,
+                   SUM(share * POWER(COALESCE(se, 0), 2)) / SUM(share) AS se2,
+                   SUM(share * box_carats) / SUM(CASE WHEN box_carats IS NOT NULL THEN share END) AS box_carats,
+                   SUM(share * entry_boxes) / SUM(share) AS entry_boxes
+            FROM mix_matched WHERE e > 0 GROUP BY ALL""")
+        # how far each described line's own value per carat strays from its mix's, in the same period
+        con.execute(f"""CREATE TEMP TABLE mix_composition AS
+            WITH strays AS (
+              SELECT d.exporter, d.hs_code, d.origin, POWER(LN(d.value_usd / d.valued_carats / m.price), 2) AS r2
+              FROM described d JOIN mix_priced m ON m.exporter = d.exporter AND m.hs_code = d.hs_code
+                AND m.origin = d.origin AND m.period = d.period AND m.fit_period IS NOT DISTINCT FROM d.fit_period
+            ), by_exporter AS (
+              SELECT exporter, hs_code, AVG(r2) AS v, COUNT(*) AS n FROM strays GROUP BY ALL
+            ), by_origin AS (
+              SELECT origin, hs_code, AVG(r2) AS v FROM strays GROUP BY ALL
+            )
+            SELECT k.exporter, k.hs_code, k.origin,
+                   CASE WHEN e.n IS NULL THEN o.v
+                        ELSE (e.n * e.v + {k} * COALESCE(o.v, e.v)) / (e.n + {k}) END AS composition2
+            FROM mix_keys k LEFT JOIN by_exporter e USING (exporter, hs_code)
+            LEFT JOIN by_origin o USING (origin, hs_code)""")
+
+    def _verdicts(self) -> None:
+        r, con = self.rules, self.con
         class_joins = []
         for i, (lvl, keys) in enumerate(CLASS_LADDER):
-            on = " AND ".join([f"h{i}.level = '{lvl}'", f"h{i}.hs_code = l.hs_code"] + [f"h{i}.{k} = l.{k}" for k in keys])
-            class_joins.append(f"LEFT JOIN b h{i} ON {on}")
+            con.execute(f"CREATE TEMP TABLE h{i} AS SELECT * FROM b WHERE level = '{lvl}'")
+            on = " AND ".join([f"h{i}.hs_code = l.hs_code"] + [f"h{i}.{k} = l.{k}" for k in keys])
+            class_joins.append(f"LEFT JOIN h{i} ON {on}")
+        con.execute("CREATE TEMP TABLE book_state AS SELECT COUNT(*) > 0 AS built FROM b")
+
         def class_pick(column: str) -> str:
             return "COALESCE(" + ", ".join(f"h{i}.{column}" for i in range(len(CLASS_LADDER))) + ")"
 
         class_level = "CASE " + " ".join(
             f"WHEN h{i}.e IS NOT NULL THEN '{lvl}'" for i, (lvl, _) in enumerate(CLASS_LADDER)) + " END"
-        con.execute("""CREATE TEMP TABLE line_parts AS
-            SELECT certificate_id, hs_code, ANY_VALUE(source) AS source, COUNT(*) AS parts,
-                   COUNT(price_per_carat) AS valued_parts, SUM(carats) AS part_carats,
-                   SUM(CASE WHEN price_per_carat IS NOT NULL THEN carats END) AS valued_carats,
-                   SUM(value_usd) AS value_usd,
-                   SUM(POWER(value_usd, 2) * (POWER(spread, 2) / parcel_boxes + POWER(se, 2))) AS variance,
-                   SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
-            FROM parts GROUP BY certificate_id, hs_code""")
-        z, floor, mix, tol = r.band_z, r.band_floor, r.mix_band, r.tolerance
+        z, floor, mix, tol, share = r.band_z, r.band_floor, r.mix_band, r.tolerance, r.described_share
+        other_floor = r.band_floor_other
+        rest = "GREATEST(l.carats - COALESCE(lp.valued_carats, 0), 0)"
+        parcel_var = (f"COALESCE(mc.composition2, 0) + GREATEST(m.spread2, q.box2) / GREATEST({rest} / "
+                      "NULLIF(m.box_carats, 0), 1) + m.se2")
+        class_var = f"POWER(LN(GREATEST(class_p90, 0.01) / GREATEST(class_p10, 0.01)) / (2 * {Z_P10_P90}), 2)"
         con.execute(f"""CREATE TEMP TABLE checked AS
             WITH j AS (
-              SELECT l.*, lp.source, lp.parts, lp.valued_parts, lp.valued_carats, lp.value_usd, lp.variance,
+              SELECT l.*, COALESCE(lp.box_carats, 0) AS box_carats, COALESCE(lp.content_carats, 0) AS content_carats,
+                     COALESCE(lp.valued_carats, 0) AS valued_carats, COALESCE(lp.value_usd, 0) AS parts_usd,
+                     COALESCE(lp.variance, 0) AS parts_variance, lp.parts, lp.valued_parts,
                      lp.evidence_boxes AS part_boxes, lp.worst_rank,
-                     LEAST(COALESCE(lp.valued_carats, 0) / l.carats, 1.0) AS part_coverage,
+                     {rest} AS rest, m.price AS mix_price, {parcel_var} AS mix_var,
+                     m.entry_boxes AS mix_boxes, mk.weight AS mix_weight, mk.exporter_lines,
                      {class_pick('e')} AS class_e, {class_pick('p10')} AS class_p10, {class_pick('p90')} AS class_p90,
-                     {class_pick('boxes')} AS class_n, {class_level} AS class_level
-              FROM l LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
+                     {class_pick('boxes')} AS class_n, {class_level} AS class_level,
+                     COALESCE(s.usd, w.usd) AS stat_usd, CASE WHEN s.usd IS NULL THEN '*' ELSE l.origin END AS stat_origin,
+                     rg.low AS stat_low, rg.high AS stat_high, book_state.built
+              FROM l CROSS JOIN book_state CROSS JOIN paid_error q LEFT JOIN line_parts lp ON lp.certificate_id = l.certificate_id AND lp.hs_code = l.hs_code
+              LEFT JOIN mix_priced m ON m.exporter = l.exporter AND m.hs_code = l.hs_code AND m.origin = l.origin
+                AND m.period = l.period AND m.fit_period IS NOT DISTINCT FROM l.fit_period
+              LEFT JOIN mix_keys mk ON mk.exporter = l.exporter AND mk.hs_code = l.hs_code AND mk.origin = l.origin
+              LEFT JOIN mix_composition mc ON mc.exporter = l.exporter AND mc.hs_code = l.hs_code AND mc.origin = l.origin
+              LEFT JOIN statistics_in s ON s.origin = l.origin
+              LEFT JOIN statistics_in w ON w.origin = '*'
+              LEFT JOIN ranges_in rg ON rg.hs_code = l.hs_code
               {' '.join(class_joins)}
-            ), est AS (
+              WHERE l.checked
+            ), sourced AS (
               SELECT *,
-                CASE WHEN part_coverage >= {MIN_COVERAGE} AND value_usd > 0 THEN source
-                     WHEN class_e IS NOT NULL THEN 'hs_class_mix' ELSE 'none' END AS basis
+                CASE WHEN rest <= 1e-9 * carats THEN 'none'
+                     WHEN mix_price > 0 THEN CASE WHEN mix_weight >= 0.5 THEN 'exporter_mix' ELSE 'origin_mix' END
+                     WHEN valued_carats >= {share} * carats AND parts_usd > 0 THEN 'own_parts'
+                     WHEN class_e > 0 THEN 'hs_class_mix' END AS rest_source
               FROM j
             ), estimated AS (
               SELECT *,
-                CASE basis WHEN 'hs_class_mix' THEN class_e
-                           WHEN 'none' THEN NULL ELSE value_usd / valued_carats END AS e,
-                CASE WHEN basis IN ('parcel_contents', 'certificate_boxes')
-                     THEN GREATEST({floor}, {z} * SQRT(variance) / value_usd) + (1 - part_coverage) * {mix} END AS w
-              FROM est
+                CASE WHEN NOT built THEN NULL
+                     WHEN rest_source IS NOT NULL AND parts_usd + rest > 0 THEN 'parts'
+                     WHEN stat_usd IS NOT NULL AND stat_low IS NOT NULL THEN 'kp_statistics' END AS method,
+                CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN parts_usd / valued_carats
+                     WHEN 'hs_class_mix' THEN class_e ELSE mix_price END AS rest_price,
+                CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN POWER({mix} / {z}, 2)
+                     WHEN 'hs_class_mix' THEN {class_var} ELSE mix_var END AS rest_var
+              FROM sourced
+            ), valued AS (
+              SELECT *,
+                CASE method WHEN 'parts' THEN parts_usd + rest * rest_price END AS estimate_usd,
+                CASE method WHEN 'parts' THEN parts_variance + POWER(rest * rest_price, 2) * rest_var END AS variance,
+                CASE WHEN method = 'kp_statistics' THEN 'kp_statistics' WHEN method IS NULL THEN 'none'
+                     WHEN box_carats >= content_carats AND box_carats >= rest THEN 'certificate_boxes'
+                     WHEN content_carats >= rest THEN 'parcel_contents'
+                     WHEN rest_source = 'own_parts' THEN
+                          CASE WHEN box_carats >= content_carats THEN 'certificate_boxes' ELSE 'parcel_contents' END
+                     ELSE rest_source END AS basis
+              FROM estimated
             ), banded AS (
               SELECT *,
-                CASE WHEN basis = 'hs_class_mix' THEN LEAST(class_p10, e * (1 - {floor}))
-                     ELSE e * GREATEST(1 - w, 0) END AS low,
-                CASE WHEN basis = 'hs_class_mix' THEN GREATEST(class_p90, e * (1 + {floor}))
-                     ELSE e * (1 + w) END AS high
-              FROM estimated
+                CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
+                            WHEN 'kp_statistics' THEN stat_usd END AS e,
+                CASE method WHEN 'parts' THEN GREATEST(CASE WHEN hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
+                                                       {z} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
+              FROM valued
             )
             SELECT certificate_id, hs_code, carats_exact, declared_exact, carats, declared, origin, period, issue_date,
-              basis, declared / carats AS declared_ppc, e, low, high,
-              CASE WHEN basis = 'hs_class_mix' THEN 1.0 WHEN basis = 'none' THEN NULL ELSE part_coverage END AS coverage,
-              CASE WHEN basis = 'hs_class_mix' THEN class_n WHEN basis = 'none' THEN NULL ELSE part_boxes END AS evidence_boxes,
-              CASE WHEN basis = 'hs_class_mix' THEN class_level WHEN basis = 'none' THEN NULL
+              basis, declared / carats AS declared_ppc, e,
+              CASE method WHEN 'kp_statistics' THEN stat_usd * stat_low ELSE e * GREATEST(1 - w, 0) END AS low,
+              CASE method WHEN 'kp_statistics' THEN stat_usd * stat_high ELSE e * (1 + w) END AS high,
+              CASE WHEN method IS NULL THEN NULL ELSE LEAST(valued_carats / carats, 1.0) END AS coverage,
+              CASE WHEN method IS NULL OR method = 'kp_statistics' THEN NULL
+                   ELSE COALESCE(part_boxes, 0) + CASE rest_source WHEN 'hs_class_mix' THEN class_n
+                        WHEN 'exporter_mix' THEN COALESCE(mix_boxes, 0) WHEN 'origin_mix' THEN COALESCE(mix_boxes, 0)
+                        ELSE 0 END END AS evidence_boxes,
+              CASE WHEN method IS NULL THEN NULL
+                   WHEN method = 'kp_statistics' THEN 'KP statistics ' || stat_origin
+                   WHEN basis = 'hs_class_mix' THEN class_level
+                   WHEN basis IN ('exporter_mix', 'origin_mix') THEN basis || ' of ' || CAST(exporter_lines AS VARCHAR)
+                        || ' exporter lines'
                    ELSE {_rank_to_level('worst_rank')} END AS book_level,
-              CASE WHEN basis = 'none' THEN NULL
-                   WHEN basis = 'hs_class_mix' THEN 'low'
-                   WHEN part_coverage >= 0.9 AND worst_rank <= 2 THEN 'high'
+              CASE WHEN method IS NULL THEN NULL
+                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix') OR hs_code <> '{HS_GEM}' THEN 'low'
+                   WHEN basis = 'exporter_mix' THEN 'medium'
+                   WHEN valued_carats >= 0.9 * carats AND worst_rank <= 2 THEN 'high'
                    ELSE 'medium' END AS confidence,
-              CASE WHEN basis = 'none' THEN 'cannot_value'
-                   WHEN declared / carats < low * (1 - {tol}) THEN 'undervalued'
-                   WHEN declared / carats > high * (1 + {tol}) THEN 'overvalued'
+              CASE WHEN method IS NULL THEN 'cannot_value'
+                   WHEN declared / carats < (CASE method WHEN 'kp_statistics' THEN stat_usd * stat_low
+                        ELSE e * GREATEST(1 - w, 0) END) * (1 - {tol}) THEN 'undervalued'
+                   WHEN declared / carats > (CASE method WHEN 'kp_statistics' THEN stat_usd * stat_high
+                        ELSE e * (1 + w) END) * (1 + {tol}) THEN 'overvalued'
                    ELSE 'reasonable' END AS verdict,
-              CASE WHEN basis <> 'none' THEN NULL
-                   WHEN NOT EXISTS (SELECT 1 FROM b) THEN 'no rough price book: run `roughtrace pricebook build`'
-                   WHEN parts IS NOT NULL AND valued_parts = 0
-                     THEN 'no price book entry for any assortment of the parcel, and no tracked boxes of HS '
-                          || hs_code || ' to value it by'
-                   ELSE 'no tracked boxes of HS ' || hs_code || ' with at least {r.min_boxes} boxes, for origin '
-                        || origin || ' or any other' END AS reason
+              CASE WHEN method IS NOT NULL THEN NULL
+                   WHEN NOT built THEN 'no rough price book: run `roughtrace pricebook build`'
+                   ELSE 'no tracked goods of HS ' || hs_code || ' to value it by, and no KP statistics for origin '
+                        || origin || ' or the world (kp_statistics_usd_per_carat, kp_statistics_range)' END AS reason,
+              CASE WHEN method = 'parts' THEN
+                   concat_ws(';',
+                     CASE WHEN box_carats > 0 THEN 'certificate_boxes=' || printf('%.3f', LEAST(box_carats / carats, 1)) END,
+                     CASE WHEN content_carats > 0 THEN 'parcel_contents=' || printf('%.3f', LEAST(content_carats / carats, 1)) END,
+                     CASE WHEN rest_source NOT IN ('none', 'own_parts')
+                          THEN rest_source || '=' || printf('%.3f', rest / carats) END,
+                     CASE WHEN rest_source = 'own_parts' THEN 'extended=' || printf('%.3f', rest / carats) END)
+                   WHEN method = 'kp_statistics' THEN 'kp_statistics=1.000' END AS basis_shares,
+              CASE WHEN rest_source IN ('exporter_mix', 'origin_mix') THEN exporter_lines END AS exporter_lines,
+              CASE WHEN method = 'parts' AND rest_source NOT IN ('none', 'own_parts') THEN rest END AS rest_carats,
+              rest_source, rest_price, rest_var
             FROM banded""")
 
     def lines(self) -> pa.Table:
-        """One row per certificate line with its verdict (LINE_FIELDS), money to the cent."""
+        """One row per certificate line checked, with its verdict (LINE_FIELDS), money to the cent."""
         return self.con.sql("""SELECT certificate_id, hs_code, carats_exact AS carats, declared_exact AS declared_usd,
             CAST(ROUND(declared_ppc, 2) AS DECIMAL(18,2)) AS declared_per_carat,
             CAST(ROUND(e, 2) AS DECIMAL(18,2)) AS estimated_per_carat,
@@ -315,19 +591,29 @@ class CertificateCheck:
             verdict, basis, confidence, reason,
             CAST(ROUND(e * carats, 2) AS DECIMAL(18,2)) AS estimated_usd,
             CAST(ROUND(coverage, 4) AS DECIMAL(18,4)) AS coverage,
-            CAST(evidence_boxes AS BIGINT) AS evidence_boxes, book_level, origin, period, issue_date
+            CAST(evidence_boxes AS BIGINT) AS evidence_boxes, book_level, origin, period, issue_date,
+            basis_shares, CAST(exporter_lines AS BIGINT) AS exporter_lines
             FROM checked ORDER BY certificate_id, hs_code""").to_arrow_table()
 
     def parts(self) -> pa.Table:
-        """The evidence behind each line valued from its parts: one row per assortment, with the book
-        entry that priced it."""
-        return self.con.sql("""SELECT certificate_id, hs_code, assortment, box_id, CAST(ROUND(carats, 3) AS DECIMAL(18,3)) AS carats,
-            source, book_level, CAST(book_boxes AS BIGINT) AS book_boxes,
-            CAST(ROUND(price_per_carat, 2) AS DECIMAL(18,2)) AS price_per_carat,
-            CAST(ROUND(p10_per_carat, 2) AS DECIMAL(18,2)) AS p10_per_carat,
-            CAST(ROUND(p90_per_carat, 2) AS DECIMAL(18,2)) AS p90_per_carat,
-            CAST(ROUND(value_usd, 2) AS DECIMAL(18,2)) AS value_usd
-            FROM parts ORDER BY certificate_id, hs_code, assortment, box_id""").to_arrow_table()
+        """The evidence behind each line checked: one row per box and per assortment of its contents
+        with the book entry that priced it, and one row (assortment `*`) for the carats valued at a mix."""
+        return self.con.sql(f"""SELECT * FROM (
+            SELECT p.certificate_id, p.hs_code, p.assortment, p.box_id, CAST(ROUND(p.carats, 3) AS DECIMAL(18,3)) AS carats,
+              p.source, p.book_level, CAST(p.book_boxes AS BIGINT) AS book_boxes,
+              CAST(ROUND(p.price_per_carat, 2) AS DECIMAL(18,2)) AS price_per_carat,
+              CAST(ROUND(p.p10_per_carat, 2) AS DECIMAL(18,2)) AS p10_per_carat,
+              CAST(ROUND(p.p90_per_carat, 2) AS DECIMAL(18,2)) AS p90_per_carat,
+              CAST(ROUND(p.value_usd, 2) AS DECIMAL(18,2)) AS value_usd
+            FROM parts p JOIN l ON l.certificate_id = p.certificate_id AND l.hs_code = p.hs_code WHERE l.checked
+            UNION ALL
+            SELECT certificate_id, hs_code, '*', CAST(NULL AS VARCHAR), CAST(ROUND(rest_carats, 3) AS DECIMAL(18,3)),
+              rest_source, rest_source, CAST(NULL AS BIGINT), CAST(ROUND(rest_price, 2) AS DECIMAL(18,2)),
+              CAST(ROUND(rest_price * EXP(-{Z_P10_P90} * SQRT(rest_var)), 2) AS DECIMAL(18,2)),
+              CAST(ROUND(rest_price * EXP({Z_P10_P90} * SQRT(rest_var)), 2) AS DECIMAL(18,2)),
+              CAST(ROUND(rest_carats * rest_price, 2) AS DECIMAL(18,2))
+            FROM checked WHERE rest_carats > 0)
+            ORDER BY certificate_id, hs_code, assortment, box_id""").to_arrow_table()
 
 
 def _rank_to_level(column: str) -> str:

@@ -185,9 +185,43 @@ def descriptor_prior(levels: np.ndarray, weights: np.ndarray, factors: list[np.n
     return x @ coef
 
 
+def smooth_periods(raw: np.ndarray, counts: np.ndarray, positions: np.ndarray, min_boxes: int,
+                   box_variance: float) -> np.ndarray:
+    """Period levels (natural log) shrunk toward their neighbours: the levels b minimising
+    sum n_p (b_p - raw_p)^2 / s^2 + sum (b_p - b_q)^2 / (gap x t^2) over neighbouring periods p, q,
+    with n_p a period's boxes (0 below `min_boxes`, so a period with too few boxes takes its level
+    from its neighbours), s^2 `box_variance` (the error of one box's level) and t^2 how far the market
+    moves per period, estimated from the raw levels themselves (empirical Bayes: the median squared
+    step between neighbouring periods less what their boxes' noise explains; the median, so that one
+    stray period does not pass for a market that moves a lot). `positions` are the
+    periods' places on the calendar, so a gap of two periods allows twice the move."""
+    n = np.where(counts >= max(min_boxes, 1), counts, 0).astype(float)
+    p = len(raw)
+    if p == 0:
+        return raw
+    if p == 1:
+        return raw * (n > 0)
+    gaps = np.maximum(np.diff(positions).astype(float), 1.0)
+    both = (n[:-1] > 0) & (n[1:] > 0)
+    s2 = max(box_variance, 1e-8)
+    if both.any():
+        steps = (np.diff(raw) ** 2 - s2 * (1 / np.maximum(n[:-1], 1) + 1 / np.maximum(n[1:], 1))) / gaps
+        move = max(float(np.median(steps[both])), MIN_BETWEEN_SPREAD ** 2)
+    else:
+        move = MIN_BETWEEN_SPREAD ** 2
+    link = 1.0 / (gaps * move)
+    a = np.diag(n / s2 + 1e-9)
+    idx = np.arange(p - 1)
+    a[idx, idx] += link
+    a[idx + 1, idx + 1] += link
+    a[idx, idx + 1] -= link
+    a[idx + 1, idx] -= link
+    return np.linalg.solve(a, n / s2 * np.where(n > 0, raw, 0.0))
+
+
 def fit_assortment_period(boxes: pa.Table, period: str, cost_model: dict[str, Any] | str,
                           built_at: dt.datetime | None = None, iterations: int = 30,
-                          descriptors: pa.Table | None = None) -> FittedBook:
+                          descriptors: pa.Table | None = None, period_min_boxes: int = 1) -> FittedBook:
     """The FITTED entries: log rough price per carat = assortment level + period level + cutter level,
     fitted by alternating medians over every box in the book (BOOK_COLUMNS, origin `*`), and priced
     for the typical cutter (the median sightholder's level).
@@ -197,7 +231,9 @@ def fit_assortment_period(boxes: pa.Table, period: str, cost_model: dict[str, An
     followed without waiting for each assortment to be sold again). The cutter level answers the
     critique that the same rough yields differently in different hands: a skilled cutter, or one whose
     outcomes claim more than rough can give, moves its own level, not the assortment's price. Periods
-    between sights carry the last level forward.
+    between sights carry the last level forward. Period levels are shrunk toward their neighbours
+    (`smooth_periods`), and a period with fewer than `period_min_boxes` boxes takes its neighbours'
+    level, so one box never sets a period.
 
     With `descriptors` (assortment, model, colour, quality, size_range; DESCRIPTORS_SQL), each
     assortment's level is shrunk toward what rough of its description is worth (`descriptor_prior`),
@@ -224,10 +260,16 @@ def fit_assortment_period(boxes: pa.Table, period: str, cost_model: dict[str, An
     cutters, c = np.unique(column("buyer_id").astype(str), return_inverse=True)
     n_a, n_p, n_c = len(assortments), len(periods), int(c.max()) + 1
     alpha, beta, gamma = np.zeros(n_a), np.zeros(n_p), np.zeros(n_c)
+    period_boxes = np.bincount(p, minlength=n_p)
+    calendar_place = np.searchsorted(np.array(_period_calendar(periods[0], periods[-1], period)), periods)
     for _ in range(iterations):
         alpha = _group_median(a, y - beta[p] - gamma[c], n_a)
-        new_beta = _group_median(p, y - alpha[a] - gamma[c], n_p)
-        new_beta -= np.median(new_beta)
+        raw_beta = _group_median(p, y - alpha[a] - gamma[c], n_p)
+        spread = 1.4826 * float(np.median(np.abs(y - alpha[a] - raw_beta[p] - gamma[c])))
+        new_beta = smooth_periods(raw_beta, period_boxes, calendar_place, period_min_boxes,
+                                  (MEDIAN_EFFICIENCY * spread) ** 2)
+        new_beta -= np.median(new_beta[period_boxes >= period_min_boxes]) if (period_boxes >= period_min_boxes).any() \
+            else np.median(new_beta)
         new_gamma = _group_median(c, y - alpha[a] - new_beta[p], n_c)
         new_gamma -= np.median(new_gamma)
         moved = max(np.max(np.abs(new_beta - beta)), np.max(np.abs(new_gamma - gamma)))
@@ -383,10 +425,11 @@ def build_price_book(
     Stones are priced as of `as_of`, else as the `pricebook_price_date` setting says."""
     started = time.perf_counter()
     model = cost_model or cost_model_from_settings(settings)
-    rules = BoxRules.from_settings(settings)
+    rules = BoxRules.from_settings(settings, excluded_buyers=risky_sightholders(store, settings))
     boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True, price_date=settings["pricebook_price_date"])
     book = aggregate_price_book(boxes, model.describe())
-    fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL))
+    fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL),
+                                   period_min_boxes=int(settings["pricebook_period_min_boxes"]))
     if fitted.entries.num_rows:
         book = pa.concat_tables([fitted.entries, book])
     with store.transaction():
@@ -405,6 +448,24 @@ def build_price_book(
         boxes_valued=boxes.num_rows, boxes_in_book=in_book, entries=book.num_rows, polished_keys_priced=int(keys),
         seconds=time.perf_counter() - started, cost_model=model.describe(),
     )
+
+
+RISK_LEVELS: dict[str, tuple[str, ...]] = {"none": (), "high": ("high",), "medium": ("high", "medium")}
+"""The `pricebook_exclude_risk` choices and the verification risk levels each leaves out."""
+
+
+def risky_sightholders(store: Any, settings: Any) -> frozenset[str]:
+    """Sightholders whose boxes stay out of the book: those the checks rate at `pricebook_exclude_risk`
+    or above (none when the setting is `none`). The checks' risk is a verdict over the whole store, so
+    the rows' order does not change it."""
+    choice = str(settings["pricebook_exclude_risk"]).strip().lower()
+    if choice not in RISK_LEVELS:
+        raise ValueError(f"pricebook_exclude_risk is one of {', '.join(RISK_LEVELS)}, not {choice!r}")
+    if not RISK_LEVELS[choice]:
+        return frozenset()
+    from ..checks.verify import assess
+
+    return frozenset(r.sightholder_id for r in assess(store, settings) if r.level in RISK_LEVELS[choice])
 
 
 def read_price_book(store: Any, assortment: str | None = None, origin: str | None = None,

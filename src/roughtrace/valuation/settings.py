@@ -62,6 +62,28 @@ PRICEBOOK_MIN_POLISHED_SHARE = Setting(
     "polished (rough not declared as sold, rejected, lost or in process).",
     AREA,
 )
+PRICEBOOK_UPLIFT_GATE = Setting(
+    "pricebook_uplift_gate", Decimal("4"),
+    "A box stays out of the price book when its reverse-engineered value is implausible against the price "
+    "paid: ln(rough value per carat / price paid per carat) farther than this many robust spreads (1.4826 x "
+    "median absolute deviation over the book's boxes) from its assortment's median. A sightholder who paid "
+    "far more, or far less, than its outcome could return tells more about its outcome than about the market.",
+    AREA,
+)
+PRICEBOOK_EXCLUDE_RISK = Setting(
+    "pricebook_exclude_risk", "none",
+    "Boxes bought by sightholders whose verification risk (roughtrace verify) is at this level or above stay "
+    "out of the price book: `none` (default: every sightholder's boxes count), `high` or `medium`. Costs one "
+    "run of the checks per build.",
+    AREA,
+)
+PRICEBOOK_PERIOD_MIN_BOXES = Setting(
+    "pricebook_period_min_boxes", 5,
+    "A period's own boxes move its market level only when there are at least this many of them; a period "
+    "with fewer takes its level from its neighbours. Every period's level is also shrunk toward its "
+    "neighbours by empirical Bayes, so one box never sets a period's level.",
+    AREA,
+)
 MIN_BOXES = Setting(
     "valuation_min_boxes", 5,
     "Minimum evidence: an observed price book entry (a median over boxes) values a certificate line only "
@@ -81,6 +103,14 @@ KP_BAND_FLOOR = Setting(
     "there is (valuators differ by a grade; the price index has its own error).",
     AREA,
 )
+KP_BAND_FLOOR_OTHER = Setting(
+    "kp_band_floor_other", Decimal("0.5"),
+    "The narrowest band half-width of an unsorted (7102.10) or industrial (7102.21) line, as a fraction of its "
+    "estimate: such goods are rarely polished whole, so the book knows them from few boxes (the simulator's "
+    "unsorted lines were worth 1.35x their estimate in the median); such lines are always low confidence and "
+    "flagged only when far outside.",
+    AREA,
+)
 KP_BAND_Z = Setting(
     "kp_band_z", Decimal("1.645"),
     "Width of a certificate line's band in standard errors of its estimate: 1.645 gives a 90% band "
@@ -94,6 +124,36 @@ KP_OUTCOME_WEIGHT = Setting(
     "from its assortment's prices (more than 3 box spreads) is not used.",
     AREA,
 )
+KP_MIX_PRIOR_LINES = Setting(
+    "kp_mix_prior_lines", 3,
+    "How many certificate lines the origin's parcel mix counts as when an exporter's own usual mix is "
+    "learnt (empirical shrinkage: exporter weight = n / (n + this), n the exporter's described lines of "
+    "the HS code). Values the carats of a line that neither its boxes nor its parcel contents describe.",
+    AREA,
+)
+KP_DESCRIBED_SHARE = Setting(
+    "kp_described_share", Decimal("0.5"),
+    "A certificate line teaches its exporter's and its origin's parcel mix only when its boxes and parcel "
+    "contents describe at least this share of its carats: a line described by a few boxes says little about "
+    "what a whole shipment holds.",
+    AREA,
+)
+KP_STATISTICS_USD_PER_CARAT = Setting(
+    "kp_statistics_usd_per_carat",
+    "AO=101;BW=117;CA=81;CD=8;LS=333;NA=417;RU=89;ZA=135;ZW=62;*=97",
+    "Average rough value per carat of each producing country's output, from KP statistics (DOMAIN.md: 2024 "
+    "where published, else 2023; `*` the world, 2024): `CC=USD;...`. Gives unsorted (7102.10) and "
+    "industrial (7102.21) lines a plausibility range when no tracked goods describe them.",
+    AREA,
+)
+KP_STATISTICS_RANGE = Setting(
+    "kp_statistics_range", "7102.10=0.25-4;7102.21=0.01-1;7102.31=0.25-10",
+    "The plausibility range of a line valued from KP statistics, as multiples of its origin's average value "
+    "per carat, per HS code: `HS=LOW-HIGH;...`. Wide on purpose: a country's average mixes every quality it "
+    "produces, so only values far outside are flagged (confidence low). Industrial goods sit far below the "
+    "average (DR Congo's mostly industrial output averaged about $8/ct).",
+    AREA,
+)
 KP_MIX_BAND = Setting(
     "kp_mix_band", Decimal("0.50"),
     "Band half-width added per unit of a line's carats that no part could value (a line valued from "
@@ -104,8 +164,10 @@ KP_MIX_BAND = Setting(
 
 ALL: tuple[Setting, ...] = (
     COST_MODEL, COST_MARGIN, COST_TABLE, TABLE_MARGIN,
-    PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE, MIN_BOXES,
-    KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_BAND,
+    PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE,
+    PRICEBOOK_UPLIFT_GATE, PRICEBOOK_EXCLUDE_RISK, PRICEBOOK_PERIOD_MIN_BOXES, MIN_BOXES,
+    KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_FLOOR_OTHER, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_PRIOR_LINES, KP_DESCRIBED_SHARE,
+    KP_STATISTICS_USD_PER_CARAT, KP_STATISTICS_RANGE, KP_MIX_BAND,
 )
 
 register(*ALL)
