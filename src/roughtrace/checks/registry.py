@@ -55,7 +55,8 @@ CHECKS: tuple[Check, ...] = (
           ("checks_grade_mix_tail", "checks_grade_mix_min_boxes", "checks_grade_mix_excess"),
           "Send the lab reports behind the boxes named; graded stones carry the scatter real boxes show."),
     Check("digit_preference", "Digit preference in polished weights", rules.digit_preference, ("digits",),
-          ("checks_digit_z", "checks_digit_min_stones", "checks_digit_excess"),
+          ("checks_digit_z", "checks_digit_min_stones", "checks_digit_excess", "checks_digit_class_min_stones",
+           "checks_digit_two_decimal_share", "checks_digit_market_sightholders"),
           "Send weights as the lab or the scale measured them (to the thousandth of a carat), not rounded or "
           "estimated."),
 )

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats
 
+from .facts import half_unit
 from .findings import Finding
 
 MAD_TO_SIGMA = 1.4826
@@ -99,7 +99,9 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     max_yield = Decimal(settings["checks_max_yield"])
     rough, polished, leaving = _floats(boxes, "rough_carats"), _floats(boxes, "polished_carats"), _leaving(boxes)
     over_rough = polished + leaving > rough + 1e-9
-    over_yield = ~over_rough & (polished > float(max_yield) * (rough - leaving) + 1e-9) & (polished > 0)
+    rounding = _box_rounding(boxes)
+    over_yield = (~over_rough & (polished - rounding > float(max_yield) * (rough - leaving + _rough_rounding(boxes)) + 1e-9)
+                  & (polished > 0))
     findings: list[Finding] = []
     for row in _rows(boxes, over_rough):
         out = row["sold_rough_carats"] + row["lost_carats"]
@@ -112,13 +114,17 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             row["box_id"], row["sight"]))
     for row in _rows(boxes, over_yield):
         left = row["rough_carats"] - row["sold_rough_carats"] - row["lost_carats"]
+        allowance = POLISHED_ROUNDING * row["polished_stones"]
         findings.append(Finding(
             "mass_balance", "high", row["sightholder_id"],
             f"box {row['box_id']}: {row['polished_carats']} ct polished from {left} ct of rough is a "
-            f"{_ratio(row['polished_carats'] / left):.1%} yield, above the plausible {max_yield:.0%}",
+            f"{_ratio(row['polished_carats'] / left):.1%} yield, above the plausible {max_yield:.0%} even allowing "
+            f"{allowance} ct for the rounding of {row['polished_stones']} reported weights",
             {"rough_carats": row["rough_carats"], "rough_left_to_polish_carats": left,
              "polished_carats": row["polished_carats"], "yield": _ratio(row["polished_carats"] / left),
-             "max_yield": max_yield, "expected": f"polished <= {max_yield} x rough left to polish"},
+             "rounding_allowance_carats": allowance, "max_yield": max_yield,
+             "certainty": "physical: no cutting gives more than the maximum yield",
+             "expected": f"polished - rounding <= {max_yield} x (rough left to polish + its rounding)"},
             row["box_id"], row["sight"]))
     over_weight = _ints(boxes, "rough_stones_over_weight") > 0
     over_stone_yield = ~over_weight & (_ints(boxes, "rough_stones_over_yield") > 0)
@@ -135,21 +141,39 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                  "rough_stones_over_yield": row["rough_stones_over_yield"],
                  "example_rough_stone_id": row["example_rough_stone_id"],
                  "example_polished_carats": row["example_polished_ct"], "max_yield": max_yield,
-                 "expected": f"polished from one rough stone <= {max_yield} x its rough carats"},
+                 "expected": f"polished from one rough stone <= {max_yield} x its rough carats, each weight "
+                             "within half the unit it was written to (0.005 ct when it ends in 0, else 0.0005)"},
                 row["box_id"], row["sight"]))
     return findings
+
+
+POLISHED_ROUNDING = Decimal("0.005")
+"""The most a reported polished weight can differ from the stone's by rounding: half a hundredth of a
+carat (formats.md: no weight is written coarser than to the hundredth)."""
+
+
+def _box_rounding(boxes: pa.Table) -> np.ndarray:
+    """The most rounding can add to a box's polished carats: half a hundredth per stone."""
+    return _floats(boxes, "polished_stones") * float(POLISHED_ROUNDING)
+
+
+def _rough_rounding(boxes: pa.Table) -> np.ndarray:
+    """Half the unit each box's rough weight was written to (facts.half_unit, in numpy)."""
+    thousandths = np.rint(_floats(boxes, "rough_carats") * 1000).astype(np.int64)
+    return np.where(thousandths % 10 == 0, float(half_unit(Decimal("0.010"))), float(half_unit(Decimal("0.001"))))
 
 
 # --- yield plausibility -------------------------------------------------------------------------
 
 def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
-    """A box's yield (polished / rough left to polish) against the boxes of the same assortment, or
-    of the same rough model when the assortment has too few: robust z-score from the median and MAD.
-    Far above: medium (polished from elsewhere?); far below: low (rough gone undeclared?)."""
+    """A box's yield (polished / rough left to polish: rough less the rough declared sold, rejected,
+    lost or still in process) against the boxes of the same assortment, or of the same rough model
+    when the assortment has too few: robust z-score from the median and MAD. Far above: medium
+    (polished from elsewhere?); far below: low (rough gone undeclared?)."""
     boxes = facts["boxes"]
     threshold = float(settings["checks_yield_outlier_z"])
     min_boxes = int(settings["checks_yield_min_boxes"])
-    left = _floats(boxes, "rough_carats") - _leaving(boxes)
+    left = _floats(boxes, "rough_carats") - _leaving(boxes) - _floats(boxes, "in_process_carats")
     polished = _floats(boxes, "polished_carats")
     usable = (polished > 0) & (left > 0)
     yield_ = np.where(usable, polished / np.where(left > 0, left, 1.0), np.nan)
@@ -158,6 +182,7 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                      "model " + model.astype(str))
     z = np.full(len(yield_), np.nan)
     medians = np.full(len(yield_), np.nan)
+    sizes_of = np.zeros(len(yield_), dtype=np.int64)
     index = np.flatnonzero(usable)
     if len(index):
         names, member = np.unique(group[index], return_inverse=True)
@@ -168,6 +193,7 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
         judged = (sizes[member] >= min_boxes) & (spread[member] > 0)
         z[index[judged]] = (values[judged] - median[member][judged]) / spread[member][judged]
         medians[index[judged]] = median[member][judged]
+        sizes_of[index] = sizes[member]
     findings: list[Finding] = []
     for mask, severity, side in ((z > threshold, "medium", "above"), (z < -threshold, "low", "below")):
         index = np.flatnonzero(mask)
@@ -177,8 +203,10 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 f"box {row['box_id']}: yield {yield_[i]:.1%} sits far {side} the {medians[i]:.1%} median of "
                 f"{group[i]} (robust z {z[i]:+.1f})",
                 {"yield": _ratio(yield_[i]), "population": str(group[i]), "population_median": _ratio(medians[i]),
-                 "robust_z": _ratio(z[i]), "polished_carats": row["polished_carats"],
-                 "rough_carats": row["rough_carats"],
+                 "population_boxes": int(sizes_of[i]), "robust_z": _ratio(z[i]),
+                 "polished_carats": row["polished_carats"], "rough_carats": row["rough_carats"],
+                 "rough_left_to_polish_carats": row["rough_carats"] - row["sold_rough_carats"] - row["lost_carats"]
+                 - row["in_process_carats"],
                  "expected": f"|robust z| <= {settings['checks_yield_outlier_z']}"},
                 row["box_id"], row["sight"]))
     return findings
@@ -455,9 +483,11 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
     np.maximum.at(others, inverse, _floats(mix, "other_stones"))
     holder = np.empty(len(boxes), dtype=object)
     holder[inverse] = _texts(mix, "sightholder_id")
+    from scipy import special
+
     judged = (dof > 0) & (stones >= 10) & (others >= stones) & (only_here == 0)
     widening = 1 + stones / np.maximum(others, 1)
-    tail = np.where(judged, stats.chi2.cdf(chi / widening, np.maximum(dof, 1)), 1.0)
+    tail = np.where(judged, special.chdtr(np.maximum(dof, 1), chi / widening), 1.0)
     too_average = judged & (tail < tail_limit)
     names, who = np.unique(holder[judged].astype(str), return_inverse=True)
     if len(names) == 0:
@@ -465,7 +495,7 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
     n = np.bincount(who, minlength=len(names))
     k = np.bincount(who, weights=too_average[judged].astype(float), minlength=len(names))
     usual = max(float(np.median(k / np.maximum(n, 1))), tail_limit)
-    binomial = stats.binom.sf(k - 1, n, usual)
+    binomial = special.bdtrc(k - 1, n, usual)
     judged_boxes, judged_ratio = boxes[judged], (chi / (np.maximum(dof, 1) * widening))[judged]
     findings = []
     for i in np.flatnonzero((binomial < 1e-6) & (n >= min_boxes) & (k / np.maximum(n, 1) > usual + excess)):
@@ -482,40 +512,81 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
 
 
 def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
-    """Digit preference in weights: a sightholder's thousandth digits against the market's spread
-    (the median share of each digit across sightholders); a chi-square z-score above checks_digit_z
-    over at least checks_digit_min_stones stones, with more than checks_digit_excess of the weights
-    out of place (total variation distance), is high."""
+    """Digit preference in polished weights, within precision classes. A class is a lab and a size
+    bracket; it is reported to the hundredth when the median sightholder's share of weights there whose
+    thousandth digit is 0 exceeds checks_digit_two_decimal_share (lab reports from 0.30 ct), else to
+    the thousandth. In each class the last reported digit of a sightholder's weights is compared with
+    the market's spread for that class (the median share of each digit over the sightholders with at
+    least checks_digit_class_min_stones weights there, magic weights included; a class with fewer than
+    checks_digit_market_sightholders such sightholders is not judged); chi-square summed over
+    the sightholder's classes. A z-score above checks_digit_z over at least checks_digit_min_stones
+    judged weights, with more than checks_digit_excess of them out of place (total variation
+    distance), is high: weights written down rather than weighed."""
     digits = facts["digits"]
     if digits.num_rows == 0:
         return []
+    from scipy import special
+
     min_stones = int(settings["checks_digit_min_stones"])
-    threshold = float(settings["checks_digit_z"])
-    holders = _texts(digits, "sightholder_id").astype(str)
-    names, who = np.unique(holders, return_inverse=True)
-    counts = np.zeros((len(names), 10))
-    np.add.at(counts, (who, _ints(digits, "digit") % 10), _floats(digits, "stones"))
-    totals = counts.sum(axis=1)
-    shares = counts / np.maximum(totals, 1)[:, None]
-    expected_share = np.median(shares[totals >= min_stones], axis=0) if (totals >= min_stones).any() else np.full(10, 0.1)
-    expected_share = np.maximum(expected_share, 1e-3)
-    expected_share /= expected_share.sum()
-    expected = totals[:, None] * expected_share[None, :]
-    chi = ((counts - expected) ** 2 / expected).sum(axis=1)
-    z = (chi - 9) / np.sqrt(18)
-    distance = 0.5 * np.abs(shares - expected_share[None, :]).sum(axis=1)
-    limit = float(settings["checks_digit_excess"])
+    class_min = int(settings["checks_digit_class_min_stones"])
+    two_decimal_share = float(settings["checks_digit_two_decimal_share"])
+    threshold, limit = float(settings["checks_digit_z"]), float(settings["checks_digit_excess"])
+    names, who = np.unique(_texts(digits, "sightholder_id").astype(str), return_inverse=True)
+    keys = np.char.add(np.char.add(_texts(digits, "lab").astype(str), " "), _texts(digits, "size_class").astype(str))
+    classes, cls = np.unique(keys, return_inverse=True)
+    last, stones = _ints(digits, "last_digits"), _floats(digits, "stones")
+    per = np.zeros((len(names), len(classes)))
+    np.add.at(per, (who, cls), stones)
+    zeros = np.zeros_like(per)
+    np.add.at(zeros, (who, cls), np.where(last % 10 == 0, stones, 0.0))
+    reference = per >= class_min
+    zero_share = zeros / np.maximum(per, 1)
+    hundredths = np.array([np.median(zero_share[reference[:, c], c]) > two_decimal_share
+                           if reference[:, c].any() else False for c in range(len(classes))], dtype=bool)
+    digit = np.where(hundredths[cls], last // 10, last % 10)
+    counts = np.zeros((len(names), len(classes), 10))
+    np.add.at(counts, (who, cls, digit), stones)
+    shares = counts / np.maximum(per, 1)[:, :, None]
+    market = np.full((len(classes), 10), np.nan)
+    for c in np.flatnonzero(reference.any(axis=0)):
+        market[c] = np.median(shares[reference[:, c], c], axis=0)
+    market = np.maximum(np.nan_to_num(market, nan=0.1), 1e-3)
+    market /= market.sum(axis=1, keepdims=True)
+    judged = reference & (reference.sum(axis=0) >= int(settings["checks_digit_market_sightholders"]))[None, :]
+    expected = per[:, :, None] * market[None, :, :]
+    squares = np.divide((counts - expected) ** 2, expected, out=np.zeros_like(expected), where=expected > 0)
+    cell_chi = np.where(judged, squares.sum(axis=2), 0.0)
+    chi, dof = cell_chi.sum(axis=1), 9.0 * judged.sum(axis=1)
+    z = (chi - dof) / np.sqrt(2 * np.maximum(dof, 1))
+    distance_by_class = 0.5 * np.abs(shares - market[None, :, :]).sum(axis=2)
+    judged_stones = np.where(judged, per, 0.0).sum(axis=1)
+    distance = np.where(judged, per * distance_by_class, 0.0).sum(axis=1) / np.maximum(judged_stones, 1)
+    flagged = (z > threshold) & (judged_stones >= min_stones) & (distance > limit)
     findings = []
-    for i in np.flatnonzero((z > threshold) & (totals >= min_stones) & (distance > limit)):
-        excess = shares[i] - expected_share
-        digit = int(np.argmax(excess))
+    for i in np.flatnonzero(flagged):
+        c = int(np.argmax(cell_chi[i]))
+        excess = shares[i, c] - market[c]
+        preferred = int(np.argmax(excess))
+        lab, bracket = str(classes[c]).split(" ", 1)
+        unit = "hundredth" if hundredths[c] else "thousandth"
+        tail = float(special.chdtrc(dof[i], chi[i]))
         findings.append(Finding(
             "digit_preference", "high", str(names[i]),
-            f"{shares[i][digit]:.0%} of {int(totals[i])} polished weights end in the digit {digit} "
-            f"(the market's share is {expected_share[digit]:.0%}; chi-square z {z[i]:.0f})",
-            {"stones": int(totals[i]), "preferred_digit": digit, "share": _ratio(shares[i][digit]),
-             "market_share": _ratio(expected_share[digit]), "chi_square_z": _ratio(z[i]),
-             "distance": _ratio(distance[i]), "max_distance": settings["checks_digit_excess"],
-             "digit_shares": [_ratio(s) for s in shares[i]],
-             "expected": "the last digit of measured weights spreads like the market's"}))
+            f"{shares[i, c][preferred]:.0%} of {int(per[i, c])} {lab} weights from {bracket} ct end in the {unit} "
+            f"digit {preferred} (the market's share there is {market[c][preferred]:.0%}); over "
+            f"{int(judged_stones[i])} weights in {int(judged[i].sum())} precision classes, chi-square z {z[i]:.0f}",
+            {"stones": int(judged_stones[i]), "precision_classes": int(judged[i].sum()),
+             "preferred_digit": preferred, "share": _ratio(shares[i, c][preferred]),
+             "market_share": _ratio(market[c][preferred]),
+             "worst_class": {"lab": lab, "size_from_carats": bracket, "reported_to": unit,
+                             "stones": int(per[i, c]), "preferred_digit": preferred,
+                             "share": _ratio(shares[i, c][preferred]), "market_share": _ratio(market[c][preferred]),
+                             "digit_shares": [_ratio(v) for v in shares[i, c]],
+                             "market_digit_shares": [_ratio(v) for v in market[c]],
+                             "market_sightholders": int(reference[:, c].sum())},
+             "chi_square": _ratio(chi[i]), "degrees_of_freedom": int(dof[i]), "chi_square_z": _ratio(z[i]),
+             "probability": float(f"{tail:.3g}"), "distance": _ratio(distance[i]),
+             "max_distance": settings["checks_digit_excess"],
+             "expected": "the last reported digit of measured weights spreads like the market's in each lab and "
+                         "size class"}))
     return findings

@@ -41,8 +41,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("checks_digit_min_stones", 50, "Fewest polished weights a sightholder needs before its last "
             "digits are tested for preference.", AREA),
     Setting("checks_digit_z", Decimal("8"), "Z-score of a sightholder's last-digit chi-square (against the "
-            "market's spread: the median share of each thousandth digit across sightholders) above which its weights "
-            "show digit preference.", AREA),
+            "market's spread in each precision class: the median share of each last reported digit across "
+            "sightholders, summed over the sightholder's classes) above which its weights show digit preference.",
+            AREA),
+    Setting("checks_digit_class_min_stones", 20, "Fewest polished weights a sightholder needs in a precision "
+            "class (a lab and a size bracket) for its last digits there to be judged and to count toward the "
+            "market's spread and the class's precision.", AREA),
+    Setting("checks_digit_market_sightholders", 3, "Fewest sightholders with checks_digit_class_min_stones "
+            "weights in a precision class before the median of their digit shares is the market's spread there "
+            "(fewer, and one sightholder's habits would be the expectation).", AREA),
+    Setting("checks_digit_two_decimal_share", Decimal("0.5"), "Share of a precision class's weights whose "
+            "thousandth digit is 0 (the median over sightholders) above which the class is taken as reported to "
+            "the hundredth (lab reports from 0.30 ct), so its hundredth digit is tested; measured three-decimal "
+            "weights have about 0.1.", AREA),
     Setting("checks_digit_excess", Decimal("0.15"), "Share of a sightholder's weights that would have to move "
             "to another last digit to match the market's spread (total variation distance) above which the "
             "preference matters, however many stones there are.", AREA),
