@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from roughtrace.checks import assess, run_checks
-from test_checks_support import DISPOSITIONS_HEADER, OUTCOMES_HEADER, SALES_HEADER, builder, load, settings
+from test_checks_support import (
+    DISPOSITIONS_HEADER,
+    OUTCOMES_HEADER,
+    PARTIES,
+    SALES_HEADER,
+    builder,
+    load,
+    settings,
+)
 
 
 @pytest.fixture
@@ -165,14 +173,81 @@ GIA1000001,GIA,M1,B1,,,2024-02-20,round,0.950,G,VS1,EX
 
 # --- duplicate claims ---------------------------------------------------------------------------
 
-def test_the_same_lab_report_from_two_boxes(build):
+def test_a_single_clash_that_nothing_decides_is_a_question_for_both(build):
     store = build(SALES, OUTCOMES_HEADER + """
 GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
 GIA2141000002,GIA,M1,B1,,,2024-02-20,round,0.710,G,VS1,EX
 GIA2141000001,GIA,M2,B2,,,2024-02-25,round,0.700,G,VS1,EX
 """)
     found = sorted((f.sightholder_id, f.box_id, f.severity) for f in findings(store, "duplicate_claims"))
-    assert found == [("M1", "B1", "info"), ("M2", "B2", "high")]
+    assert found == [("M1", "B1", "medium"), ("M2", "B2", "medium")]
+    assert {r.sightholder_id: r.level for r in assess(store, settings())}["M1"] != "high"
+
+
+LATE_SALES = SALES_HEADER + """
+B1,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0001
+B2,2024-03,2024-03-11,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0002
+"""
+OWNER_ROWS = """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M1,B1,,,2024-02-21,round,0.710,G,VS1,EX
+"""
+COPIER_ROWS = """
+GIA2141000001,GIA,M2,B2,,,2024-04-02,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M2,B2,,,2024-04-02,round,0.710,G,VS1,EX
+"""
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_copier_is_rated_high_whichever_claim_was_stored_first(build, copier_first):
+    rows = (COPIER_ROWS + OWNER_ROWS) if copier_first else (OWNER_ROWS + COPIER_ROWS)
+    store = build(LATE_SALES, OUTCOMES_HEADER + rows)
+    found = {(f.sightholder_id, f.box_id): f for f in findings(store, "duplicate_claims")}
+    assert found[("M2", "B2")].severity == "high" and found[("M1", "B1")].severity == "info"
+    assert "before this claim's box was sold" in found[("M2", "B2")].evidence["decided_by"][0]
+    risk = {r.sightholder_id: r.level for r in assess(store, settings())}
+    assert risk["M2"] == "high" and risk["M1"] == "low"
+
+
+def _copier_market(copier_first: bool) -> tuple[str, str, str]:
+    """A market of 40 sightholders. Three owners polish a box each; C9 claims every stone of all three
+    from boxes of its own, dated like the owners' (nothing in any one chain gives it away)."""
+    holders = ("O1", "O2", "O3", "C9") + tuple(f"H{i}" for i in range(34))
+    parties = PARTIES + "\n".join(f"{h},Cutter {h},sightholder,manufacturer,IN" for h in holders)
+    sales, owners, copies = [SALES_HEADER], [], []
+    for n, owner in enumerate(("O1", "O2", "O3")):
+        sales.append(f"X{n},2024-01,2024-01-08,P1,{owner},BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                     "9000.00,")
+        sales.append(f"Y{n},2024-01,2024-01-08,P1,C9,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                     "9000.00,")
+        for s in range(3):
+            owners.append(f"IGI{n}{s},IGI,{owner},X{n},,,2024-03-0{s + 1},round,0.9{n}{s},G,VS1,EX")
+            copies.append(f"IGI{n}{s},IGI,C9,Y{n},,,2024-03-0{3 - s},round,0.9{n}{s},G,VS1,EX")
+    rows = copies + owners if copier_first else owners + copies
+    return "\n".join(sales), OUTCOMES_HEADER + "\n" + "\n".join(rows), parties
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_copier_of_many_owners_is_found_by_the_conflict_graph(build, copier_first):
+    sales, outcomes, parties = _copier_market(copier_first)
+    store = build(sales, outcomes, parties=parties)
+    found = findings(store, "duplicate_claims")
+    assert {f.sightholder_id for f in found if f.severity == "high"} == {"C9"}
+    assert {(f.sightholder_id, f.severity) for f in found if f.sightholder_id != "C9"} == {
+        ("O1", "info"), ("O2", "info"), ("O3", "info")}
+    assert all("conflict graph" in f.evidence["decided_by"][0] for f in found)
+    [certainty] = {f.evidence["certainty"][0]["probability_by_accident"] for f in found if f.severity == "high"}
+    assert certainty < 0.01
+
+
+def test_a_stone_counted_in_two_boxes_of_one_sightholder_is_a_question(build):
+    store = build(SALES + "B4,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                  "9000.00,\n", OUTCOMES_HEADER + """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000001,GIA,M1,B4,,,2024-02-20,round,0.700,G,VS1,EX
+""")
+    found = findings(store, "duplicate_claims")
+    assert [(f.sightholder_id, f.severity, f.evidence["role"]) for f in found] == [("M1", "medium", "same sightholder")]
 
 
 def test_the_same_claim_stored_twice_is_no_conflict(build):
@@ -219,7 +294,25 @@ IGI5,IGI,M2,B2,,,2024-02-20,round,0.810,G,SI1,EX
 IGI6,IGI,M2,B2,,,2024-02-20,round,0.930,G,VS1,EX
 """)
     found = sorted((f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
-    assert found == [("B1", "info"), ("B2", "high")]
+    assert found == [("B1", "medium"), ("B2", "medium")]
+
+
+@pytest.mark.parametrize("copy_first", [True, False])
+def test_a_repeated_outcome_the_box_cannot_hold_is_the_copy(build, copy_first):
+    original = """
+IGI1,IGI,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+IGI2,IGI,M1,B1,,,2024-02-20,round,0.810,G,VS1,EX
+IGI3,IGI,M1,B1,,,2024-02-20,round,0.930,G,VS1,EX
+"""
+    copy = """
+IGI4,IGI,M2,B5,,,2024-02-20,round,0.700,H,VS1,EX
+IGI5,IGI,M2,B5,,,2024-02-20,round,0.810,G,SI1,EX
+IGI6,IGI,M2,B5,,,2024-02-20,round,0.930,G,VS1,EX
+"""
+    sales = SALES + "B5,2024-01,2024-01-08,P1,M2,BW,A-STONES-8GR,stones,0.100,0.800,white,high,8,4.000,900.00,\n"
+    store = build(sales, OUTCOMES_HEADER + (copy + original if copy_first else original + copy))
+    found = sorted((f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
+    assert found == [("B1", "info"), ("B5", "high")]
 
 
 def test_similar_outcomes_are_not_repeats(build):

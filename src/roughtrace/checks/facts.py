@@ -141,7 +141,8 @@ ORDER BY s.box_id
 
 CLAIMS = FactQuery(
     "claims",
-    "every claim on a lab report number that more than one box or sightholder claims",
+    "every claim on a lab report number that more than one box or sightholder claims, with the chain behind "
+    "it: the box's sale (date, buyer, largest rough stone), its rough and polished carats, the rough stone",
     """
 WITH conflicted AS (
   SELECT lab, stone_id
@@ -149,13 +150,31 @@ WITH conflicted AS (
   WHERE lab <> 'none'
   GROUP BY lab, stone_id
   HAVING COUNT(*) > 1  -- a row sent again is stored once, so two rows are two claims (the rule drops exact twins)
+), claimed AS (
+  SELECT o.lab, o.stone_id, o.sightholder_id, o.box_id, o.polished_date, o.carat, o.rough_stone_id, o.rough_carats
+  FROM polished_outcomes o
+  JOIN conflicted c ON c.lab = o.lab AND c.stone_id = o.stone_id
+), box_polished AS (
+  SELECT box_id, COUNT(*) AS polished_stones, SUM(carat) AS polished_carats
+  FROM polished_outcomes
+  WHERE box_id IN (SELECT box_id FROM claimed)
+  GROUP BY box_id
+), box_out AS (
+  SELECT box_id, SUM(carats) AS leaving_carats
+  FROM rough_dispositions
+  WHERE disposition IN ('sold_rough', 'rejected', 'lost') AND box_id IN (SELECT box_id FROM claimed)
+  GROUP BY box_id
 )
-SELECT o.lab, o.stone_id, o.sightholder_id, o.box_id, s.sight, s.sale_date, o.polished_date, o.carat,
-       o.batch_id, o.source_row
-FROM polished_outcomes o
-JOIN conflicted c ON c.lab = o.lab AND c.stone_id = o.stone_id
-JOIN rough_sales s ON s.box_id = o.box_id
-ORDER BY o.lab, o.stone_id, o.batch_id, o.source_row
+SELECT c.lab, c.stone_id, c.sightholder_id, c.box_id, s.sight, s.sale_date, s.buyer_id, s.size_max_ct,
+       c.polished_date, c.carat, c.rough_stone_id, c.rough_carats,
+       s.carats AS box_rough_carats, CAST(COALESCE(bo.leaving_carats, 0) AS DECIMAL(38, 3)) AS box_leaving_carats,
+       CAST(bp.polished_carats AS DECIMAL(38, 3)) AS box_polished_carats, bp.polished_stones AS box_polished_stones,
+       (SELECT COUNT(*) FROM parties WHERE role = 'sightholder') AS sightholders
+FROM claimed c
+JOIN rough_sales s ON s.box_id = c.box_id
+JOIN box_polished bp ON bp.box_id = c.box_id
+LEFT JOIN box_out bo ON bo.box_id = c.box_id
+ORDER BY c.lab, c.stone_id, c.sightholder_id, c.box_id, c.polished_date, c.carat
 """,
 )
 
@@ -225,7 +244,7 @@ REPEATS = FactQuery(
 WITH pattern AS (
   SELECT o.box_id, o.sightholder_id, COUNT(*) AS stones, SUM(o.carat) AS carats,
          SUM(o.carat * o.carat) AS carats_squared, MIN(o.carat) AS smallest_ct, MAX(o.carat) AS largest_ct,
-         MIN(o.stone_id) AS first_stone_id, MIN(o.batch_id * 10000000000 + o.source_row) AS first_row
+         MIN(o.stone_id) AS first_stone_id, MIN(o.polished_date) AS first_polished_date
   FROM polished_outcomes o
   GROUP BY o.box_id, o.sightholder_id
 ), repeated AS (
@@ -236,7 +255,7 @@ WITH pattern AS (
   HAVING MIN(first_stone_id) <> MAX(first_stone_id)
 )
 SELECT p.box_id, p.sightholder_id, s.sight, p.stones, p.carats, p.carats_squared, p.smallest_ct, p.largest_ct,
-       p.first_row
+       p.first_polished_date, s.sale_date, s.buyer_id, s.size_max_ct, s.carats AS rough_carats
 FROM pattern p
 JOIN repeated r ON r.stones = p.stones AND r.carats = p.carats AND r.carats_squared = p.carats_squared
   AND r.smallest_ct = p.smallest_ct AND r.largest_ct = p.largest_ct

@@ -59,6 +59,14 @@ SETTINGS: tuple[Setting, ...] = (
             "preference matters, however many stones there are.", AREA),
     Setting("checks_grade_mix_excess", Decimal("0.15"), "How far a sightholder's share of too-average boxes must "
             "exceed the market's usual share before it is a finding, however many boxes there are.", AREA),
+    Setting("checks_claims_hub_parties", 2, "Fewest sightholders that clash only with one sightholder (each "
+            "claims lab reports it also claims, and no others) before the conflict graph makes that one the likely "
+            "copier (a copier copies from many owners).", AREA),
+    Setting("checks_claims_graph_tail", Decimal("0.01"), "Chance below which a sightholder's clashes with that "
+            "many others cannot be accidents spread evenly over the market's sightholders (binomial tail over the "
+            "conflicting pairs), so the conflict graph may decide.", AREA),
+    Setting("checks_claims_date_tail", Decimal("0.01"), "Sign-test chance below which one box's claims being "
+            "dated after the other box's on the stones they share decides which is the copy.", AREA),
     Setting("checks_risk_high", 10, "Risk score at or above which a sightholder is high risk (one high finding "
             "scores 10; medium 2; low 0.5; medium and low together never reach high).", AREA),
     Setting("checks_risk_medium", 2, "Risk score at or above which a sightholder is medium risk.", AREA),
