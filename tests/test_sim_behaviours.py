@@ -25,7 +25,7 @@ def db(market):
         con.execute(f"CREATE VIEW {f.kind} AS SELECT * FROM read_csv('{f.path}', header=true)")
     con.execute("""CREATE VIEW box_report AS
         SELECT r.box_id, r.buyer_id, r.carats, r.stones, r.sale_date, r.model, r.size_max_ct,
-               s.behaviour, t.fate, t.true_yield,
+               s.behaviour, t.fate, t.true_yield, t.in_process_carats,
                coalesce(o.polished, 0) AS polished, coalesce(o.n, 0) AS n_polished, o.first_day, o.largest,
                coalesce(d.declared, 0) AS declared
         FROM rough_sales r
@@ -127,16 +127,19 @@ def test_flipper_subtle_reports_typical_yields(db, market):
 
 
 def test_flipper_subtle_weights_show_digit_preference(db):
-    share_round = one(db, """SELECT avg(CASE WHEN round(carat * 1000) % 10 = 0 THEN 1 ELSE 0 END)
+    """Within the weights reported to three decimals (internal ids, or under 0.30 ct): lab-graded
+    stones of 0.30 ct and more are reported to two decimals by every sender alike."""
+    three = "(p.lab = 'none' OR p.carat < 0.30)"
+    share_round = one(db, f"""SELECT avg(CASE WHEN round(carat * 1000) % 10 = 0 THEN 1 ELSE 0 END)
         FROM polished_outcomes p JOIN box_report b USING (box_id)
-        WHERE b.behaviour = 'flipper_subtle' AND b.fate = 'flipped_undeclared'""")
-    honest_round = one(db, """SELECT avg(CASE WHEN round(carat * 1000) % 10 = 0 THEN 1 ELSE 0 END)
-        FROM polished_outcomes p JOIN box_report b USING (box_id) WHERE b.behaviour = 'honest'""")
+        WHERE b.behaviour = 'flipper_subtle' AND b.fate = 'flipped_undeclared' AND {three}""")
+    honest_round = one(db, f"""SELECT avg(CASE WHEN round(carat * 1000) % 10 = 0 THEN 1 ELSE 0 END)
+        FROM polished_outcomes p JOIN box_report b USING (box_id) WHERE b.behaviour = 'honest' AND {three}""")
     assert share_round == 1.0 and honest_round < 0.3
 
 
 def test_launderers_report_more_polished_than_their_rough_gives(db):
-    boxes = rows(db, """SELECT polished, true_yield * carats FROM box_report
+    boxes = rows(db, """SELECT polished, true_yield * (carats - in_process_carats) FROM box_report
         WHERE behaviour = 'launderer' AND fate = 'polished'""")
     assert boxes and all(polished > 1.15 * potential for polished, potential in boxes)
 
@@ -164,12 +167,30 @@ def test_certificate_lines_are_misdeclared_as_asked(db):
         WHERE t.declared_value_usd <> k.value_usd OR t.carats <> k.carats""") == 0
 
 
-def test_certificate_lines_carry_the_boxes_they_ship(db):
-    assert one(db, """SELECT count(*) FROM (
+def test_certificate_lines_carry_the_boxes_they_ship_and_other_goods(db):
+    """certificate_make_up shipment (the default): a line holds its linked boxes and more, a small share."""
+    shipped = rows(db, """SELECT s.shipped, t.linked, t.line FROM (
+        SELECT kp_certificate_id AS certificate_id, sum(carats) AS shipped FROM rough_sales
+        WHERE kp_certificate_id IS NOT NULL GROUP BY ALL) s
+        JOIN (SELECT certificate_id, sum(linked_carats) AS linked, sum(carats) AS line FROM certificate_lines
+              GROUP BY ALL) t USING (certificate_id)""")
+    assert shipped and all(abs(s - linked) < 0.0005 and line >= linked for s, linked, line in shipped)
+    share = one(db, "SELECT median(linked_carats / carats) FROM certificate_lines WHERE linked_carats > 0")
+    assert 0.03 < share < 0.15
+    assert one(db, "SELECT count(*) FROM certificate_lines WHERE hs_code IN ('7102.10', '7102.21')") > 0
+
+
+def test_certificate_lines_made_of_boxes_carry_exactly_them(tmp_path):
+    market = generate_market(tmp_path, seed=5, polished_rows=3_000, n_transactions=100, certificate_make_up="boxes")
+    con = duckdb.connect()
+    for f in market.files + market.truth:
+        con.execute(f"CREATE VIEW {f.kind} AS SELECT * FROM read_csv('{f.path}', header=true)")
+    assert one(con, """SELECT count(*) FROM (
         SELECT kp_certificate_id AS certificate_id, sum(carats) AS shipped FROM rough_sales
         WHERE kp_certificate_id IS NOT NULL GROUP BY ALL) s
         JOIN (SELECT certificate_id, sum(carats) AS declared FROM kp_certificates GROUP BY ALL) k USING (certificate_id)
         WHERE abs(shipped - declared) > 0.0005""") == 0
+    assert one(con, "SELECT count(*) FROM certificate_lines WHERE linked_carats <> carats") == 0
 
 
 def test_asking_prices_sit_above_transactions(db, market):

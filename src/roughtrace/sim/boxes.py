@@ -29,6 +29,8 @@ LAB_NUMBER_BASE = (1_000_000_000, 5_000_000_000, 2_000_000_000, 104_000_000_000,
 """First report number of each lab; a chunk uses a block of CHUNK_NUMBERS numbers so chunks can be
 drawn independently yet never collide. `none` numbers are the manufacturer's own, after its prefix."""
 LAB_NUMBER_DIGITS = (10, 10, 10, 12, 10)
+LAB_PRECISION_FROM_MCT = 300
+"""Labs report polished weights of 0.30 ct and more to two decimals (`weight_precision` reported)."""
 CHUNK_NUMBERS = 10_000_000
 NONE_LAB = LABS.index("none")
 REJECTED, IN_PROCESS_D, SOLD_ROUGH_D = (DISPOSITIONS.index(d) for d in ("rejected", "in_process", "sold_rough"))
@@ -161,7 +163,14 @@ def report_polished(chunk: Chunk, mask: np.ndarray, rows: Rows, dispositions: Di
     s = chunk.stones
     candidates = chunk.stones_of(mask)
     polished = chunk.rng.random(len(candidates)) < chunk.params.polish_share
-    chosen, dropped = candidates[polished], candidates[~polished]
+    done = chunk.local("done_share")[s.box[candidates]]
+    waiting = s.number[candidates] > np.ceil(done * chunk.local("stones")[s.box[candidates]])
+    if waiting.any():  # a box partly polished by the as-of date: the rest's rough is in process
+        rest = candidates[waiting]
+        boxes, first = np.unique(s.box[rest], return_index=True)
+        dispositions.append((boxes, IN_PROCESS_D, np.add.reduceat(s.rough_mct[rest], first),
+                             np.full(len(boxes), chunk.as_of_day), np.full(len(boxes), -1)))
+    chosen, dropped = candidates[polished & ~waiting], candidates[~polished & ~waiting]
     tracked = _tracked(chunk, s.box[chosen])
     rows.add(box=s.box[chosen], stone_number=np.where(tracked, s.number[chosen], -1),
              rough_mct=np.where(tracked, s.rough_mct[chosen], -1), day=_window_days(chunk, s.box[chosen]),
@@ -358,8 +367,28 @@ def generate_chunk(rng: np.random.Generator, index: int, params: MarketParams, c
         copy["box"] = box
         copy["day"] = np.maximum(copy["day"], chunk.local("start_day")[box])
         out = {name: np.concatenate([out[name], copy[name]]) for name in out}
+    _report_precision(params, cast, chunk.local("buyer"), out)
     return ChunkResult(out, _dispositions(dispositions), box_carats, np.rint(true_value * 100).astype(np.int64),
                        true_yield, np.maximum(np.rint(price * 100).astype(np.int64), 1))
+
+
+def _report_precision(params: MarketParams, cast: Cast, buyer: np.ndarray, rows: dict[str, np.ndarray]) -> None:
+    """Weights as reported (`weight_precision` reported): rough_carats of the senders that round to
+    0.01 ct, and lab-graded polished stones of 0.30 ct and more, rounded to the nearest 0.01 ct (down
+    where the nearest would pass the rough stone as reported). Adds the masks `rough_two` and
+    `carat_two` (written to two decimals)."""
+    n = len(rows["carat_mct"])
+    rows["rough_two"], rows["carat_two"] = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if params.weight_precision != "reported":
+        return
+    tracked = rows["rough_mct"] >= 0
+    rough_two = tracked & cast.rounds_rough[buyer[rows["box"]]]
+    rows["rough_mct"] = np.where(rough_two, (rows["rough_mct"] + 5) // 10 * 10, rows["rough_mct"])
+    carat_two = (rows["lab"] != NONE_LAB) & (rows["carat_mct"] >= LAB_PRECISION_FROM_MCT)
+    nearest = (rows["carat_mct"] + 5) // 10 * 10
+    nearest = np.where(tracked & (nearest > rows["rough_mct"]), rows["carat_mct"] // 10 * 10, nearest)
+    rows["carat_mct"] = np.where(carat_two, nearest, rows["carat_mct"])
+    rows["rough_two"], rows["carat_two"] = rough_two, carat_two
 
 
 def _report_numbers(rng: np.random.Generator, index: int, carat_mct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

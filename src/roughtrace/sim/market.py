@@ -23,11 +23,12 @@ from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPES
 from ..domain.rough import DISPOSITIONS, MODELS, QUALITIES, ROUGH_COLOURS, SIGHTHOLDER_CATEGORIES
 from .assortments import Catalogue, build_catalogue
 from .boxes import LAB_NUMBER_DIGITS, ChunkResult, generate_chunk
-from .certificates import build_certificates, certificate_ids
+from .certificates import ShipmentBook, build_certificates, certificate_ids
+from .order import reorder_rows
 from .params import BEHAVIOURS, FATES, MarketParams, market_params
 from .parties import PRODUCERS, Cast, build_cast
 from .prices import NO_CUT, PriceGrid, drift_index, polished_value_per_rough_carat, rough_price_book
-from .sights import BoxPlan, calibrated_plan, day_number
+from .sights import BoxPlan, calibrated_plan, day_number, hs_code_index
 from .transactions import CHUNK_ROWS, COLUMNS, transaction_chunk
 from .writers import (
     CsvFile,
@@ -44,7 +45,7 @@ from .writers import (
 )
 
 STREAMS = {"cast": 1, "assortments": 2, "prices": 3, "plan": 4, "boxes": 5, "certificates": 6, "transactions": 7,
-           "book": 8}
+           "book": 8, "shipments": 9}
 TRUTH_DIR = "truth"
 
 
@@ -128,7 +129,7 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
           CsvFile(out / "polished_outcomes.csv", kinds.POLISHED_OUTCOMES.column_names) as outcomes,
           CsvFile(out / "rough_dispositions.csv", kinds.ROUGH_DISPOSITIONS.column_names) as dispositions,
           CsvFile(out / TRUTH_DIR / "boxes.csv", ("box_id", "buyer_id", "fate", "true_rough_value_usd",
-                                                   "true_yield")) as boxes_truth):
+                                                   "true_yield", "in_process_carats")) as boxes_truth):
         for boxes, result, tables in _in_order(make, len(chunks), workers):
             box_carats[boxes], price[boxes] = result.box_carats_mct, result.price_cents
             sales.write_text(tables["rough_sales"])
@@ -138,6 +139,14 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
     files["rough_sales"], files["polished_outcomes"], files["rough_dispositions"] = (
         sales.rows, outcomes.rows, dispositions.rows)
     truth["boxes"] = boxes_truth.rows
+
+    copiers = [str(h) for h in cast.sightholder_id[cast.behaviour == "flipper_copy"]]
+    for name, holder in (("rough_sales", "buyer_id"), ("polished_outcomes", "sightholder_id"),
+                         ("rough_dispositions", "sightholder_id")):
+        order = params.row_order
+        if order == "copier_first" and name != "polished_outcomes":
+            order = "shuffled"  # only outcome rows carry claims to copy
+        reorder_rows(out / f"{name}.csv", order, seed, holder, copiers)
 
     first_day, last_day = int(month_starts[0]), as_of_day
     tx_bounds = list(range(0, params.n_transactions, CHUNK_ROWS)) + [params.n_transactions]
@@ -152,8 +161,9 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
             tx.write_text(text)
     files["transactions"] = tx.rows
 
+    shipment = ShipmentBook(hs_code_index(catalogue), catalogue.weight, book, month_starts)
     certs = build_certificates(_rng(seed, "certificates"), params, cast, plan, cert_ids, box_carats, price,
-                               catalogue.code)
+                               catalogue.code, shipment, _rng(seed, "shipments"))
     files["kp_certificates"] = write_table(out / "kp_certificates.csv", certs.certificates, quote=True)
     files["parcel_contents"] = write_table(out / "parcel_contents.csv", certs.parcel_contents)
     truth["certificate_lines"] = write_table(out / TRUTH_DIR / "certificate_lines.csv", certs.truth_lines)
@@ -250,10 +260,10 @@ def _chunk_tables(plan: BoxPlan, cast: Cast, catalogue: Catalogue, cert_ids: np.
         "box_id": coded(rows["box"], plan.box_id[boxes]),
         "rough_stone_id": fixed_ids(np.maximum(rows["stone_number"], 0), rough_width, box_prefix[rows["box"]],
                                     valid=tracked),
-        "rough_carats": carats_column(np.maximum(rows["rough_mct"], 0), valid=tracked),
+        "rough_carats": carats_column(np.maximum(rows["rough_mct"], 0), valid=tracked, hundredths=rows["rough_two"]),
         "polished_date": date_column(rows["day"]),
         "shape": coded(rows["shape"], SHAPES),
-        "carat": carats_column(rows["carat_mct"]),
+        "carat": carats_column(rows["carat_mct"], hundredths=rows["carat_two"]),
         "color": coded(rows["colour"], COLOURS),
         "clarity": coded(rows["clarity"], CLARITIES),
         "cut": coded(np.minimum(rows["cut"], len(CUTS) - 1), CUTS, valid=rows["cut"] != NO_CUT),
@@ -273,6 +283,9 @@ def _chunk_tables(plan: BoxPlan, cast: Cast, catalogue: Catalogue, cert_ids: np.
         "fate": coded(plan.fate[boxes], FATES),
         "true_rough_value_usd": usd_column(result.true_value_cents),
         "true_yield": decimal_text(np.rint(result.true_yield * 10_000).astype(np.int64), 4),
+        "in_process_carats": carats_column(np.bincount(
+            d["box"], np.where(d["disposition"] == DISPOSITIONS.index("in_process"), d["carats_mct"], 0),
+            len(box_ids)).astype(np.int64)),
     })
     return {"rough_sales": rough_sales, "polished_outcomes": outcomes, "rough_dispositions": dispositions,
             "boxes": truth}

@@ -26,6 +26,14 @@ FATES: tuple[str, ...] = ("polished", "sold_rough_declared", "flipped_undeclared
 """What really became of a box (truth/boxes.csv)."""
 
 SIZES: tuple[str, ...] = ("small", "medium", "large")
+ROW_ORDERS: tuple[str, ...] = ("generated", "shuffled", "by_sightholder", "copier_first")
+"""How the rows of each written file are ordered (`row_order`)."""
+WEIGHT_PRECISIONS: tuple[str, ...] = ("reported", "three")
+"""How precisely weights are written (`weight_precision`)."""
+CERTIFICATE_MAKE_UPS: tuple[str, ...] = ("shipment", "boxes")
+"""What a KP certificate line carries (`certificate_make_up`)."""
+FLIPPER_PERIODS: tuple[str, ...] = ("all", "single")
+"""When flippers flip (`flipper_periods`)."""
 
 
 def _default_behaviour_counts() -> dict[str, int]:
@@ -108,6 +116,43 @@ class MarketParams:
     """The market is observed this many days after the last sight: boxes not finished by then are in process."""
     chunk_boxes: int = 4_000
     """Boxes generated per chunk: bounds memory (about 1 KB per polished row in a chunk)."""
+    producers: int = 5
+    """How many of the producers in `parties.PRODUCERS` sell at the sights (1 to 5), their shares
+    renormalised; every producer stays in parties.csv."""
+    row_order: str = "shuffled"
+    """Order of the rows in rough_sales, polished_outcomes and rough_dispositions: `generated` (as
+    drawn: box by box), `shuffled` (a seeded random order: order means nothing, as in real data),
+    `by_sightholder` (sorted by the sightholder's id, then the row's text: what a sender's system
+    often does), `copier_first` (flipper_copy sightholders' outcome rows first, so a copier's claims
+    are stored before the owners'; the rest shuffled)."""
+    weight_precision: str = "reported"
+    """`reported`: lab-graded polished stones (lab not none) of 0.30 ct and more are written to two
+    decimals (rounded to the nearest 0.01 ct, never above the rough stone as reported), smaller and
+    internal weights to three; the senders drawn with `rough_rounding_share` round rough_carats to two
+    decimals. `three`: every weight to three decimals."""
+    rough_rounding_share: float = 0.2
+    """Share of sightholders whose tracking system writes rough_carats to two decimals (with
+    `weight_precision` reported)."""
+    certificate_make_up: str = "shipment"
+    """`shipment`: a KP certificate line carries every parcel of its HS code in the shipment: the
+    buyer's boxes of that sight plus goods of other boxes, sellers and sights and goods bought on the
+    open market (`linked_share_median`, `linked_share_sd`), and some certificates carry 7102.10 or
+    7102.21 lines of such goods alone (`extra_line_share`); parcel contents describe the whole line.
+    `boxes`: a line carries the linked boxes only."""
+    linked_share_median: float = 0.07
+    """With `certificate_make_up` shipment: the median share of a line's carats that the linked
+    boxes make up."""
+    linked_share_sd: float = 1.0
+    """Log-spread of that share (clipped to 0.01..1)."""
+    extra_line_share: float = 0.3
+    """With `certificate_make_up` shipment: chance that a certificate carries a line of an HS code
+    (7102.10, 7102.21) none of its linked boxes has."""
+    in_process_share: float = 0.1
+    """Share of polished boxes whose buyer has polished only part (20-90% of the stones) by the as-of
+    date and declares the rest's rough `in_process` (truth/boxes.csv: fate polished, in_process_carats)."""
+    flipper_periods: str = "all"
+    """`all`: flippers flip `flip_share` of their boxes at every sight. `single`: each flipper flips
+    (`flip_share` of its boxes, at least one) at one sight only and polishes honestly otherwise."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -125,13 +170,24 @@ class MarketParams:
         if sum(self.behaviour_counts.values()) > manufacturers - 5:
             problems.append("too many dishonest manufacturers for the number of sightholders")
         for name in ("flip_share", "dealer_resale_share", "polish_share", "tracking_share", "asking_share",
-                     "misdeclared_share", "parcel_contents_share", "dealer_share", "retailer_share"):
+                     "misdeclared_share", "parcel_contents_share", "dealer_share", "retailer_share",
+                     "rough_rounding_share", "extra_line_share", "in_process_share"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be between 0 and 1")
         if self.n_transactions < 0 or self.boxes_per_sight < 1 or self.assortments < 10:
             problems.append("n_transactions >= 0, boxes_per_sight >= 1 and assortments >= 10")
         if self.polished_rows is not None and self.polished_rows < 100:
             problems.append("polished_rows must be at least 100")
+        for name, allowed in (("row_order", ROW_ORDERS), ("weight_precision", WEIGHT_PRECISIONS),
+                              ("certificate_make_up", CERTIFICATE_MAKE_UPS), ("flipper_periods", FLIPPER_PERIODS)):
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        from .parties import PRODUCERS  # parties imports this module: read it when a record is made
+
+        if not isinstance(self.producers, int) or not 1 <= self.producers <= len(PRODUCERS):
+            problems.append(f"producers must be a whole number from 1 to {len(PRODUCERS)}")
+        if not 0 < self.linked_share_median <= 1 or self.linked_share_sd < 0:
+            problems.append("linked_share_median must be in (0, 1] and linked_share_sd >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 

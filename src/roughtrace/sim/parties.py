@@ -67,6 +67,7 @@ class Cast:
     supply_share: np.ndarray  # float, the intention to offer as a share of a sight
     size_preference: np.ndarray  # float, the centre of the size ranges bought (index into SIZE_RANGES_MCT)
     trader_id: np.ndarray  # str
+    rounds_rough: np.ndarray  # bool: its tracking system writes rough_carats to two decimals
 
     def party(self, party_id: str) -> dict[str, str]:
         i = self.party_id.index(party_id)
@@ -149,9 +150,10 @@ def build_cast(rng: np.random.Generator, params: MarketParams) -> Cast:
         add(pid, pname, "lab", pcountry)
     for code in sorted(set(country_col)):
         add(f"KPA-{code}", f"{country_name(code)} Kimberley Process Authority", "authority", code)
+    rounds_rough = rng.random(n) < params.rough_rounding_share  # drawn last: the rest of the cast stays put
     return Cast(
         party_id=party_id, name=name, role=role, category=category, country=country_col, address=address,
         sightholder_id=sightholder_id, sightholder_category=categories, sightholder_country=countries,
         behaviour=behaviour.astype(str), skill=skill, tracks_rough=tracks, supply_share=supply / supply.sum(),
-        size_preference=sizes, trader_id=np.array(traders),
+        size_preference=sizes, trader_id=np.array(traders), rounds_rough=rounds_rough,
     )

@@ -52,6 +52,7 @@ class BoxPlan:
     counterparty: np.ndarray  # trader index a rough resale goes to
     certificate: np.ndarray  # certificate number, -1 when the box does not leave the producer's country
     hs: np.ndarray  # index into HS_CODES
+    done_share: np.ndarray  # share of a polished box's stones polished by the as-of date (1: all)
 
     def __len__(self) -> int:
         return len(self.box_id)
@@ -84,7 +85,8 @@ def plan_boxes(rng: np.random.Generator, params: MarketParams, cast: Cast, catal
             kernel = np.exp(-0.5 * ((catalogue.size_index - cast.size_preference[s]) / SIZE_KERNEL_SD) ** 2)
             p = catalogue.weight * kernel
             assortment[mine] = rng.choice(len(catalogue), size=len(mine), p=p / p.sum())
-    seller = rng.choice(len(PRODUCERS), size=n, p=np.array([p[3] for p in PRODUCERS]))
+    shares = np.array([p[3] for p in PRODUCERS[:params.producers]])
+    seller = rng.choice(params.producers, size=n, p=shares / shares.sum())
     origin = np.array([p[2] for p in PRODUCERS])[seller].astype(object)
     origin[(seller == 0) & (rng.random(n) < MIXED_ORIGIN_SHARE)] = "mixed"
     mean = catalogue.mean_stones[assortment] * params.stones_scale
@@ -94,7 +96,15 @@ def plan_boxes(rng: np.random.Generator, params: MarketParams, cast: Cast, catal
     draw = rng.random(n)
     fate = np.full(n, POLISHED, dtype=np.int8)
     fate[(behaviour == "dealer_declared") & (draw < params.dealer_resale_share)] = SOLD_ROUGH
-    fate[np.isin(behaviour, FLIPPER_BEHAVIOURS) & (draw < params.flip_share)] = FLIPPED
+    flipper = np.isin(behaviour, FLIPPER_BEHAVIOURS)
+    single_sight = _flipping_sight(rng, params, cast, buyer, sight)
+    if params.flipper_periods == "single":
+        in_sight = single_sight[buyer] == sight
+        first_box = np.zeros(n, dtype=bool)
+        first_box[np.unique(np.where(flipper & in_sight, buyer, -1), return_index=True)[1]] = True
+        fate[flipper & in_sight & ((draw < params.flip_share) | first_box)] = FLIPPED
+    else:
+        fate[flipper & (draw < params.flip_share)] = FLIPPED
     start_day = sale_day + rng.integers(10, 45, n)
     finish_day = start_day + rng.integers(10, 60, n)
     invent_style = rng.integers(0, len(INVENT_STYLES), n).astype(np.int8)
@@ -104,6 +114,9 @@ def plan_boxes(rng: np.random.Generator, params: MarketParams, cast: Cast, catal
     as_of = day_number(params.as_of())
     unfinished = finish_day > as_of
     fate[(fate == POLISHED) & unfinished] = IN_PROCESS
+    part_draw, done_draw = rng.random(n), rng.uniform(0.2, 0.9, n)
+    partial = (fate == POLISHED) & (part_draw < params.in_process_share)
+    done_share = np.where(partial, done_draw, 1.0)
     reports = (fate == POLISHED) | ((fate == FLIPPED) & (behaviour != "flipper_silent") & ~unfinished)
     counterparty = rng.integers(0, len(cast.trader_id), n)
 
@@ -117,14 +130,27 @@ def plan_boxes(rng: np.random.Generator, params: MarketParams, cast: Cast, catal
         box_id=box_id, sight=sight, sale_day=sale_day, seller=seller, origin=origin.astype(str), buyer=buyer,
         assortment=assortment, stones=stones, fate=fate, reports=reports, start_day=start_day,
         finish_day=finish_day, invent_style=invent_style, counterparty=counterparty, certificate=certificate,
-        hs=hs_code_index(catalogue)[assortment],
+        hs=hs_code_index(catalogue)[assortment], done_share=done_share,
     )
+
+
+def _flipping_sight(rng: np.random.Generator, params: MarketParams, cast: Cast, buyer: np.ndarray,
+                    sight: np.ndarray) -> np.ndarray:
+    """For `flipper_periods` single: the one sight each sightholder would flip at, one of the sights
+    it bought at (-1 when it bought nothing). Drawn whatever the setting, so that the setting changes
+    nothing else."""
+    pick = rng.random(params.sightholders)
+    chosen = np.full(params.sightholders, -1, dtype=np.int64)
+    order = np.lexsort((sight, buyer))
+    holders, first, count = np.unique(buyer[order], return_index=True, return_counts=True)
+    chosen[holders] = sight[order][first + np.minimum((pick[holders] * count).astype(np.int64), count - 1)]
+    return chosen
 
 
 def expected_rows(plan: BoxPlan, cast: Cast, params: MarketParams) -> float:
     """The number of polished_outcomes rows a plan will give, in expectation."""
     behaviour = cast.behaviour[plan.buyer]
-    rows = plan.stones * plan.reports * params.polish_share
+    rows = plan.stones * plan.reports * params.polish_share * plan.done_share
     launder = (behaviour == "launderer") & plan.reports
     rows = rows * np.where(launder, 1 + sum(params.launder_extra) / 2, 1.0)
     invent = (behaviour == "flipper_invent") & (plan.fate == FLIPPED)

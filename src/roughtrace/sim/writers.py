@@ -120,9 +120,25 @@ def decimal_text(units: np.ndarray, scale: int, valid: np.ndarray | None = None,
                                                   pa.py_buffer(np.ascontiguousarray(data))])
 
 
-def carats_column(mct: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-    """Carats as text from milli-carats: 3 decimals ('0.500')."""
-    return decimal_text(mct, 3, valid)
+def carats_column(mct: np.ndarray, valid: np.ndarray | None = None, hundredths: np.ndarray | None = None) -> pa.Array:
+    """Carats as text from milli-carats: 3 decimals ('0.500'), or 2 ('0.51') where `hundredths` is
+    True (those amounts must be whole hundredths): a weight is written with the decimals it was
+    reported to."""
+    text = decimal_text(mct, 3, valid)
+    if hundredths is None or not np.any(hundredths):
+        return text
+    short = np.asarray(hundredths, dtype=bool)
+    if valid is not None:
+        short &= np.asarray(valid, dtype=bool)
+    if np.any(np.asarray(mct)[short] % 10):
+        raise ValueError("carats written to two decimals must be whole hundredths")
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[:len(text) + 1].astype(np.int64)
+    data = np.frombuffer(text.buffers()[2], dtype=np.uint8)[:offsets[-1]]
+    keep = np.ones(len(data), dtype=bool)
+    keep[offsets[1:][short] - 1] = False  # the last digit, a zero
+    new_offsets = offsets - np.concatenate([[0], np.cumsum(short)])
+    return pa.Array.from_buffers(pa.string(), len(text), [text.buffers()[0], pa.py_buffer(new_offsets.astype(np.int32)),
+                                                          pa.py_buffer(np.ascontiguousarray(data[keep]))])
 
 
 def usd_column(cents: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
