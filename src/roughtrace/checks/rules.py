@@ -753,15 +753,16 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
 
 def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     """Digit preference in polished weights, within precision classes. A class is a lab and a size
-    bracket; it is reported to the hundredth when the median sightholder's share of weights there whose
-    thousandth digit is 0 exceeds checks_digit_two_decimal_share (lab reports from 0.30 ct), else to
-    the thousandth. In each class the last reported digit of a sightholder's weights is compared with
-    the market's spread for that class (the median share of each digit over the sightholders with at
-    least checks_digit_class_min_stones weights there, magic weights included; a class with fewer than
-    checks_digit_market_sightholders such sightholders is not judged); chi-square summed over
-    the sightholder's classes. A z-score above checks_digit_z over at least checks_digit_min_stones
-    judged weights, with more than checks_digit_excess of them out of place (total variation
-    distance), is high: weights written down rather than weighed."""
+    bracket; it is reported to the hundredth when the median share, over the sightholders with at least
+    checks_digit_class_min_stones weights there, of weights whose thousandth digit is 0 exceeds
+    checks_digit_two_decimal_share (lab reports from 0.30 ct), else to the thousandth. The market's
+    spread of the last reported digit in a class is the median share of each digit over those
+    sightholders (magic weights included) when there are checks_digit_market_sightholders of them,
+    else that of all classes reported to the same unit. A sightholder's last digits, by unit, are
+    compared with the mix of its classes' spreads (chi-square, 9 degrees of freedom per unit): a
+    z-score above checks_digit_z over at least checks_digit_min_stones weights, with more than
+    checks_digit_excess of them out of place (total variation distance), is high: weights written
+    down rather than weighed."""
     digits = facts["digits"]
     if digits.num_rows == 0:
         return []
@@ -769,6 +770,7 @@ def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
 
     min_stones = int(settings["checks_digit_min_stones"])
     class_min = int(settings["checks_digit_class_min_stones"])
+    enough_holders = int(settings["checks_digit_market_sightholders"])
     two_decimal_share = float(settings["checks_digit_two_decimal_share"])
     threshold, limit = float(settings["checks_digit_z"]), float(settings["checks_digit_excess"])
     names, who = np.unique(_texts(digits, "sightholder_id").astype(str), return_inverse=True)
@@ -781,52 +783,64 @@ def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
     np.add.at(zeros, (who, cls), np.where(last % 10 == 0, stones, 0.0))
     reference = per >= class_min
     zero_share = zeros / np.maximum(per, 1)
-    hundredths = np.array([np.median(zero_share[reference[:, c], c]) > two_decimal_share
-                           if reference[:, c].any() else False for c in range(len(classes))], dtype=bool)
+    pooled_zero_share = zeros.sum(axis=0) / np.maximum(per.sum(axis=0), 1)
+    hundredths = np.array([np.median(zero_share[reference[:, c], c]) if reference[:, c].any()
+                           else pooled_zero_share[c] for c in range(len(classes))]) > two_decimal_share
     digit = np.where(hundredths[cls], last // 10, last % 10)
     counts = np.zeros((len(names), len(classes), 10))
     np.add.at(counts, (who, cls, digit), stones)
+    units = ("thousandth", "hundredth")
+    unit_of = hundredths.astype(int)
+    # the market's spread: per class when enough sightholders show it, else per unit
+    by_unit = np.zeros((len(names), 2, 10))
+    for u in (0, 1):
+        by_unit[:, u] = counts[:, unit_of == u].sum(axis=1)
+    unit_stones = by_unit.sum(axis=2)
+    unit_market = np.full((2, 10), 0.1)
+    for u in (0, 1):
+        ok = unit_stones[:, u] >= class_min
+        if ok.sum() >= 1:
+            unit_market[u] = np.median(by_unit[ok, u] / unit_stones[ok, u][:, None], axis=0)
+    market = unit_market[unit_of].copy()
     shares = counts / np.maximum(per, 1)[:, :, None]
-    market = np.full((len(classes), 10), np.nan)
-    for c in np.flatnonzero(reference.any(axis=0)):
+    for c in np.flatnonzero(reference.sum(axis=0) >= enough_holders):
         market[c] = np.median(shares[reference[:, c], c], axis=0)
-    market = np.maximum(np.nan_to_num(market, nan=0.1), 1e-3)
+    market = np.maximum(market, 1e-3)
     market /= market.sum(axis=1, keepdims=True)
-    judged = reference & (reference.sum(axis=0) >= int(settings["checks_digit_market_sightholders"]))[None, :]
-    expected = per[:, :, None] * market[None, :, :]
-    squares = np.divide((counts - expected) ** 2, expected, out=np.zeros_like(expected), where=expected > 0)
-    cell_chi = np.where(judged, squares.sum(axis=2), 0.0)
-    chi, dof = cell_chi.sum(axis=1), 9.0 * judged.sum(axis=1)
+    expected = np.zeros_like(by_unit)
+    for u in (0, 1):
+        expected[:, u] = per[:, unit_of == u] @ market[unit_of == u]
+    squares = np.divide((by_unit - expected) ** 2, expected, out=np.zeros_like(expected), where=expected > 0)
+    judged_unit = unit_stones >= class_min
+    unit_chi = np.where(judged_unit, squares.sum(axis=2), 0.0)
+    chi, dof = unit_chi.sum(axis=1), 9.0 * judged_unit.sum(axis=1)
     z = (chi - dof) / np.sqrt(2 * np.maximum(dof, 1))
-    distance_by_class = 0.5 * np.abs(shares - market[None, :, :]).sum(axis=2)
-    judged_stones = np.where(judged, per, 0.0).sum(axis=1)
-    distance = np.where(judged, per * distance_by_class, 0.0).sum(axis=1) / np.maximum(judged_stones, 1)
+    observed_share = by_unit / np.maximum(unit_stones, 1)[:, :, None]
+    expected_share = expected / np.maximum(unit_stones, 1)[:, :, None]
+    unit_distance = 0.5 * np.abs(observed_share - expected_share).sum(axis=2)
+    judged_stones = np.where(judged_unit, unit_stones, 0.0).sum(axis=1)
+    distance = np.where(judged_unit, unit_stones * unit_distance, 0.0).sum(axis=1) / np.maximum(judged_stones, 1)
     flagged = (z > threshold) & (judged_stones >= min_stones) & (distance > limit)
     findings = []
     for i in np.flatnonzero(flagged):
-        c = int(np.argmax(cell_chi[i]))
-        excess = shares[i, c] - market[c]
-        preferred = int(np.argmax(excess))
-        lab, bracket = str(classes[c]).split(" ", 1)
-        unit = "hundredth" if hundredths[c] else "thousandth"
+        u = int(np.argmax(unit_chi[i]))
+        preferred = int(np.argmax(observed_share[i, u] - expected_share[i, u]))
         tail = float(special.chdtrc(dof[i], chi[i]))
+        mine = np.flatnonzero((unit_of == u) & (per[i] > 0))
         findings.append(Finding(
             "digit_preference", "high", str(names[i]),
-            f"{shares[i, c][preferred]:.0%} of {int(per[i, c])} {lab} weights from {bracket} ct end in the {unit} "
-            f"digit {preferred} (the market's share there is {market[c][preferred]:.0%}); over "
-            f"{int(judged_stones[i])} weights in {int(judged[i].sum())} precision classes, chi-square z {z[i]:.0f}",
-            {"stones": int(judged_stones[i]), "precision_classes": int(judged[i].sum()),
-             "preferred_digit": preferred, "share": _ratio(shares[i, c][preferred]),
-             "market_share": _ratio(market[c][preferred]),
-             "worst_class": {"lab": lab, "size_from_carats": bracket, "reported_to": unit,
-                             "stones": int(per[i, c]), "preferred_digit": preferred,
-                             "share": _ratio(shares[i, c][preferred]), "market_share": _ratio(market[c][preferred]),
-                             "digit_shares": [_ratio(v) for v in shares[i, c]],
-                             "market_digit_shares": [_ratio(v) for v in market[c]],
-                             "market_sightholders": int(reference[:, c].sum())},
+            f"{observed_share[i, u][preferred]:.0%} of {int(unit_stones[i, u])} polished weights in classes reported "
+            f"to the {units[u]} end in the {units[u]} digit {preferred} (the market's share in the same labs and sizes "
+            f"is {expected_share[i, u][preferred]:.0%}; chi-square z {z[i]:.0f} over {int(judged_stones[i])} weights)",
+            {"stones": int(judged_stones[i]), "reported_to": units[u], "preferred_digit": preferred,
+             "share": _ratio(observed_share[i, u][preferred]), "market_share": _ratio(expected_share[i, u][preferred]),
+             "digit_shares": [_ratio(v) for v in observed_share[i, u]],
+             "market_digit_shares": [_ratio(v) for v in expected_share[i, u]],
+             "precision_classes": [f"{classes[c]} ({int(per[i, c])})" for c in mine[np.argsort(-per[i, mine])][:10]],
              "chi_square": _ratio(chi[i]), "degrees_of_freedom": int(dof[i]), "chi_square_z": _ratio(z[i]),
              "probability": float(f"{tail:.3g}"), "distance": _ratio(distance[i]),
              "max_distance": settings["checks_digit_excess"],
+             "population": "every sightholder's weights of the same lab and size bracket",
              "expected": "the last reported digit of measured weights spreads like the market's in each lab and "
                          "size class"}))
     return findings
