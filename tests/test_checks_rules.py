@@ -89,6 +89,22 @@ GIA1000002,GIA,M1,B1,R1,1.500,2024-02-20,pear,0.300,H,VS2,
     assert findings(quiet, "mass_balance") == []
 
 
+def test_a_yield_within_the_rounding_of_the_reported_weights_is_not_over_yield(build):
+    # 0.32 ct as the lab reports it (two decimals) from 0.527 ct of rough: 60.7% as written, but the
+    # stone may weigh 0.315 ct, 59.7% of the rough
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,0.527,2024-02-20,round,0.320,G,VS1,EX
+GIA1000002,GIA,M1,B1,R2,0.530,2024-02-20,round,0.32,G,VS1,EX
+""")
+    assert findings(store, "mass_balance") == []
+    beyond = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,0.527,2024-02-20,round,0.330,G,VS1,EX
+GIA1000002,GIA,M1,B1,R2,0.527,2024-02-20,round,0.318,G,VS1,EX
+""")
+    [finding] = findings(beyond, "mass_balance")
+    assert finding.severity == "medium" and finding.evidence["rough_stones_over_yield"] == 2
+
+
 # --- yield against the population ---------------------------------------------------------------
 
 def _population(outlier_carat: str) -> str:
@@ -107,6 +123,17 @@ def test_yield_far_above_the_assortment_is_an_outlier(build):
     [finding] = findings(store, "yield_outlier", checks_yield_min_boxes=5)
     assert (finding.box_id, finding.severity) == ("B9", "medium")
     assert float(finding.evidence["robust_z"]) > 5
+
+
+def test_rough_still_in_process_is_not_a_low_yield(build):
+    sales, outcomes = _population("2.250")  # half of B9's rough is polished, the other half declared in process
+    in_process = DISPOSITIONS_HEADER + "\nM2,B9,in_process,5.000,2024-03-01,"
+    store = build(sales, outcomes, in_process)
+    assert findings(store, "yield_outlier", checks_yield_min_boxes=5) == []
+    far_above = build(*_population("4.500"), in_process)  # 4.5 ct from the 5 ct left to polish
+    [finding] = findings(far_above, "yield_outlier", checks_yield_min_boxes=5)
+    assert (finding.box_id, finding.severity) == ("B9", "medium")
+    assert finding.evidence["rough_left_to_polish_carats"] == 5
 
 
 def test_yield_within_the_assortment_spread_is_not(build):
@@ -378,6 +405,43 @@ def test_weights_with_digit_preference(build):
 def test_measured_weights_show_no_digit_preference(build):
     store = build(*_graded_market(False, False), parties=PARTIES_MANY)
     assert findings(store, "digit_preference") == []
+
+
+def _reported_market(seed: int = 11) -> tuple[str, str]:
+    """Eight manufacturers, twelve boxes of 20 stones each. Smalls (under 0.30 ct) carry the cutter's
+    own id and a weight to the thousandth; goods from 0.30 ct are lab-graded and reported to the
+    hundredth. M7 buys mostly larger goods (honest); M6 rounds its smalls to 0.01 ct; M8 rounds its lab
+    weights to 0.05 ct."""
+    rng = np.random.default_rng(seed)
+    sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
+    for holder in range(1, 9):
+        large_share = {7: 0.9, 8: 0.5}.get(holder, 0.25)
+        for b in range(12):
+            box = f"B{holder}-{b}"
+            sales.append(f"{box},2024-01,2024-01-08,P1,M{holder},BW,A-MIXED,stones,0.100,3.000,white,high,"
+                         f"40,30.000,9000.00,")
+            for s in range(20):
+                if rng.random() < large_share:
+                    hundredths = int(rng.integers(30, 160))
+                    if holder == 8:
+                        hundredths = max(hundredths // 5 * 5, 30)
+                    weight, lab, stone = f"{hundredths / 100:.2f}", "GIA", f"GIA{holder}{b:02d}{s:02d}"
+                else:
+                    thousandths = int(rng.integers(100, 300))
+                    if holder == 6:
+                        thousandths = thousandths // 10 * 10
+                    weight, lab, stone = f"0.{thousandths:03d}", "none", f"{box}-{s}"
+                outcomes.append(f"{stone},{lab},M{holder},{box},,,2024-03-01,round,{weight},G,VS1,EX")
+    return "\n".join(sales), "\n".join(outcomes)
+
+
+def test_digits_are_judged_within_the_precision_each_class_is_reported_at(build):
+    store = build(*_reported_market(), parties=PARTIES_MANY)
+    found = {f.sightholder_id: f for f in findings(store, "digit_preference")}
+    assert set(found) == {"M6", "M8"}  # not M7, whose larger goods are reported to the hundredth
+    assert (found["M6"].evidence["reported_to"], found["M6"].evidence["preferred_digit"]) == ("thousandth", 0)
+    assert found["M8"].evidence["reported_to"] == "hundredth"
+    assert found["M8"].evidence["preferred_digit"] in (0, 5) and found["M8"].evidence["probability"] < 1e-6
 
 
 # --- the registry and risk ----------------------------------------------------------------------
