@@ -40,13 +40,13 @@ SETTINGS: tuple[Setting, ...] = (
             "allowing for the noise in the assortment's own mix) with at most this probability.", AREA),
     Setting("checks_digit_min_stones", 50, "Fewest polished weights a sightholder needs before its last "
             "digits are tested for preference.", AREA),
-    Setting("checks_digit_z", Decimal("8"), "Z-score of a sightholder's last-digit chi-square (against the "
-            "market's spread in each precision class: the median share of each last reported digit across "
-            "sightholders, summed over the sightholder's classes) above which its weights show digit preference.",
+    Setting("checks_digit_z", Decimal("8"), "Z-score of a sightholder's last-digit chi-square (by reporting unit, "
+            "against the mix of the market's spreads of its precision classes: per lab and size bracket, the median "
+            "share of each last reported digit across sightholders) above which its weights show digit preference.",
             AREA),
     Setting("checks_digit_class_min_stones", 20, "Fewest polished weights a sightholder needs in a precision "
-            "class (a lab and a size bracket) for its last digits there to be judged and to count toward the "
-            "market's spread and the class's precision.", AREA),
+            "class (a lab and a size bracket) to count toward that class's precision and the market's spread there, "
+            "and in a reporting unit (hundredth or thousandth) for its last digits in that unit to be judged.", AREA),
     Setting("checks_digit_market_sightholders", 3, "Fewest sightholders with checks_digit_class_min_stones "
             "weights in a precision class before the median of their digit shares is the market's spread there "
             "(fewer, and one sightholder's habits would be the expectation).", AREA),
