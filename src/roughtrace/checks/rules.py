@@ -311,7 +311,12 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     aged_n = np.bincount(inverse, weights=aged.astype(float), minlength=len(names))
     uncovered_n = np.bincount(inverse, weights=uncovered.astype(float), minlength=len(names))
     share = np.divide(uncovered_n, aged_n, out=np.zeros_like(aged_n), where=aged_n > 0)
-    for i in np.flatnonzero((share > float(share_limit)) & (uncovered_n >= 2)):
+    flagged = np.flatnonzero((share > float(share_limit)) & (uncovered_n >= 2))
+    # how sure: the chance of that many silent boxes at the market's own rate (all sightholders' boxes)
+    market_rate = float(uncovered_n.sum() / max(aged_n.sum(), 1))
+    tail = _binomial_tail(uncovered_n[flagged], aged_n[flagged], min(max(market_rate, 1e-6), 1.0)) if len(flagged) \
+        else np.empty(0)
+    for i, chance in zip(flagged, tail, strict=True):
         box_ids = [str(b) for b in _texts(boxes, "box_id")[uncovered & (inverse == i)][:10]]
         findings.append(Finding(
             "coverage", "high", str(names[i]),
@@ -319,6 +324,8 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"({share[i]:.0%}) have no outcome and no declared disposition",
             {"uncovered_boxes": int(uncovered_n[i]), "boxes_past_window": int(aged_n[i]),
              "share": _ratio(share[i]), "max_share": share_limit, "example_box_ids": box_ids,
+             "market_share": _ratio(market_rate), "chance_at_market_share": float(f"{chance:.3g}"),
+             "population": "every box past the window in the store",
              "expected": f"at most {share_limit:.0%} of boxes unaccounted for after {window} days"}))
     return findings
 
