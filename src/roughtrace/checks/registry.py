@@ -40,7 +40,7 @@ CHECKS: tuple[Check, ...] = (
           "Correct the box id or the polished date of the stones named; a stone larger than the box's largest "
           "rough stone cannot come from that box."),
     Check("coverage", "Rough with no outcome and no declared disposition", rules.coverage, ("boxes",),
-          ("checks_processing_window_days", "checks_as_of", "checks_uncovered_share"),
+          ("checks_processing_window_days", "checks_as_of", "checks_uncovered_share", "checks_pattern_tail"),
           "Report the polished outcome of the box, or declare what happened to its rough (in process, sold "
           "rough with the buyer, rejected, lost)."),
     Check("duplicate_claims", "The same lab report claimed twice", rules.duplicate_claims, ("claims",),
@@ -53,7 +53,7 @@ CHECKS: tuple[Check, ...] = (
           ("checks_repeat_min_stones", "checks_claims_hub_parties", "checks_max_yield"),
           "Send the lab reports of both boxes' stones; two boxes never give the same weights."),
     Check("average_grade_mix", "Grade mixes that are exactly average", rules.average_grade_mix, ("grade_mix",),
-          ("checks_grade_mix_tail", "checks_grade_mix_min_boxes", "checks_grade_mix_excess"),
+          ("checks_grade_mix_tail", "checks_grade_mix_min_boxes", "checks_grade_mix_excess", "checks_pattern_tail"),
           "Send the lab reports behind the boxes named; graded stones carry the scatter real boxes show."),
     Check("digit_preference", "Digit preference in polished weights", rules.digit_preference, ("digits",),
           ("checks_digit_z", "checks_digit_min_stones", "checks_digit_excess", "checks_digit_class_min_stones",

@@ -316,6 +316,7 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     market_rate = float(uncovered_n.sum() / max(aged_n.sum(), 1))
     tail = _binomial_tail(uncovered_n[flagged], aged_n[flagged], min(max(market_rate, 1e-6), 1.0)) if len(flagged) \
         else np.empty(0)
+    findings.extend(_silent_sights(facts, boxes, settings, uncovered, aged, set(names[flagged]), market_rate))
     for i, chance in zip(flagged, tail, strict=True):
         box_ids = [str(b) for b in _texts(boxes, "box_id")[uncovered & (inverse == i)][:10]]
         findings.append(Finding(
@@ -327,6 +328,42 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
              "market_share": _ratio(market_rate), "chance_at_market_share": float(f"{chance:.3g}"),
              "population": "every box past the window in the store",
              "expected": f"at most {share_limit:.0%} of boxes unaccounted for after {window} days"}))
+    return findings
+
+
+def _silent_sights(facts: Facts, boxes: pa.Table, settings: Mapping[str, Any], uncovered: np.ndarray,
+                   aged: np.ndarray, already: set[str], market_rate: float) -> list[Finding]:
+    """Sight by sight (a flipper active in one period only): a sightholder with at least two silent
+    boxes of one sight, more than checks_uncovered_share of its boxes there past the window, and a
+    binomial chance at the market's own share of silent boxes below checks_pattern_tail (high)."""
+    if not aged.any():
+        return []
+    share_limit = float(settings["checks_uncovered_share"])
+    chance_limit = float(settings["checks_pattern_tail"])
+    key = np.char.add(np.char.add(_texts(boxes, "sightholder_id").astype(str), "\x1f"),
+                      _texts(boxes, "sight").astype(str))
+    groups, member = np.unique(key, return_inverse=True)
+    n = np.bincount(member, weights=aged.astype(float), minlength=len(groups))
+    k = np.bincount(member, weights=uncovered.astype(float), minlength=len(groups))
+    candidates = np.flatnonzero((k >= 2) & (k > share_limit * n))
+    chance = _binomial_tail(k[candidates], n[candidates], min(max(market_rate, 1e-6), 1.0))
+    findings = []
+    for i, p in zip(candidates, chance, strict=True):
+        holder, sight = str(groups[i]).split("\x1f")
+        if p >= chance_limit or holder in already:
+            continue
+        box_ids = [str(b) for b in _texts(boxes, "box_id")[uncovered & (member == i)][:10]]
+        findings.append(Finding(
+            "coverage", "high", holder,
+            f"{int(k[i])} of its {int(n[i])} boxes of sight {sight} have no outcome and no declared disposition "
+            f"(chance {p:.2g} at the market's {market_rate:.1%} of silent boxes)",
+            {"uncovered_boxes": int(k[i]), "boxes_past_window": int(n[i]), "period": sight,
+             "share": _ratio(k[i] / n[i]), "max_share": settings["checks_uncovered_share"],
+             "market_share": _ratio(market_rate), "chance_at_market_share": float(f"{p:.3g}"),
+             "max_chance": settings["checks_pattern_tail"], "example_box_ids": box_ids,
+             "population": "every box past the window in the store",
+             "expected": "a sight's boxes accounted for after the processing window, as the market's are"},
+            None, sight))
     return findings
 
 
@@ -482,7 +519,10 @@ def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts
     head = np.zeros(count, dtype=np.int64)
     head[member] = np.arange(len(member))
     pa_, pb_ = a[head], b[head]
-    per_pair = lambda flags: np.bincount(member, weights=flags.astype(float), minlength=count)  # noqa: E731
+
+    def per_pair(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(member, weights=flags.astype(float), minlength=count)
+
     shared = np.bincount(member, minlength=count)
     against_a = {name: per_pair(fa) for name, (fa, _) in chain.items()}
     against_b = {name: per_pair(fb) for name, (_, fb) in chain.items()}
@@ -742,19 +782,38 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
     n = np.bincount(who, minlength=len(names))
     k = np.bincount(who, weights=too_average[judged].astype(float), minlength=len(names))
     usual = max(float(np.median(k / np.maximum(n, 1))), tail_limit)
-    binomial = special.bdtrc(k - 1, n, usual)
+    chance = float(settings["checks_pattern_tail"])
     judged_boxes, judged_ratio = boxes[judged], (chi / (np.maximum(dof, 1) * widening))[judged]
+    box_sight = np.empty(len(boxes), dtype=object)
+    box_sight[inverse] = _texts(mix, "sight")
+    sights = box_sight[judged].astype(str)
+    # over all its boxes, and sight by sight (a flipper active in one period only)
+    periods, period = np.unique(np.char.add(np.char.add(names[who], "\x1f"), sights), return_inverse=True)
+    groups = ((names, who, None), (np.array([p.split("\x1f")[0] for p in periods]), period,
+                                   np.array([p.split("\x1f")[1] for p in periods])))
     findings = []
-    for i in np.flatnonzero((binomial < 1e-6) & (n >= min_boxes) & (k / np.maximum(n, 1) > usual + excess)):
-        mine = (who == i) & too_average[judged]
-        examples = [f"{b} ({r:.2f})" for b, r in zip(judged_boxes[mine][:10], judged_ratio[mine][:10], strict=True)]
-        findings.append(Finding(
-            "average_grade_mix", "high", str(names[i]),
-            f"{int(k[i])} of {int(n[i])} polished boxes have grade mixes closer to their assortment's average than "
-            f"sampling allows (usual share {usual:.1%}), e.g. {', '.join(examples[:3])}",
-            {"too_average_boxes": int(k[i]), "judged_boxes": int(n[i]), "usual_share": _ratio(usual),
-             "binomial_tail": float(f"{binomial[i]:.3g}"), "example_boxes_chi_square_per_dof": examples,
-             "expected": f"about {usual:.1%} of a sightholder's boxes sit this close to the average by chance"}))
+    found: set[str] = set()
+    for holders, member, sight_of in groups:
+        n = np.bincount(member, minlength=len(holders))
+        k = np.bincount(member, weights=too_average[judged].astype(float), minlength=len(holders))
+        binomial = special.bdtrc(k - 1, n, usual)
+        for i in np.flatnonzero((binomial < chance) & (n >= min_boxes) & (k / np.maximum(n, 1) > usual + excess)):
+            if str(holders[i]) in found:
+                continue
+            found.add(str(holders[i]))
+            mine = (member == i) & too_average[judged]
+            examples = [f"{b} ({r:.2f})" for b, r in zip(judged_boxes[mine][:10], judged_ratio[mine][:10], strict=True)]
+            where = "" if sight_of is None else f" of sight {sight_of[i]}"
+            findings.append(Finding(
+                "average_grade_mix", "high", str(holders[i]),
+                f"{int(k[i])} of {int(n[i])} polished boxes{where} have grade mixes closer to their assortment's "
+                f"average than sampling allows (usual share {usual:.1%}), e.g. {', '.join(examples[:3])}",
+                {"too_average_boxes": int(k[i]), "judged_boxes": int(n[i]), "usual_share": _ratio(usual),
+                 "binomial_tail": float(f"{binomial[i]:.3g}"), "max_binomial_tail": settings["checks_pattern_tail"],
+                 "example_boxes_chi_square_per_dof": examples, "period": None if sight_of is None else str(sight_of[i]),
+                 "population": "the market's usual share of too-average boxes (median over sightholders)",
+                 "expected": f"about {usual:.1%} of a sightholder's boxes sit this close to the average by chance"},
+                None, None if sight_of is None else str(sight_of[i])))
     return findings
 
 

@@ -67,6 +67,9 @@ SETTINGS: tuple[Setting, ...] = (
             "conflicting pairs), so the conflict graph may decide.", AREA),
     Setting("checks_claims_date_tail", Decimal("0.01"), "Sign-test chance below which one box's claims being "
             "dated after the other box's on the stones they share decides which is the copy.", AREA),
+    Setting("checks_pattern_tail", Decimal("1e-6"), "Binomial chance below which a sightholder's count of "
+            "too-average boxes (against the market's usual share) or of silent boxes in one sight (against the "
+            "market's share of silent boxes) cannot be chance.", AREA),
     Setting("checks_risk_high", 10, "Risk score at or above which a sightholder is high risk (one high finding "
             "scores 10; medium 2; low 0.5; medium and low together never reach high).", AREA),
     Setting("checks_risk_medium", 2, "Risk score at or above which a sightholder is medium risk.", AREA),
