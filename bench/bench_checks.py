@@ -151,6 +151,16 @@ def query_floor(store, repeats: int = 50) -> float:
     return statistics.median(times)
 
 
+def _knob_value(text: str) -> object:
+    """A simulator setting from the command line: a whole number, a decimal, or text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large")
@@ -163,7 +173,7 @@ def main() -> int:
     knobs: dict[str, object] = {}
     for knob in args.knob:
         name, _, value = knob.partition("=")
-        knobs[name] = int(value) if value.isdigit() else value
+        knobs[name] = _knob_value(value)
     OUT.mkdir(exist_ok=True)
     settings = Settings(environ={})
     ok = True
