@@ -8,6 +8,7 @@ time provenance lookups on 200 lab-graded stones spread over the table (`--only 
 these).
 
     .venv/bin/python bench/bench_checks.py [--sizes small,medium,large] [--seed 11] [--only provenance]
+        [--knob row_order=copier_first ...]
 
 Targets (issue 6): recall >= 90% and precision >= 90% on flippers, every launderer whose reports
 break mass balance flagged, no declaring dealer flagged; all checks on `large` (10 M outcome rows)
@@ -42,18 +43,20 @@ LEVELS = ("high", "medium", "low")
 DISHONEST = ("flipper_silent", "flipper_copy", "flipper_invent", "flipper_subtle", "launderer")
 
 
-def market_dir(size: str, seed: int) -> Path:
-    directory = OUT / f"checks-{size}-{seed}"
+def market_dir(size: str, seed: int, knobs: dict[str, object] | None = None) -> Path:
+    knobs = knobs or {}
+    suffix = "".join(f"-{k}={v}" for k, v in sorted(knobs.items()))
+    directory = OUT / f"checks-{size}-{seed}{suffix}"
     if not (directory / "manifest.json").exists():
         started = time.perf_counter()
-        generate_market(directory, seed=seed, size=size)
+        generate_market(directory, seed=seed, size=size, **knobs)
         print(f"  generated {size} market in {time.perf_counter() - started:.1f} s")
     return directory
 
 
 def loaded_store(size: str, seed: int, directory: Path):
-    path = OUT / f"checks-{size}-{seed}.duckdb"
-    done = OUT / f"checks-{size}-{seed}.loaded"
+    path = OUT / f"{directory.name}.duckdb"
+    done = OUT / f"{directory.name}.loaded"
     if not done.exists():
         for stale in (path, Path(f"{path}.wal")):
             stale.unlink(missing_ok=True)
@@ -148,19 +151,35 @@ def query_floor(store, repeats: int = 50) -> float:
     return statistics.median(times)
 
 
+def _knob_value(text: str) -> object:
+    """A simulator setting from the command line: a whole number, a decimal, or text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="small,medium,large")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--only", choices=("provenance",), default=None,
                         help="time only the provenance lookups (skip the checks and their quality)")
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="a simulator setting for the market (e.g. row_order=copier_first); repeatable")
     args = parser.parse_args()
+    knobs: dict[str, object] = {}
+    for knob in args.knob:
+        name, _, value = knob.partition("=")
+        knobs[name] = _knob_value(value)
     OUT.mkdir(exist_ok=True)
     settings = Settings(environ={})
     ok = True
     for size in args.sizes.split(","):
-        print(f"== {size} market, seed {args.seed}")
-        directory = market_dir(size, args.seed)
+        print(f"== {size} market, seed {args.seed}" + "".join(f", {k}={v}" for k, v in sorted(knobs.items())))
+        directory = market_dir(size, args.seed, knobs)
         store = loaded_store(size, args.seed, directory)
         outcomes = store.query("SELECT COUNT(*) AS n FROM polished_outcomes").column("n")[0].as_py()
         if args.only is None:

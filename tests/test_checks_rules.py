@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from roughtrace.checks import assess, run_checks
-from test_checks_support import DISPOSITIONS_HEADER, OUTCOMES_HEADER, SALES_HEADER, builder, load, settings
+from test_checks_support import (
+    DISPOSITIONS_HEADER,
+    OUTCOMES_HEADER,
+    PARTIES,
+    SALES_HEADER,
+    builder,
+    load,
+    settings,
+)
 
 
 @pytest.fixture
@@ -81,6 +89,22 @@ GIA1000002,GIA,M1,B1,R1,1.500,2024-02-20,pear,0.300,H,VS2,
     assert findings(quiet, "mass_balance") == []
 
 
+def test_a_yield_within_the_rounding_of_the_reported_weights_is_not_over_yield(build):
+    # 0.32 ct as the lab reports it (two decimals) from 0.527 ct of rough: 60.7% as written, but the
+    # stone may weigh 0.315 ct, 59.7% of the rough
+    store = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,0.527,2024-02-20,round,0.320,G,VS1,EX
+GIA1000002,GIA,M1,B1,R2,0.530,2024-02-20,round,0.32,G,VS1,EX
+""")
+    assert findings(store, "mass_balance") == []
+    beyond = build(SALES, OUTCOMES_HEADER + """
+GIA1000001,GIA,M1,B1,R1,0.527,2024-02-20,round,0.330,G,VS1,EX
+GIA1000002,GIA,M1,B1,R2,0.527,2024-02-20,round,0.318,G,VS1,EX
+""")
+    [finding] = findings(beyond, "mass_balance")
+    assert finding.severity == "medium" and finding.evidence["rough_stones_over_yield"] == 2
+
+
 # --- yield against the population ---------------------------------------------------------------
 
 def _population(outlier_carat: str) -> str:
@@ -99,6 +123,17 @@ def test_yield_far_above_the_assortment_is_an_outlier(build):
     [finding] = findings(store, "yield_outlier", checks_yield_min_boxes=5)
     assert (finding.box_id, finding.severity) == ("B9", "medium")
     assert float(finding.evidence["robust_z"]) > 5
+
+
+def test_rough_still_in_process_is_not_a_low_yield(build):
+    sales, outcomes = _population("2.250")  # half of B9's rough is polished, the other half declared in process
+    in_process = DISPOSITIONS_HEADER + "\nM2,B9,in_process,5.000,2024-03-01,"
+    store = build(sales, outcomes, in_process)
+    assert findings(store, "yield_outlier", checks_yield_min_boxes=5) == []
+    far_above = build(*_population("4.500"), in_process)  # 4.5 ct from the 5 ct left to polish
+    [finding] = findings(far_above, "yield_outlier", checks_yield_min_boxes=5)
+    assert (finding.box_id, finding.severity) == ("B9", "medium")
+    assert finding.evidence["rough_left_to_polish_carats"] == 5
 
 
 def test_yield_within_the_assortment_spread_is_not(build):
@@ -165,14 +200,81 @@ GIA1000001,GIA,M1,B1,,,2024-02-20,round,0.950,G,VS1,EX
 
 # --- duplicate claims ---------------------------------------------------------------------------
 
-def test_the_same_lab_report_from_two_boxes(build):
+def test_a_single_clash_that_nothing_decides_is_a_question_for_both(build):
     store = build(SALES, OUTCOMES_HEADER + """
 GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
 GIA2141000002,GIA,M1,B1,,,2024-02-20,round,0.710,G,VS1,EX
 GIA2141000001,GIA,M2,B2,,,2024-02-25,round,0.700,G,VS1,EX
 """)
     found = sorted((f.sightholder_id, f.box_id, f.severity) for f in findings(store, "duplicate_claims"))
-    assert found == [("M1", "B1", "info"), ("M2", "B2", "high")]
+    assert found == [("M1", "B1", "medium"), ("M2", "B2", "medium")]
+    assert {r.sightholder_id: r.level for r in assess(store, settings())}["M1"] != "high"
+
+
+LATE_SALES = SALES_HEADER + """
+B1,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0001
+B2,2024-03,2024-03-11,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,BW0002
+"""
+OWNER_ROWS = """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M1,B1,,,2024-02-21,round,0.710,G,VS1,EX
+"""
+COPIER_ROWS = """
+GIA2141000001,GIA,M2,B2,,,2024-04-02,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M2,B2,,,2024-04-02,round,0.710,G,VS1,EX
+"""
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_copier_is_rated_high_whichever_claim_was_stored_first(build, copier_first):
+    rows = (COPIER_ROWS + OWNER_ROWS) if copier_first else (OWNER_ROWS + COPIER_ROWS)
+    store = build(LATE_SALES, OUTCOMES_HEADER + rows)
+    found = {(f.sightholder_id, f.box_id): f for f in findings(store, "duplicate_claims")}
+    assert found[("M2", "B2")].severity == "high" and found[("M1", "B1")].severity == "info"
+    assert "before this claim's box was sold" in found[("M2", "B2")].evidence["decided_by"][0]
+    risk = {r.sightholder_id: r.level for r in assess(store, settings())}
+    assert risk["M2"] == "high" and risk["M1"] == "low"
+
+
+def _copier_market(copier_first: bool) -> tuple[str, str, str]:
+    """A market of 40 sightholders. Three owners polish a box each; C9 claims every stone of all three
+    from boxes of its own, dated like the owners' (nothing in any one chain gives it away)."""
+    holders = ("O1", "O2", "O3", "C9") + tuple(f"H{i}" for i in range(34))
+    parties = PARTIES + "\n".join(f"{h},Cutter {h},sightholder,manufacturer,IN" for h in holders)
+    sales, owners, copies = [SALES_HEADER], [], []
+    for n, owner in enumerate(("O1", "O2", "O3")):
+        sales.append(f"X{n},2024-01,2024-01-08,P1,{owner},BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                     "9000.00,")
+        sales.append(f"Y{n},2024-01,2024-01-08,P1,C9,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                     "9000.00,")
+        for s in range(3):
+            owners.append(f"IGI{n}{s},IGI,{owner},X{n},,,2024-03-0{s + 1},round,0.9{n}{s},G,VS1,EX")
+            copies.append(f"IGI{n}{s},IGI,C9,Y{n},,,2024-03-0{3 - s},round,0.9{n}{s},G,VS1,EX")
+    rows = copies + owners if copier_first else owners + copies
+    return "\n".join(sales), OUTCOMES_HEADER + "\n" + "\n".join(rows), parties
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_copier_of_many_owners_is_found_by_the_conflict_graph(build, copier_first):
+    sales, outcomes, parties = _copier_market(copier_first)
+    store = build(sales, outcomes, parties=parties)
+    found = findings(store, "duplicate_claims")
+    assert {f.sightholder_id for f in found if f.severity == "high"} == {"C9"}
+    assert {(f.sightholder_id, f.severity) for f in found if f.sightholder_id != "C9"} == {
+        ("O1", "info"), ("O2", "info"), ("O3", "info")}
+    assert all("conflict graph" in f.evidence["decided_by"][0] for f in found)
+    [certainty] = {f.evidence["certainty"][0]["probability_by_accident"] for f in found if f.severity == "high"}
+    assert certainty < 0.01
+
+
+def test_a_stone_counted_in_two_boxes_of_one_sightholder_is_a_question(build):
+    store = build(SALES + "B4,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
+                  "9000.00,\n", OUTCOMES_HEADER + """
+GIA2141000001,GIA,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000001,GIA,M1,B4,,,2024-02-20,round,0.700,G,VS1,EX
+""")
+    found = findings(store, "duplicate_claims")
+    assert [(f.sightholder_id, f.severity, f.evidence["role"]) for f in found] == [("M1", "medium", "same sightholder")]
 
 
 def test_the_same_claim_stored_twice_is_no_conflict(build):
@@ -219,7 +321,25 @@ IGI5,IGI,M2,B2,,,2024-02-20,round,0.810,G,SI1,EX
 IGI6,IGI,M2,B2,,,2024-02-20,round,0.930,G,VS1,EX
 """)
     found = sorted((f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
-    assert found == [("B1", "info"), ("B2", "high")]
+    assert found == [("B1", "medium"), ("B2", "medium")]
+
+
+@pytest.mark.parametrize("copy_first", [True, False])
+def test_a_repeated_outcome_the_box_cannot_hold_is_the_copy(build, copy_first):
+    original = """
+IGI1,IGI,M1,B1,,,2024-02-20,round,0.700,G,VS1,EX
+IGI2,IGI,M1,B1,,,2024-02-20,round,0.810,G,VS1,EX
+IGI3,IGI,M1,B1,,,2024-02-20,round,0.930,G,VS1,EX
+"""
+    copy = """
+IGI4,IGI,M2,B5,,,2024-02-20,round,0.700,H,VS1,EX
+IGI5,IGI,M2,B5,,,2024-02-20,round,0.810,G,SI1,EX
+IGI6,IGI,M2,B5,,,2024-02-20,round,0.930,G,VS1,EX
+"""
+    sales = SALES + "B5,2024-01,2024-01-08,P1,M2,BW,A-STONES-8GR,stones,0.100,0.800,white,high,8,4.000,900.00,\n"
+    store = build(sales, OUTCOMES_HEADER + (copy + original if copy_first else original + copy))
+    found = sorted((f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
+    assert found == [("B1", "info"), ("B5", "high")]
 
 
 def test_similar_outcomes_are_not_repeats(build):
@@ -285,6 +405,43 @@ def test_weights_with_digit_preference(build):
 def test_measured_weights_show_no_digit_preference(build):
     store = build(*_graded_market(False, False), parties=PARTIES_MANY)
     assert findings(store, "digit_preference") == []
+
+
+def _reported_market(seed: int = 11) -> tuple[str, str]:
+    """Eight manufacturers, twelve boxes of 20 stones each. Smalls (under 0.30 ct) carry the cutter's
+    own id and a weight to the thousandth; goods from 0.30 ct are lab-graded and reported to the
+    hundredth. M7 buys mostly larger goods (honest); M6 rounds its smalls to 0.01 ct; M8 rounds its lab
+    weights to 0.05 ct."""
+    rng = np.random.default_rng(seed)
+    sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
+    for holder in range(1, 9):
+        large_share = {7: 0.9, 8: 0.5}.get(holder, 0.25)
+        for b in range(12):
+            box = f"B{holder}-{b}"
+            sales.append(f"{box},2024-01,2024-01-08,P1,M{holder},BW,A-MIXED,stones,0.100,3.000,white,high,"
+                         f"40,30.000,9000.00,")
+            for s in range(20):
+                if rng.random() < large_share:
+                    hundredths = int(rng.integers(30, 160))
+                    if holder == 8:
+                        hundredths = max(hundredths // 5 * 5, 30)
+                    weight, lab, stone = f"{hundredths / 100:.2f}", "GIA", f"GIA{holder}{b:02d}{s:02d}"
+                else:
+                    thousandths = int(rng.integers(100, 300))
+                    if holder == 6:
+                        thousandths = thousandths // 10 * 10
+                    weight, lab, stone = f"0.{thousandths:03d}", "none", f"{box}-{s}"
+                outcomes.append(f"{stone},{lab},M{holder},{box},,,2024-03-01,round,{weight},G,VS1,EX")
+    return "\n".join(sales), "\n".join(outcomes)
+
+
+def test_digits_are_judged_within_the_precision_each_class_is_reported_at(build):
+    store = build(*_reported_market(), parties=PARTIES_MANY)
+    found = {f.sightholder_id: f for f in findings(store, "digit_preference")}
+    assert set(found) == {"M6", "M8"}  # not M7, whose larger goods are reported to the hundredth
+    assert (found["M6"].evidence["reported_to"], found["M6"].evidence["preferred_digit"]) == ("thousandth", 0)
+    assert found["M8"].evidence["reported_to"] == "hundredth"
+    assert found["M8"].evidence["preferred_digit"] in (0, 5) and found["M8"].evidence["probability"] < 1e-6
 
 
 # --- the registry and risk ----------------------------------------------------------------------

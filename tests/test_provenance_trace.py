@@ -76,8 +76,21 @@ def test_a_second_claim_makes_the_lab_link_conflicting(store):
     p = trace(store, "2141000001", settings=settings())
     lab = p.links[0]
     assert lab.status == "conflicting" and p.status == "conflicting"
-    assert [f.sightholder_id for f in lab.findings] == ["M2"]
-    assert [c["box_id"] for c in p.claims] == ["B1", "B2"]
+    assert sorted((f.sightholder_id, f.severity) for f in lab.findings) == [("M1", "medium"), ("M2", "medium")]
+    assert [(c["box_id"], c["role"]) for c in p.claims] == [("B1", "undecided"), ("B2", "undecided")]
+
+
+@pytest.mark.parametrize("copy_first", [True, False])
+def test_the_claim_the_evidence_supports_is_traced_whichever_was_stored_first(build, copy_first):
+    late = SALES + "B7,2024-04,2024-04-08,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,\n"
+    copy = "2141000001,GIA,M2,B7,,,2024-05-01,round,0.810,G,VS1,EX"
+    rows = OUTCOMES.split("\n", 1)[1]
+    store = build(late, OUTCOMES_HEADER + "\n" + (copy + "\n" + rows if copy_first else rows + copy + "\n"))
+    p = trace(store, "2141000001", settings=settings())
+    assert p.stone["box_id"] == "B1"
+    assert [(c["box_id"], c["role"]) for c in p.claims] == [("B1", "likely owner"), ("B7", "likely copier")]
+    assert [(f.sightholder_id, f.severity) for f in p.links[0].findings] == [("M2", "high")]
+    assert "the claim the evidence supports" in p.links[0].reason
 
 
 def test_a_box_that_breaks_mass_balance_conflicts(store):

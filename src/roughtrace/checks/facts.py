@@ -12,10 +12,12 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 
+from ..domain.sizes import BRACKET_LOWER_BOUNDS
 from ..store.port import Store
 
 
@@ -52,6 +54,25 @@ def box_columns(rough_stones: str, over_yield: str) -> str:
        COALESCE(rd.dispositions, 0) AS dispositions"""
 
 
+def rounding(weight: str) -> str:
+    """SQL for half the unit a weight in carats was written to: 0.005 when its thousandth digit is 0
+    (it may have been rounded to the hundredth, as lab reports from 0.30 ct are), else 0.0005.
+    formats.md allows three decimals, so no weight is finer."""
+    return f"(CASE WHEN CAST(ROUND({weight} * 1000) AS BIGINT) % 10 = 0 THEN 0.005 ELSE 0.0005 END)"
+
+
+def half_unit(weight: Decimal) -> Decimal:
+    """Half the unit a weight in carats was written to, as `rounding` says it in SQL."""
+    return Decimal("0.005") if (weight * 1000) % 10 == 0 else Decimal("0.0005")
+
+
+def over_yield(polished: str, polished_rounding: str, rough: str) -> str:
+    """SQL for "more polished than the maximum yield (the parameter) of the rough, beyond rounding":
+    the least the polished can weigh against the most the rough can weigh, each within half the unit
+    it was written to (0.320 ct from 0.527 ct is 60.7%, but 0.315 / 0.5275 is 59.7%)."""
+    return f"(({polished}) - ({polished_rounding}) > (({rough}) + {rounding(rough)}) * ?)"
+
+
 BOXES = FactQuery(
     "boxes",
     "one row per box sold: the rough, the polished claimed from it, the rough declared out of it",
@@ -72,11 +93,11 @@ WITH po AS (
          COUNT(rough_stone_id) AS tracked_rough_stones,
          CAST(SUM(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct THEN 1 ELSE 0 END) AS BIGINT)
            AS rough_stones_over_weight,
-         CAST(SUM(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN 1 ELSE 0 END) AS BIGINT)
+         CAST(SUM(CASE WHEN rough_stone_id IS NOT NULL AND {over_yield} THEN 1 ELSE 0 END) AS BIGINT)
            AS rough_stones_over_yield,
-         MIN(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN rough_stone_id END)
+         MIN(CASE WHEN rough_stone_id IS NOT NULL AND {over_yield} THEN rough_stone_id END)
            AS example_rough_stone_id,
-         MAX(CASE WHEN rough_stone_id IS NOT NULL AND polished_ct > rough_ct * ? THEN polished_ct END)
+         MAX(CASE WHEN rough_stone_id IS NOT NULL AND {over_yield} THEN polished_ct END)
            AS example_polished_ct,
          MAX(CASE WHEN rough_stone_id IS NOT NULL AND rough_ct > 0
                   THEN CAST(polished_ct AS DOUBLE PRECISION) / CAST(rough_ct AS DOUBLE PRECISION)
@@ -85,7 +106,8 @@ WITH po AS (
   FROM (
     -- one row per rough stone (a box's untracked stones form one group, left out above); no WHERE
     -- beside the box's own, so a one-box lookup keeps its index
-    SELECT box_id, rough_stone_id, SUM(carat) AS polished_ct, MAX(rough_carats) AS rough_ct
+    SELECT box_id, rough_stone_id, SUM(carat) AS polished_ct, MAX(rough_carats) AS rough_ct,
+           SUM({carat_rounding}) AS polished_rounding_ct
     FROM {polished_outcomes} po
     GROUP BY box_id, rough_stone_id
   ) t
@@ -99,7 +121,9 @@ WITH po AS (
   FROM {rough_dispositions} rd
   GROUP BY box_id
 )
-""" + box_columns(rough_stones="rs", over_yield="rs") + """
+""".replace("{over_yield}", over_yield("polished_ct", "polished_rounding_ct", "rough_ct"))
+    .replace("{carat_rounding}", rounding("carat"))
+    + box_columns(rough_stones="rs", over_yield="rs") + """
 FROM {rough_sales} s
 LEFT JOIN parties p ON p.party_id = s.buyer_id
 LEFT JOIN po ON po.box_id = s.box_id
@@ -117,7 +141,8 @@ ORDER BY s.box_id
 
 CLAIMS = FactQuery(
     "claims",
-    "every claim on a lab report number that more than one box or sightholder claims",
+    "every claim on a lab report number that more than one box or sightholder claims, with the chain behind "
+    "it: the box's sale (date, buyer, largest rough stone), its rough and polished carats, the rough stone",
     """
 WITH conflicted AS (
   SELECT lab, stone_id
@@ -125,13 +150,31 @@ WITH conflicted AS (
   WHERE lab <> 'none'
   GROUP BY lab, stone_id
   HAVING COUNT(*) > 1  -- a row sent again is stored once, so two rows are two claims (the rule drops exact twins)
+), claimed AS (
+  SELECT o.lab, o.stone_id, o.sightholder_id, o.box_id, o.polished_date, o.carat, o.rough_stone_id, o.rough_carats
+  FROM polished_outcomes o
+  JOIN conflicted c ON c.lab = o.lab AND c.stone_id = o.stone_id
+), box_polished AS (
+  SELECT box_id, COUNT(*) AS polished_stones, SUM(carat) AS polished_carats
+  FROM polished_outcomes
+  WHERE box_id IN (SELECT box_id FROM claimed)
+  GROUP BY box_id
+), box_out AS (
+  SELECT box_id, SUM(carats) AS leaving_carats
+  FROM rough_dispositions
+  WHERE disposition IN ('sold_rough', 'rejected', 'lost') AND box_id IN (SELECT box_id FROM claimed)
+  GROUP BY box_id
 )
-SELECT o.lab, o.stone_id, o.sightholder_id, o.box_id, s.sight, s.sale_date, o.polished_date, o.carat,
-       o.batch_id, o.source_row
-FROM polished_outcomes o
-JOIN conflicted c ON c.lab = o.lab AND c.stone_id = o.stone_id
-JOIN rough_sales s ON s.box_id = o.box_id
-ORDER BY o.lab, o.stone_id, o.batch_id, o.source_row
+SELECT c.lab, c.stone_id, c.sightholder_id, c.box_id, s.sight, s.sale_date, s.buyer_id, s.size_max_ct,
+       c.polished_date, c.carat, c.rough_stone_id, c.rough_carats,
+       s.carats AS box_rough_carats, CAST(COALESCE(bo.leaving_carats, 0) AS DECIMAL(38, 3)) AS box_leaving_carats,
+       CAST(bp.polished_carats AS DECIMAL(38, 3)) AS box_polished_carats, bp.polished_stones AS box_polished_stones,
+       (SELECT COUNT(*) FROM parties WHERE role = 'sightholder') AS sightholders
+FROM claimed c
+JOIN rough_sales s ON s.box_id = c.box_id
+JOIN box_polished bp ON bp.box_id = c.box_id
+LEFT JOIN box_out bo ON bo.box_id = c.box_id
+ORDER BY c.lab, c.stone_id, c.sightholder_id, c.box_id, c.polished_date, c.carat
 """,
 )
 
@@ -172,15 +215,25 @@ ORDER BY b.box_id, b.scale
 """,
 )
 
+def size_class(weight: str) -> str:
+    """SQL for the price-list size bracket of a polished weight (domain.sizes), as its lower bound:
+    the size classes within which a lab reports weights to one precision."""
+    bounds = sorted(BRACKET_LOWER_BOUNDS, reverse=True)
+    cases = " ".join(f"WHEN {weight} >= {bound} THEN '{bound}'" for bound in bounds[:-1])
+    return f"(CASE {cases} ELSE '{bounds[-1]}' END)"
+
+
 DIGITS = FactQuery(
     "digits",
-    "per sightholder: how many polished weights end in each thousandth digit",
+    "per sightholder, lab and size class (price-list bracket): how many polished weights end in each pair "
+    "of hundredth and thousandth digits",
     """
-SELECT sightholder_id, CAST(carat * 1000 AS BIGINT) % 10 AS digit, COUNT(*) AS stones
+SELECT sightholder_id, lab, {size_class} AS size_class,
+       CAST(ROUND(carat * 1000) AS BIGINT) % 100 AS last_digits, COUNT(*) AS stones
 FROM polished_outcomes
-GROUP BY sightholder_id, CAST(carat * 1000 AS BIGINT) % 10
-ORDER BY sightholder_id, digit
-""",
+GROUP BY sightholder_id, lab, {size_class}, CAST(ROUND(carat * 1000) AS BIGINT) % 100
+ORDER BY sightholder_id, lab, size_class, last_digits
+""".replace("{size_class}", size_class("carat")),
 )
 
 REPEATS = FactQuery(
@@ -191,7 +244,7 @@ REPEATS = FactQuery(
 WITH pattern AS (
   SELECT o.box_id, o.sightholder_id, COUNT(*) AS stones, SUM(o.carat) AS carats,
          SUM(o.carat * o.carat) AS carats_squared, MIN(o.carat) AS smallest_ct, MAX(o.carat) AS largest_ct,
-         MIN(o.stone_id) AS first_stone_id, MIN(o.batch_id * 10000000000 + o.source_row) AS first_row
+         MIN(o.stone_id) AS first_stone_id, MIN(o.polished_date) AS first_polished_date
   FROM polished_outcomes o
   GROUP BY o.box_id, o.sightholder_id
 ), repeated AS (
@@ -202,7 +255,7 @@ WITH pattern AS (
   HAVING MIN(first_stone_id) <> MAX(first_stone_id)
 )
 SELECT p.box_id, p.sightholder_id, s.sight, p.stones, p.carats, p.carats_squared, p.smallest_ct, p.largest_ct,
-       p.first_row
+       p.first_polished_date, s.sale_date, s.buyer_id, s.size_max_ct, s.carats AS rough_carats
 FROM pattern p
 JOIN repeated r ON r.stones = p.stones AND r.carats = p.carats AND r.carats_squared = p.carats_squared
   AND r.smallest_ct = p.smallest_ct AND r.largest_ct = p.largest_ct

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import stats
 
+from .facts import half_unit
 from .findings import Finding
 
 MAD_TO_SIGMA = 1.4826
@@ -99,7 +99,9 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     max_yield = Decimal(settings["checks_max_yield"])
     rough, polished, leaving = _floats(boxes, "rough_carats"), _floats(boxes, "polished_carats"), _leaving(boxes)
     over_rough = polished + leaving > rough + 1e-9
-    over_yield = ~over_rough & (polished > float(max_yield) * (rough - leaving) + 1e-9) & (polished > 0)
+    rounding = _box_rounding(boxes)
+    over_yield = (~over_rough & (polished - rounding > float(max_yield) * (rough - leaving + _rough_rounding(boxes)) + 1e-9)
+                  & (polished > 0))
     findings: list[Finding] = []
     for row in _rows(boxes, over_rough):
         out = row["sold_rough_carats"] + row["lost_carats"]
@@ -112,13 +114,17 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             row["box_id"], row["sight"]))
     for row in _rows(boxes, over_yield):
         left = row["rough_carats"] - row["sold_rough_carats"] - row["lost_carats"]
+        allowance = POLISHED_ROUNDING * row["polished_stones"]
         findings.append(Finding(
             "mass_balance", "high", row["sightholder_id"],
             f"box {row['box_id']}: {row['polished_carats']} ct polished from {left} ct of rough is a "
-            f"{_ratio(row['polished_carats'] / left):.1%} yield, above the plausible {max_yield:.0%}",
+            f"{_ratio(row['polished_carats'] / left):.1%} yield, above the plausible {max_yield:.0%} even allowing "
+            f"{allowance} ct for the rounding of {row['polished_stones']} reported weights",
             {"rough_carats": row["rough_carats"], "rough_left_to_polish_carats": left,
              "polished_carats": row["polished_carats"], "yield": _ratio(row["polished_carats"] / left),
-             "max_yield": max_yield, "expected": f"polished <= {max_yield} x rough left to polish"},
+             "rounding_allowance_carats": allowance, "max_yield": max_yield,
+             "certainty": "physical: no cutting gives more than the maximum yield",
+             "expected": f"polished - rounding <= {max_yield} x (rough left to polish + its rounding)"},
             row["box_id"], row["sight"]))
     over_weight = _ints(boxes, "rough_stones_over_weight") > 0
     over_stone_yield = ~over_weight & (_ints(boxes, "rough_stones_over_yield") > 0)
@@ -135,21 +141,39 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                  "rough_stones_over_yield": row["rough_stones_over_yield"],
                  "example_rough_stone_id": row["example_rough_stone_id"],
                  "example_polished_carats": row["example_polished_ct"], "max_yield": max_yield,
-                 "expected": f"polished from one rough stone <= {max_yield} x its rough carats"},
+                 "expected": f"polished from one rough stone <= {max_yield} x its rough carats, each weight "
+                             "within half the unit it was written to (0.005 ct when it ends in 0, else 0.0005)"},
                 row["box_id"], row["sight"]))
     return findings
+
+
+POLISHED_ROUNDING = Decimal("0.005")
+"""The most a reported polished weight can differ from the stone's by rounding: half a hundredth of a
+carat (formats.md: no weight is written coarser than to the hundredth)."""
+
+
+def _box_rounding(boxes: pa.Table) -> np.ndarray:
+    """The most rounding can add to a box's polished carats: half a hundredth per stone."""
+    return _floats(boxes, "polished_stones") * float(POLISHED_ROUNDING)
+
+
+def _rough_rounding(boxes: pa.Table) -> np.ndarray:
+    """Half the unit each box's rough weight was written to (facts.half_unit, in numpy)."""
+    thousandths = np.rint(_floats(boxes, "rough_carats") * 1000).astype(np.int64)
+    return np.where(thousandths % 10 == 0, float(half_unit(Decimal("0.010"))), float(half_unit(Decimal("0.001"))))
 
 
 # --- yield plausibility -------------------------------------------------------------------------
 
 def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
-    """A box's yield (polished / rough left to polish) against the boxes of the same assortment, or
-    of the same rough model when the assortment has too few: robust z-score from the median and MAD.
-    Far above: medium (polished from elsewhere?); far below: low (rough gone undeclared?)."""
+    """A box's yield (polished / rough left to polish: rough less the rough declared sold, rejected,
+    lost or still in process) against the boxes of the same assortment, or of the same rough model
+    when the assortment has too few: robust z-score from the median and MAD. Far above: medium
+    (polished from elsewhere?); far below: low (rough gone undeclared?)."""
     boxes = facts["boxes"]
     threshold = float(settings["checks_yield_outlier_z"])
     min_boxes = int(settings["checks_yield_min_boxes"])
-    left = _floats(boxes, "rough_carats") - _leaving(boxes)
+    left = _floats(boxes, "rough_carats") - _leaving(boxes) - _floats(boxes, "in_process_carats")
     polished = _floats(boxes, "polished_carats")
     usable = (polished > 0) & (left > 0)
     yield_ = np.where(usable, polished / np.where(left > 0, left, 1.0), np.nan)
@@ -158,6 +182,7 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                      "model " + model.astype(str))
     z = np.full(len(yield_), np.nan)
     medians = np.full(len(yield_), np.nan)
+    sizes_of = np.zeros(len(yield_), dtype=np.int64)
     index = np.flatnonzero(usable)
     if len(index):
         names, member = np.unique(group[index], return_inverse=True)
@@ -168,6 +193,7 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
         judged = (sizes[member] >= min_boxes) & (spread[member] > 0)
         z[index[judged]] = (values[judged] - median[member][judged]) / spread[member][judged]
         medians[index[judged]] = median[member][judged]
+        sizes_of[index] = sizes[member]
     findings: list[Finding] = []
     for mask, severity, side in ((z > threshold, "medium", "above"), (z < -threshold, "low", "below")):
         index = np.flatnonzero(mask)
@@ -177,8 +203,10 @@ def yield_outlier(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 f"box {row['box_id']}: yield {yield_[i]:.1%} sits far {side} the {medians[i]:.1%} median of "
                 f"{group[i]} (robust z {z[i]:+.1f})",
                 {"yield": _ratio(yield_[i]), "population": str(group[i]), "population_median": _ratio(medians[i]),
-                 "robust_z": _ratio(z[i]), "polished_carats": row["polished_carats"],
-                 "rough_carats": row["rough_carats"],
+                 "population_boxes": int(sizes_of[i]), "robust_z": _ratio(z[i]),
+                 "polished_carats": row["polished_carats"], "rough_carats": row["rough_carats"],
+                 "rough_left_to_polish_carats": row["rough_carats"] - row["sold_rough_carats"] - row["lost_carats"]
+                 - row["in_process_carats"],
                  "expected": f"|robust z| <= {settings['checks_yield_outlier_z']}"},
                 row["box_id"], row["sight"]))
     return findings
@@ -283,7 +311,13 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     aged_n = np.bincount(inverse, weights=aged.astype(float), minlength=len(names))
     uncovered_n = np.bincount(inverse, weights=uncovered.astype(float), minlength=len(names))
     share = np.divide(uncovered_n, aged_n, out=np.zeros_like(aged_n), where=aged_n > 0)
-    for i in np.flatnonzero((share > float(share_limit)) & (uncovered_n >= 2)):
+    flagged = np.flatnonzero((share > float(share_limit)) & (uncovered_n >= 2))
+    # how sure: the chance of that many silent boxes at the market's own rate (all sightholders' boxes)
+    market_rate = float(uncovered_n.sum() / max(aged_n.sum(), 1))
+    tail = _binomial_tail(uncovered_n[flagged], aged_n[flagged], min(max(market_rate, 1e-6), 1.0)) if len(flagged) \
+        else np.empty(0)
+    findings.extend(_silent_sights(facts, boxes, settings, uncovered, aged, set(names[flagged]), market_rate))
+    for i, chance in zip(flagged, tail, strict=True):
         box_ids = [str(b) for b in _texts(boxes, "box_id")[uncovered & (inverse == i)][:10]]
         findings.append(Finding(
             "coverage", "high", str(names[i]),
@@ -291,7 +325,45 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"({share[i]:.0%}) have no outcome and no declared disposition",
             {"uncovered_boxes": int(uncovered_n[i]), "boxes_past_window": int(aged_n[i]),
              "share": _ratio(share[i]), "max_share": share_limit, "example_box_ids": box_ids,
+             "market_share": _ratio(market_rate), "chance_at_market_share": float(f"{chance:.3g}"),
+             "population": "every box past the window in the store",
              "expected": f"at most {share_limit:.0%} of boxes unaccounted for after {window} days"}))
+    return findings
+
+
+def _silent_sights(facts: Facts, boxes: pa.Table, settings: Mapping[str, Any], uncovered: np.ndarray,
+                   aged: np.ndarray, already: set[str], market_rate: float) -> list[Finding]:
+    """Sight by sight (a flipper active in one period only): a sightholder with at least two silent
+    boxes of one sight, more than checks_uncovered_share of its boxes there past the window, and a
+    binomial chance at the market's own share of silent boxes below checks_pattern_tail (high)."""
+    if not aged.any():
+        return []
+    share_limit = float(settings["checks_uncovered_share"])
+    chance_limit = float(settings["checks_pattern_tail"])
+    key = np.char.add(np.char.add(_texts(boxes, "sightholder_id").astype(str), "\x1f"),
+                      _texts(boxes, "sight").astype(str))
+    groups, member = np.unique(key, return_inverse=True)
+    n = np.bincount(member, weights=aged.astype(float), minlength=len(groups))
+    k = np.bincount(member, weights=uncovered.astype(float), minlength=len(groups))
+    candidates = np.flatnonzero((k >= 2) & (k > share_limit * n))
+    chance = _binomial_tail(k[candidates], n[candidates], min(max(market_rate, 1e-6), 1.0))
+    findings = []
+    for i, p in zip(candidates, chance, strict=True):
+        holder, sight = str(groups[i]).split("\x1f")
+        if p >= chance_limit or holder in already:
+            continue
+        box_ids = [str(b) for b in _texts(boxes, "box_id")[uncovered & (member == i)][:10]]
+        findings.append(Finding(
+            "coverage", "high", holder,
+            f"{int(k[i])} of its {int(n[i])} boxes of sight {sight} have no outcome and no declared disposition "
+            f"(chance {p:.2g} at the market's {market_rate:.1%} of silent boxes)",
+            {"uncovered_boxes": int(k[i]), "boxes_past_window": int(n[i]), "period": sight,
+             "share": _ratio(k[i] / n[i]), "max_share": settings["checks_uncovered_share"],
+             "market_share": _ratio(market_rate), "chance_at_market_share": float(f"{p:.3g}"),
+             "max_chance": settings["checks_pattern_tail"], "example_box_ids": box_ids,
+             "population": "every box past the window in the store",
+             "expected": "a sight's boxes accounted for after the processing window, as the market's are"},
+            None, sight))
     return findings
 
 
@@ -330,53 +402,275 @@ def category_consistency(facts: Facts, settings: Mapping[str, Any]) -> list[Find
 
 # --- duplicate claims ---------------------------------------------------------------------------
 
+CHAIN_REASONS: tuple[tuple[str, str], ...] = (
+    ("polished_before_own_sale", "polished before its own box was sold"),
+    ("polished_before_this_sale", "polished, by the other claim, before this claim's box was sold"),
+    ("larger_than_box", "larger than the largest rough stone of this claim's box"),
+    ("not_the_buyer", "claimed by a sightholder who did not buy the box"),
+    ("box_over_yield", "from a box whose polished already exceeds the maximum yield of its rough"),
+)
+"""Evidence in a claim's own chain that the stone cannot have come from its box (any one settles it)."""
+
+
+@dataclass(frozen=True)
+class Conflicts:
+    """Conflicting claims judged by box pair: which side the order-free evidence makes the likely
+    copier. Each row of the arrays is one pair of boxes (side a sorts before side b by sightholder id,
+    then box id) sharing at least one lab report number."""
+
+    holder_a: np.ndarray
+    box_a: np.ndarray
+    holder_b: np.ndarray
+    box_b: np.ndarray
+    stones: list[list[str]]
+    """The lab reports (lab and number) the two boxes share, sorted."""
+    copier: np.ndarray
+    """'a' or 'b' (the likely copier), '' when the evidence does not decide."""
+    decided_by: list[str]
+    """Which evidence decided, in words ('' when undecided)."""
+    certainty: list[dict[str, Any]]
+    """How sure: the counts or the probability behind the decision, with the population compared."""
+    evidence: list[dict[str, Any]]
+    """Everything weighed, decided or not."""
+    sight_a: np.ndarray
+    sight_b: np.ndarray
+
+
+def _binomial_tail(at_least: np.ndarray, trials: np.ndarray, p: float | np.ndarray) -> np.ndarray:
+    """P(X >= at_least) for X ~ Binomial(trials, p)."""
+    from scipy import special
+
+    at_least = np.asarray(at_least).astype(np.int64)
+    trials = np.maximum(np.asarray(trials).astype(np.int64), at_least)
+    return np.where(at_least <= 0, 1.0, special.bdtrc(np.maximum(at_least, 1) - 1, trials, p))
+
+
+def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts:
+    """Judge every conflict in the `claims` facts by evidence that does not depend on the order rows
+    or files were stored in. Per pair of boxes sharing lab reports, in this order:
+    1. the chain: a side whose claims cannot hold (CHAIN_REASONS) while the other's all can;
+    2. the conflict graph: a sightholder clashing with at least checks_claims_hub_parties others that
+       clash with no one else, more than accidents spread over the market's sightholders would give
+       (binomial tail below checks_claims_graph_tail), against one that is no such hub;
+    3. dates: one side's claims dated after the other's on the shared stones more often than chance
+       allows (sign test tail below checks_claims_date_tail): a report is copied after it exists.
+    Otherwise the conflict is undecided (a clerical duplicate, a re-graded or mis-keyed stone)."""
+    n = claims.num_rows
+    empty = np.empty(0, dtype=object)
+    if n == 0:
+        return Conflicts(empty, empty, empty, empty, [], empty, [], [], [], empty, empty)
+    max_yield = float(Decimal(settings["checks_max_yield"]))
+    key = np.char.add(np.char.add(_texts(claims, "lab").astype(str), " "), _texts(claims, "stone_id").astype(str))
+    holder, box = _texts(claims, "sightholder_id").astype(str), _texts(claims, "box_id").astype(str)
+    sight = _texts(claims, "sight")
+    sale = _ints_of_dates(claims, "sale_date")
+    polished = _ints_of_dates(claims, "polished_date")
+    carat = _floats(claims, "carat")
+    # one claim per (stone, sightholder, box): a row sent twice, or re-graded, is no conflict
+    order = np.lexsort((carat, polished, box, holder, key))
+    key, holder, box, sight, sale, polished, carat = (a[order] for a in (key, holder, box, sight, sale, polished, carat))
+    claims = claims.take(pa.array(order))
+    first = np.ones(n, dtype=bool)
+    first[1:] = (key[1:] != key[:-1]) | (holder[1:] != holder[:-1]) | (box[1:] != box[:-1])
+    keep = np.flatnonzero(first)
+    key, holder, box, sight, sale, polished, carat = (a[keep] for a in (key, holder, box, sight, sale, polished, carat))
+    claims = claims.take(pa.array(keep))
+    against = {
+        "polished_before_own_sale": polished < sale,
+        "larger_than_box": carat > _floats(claims, "size_max_ct") + 1e-9,
+        "not_the_buyer": holder != _texts(claims, "buyer_id").astype(str),
+        "box_over_yield": (_floats(claims, "box_polished_carats") - _floats(claims, "box_polished_stones")
+                           * float(POLISHED_ROUNDING)
+                           > max_yield * (_floats(claims, "box_rough_carats") - _floats(claims, "box_leaving_carats"))
+                           + 1e-9),
+    }
+    tracked = pc.is_valid(claims.column("rough_stone_id")).to_numpy(zero_copy_only=False)
+    # every pair of claims on one stone (groups are small: two claims, rarely more)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(key)])
+    pair_count = sizes * (sizes - 1) // 2
+    group = np.repeat(np.arange(len(starts)), pair_count)
+    rank = np.arange(pair_count.sum()) - np.repeat(np.cumsum(pair_count) - pair_count, pair_count)
+    gs = sizes[group]
+    # rank -> (i, j), i < j, within a group of size g
+    i_local = np.zeros(len(rank), dtype=np.int64)
+    remaining = rank.copy()
+    for step in range(int(sizes.max()) - 1 if len(sizes) else 0):
+        row = gs - 1 - step
+        move = (remaining >= row) & (i_local == step)
+        remaining = np.where(move, remaining - row, remaining)
+        i_local = np.where(move, i_local + 1, i_local)
+    a = starts[group] + i_local
+    b = a + 1 + remaining
+    same_holder = holder[a] == holder[b]
+    chain = {name: (flags[a], flags[b]) for name, flags in against.items()}
+    chain["polished_before_this_sale"] = (polished[b] < sale[a], polished[a] < sale[b])
+    bad_a = np.zeros(len(a), dtype=bool)
+    bad_b = np.zeros(len(a), dtype=bool)
+    for flags_a, flags_b in chain.values():
+        bad_a |= flags_a
+        bad_b |= flags_b
+    later_a, later_b = polished[a] > polished[b], polished[b] > polished[a]
+    # the box pairs
+    pair_key = np.char.add(np.char.add(np.char.add(np.char.add(holder[a], "\x1f"), box[a]), "\x1f"),
+                           np.char.add(np.char.add(holder[b], "\x1f"), box[b]))
+    pairs, member = np.unique(pair_key, return_inverse=True)
+    count = len(pairs)
+    head = np.zeros(count, dtype=np.int64)
+    head[member] = np.arange(len(member))
+    pa_, pb_ = a[head], b[head]
+
+    def per_pair(flags: np.ndarray) -> np.ndarray:
+        return np.bincount(member, weights=flags.astype(float), minlength=count)
+
+    shared = np.bincount(member, minlength=count)
+    against_a = {name: per_pair(fa) for name, (fa, _) in chain.items()}
+    against_b = {name: per_pair(fb) for name, (_, fb) in chain.items()}
+    n_bad_a, n_bad_b = per_pair(bad_a), per_pair(bad_b)
+    n_later_a, n_later_b = per_pair(later_a), per_pair(later_b)
+    n_tracked_a, n_tracked_b = per_pair(tracked[a]), per_pair(tracked[b])
+    # the conflict graph between sightholders
+    other = ~same_holder[head]
+    edge_names = np.unique(np.char.add(np.char.add(holder[pa_][other], "\x1f"), holder[pb_][other]))
+    ends = [e.split("\x1f") for e in edge_names]
+    degree: dict[str, int] = {}
+    for x, y in ends:
+        degree[x] = degree.get(x, 0) + 1
+        degree[y] = degree.get(y, 0) + 1
+    leaves: dict[str, int] = {}
+    for x, y in ends:
+        if degree[y] == 1:
+            leaves[x] = leaves.get(x, 0) + 1
+        if degree[x] == 1:
+            leaves[y] = leaves.get(y, 0) + 1
+    edges = len(ends)
+    sightholders = max(int(_ints(claims, "sightholders").max()), len(degree), 2)
+    hub_min = int(settings["checks_claims_hub_parties"])
+    graph_tail = float(settings["checks_claims_graph_tail"])
+    date_tail = float(settings["checks_claims_date_tail"])
+    parties = sorted(degree)
+    tails = dict(zip(parties, _binomial_tail(np.array([degree[p] for p in parties]), np.full(len(parties), edges),
+                                             min(2 / sightholders, 1.0)), strict=True)) if parties else {}
+
+    def hub(party: str) -> bool:
+        return leaves.get(party, 0) >= hub_min and tails.get(party, 1.0) < graph_tail
+
+    copier = np.full(count, "", dtype=object)
+    decided_by, certainty, evidence = [], [], []
+    sign_tail = _binomial_tail(np.maximum(n_later_a, n_later_b), n_later_a + n_later_b, 0.5)
+    for k in range(count):
+        ha, hb = str(holder[pa_[k]]), str(holder[pb_[k]])
+        reasons_a = {name: int(v[k]) for name, v in against_a.items() if v[k]}
+        reasons_b = {name: int(v[k]) for name, v in against_b.items() if v[k]}
+        weighed = {
+            "shared_stones": int(shared[k]),
+            "chain_against": {ha + " box " + str(box[pa_[k]]): reasons_a, hb + " box " + str(box[pb_[k]]): reasons_b},
+            "tracked_rough_stones": {ha: int(n_tracked_a[k]), hb: int(n_tracked_b[k])},
+            "dated_later": {ha: int(n_later_a[k]), hb: int(n_later_b[k])},
+            "date_sign_test_tail": float(f"{sign_tail[k]:.3g}"),
+        }
+        if ha != hb:
+            weighed["conflict_graph"] = {
+                p: {"clashes_with_sightholders": degree.get(p, 0), "of_which_clash_only_with_it": leaves.get(p, 0),
+                    "chance_by_accident": float(f"{tails.get(p, 1.0):.3g}")} for p in (ha, hb)}
+            weighed["conflict_graph_population"] = {"sightholder_pairs_in_conflict": edges,
+                                                    "sightholders": sightholders}
+        side, why, sure = "", "", {}
+        if n_bad_a[k] and not n_bad_b[k]:
+            side, why, sure = "a", _chain_words(reasons_a, int(shared[k])), {"basis": "chain", "stones": reasons_a}
+        elif n_bad_b[k] and not n_bad_a[k]:
+            side, why, sure = "b", _chain_words(reasons_b, int(shared[k])), {"basis": "chain", "stones": reasons_b}
+        elif ha != hb and hub(ha) != hub(hb):
+            side = "a" if hub(ha) else "b"
+            p = ha if side == "a" else hb
+            why = (f"the conflict graph: {p} clashes with {degree[p]} sightholders, {leaves[p]} of which clash "
+                   f"with no one else (a copier copies from many owners)")
+            sure = {"basis": "conflict graph", "probability_by_accident": float(f"{tails[p]:.3g}"),
+                    "population": f"{edges} conflicting sightholder pairs among {sightholders} sightholders"}
+        elif sign_tail[k] < date_tail:
+            side = "a" if n_later_a[k] > n_later_b[k] else "b"
+            later = max(int(n_later_a[k]), int(n_later_b[k]))
+            why = (f"dates: {later} of {int(n_later_a[k] + n_later_b[k])} shared stones are dated later in this "
+                   f"claim than in the other (a report is copied after it exists)")
+            sure = {"basis": "dates", "sign_test_tail": float(f"{sign_tail[k]:.3g}"),
+                    "population": "the stones the two boxes share, dated differently"}
+        copier[k] = side
+        decided_by.append(why)
+        certainty.append(sure)
+        evidence.append(weighed)
+    stones_of: list[list[str]] = [[] for _ in range(count)]
+    for m, stone in zip(member, key[a], strict=True):
+        stones_of[m].append(str(stone))
+    return Conflicts(holder[pa_], box[pa_], holder[pb_], box[pb_], [sorted(set(x)) for x in stones_of], copier,
+                     decided_by, certainty, evidence, sight[pa_], sight[pb_])
+
+
+def _ints_of_dates(table: pa.Table, column: str) -> np.ndarray:
+    """Dates as day numbers (missing: far in the future, so they prove nothing)."""
+    days = pc.cast(pc.cast(table.column(column), pa.date32()), pa.int32())
+    return pc.fill_null(days, 2**30).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _chain_words(reasons: Mapping[str, int], shared: int) -> str:
+    words = dict(CHAIN_REASONS)
+    return "the chain: " + "; ".join(f"{count} of {shared} shared stones {words[name]}" for name, count in reasons.items())
+
+
 def duplicate_claims(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
-    """The same lab report number claimed from two boxes or by two sightholders. The first claim
-    stored stands; every later claim is high (it must be answered), and the first claimant gets an
-    info finding (no risk points) that its stones are claimed elsewhere."""
-    claims = facts["claims"]
-    if claims.num_rows == 0:
-        return []
-    key = pc.binary_join_element_wise(claims.column("lab"), claims.column("stone_id"), "\x1f")
-    key_np = np.asarray(key.to_pylist(), dtype=object)
-    first = np.ones(len(key_np), dtype=bool)
-    first[1:] = key_np[1:] != key_np[:-1]  # the query orders claims by stone, then by storage order
-    first_index = np.maximum.accumulate(np.where(first, np.arange(len(first)), 0))
-    holder, box = _texts(claims, "sightholder_id"), _texts(claims, "box_id")
-    sight, stone = _texts(claims, "sight"), _texts(claims, "stone_id")
-    lab = _texts(claims, "lab")
-    # the same claim stored twice (same sightholder, same box) is no conflict
-    twin = ~first & (holder == holder[first_index]) & (box == box[first_index])
-    conflicted = np.zeros(len(first), dtype=bool)
-    np.logical_or.at(conflicted, first_index, ~first & ~twin)
-    first &= conflicted
-    keep = conflicted[first_index] & ~twin
+    """The same lab report number claimed from two boxes or by two sightholders: a finding for both
+    sides, weighed by `attribute_claims` (never by the order claims were stored in). The likely copier
+    is high; the side the evidence supports gets an info finding that its stones are claimed
+    elsewhere; an undecided conflict, or one sightholder claiming a stone from two of its boxes, is
+    medium for each side (worth a question, not a verdict)."""
+    conflicts = attribute_claims(facts["claims"], settings)
+    grouped: dict[tuple[str, str, str], list[int]] = {}
+    for k in range(len(conflicts.copier)):
+        ha, hb, side = str(conflicts.holder_a[k]), str(conflicts.holder_b[k]), conflicts.copier[k]
+        if ha == hb:
+            grouped.setdefault((ha, str(conflicts.box_a[k]), "medium"), []).append(k)
+            continue
+        for own, holder, box in (("a", ha, conflicts.box_a[k]), ("b", hb, conflicts.box_b[k])):
+            severity = "medium" if not side else ("high" if side == own else "info")
+            grouped.setdefault((holder, str(box), severity), []).append(k)
     findings: list[Finding] = []
-    for is_first, severity in ((False, "high"), (True, "info")):
-        mask = keep & (first == is_first)
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i in np.flatnonzero(mask):
-            groups.setdefault((holder[i], box[i]), []).append(int(i))
-        for (who, which), rows in groups.items():
-            if is_first:
-                others = _other_claims(rows, first_index, key_np, holder, box)
-            else:
-                others = sorted({(str(holder[first_index[i]]), str(box[first_index[i]])) for i in rows})
-            examples = [f"{lab[i]} {stone[i]}" for i in rows[:5]]
-            other_text = ", ".join(f"{h} box {b}" for h, b in others[:5])
-            if is_first:
-                message = (f"box {which}: {_reports(len(rows))} claimed first here "
-                           f"{'is' if len(rows) == 1 else 'are'} also claimed by {other_text} (e.g. {', '.join(examples)})")
-            else:
-                message = (f"box {which}: {_reports(len(rows))} {'was' if len(rows) == 1 else 'were'} already "
-                           f"claimed by {other_text} (e.g. {', '.join(examples)})")
-            findings.append(Finding(
-                "duplicate_claims", severity, str(who), message,
-                {"conflicting_stones": len(rows), "example_stones": examples,
-                 "other_claims": [{"sightholder_id": h, "box_id": b} for h, b in others[:10]],
-                 "claimed_first": is_first,
-                 "expected": "one lab report number names one stone, claimed from one box"},
-                str(which), str(sight[rows[0]])))
+    for (holder, box, severity), rows in sorted(grouped.items()):
+        others, stones, why, sure, weighed, sight = [], set(), [], [], [], None
+        for k in rows:
+            mine_a = str(conflicts.holder_a[k]) == holder and str(conflicts.box_a[k]) == box
+            other = (conflicts.holder_b[k], conflicts.box_b[k]) if mine_a else (conflicts.holder_a[k],
+                                                                                conflicts.box_a[k])
+            sight = conflicts.sight_a[k] if mine_a else conflicts.sight_b[k]
+            others.append({"sightholder_id": str(other[0]), "box_id": str(other[1])})
+            stones.update(conflicts.stones[k])
+            if conflicts.decided_by[k]:
+                why.append(conflicts.decided_by[k])
+                sure.append(conflicts.certainty[k])
+            weighed.append(conflicts.evidence[k])
+        examples = sorted(stones)[:5]
+        other_text = ", ".join(f"{o['sightholder_id']} box {o['box_id']}" for o in others[:5])
+        reports = _reports(len(stones))
+        if severity == "high":
+            role = "likely copier"
+            message = (f"box {box}: {reports} also claimed by {other_text}; the evidence makes this the copy "
+                       f"({why[0]})")
+        elif severity == "info":
+            role = "likely owner"
+            message = (f"box {box}: {reports} claimed here {'is' if len(stones) == 1 else 'are'} also claimed by "
+                       f"{other_text}; the evidence supports this claim ({why[0]})")
+        elif all(o["sightholder_id"] == holder for o in others):
+            role = "same sightholder"
+            message = (f"box {box}: {reports} claimed here {'is' if len(stones) == 1 else 'are'} also claimed from "
+                       f"its box {other_text.replace(holder + ' box ', '')}: a stone counted in two boxes")
+        else:
+            role = "undecided"
+            message = (f"box {box}: {reports} claimed here {'is' if len(stones) == 1 else 'are'} also claimed by "
+                       f"{other_text}; nothing in the chain, the conflict graph or the dates tells which claim holds")
+        findings.append(Finding(
+            "duplicate_claims", severity, holder, message,
+            {"conflicting_stones": len(stones), "example_stones": examples, "other_claims": others[:10],
+             "role": role, "decided_by": sorted(set(why)), "certainty": sure[:5], "weighed": weighed[:5],
+             "expected": "one lab report number names one stone, claimed from one box"},
+            box, None if sight is None else str(sight)))
     return findings
 
 
@@ -384,49 +678,70 @@ def _reports(count: int) -> str:
     return f"{count} lab report{'' if count == 1 else 's'}"
 
 
-def _other_claims(rows: list[int], first_index: np.ndarray, key: np.ndarray, holder: np.ndarray,
-                  box: np.ndarray) -> list[tuple[str, str]]:
-    """The later claimants of the stones first claimed at `rows`."""
-    others: set[tuple[str, str]] = set()
-    for i in rows:
-        j = i + 1
-        while j < len(key) and key[j] == key[i]:
-            if (holder[j], box[j]) != (holder[i], box[i]):
-                others.add((str(holder[j]), str(box[j])))
-            j += 1
-    return sorted(others)
-
-
 # --- signs of fabrication -----------------------------------------------------------------------
 
 def repeated_outcomes(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     """Two boxes with different stones whose outcomes have the same count, total, smallest and
-    largest weight and sum of squared weights: the later stored was copied from the first (high);
-    the first stored gets an info finding."""
+    largest weight and sum of squared weights. Which is the copy comes from order-free evidence: a
+    box whose own chain cannot hold the outcome (a stone larger than its largest rough stone, polished
+    before its sale, a yield above checks_max_yield beyond rounding, or bought by someone else) while
+    the others' can; else a sightholder repeating the outcomes of at least checks_claims_hub_parties
+    others that repeat no one else's. The copy is high, the others info; undecided, every box of the
+    pattern is medium."""
     repeats = facts["repeats"]
     if repeats.num_rows == 0:
         return []
-    pattern = [tuple(r) for r in zip(*(repeats.column(c).to_pylist() for c in
-                                       ("stones", "carats", "carats_squared", "smallest_ct", "largest_ct")),
-                                     strict=True)]
+    max_yield = float(Decimal(settings["checks_max_yield"]))
+    hub_min = int(settings["checks_claims_hub_parties"])
+    columns = ("stones", "carats", "carats_squared", "smallest_ct", "largest_ct")
+    pattern = [tuple(r) for r in zip(*(repeats.column(c).to_pylist() for c in columns), strict=True)]
+    holder, box, sight = (_texts(repeats, c).astype(str) for c in ("sightholder_id", "box_id", "sight"))
+    stones, carats = _floats(repeats, "stones"), _floats(repeats, "carats")
+    cannot = {
+        "larger_than_box": _floats(repeats, "largest_ct") > _floats(repeats, "size_max_ct") + 1e-9,
+        "polished_before_sale": _ints_of_dates(repeats, "first_polished_date") < _ints_of_dates(repeats, "sale_date"),
+        "box_over_yield": carats - stones * float(POLISHED_ROUNDING) > max_yield * _floats(repeats, "rough_carats") + 1e-9,
+        "not_the_buyer": holder != _texts(repeats, "buyer_id").astype(str),
+    }
+    bad = np.zeros(len(box), dtype=bool)
+    for flags in cannot.values():
+        bad |= flags
     members: dict[tuple, list[int]] = {}
     for i, p in enumerate(pattern):
         members.setdefault(p, []).append(i)
-    holder, box, sight = _texts(repeats, "sightholder_id"), _texts(repeats, "box_id"), _texts(repeats, "sight")
-    stored = _ints(repeats, "first_row")
-    findings = []
-    for p, rows in members.items():
-        original = min(rows, key=lambda j: (stored[j], str(box[j])))
+    partners: dict[str, set[str]] = {}
+    for rows in members.values():
         for i in rows:
-            others = [str(box[j]) for j in rows if j != i]
-            first = i == original
-            verb = "is repeated in" if first else "repeats that of"
+            partners.setdefault(holder[i], set()).update(holder[j] for j in rows if holder[j] != holder[i])
+    leaves = {h: sum(1 for q in others if partners[q] == {h}) for h, others in partners.items()}
+    findings = []
+    for p, rows in sorted(members.items(), key=lambda item: min(box[j] for j in item[1])):
+        copies, why = [], ""
+        if bad[rows].any() and not bad[rows].all():
+            copies = [i for i in rows if bad[i]]
+            why = "the chain: " + "; ".join(
+                f"box {box[i]} " + ", ".join(name.replace("_", " ") for name, f in cannot.items() if f[i]) for i in copies)
+        else:
+            hubs = {holder[i] for i in rows if leaves.get(holder[i], 0) >= hub_min}
+            if len(hubs) == 1:
+                [hub] = hubs
+                copies = [i for i in rows if holder[i] == hub]
+                why = (f"the pattern of repeats: {hub} repeats the outcomes of {len(partners[hub])} sightholders, "
+                       f"{leaves[hub]} of which repeat no one else's")
+        for i in rows:
+            others = sorted(str(box[j]) for j in rows if j != i)
+            severity = ("high" if i in copies else "info") if copies else "medium"
+            verb = {"high": "repeats, as the copy,", "info": "is repeated in", "medium": "is the same as"}[severity]
             findings.append(Finding(
-                "repeated_outcomes", "info" if first else "high", str(holder[i]),
-                f"box {box[i]}: its outcome ({p[0]} stones, {p[1]} ct, {p[3]} to {p[4]} ct) {verb} "
-                f"box {', '.join(others[:5])}",
+                "repeated_outcomes", severity, str(holder[i]),
+                f"box {box[i]}: its outcome ({p[0]} stones, {p[1]} ct, {p[3]} to {p[4]} ct) {verb} that of "
+                f"box {', '.join(others[:5])}" + (f" ({why})" if why else "; nothing tells which is the copy"),
                 {"stones": p[0], "polished_carats": p[1], "smallest_carats": p[3], "largest_carats": p[4],
-                 "same_outcome_boxes": others[:10], "stored_first": first,
+                 "same_outcome_boxes": others[:10],
+                 "role": {"high": "likely copy", "info": "likely original", "medium": "undecided"}[severity],
+                 "decided_by": why, "chain_against": {name: bool(f[i]) for name, f in cannot.items()},
+                 "certainty": "the chain cannot hold the outcome" if why.startswith("the chain") else
+                 ("a sightholder repeating many others that repeat no one else" if why else "undecided"),
                  "expected": "no two boxes give the same polished weights"},
                 str(box[i]), str(sight[i])))
     return findings
@@ -455,9 +770,11 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
     np.maximum.at(others, inverse, _floats(mix, "other_stones"))
     holder = np.empty(len(boxes), dtype=object)
     holder[inverse] = _texts(mix, "sightholder_id")
+    from scipy import special
+
     judged = (dof > 0) & (stones >= 10) & (others >= stones) & (only_here == 0)
     widening = 1 + stones / np.maximum(others, 1)
-    tail = np.where(judged, stats.chi2.cdf(chi / widening, np.maximum(dof, 1)), 1.0)
+    tail = np.where(judged, special.chdtr(np.maximum(dof, 1), chi / widening), 1.0)
     too_average = judged & (tail < tail_limit)
     names, who = np.unique(holder[judged].astype(str), return_inverse=True)
     if len(names) == 0:
@@ -465,57 +782,131 @@ def average_grade_mix(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
     n = np.bincount(who, minlength=len(names))
     k = np.bincount(who, weights=too_average[judged].astype(float), minlength=len(names))
     usual = max(float(np.median(k / np.maximum(n, 1))), tail_limit)
-    binomial = stats.binom.sf(k - 1, n, usual)
+    chance = float(settings["checks_pattern_tail"])
     judged_boxes, judged_ratio = boxes[judged], (chi / (np.maximum(dof, 1) * widening))[judged]
+    box_sight = np.empty(len(boxes), dtype=object)
+    box_sight[inverse] = _texts(mix, "sight")
+    sights = box_sight[judged].astype(str)
+    # over all its boxes, and sight by sight (a flipper active in one period only)
+    periods, period = np.unique(np.char.add(np.char.add(names[who], "\x1f"), sights), return_inverse=True)
+    groups = ((names, who, None), (np.array([p.split("\x1f")[0] for p in periods]), period,
+                                   np.array([p.split("\x1f")[1] for p in periods])))
     findings = []
-    for i in np.flatnonzero((binomial < 1e-6) & (n >= min_boxes) & (k / np.maximum(n, 1) > usual + excess)):
-        mine = (who == i) & too_average[judged]
-        examples = [f"{b} ({r:.2f})" for b, r in zip(judged_boxes[mine][:10], judged_ratio[mine][:10], strict=True)]
-        findings.append(Finding(
-            "average_grade_mix", "high", str(names[i]),
-            f"{int(k[i])} of {int(n[i])} polished boxes have grade mixes closer to their assortment's average than "
-            f"sampling allows (usual share {usual:.1%}), e.g. {', '.join(examples[:3])}",
-            {"too_average_boxes": int(k[i]), "judged_boxes": int(n[i]), "usual_share": _ratio(usual),
-             "binomial_tail": float(f"{binomial[i]:.3g}"), "example_boxes_chi_square_per_dof": examples,
-             "expected": f"about {usual:.1%} of a sightholder's boxes sit this close to the average by chance"}))
+    found: set[str] = set()
+    for holders, member, sight_of in groups:
+        n = np.bincount(member, minlength=len(holders))
+        k = np.bincount(member, weights=too_average[judged].astype(float), minlength=len(holders))
+        binomial = special.bdtrc(k - 1, n, usual)
+        for i in np.flatnonzero((binomial < chance) & (n >= min_boxes) & (k / np.maximum(n, 1) > usual + excess)):
+            if str(holders[i]) in found:
+                continue
+            found.add(str(holders[i]))
+            mine = (member == i) & too_average[judged]
+            examples = [f"{b} ({r:.2f})" for b, r in zip(judged_boxes[mine][:10], judged_ratio[mine][:10], strict=True)]
+            where = "" if sight_of is None else f" of sight {sight_of[i]}"
+            findings.append(Finding(
+                "average_grade_mix", "high", str(holders[i]),
+                f"{int(k[i])} of {int(n[i])} polished boxes{where} have grade mixes closer to their assortment's "
+                f"average than sampling allows (usual share {usual:.1%}), e.g. {', '.join(examples[:3])}",
+                {"too_average_boxes": int(k[i]), "judged_boxes": int(n[i]), "usual_share": _ratio(usual),
+                 "binomial_tail": float(f"{binomial[i]:.3g}"), "max_binomial_tail": settings["checks_pattern_tail"],
+                 "example_boxes_chi_square_per_dof": examples, "period": None if sight_of is None else str(sight_of[i]),
+                 "population": "the market's usual share of too-average boxes (median over sightholders)",
+                 "expected": f"about {usual:.1%} of a sightholder's boxes sit this close to the average by chance"},
+                None, None if sight_of is None else str(sight_of[i])))
     return findings
 
 
 def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
-    """Digit preference in weights: a sightholder's thousandth digits against the market's spread
-    (the median share of each digit across sightholders); a chi-square z-score above checks_digit_z
-    over at least checks_digit_min_stones stones, with more than checks_digit_excess of the weights
-    out of place (total variation distance), is high."""
+    """Digit preference in polished weights, within precision classes. A class is a lab and a size
+    bracket; it is reported to the hundredth when the median share, over the sightholders with at least
+    checks_digit_class_min_stones weights there, of weights whose thousandth digit is 0 exceeds
+    checks_digit_two_decimal_share (lab reports from 0.30 ct), else to the thousandth. The market's
+    spread of the last reported digit in a class is the median share of each digit over those
+    sightholders (magic weights included) when there are checks_digit_market_sightholders of them,
+    else that of all classes reported to the same unit. A sightholder's last digits, by unit, are
+    compared with the mix of its classes' spreads (chi-square, 9 degrees of freedom per unit): a
+    z-score above checks_digit_z over at least checks_digit_min_stones weights, with more than
+    checks_digit_excess of them out of place (total variation distance), is high: weights written
+    down rather than weighed."""
     digits = facts["digits"]
     if digits.num_rows == 0:
         return []
+    from scipy import special
+
     min_stones = int(settings["checks_digit_min_stones"])
-    threshold = float(settings["checks_digit_z"])
-    holders = _texts(digits, "sightholder_id").astype(str)
-    names, who = np.unique(holders, return_inverse=True)
-    counts = np.zeros((len(names), 10))
-    np.add.at(counts, (who, _ints(digits, "digit") % 10), _floats(digits, "stones"))
-    totals = counts.sum(axis=1)
-    shares = counts / np.maximum(totals, 1)[:, None]
-    expected_share = np.median(shares[totals >= min_stones], axis=0) if (totals >= min_stones).any() else np.full(10, 0.1)
-    expected_share = np.maximum(expected_share, 1e-3)
-    expected_share /= expected_share.sum()
-    expected = totals[:, None] * expected_share[None, :]
-    chi = ((counts - expected) ** 2 / expected).sum(axis=1)
-    z = (chi - 9) / np.sqrt(18)
-    distance = 0.5 * np.abs(shares - expected_share[None, :]).sum(axis=1)
-    limit = float(settings["checks_digit_excess"])
+    class_min = int(settings["checks_digit_class_min_stones"])
+    enough_holders = int(settings["checks_digit_market_sightholders"])
+    two_decimal_share = float(settings["checks_digit_two_decimal_share"])
+    threshold, limit = float(settings["checks_digit_z"]), float(settings["checks_digit_excess"])
+    names, who = np.unique(_texts(digits, "sightholder_id").astype(str), return_inverse=True)
+    keys = np.char.add(np.char.add(_texts(digits, "lab").astype(str), " "), _texts(digits, "size_class").astype(str))
+    classes, cls = np.unique(keys, return_inverse=True)
+    last, stones = _ints(digits, "last_digits"), _floats(digits, "stones")
+    per = np.zeros((len(names), len(classes)))
+    np.add.at(per, (who, cls), stones)
+    zeros = np.zeros_like(per)
+    np.add.at(zeros, (who, cls), np.where(last % 10 == 0, stones, 0.0))
+    reference = per >= class_min
+    zero_share = zeros / np.maximum(per, 1)
+    pooled_zero_share = zeros.sum(axis=0) / np.maximum(per.sum(axis=0), 1)
+    hundredths = np.array([np.median(zero_share[reference[:, c], c]) if reference[:, c].any()
+                           else pooled_zero_share[c] for c in range(len(classes))]) > two_decimal_share
+    digit = np.where(hundredths[cls], last // 10, last % 10)
+    counts = np.zeros((len(names), len(classes), 10))
+    np.add.at(counts, (who, cls, digit), stones)
+    units = ("thousandth", "hundredth")
+    unit_of = hundredths.astype(int)
+    # the market's spread: per class when enough sightholders show it, else per unit
+    by_unit = np.zeros((len(names), 2, 10))
+    for u in (0, 1):
+        by_unit[:, u] = counts[:, unit_of == u].sum(axis=1)
+    unit_stones = by_unit.sum(axis=2)
+    unit_market = np.full((2, 10), 0.1)
+    for u in (0, 1):
+        ok = unit_stones[:, u] >= class_min
+        if ok.sum() >= 1:
+            unit_market[u] = np.median(by_unit[ok, u] / unit_stones[ok, u][:, None], axis=0)
+    market = unit_market[unit_of].copy()
+    shares = counts / np.maximum(per, 1)[:, :, None]
+    for c in np.flatnonzero(reference.sum(axis=0) >= enough_holders):
+        market[c] = np.median(shares[reference[:, c], c], axis=0)
+    market = np.maximum(market, 1e-3)
+    market /= market.sum(axis=1, keepdims=True)
+    expected = np.zeros_like(by_unit)
+    for u in (0, 1):
+        expected[:, u] = per[:, unit_of == u] @ market[unit_of == u]
+    squares = np.divide((by_unit - expected) ** 2, expected, out=np.zeros_like(expected), where=expected > 0)
+    judged_unit = unit_stones >= class_min
+    unit_chi = np.where(judged_unit, squares.sum(axis=2), 0.0)
+    chi, dof = unit_chi.sum(axis=1), 9.0 * judged_unit.sum(axis=1)
+    z = (chi - dof) / np.sqrt(2 * np.maximum(dof, 1))
+    observed_share = by_unit / np.maximum(unit_stones, 1)[:, :, None]
+    expected_share = expected / np.maximum(unit_stones, 1)[:, :, None]
+    unit_distance = 0.5 * np.abs(observed_share - expected_share).sum(axis=2)
+    judged_stones = np.where(judged_unit, unit_stones, 0.0).sum(axis=1)
+    distance = np.where(judged_unit, unit_stones * unit_distance, 0.0).sum(axis=1) / np.maximum(judged_stones, 1)
+    flagged = (z > threshold) & (judged_stones >= min_stones) & (distance > limit)
     findings = []
-    for i in np.flatnonzero((z > threshold) & (totals >= min_stones) & (distance > limit)):
-        excess = shares[i] - expected_share
-        digit = int(np.argmax(excess))
+    for i in np.flatnonzero(flagged):
+        u = int(np.argmax(unit_chi[i]))
+        preferred = int(np.argmax(observed_share[i, u] - expected_share[i, u]))
+        tail = float(special.chdtrc(dof[i], chi[i]))
+        mine = np.flatnonzero((unit_of == u) & (per[i] > 0))
         findings.append(Finding(
             "digit_preference", "high", str(names[i]),
-            f"{shares[i][digit]:.0%} of {int(totals[i])} polished weights end in the digit {digit} "
-            f"(the market's share is {expected_share[digit]:.0%}; chi-square z {z[i]:.0f})",
-            {"stones": int(totals[i]), "preferred_digit": digit, "share": _ratio(shares[i][digit]),
-             "market_share": _ratio(expected_share[digit]), "chi_square_z": _ratio(z[i]),
-             "distance": _ratio(distance[i]), "max_distance": settings["checks_digit_excess"],
-             "digit_shares": [_ratio(s) for s in shares[i]],
-             "expected": "the last digit of measured weights spreads like the market's"}))
+            f"{observed_share[i, u][preferred]:.0%} of {int(unit_stones[i, u])} polished weights in classes reported "
+            f"to the {units[u]} end in the {units[u]} digit {preferred} (the market's share in the same labs and sizes "
+            f"is {expected_share[i, u][preferred]:.0%}; chi-square z {z[i]:.0f} over {int(judged_stones[i])} weights)",
+            {"stones": int(judged_stones[i]), "reported_to": units[u], "preferred_digit": preferred,
+             "share": _ratio(observed_share[i, u][preferred]), "market_share": _ratio(expected_share[i, u][preferred]),
+             "digit_shares": [_ratio(v) for v in observed_share[i, u]],
+             "market_digit_shares": [_ratio(v) for v in expected_share[i, u]],
+             "precision_classes": [f"{classes[c]} ({int(per[i, c])})" for c in mine[np.argsort(-per[i, mine])][:10]],
+             "chi_square": _ratio(chi[i]), "degrees_of_freedom": int(dof[i]), "chi_square_z": _ratio(z[i]),
+             "probability": float(f"{tail:.3g}"), "distance": _ratio(distance[i]),
+             "max_distance": settings["checks_digit_excess"],
+             "population": "every sightholder's weights of the same lab and size bracket",
+             "expected": "the last reported digit of measured weights spreads like the market's in each lab and "
+                         "size class"}))
     return findings

@@ -40,14 +40,36 @@ SETTINGS: tuple[Setting, ...] = (
             "allowing for the noise in the assortment's own mix) with at most this probability.", AREA),
     Setting("checks_digit_min_stones", 50, "Fewest polished weights a sightholder needs before its last "
             "digits are tested for preference.", AREA),
-    Setting("checks_digit_z", Decimal("8"), "Z-score of a sightholder's last-digit chi-square (against the "
-            "market's spread: the median share of each thousandth digit across sightholders) above which its weights "
-            "show digit preference.", AREA),
+    Setting("checks_digit_z", Decimal("8"), "Z-score of a sightholder's last-digit chi-square (by reporting unit, "
+            "against the mix of the market's spreads of its precision classes: per lab and size bracket, the median "
+            "share of each last reported digit across sightholders) above which its weights show digit preference.",
+            AREA),
+    Setting("checks_digit_class_min_stones", 20, "Fewest polished weights a sightholder needs in a precision "
+            "class (a lab and a size bracket) to count toward that class's precision and the market's spread there, "
+            "and in a reporting unit (hundredth or thousandth) for its last digits in that unit to be judged.", AREA),
+    Setting("checks_digit_market_sightholders", 3, "Fewest sightholders with checks_digit_class_min_stones "
+            "weights in a precision class before the median of their digit shares is the market's spread there "
+            "(fewer, and one sightholder's habits would be the expectation).", AREA),
+    Setting("checks_digit_two_decimal_share", Decimal("0.5"), "Share of a precision class's weights whose "
+            "thousandth digit is 0 (the median over sightholders) above which the class is taken as reported to "
+            "the hundredth (lab reports from 0.30 ct), so its hundredth digit is tested; measured three-decimal "
+            "weights have about 0.1.", AREA),
     Setting("checks_digit_excess", Decimal("0.15"), "Share of a sightholder's weights that would have to move "
             "to another last digit to match the market's spread (total variation distance) above which the "
             "preference matters, however many stones there are.", AREA),
     Setting("checks_grade_mix_excess", Decimal("0.15"), "How far a sightholder's share of too-average boxes must "
             "exceed the market's usual share before it is a finding, however many boxes there are.", AREA),
+    Setting("checks_claims_hub_parties", 2, "Fewest sightholders that clash only with one sightholder (each "
+            "claims lab reports it also claims, and no others) before the conflict graph makes that one the likely "
+            "copier (a copier copies from many owners).", AREA),
+    Setting("checks_claims_graph_tail", Decimal("0.01"), "Chance below which a sightholder's clashes with that "
+            "many others cannot be accidents spread evenly over the market's sightholders (binomial tail over the "
+            "conflicting pairs), so the conflict graph may decide.", AREA),
+    Setting("checks_claims_date_tail", Decimal("0.01"), "Sign-test chance below which one box's claims being "
+            "dated after the other box's on the stones they share decides which is the copy.", AREA),
+    Setting("checks_pattern_tail", Decimal("1e-6"), "Binomial chance below which a sightholder's count of "
+            "too-average boxes (against the market's usual share) or of silent boxes in one sight (against the "
+            "market's share of silent boxes) cannot be chance.", AREA),
     Setting("checks_risk_high", 10, "Risk score at or above which a sightholder is high risk (one high finding "
             "scores 10; medium 2; low 0.5; medium and low together never reach high).", AREA),
     Setting("checks_risk_medium", 2, "Risk score at or above which a sightholder is medium risk.", AREA),

@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..checks import facts as fact_queries
+from ..checks.facts import half_unit
 from ..checks.findings import Finding
 from ..checks.verify import FACT_ROW_CHECKS, fact_row_findings, local_box_findings, rule_settings
 from ..domain.rough import SUSPECT_YIELD
@@ -161,8 +162,12 @@ class BoxRecord:
             return {"rough_stones_over_yield": 0, "example_rough_stone_id": None, "example_polished_ct": None}
         if not isinstance(max_yield, Decimal) or max_yield < SUSPECT_YIELD or highest == float("inf"):
             return None  # stones between this maximum and the suspect yield are not kept
-        over = [(rough_id, polished) for rough_id, (_, polished, rough) in self.rough_stones.items()
+        kept = [(rough_id, stones, polished, rough) for rough_id, (stones, polished, rough) in self.rough_stones.items()
                 if rough is not None and polished > rough * max_yield]
+        if any(stones > 1 for _, stones, _, _ in kept):
+            return None  # the rounding allowance needs each polished stone's weight
+        over = [(rough_id, polished) for rough_id, _, polished, rough in kept
+                if polished - half_unit(polished) > (rough + half_unit(rough)) * max_yield]
         return {"rough_stones_over_yield": len(over), "example_rough_stone_id": over[0][0] if over else None,
                 "example_polished_ct": max(p for _, p in over) if over else None}
 
@@ -308,13 +313,14 @@ SELECT box_id,
                   ',' ORDER BY rough_stone_id) FILTER (WHERE over_suspect_yield) AS kept_stones
 FROM (
   SELECT box_id, c.rough_stone_id, c.carat, c.rough_carats,
-         c.carat > c.rough_carats * ? AS over_yield, c.carat > c.rough_carats * ? AS over_suspect_yield
+         {fact_queries.over_yield("c.carat", fact_queries.rounding("c.carat"), "c.rough_carats")} AS over_yield,
+         c.carat > c.rough_carats * ? AS over_suspect_yield
   FROM (SELECT box_id, unnest(candidates) AS c FROM {OUTCOMES} WHERE candidates IS NOT NULL AND NOT repeated) t
 ) t
 GROUP BY box_id
 """
 """The candidates of the regular boxes in scope judged exactly, in decimals: those yielding more than
-the maximum yield (counted, the smallest id and the largest polished weight, as checks.facts.BOXES
+the maximum yield beyond the rounding of both weights (checks.facts.over_yield; counted, the smallest id and the largest polished weight, as checks.facts.BOXES
 has them) and those yielding more than the suspect yield (kept, as record text in ROUGH_STONE_COLUMNS
 order: id, one polished stone, its carats, the rough carats). Parameters: the maximum yield, the
 suspect yield."""

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..checks import facts as fact_queries
 from ..checks.findings import Finding, _jsonable
+from ..checks.rules import attribute_claims
 from ..checks.verify import _settings
 from ..errors import NotFound
 from ..store.port import Store
@@ -46,9 +48,11 @@ class Provenance:
     stone_id: str
     lab: str
     stone: Mapping[str, Any]
-    """The claim traced: the first stored claim on this stone (weight in carats, grades, date)."""
+    """The claim traced: the one the evidence supports when the stone is claimed more than once
+    (duplicate_claims' attribution), else the first in content order (weight in carats, grades, date)."""
     claims: tuple[Mapping[str, Any], ...]
-    """Every claim on the stone, first stored first; more than one is a conflict."""
+    """Every claim on the stone, the traced one first, then in content order; more than one is a
+    conflict."""
     links: tuple[Link, ...]
 
     @property
@@ -90,22 +94,24 @@ def trace(store: Store, stone_id: str, lab: str | None = None, settings: Mapping
     if len(labs) > 1:
         raise NotFound(f"stone id {stone_id} is used by {', '.join(labs)}: say which lab with --lab",
                        code="stone_ambiguous")
-    rows = list({(r["batch_id"], r["source_row"]): r for r in lines}.values())  # one per claim, first stored first
-    stone = rows[0]
+    rows = sorted({(r["batch_id"], r["source_row"]): r for r in lines}.values(), key=_content_order)
+    roles = _roles(store, rows, settings)
+    stone = next((r for r in rows if roles[_claimant(r)][0] == "likely owner"), rows[0])
+    rows = [stone] + [r for r in rows if r is not stone]
     record = boxes.record(store, stone["box_id"], settings)
     box = _sale(record.chain[0]) if record.chain else None
     certificate = [line for line in record.chain if line["hs_code"] is not None]
     box_findings = boxes.box_findings(store, record, settings) if with_findings else []
     links = (
-        _lab_link(stone, rows),
+        _lab_link(stone, rows, roles),
         _rough_stone_link(record, stone, settings, box_findings),
         _box_link(stone, box, box_findings),
         _sale_link(box),
         _origin_link(box, certificate),
         _certificate_link(box, certificate),
     )
-    claims = tuple({k: r[k] for k in ("sightholder_id", "box_id", "polished_date", "carat", "batch_id", "source_row")}
-                   for r in rows)
+    claims = tuple({**{k: r[k] for k in ("sightholder_id", "box_id", "polished_date", "carat", "batch_id", "source_row")},
+                    "role": roles[_claimant(r)][0]} for r in rows)
     shown = {k: stone[k] for k in ("sightholder_id", "box_id", "rough_stone_id", "rough_carats", "polished_date",
                                    "shape", "carat", "color", "clarity", "cut")}
     return Provenance(stone["stone_id"], stone["lab"], shown, claims, links)
@@ -121,19 +127,69 @@ def _sale(line: Mapping[str, Any]) -> dict[str, Any]:
             "seller_role": line["seller_role"]}
 
 
-def _lab_link(stone: dict[str, Any], rows: list[dict[str, Any]]) -> Link:
+def _content_order(row: Mapping[str, Any]) -> tuple:
+    """Claims in an order their content sets (never the order they were stored in)."""
+    return (row["sightholder_id"], row["box_id"], row["polished_date"], row["carat"], row["batch_id"], row["source_row"])
+
+
+def _claimant(row: Mapping[str, Any]) -> tuple[str, str]:
+    return (row["sightholder_id"], row["box_id"])
+
+
+def _roles(store: Store, rows: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    """Each claimant's role in the stone's conflict as duplicate_claims weighs it (likely owner, likely
+    copier, undecided, same sightholder) with the evidence that decided; all `only claim` when the
+    stone has one claimant. A conflict is judged over the market's every conflicting claim (the
+    conflict graph needs them all), so a conflicting stone costs one pass of the claims query."""
+    claimants = sorted({_claimant(r) for r in rows})
+    if len(claimants) < 2 or rows[0]["lab"] == "none":
+        return {c: ("only claim", "") for c in claimants}
+    claims = fact_queries.gather(store, ["claims"], settings)["claims"]
+    conflicts = attribute_claims(claims, settings)
+    key = f"{rows[0]['lab']} {rows[0]['stone_id']}"
+    roles: dict[tuple[str, str], tuple[str, str]] = {c: ("undecided", "") for c in claimants}
+    for k in range(len(conflicts.copier)):
+        if key not in conflicts.stones[k]:
+            continue
+        a = (str(conflicts.holder_a[k]), str(conflicts.box_a[k]))
+        b = (str(conflicts.holder_b[k]), str(conflicts.box_b[k]))
+        side, why = conflicts.copier[k], conflicts.decided_by[k]
+        if a[0] == b[0]:
+            for c in (a, b):
+                if roles[c][0] == "undecided":
+                    roles[c] = ("same sightholder", "")
+            continue
+        if not side:
+            continue
+        copier, owner = (a, b) if side == "a" else (b, a)
+        roles[copier] = ("likely copier", why)
+        if roles[owner][0] != "likely copier":
+            roles[owner] = ("likely owner", why)
+    return roles
+
+
+SEVERITY_OF_ROLE = {"likely copier": "high", "likely owner": "info", "undecided": "medium", "same sightholder": "medium"}
+
+
+def _lab_link(stone: dict[str, Any], rows: list[dict[str, Any]], roles: Mapping[tuple[str, str], tuple[str, str]]) -> Link:
     subject = f"{stone['lab']} {stone['stone_id']}"
-    if len(rows) > 1:
-        others = [f"{r['sightholder_id']} box {r['box_id']}" for r in rows[1:]]
+    if len({_claimant(r) for r in rows}) > 1:
+        role, why = roles[_claimant(stone)]
+        others = [f"{r['sightholder_id']} box {r['box_id']} ({roles[_claimant(r)][0]})" for r in rows[1:]]
         findings = tuple(
-            Finding("duplicate_claims", "high", r["sightholder_id"],
-                    f"box {r['box_id']}: lab report {subject} was already claimed by {stone['sightholder_id']} "
-                    f"box {stone['box_id']}",
-                    {"expected": "one lab report number names one stone, claimed from one box"}, r["box_id"])
-            for r in rows[1:])
+            Finding("duplicate_claims", SEVERITY_OF_ROLE[roles[_claimant(r)][0]], r["sightholder_id"],
+                    f"box {r['box_id']}: lab report {subject} is also claimed by "
+                    + ", ".join(f"{o['sightholder_id']} box {o['box_id']}" for o in rows if o is not r)
+                    + f"; {roles[_claimant(r)][0]}" + (f" ({roles[_claimant(r)][1]})" if roles[_claimant(r)][1] else ""),
+                    {"role": roles[_claimant(r)][0], "decided_by": roles[_claimant(r)][1],
+                     "expected": "one lab report number names one stone, claimed from one box"}, r["box_id"])
+            for r in rows if SEVERITY_OF_ROLE.get(roles[_claimant(r)][0], "info") != "info")
+        traced = (f"traced: {stone['sightholder_id']} box {stone['box_id']}, the claim the evidence supports ({why})"
+                  if role == "likely owner" else
+                  f"traced: {stone['sightholder_id']} box {stone['box_id']}; the evidence does not decide which claim holds")
         return Link("lab report", subject, "conflicting",
-                    f"claimed {len(rows)} times: first by {stone['sightholder_id']} box {stone['box_id']}, "
-                    f"then by {', '.join(others)}", {"claims": len(rows)}, findings)
+                    f"claimed {len(rows)} times; {traced}; also by {', '.join(others)}",
+                    {"claims": len(rows), "traced_claim_role": role}, findings)
     if stone["lab"] == "none":
         return Link("lab report", subject, "unverified", "the stone carries the manufacturer's own id, no lab report")
     return Link("lab report", subject, "verified", "one claim on this lab report number")
