@@ -322,7 +322,7 @@ def test_the_command_line_shows_lines_and_says_what_they_are(tmp_path: Path, cap
     code, out, _ = run("import", "parties", str(path))
     assert code == 3
     assert "line: where the record is in the file, as a spreadsheet numbers its rows" in " ".join(out.split())
-    assert re.search(r"│ 4 +│ country", out)
+    assert re.search(r"│ +4 │ country", out)
     code, out, _ = run("quarantine", "export", "--out", str(tmp_path / "q.csv"))
     with (tmp_path / "q.csv").open(newline="", encoding="utf-8") as handle:
         exported = list(csv.DictReader(handle))

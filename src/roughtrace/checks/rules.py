@@ -674,6 +674,13 @@ def duplicate_claims(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
     return findings
 
 
+def _chance(probability: float) -> str:
+    """A tail probability in words a reader weighs at a glance."""
+    if probability < 1e-6:
+        return "less than once in a million"
+    return f"about once in {1 / max(probability, 1e-300):,.0f}"
+
+
 def _reports(count: int) -> str:
     return f"{count} lab report{'' if count == 1 else 's'}"
 
@@ -897,7 +904,8 @@ def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
             "digit_preference", "high", str(names[i]),
             f"{observed_share[i, u][preferred]:.0%} of {int(unit_stones[i, u])} polished weights in classes reported "
             f"to the {units[u]} end in the {units[u]} digit {preferred} (the market's share in the same labs and sizes "
-            f"is {expected_share[i, u][preferred]:.0%}; chi-square z {z[i]:.0f} over {int(judged_stones[i])} weights)",
+            f"is {expected_share[i, u][preferred]:.0%}; over {int(judged_stones[i])} weights, a spread this far from the "
+            f"market's arises by chance {_chance(tail)})",
             {"stones": int(judged_stones[i]), "reported_to": units[u], "preferred_digit": preferred,
              "share": _ratio(observed_share[i, u][preferred]), "market_share": _ratio(expected_share[i, u][preferred]),
              "digit_shares": [_ratio(v) for v in observed_share[i, u]],
