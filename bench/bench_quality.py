@@ -9,7 +9,7 @@ DuckDB store, then assessed by the rules of this checkout: every check and the r
 
     .venv/bin/python bench/bench_quality.py [--seeds 11,12] [--knobs defaults,row_order,producers]
 
-The default runs two seeds (11, 12) over every row: 24 markets, about 30 s each on 2 cores.
+The default runs two seeds (11, 12) over every row: 28 markets, about 30 s each on 2 cores.
 
 Columns (a trailing `*` marks a cell below its goal):
 - silent, copy, invent, subtle: flippers of that style rated `high` / flippers of that style that
