@@ -9,7 +9,7 @@ DuckDB store, then assessed by the rules of this checkout: every check and the r
 
     .venv/bin/python bench/bench_quality.py [--seeds 11,12] [--knobs defaults,row_order,producers]
 
-The default runs two seeds (11, 12) over every row: 24 markets, about 30 s each on 2 cores.
+The default runs two seeds (11, 12) over every row: 28 markets, about 30 s each on 2 cores.
 
 Columns (a trailing `*` marks a cell below its goal):
 - silent, copy, invent, subtle: flippers of that style rated `high` / flippers of that style that
@@ -62,6 +62,8 @@ SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "row_order": [(f"row_order={v}", {"row_order": v}) for v in ("generated", "by_sightholder", "copier_first")],
     "weight_precision": [("weight_precision=three", {"weight_precision": "three"})],
     "certificate_make_up": [("certificate_make_up=boxes", {"certificate_make_up": "boxes"})],
+    "exporter_mix_persistence": [(f"exporter_mix_persistence={v}", {"exporter_mix_persistence": v})
+                                 for v in (0.0, 1.0)],
     "producers": [("producers=2", {"producers": 2})],
     "in_process_share": [(f"in_process_share={v}", {"in_process_share": v}) for v in (0.0, 0.3)],
     "flipper_periods": [("flipper_periods=single", {"flipper_periods": "single"})],
@@ -69,7 +71,7 @@ SETTINGS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "years": [("years=1", {"years": 1})],
 }
 """Rows of the matrix by knob: `defaults` is row_order shuffled, weight_precision reported,
-certificate_make_up shipment, producers 5, in_process_share 0.1, flipper_periods all,
+certificate_make_up shipment, exporter_mix_persistence 0.85, producers 5, in_process_share 0.1, flipper_periods all,
 retailer_share 0.12, years 2; every other row changes one knob from there."""
 STYLES = FLIPPER_BEHAVIOURS
 GOAL_RECALL = GOAL_PRECISION = 0.90

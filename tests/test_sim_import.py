@@ -26,7 +26,8 @@ def test_a_small_market_imports_with_zero_rejected_rows(tmp_path):
 KNOBS = [("row_order", v) for v in ("generated", "shuffled", "by_sightholder", "copier_first")] + [
     ("weight_precision", "reported"), ("weight_precision", "three"), ("certificate_make_up", "shipment"),
     ("certificate_make_up", "boxes"), ("producers", 1), ("producers", 2), ("in_process_share", 0.0),
-    ("in_process_share", 0.5), ("flipper_periods", "single"), ("retailer_share", 0.25), ("years", 2)]
+    ("in_process_share", 0.5), ("flipper_periods", "single"), ("retailer_share", 0.25), ("years", 2),
+    ("exporter_mix_persistence", 0.0), ("exporter_mix_persistence", 1.0)]
 
 
 @pytest.mark.parametrize(("name", "value"), KNOBS, ids=[f"{n}={v}" for n, v in KNOBS])

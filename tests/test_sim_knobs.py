@@ -1,5 +1,5 @@
 """Each simulator knob does what it names: row order, weight precision, certificate make-up,
-producers, rough in process, flippers of a single sight (docs/simulator.md)."""
+producers, rough in process, flippers of a single sight, exporters' usual goods (docs/simulator.md)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,8 @@ def test_bad_knob_values_are_refused():
     from roughtrace.sim import market_params
 
     for name, value in (("row_order", "random"), ("weight_precision", "two"), ("certificate_make_up", "lines"),
-                        ("producers", 0), ("producers", 6), ("flipper_periods", "some"), ("in_process_share", 1.5)):
+                        ("producers", 0), ("producers", 6), ("flipper_periods", "some"), ("in_process_share", 1.5),
+                        ("exporter_mix_persistence", -0.1)):
         with pytest.raises(ValueError, match=name):
             market_params("small", **{name: value})
 
@@ -125,3 +126,49 @@ def test_a_knob_leaves_the_boxes_sold_as_they_were(tmp_path, name, value):
     other = generate_market(tmp_path / "other", seed=7, polished_rows=3_000, n_transactions=100, **{name: value})
     assert base.file("rough_sales").path.read_bytes() == other.file("rough_sales").path.read_bytes()
     assert base.file("sightholders").path.read_bytes() == other.file("sightholders").path.read_bytes()
+
+
+def _goods(persistence: float, profile_seed: int | None):
+    """Other goods of 400 one-line certificates of 4 exporters over a 60-assortment catalogue."""
+    import numpy as np
+
+    from roughtrace.sim import market_params
+    from roughtrace.sim.certificates import ShipmentBook, other_goods
+
+    catalogue = np.random.default_rng(0)
+    hs = np.repeat(np.arange(3), 20)
+    book = np.exp(catalogue.normal(5, 1, (60, 1))) * np.ones((1, 3))
+    shipment = ShipmentBook(hs, catalogue.gamma(1.0, 1.0, 60), book, np.array([0, 31, 62]))
+    n = 400
+    params = market_params("small", exporter_mix_persistence=persistence, extra_line_share=0.0)
+    goods = other_goods(np.random.default_rng(5), params, shipment, np.arange(n), np.full(n, 2), np.full(n, 1_000),
+                        np.full(n, 1_000), np.full(n, 40), np.arange(n) % 4,
+                        None if profile_seed is None else np.random.default_rng(profile_seed))
+    line_cert = np.concatenate([np.arange(n), goods.added_cert])
+    return goods, (line_cert % 4)[goods.parcel_line]
+
+
+def test_an_exporters_other_goods_persist_across_its_certificates():
+    import numpy as np
+
+    from roughtrace.sim.certificates import PROFILE_ASSORTMENTS
+
+    goods, exporter = _goods(1.0, 3)
+    parcel_exporter = exporter
+    usual = [set(goods.parcel_assortment[parcel_exporter == e].tolist()) for e in range(4)]
+    assert all(0 < len(u) <= PROFILE_ASSORTMENTS for u in usual)
+    assert len(set().union(*usual)) > PROFILE_ASSORTMENTS  # exporters differ
+    catalogue, catalogue_exporter = _goods(0.0, 3)
+    assert len(set(catalogue.parcel_assortment[catalogue_exporter == 0].tolist())) > PROFILE_ASSORTMENTS
+    again, _ = _goods(1.0, 3)
+    assert np.array_equal(again.parcel_assortment, goods.parcel_assortment)
+
+
+def test_no_persistence_reproduces_draws_from_the_whole_catalogue():
+    import numpy as np
+
+    plain, _ = _goods(0.0, None)
+    for seed in (3, 4):
+        goods, _ = _goods(0.0, seed)
+        for field in ("parcel_line", "parcel_assortment", "parcel_mct", "parcel_cents"):
+            assert np.array_equal(getattr(goods, field), getattr(plain, field)), field

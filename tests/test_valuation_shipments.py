@@ -5,6 +5,7 @@ the order of rows or imports."""
 
 from __future__ import annotations
 
+import math
 import random
 import textwrap
 from decimal import Decimal
@@ -86,15 +87,26 @@ def exporters_market(store, alpha_mix=("B-SH",), beta_mix=("A-ST",), lines=4, sp
     return store
 
 
+def _centred_mix(lines: int) -> Decimal:
+    """Alpha's mix per carat in exporters_market (Alpha's lines B-SH, Beta's A-ST, `lines` each):
+    shares shrunk toward the origin's with weight n / (n + 3), centred on the typical line."""
+    w = lines / (lines + 3)
+    alpha = (w + (1 - w) / 2) * float(B_SH) + (1 - w) / 2 * float(A_ST)
+    beta = (w + (1 - w) / 2) * float(A_ST) + (1 - w) / 2 * float(B_SH)
+    own = math.log(float(B_SH) / alpha)
+    origin = (own + math.log(float(A_ST) / beta)) / 2  # the median of the origin's strays
+    return Decimal(alpha * math.exp(w * own + (1 - w) * origin))
+
+
 def test_without_contents_the_rest_is_valued_at_the_exporters_mix_shrunk_to_the_origins(store):
     exporters_market(store)
     linked_boxes(store, ("T1-X", "A-ST", "1.000", "BWT1"))
     load(store, "kp_certificates", certificate_rows([("BWT1", "7102.31", "10.000", "2500.00")], exporter="Alpha"))
     line = checked(store, "BWT1")
     # Alpha's 4 described lines hold B-SH only; the origin's 8 hold B-SH and A-ST half and half:
-    # weight 4 / (4 + 3) on Alpha's own mix
-    w = Decimal(4) / Decimal(7)
-    mix = (w + (1 - w) / 2) * B_SH + (1 - w) / 2 * A_ST
+    # weight 4 / (4 + 3) on Alpha's own mix, then centred on the typical line (median stray of the
+    # described lines from their exporter's mix, Alpha's shrunk toward the origin's the same way)
+    mix = _centred_mix(4)
     assert abs(line["estimated_usd"] - (A_ST + 9 * mix)) <= Decimal("0.02")
     assert (line["basis"], line["confidence"], line["exporter_lines"]) == ("exporter_mix", "medium", 4)
     assert line["basis_shares"] == "certificate_boxes=0.100;exporter_mix=0.900"
@@ -114,9 +126,7 @@ def test_an_exporter_with_few_lines_leans_on_its_origin(store):
     exporters_market(store, lines=1)
     load(store, "kp_certificates", certificate_rows([("BWT2", "7102.31", "10.000", "2500.00")], exporter="Alpha"))
     line = checked(store, "BWT2")
-    w = Decimal(1) / Decimal(4)
-    mix = (w + (1 - w) / 2) * B_SH + (1 - w) / 2 * A_ST
-    assert abs(line["estimated_usd"] - 10 * mix) <= Decimal("0.02")
+    assert abs(line["estimated_usd"] - 10 * _centred_mix(1)) <= Decimal("0.02")
     assert (line["basis"], line["confidence"]) == ("origin_mix", "low")
 
 
@@ -269,3 +279,38 @@ def test_unsorted_and_industrial_lines_are_low_confidence_and_flagged_only_far_o
     assert (gem["confidence"], gem["verdict"]) == ("high", "undervalued")
     assert checked(store, "BW6", "7102.21")["verdict"] == "undervalued"
     assert checked(store, "BW5", "7102.21", kp_band_floor_other="0.05")["verdict"] == "undervalued"
+
+
+def test_the_mix_is_centred_on_the_exporters_typical_line(store):
+    # four of each exporter's five described lines hold B-SH, one holds the dearer A-ST: the mix's
+    # mean price (0.8 B-SH + 0.2 A-ST) lies above what a typical line is worth; the estimate is
+    # centred on the typical line (the median stray of the described lines from the mix)
+    priced(store)
+    contents = []
+    for exporter in ("Alpha", "Beta"):
+        for i in range(5):
+            cid = f"BW{exporter[0]}{i}"
+            load(store, "kp_certificates", certificate_rows([(cid, "7102.31", "10.000", "2000.00")], exporter=exporter))
+            contents.append(f"{cid},7102.31,{'A-ST' if i == 0 else 'B-SH'},10.000")
+    load(store, "parcel_contents", CONTENTS + "\n".join(contents))
+    load(store, "kp_certificates", certificate_rows([("BWT3", "7102.31", "10.000", f"{10 * B_SH:.2f}")],
+                                                    exporter="Alpha"))
+    line = checked(store, "BWT3")
+    assert line["basis"] == "exporter_mix"
+    assert abs(line["estimated_per_carat"] / B_SH - 1) < Decimal("0.01")
+    assert line["verdict"] == "reasonable"
+
+
+def test_the_band_widens_to_students_t_at_few_degrees_of_freedom():
+    import duckdb
+
+    from roughtrace.valuation.kp import _t_quantile
+
+    con = duckdb.connect()
+
+    def t(df):
+        return con.execute(f"SELECT {_t_quantile(1.645, str(df))}").fetchone()[0]
+
+    assert abs(t("NULL") - 1.645) < 1e-6 and abs(t(1e6) - 1.645) < 1e-4
+    assert abs(t(3) / 2.353 - 1) < 0.02 and abs(t(10) / 1.812 - 1) < 0.005  # Student's t, 95th percentiles
+    assert t(1) > t(2) > t(3) > t(10) > t(100) > 1.645

@@ -4,7 +4,10 @@ under or over their true value, and the parcel contents (by assortment) of some 
 
 With `certificate_make_up` shipment a line is a shipment's whole goods of its HS code: the linked
 boxes are a small share of it, the rest is other goods (other boxes, sellers and sights, the open
-market) drawn as parcels of assortments of that HS code priced at the producers' book."""
+market) drawn as parcels of assortments of that HS code priced at the producers' book. An exporter
+ships the same kinds of goods from one shipment to the next: each has a usual assortment profile per
+HS code (a few assortments of neighbouring value, drawn once), and `exporter_mix_persistence` of the
+other-goods parcels come from it, the rest from the whole catalogue by supply weight."""
 
 from __future__ import annotations
 
@@ -27,6 +30,9 @@ OTHER_PARCELS_MEAN = 5
 """Other goods on a shipment's line come as 1 + Poisson(5) parcels, each of one assortment."""
 OTHER_GOODS_PRICE_SD = 0.10
 """Log-spread of an other-goods parcel's value around the book (bought from several sources)."""
+PROFILE_ASSORTMENTS = 6
+"""An exporter's usual goods of an HS code: this many assortments nearest in book value to a centre
+assortment drawn by supply weight (its usual sources and the region of the catalogue it trades in)."""
 EXTRA_LINE_CARATS = (0.5, 0.8)
 """A line of goods alone (no linked box) holds lognormal(log 0.5, 0.8) x the certificate's linked carats."""
 
@@ -76,12 +82,43 @@ class OtherGoods:
     parcel_cents: np.ndarray
 
 
+def exporter_profiles(rng: np.random.Generator, shipment: ShipmentBook, exporters: int) -> np.ndarray:
+    """Each exporter's usual goods: (exporters, assortments) weights, per HS code PROFILE_ASSORTMENTS
+    assortments nearest in mean log book price to a centre drawn by supply weight, weighted by a
+    flat Dirichlet draw (each exporter's HS codes sum to 1). Drawn for every exporter and HS code
+    whatever is used, so the profiles depend on the seed and catalogue only."""
+    level = np.log(np.maximum(shipment.book, 1e-9)).mean(axis=1)
+    profile = np.zeros((exporters, len(shipment.hs)))
+    for code in range(len(HS_CODES)):
+        centre_pick = rng.random(exporters)
+        weights = rng.gamma(1.0, 1.0, (exporters, PROFILE_ASSORTMENTS))
+        candidates = np.flatnonzero((shipment.hs == code) & (shipment.weight > 0))
+        if not len(candidates):
+            continue
+        cdf = np.cumsum(shipment.weight[candidates])
+        centre = candidates[np.minimum(np.searchsorted(cdf, centre_pick * cdf[-1]), len(candidates) - 1)]
+        for e in range(exporters):
+            near = candidates[np.argsort(np.abs(level[candidates] - level[centre[e]]), kind="stable")]
+            near = near[:PROFILE_ASSORTMENTS]
+            profile[e, near] = weights[e, :len(near)] / weights[e, :len(near)].sum()
+    return profile
+
+
+def _weighted_pick(weights: np.ndarray, candidates: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(weights[candidates])
+    return candidates[np.minimum(np.searchsorted(cdf, u * cdf[-1]), len(candidates) - 1)]
+
+
 def other_goods(rng: np.random.Generator, params: MarketParams, shipment: ShipmentBook, line_cert: np.ndarray,
-                line_hs: np.ndarray, line_mct: np.ndarray, cert_mct: np.ndarray, cert_day: np.ndarray) -> OtherGoods:
+                line_hs: np.ndarray, line_mct: np.ndarray, cert_mct: np.ndarray, cert_day: np.ndarray,
+                cert_exporter: np.ndarray | None = None, profile_rng: np.random.Generator | None = None) -> OtherGoods:
     """Draw what a shipment's lines carry beyond their linked boxes. A box line's linked share of its
     carats is lognormal around `linked_share_median` (clipped to 0.01..1); a certificate gets, with
-    `extra_line_share`, a line of each other HS code for goods alone. Every draw is made whatever the
-    parameters, so that one parameter changes only what it names."""
+    `extra_line_share`, a line of each other HS code for goods alone. A parcel's assortment comes,
+    with `exporter_mix_persistence`, from its exporter's profile (exporter_profiles, from
+    `profile_rng`; `cert_exporter` each certificate's exporter index), else from the whole catalogue
+    by supply weight. Every draw is made whatever the parameters, so that one parameter changes only
+    what it names (persistence 0 gives the catalogue draws of `rng` alone)."""
     n_certs = len(cert_mct)
     share = np.clip(np.exp(rng.normal(np.log(params.linked_share_median), params.linked_share_sd, len(line_cert))),
                     0.01, 1.0)
@@ -113,8 +150,19 @@ def other_goods(rng: np.random.Generator, params: MarketParams, shipment: Shipme
         rows = np.flatnonzero(hs[line] == code)
         candidates = np.flatnonzero(shipment.hs == code)
         if len(rows) and len(candidates):
-            cdf = np.cumsum(shipment.weight[candidates])
-            assortment[rows] = candidates[np.minimum(np.searchsorted(cdf, pick[rows] * cdf[-1]), len(candidates) - 1)]
+            assortment[rows] = _weighted_pick(shipment.weight, candidates, pick[rows])
+    if profile_rng is not None and cert_exporter is not None:
+        exporters = int(cert_exporter.max()) + 1 if len(cert_exporter) else 0
+        profile = exporter_profiles(profile_rng, shipment, exporters)
+        usual = profile_rng.random(len(line)) < params.exporter_mix_persistence
+        usual_pick = profile_rng.random(len(line))
+        parcel_exporter = cert_exporter[cert[line]]
+        for e in range(exporters):
+            for code in range(len(HS_CODES)):
+                rows = np.flatnonzero(usual & (parcel_exporter == e) & (hs[line] == code))
+                candidates = np.flatnonzero((shipment.hs == code) & (profile[e] > 0))
+                if len(rows) and len(candidates):
+                    assortment[rows] = _weighted_pick(profile[e], candidates, usual_pick[rows])
     month = month_of(cert_day[cert[line]], shipment.month_starts)
     noise = np.exp(rng.normal(0, OTHER_GOODS_PRICE_SD, len(line)))
     cents = np.rint(mct / 1000 * shipment.book[assortment, month] * noise * 100).astype(np.int64)
@@ -125,11 +173,12 @@ def other_goods(rng: np.random.Generator, params: MarketParams, shipment: Shipme
 
 def build_certificates(rng: np.random.Generator, params: MarketParams, cast: Cast, plan: BoxPlan, ids: np.ndarray,
                        box_carats_mct: np.ndarray, price_cents: np.ndarray, assortment_codes: np.ndarray,
-                       shipment: ShipmentBook | None = None,
-                       goods_rng: np.random.Generator | None = None) -> CertificateTables:
+                       shipment: ShipmentBook | None = None, goods_rng: np.random.Generator | None = None,
+                       profile_rng: np.random.Generator | None = None) -> CertificateTables:
     """The certificate lines with misdeclared values drawn line by line. A line's true value is what
     its boxes were sold for plus, with `certificate_make_up` shipment (needs `shipment` and
-    `goods_rng`), the value of its other goods; an honest line declares exactly that."""
+    `goods_rng`; `profile_rng` draws the exporters' usual goods), the value of its other goods; an
+    honest line declares exactly that."""
     boxes = np.flatnonzero(plan.certificate >= 0)
     cert = plan.certificate[boxes]
     line_key = cert * len(HS_CODES) + plan.hs[boxes]
@@ -154,7 +203,8 @@ def build_certificates(rng: np.random.Generator, params: MarketParams, cast: Cas
             raise ValueError("certificate_make_up shipment needs the shipment book and its random stream")
         cert_index = np.searchsorted(cert_number, line_cert)
         cert_mct = np.add.reduceat(box_carats_mct[boxes], cert_first)
-        goods = other_goods(goods_rng, params, shipment, cert_index, line_hs, carats, cert_mct, issue_day)
+        goods = other_goods(goods_rng, params, shipment, cert_index, line_hs, carats, cert_mct, issue_day,
+                            plan.seller[first_box], profile_rng)
         added = len(goods.added_cert)
         line_cert = np.concatenate([line_cert, cert_number[goods.added_cert]])
         line_hs = np.concatenate([line_hs, goods.added_hs])

@@ -45,7 +45,7 @@ from .writers import (
 )
 
 STREAMS = {"cast": 1, "assortments": 2, "prices": 3, "plan": 4, "boxes": 5, "certificates": 6, "transactions": 7,
-           "book": 8, "shipments": 9}
+           "book": 8, "shipments": 9, "exporters": 10}
 TRUTH_DIR = "truth"
 
 
@@ -163,7 +163,7 @@ def generate_market(out_dir: str | Path, seed: int = 0, size: str = "small", wor
 
     shipment = ShipmentBook(hs_code_index(catalogue), catalogue.weight, book, month_starts)
     certs = build_certificates(_rng(seed, "certificates"), params, cast, plan, cert_ids, box_carats, price,
-                               catalogue.code, shipment, _rng(seed, "shipments"))
+                               catalogue.code, shipment, _rng(seed, "shipments"), _rng(seed, "exporters"))
     files["kp_certificates"] = write_table(out / "kp_certificates.csv", certs.certificates, quote=True)
     files["parcel_contents"] = write_table(out / "parcel_contents.csv", certs.parcel_contents)
     truth["certificate_lines"] = write_table(out / TRUTH_DIR / "certificate_lines.csv", certs.truth_lines)

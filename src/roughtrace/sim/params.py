@@ -149,6 +149,11 @@ class MarketParams:
     extra_line_share: float = 0.3
     """With `certificate_make_up` shipment: chance that a certificate carries a line of an HS code
     (7102.10, 7102.21) none of its linked boxes has."""
+    exporter_mix_persistence: float = 0.85
+    """With `certificate_make_up` shipment: share of a line's other-goods parcels drawn from its
+    exporter's usual goods (a few assortments of neighbouring value per HS code, drawn once per
+    exporter), the rest from the whole catalogue by supply weight. An exporter buys from its usual
+    sources, so its shipments persist in what they carry; 0 draws every parcel from the catalogue."""
     in_process_share: float = 0.1
     """Share of polished boxes whose buyer has polished only part (20-90% of the stones) by the as-of
     date and declares the rest's rough `in_process` (truth/boxes.csv: fate polished, in_process_carats)."""
@@ -173,7 +178,7 @@ class MarketParams:
             problems.append("too many dishonest manufacturers for the number of sightholders")
         for name in ("flip_share", "dealer_resale_share", "polish_share", "tracking_share", "asking_share",
                      "misdeclared_share", "parcel_contents_share", "dealer_share", "retailer_share",
-                     "rough_rounding_share", "extra_line_share", "in_process_share"):
+                     "rough_rounding_share", "extra_line_share", "in_process_share", "exporter_mix_persistence"):
             if not 0 <= getattr(self, name) <= 1:
                 problems.append(f"{name} must be between 0 and 1")
         if self.n_transactions < 0 or self.boxes_per_sight < 1 or self.assortments < 10:

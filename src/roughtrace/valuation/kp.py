@@ -34,11 +34,15 @@ Industrial (7102.21) and unsorted (7102.10) lines are valued only against goods 
 The band is a parcel's, not a box's: each part's relative error is sqrt(box_error^2 / k + price_se^2)
 (k its boxes: known for linked boxes, else its carats over the entry's median box; box_error the
 larger of the entry's box_spread and how far tracked boxes' prices paid stray from their book price,
-`_paid_error`); the mix part's is sqrt(composition^2 + box_error^2 / k + price_se^2), where `composition` is how far the exporter's
-described lines' own mixes are from its usual mix, in value per carat (empirical: the root mean
-square over its lines, shrunk toward the origin's like the mix). Parts combine as independent errors:
-the band narrows with the number of boxes and assortments. Half-width = max(kp_band_floor,
-kp_band_z x error).
+`_paid_error`); the mix part's is sqrt(composition^2 + box_error^2 / k + price_se^2). The mix is
+centred on the exporter's typical line: its price (the described lines' mean value per carat, which
+a dear parcel lifts) times exp(the median of ln(described line's value per carat / mix price) over
+its lines), and `composition` is the robust spread (1.4826 x MAD) of those strays, both shrunk toward
+the origin's like the mix. Parts combine as independent errors: the band narrows with the number of
+boxes and assortments. Half-width = max(kp_band_floor, t x error), t the Student quantile of
+kp_band_z at the error's Welch-Satterthwaite degrees of freedom (each entry's standard error rests
+on its boxes, the composition on the exporter's described lines, the per-box error on the book):
+an estimate resting on few boxes or lines gets a wider band.
 
 Verdict: undervalued when declared < low x (1 - kp_tolerance), overvalued when declared > high x
 (1 + kp_tolerance), otherwise reasonable; cannot_value (with the reason) when no estimate can be made.
@@ -347,7 +351,7 @@ class CertificateCheck:
                    CASE WHEN by_outcome THEN -1 ELSE rank END AS book_rank,
                    price AS price_per_carat, p10 AS p10_per_carat, p90 AS p90_per_carat, spread,
                    CASE WHEN by_outcome THEN (1 - {w}) * COALESCE(se, 0) ELSE se END AS se,
-                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes,
+                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes,
                    COALESCE(boxes, GREATEST(carats / NULLIF(box_carats, 0), 1)) AS parcel_boxes,
                    carats * price AS value_usd
             FROM priced""")
@@ -360,6 +364,11 @@ class CertificateCheck:
                    SUM(value_usd) AS value_usd,
                    SUM(POWER(value_usd, 2) * (GREATEST(POWER(spread, 2), q.box2) / parcel_boxes
                        + POWER(se, 2))) AS variance,
+                   -- sum of (variance component)^2 / its degrees of freedom, for the line's effective
+                   -- degrees of freedom: the per-box error rests on the whole book's boxes, the
+                   -- entry's standard error on the entry's own boxes
+                   SUM(POWER(POWER(value_usd, 2) * GREATEST(POWER(spread, 2), q.box2) / parcel_boxes, 2) / q.box_df
+                       + POWER(POWER(value_usd * se, 2), 2) / GREATEST(COALESCE(entry_boxes, 2) - 1, 1)) AS df_terms,
                    SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
             FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
         self._mixes()
@@ -370,7 +379,8 @@ class CertificateCheck:
         themselves: `box2`, the robust variance of r = ln(price paid per carat / the fitted price of the
         box's assortment and period) around its assortment's median r. A box's price strays from its
         assortment's book price by more than its outcome's value does (the sale, the sorting), and a
-        declared value is a price: each part's per-box error is the larger of the two."""
+        declared value is a price: each part's per-box error is the larger of the two. `box_df` is
+        the degrees of freedom that error rests on."""
         self.con.execute("""CREATE TEMP TABLE paid_error AS
             WITH r AS (
               SELECT p.assortment, LN(p.paid / a.e) AS r FROM paid_in p
@@ -379,7 +389,8 @@ class CertificateCheck:
               SELECT r, MEDIAN(r) OVER (PARTITION BY assortment) AS m,
                      COUNT(*) OVER (PARTITION BY assortment) AS n FROM r
             )
-            SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2 FROM centred""")
+            SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2,
+                   GREATEST(COUNT(*) FILTER (WHERE n > 1) - 1, 1) AS box_df FROM centred""")
 
     def _mixes(self) -> None:
         """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it
@@ -443,20 +454,28 @@ class CertificateCheck:
                    SUM(share * box_carats) / SUM(CASE WHEN box_carats IS NOT NULL THEN share END) AS box_carats,
                    SUM(share * entry_boxes) / SUM(share) AS entry_boxes
             FROM mix_matched WHERE e > 0 GROUP BY ALL""")
-        # how far each described line's own value per carat strays from its mix's, in the same period
+        # how far each described line's own value per carat strays from its mix's, in the same period:
+        # the mix's price is the mean of its lines' values per carat, a line's value per carat is
+        # skewed (a dear parcel lifts the mean), so the mix is centred on the typical line
+        # (`centre`, the mean log stray) and `composition2` is the strays' variance around it
         con.execute(f"""CREATE TEMP TABLE mix_composition AS
             WITH strays AS (
-              SELECT d.exporter, d.hs_code, d.origin, POWER(LN(d.value_usd / d.valued_carats / m.price), 2) AS r2
+              SELECT d.exporter, d.hs_code, d.origin, LN(d.value_usd / d.valued_carats / m.price) AS r
               FROM described d JOIN mix_priced m ON m.exporter = d.exporter AND m.hs_code = d.hs_code
                 AND m.origin = d.origin AND m.period = d.period AND m.fit_period IS NOT DISTINCT FROM d.fit_period
             ), by_exporter AS (
-              SELECT exporter, hs_code, AVG(r2) AS v, COUNT(*) AS n FROM strays GROUP BY ALL
+              SELECT exporter, hs_code, MEDIAN(r) AS c, POWER(1.4826 * MAD(r), 2) AS v, COUNT(*) AS n
+              FROM strays GROUP BY ALL
             ), by_origin AS (
-              SELECT origin, hs_code, AVG(r2) AS v FROM strays GROUP BY ALL
+              SELECT origin, hs_code, MEDIAN(r) AS c, POWER(1.4826 * MAD(r), 2) AS v, COUNT(*) AS n
+              FROM strays GROUP BY ALL
             )
             SELECT k.exporter, k.hs_code, k.origin,
+                   CASE WHEN e.n IS NULL THEN o.c
+                        ELSE (e.n * e.c + {k} * COALESCE(o.c, e.c)) / (e.n + {k}) END AS centre,
                    CASE WHEN e.n IS NULL THEN o.v
-                        ELSE (e.n * e.v + {k} * COALESCE(o.v, e.v)) / (e.n + {k}) END AS composition2
+                        ELSE (e.n * e.v + {k} * COALESCE(o.v, e.v)) / (e.n + {k}) END AS composition2,
+                   COALESCE(e.n, o.n) AS composition_lines
             FROM mix_keys k LEFT JOIN by_exporter e USING (exporter, hs_code)
             LEFT JOIN by_origin o USING (origin, hs_code)""")
 
@@ -477,16 +496,22 @@ class CertificateCheck:
         z, floor, mix, tol, share = r.band_z, r.band_floor, r.mix_band, r.tolerance, r.described_share
         other_floor = r.band_floor_other
         rest = "GREATEST(l.carats - COALESCE(lp.valued_carats, 0), 0)"
-        parcel_var = (f"COALESCE(mc.composition2, 0) + GREATEST(m.spread2, q.box2) / GREATEST({rest} / "
-                      "NULLIF(m.box_carats, 0), 1) + m.se2")
+        parcel_boxes = f"GREATEST({rest} / NULLIF(m.box_carats, 0), 1)"
+        parcel_var = f"COALESCE(mc.composition2, 0) + GREATEST(m.spread2, q.box2) / {parcel_boxes} + m.se2"
+        # (component)^2 / degrees of freedom of the mix's relative variance: its composition rests on
+        # the described lines it was learnt from, its per-box error on the book, its price on the entries
+        parcel_df = (f"POWER(COALESCE(mc.composition2, 0), 2) / GREATEST(COALESCE(mc.composition_lines, 2) - 1, 1)"
+                     f" + POWER(GREATEST(m.spread2, q.box2) / {parcel_boxes}, 2) / q.box_df"
+                     " + POWER(m.se2, 2) / GREATEST(COALESCE(m.entry_boxes, 2) - 1, 1)")
         class_var = f"POWER(LN(GREATEST(class_p90, 0.01) / GREATEST(class_p10, 0.01)) / (2 * {Z_P10_P90}), 2)"
         con.execute(f"""CREATE TEMP TABLE checked AS
             WITH j AS (
               SELECT l.*, COALESCE(lp.box_carats, 0) AS box_carats, COALESCE(lp.content_carats, 0) AS content_carats,
                      COALESCE(lp.valued_carats, 0) AS valued_carats, COALESCE(lp.value_usd, 0) AS parts_usd,
-                     COALESCE(lp.variance, 0) AS parts_variance, lp.parts, lp.valued_parts,
+                     COALESCE(lp.variance, 0) AS parts_variance, COALESCE(lp.df_terms, 0) AS parts_df_terms,
+                     q.box_df, {parcel_df} AS mix_df_terms, lp.parts, lp.valued_parts,
                      lp.evidence_boxes AS part_boxes, lp.worst_rank,
-                     {rest} AS rest, m.price AS mix_price, {parcel_var} AS mix_var,
+                     {rest} AS rest, m.price * EXP(COALESCE(mc.centre, 0)) AS mix_price, {parcel_var} AS mix_var,
                      m.entry_boxes AS mix_boxes, mk.weight AS mix_weight, mk.exporter_lines,
                      {class_pick('e')} AS class_e, {class_pick('p10')} AS class_p10, {class_pick('p90')} AS class_p90,
                      {class_pick('boxes')} AS class_n, {class_level} AS class_level,
@@ -517,12 +542,17 @@ class CertificateCheck:
                 CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN parts_usd / valued_carats
                      WHEN 'hs_class_mix' THEN class_e ELSE mix_price END AS rest_price,
                 CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN POWER({mix} / {z}, 2)
-                     WHEN 'hs_class_mix' THEN {class_var} ELSE mix_var END AS rest_var
+                     WHEN 'hs_class_mix' THEN {class_var} ELSE mix_var END AS rest_var,
+                CASE rest_source WHEN 'none' THEN 0 WHEN 'own_parts' THEN POWER({mix} / {z}, 4) / box_df
+                     WHEN 'hs_class_mix' THEN POWER({class_var}, 2) / GREATEST(COALESCE(class_n, 2) - 1, 1)
+                     ELSE mix_df_terms END AS rest_df_terms
               FROM sourced
             ), valued AS (
               SELECT *,
                 CASE method WHEN 'parts' THEN parts_usd + rest * rest_price END AS estimate_usd,
                 CASE method WHEN 'parts' THEN parts_variance + POWER(rest * rest_price, 2) * rest_var END AS variance,
+                CASE method WHEN 'parts' THEN parts_df_terms + POWER(rest * rest_price, 4) * rest_df_terms
+                     END AS df_terms,
                 CASE WHEN method = 'kp_statistics' THEN 'kp_statistics' WHEN method IS NULL THEN 'none'
                      WHEN box_carats >= content_carats AND box_carats >= rest THEN 'certificate_boxes'
                      WHEN content_carats >= rest THEN 'parcel_contents'
@@ -530,13 +560,17 @@ class CertificateCheck:
                           CASE WHEN box_carats >= content_carats THEN 'certificate_boxes' ELSE 'parcel_contents' END
                      ELSE rest_source END AS basis
               FROM estimated
+            ), widened AS (
+              -- Welch-Satterthwaite degrees of freedom of the line's variance, and the band's
+              -- multiplier widened from kp_band_z to Student's t at them (Cornish-Fisher expansion)
+              SELECT *, POWER(variance, 2) / NULLIF(df_terms, 0) AS df FROM valued
             ), banded AS (
               SELECT *,
                 CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
                             WHEN 'kp_statistics' THEN stat_usd END AS e,
                 CASE method WHEN 'parts' THEN GREATEST(CASE WHEN hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
-                                                       {z} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
-              FROM valued
+                                                       {_t_quantile(z, 'df')} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
+              FROM widened
             )
             SELECT certificate_id, hs_code, carats_exact, declared_exact, carats, declared, origin, period, issue_date,
               basis, declared / carats AS declared_ppc, e,
@@ -578,7 +612,7 @@ class CertificateCheck:
                    WHEN method = 'kp_statistics' THEN 'kp_statistics=1.000' END AS basis_shares,
               CASE WHEN rest_source IN ('exporter_mix', 'origin_mix') THEN exporter_lines END AS exporter_lines,
               CASE WHEN method = 'parts' AND rest_source NOT IN ('none', 'own_parts') THEN rest END AS rest_carats,
-              rest_source, rest_price, rest_var
+              rest_source, rest_price, rest_var, df
             FROM banded""")
 
     def lines(self) -> pa.Table:
@@ -614,6 +648,15 @@ class CertificateCheck:
               CAST(ROUND(rest_carats * rest_price, 2) AS DECIMAL(18,2))
             FROM checked WHERE rest_carats > 0)
             ORDER BY certificate_id, hs_code, assortment, box_id""").to_arrow_table()
+
+
+def _t_quantile(z: float, df: str) -> str:
+    """SQL for Student's t quantile at `df` degrees of freedom (a column; NULL reads as many) whose
+    normal quantile is `z`: the Cornish-Fisher expansion to second order in 1/df (within 2% of the
+    exact quantile from 3 degrees of freedom at z = 1.645; below it at 1 and 2)."""
+    a = (z ** 3 + z) / 4
+    b = (5 * z ** 5 + 16 * z ** 3 + 3 * z) / 96
+    return f"({z} + {a} / GREATEST(COALESCE({df}, 1e9), 1) + {b} / POWER(GREATEST(COALESCE({df}, 1e9), 1), 2))"
 
 
 def _rank_to_level(column: str) -> str:
