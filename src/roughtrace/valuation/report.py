@@ -68,10 +68,14 @@ def certificate_document(certificate: dict[str, Any], lines: list[dict[str, Any]
                 numeric=frozenset({"carats", "boxes", "book $/ct", "P10 – P90", "value"})))
     blocks += [Heading("Method"), Text(
         "Rough price per carat = (total polished price / rough carats) x (1 - costs and margin); cost model "
-        f"{render.cost_model(method['cost_model'])}; polished priced at the transaction index. Each part is valued "
-        "at its assortment's price book entry (a shipped box's own outcome blended in with weight "
-        f"{method['kp_outcome_weight']}); band half-width max({method['kp_band_floor']}, {method['kp_band_z']} x "
-        f"standard error); a line is flagged when declared lies more than {render.percent(method['kp_tolerance'], 0)} "
+        f"{render.cost_model(method['cost_model'])}; polished priced at the transaction index. A line is a shipment: "
+        "its linked boxes are valued at their assortments' price book entries (a shipped box's own outcome blended "
+        f"in with weight {method['kp_outcome_weight']}), its parcel contents value the carats the boxes leave, and the "
+        "exporter's usual mix (shrunk to the origin's) values the rest; unsorted and industrial lines without such "
+        "evidence take a low-confidence range from KP statistics. The band is a parcel's: each part's error "
+        "shrinks with the boxes behind it and parts combine as independent errors (half-width "
+        f"max({method['kp_band_floor']}, {method['kp_band_z']} x standard error, widened to Student's t by the "
+        f"evidence it rests on)); a line is flagged when declared lies more than {render.percent(method['kp_tolerance'], 0)} "
         f"outside its band. Observed entries need at least {method['valuation_min_boxes']} boxes.", note=True),
         Text("Chart: blue band = the estimate's band, dark tick = estimate, grey margin = tolerance, diamond = declared "
              "(USD per carat).", note=True)]
