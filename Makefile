@@ -66,6 +66,12 @@ bench-startup: setup
 bench-quality: setup
 	$(BIN)/python bench/bench_quality.py
 
+# Racing imports into PostgreSQL (ROUGHTRACE_TEST_PG, else scripts/pg.sh starts one); bench-faults calls it too.
+.PHONY: bench-races
+bench-races: export ROUGHTRACE_LEDGER_KEY_FILE = $(CURDIR)/bench/out/ledger-key.pem
+bench-races: setup
+	$(BIN)/python bench/bench_races.py
+
 # What the demo writes: the store (and its key), the market's files; then the environment.
 clean:
 	rm -f "$(DEMO_KEY)"

@@ -69,6 +69,7 @@ def test_append_and_query_keep_decimals_exact(store: Store) -> None:
     })
     assert store.append("transactions", rows) == n
     again = rows.slice(0, 1).set_column(rows.schema.get_field_index("batch_id"), "batch_id", pa.array([2], pa.int64()))
+    again = again.set_column(again.schema.get_field_index("tx_id"), "tx_id", pa.array([f"T{n}"]))  # a record of its own
     assert store.append("transactions", pa.RecordBatchReader.from_batches(again.schema, again.to_batches())) == 1
     back = store.query("SELECT carat, price_usd, source, cut FROM transactions WHERE batch_id = ? ORDER BY source_row", (1,))
     assert back.column("carat").to_pylist() == [Decimal(a) for a in AMOUNTS]

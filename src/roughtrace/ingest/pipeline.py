@@ -141,43 +141,47 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
         columns, warnings = map_columns(spec, source, profile)
         notation = profile.notation(spec) if profile else PLAIN
         book = rule_book(spec, int(settings["max_text_length"]), notation)
-        engine = store.import_engine()
-        try:
-            # the checks only read the store; the writes are one transaction, committed whole or not at all.
-            # Outside a caller's transaction, the checked records are committed in the engine's work
-            # database, where a second connection can read them (a DuckDB store's ledger does)
-            beside = ledger and store.engine == "duckdb" and not store.in_transaction()
-            checked = _check(store, engine, spec, book, source, columns, profile, settings, progress, beside)
-            result = checked.result
-            result.warnings = warnings + result.warnings
-            if strict and result.rows_rejected:
-                if checked.accepted is not None:  # every problem, as the quarantine would have held them
-                    _list_problems(engine, book, spec, source, columns, profile, checked.ragged)
-                    result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile,
-                                                                               checked.ragged, settings)
-                result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
-            elif checked.accepted is not None:
-                with store.transaction():
-                    _store(store, engine, spec, book, source, columns, profile, settings, progress, ledger, checked, beside)
+        # one import of a kind at a time in a store, from its checks to its commit and the clearing of
+        # its work tables: a racing import of the same records then finds them stored (unchanged, or
+        # another version, quarantined)
+        with store.exclusive(spec.name):
+            engine = store.import_engine()
+            try:
+                # the checks only read the store; the writes are one transaction, committed whole or not at all.
+                # Outside a caller's transaction, the checked records are committed in the engine's work
+                # database, where a second connection can read them (a DuckDB store's ledger does)
+                beside = ledger and store.engine == "duckdb" and not store.in_transaction()
+                checked = _check(store, engine, spec, book, source, columns, profile, settings, progress, beside)
+                result = checked.result
+                result.warnings = warnings + result.warnings
+                if strict and result.rows_rejected:
+                    if checked.accepted is not None:  # every problem, as the quarantine would have held them
+                        _list_problems(engine, book, spec, source, columns, profile, checked.ragged)
+                        result.errors, result.errors_not_shown = _problems_preview(engine, book, spec, source, columns, profile,
+                                                                                   checked.ragged, settings)
+                    result.ok, result.stored, result.batch_id, result.receipt = False, False, None, None
+                elif checked.accepted is not None:
+                    with store.transaction():
+                        _store(store, engine, spec, book, source, columns, profile, settings, progress, ledger, checked, beside)
+                        if progress:
+                            progress("committing", 0, None)
+                        committing = time.perf_counter()
+                    result.timings["commit"] = round(time.perf_counter() - committing, 3)
                     if progress:
-                        progress("committing", 0, None)
-                    committing = time.perf_counter()
-                result.timings["commit"] = round(time.perf_counter() - committing, 3)
-                if progress:
-                    progress("committing", 0, 0)
-            result.timings = {"open_and_hash_file": scanned, **result.timings}
-        except Exception as exc:
-            if source.failure is not None:  # the file turned out unreadable part-way through
-                raise source.failure from None
-            if _out_of_memory(exc):
-                raise RoughtraceError(Problem(
-                    "out_of_memory", f"importing {source.name} needed more memory than the import may use (the setting "
-                    "import_memory_limit); nothing was stored. Raise it, e.g. --set import_memory_limit=2GB, or send the file "
-                    "in parts", file=source.name)) from None
-            raise
-        finally:
-            _drop_temp(engine)
-            store.release_import_engine(engine)
+                        progress("committing", 0, 0)
+                result.timings = {"open_and_hash_file": scanned, **result.timings}
+            except Exception as exc:
+                if source.failure is not None:  # the file turned out unreadable part-way through
+                    raise source.failure from None
+                if _out_of_memory(exc):
+                    raise RoughtraceError(Problem(
+                        "out_of_memory", f"importing {source.name} needed more memory than the import may use (the setting "
+                        "import_memory_limit); nothing was stored. Raise it, e.g. --set import_memory_limit=2GB, or send the file "
+                        "in parts", file=source.name)) from None
+                raise
+            finally:
+                _drop_temp(engine)
+                store.release_import_engine(engine)
     finally:
         readers.close_source(source)
     return result

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,21 @@ def engine_connection(path: str = ":memory:", memory_limit: str = ENGINE_MEMORY_
     return con
 
 
+_HOLDERS: dict[tuple[str, str], threading.RLock] = {}
+_HOLDERS_GUARD = threading.Lock()
+"""One lock per (file, name) for the process: DuckDB opens a file once per process and hands every
+connection to it the same database."""
+
+
+@contextmanager
+def _held(path: str, name: str) -> Iterator[None]:
+    """Hold the process's lock `name` of the database file `path`."""
+    with _HOLDERS_GUARD:
+        lock = _HOLDERS.setdefault((path, name), threading.RLock())
+    with lock:
+        yield
+
+
 class DuckDBStore:
     """A store in one DuckDB file. One writer at a time; readers in other processes open it
     read-only."""
@@ -59,6 +76,7 @@ class DuckDBStore:
             raise StoreError(f"cannot open the store {path}: {exc}", code="store_unavailable") from None
         self._depth = 0
         self._prepared: dict[str, str] = {}
+        self._own_locks: dict[str, threading.RLock] = {}
 
     # -- the port -------------------------------------------------------------------------
     def migrate(self) -> int:
@@ -66,6 +84,18 @@ class DuckDBStore:
 
     def schema_version(self) -> int:
         return migrations.applied_version(self)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Wait until no other connection of this process holds `name` for this file, then hold it
+        until the block ends. Other processes are kept out by the file's own lock; connections of
+        one process share the database and would otherwise interleave."""
+        if self.path == ":memory:":  # a database of this connection's own
+            with self._own_locks.setdefault(name, threading.RLock()):
+                yield
+            return
+        with _held(os.path.realpath(self.path), name):
+            yield
 
     def in_transaction(self) -> bool:
         return self._depth > 0

@@ -27,6 +27,11 @@ class Store(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """All writes inside commit together or not at all (nesting joins the outer one)."""
 
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """Hold `name` (an input kind, for its import) against every other holder of it in this
+        store until the block ends, or the open transaction does: racing imports of one kind then
+        check and write one after the other."""
+
     def in_transaction(self) -> bool:
         """Whether a `transaction()` is open: what is written now is seen by this connection only."""
 

@@ -48,6 +48,8 @@ its transaction: building an index over the rows sorted costs about half of keep
 date row by row (1.8 against 3.4-4.0 s of the server at 2M outcome rows; docs/performance.md).
 The table is then locked against readers until the import commits; smaller imports keep the
 indexes live and never block a reader."""
+EXCLUSIVE_LOCKS = 74022
+"""The advisory-lock class of `exclusive` (74021 is the migrator's lock)."""
 INDEX_BUILD_MEMORY = "256MB"
 """The server memory an index rebuilt after a bulk write may sort in (for that transaction only)."""
 
@@ -82,6 +84,29 @@ class PostgresStore:
 
     def schema_version(self) -> int:
         return migrations.applied_version(self)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Wait until no other connection holds `name` for this store (its schema), then hold it
+        until the block ends, or until the transaction ends when one is open: a lock of the
+        server's, released with the connection if the process dies."""
+        self._settle()
+        key = ("SELECT pg_advisory{}lock(%s, hashtext(current_schema() || '.' || %s))", (EXCLUSIVE_LOCKS, name))
+        if self._depth:
+            with self.con.cursor() as cur:
+                cur.execute(key[0].format("_xact_"), key[1])
+            yield
+            return
+        with self.con.cursor() as cur:
+            cur.execute(key[0].format("_"), key[1])
+        try:
+            yield
+        finally:
+            try:
+                with self.con.cursor() as cur:
+                    cur.execute(key[0].format("_un"), key[1])
+            except psycopg.Error:  # a broken connection has let the lock go with it
+                pass
 
     def in_transaction(self) -> bool:
         return self._depth > 0
@@ -306,13 +331,15 @@ class PostgresStore:
             self.execute(definition)  # queued behind the COPY, on its thread
 
     def _indexes_to_rebuild(self, table: str, rows: int | None) -> list[tuple[str, str]]:
-        """(qualified name, definition) of the plain indexes of `table` that a write of `rows` rows
+        """(qualified name, definition) of the indexes of `table` that a write of `rows` rows
         rebuilds rather than keeps live (`BULK_ROWS`): none for a small write or a bigger table;
-        unique indexes and keys are always kept."""
+        indexes behind a constraint are always kept. A unique index rebuilt still refuses a
+        record stored twice: its build fails, and the import with it."""
         if rows is None or rows < BULK_ROWS or not self._at_most(table, rows):
             return []
         found = self.rows("""SELECT CAST(i.indexrelid AS regclass)::text AS name, pg_get_indexdef(i.indexrelid) AS definition
-            FROM pg_index i WHERE i.indrelid = CAST(? AS regclass) AND NOT i.indisunique AND NOT i.indisprimary
+            FROM pg_index i WHERE i.indrelid = CAST(? AS regclass) AND NOT i.indisprimary
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
             ORDER BY 1""", (table,))
         return [(r["name"], r["definition"]) for r in found]
 

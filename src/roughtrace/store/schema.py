@@ -131,6 +131,54 @@ IDENTIFIERS_FOR_SPEED = Migration(
                         for table, columns in BYTE_ORDERED_ON_POSTGRES.items() for column in columns),
 )
 
+IDENTITIES: dict[str, tuple[str, ...]] = {
+    "parties": ("party_id",),
+    "rough_sales": ("box_id",),
+    "polished_outcomes": ("stone_id", "lab", "sightholder_id", "box_id"),
+    "transactions": ("tx_id",),
+    "kp_certificates": ("certificate_id", "hs_code"),
+}
+"""The identity of one stored record of each keyed kind (`domain.kinds`), which the store holds
+once (schema 10). An outcome's is the whole claim, not the stone: a report of the same stone from
+another box or sightholder is a conflicting claim, kept and flagged. Its stone number comes first,
+so the same index serves the look-up of a stone. A record whose identity has an empty part (an
+outcome with no report number) is not held to it, as the importer compares no empty value."""
+
+REPLACED_BY_IDENTITY = ("parties_id", "rough_sales_box", "polished_outcomes_stone", "transactions_tx", "kp_certificates_id")
+"""PostgreSQL's plain look-up indexes of schema 1 that the unique identity indexes serve instead."""
+
+
+def _identity_kept_once(store: Any) -> None:
+    """Schema 10: refuse a store that already holds a record twice (naming the first such identity),
+    then, on PostgreSQL, make each identity a unique index in place of the plain look-up index. DuckDB
+    has one writer per file and the importer takes one import of a kind at a time (`exclusive`), so
+    its files keep no index that every import would pay for."""
+    from ..errors import Problem, StoreError
+
+    for table, columns in IDENTITIES.items():
+        listed = ", ".join(columns)
+        twins = store.rows(f"""SELECT count(*) AS n, min(concat_ws(' / ', {listed})) AS example FROM (
+            SELECT {listed} FROM {table} WHERE {' AND '.join(f'{c} IS NOT NULL' for c in columns)}
+            GROUP BY {listed} HAVING count(*) > 1) AS t""")
+        if twins[0]["n"]:
+            raise StoreError(Problem("stored_twice", f"the store holds {twins[0]['n']} {table} record(s) more than once (e.g. "
+                                     f"{twins[0]['example']}), stored by imports that raced before schema 10; remove the later "
+                                     "copies (their batch_id tells which) and migrate again"))
+    if store.engine != "postgresql":
+        return
+    for name in REPLACED_BY_IDENTITY:
+        store.execute(f"DROP INDEX IF EXISTS {name}")
+    for table, columns in IDENTITIES.items():
+        store.execute(f"CREATE UNIQUE INDEX {table}_identity ON {table} ({', '.join(columns)})")
+
+
+IDENTITY_KEPT_ONCE = Migration(
+    10,
+    "each record's identity stored once: unique indexes on PostgreSQL",
+    statements=(),
+    fill=_identity_kept_once,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -148,5 +196,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     IDENTIFIERS_FOR_SPEED,
+    IDENTITY_KEPT_ONCE,
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
