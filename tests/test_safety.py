@@ -245,3 +245,16 @@ def test_a_json_key_holding_a_quote_names_a_mapped_column(duck: Store, tmp_path:
     assert result.ok and result.rows_accepted == 1, result.errors
     assert duck.rows("SELECT party_id FROM parties") == [{"party_id": "P1"}]
 
+
+
+def test_a_market_folder_holding_a_quote_is_reordered(tmp_path: Path) -> None:
+    from roughtrace.sim.order import reorder_rows
+
+    folder = tmp_path / "o'brien market"
+    folder.mkdir()
+    path = write(folder, "sights.csv", "sightholder_id,n\n" + "".join(f"SH{n % 3},{n}\n" for n in range(50)))
+    reorder_rows(path, "by_sightholder", 7, "sightholder_id", ())
+    lines = path.read_text().splitlines()
+    assert lines[0] == "sightholder_id,n" and sorted(lines[1:]) == sorted(f"SH{n % 3},{n}" for n in range(50))
+    assert lines[1:] == sorted(lines[1:])
+    assert sorted(p.name for p in folder.iterdir()) == ["sights.csv"]
