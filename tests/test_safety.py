@@ -258,3 +258,18 @@ def test_a_market_folder_holding_a_quote_is_reordered(tmp_path: Path) -> None:
     assert lines[0] == "sightholder_id,n" and sorted(lines[1:]) == sorted(f"SH{n % 3},{n}" for n in range(50))
     assert lines[1:] == sorted(lines[1:])
     assert sorted(p.name for p in folder.iterdir()) == ["sights.csv"]
+
+
+@pytest.mark.parametrize(("name", "text", "rule"), [
+    ("price_period", "month') --", "one of week, month, quarter, year"),
+    ("pricebook_period", "fortnight", "one of month, quarter, year"),
+    ("cost_model", "free", "one of flat, table"),
+    ("pricebook_price_date", "today", "one of sale, polished"),
+])
+def test_a_setting_naming_a_choice_takes_only_its_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          name: str, text: str, rule: str) -> None:
+    assert Settings({name: f" {Settings()[name].upper()} "})[name] == Settings()[name]
+    code, out, _ = run(capsys, "--db", f"duckdb:///{tmp_path / 's.duckdb'}", "--set", f"{name}={text}", "settings", "--json")
+    assert code == 2
+    [problem] = errors(out)
+    assert problem["code"] == "bad_setting" and problem["message"].startswith(f"{name} takes {rule}")

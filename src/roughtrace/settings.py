@@ -148,6 +148,16 @@ def at_least(minimum: int) -> Callable[[Any], int]:
     return rule
 
 
+def one_of(*choices: str) -> Callable[[Any], str]:
+    """A rule: one of `choices` (case and surrounding spaces ignored), returned as listed."""
+    def rule(value: Any) -> str:
+        chosen = str(value).strip().lower()
+        if chosen not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return chosen
+    return rule
+
+
 def text_encoding(value: Any) -> str:
     """A rule: the name of a text encoding Python knows (not a transform such as rot13)."""
     try:
