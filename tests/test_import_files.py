@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write
-from roughtrace.errors import FileRejected
+from roughtrace.errors import FileRejected, UsageError
 from roughtrace.ingest import import_file, readers
 from roughtrace.ingest.profile import MappingProfile
 from roughtrace.store import Store
@@ -140,8 +140,11 @@ def test_undecodable_bytes_far_into_a_large_file(duck: Store, tmp_path: Path) ->
     assert "line 5002" in error.problems[0].message
 
 
-def test_an_unknown_declared_encoding_is_rejected(duck: Store, tmp_path: Path) -> None:
-    rejected(duck, "parties", write(tmp_path, "parties.csv", PARTIES_CSV), "unknown_encoding", encoding="klingon-8")
+def test_an_unknown_declared_encoding_is_a_usage_mistake(duck: Store, tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        import_file(duck, "parties", write(tmp_path, "parties.csv", PARTIES_CSV), encoding="klingon-8")
+    assert [p.code for p in caught.value.problems] == ["unknown_encoding"]
+    assert duck.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py() == 0
 
 
 # -- binary data and broken files ------------------------------------------------------------------------------

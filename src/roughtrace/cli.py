@@ -21,7 +21,7 @@ from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
 from .errors import Problem, RoughtraceError, UsageError
-from .settings import SettingError, Settings, registry
+from .settings import SettingError, Settings, redacted, registry
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
     from .store import Store
@@ -174,9 +174,9 @@ def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
     version = store.schema_version()
     ensure_key(store, ctx.obj.settings)
     if as_json:
-        emit_json({"ok": True, "db": store.url, "schema_version": version})
+        emit_json({"ok": True, "db": redacted(store.url), "schema_version": version})
     else:
-        out.print(f"Store ready: {store.url} (schema version {version}); `roughtrace ledger key export` gives the public key.")
+        out.print(f"Store ready: {redacted(store.url)} (schema version {version}); `roughtrace ledger key export` gives the public key.")
 
 
 @app.command()
@@ -188,13 +188,13 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
     counts = {kind: int(store.query(f"SELECT count(*) AS n FROM {kind}").column("n")[0].as_py()) for kind in KINDS}
     batches = int(store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py())
     quarantined = int(store.query("SELECT count(*) AS n FROM quarantine").column("n")[0].as_py())
-    body = {"ok": True, "db": store.url, "engine": store.engine, "schema_version": store.schema_version(),
+    body = {"ok": True, "db": redacted(store.url), "engine": store.engine, "schema_version": store.schema_version(),
             "rows": counts, "batches": batches, "quarantined": quarantined}
     if as_json:
         emit_json(body)
         return
     out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in counts.items()),
-                           title=f"{store.url} ({store.engine}, schema {body['schema_version']})"))
+                           title=f"{body['db']} ({store.engine}, schema {body['schema_version']})"))
     out.print(f"{batches:,} import batches; {quarantined:,} rows in quarantine")
 
 
@@ -203,6 +203,7 @@ def list_settings(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
                   markdown: bool = typer.Option(False, "--markdown", help="Print the reference page docs/settings.md.")) -> None:
     """Every setting with its value, default and help."""
     values = ctx.obj.settings.as_dict()
+    values["db"] = redacted(values["db"])
     rows = [{"name": s.name, "value": values[s.name], "default": s.default, "env": s.env_var, "area": s.area, "help": s.help}
             for s in registry().values()]
     if as_json:
@@ -390,6 +391,22 @@ def demo(
         emit_json({"ok": True, **summary})
 
 
+def debugging() -> bool:
+    """Whether ROUGHTRACE_DEBUG asks for tracebacks: 1, true, yes or on; 0, false, empty or unset do not."""
+    return os.environ.get("ROUGHTRACE_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def internal_detail(exc: BaseException) -> str:
+    """What an internal error's message says of its cause: the exception's name and the first line
+    of its text, never a traceback or a path of roughtrace's own code (an exception's text may
+    carry either, e.g. one re-raised from a worker)."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    code_folder = str(Path(__file__).resolve().parent)
+    if not text or "Traceback" in text or 'File "' in text or code_folder in text or ".py" in text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app, translating every error into a message and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -419,14 +436,14 @@ def main(argv: list[str] | None = None) -> None:
         err.print("Stopped.")
         sys.exit(130)
     except ImportError as exc:
-        if os.environ.get("ROUGHTRACE_DEBUG"):
+        if debugging():
             raise
         report([Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")], wants_json)
         sys.exit(EXIT_FAILED)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        if os.environ.get("ROUGHTRACE_DEBUG"):
+        if debugging():
             raise
-        report([Problem("internal_error", f"roughtrace hit an internal error ({type(exc).__name__}: {exc}). "
+        report([Problem("internal_error", f"roughtrace hit an internal error ({internal_detail(exc)}). "
                                            "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")], wants_json)
         sys.exit(EXIT_FAILED)
     sys.exit(EXIT_OK)

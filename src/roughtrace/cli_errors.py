@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from .errors import Problem, error_body
+from .settings import redacted
 
 
 def report(problems: list[Problem], as_json: bool, **extra: Any) -> None:
-    """Print problems: `{"ok": false, "errors": [...]}` on stdout, or a line each on stderr."""
+    """Print problems: `{"ok": false, "errors": [...]}` on stdout, or a line each on stderr. A
+    store password inside a message is shown as ***."""
+    problems = [replace(p, message=redacted(p.message)) for p in problems]
     if as_json:
         print(json.dumps(error_body(problems, **extra), ensure_ascii=False, default=str))
         return

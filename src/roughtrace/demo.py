@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings
+from .settings import Settings, redacted
 from .store import Store
 
 Say = Callable[[str], None] | None
@@ -52,7 +52,7 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
         speak(f"  imported {market_file.kind:<20} {result.rows_accepted:>12,} accepted {result.rows_rejected:>8,} rejected"
               f"  {seconds:6.1f} s  ({note})")
 
-    summary: dict[str, Any] = {"db": store.url, "seed": seed, "size": size, "market": str(out_dir), "loaded": loaded}
+    summary: dict[str, Any] = {"db": redacted(store.url), "seed": seed, "size": size, "market": str(out_dir), "loaded": loaded}
     for title, section in _sections():
         if progress:
             progress(ANALYSIS_STEPS[title], 0, None)
@@ -67,7 +67,7 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
             speak(line)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     speak("")
-    speak(f"Done in {summary['seconds']} s. The store is {store.url}: try `roughtrace status`.")
+    speak(f"Done in {summary['seconds']} s. The store is {summary['db']}: try `roughtrace status`.")
     return summary
 
 

@@ -90,6 +90,9 @@ def load_profile(path: Path) -> MappingProfile:
         data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(Problem("profile_not_found", f"there is no mapping profile {path}", file=str(path))) from None
+    except IsADirectoryError:
+        raise UsageError(Problem("profile_not_found", f"{path} is a folder; --profile takes a TOML mapping profile file",
+                                 file=str(path))) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(Problem("bad_profile", f"the mapping profile is not valid TOML: {exc}", file=path.name)) from None
     unknown = set(data) - {"profile", "columns", "values", "dates"}

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import FileRejected, Problem
+from ..errors import FileRejected, Problem, UsageError
+from ..settings import one_character, text_encoding
 from ..store.duckdb import engine_connection
 
 FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
@@ -173,7 +174,9 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
                 sheet: str | None = None, progress: ProgressFn | None = None, decimal: str = ".") -> SourceFile:
     """Open `path` for import, rejecting the file whole when it cannot be read as its format.
     `decimal` is the decimal mark the file's text uses: a workbook's number cells are written with
-    it, so that they read like the text cells beside them."""
+    it, so that they read like the text cells beside them. A declared encoding or delimiter that
+    cannot be one is a usage mistake, answered before the file is opened."""
+    _check_declared(encoding, delimiter, path.name)
     if not path.exists():
         raise FileRejected(Problem("file_not_found", f"there is no file {path}", file=str(path)))
     if path.is_dir():
@@ -253,13 +256,27 @@ class FileScan:
         return self._result()[3]
 
 
+def _check_declared(encoding: str | None, delimiter: str | None, name: str) -> None:
+    """UsageError (exit 2) naming the rule when a declared encoding is not a text encoding or a
+    declared delimiter is not one character."""
+    problems = []
+    if encoding is not None:
+        try:
+            text_encoding(encoding)
+        except ValueError as rule:
+            problems.append(Problem("unknown_encoding", f"{encoding!r} is not an encoding roughtrace knows: give {rule}", file=name))
+    if delimiter is not None:
+        try:
+            one_character(delimiter)
+        except ValueError as rule:
+            problems.append(Problem("bad_delimiter", f"the delimiter {delimiter!r} cannot be used: give {rule}", file=name))
+    if problems:
+        raise UsageError(problems)
+
+
 # -- CSV ---------------------------------------------------------------------------------------
 def _sniff_encoding(head: bytes, declared: str | None, name: str) -> str:
     if declared:
-        try:
-            codecs.lookup(declared)
-        except LookupError:
-            raise FileRejected(Problem("unknown_encoding", f"{declared!r} is not an encoding roughtrace knows", file=name)) from None
         return declared
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
@@ -642,6 +659,12 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _json_pointer(key: str) -> str:
+    """The SQL text of a JSON Pointer (RFC 6901) to the member `key`: any key a file holds,
+    quotes, dots and backslashes included, names exactly that member."""
+    return _sql_text("/" + key.replace("~", "~0").replace("/", "~1"))
+
+
 def _json_lines_sql(path: Path) -> str:
     """Every line of a JSON Lines file as text, numbered from 1 (`line_no`), empty lines included
     (as NULL): read as one-column CSV, no quoting. A byte 0x01 cannot stand in valid JSON, so it
@@ -701,7 +724,7 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
         line_keys: list[str] = []
         lines_key = next((k for k in keys if k.strip().lower() == "lines"), None)
         if lines_key is not None:
-            path_sql = _sql_text(f'$."{lines_key}"')
+            path_sql = _json_pointer(lines_key)
             bad = con.execute(f"SELECT min(n) FROM objects WHERE json_type(json, {path_sql}) NOT IN ('ARRAY', 'NULL')").fetchall()[0][0]
             if bad is not None:
                 raise FileRejected(Problem("not_objects", f"element {bad}: `{lines_key}` must be an array of certificate lines", file=path.name, row=int(bad)))
@@ -725,7 +748,7 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
     header = keys + [k for k in line_keys if k not in keys]
     selects = []
     for i, key in enumerate(header):
-        key_path = _sql_text(f'$."{key}"')
+        key_path = _json_pointer(key)
         from_line = f"json_extract_string(line_json, {key_path})"
         from_header = f"json_extract_string(header_json, {key_path})"
         expr = (f"coalesce({from_line}, {from_header})" if key in line_keys and key in keys

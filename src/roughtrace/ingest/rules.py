@@ -71,6 +71,11 @@ class Rule:
     stage: int = 1
 
 
+CONTROL_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
+"""The control characters no value may hold (formats.md): all of U+0000-U+001F and U+007F but
+tab, line feed and carriage return. Matched by the engine, so both stores reject alike."""
+
+
 def q(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
@@ -161,6 +166,8 @@ def column_rules(column: kinds.Column, max_text_length: int, notation: Notation 
     if column.type in (kinds.TEXT, kinds.PARTY):
         rules.append(Rule("too_long", name, f"length({v}) > {int(max_text_length)}",
                           f"{name} is longer than {max_text_length} characters"))
+        rules.append(Rule("control_character", name, f"regexp_matches({v}, {q(CONTROL_CHARACTERS)})",
+                          f"{name} holds a control character (such as NUL): only tabs and line breaks may stand inside a value"))
     elif column.type == kinds.ENUM:
         shown = ", ".join(column.values) if len(column.values) <= 12 else f"{column.values[0]} to {column.values[-2]}, {column.values[-1]}"
         rules.append(Rule("unknown_value", name, f"{v} IS NOT NULL AND {t} IS NULL",
@@ -324,6 +331,7 @@ class RuleBook:
                 if column.required:
                     terms.append(f"{v} IS NULL")
                 terms.append(f"CASE WHEN strlen({v}) > {limit} THEN length({v}) > {limit} ELSE false END")
+                terms.append(f"regexp_matches({v}, {q(CONTROL_CHARACTERS)})")
             else:
                 terms.append(f"{t} IS NULL" if column.required else f"({v} IS NOT NULL AND {t} IS NULL)")
             if column.type in (kinds.CARATS, kinds.USD, kinds.INTEGER):

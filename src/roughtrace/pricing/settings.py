@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, register
+from ..settings import Setting, one_of, register
 
 PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year")
 
 PRICE_PERIOD = Setting(
     "price_period", "month",
-    "Length of one index period: week, month, quarter or year. Changing it rebuilds the whole index.", "prices")
+    "Length of one index period: week, month, quarter or year. Changing it rebuilds the whole index.", "prices",
+    one_of(*PERIODS))
 PRICE_MIN_TRADES = Setting(
     "price_min_trades", 5,
     "Transactions a cell needs in the quote's period before a quote is the cell's own figure (method `cell`).",

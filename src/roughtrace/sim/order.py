@@ -44,16 +44,14 @@ def reorder_rows(path: Path, order: str, seed: int, sightholder_column: str,
     temporary = path.with_name(path.name + ".sorting")
     spill = path.with_name(path.name + ".spill")
     quoted_header = header.replace('"', '""')
-    con = duckdb.connect()
+    # the folder is the user's: its paths go in as configuration and an escaped literal, never as bare SQL
+    con = duckdb.connect(config={"memory_limit": SORT_MEMORY, "threads": 2, "temp_directory": str(spill)})
     try:
-        con.execute(f"SET memory_limit = '{SORT_MEMORY}'")
         con.execute("SET enable_progress_bar = false")
-        con.execute("SET threads = 2")
-        con.execute(f"SET temp_directory = '{spill}'")
         con.execute(f"""COPY (SELECT line AS "{quoted_header}" FROM read_csv(?, columns = {{'line': 'VARCHAR'}},
                 delim = '{_OPAQUE}', quote = '', escape = '', header = true, auto_detect = false)
                 ORDER BY {key})
-            TO '{temporary}' (FORMAT csv, DELIMITER '{_OPAQUE}', QUOTE '', HEADER true)""", [str(path)])
+            TO '{str(temporary).replace("'", "''")}' (FORMAT csv, DELIMITER '{_OPAQUE}', QUOTE '', HEADER true)""", [str(path)])
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)

@@ -6,30 +6,27 @@
 
 from __future__ import annotations
 
-from ..errors import StoreError, UsageError
-from ..settings import ENGINE_MEMORY_LIMIT
+from ..errors import Problem, StoreError, UsageError
+from ..settings import ENGINE_MEMORY_LIMIT, redacted, store_address
 from .port import Store
 
 
 def open_store(url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2) -> Store:
-    """Open (creating if needed) the store at `url`; call `migrate()` before first use."""
-    if url.startswith("duckdb://"):
+    """Open (creating if needed) the store at `url`; call `migrate()` before first use. An address
+    without a path is refused: an in-memory store would answer "stored" and lose the data."""
+    try:
+        store_address(url)
+    except ValueError as rule:
+        raise UsageError(Problem("bad_store_url", f"the store address {redacted(url)!r} is not one roughtrace can use: "
+                                                  f"give {rule}")) from None
+    if url.startswith("duckdb:"):
         from .duckdb import DuckDBStore
 
-        path = url[len("duckdb://"):]
-        if path.startswith("/") and not path.startswith("//"):
-            path = path[1:] or ":memory:"  # duckdb:///rel/path -> rel/path; duckdb:////abs -> /abs
-        elif path.startswith("//"):
-            path = path[1:]
-        return DuckDBStore(path or ":memory:", memory_limit, threads)
-    if url.startswith(("postgresql://", "postgres://")):
-        from .postgres import PostgresStore
+        path = url[len("duckdb:///"):]  # duckdb:///rel/path -> rel/path; duckdb:////abs -> /abs
+        return DuckDBStore(path, memory_limit, threads)
+    from .postgres import PostgresStore
 
-        return PostgresStore(url, memory_limit, threads)
-    raise UsageError(
-        f"the store address {url!r} is not one roughtrace knows: use duckdb:///PATH or postgresql://USER@HOST/DB",
-        code="bad_store_url",
-    )
+    return PostgresStore(url, memory_limit, threads)
 
 
 __all__ = ["Store", "StoreError", "open_store"]

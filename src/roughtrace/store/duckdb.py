@@ -25,18 +25,19 @@ ENGINE_CONFIG = {"autoinstall_known_extensions": False}
 
 def engine_connection(path: str = ":memory:", memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2,
                       temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection configured for roughtrace's work: bounded memory that spills to disk."""
-    con = duckdb.connect(path, config=dict(ENGINE_CONFIG))
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute("SET enable_progress_bar = false")
-    # DuckDB 2 compresses text with DICT_FSST; also analysing every text column for the older
-    # stand-alone FSST, which DICT_FSST beats, cost a fifth of a 2M-row import's write for the
-    # same file size (measured; docs/performance.md)
-    con.execute("SET disabled_compression_methods = 'fsst'")
+    """A DuckDB connection configured for roughtrace's work: bounded memory that spills to disk.
+    The limits and the spill folder go in as configuration values, never spliced into SQL, so a
+    path or setting holding a quote is only ever a value."""
+    config: dict[str, Any] = {**ENGINE_CONFIG, "memory_limit": str(memory_limit), "threads": int(threads),
+                              "preserve_insertion_order": True,
+                              # DuckDB 2 compresses text with DICT_FSST; also analysing every text column for
+                              # the older stand-alone FSST, which DICT_FSST beats, cost a fifth of a 2M-row
+                              # import's write for the same file size (measured; docs/performance.md)
+                              "disabled_compression_methods": "fsst"}
     if temp_directory:
-        con.execute(f"SET temp_directory = '{temp_directory}'")
+        config["temp_directory"] = temp_directory
+    con = duckdb.connect(path, config=config)
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, register
+from ..settings import Setting, one_of, register
 
 AREA = "valuation"
 
@@ -16,7 +16,7 @@ COST_MODEL = Setting(
     "cost_model", "flat",
     "How costs and margin are taken off the polished value: `flat` (one percentage, cost_margin) or "
     "`table` (a cutting cost per polished carat by polished size, cost_table, then the margin table_margin).",
-    AREA,
+    AREA, one_of("flat", "table"),
 )
 COST_MARGIN = Setting(
     "cost_margin", Decimal("0.15"),
@@ -41,14 +41,14 @@ PRICEBOOK_PERIOD = Setting(
     "pricebook_period", "month",
     "The period a price book entry covers: month, quarter or year (a box counts in the period of its sale). "
     "Sights are monthly, so a month follows rough prices sight by sight; the fitted entries fill sparse ones.",
-    AREA,
+    AREA, one_of("month", "quarter", "year"),
 )
 PRICEBOOK_PRICE_DATE = Setting(
     "pricebook_price_date", "sale",
     "When the price book prices a box's polished stones: `sale` (the month the box was sold, so the book "
     "says what rough was worth when it changed hands, the date a KP certificate carries) or `polished` "
     "(the outcome's own month). `pricebook build --as-of DATE` prices every stone at one date instead.",
-    AREA,
+    AREA, one_of("sale", "polished"),
 )
 PRICEBOOK_MAX_YIELD = Setting(
     "pricebook_max_yield", Decimal("0.60"),
