@@ -243,10 +243,11 @@ def import_command(
 ) -> None:
     """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
     from .ingest import import_file
+    from .ingest.limits import ReadLimits
     from .ingest.profile import load_profile
     from .progress import StepProgress
 
-    mapping = load_profile(profile) if profile else None
+    mapping = load_profile(profile, ReadLimits.from_settings(ctx.obj.settings).profile_bytes) if profile else None
     store = ctx.obj.store()
     with StepProgress(err, enabled=not as_json) as progress:
         result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,
