@@ -1,6 +1,7 @@
 """Bounds on the work one input file may ask for, so a hostile or broken file is refused before
 memory grows: the size of a record, a header, a mapping profile, a workbook's expansion and the
-number of records. Each bound is a setting (area `import`)."""
+number of records. Each bound is a setting (area `import`), as is how long a reader waits for a
+store an import is writing to (area `store`)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ register(
             "when unzipped.", "import"),
     Setting("max_xlsx_shared_strings_bytes", _DEFAULT.xlsx_shared_strings_bytes, "Largest shared-strings part of a "
             "workbook, unzipped, in bytes (it is read whole).", "import"),
+    Setting("store_busy_wait", 10, "Seconds a command that only reads waits while an import writes to a DuckDB store, "
+            "before it says the store is busy.", "store"),
     Setting("max_xlsx_expansion_ratio", _DEFAULT.xlsx_ratio, "Most a workbook part may expand over its zipped size "
             "(a larger ratio is a zip bomb, not a table).", "import"),
 )

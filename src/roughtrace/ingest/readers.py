@@ -808,6 +808,9 @@ def _open_json(path: Path, scan: FileScan, fmt: str, limits: ReadLimits | None =
             if fmt != "jsonl":
                 raise
             _objects_line_by_line(con, path, limits.record_bytes)
+        huge = con.execute(f"SELECT min(n) FROM objects WHERE strlen(coalesce(json::VARCHAR, text)) > {int(limits.record_bytes)}").fetchall()[0][0]
+        if huge is not None:
+            raise FileRejected(_record_too_large(path, int(huge), limits))
         kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects WHERE NOT broken GROUP BY t").fetchall()
         not_objects = [first for t, first in kinds if t != "OBJECT"]
         if not_objects:
