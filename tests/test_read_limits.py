@@ -165,3 +165,18 @@ def test_a_cell_naming_missing_shared_text_is_a_clear_error(store: Store, tmp_pa
     rows = [PARTY[0], ["SH1", "s:7", "sightholder", "manufacturer", "IN"]]
     error = refused(store, "parties", workbook(tmp_path / "parties.xlsx", rows, ["only one"]), "unreadable_xlsx")
     assert "shared text" in error.problems[0].message
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx", "jsonl"])
+def test_a_file_of_mostly_unreadable_records_is_refused(duck: Store, tmp_path: Path, suffix: str) -> None:
+    """A file whose records mostly cannot be read (a cell too many, not JSON) answers at once,
+    instead of quarantining each."""
+    rows = [PARTY[0]] + [["SH1", "Cutter", "sightholder", "manufacturer", "IN", "extra"] for _ in range(30)]
+    path = tmp_path / f"parties.{suffix}"
+    if suffix == "csv":
+        path.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    elif suffix == "xlsx":
+        workbook(path, rows)
+    else:
+        path.write_text('{"party_id": "SH0", "name": "Zero", "role": "trader", "country": "BE"}\n' + "not json\n" * 30)
+    refused(duck, "parties", path, "too_many_unreadable", max_unreadable_records="10")

@@ -25,6 +25,9 @@ class ReadLimits:
     """Most columns a header may name."""
     rows: int = 100_000_000
     """Most records one file may hold."""
+    unreadable: int = 10_000
+    """Most records that cannot be read as records (a field too many, a line not JSON) before the
+    file is taken for something other than a table of its kind."""
     profile_bytes: int = 1 * MiB
     """Largest mapping profile."""
     xlsx_expanded_bytes: int = 2048 * MiB
@@ -40,6 +43,7 @@ class ReadLimits:
         return cls(
             record_bytes=int(settings["max_record_bytes"]), header_bytes=int(settings["max_header_bytes"]),
             columns=int(settings["max_columns"]), rows=int(settings["max_rows"]),
+            unreadable=int(settings["max_unreadable_records"]),
             profile_bytes=int(settings["max_profile_bytes"]), xlsx_expanded_bytes=int(settings["max_xlsx_expanded_bytes"]),
             xlsx_shared_strings_bytes=int(settings["max_xlsx_shared_strings_bytes"]),
             xlsx_ratio=int(settings["max_xlsx_expansion_ratio"]))
@@ -53,6 +57,8 @@ register(
     Setting("max_header_bytes", _DEFAULT.header_bytes, "Largest header line, in bytes; a longer one refuses the file.", "import"),
     Setting("max_columns", _DEFAULT.columns, "Most columns a file's header may name.", "import"),
     Setting("max_rows", _DEFAULT.rows, "Most records one file may hold (records read, good and bad).", "import"),
+    Setting("max_unreadable_records", _DEFAULT.unreadable, "Most records of a file that cannot be read as records "
+            "(a field too many, a line that is not JSON) before the whole file is refused.", "import"),
     Setting("max_profile_bytes", _DEFAULT.profile_bytes, "Largest mapping profile, in bytes.", "import"),
     Setting("max_xlsx_expanded_bytes", _DEFAULT.xlsx_expanded_bytes, "Most bytes a workbook's parts may expand to "
             "when unzipped.", "import"),

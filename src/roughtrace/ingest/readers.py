@@ -112,6 +112,7 @@ class SourceFile:
         batch, so a file of millions of records answers as soon as it is over."""
         if batch.num_rows and int(batch.column(ROW)[batch.num_rows - 1].as_py()) + len(self.ragged) > self.limits.rows:
             raise FileRejected(too_many_records(self.path, self.limits))
+        check_unreadable(self.path, self.ragged, self.limits)
 
     def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
         """The records as one stream. Columns at the positions in `trim` come without surrounding
@@ -157,6 +158,15 @@ def too_many_records(path: Path, limits: ReadLimits) -> Problem:
     """The problem of a file holding more records than `limits.rows`."""
     return Problem("too_many_records", f"the file holds more than {limits.rows:,} records, the most one import takes "
                    "(setting max_rows): split it, or raise the setting", file=path.name)
+
+
+def check_unreadable(path: Path, ragged: list[Ragged], limits: ReadLimits) -> None:
+    """Refuse the file once more than `limits.unreadable` of its records cannot be read as records."""
+    if len(ragged) > limits.unreadable:
+        raise FileRejected(Problem(
+            "too_many_unreadable", f"more than {limits.unreadable:,} records of the file cannot be read as records (the first: "
+            f"record {ragged[0].row}, {ragged[0].problem()}): is it the right file? (setting max_unreadable_records)",
+            file=path.name, row=ragged[0].row))
 
 
 def extension_format(path: Path) -> str | None:
@@ -455,6 +465,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                     batch = batch.slice(1)  # the header row
                     first = False
                 n = batch.num_rows
+                check_unreadable(path, source.ragged, limits)
                 if n == 0:
                     continue
                 rows = _record_numbers(valid_before, n, skipped)
@@ -711,6 +722,8 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = "."
                 extra = [t for t in texts[width:] if t is not None and t.strip()]
                 if extra:
                     source.ragged.append(Ragged(record, "\t".join(t or "" for t in texts), len(texts), width))
+                    if len(source.ragged) > limits.unreadable:
+                        check_unreadable(path, source.ragged, limits)
                     continue
                 texts = (texts + [None] * width)[:width]
                 for i, text in enumerate(texts):
@@ -851,7 +864,10 @@ def _open_json(path: Path, scan: FileScan, fmt: str, limits: ReadLimits | None =
         selects.append(f"{expr} AS c{i}")
     select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records WHERE NOT broken ORDER BY _row"
     source = SourceFile(path, fmt, header, scan, stream=lambda: iter(()))
-    bad_lines = [Ragged(int(row), text, 0, len(header), "bad_json", _json_line_problem(text)) for row, text in broken]
+    bad_lines = [Ragged(int(row), text, 0, len(header), "bad_json", _json_line_problem(text)) for row, text in broken[:limits.unreadable + 1]]
+    if len(bad_lines) > limits.unreadable:
+        con.close()
+        check_unreadable(path, bad_lines, limits)
 
     def stream() -> Iterator[pa.RecordBatch]:
         source.ragged[:] = bad_lines
