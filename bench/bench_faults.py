@@ -76,18 +76,18 @@ def campaign(engine: str, db: str, files: dict[str, Path], kills: int, env: dict
     rows = stored(db, env)[0]
     figures = {"tries": 0, "survived": 0, "lost": 0, "finished_first": 0, "at_commit": 0}
     rng = random.Random(16)
+    before = stored(db, env)
     for n in range(1, kills + 1):
         path = variant(files["polished_outcomes"], folder, n)
-        before = stored(db, env)
         at_commit = n % 2 == 0
         delay = whole * (rng.uniform(0.88, 1.02) if at_commit else rng.uniform(0.05, 0.85))
-        child = subprocess.Popen([sys.executable, "-c", CLI, "--db", db, "import", "polished_outcomes", str(path)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        child = subprocess.Popen([sys.executable, "-c", CLI, "--db", db, "import", "polished_outcomes", str(path), "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
         time.sleep(delay)
         finished = child.poll() is not None
         if not finished:
             os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        answer = child.communicate()[0].decode(errors="replace")
         figures["tries"] += 1
         figures["finished_first"] += finished
         figures["at_commit"] += at_commit
@@ -95,14 +95,25 @@ def campaign(engine: str, db: str, files: dict[str, Path], kills: int, env: dict
         whole_or_none = after in (before, (before[0] + rows, before[1] + 1))
         verified = cli(db, "ledger", "verify", env=env).returncode == 0
         again = cli(db, "import", "polished_outcomes", str(path), env=env)
-        reimported = again.returncode in (0, 3) and stored(db, env)[0] == before[0] + rows
+        now = stored(db, env)
+        reimported = again.returncode in (0, 3) and now[0] == before[0] + rows
         ok = whole_or_none and verified and reimported
         figures["survived" if ok else "lost"] += 1
+        before = now
         print(f"  {engine} kill {n:2d} at {delay:5.2f}s ({'commit' if at_commit else 'random'}): "
-              f"{'finished before the kill' if finished else 'killed'}; "
+              f"{'finished before the kill (exit ' + str(child.returncode) + _codes(answer) + ')' if finished else 'killed'}; "
               f"{'as before' if after == before else 'whole batch' if whole_or_none else f'DAMAGED {before} -> {after}'}, "
               f"verify {'ok' if verified else 'FAILED'}, re-import {'ok' if reimported else 'FAILED'}", flush=True)
     return figures
+
+
+def _codes(answer: str) -> str:
+    """The problem codes of an import's JSON answer, if it failed."""
+    try:
+        body = json.loads(answer[answer.index("{"):])
+    except ValueError:
+        return ""
+    return "" if body.get("ok", True) else ": " + ", ".join(e.get("code", "") for e in body.get("errors", [])[:3])
 
 
 # -- hostile files ----------------------------------------------------------------------------------
@@ -243,7 +254,7 @@ def races(env: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=10, help="kills per engine (half at commit)")
-    parser.add_argument("--rows", type=int, default=100_000, help="outcome rows per killed import")
+    parser.add_argument("--rows", type=int, default=30_000, help="outcome rows per killed import")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--small", action="store_true", help="hostile files at 1/64 of their real size")
     parser.add_argument("--skip-kills", action="store_true")

@@ -44,21 +44,15 @@ def engine_connection(path: str = ":memory:", memory_limit: str = ENGINE_MEMORY_
 
 
 def remove_spill_files(folder: Path) -> int:
-    """Remove the engine's spill files (`*.tmp`) from `folder`, and the folder when that empties
-    it; returns how many were removed. Called only by the process holding the store's lock."""
-    if not folder.is_dir():
-        return 0
+    """Remove the engine's spill files (`*.tmp`) from `folder`; returns how many were removed.
+    Called only by the process holding the store's lock."""
     removed = 0
-    for spill in folder.glob("*.tmp"):
+    for spill in folder.glob("*.tmp") if folder.is_dir() else ():
         try:
             spill.unlink()
             removed += 1
         except OSError:
             pass
-    try:
-        folder.rmdir()
-    except OSError:  # something else is in it: left alone
-        pass
     return removed
 
 
