@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults
 
 .PHONY: setup demo test lint lock bench $(BENCHES) clean
 
@@ -59,6 +59,10 @@ bench-checks: setup
 
 bench-ledger: setup
 	$(BIN)/python bench/bench_ledger.py
+
+# kill -9 during imports on both engines, peak memory on hostile files, and bench/bench_races.py when present
+bench-faults: setup
+	$(BIN)/python bench/bench_faults.py
 
 bench-startup: setup
 	$(BIN)/python bench/bench_startup.py

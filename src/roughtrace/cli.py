@@ -38,6 +38,22 @@ KindName = Literal["parties", "rough_sales", "polished_outcomes", "rough_disposi
 which a test checks; written out so the command line starts without the contract's imports)."""
 
 
+READ_ONLY_COMMANDS = frozenset({
+    "status", "export", "quarantine list", "quarantine export",
+    "ledger verify", "ledger head", "ledger prove", "ledger consistency"})
+"""Commands that only read the store: they open it read-only (a DuckDB file without its write lock,
+a PostgreSQL session whose transactions are read-only), run no DDL, and so work for a read-only
+role. The others bring the schema up to date first, as `init` and `migrate` do."""
+
+
+def _command_path() -> str:
+    """The command being run, without the program's name: `ledger verify`, `status`."""
+    from typer.main import get_current_context  # typer's own click, which it does not re-export
+
+    ctx = get_current_context(silent=True)
+    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+
+
 class App:
     """What every command receives as `ctx.obj`: the settings and the store, opened on demand."""
 
@@ -50,10 +66,20 @@ class App:
     def store(self) -> Store:
         if self._store is None:
             from .store import open_store
+            from .store.migrations import require_current
 
-            self._store = open_store(
-                self.settings["db"], self.settings["import_memory_limit"], int(self.settings["import_threads"]))
-            self._store.migrate()
+            read_only = _command_path() in READ_ONLY_COMMANDS
+            self._store = open_store(self.settings["db"], self.settings["import_memory_limit"],
+                                     int(self.settings["import_threads"]), read_only=read_only,
+                                     busy_wait=float(self.settings["store_busy_wait"]))
+            if read_only:
+                try:
+                    require_current(self._store)
+                except RoughtraceError:
+                    self.close()
+                    raise
+            else:
+                self._store.migrate()
         return self._store
 
     def close(self) -> None:
@@ -180,6 +206,18 @@ def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
 
 
 @app.command()
+def migrate(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Bring the store's schema up to date (needs a role that may change the schema); commands that
+    only read never do, and say when it is needed."""
+    store = ctx.obj.store()
+    version = store.schema_version()
+    if as_json:
+        emit_json({"ok": True, "db": store.url, "schema_version": version})
+    else:
+        out.print(f"Store {store.url} is at schema version {version}.")
+
+
+@app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """What the store holds: rows per kind, batches, quarantined rows."""
     from .domain.kinds import KINDS
@@ -244,10 +282,11 @@ def import_command(
 ) -> None:
     """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
     from .ingest import import_file
+    from .ingest.limits import ReadLimits
     from .ingest.profile import load_profile
     from .progress import StepProgress
 
-    mapping = load_profile(profile) if profile else None
+    mapping = load_profile(profile, ReadLimits.from_settings(ctx.obj.settings).profile_bytes) if profile else None
     store = ctx.obj.store()
     with StepProgress(err, enabled=not as_json) as progress:
         result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,

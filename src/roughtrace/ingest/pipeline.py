@@ -26,6 +26,7 @@ from ..settings import Settings
 from ..store.port import Store
 from ..store.schema import SQL_TYPES
 from . import readers
+from .limits import ReadLimits
 from .profile import MappingProfile
 from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, PLAIN, RuleBook, message_sql, q, rule_book, typed_sql
 
@@ -135,7 +136,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
     opened = time.perf_counter()
     source = readers.open_source(
         path, file_format, encoding or (profile.encoding if profile else None),
-        profile.delimiter if profile else None, profile.sheet if profile else None, reading, profile.decimal if profile else ".")
+        profile.delimiter if profile else None, profile.sheet if profile else None, reading, profile.decimal if profile else ".",
+        ReadLimits.from_settings(settings))
     scanned = round(time.perf_counter() - opened, 3)
     try:
         columns, warnings = map_columns(spec, source, profile)

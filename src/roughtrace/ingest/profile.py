@@ -83,10 +83,20 @@ class MappingProfile:
             raise UsageError(problems)
 
 
-def load_profile(path: Path) -> MappingProfile:
-    """Read a mapping profile, answering a malformed one with what is wrong and where."""
+PROFILE_BYTES = 1 << 20
+"""The default most bytes a mapping profile may hold (setting max_profile_bytes)."""
+
+
+def load_profile(path: Path, limit: int = PROFILE_BYTES) -> MappingProfile:
+    """Read a mapping profile, answering a malformed one with what is wrong and where. At most
+    `limit` bytes are read: a profile is a page of text, and a device or a huge file is refused
+    before it is held in memory."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise UsageError(Problem("profile_too_large", f"the mapping profile is larger than {limit:,} bytes (setting "
+                                     "max_profile_bytes): is it really a profile?", file=str(path)))
         data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(Problem("profile_not_found", f"there is no mapping profile {path}", file=str(path))) from None

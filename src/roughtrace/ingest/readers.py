@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 from ..errors import FileRejected, Problem, UsageError
 from ..settings import one_character, text_encoding
 from ..store.duckdb import engine_connection
+from .limits import ReadLimits
 
 FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -105,6 +106,15 @@ class SourceFile:
     """The lines records are on (a spreadsheet's row for CSV and XLSX, the line of JSON Lines);
     None for a JSON array or Parquet. Asked for the rejected records only."""
 
+    limits: ReadLimits = field(default_factory=ReadLimits)
+
+    def limits_check(self, batch: pa.RecordBatch) -> None:
+        """Refuse the file once its records (read and unreadable) pass `limits.rows`: checked per
+        batch, so a file of millions of records answers as soon as it is over."""
+        if batch.num_rows and int(batch.column(ROW)[batch.num_rows - 1].as_py()) + len(self.ragged) > self.limits.rows:
+            raise FileRejected(too_many_records(self.path, self.limits))
+        check_unreadable(self.path, self.ragged, self.limits)
+
     def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
         """The records as one stream. Columns at the positions in `trim` come without surrounding
         whitespace (Unicode White_Space: spaces, tabs, line ends, no-break spaces), trimmed here on
@@ -115,6 +125,7 @@ class SourceFile:
         def guarded() -> Iterator[pa.RecordBatch]:
             try:
                 for batch in self.stream():
+                    self.limits_check(batch)
                     yield _trimmed(batch, trim, verbatim, schema) if trim or verbatim else batch
             except FileRejected as exc:
                 self.failure = exc
@@ -144,6 +155,21 @@ def _all_plain(column: pa.Array) -> bool:
     return not bool((np.frombuffer(data, dtype=np.int8, count=stop - first, offset=first) <= 0x20).any())
 
 
+def too_many_records(path: Path, limits: ReadLimits) -> Problem:
+    """The problem of a file holding more records than `limits.rows`."""
+    return Problem("too_many_records", f"the file holds more than {limits.rows:,} records, the most one import takes "
+                   "(setting max_rows): split it, or raise the setting", file=path.name)
+
+
+def check_unreadable(path: Path, ragged: list[Ragged], limits: ReadLimits) -> None:
+    """Refuse the file once more than `limits.unreadable` of its records cannot be read as records."""
+    if len(ragged) > limits.unreadable:
+        raise FileRejected(Problem(
+            "too_many_unreadable", f"more than {limits.unreadable:,} records of the file cannot be read as records (the first: "
+            f"record {ragged[0].row}, {ragged[0].problem()}): is it the right file? (setting max_unreadable_records)",
+            file=path.name, row=ragged[0].row))
+
+
 def extension_format(path: Path) -> str | None:
     """The format a file's extension names, or None (a .json may still hold JSON Lines)."""
     return _EXTENSIONS.get(path.suffix.lower())
@@ -171,7 +197,8 @@ def detect_format(path: Path, declared: str | None = None) -> str:
 
 
 def open_source(path: Path, fmt: str | None = None, encoding: str | None = None, delimiter: str | None = None,
-                sheet: str | None = None, progress: ProgressFn | None = None, decimal: str = ".") -> SourceFile:
+                sheet: str | None = None, progress: ProgressFn | None = None, decimal: str = ".",
+                limits: ReadLimits | None = None) -> SourceFile:
     """Open `path` for import, rejecting the file whole when it cannot be read as its format.
     `decimal` is the decimal mark the file's text uses: a workbook's number cells are written with
     it, so that they read like the text cells beside them. A declared encoding or delimiter that
@@ -185,14 +212,24 @@ def open_source(path: Path, fmt: str | None = None, encoding: str | None = None,
     size = path.stat().st_size
     if size == 0:
         raise FileRejected(Problem("empty_file", "the file is empty (0 bytes): it has no header row", file=path.name))
+    limits = limits or ReadLimits()
+    if fmt == "xlsx":
+        _check_workbook_expansion(path, limits)
     scan = FileScan(path)
     if fmt == "csv":
-        return _open_csv(path, scan, encoding, delimiter, progress, size)
-    if fmt == "xlsx":
-        return _open_xlsx(path, scan, sheet, decimal)
-    if fmt in ("json", "jsonl"):
-        return _open_json(path, scan, fmt)
-    return _open_parquet(path, scan)
+        source = _open_csv(path, scan, encoding, delimiter, progress, size, limits)
+    elif fmt == "xlsx":
+        source = _open_xlsx(path, scan, sheet, decimal, limits)
+    elif fmt in ("json", "jsonl"):
+        source = _open_json(path, scan, fmt, limits)
+    else:
+        source = _open_parquet(path, scan)
+    source.limits = limits
+    if len(source.header) > limits.columns:
+        close_source(source)
+        raise FileRejected(Problem("too_many_columns", f"the header names {len(source.header):,} columns, more than the "
+                                   f"{limits.columns:,} a file may have (setting max_columns)", file=path.name))
+    return source
 
 
 class FileScan:
@@ -296,27 +333,37 @@ def _header(text: str, delimiter: str | None) -> tuple[list[str], str]:
     return names, delimiter
 
 
-def _locate_huge_record(path: Path, encoding: str, delimiter: str) -> int | None:
-    """The number of the data record larger than CSV_BLOCK_BYTES (the first such, else the
-    largest), found by reading the file again record by record: only when the fast reader has
-    given up on such a record. Sizes count each field's text, its separator and its quotes."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit((1 << 31) - 1)
-    largest, largest_size = None, -1
-    try:
-        with path.open("r", encoding=encoding, newline="") as handle:
-            for number, record in enumerate(csv.reader(handle, delimiter=delimiter)):
-                size = sum(len(f) + 1 + (2 + f.count('"') if any(c in f for c in ('"', delimiter, "\n", "\r")) else 0)
-                           for f in record)
-                if number and size > CSV_BLOCK_BYTES:
-                    return number
-                if number and size > largest_size:
-                    largest, largest_size = number, size
-    except (csv.Error, UnicodeDecodeError, OSError):
-        return None
-    finally:
-        csv.field_size_limit(limit)
-    return largest
+def _locate_huge_record(path: Path, limit: int) -> int | None:
+    """The number of the first data record larger than `limit` bytes, found by reading the file
+    again in blocks, with numpy: a record ends at a line end outside quotes, and no more than a
+    block is held, however long the record. Asked only when the fast reader has given up."""
+    records = 0  # records ended so far, the header included (empty lines are not records)
+    quotes_odd = False
+    start = 0  # the file offset where the current record begins
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            data = np.frombuffer(block, dtype=np.uint8)
+            ends = np.flatnonzero(data == 10)
+            quotes = np.flatnonzero(data == 34)
+            if len(quotes):
+                inside = (np.searchsorted(quotes, ends) + quotes_odd) % 2 == 1
+                ends = ends[~inside]
+                quotes_odd = (quotes_odd + len(quotes)) % 2 == 1
+            if len(ends):
+                starts = np.r_[start, ends[:-1] + offset + 1]
+                lengths = ends + offset - starts
+                filled = lengths > 1
+                over = np.flatnonzero(lengths > limit)
+                if len(over):
+                    before = records + int(filled[:over[0]].sum())
+                    return max(before, 1)
+                records += int(filled.sum())
+                start = int(ends[-1]) + offset + 1
+            offset += len(block)
+            if offset - start > limit:
+                return max(records, 1)
+    return None
 
 
 def csv_blank_lines(path: Path) -> np.ndarray:
@@ -370,9 +417,9 @@ def _locate_bad_bytes(path: Path, encoding: str) -> str:
 
 
 def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str | None,
-              progress: ProgressFn | None, size: int) -> SourceFile:
+              progress: ProgressFn | None, size: int, limits: ReadLimits) -> SourceFile:
     with path.open("rb") as handle:
-        head = handle.read(1 << 16)
+        head = handle.read(max(1 << 16, limits.header_bytes + 1))
     encoding = _sniff_encoding(head, encoding, path.name)
     try:
         sample = head.decode(encoding, errors="strict" if len(head) < (1 << 16) else "ignore")
@@ -380,6 +427,7 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
         raise FileRejected(Problem(
             "bad_encoding", f"the file is not valid {encoding.upper()} at {_locate_bad_bytes(path, encoding)}: "
             "save it as UTF-8, or declare its encoding with --encoding or in the mapping profile", file=path.name)) from None
+    _check_header_size(path, sample.lstrip("\ufeff"), len(head) < size, limits)
     names, delimiter = _header(sample.lstrip("\ufeff"), delimiter)
     if not names:
         raise FileRejected(Problem("no_header", "the file has no header row", file=path.name))
@@ -420,7 +468,8 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
         try:
             reader = pacsv.open_csv(
                 handle,
-                read_options=pacsv.ReadOptions(column_names=positional, block_size=CSV_BLOCK_BYTES, encoding=encoding, use_threads=False),
+                read_options=pacsv.ReadOptions(column_names=positional, block_size=max(limits.record_bytes, 1 << 16),
+                                               encoding=encoding, use_threads=False),
                 parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid),
                 convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in positional},
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
@@ -433,12 +482,13 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                     batch = batch.slice(1)  # the header row
                     first = False
                 n = batch.num_rows
+                check_unreadable(path, source.ragged, limits)
                 if n == 0:
                     continue
                 rows = _record_numbers(valid_before, n, skipped)
                 valid_before += n
                 out = pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(rows, pa.int64())], names=positional + [ROW])
-                _reject_huge_record(path, out)
+                _reject_huge_record(path, out, limits.record_bytes)
                 if last_batch is not None:
                     yield last_batch if scan.without_quotes() else _set_aside_overrun(last_batch, delimiter, source.ragged)
                 last_batch = out
@@ -458,16 +508,26 @@ def _open_csv(path: Path, scan: FileScan, encoding: str | None, delimiter: str |
                     "bad_encoding", f"the file is not valid {encoding.upper()} at {_locate_bad_bytes(path, encoding)}: save it as "
                     "UTF-8, or declare its encoding with --encoding or in the mapping profile", file=path.name)) from None
             if "straddle" in text:
-                row = _locate_huge_record(path, encoding, delimiter)
-                raise FileRejected(Problem(
-                    "record_too_large", f"record {row or '?'} is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table "
-                    "roughtrace can read", file=path.name, row=row)) from None
+                row = _locate_huge_record(path, limits.record_bytes)
+                raise FileRejected(_record_too_large(path, row, limits)) from None
             raise FileRejected(Problem("unreadable_csv", f"the file cannot be read as CSV: {text.splitlines()[0]}", file=path.name)) from None
         finally:
             handle.close()
 
     source.stream = stream
     return source
+
+
+def _check_header_size(path: Path, sample: str, more: bool, limits: ReadLimits) -> None:
+    """Refuse a header line longer than `limits.header_bytes` (never cut it, which would leave its
+    tail to be read as a record). `more`: the file goes on after the sample."""
+    text = sample.lstrip("\r\n \t")
+    ends = [at for at in (text.find("\n"), text.find("\r")) if at >= 0]
+    line = text[:min(ends)] if ends else text
+    if (not ends and more) or len(line.encode("utf-8", errors="replace")) > limits.header_bytes:
+        raise FileRejected(Problem("header_too_large", f"the header line is longer than {limits.header_bytes:,} bytes, the "
+                                   "most a header may be (setting max_header_bytes): is the first line really a header?",
+                                   file=path.name, line=1))
 
 
 def _record_numbers(valid_before: int, n: int, skipped: list[int]) -> np.ndarray:
@@ -519,18 +579,25 @@ def _has_line_break(column: pa.Array) -> bool:
     return stop > first and b"\n" in column.buffers()[2].slice(first, stop - first).to_pybytes()  # memchr beats numpy here
 
 
-def _reject_huge_record(path: Path, batch: pa.RecordBatch) -> None:
-    """A record larger than CSV_BLOCK_BYTES rejects the file (pyarrow would accept it whole)."""
+def _record_too_large(path: Path, row: int | None, limits: ReadLimits) -> Problem:
+    return Problem("record_too_large", f"record {row or '?'} is larger than {_size(limits.record_bytes)}, the most a record "
+                   "may be (setting max_record_bytes): the file is not a table roughtrace can read", file=path.name, row=row)
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n:,} bytes"
+
+
+def _reject_huge_record(path: Path, batch: pa.RecordBatch, limit: int = CSV_BLOCK_BYTES) -> None:
+    """A record larger than `limit` bytes rejects the file (pyarrow would accept it whole)."""
     sizes = None
     for column in batch.columns[:-1]:
         length = pc.fill_null(pc.binary_length(column), 0)
         sizes = length if sizes is None else pc.add(sizes, length)
-    if sizes is None or len(sizes) == 0 or pc.max(sizes).as_py() <= CSV_BLOCK_BYTES:
+    if sizes is None or len(sizes) == 0 or pc.max(sizes).as_py() <= limit:
         return
-    row = batch.column(ROW)[pc.index(pc.greater(sizes, CSV_BLOCK_BYTES), True).as_py()].as_py()
-    raise FileRejected(Problem(
-        "record_too_large", f"record {row} is larger than {CSV_BLOCK_BYTES >> 20} MB: the file is not a table roughtrace can read",
-        file=path.name, row=row))
+    row = batch.column(ROW)[pc.index(pc.greater(sizes, limit), True).as_py()].as_py()
+    raise FileRejected(_record_too_large(path, row, ReadLimits(record_bytes=limit)))
 
 
 def _reject_unterminated_quote_in_ragged(path: Path, last_batch: pa.RecordBatch | None, ragged: list[Ragged]) -> None:
@@ -569,28 +636,74 @@ def _cell_text(value: object, decimal: str = ".") -> str | None:
     return str(value)
 
 
-def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = ".") -> SourceFile:
+def _check_workbook_expansion(path: Path, limits: ReadLimits) -> None:
+    """Refuse a workbook whose parts would unzip to more than the limits allow (a zip bomb, or
+    shared strings too large to hold), from the zip's directory alone, before any part is read.
+    Python's zip reader never returns more of a part than the directory gives its size."""
     import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileRejected(Problem("unreadable_xlsx", f"the file cannot be read as an XLSX workbook ({type(exc).__name__})",
+                                   file=path.name)) from None
+    total = sum(part.file_size for part in parts)
+    if total > limits.xlsx_expanded_bytes:
+        raise FileRejected(Problem("xlsx_too_large", f"the workbook unzips to {_size(total)}, more than the "
+                                   f"{_size(limits.xlsx_expanded_bytes)} one import reads (setting max_xlsx_expanded_bytes)",
+                                   file=path.name))
+    for part in parts:
+        if part.filename.lower().endswith("sharedstrings.xml") and part.file_size > limits.xlsx_shared_strings_bytes:
+            raise FileRejected(Problem("xlsx_too_large", f"the workbook's shared text unzips to {_size(part.file_size)}, more "
+                                       f"than {_size(limits.xlsx_shared_strings_bytes)} (setting max_xlsx_shared_strings_bytes)",
+                                       file=path.name))
+        if part.file_size > (1 << 20) and part.file_size > limits.xlsx_ratio * max(part.compress_size, 1):
+            raise FileRejected(Problem("xlsx_bomb", f"the workbook part {part.filename} expands {part.file_size // max(part.compress_size, 1):,} "
+                                       f"times when unzipped, more than the {limits.xlsx_ratio} a table does (setting "
+                                       "max_xlsx_expansion_ratio): the file is not a table roughtrace can read", file=path.name))
+
+
+_XLSX_BROKEN = (KeyError, IndexError, ValueError, TypeError, AttributeError, EOFError, OSError)
+"""What the workbook reader raises on a workbook its own parts contradict (a cell naming a shared
+string that is not there, malformed XML, a truncated part)."""
+
+
+def _broken_workbook(path: Path, exc: BaseException, row: int | None = None) -> FileRejected:
+    where = f" at sheet row {row}" if row else ""
+    detail = "a cell names a shared text the workbook does not hold" if isinstance(exc, IndexError) else type(exc).__name__
+    return FileRejected(Problem("unreadable_xlsx", f"the workbook is damaged{where} ({detail}): open it in a spreadsheet and "
+                                "save it again", file=path.name, line=row))
+
+
+def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = ".", limits: ReadLimits | None = None) -> SourceFile:
+    import zipfile
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
 
+    limits = limits or ReadLimits()
     try:
         book = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, ParseError, *_XLSX_BROKEN) as exc:
         raise FileRejected(Problem("unreadable_xlsx", f"the file cannot be read as an XLSX workbook ({type(exc).__name__})", file=path.name)) from None
     if sheet is not None and sheet not in book.sheetnames:
         raise FileRejected(Problem("unknown_sheet", f"the workbook has no sheet {sheet!r}; it has {', '.join(book.sheetnames)}", file=path.name))
     ws = book[sheet] if sheet else book.worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header: list[str] = []
-    for values in rows:
-        texts = [_cell_text(v) for v in values]
-        if any(t is not None and t.strip() for t in texts):
-            while texts and (texts[-1] is None or not texts[-1].strip()):
-                texts.pop()
-            header = [t or "" for t in texts]
-            break
-    book.close()
+    try:
+        for values in rows:
+            texts = [_cell_text(v) for v in values]
+            if any(t is not None and t.strip() for t in texts):
+                while texts and (texts[-1] is None or not texts[-1].strip()):
+                    texts.pop()
+                header = [t or "" for t in texts]
+                break
+    except (zipfile.BadZipFile, ParseError, *_XLSX_BROKEN) as exc:
+        raise _broken_workbook(path, exc) from None
+    finally:
+        book.close()
     if not header:
         raise FileRejected(Problem("no_header", "the sheet is empty: it has no header row", file=path.name))
     width = len(header)
@@ -603,6 +716,7 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = "."
         source.ragged.clear()
         blank_after.clear()
         book = load_workbook(path, read_only=True, data_only=True)
+        sheet_row = 0
         try:
             ws = book[sheet] if sheet else book.worksheets[0]
             columns: list[list[str | None]] = [[] for _ in range(width)]
@@ -620,25 +734,37 @@ def _open_xlsx(path: Path, scan: FileScan, sheet: str | None, decimal: str = "."
                     header_row[0] = sheet_row
                     continue
                 record += 1
+                if record > limits.rows:
+                    raise FileRejected(too_many_records(path, limits))
                 extra = [t for t in texts[width:] if t is not None and t.strip()]
                 if extra:
                     source.ragged.append(Ragged(record, "\t".join(t or "" for t in texts), len(texts), width))
+                    if len(source.ragged) > limits.unreadable:
+                        check_unreadable(path, source.ragged, limits)
                     continue
                 texts = (texts + [None] * width)[:width]
                 for i, text in enumerate(texts):
                     columns[i].append(text)
                 numbers.append(record)
                 if len(numbers) >= BATCH_ROWS:
-                    yield _batch(columns, numbers)
+                    yield _checked_batch(path, columns, numbers, limits)
                     columns, numbers = [[] for _ in range(width)], []
             if numbers:
-                yield _batch(columns, numbers)
+                yield _checked_batch(path, columns, numbers, limits)
+        except (zipfile.BadZipFile, ParseError, *_XLSX_BROKEN) as exc:
+            raise _broken_workbook(path, exc, sheet_row + 1) from None
         finally:
             book.close()
 
     source.stream = stream
     source.line_of = lambda rows: lines_after_blanks(rows, header_row[0], np.asarray(blank_after, dtype=np.int64))
     return source
+
+
+def _checked_batch(path: Path, columns: list[list[str | None]], numbers: list[int], limits: ReadLimits) -> pa.RecordBatch:
+    batch = _batch(columns, numbers)
+    _reject_huge_record(path, batch, limits.record_bytes)
+    return batch
 
 
 def _batch(columns: list[list[str | None]], numbers: list[int]) -> pa.RecordBatch:
@@ -665,13 +791,13 @@ def _json_pointer(key: str) -> str:
     return _sql_text("/" + key.replace("~", "~0").replace("/", "~1"))
 
 
-def _json_lines_sql(path: Path) -> str:
+def _json_lines_sql(path: Path, limit: int = CSV_BLOCK_BYTES) -> str:
     """Every line of a JSON Lines file as text, numbered from 1 (`line_no`), empty lines included
     (as NULL): read as one-column CSV, no quoting. A byte 0x01 cannot stand in valid JSON, so it
     ends a field harmlessly."""
     return (f"SELECT ordinality AS line_no, line FROM read_csv({_sql_text(str(path))}, columns = {{'line': 'VARCHAR'}}, "
             f"header = false, delim = '\x01', quote = '', escape = '', auto_detect = false, strict_mode = false, "
-            f"max_line_size = {CSV_BLOCK_BYTES}) WITH ORDINALITY")
+            f"max_line_size = {int(limit)}) WITH ORDINALITY")
 
 
 _BLANK_LINE = "coalesce(trim(line, ' \t\r'), '') = ''"
@@ -688,14 +814,14 @@ def _json_line_problem(text: str) -> str:
     return "this line is not valid JSON, so it holds no record"
 
 
-def _objects_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _objects_line_by_line(con: duckdb.DuckDBPyConnection, path: Path, limit: int = CSV_BLOCK_BYTES) -> None:
     """`objects` of a JSON Lines file some lines of which are not JSON: every line that is not
     empty is a record (`n`), those that are not JSON marked `broken` with their text, for the
     quarantine. A file no line of which is JSON is not JSON Lines: rejected whole."""
     con.execute(f"""CREATE TEMP TABLE objects AS
         SELECT row_number() OVER (ORDER BY line_no) AS n, line_no, CASE WHEN json_valid(line) THEN line::JSON END AS json,
                NOT json_valid(line) AS broken, CASE WHEN NOT json_valid(line) THEN line END AS text
-        FROM ({_json_lines_sql(path)}) WHERE NOT {_BLANK_LINE}""")
+        FROM ({_json_lines_sql(path, limit)}) WHERE NOT {_BLANK_LINE}""")
     valid, first_broken = con.execute("SELECT count(*) FILTER (WHERE NOT broken), min(line_no) FILTER (WHERE broken) FROM objects").fetchall()[0]
     if not valid and first_broken is not None:
         text = con.execute(f"SELECT text FROM objects WHERE line_no = {int(first_broken)}").fetchall()[0][0]
@@ -703,10 +829,12 @@ def _objects_line_by_line(con: duckdb.DuckDBPyConnection, path: Path) -> None:
                                    f"JSON; line {first_broken}: {_json_line_problem(text)}", file=path.name, line=int(first_broken)))
 
 
-def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
+def _open_json(path: Path, scan: FileScan, fmt: str, limits: ReadLimits | None = None) -> SourceFile:
     """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`. A
     line of JSON Lines that is not JSON is a record for the quarantine; the others load."""
-    source_sql = f"read_json_objects({_sql_text(str(path))}, format={_sql_text('array' if fmt == 'json' else 'newline_delimited')})"
+    limits = limits or ReadLimits()
+    source_sql = (f"read_json_objects({_sql_text(str(path))}, format={_sql_text('array' if fmt == 'json' else 'newline_delimited')}, "
+                  f"maximum_object_size = {int(limits.record_bytes)})")
     con = engine_connection(":memory:", "512MB", 2)
     try:
         try:
@@ -715,7 +843,10 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
         except duckdb.Error:
             if fmt != "jsonl":
                 raise
-            _objects_line_by_line(con, path)
+            _objects_line_by_line(con, path, limits.record_bytes)
+        huge = con.execute(f"SELECT min(n) FROM objects WHERE strlen(coalesce(json::VARCHAR, text)) > {int(limits.record_bytes)}").fetchall()[0][0]
+        if huge is not None:
+            raise FileRejected(_record_too_large(path, int(huge), limits))
         kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects WHERE NOT broken GROUP BY t").fetchall()
         not_objects = [first for t, first in kinds if t != "OBJECT"]
         if not_objects:
@@ -756,7 +887,10 @@ def _open_json(path: Path, scan: FileScan, fmt: str) -> SourceFile:
         selects.append(f"{expr} AS c{i}")
     select_sql = f"SELECT {', '.join(selects + ['_row::BIGINT AS _row'])} FROM records WHERE NOT broken ORDER BY _row"
     source = SourceFile(path, fmt, header, scan, stream=lambda: iter(()))
-    bad_lines = [Ragged(int(row), text, 0, len(header), "bad_json", _json_line_problem(text)) for row, text in broken]
+    bad_lines = [Ragged(int(row), text, 0, len(header), "bad_json", _json_line_problem(text)) for row, text in broken[:limits.unreadable + 1]]
+    if len(bad_lines) > limits.unreadable:
+        con.close()
+        check_unreadable(path, bad_lines, limits)
 
     def stream() -> Iterator[pa.RecordBatch]:
         source.ragged[:] = bad_lines

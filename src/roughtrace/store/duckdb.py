@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,21 +25,38 @@ ENGINE_CONFIG = {"autoinstall_known_extensions": False}
 
 
 def engine_connection(path: str = ":memory:", memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2,
-                      temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
+                      temp_directory: str | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection configured for roughtrace's work: bounded memory that spills to disk.
     The limits and the spill folder go in as configuration values, never spliced into SQL, so a
-    path or setting holding a quote is only ever a value."""
+    path or setting holding a quote is only ever a value. Spill files a killed process left in
+    `temp_directory` are removed first: a writing connection holds the file's lock, so no other
+    process can be using them."""
     config: dict[str, Any] = {**ENGINE_CONFIG, "memory_limit": str(memory_limit), "threads": int(threads),
                               "preserve_insertion_order": True,
                               # DuckDB 2 compresses text with DICT_FSST; also analysing every text column for
                               # the older stand-alone FSST, which DICT_FSST beats, cost a fifth of a 2M-row
                               # import's write for the same file size (measured; docs/performance.md)
                               "disabled_compression_methods": "fsst"}
-    if temp_directory:
+    if temp_directory and not read_only:
         config["temp_directory"] = temp_directory
-    con = duckdb.connect(path, config=config)
+    con = duckdb.connect(path, read_only=read_only, config=config)
+    if temp_directory and not read_only:
+        remove_spill_files(Path(temp_directory))
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def remove_spill_files(folder: Path) -> int:
+    """Remove the engine's spill files (`*.tmp`) from `folder`; returns how many were removed.
+    Called only by the process holding the store's lock."""
+    removed = 0
+    for spill in folder.glob("*.tmp") if folder.is_dir() else ():
+        try:
+            spill.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 _HOLDERS: dict[tuple[str, str], threading.RLock] = {}
@@ -62,19 +80,32 @@ class DuckDBStore:
 
     engine = "duckdb"
 
-    def __init__(self, path: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2) -> None:
+    def __init__(self, path: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2,
+                 read_only: bool = False, busy_wait: float = 0.0) -> None:
+        """Open the store; with `read_only`, without its write lock (a reader beside other
+        readers), waiting up to `busy_wait` seconds while a writer (an import) holds the file."""
         self.path = path
         self.url = f"duckdb:///{path}"
+        self.read_only = read_only
         parent = Path(path).parent
         if path != ":memory:" and not parent.exists():
             raise StoreError(f"the folder {parent} for the store {path} does not exist", code="store_folder_missing")
-        try:
-            self.con = engine_connection(path, memory_limit, threads, temp_directory=f"{path}.tmp" if path != ":memory:" else None)
-        except duckdb.IOException as exc:
-            if "Could not set lock" in str(exc) or "Conflicting lock" in str(exc):
-                raise StoreError(f"another process (an import, most likely) is using the store {path}; "
-                                 "try again when it finishes", code="store_busy") from None
-            raise StoreError(f"cannot open the store {path}: {exc}", code="store_unavailable") from None
+        if read_only and (path == ":memory:" or not Path(path).exists()):
+            raise StoreError(f"there is no store at {path}: `roughtrace init` creates one", code="store_missing")
+        deadline = time.monotonic() + max(busy_wait, 0.0)
+        while True:
+            try:
+                self.con = engine_connection(path, memory_limit, threads, read_only=read_only,
+                                             temp_directory=f"{path}.tmp" if path != ":memory:" else None)
+                break
+            except duckdb.IOException as exc:
+                if "Could not set lock" not in str(exc) and "Conflicting lock" not in str(exc):
+                    raise StoreError(f"cannot open the store {path}: {exc}", code="store_unavailable") from None
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"another process (an import, most likely) is writing to the store {path}; "
+                                     "try again when it finishes (setting store_busy_wait: how long a reader waits)",
+                                     code="store_busy") from None
+                time.sleep(0.2)
         self._depth = 0
         self._prepared: dict[str, str] = {}
         self._own_locks: dict[str, threading.RLock] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import StoreError
 from .port import Store
 from .schema import MIGRATIONS, Migration
 
@@ -35,6 +36,22 @@ def applied_version(store: Store) -> int:
         return 0
     value = result.column("v")[0].as_py()
     return int(value or 0)
+
+
+def require_current(store: Store) -> int:
+    """The store's schema version, when it is the one this roughtrace needs; otherwise a
+    `StoreError` telling to run `roughtrace init` or `roughtrace migrate`. Runs no DDL, so a
+    read-only role can ask."""
+    version = applied_version(store)
+    latest = max(m.version for m in all_migrations())
+    if version == 0:
+        raise StoreError("the store holds no roughtrace schema yet: `roughtrace init` creates it",
+                         code="store_not_initialised")
+    if version < latest:
+        raise StoreError(f"the store is at schema version {version}, this roughtrace needs {latest}: run "
+                         "`roughtrace migrate` (as a role that may change the schema), or import a file, which migrates too",
+                         code="schema_behind")
+    return version
 
 
 def apply_migrations(store: Store) -> int:

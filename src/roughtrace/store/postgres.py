@@ -62,8 +62,11 @@ def _pg_sql(sql: str) -> str:
 class PostgresStore:
     engine = "postgresql"
 
-    def __init__(self, url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2) -> None:
+    def __init__(self, url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2, read_only: bool = False) -> None:
+        """Connect; with `read_only`, every transaction of the session is read-only, so a command
+        that only reads never writes, whatever role it runs as."""
         self.url = url
+        self.read_only = read_only
         self._memory_limit = memory_limit
         self._threads = threads
         try:
@@ -71,6 +74,8 @@ class PostgresStore:
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(f"cannot reach the PostgreSQL store: {reason}", code="store_unavailable") from None
+        if read_only:
+            self.con.execute("SET default_transaction_read_only = on")
         self._depth = 0
         self._tx: Any = None
         self._behind: _WriteBehind | None = None
