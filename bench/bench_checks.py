@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from bench_valuation import _knob_value  # noqa: E402
 from roughtrace.checks import assess, run_checks  # noqa: E402
 from roughtrace.provenance import trace  # noqa: E402
 from roughtrace.settings import Settings  # noqa: E402
@@ -149,16 +150,6 @@ def query_floor(store, repeats: int = 50) -> float:
         store.query("SELECT COUNT(*) AS n FROM parties")
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
-
-
-def _knob_value(text: str) -> object:
-    """A simulator setting from the command line: a whole number, a decimal, or text."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main() -> int:
