@@ -61,6 +61,8 @@ def test_a_duckdb_path_holding_a_quote_runs_nothing(tmp_path: Path, capsys: pyte
     target = tmp_path / "x.csv"
     store_path = f"{tmp_path}/a'; COPY (SELECT 42) TO '{target}'; --"
     Path(store_path).parent.mkdir(parents=True, exist_ok=True)
+    code, out, _ = run(capsys, "--db", f"duckdb:///{store_path}", "init")
+    assert code == 0, out
     code, out, _ = run(capsys, "--db", f"duckdb:///{store_path}", "status", "--json")
     assert code == 0, out
     assert not target.exists()
