@@ -7,14 +7,8 @@ command does) loads no Arrow.
 
 from __future__ import annotations
 
-from typing import Any
+from ..lazy import lazy_names
 
 __all__ = ["ImportResult", "import_file"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import pipeline
-
-        return getattr(pipeline, name)
-    raise AttributeError(name)
+__getattr__ = lazy_names(__name__, globals(), {name: "pipeline" for name in __all__})

@@ -9,8 +9,7 @@ import pipeline's hook). See docs/ledger.md.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_names
 
 _SOURCES = {
     "Audit": "audit", "Finding": "audit", "verify": "audit", "ensure_key": "keys", "LedgerError": "log",
@@ -18,8 +17,7 @@ _SOURCES = {
     "record_decision": "log", "Receipt": "receipts", "ReceiptError": "receipts", "RowReceipt": "receipts",
     "verify_consistency": "receipts", "verify_receipt": "receipts", "verify_row_receipt": "receipts",
 }
-"""Where each public name lives: imported on first use, so that importing the area's settings or
-schema (as every command does) does not load its computations and their libraries."""
+"""Where each public name lives (roughtrace.lazy imports it on first use)."""
 
 __all__ = [
     "Audit", "Finding", "LedgerError", "Receipt", "ReceiptError", "RowReceipt", "ensure_key", "latest_head",
@@ -28,9 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, globals(), _SOURCES)

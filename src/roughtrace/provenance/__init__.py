@@ -3,21 +3,14 @@ seller, the origin and the KP certificate, with the status of every link."""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_names
 
 _SOURCES = {
     "STATUSES": "trace", "Link": "trace", "Provenance": "trace", "trace": "trace",
 }
-"""Where each public name lives: imported on first use, so that importing the area's settings or
-schema (as every command does) does not load its computations and their libraries."""
+"""Where each public name lives (roughtrace.lazy imports it on first use)."""
 
 __all__ = ["STATUSES", "Link", "Provenance", "trace"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, globals(), _SOURCES)

@@ -9,8 +9,7 @@ reported outcome; `pricebook` builds the book of rough prices per assortment, or
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ..lazy import lazy_names
 
 _SOURCES = {
     "value_boxes": "boxes", "CertificateCheck": "kp", "check_certificates": "kp", "FlatCost": "method",
@@ -18,8 +17,7 @@ _SOURCES = {
     "reverse_engineer": "method", "build_price_book": "pricebook", "headline": "pricebook",
     "read_price_book": "pricebook", "PolishedPricer": "pricer", "index_pricer": "pricer", "summary": "summary",
 }
-"""Where each public name lives: imported on first use, so that importing the area's settings or
-schema (as every command does) does not load its computations and their libraries."""
+"""Where each public name lives (roughtrace.lazy imports it on first use)."""
 
 __all__ = [
     "CertificateCheck", "FlatCost", "PolishedPricer", "RoughValuation", "SizeTableCost", "build_price_book",
@@ -28,9 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, globals(), _SOURCES)
