@@ -188,7 +188,7 @@ def test_a_password_is_masked_in_any_address() -> None:
 def test_the_database_password_is_never_printed(capsys: pytest.CaptureFixture[str], pg_url: str) -> None:
     url = _with_password(pg_url)
     seen: list[str] = []
-    for args in (["status", "--json"], ["status"], ["settings", "--json"], ["settings"], ["init", "--json"]):
+    for args in (["init", "--json"], ["status", "--json"], ["status"], ["settings", "--json"], ["settings"]):
         code, out, err = run(capsys, "--db", url, *args)
         assert code == 0, out + err
         seen += [out, err]
