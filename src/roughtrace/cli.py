@@ -20,8 +20,8 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
-from .errors import Problem, RoughtraceError, UsageError
-from .settings import SettingError, Settings, redacted, registry
+from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from
+from .settings import Settings, redacted, registry
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
     from .store import Store
@@ -93,15 +93,6 @@ class AreaUnavailable(RoughtraceError):
 
     def __init__(self, name: str, error: ImportError) -> None:
         super().__init__(f"`roughtrace {name}` cannot run: {missing_module(error)}", code="area_unavailable")
-
-
-def missing_module(error: ImportError) -> str:
-    """What a user reads when a module cannot be imported, and what to do about it."""
-    missing = error.name or ""
-    if missing and not missing.startswith("roughtrace"):
-        return (f"it needs the Python package `{missing.split('.')[0]}`, which is not installed here. "
-                "Install roughtrace with its dependencies (`pip install roughtrace`).")
-    return f"{error}. Reinstall roughtrace (`pip install roughtrace`)."
 
 
 class Area(TyperCommand):
@@ -435,59 +426,37 @@ def debugging() -> bool:
     return os.environ.get("ROUGHTRACE_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def internal_detail(exc: BaseException) -> str:
-    """What an internal error's message says of its cause: the exception's name and the first line
-    of its text, never a traceback or a path of roughtrace's own code (an exception's text may
-    carry either, e.g. one re-raised from a worker)."""
-    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
-    code_folder = str(Path(__file__).resolve().parent)
-    if not text or "Traceback" in text or 'File "' in text or code_folder in text or ".py" in text:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app, translating every error into a message and an exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+def run(command: Any, args: list[str], **extra: Any) -> int:
+    """Run `command` (the root app, or one area's) on `args` and answer every failure: the one place
+    the command line turns an exception into problems (`problems_from`) and an exit code. Returns the
+    exit code; `extra` goes to the command's context (`obj=` a context with store and settings)."""
     wants_json = "--json" in args
     try:
-        code = app(args=args, prog_name="roughtrace", standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        code = command(args=args, prog_name="roughtrace", standalone_mode=False, **extra)
+        return code if isinstance(code, int) else EXIT_OK
     except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
+        return done.exit_code
+    except SystemExit as done:  # a command that answered with its own problems (`cli_errors.fail`)
+        return done.code if isinstance(done.code, int) else EXIT_OK if done.code is None else EXIT_FAILED
+    except (typer.Abort, KeyboardInterrupt):
         err.print("Stopped.")
-        sys.exit(130)
+        return 130
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         if wants_json or not hasattr(exc, "show"):
             report([Problem("usage", exc.format_message())], wants_json)
         else:
             exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code else EXIT_OK)
-    except SettingError as exc:
-        report([Problem("bad_setting", str(exc))], wants_json)
-        sys.exit(EXIT_USAGE)
-    except RoughtraceError as exc:
-        report(exc.problems, wants_json)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("Stopped.")
-        sys.exit(130)
-    except ImportError as exc:
-        if debugging():
-            raise
-        report([Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")], wants_json)
-        sys.exit(EXIT_FAILED)
+        return EXIT_USAGE if exc.exit_code else EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        if debugging():
+        if debugging() and not isinstance(exc, RoughtraceError):
             raise
-        report([Problem("internal_error", f"roughtrace hit an internal error ({internal_detail(exc)}). "
-                                           "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")], wants_json)
-        sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK)
+        report(problems_from(exc), wants_json)
+        return exc.exit_code if isinstance(exc, RoughtraceError) else EXIT_FAILED
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app and leaves with its exit code."""
+    sys.exit(run(app, list(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":
