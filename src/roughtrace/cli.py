@@ -1,7 +1,9 @@
 """The command line: a thin layer over the library.
 
-Library errors (`RoughtraceError`) are translated here, once, into a message or the one JSON error
-shape; no Python traceback reaches a user (set ROUGHTRACE_DEBUG=1 to see one). Exit codes: 0 done
+Every failure, of this module's commands and of each area's, is answered here, once (`run`, from
+`errors.problems_from`): a message or the one JSON error shape; an exception outside the
+`RoughtraceError` tree is a bug and answers `internal_error`. No Python traceback reaches a user
+(set ROUGHTRACE_DEBUG=1 to see one). Exit codes: 0 done
 (or nothing new), 3 done with rows quarantined, 1 nothing stored / failed, 2 usage error.
 """
 
@@ -20,7 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
-from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from
+from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from, writing
 from .settings import Settings, redacted, registry
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
@@ -385,7 +387,7 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
     columns: list[str] = []
     for record in records:
         columns += [k for k in record if k not in columns]
-    with out_path.open("w", newline="", encoding="utf-8") as handle:
+    with writing(out_path), out_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["batch_id", "kind", "file", "row", "line", "codes", "problems"] + columns)
         for r, record in zip(rows, records, strict=True):
