@@ -22,6 +22,7 @@ import typer
 from .. import render
 from ..domain.money import carats, usd
 from ..errors import NotFound, Problem, UsageError, writing
+from ..json_values import plain
 from .kp import VERDICTS, CertificateCheck, CheckRules, verdict_counts
 from .method import CostModelError, cost_model_from_settings, reverse_engineer
 from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
@@ -46,10 +47,6 @@ def _margin(text: str) -> Decimal:
         return Decimal(text.strip())
     except ArithmeticError:
         raise CostModelError(f"--cost-margin takes a fraction such as 0.15, not {text!r}") from None
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal | dt.date | dt.datetime) else v) for k, v in row.items()}
 
 
 # -- value ------------------------------------------------------------------------------------
@@ -100,7 +97,7 @@ def value_box(
         if not rows:
             raise NotFound(f"box {box_id!r} has no valuation: it has no reported outcome, or run "
                            "`roughtrace pricebook build`", code="box_not_valued")
-        row = _jsonable(rows[0])
+        row = plain(rows[0])
         row["cost_model"] = json.loads(row["cost_model"])
         if as_json:
             render.emit_json(row)
@@ -161,7 +158,7 @@ def pricebook_show(
                 raise NotFound(f"the price book has no {level} entry for {', '.join(filters)}", code="no_entries")
             raise NotFound("the price book is empty: run `roughtrace pricebook build`", code="empty_price_book")
         if as_json:
-            render.emit_json({"entries": [_jsonable(r) for r in shown], "total": len(rows)})
+            render.emit_json({"entries": [plain(r) for r in shown], "total": len(rows)})
             return
         say = render.console()
         say.print(render.table(
@@ -199,7 +196,7 @@ def pricebook_export(
             stream = sys.stdout if str(out) == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             if fmt == "json":
-                json.dump([_jsonable(r) for r in rows], stream, indent=1)
+                json.dump([plain(r) for r in rows], stream, indent=1)
                 stream.write("\n")
             else:
                 writer = csv.writer(stream)
@@ -281,7 +278,7 @@ def kp_check(
         rows = [with_gap(r) for r in lines.to_pylist()]
         from ..ledger.decisions import log_decision, summarised
 
-        verdict_lines = [_jsonable(r) for r in lines.to_pylist()]
+        verdict_lines = [plain(r) for r in lines.to_pylist()]
         counts = verdict_counts(lines)
         receipt = log_decision(store, settings, "kp_check", {
             "scope": "all" if all_ else sorted(certificate_ids), "verdicts": counts,
@@ -293,7 +290,7 @@ def kp_check(
                   **{f"{v}_gap_usd": sum((r["gap_usd"] for r in rows if r["verdict"] == v), Decimal(0))
                      for v in ("overvalued", "undervalued")}}
         if as_json:
-            render.emit_json({"lines": [_jsonable(r) for r in shown], "verdicts": counts, "totals": totals,
+            render.emit_json({"lines": [plain(r) for r in shown], "verdicts": counts, "totals": totals,
                               "shown": len(shown), "matching": len(chosen), "not_found": missing, "receipt": receipt})
             return
         say = render.console()
