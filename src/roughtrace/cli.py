@@ -9,8 +9,6 @@ Every failure, of this module's commands and of each area's, is answered here, o
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
 from pathlib import Path
@@ -22,10 +20,11 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
-from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from, writing
+from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from
 from .settings import Settings, redacted, registry
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
+    from .app import Context
     from .store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
@@ -83,6 +82,12 @@ class App:
             else:
                 self._store.migrate()
         return self._store
+
+    def context(self) -> Context:
+        """The use cases' context for this call: the store, opened, and the settings."""
+        from .app import Context
+
+        return Context(self.store(), self.settings)
 
     def close(self) -> None:
         if self._store is not None:
@@ -213,20 +218,15 @@ def migrate(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """What the store holds: rows per kind, batches, quarantined rows."""
-    from .domain.kinds import KINDS
+    from .app.status import store_status
 
-    store = ctx.obj.store()
-    counts = {kind: int(store.query(f"SELECT count(*) AS n FROM {kind}").column("n")[0].as_py()) for kind in KINDS}
-    batches = int(store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py())
-    quarantined = int(store.query("SELECT count(*) AS n FROM quarantine").column("n")[0].as_py())
-    body = {"ok": True, "db": redacted(store.url), "engine": store.engine, "schema_version": store.schema_version(),
-            "rows": counts, "batches": batches, "quarantined": quarantined}
+    held = store_status(ctx.obj.context())
     if as_json:
-        emit_json(body)
+        emit_json(held.as_dict())
         return
-    out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in counts.items()),
-                           title=f"{body['db']} ({store.engine}, schema {body['schema_version']})"))
-    out.print(f"{batches:,} import batches; {quarantined:,} rows in quarantine")
+    out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in held.rows.items()),
+                           title=f"{held.db} ({held.engine}, schema {held.schema_version})"))
+    out.print(f"{held.batches:,} import batches; {held.quarantined:,} rows in quarantine")
 
 
 @app.command("settings")
@@ -343,36 +343,20 @@ def export_command(ctx: typer.Context, kind: KindName = typer.Argument(..., help
 
 
 # -- quarantine ----------------------------------------------------------------------------------------
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-def _quarantined(store: Store, batch: int | None) -> list[dict[str, Any]]:
-    where, params = ("WHERE batch_id = ?", (batch,)) if batch is not None else ("", ())
-    return store.query(f"SELECT batch_id, kind, file_name, source_row, record, problems FROM quarantine {where} "
-                       "ORDER BY batch_id, source_row", params).to_pylist()
-
-
 @quarantine_app.command("list")
 def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch", help="Only this import batch."),
                     as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """The rejected rows with their reasons."""
-    rows = _quarantined(ctx.obj.store(), batch)
-    if as_json:
-        emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
-        return
-    def located(listed: list[dict[str, Any]], record: int) -> str:
-        line = next((p["line"] for p in listed if p.get("line") is not None), None)
-        return render.number(line) if line is not None else f"record {render.number(record)}"
+    from .app.quarantine import quarantined
 
+    rows = quarantined(ctx.obj.context(), batch)
+    if as_json:
+        emit_json({"ok": True, "rows": [r.as_dict() for r in rows]})
+        return
     out.print(render.table([("batch", render.RIGHT), "file", ("line", render.RIGHT), "problems"], (
-        (r["batch_id"], r["file_name"], located(listed, r["source_row"]),
-         "; ".join(f"{p['code']}: {p['message']}" for p in listed))
-        for r in rows[:500] for listed in (json.loads(r["problems"]),)), caption=LINE_CAPTION))
+        (r.batch_id, r.file_name, render.number(r.line) if r.line is not None else f"record {render.number(r.source_row)}",
+         "; ".join(f"{p['code']}: {p['message']}" for p in r.problems))
+        for r in rows[:500]), caption=LINE_CAPTION))
     if len(rows) > 500:
         out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
 
@@ -382,25 +366,13 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
                       batch: int = typer.Option(None, "--batch", help="Only this import batch."),
                       as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Write the rejected rows to CSV, verbatim, with their reasons (formula-looking cells escaped)."""
-    rows = _quarantined(ctx.obj.store(), batch)
-    records = [json.loads(r["record"]) for r in rows]
-    columns: list[str] = []
-    for record in records:
-        columns += [k for k in record if k not in columns]
-    with writing(out_path), out_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["batch_id", "kind", "file", "row", "line", "codes", "problems"] + columns)
-        for r, record in zip(rows, records, strict=True):
-            problems = json.loads(r["problems"])
-            line = next((p["line"] for p in problems if p.get("line") is not None), "")
-            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]), str(line),
-                     " ".join(p["code"] for p in problems), "; ".join(p["message"] for p in problems)]
-            cells += ["" if record.get(c) is None else str(record.get(c)) for c in columns]
-            writer.writerow([spreadsheet_safe(c) for c in cells])
+    from .app.quarantine import export_quarantine
+
+    rows = export_quarantine(ctx.obj.context(), out_path, batch)
     if as_json:
-        emit_json({"ok": True, "file": str(out_path), "rows": len(rows)})
+        emit_json({"ok": True, "file": str(out_path), "rows": rows})
     else:
-        out.print(f"Wrote {len(rows):,} quarantined rows to {out_path}")
+        out.print(f"Wrote {rows:,} quarantined rows to {out_path}")
 
 
 # -- the demo ---------------------------------------------------------------------------------------
