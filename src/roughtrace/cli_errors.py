@@ -1,5 +1,6 @@
-"""How every command line answers a failure: the one error shape on stdout with `--json`, or one
-line a problem on stderr. The root CLI and each area's sub-commands all answer through `fail`."""
+"""How the command line prints problems: the one error shape on stdout with `--json`, or one line a
+problem on stderr. `cli.run` answers every exception through `report`; `fail` is for a command
+that answers with problems it gathered itself (a ledger audit's findings, stones it could not quote)."""
 
 from __future__ import annotations
 
