@@ -5,15 +5,19 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from typer.testing import CliRunner, Result
 
+from roughtrace.cli import run
 from roughtrace.domain import kinds
 from roughtrace.domain.money import CARAT_PLACES, USD_PLACES
 from roughtrace.provenance import boxes
@@ -40,6 +44,22 @@ def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
         if variable.startswith("ROUGHTRACE_") and variable not in KEPT_ENVIRONMENT:
             monkeypatch.delenv(variable)
     return home
+
+
+class CommandLine:
+    """Runs a command (the root app or one area's) as `roughtrace` runs it: through `roughtrace.cli.run`,
+    the one translation of errors into problems and exit codes, with its output captured as typer's
+    CliRunner captures it (`obj` stands in for the context the root builds: store and settings)."""
+
+    def invoke(self, command: Any, args: list[str], obj: Any = None, **extra: Any) -> Result:
+        runner = CliRunner()
+        if obj is not None:
+            extra["obj"] = obj
+        with runner.isolation() as (stdout, stderr, output):
+            code = run(command, list(args), **extra)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            return Result(runner, stdout.getvalue(), stderr.getvalue(), output.getvalue(), None, code, None)
 
 
 def _pg_store() -> Iterator[Store]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.checks import riskiest
 from roughtrace.checks.cli import app
 from test_checks_support import OUTCOMES_HEADER, SALES_HEADER, builder, settings
@@ -38,7 +38,7 @@ class Context:
 
 
 def invoke(build, args, **overrides):
-    return CliRunner().invoke(app, args, obj=Context(build(SALES, OUTCOMES), **overrides))
+    return CommandLine().invoke(app, args, obj=Context(build(SALES, OUTCOMES), **overrides))
 
 
 def test_sightholders_json_ranks_the_riskiest_first(build):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from roughtrace.checks import assess, run_checks
+from roughtrace.settings import SettingError
 from test_checks_support import (
     DISPOSITIONS_HEADER,
     OUTCOMES_HEADER,
@@ -455,7 +456,7 @@ def test_a_check_switched_off_reports_nothing(build):
 GIA1000001,GIA,M1,B1,,,2024-02-20,round,2.010,G,VS1,EX
 """)
     assert findings(store, "size_and_timing", checks_disabled="size_and_timing, coverage") == []
-    with pytest.raises(ValueError, match="no check called"):
+    with pytest.raises(SettingError, match="no check called"):
         run_checks(store, settings(checks_disabled="flipping"))
 
 

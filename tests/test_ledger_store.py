@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.domain import kinds
 from roughtrace.ledger import audit, canonical, kernel, keys, log, merkle, receipts, tiles
 from roughtrace.ledger.cli import app as ledger_app
@@ -306,7 +306,7 @@ class _Context:
 
 
 def _run(store, *args):
-    result = CliRunner().invoke(ledger_app, list(args), obj=_Context(store))
+    result = CommandLine().invoke(ledger_app, list(args), obj=_Context(store))
     return result.exit_code, result.stdout
 
 

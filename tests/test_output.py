@@ -13,8 +13,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace import render
 from roughtrace.checks.cli import app as verify_app
 from roughtrace.cli import KindName, app
@@ -32,7 +32,7 @@ from test_pricing_index import load as load_trades
 from test_valuation_kp import valued_market
 from test_valuation_support import certificate_rows, context, load, new_store
 
-runner = CliRunner()
+runner = CommandLine()
 
 
 @pytest.fixture(autouse=True)
@@ -216,7 +216,7 @@ def test_value_rough_shows_money_and_no_json():
 # -- receipts ---------------------------------------------------------------------------------------
 
 def ledger_run(store, *args):
-    result = CliRunner().invoke(ledger_app, list(args), obj=SimpleNamespace(store=lambda: store, settings=Settings()))
+    result = CommandLine().invoke(ledger_app, list(args), obj=SimpleNamespace(store=lambda: store, settings=Settings()))
     return result.exit_code, result.stdout
 
 

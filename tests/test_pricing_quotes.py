@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.domain.grades import CLARITIES, COLOURS, CUTS, SHAPES
 from roughtrace.domain.sizes import BRACKET_LOWER_BOUNDS
 from roughtrace.pricing import index as price_index
@@ -121,7 +121,7 @@ class _Ctx:
 
 
 def test_cli_quote_json_and_errors(store, tmp_path):
-    runner = CliRunner()
+    runner = CommandLine()
     result = runner.invoke(app, ["quote", "--shape", "round", "--carat", "1.1", "--color", "H", "--clarity", "VS2",
                                  "--date", "2025-03-01", "--json"], obj=_Ctx(store))
     assert result.exit_code == 0, result.output
@@ -169,7 +169,7 @@ def test_the_band_reflects_the_evidence_behind_a_quote(cell_sd):
 
 
 def test_cli_reads_grades_in_any_case_as_the_importer_does(store):
-    runner = CliRunner()
+    runner = CommandLine()
     upper = runner.invoke(app, ["quote", "--shape", "round", "--carat", "1.1", "--color", "H", "--clarity", "VS2",
                                 "--cut", "EX", "--date", "2025-03-01", "--json"], obj=_Ctx(store))
     lower = runner.invoke(app, ["quote", "--shape", "Round", "--carat", "1.1", "--color", "h", "--clarity", "vs2",
@@ -186,7 +186,7 @@ def test_cli_file_quotes_every_good_row_and_names_each_bad_one(store, tmp_path):
                           "round,1.10,H,VS9,EX,2025-02-01\n"
                           "pear,0.50,D,if,,\n"
                           "oval,-1,G,SI1,VG,2025-13-01\n")
-    runner = CliRunner()
+    runner = CommandLine()
     result = runner.invoke(app, ["quote", "--file", str(stones_csv), "--json"], obj=_Ctx(store))
     assert result.exit_code == 1
     body = json.loads(result.output)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.errors import NotFound
 from roughtrace.provenance import trace
 from roughtrace.provenance.cli import app
@@ -128,14 +128,14 @@ class Context:
 
 
 def test_cli_prints_one_json_object(store):
-    result = CliRunner().invoke(app, ["2141000001", "--json"], obj=Context(store))
+    result = CommandLine().invoke(app, ["2141000001", "--json"], obj=Context(store))
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["ok"] is True and body["status"] == "verified" and len(body["links"]) == 6
 
 
 def test_cli_error_has_the_one_error_shape(store):
-    result = CliRunner().invoke(app, ["404", "--json"], obj=Context(store))
+    result = CommandLine().invoke(app, ["404", "--json"], obj=Context(store))
     assert result.exit_code == 1
     body = json.loads(result.output)
     assert body["ok"] is False and body["errors"][0]["code"] == "stone_not_found"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
+from conftest import CommandLine
 from roughtrace.sim.cli import app
 
-runner = CliRunner()
+runner = CommandLine()
 
 
 def test_generate_writes_a_market_and_prints_one_json_object(tmp_path):

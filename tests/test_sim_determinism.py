@@ -8,6 +8,7 @@ import json
 import pytest
 
 from roughtrace.sim import generate_market, market_params
+from roughtrace.sim.params import ParameterError
 
 TINY = {"polished_rows": 4_000, "n_transactions": 3_000, "chunk_boxes": 60}
 """Small chunks so that several are drawn concurrently."""
@@ -41,11 +42,11 @@ def test_manifest_records_seed_size_parameters_and_files(tmp_path):
 
 
 def test_unknown_parameters_and_sizes_are_refused():
-    with pytest.raises(ValueError, match="unknown simulator parameters"):
+    with pytest.raises(ParameterError, match="unknown simulator parameters"):
         market_params("small", flip_shares=0.3)
-    with pytest.raises(ValueError, match="size must be one of"):
+    with pytest.raises(ParameterError, match="size must be one of"):
         market_params("huge")
-    with pytest.raises(ValueError, match="flip_share"):
+    with pytest.raises(ParameterError, match="flip_share"):
         market_params("small", flip_share=1.5)
 
 

@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from roughtrace.sim import generate_market
+from roughtrace.sim.params import ParameterError
 
 TINY = {"polished_rows": 4_000, "n_transactions": 100, "years": 2}
 
@@ -113,7 +114,7 @@ def test_bad_knob_values_are_refused():
     for name, value in (("row_order", "random"), ("weight_precision", "two"), ("certificate_make_up", "lines"),
                         ("producers", 0), ("producers", 6), ("flipper_periods", "some"), ("in_process_share", 1.5),
                         ("exporter_mix_persistence", -0.1)):
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ParameterError, match=name):
             market_params("small", **{name: value})
 
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.valuation.cli import kp_app
 from roughtrace.valuation.kp import LINE_FIELDS, CertificateCheck, CheckRules, check_certificates
 from roughtrace.valuation.pricebook import FITTED, build_price_book, read_price_book
@@ -25,7 +25,7 @@ from test_valuation_support import (
     settings,
 )
 
-runner = CliRunner()
+runner = CommandLine()
 A_ST, B_SH = Decimal("382.50"), Decimal("195.84")
 """Book prices of the fixture's assortments: 0.30 ct from 1 ct at $1,500/ct (G) or $768/ct (J), less 15%."""
 

@@ -13,6 +13,7 @@ from roughtrace.valuation.method import (
     CostModelError,
     FlatCost,
     SizeTableCost,
+    ValuationError,
     cost_model_from_settings,
     parse_cost_table,
     reverse_engineer,
@@ -81,7 +82,7 @@ def test_bad_margins_are_refused(margin):
 
 
 def test_rough_carats_must_be_positive():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValuationError):
         reverse_engineer(Decimal("450"), Decimal("0"))
 
 

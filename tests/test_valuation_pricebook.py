@@ -7,8 +7,8 @@ import json
 from decimal import Decimal
 
 import numpy as np
-from typer.testing import CliRunner
 
+from conftest import CommandLine
 from roughtrace.valuation.boxes import BoxRules, value_boxes
 from roughtrace.valuation.cli import pricebook_app, value_app
 from roughtrace.valuation.method import FlatCost, SizeTableCost
@@ -16,7 +16,7 @@ from roughtrace.valuation.pricebook import FITTED, build_price_book, headline, r
 from roughtrace.valuation.summary import summary
 from test_valuation_support import SALES_HEADER, GradePricer, book_market, context, load, new_store, settings
 
-runner = CliRunner()
+runner = CommandLine()
 
 
 def one_box_store():

@@ -1,14 +1,14 @@
 """The command line: a thin layer over the library.
 
-Library errors (`RoughtraceError`) are translated here, once, into a message or the one JSON error
-shape; no Python traceback reaches a user (set ROUGHTRACE_DEBUG=1 to see one). Exit codes: 0 done
+Every failure, of this module's commands and of each area's, is answered here, once (`run`, from
+`errors.problems_from`): a message or the one JSON error shape; an exception outside the
+`RoughtraceError` tree is a bug and answers `internal_error`. No Python traceback reaches a user
+(set ROUGHTRACE_DEBUG=1 to see one). Exit codes: 0 done
 (or nothing new), 3 done with rows quarantined, 1 nothing stored / failed, 2 usage error.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,10 +20,11 @@ from typer.core import TyperCommand, TyperGroup
 from . import __version__, render
 from .cli_errors import report
 from .cli_help import plain_help
-from .errors import Problem, RoughtraceError, UsageError
-from .settings import SettingError, Settings, redacted, registry
+from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from
+from .settings import Settings, redacted, registry
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
+    from .app import Context
     from .store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
@@ -82,6 +83,12 @@ class App:
                 self._store.migrate()
         return self._store
 
+    def context(self) -> Context:
+        """The use cases' context for this call: the store, opened, and the settings."""
+        from .app import Context
+
+        return Context(self.store(), self.settings)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -93,15 +100,6 @@ class AreaUnavailable(RoughtraceError):
 
     def __init__(self, name: str, error: ImportError) -> None:
         super().__init__(f"`roughtrace {name}` cannot run: {missing_module(error)}", code="area_unavailable")
-
-
-def missing_module(error: ImportError) -> str:
-    """What a user reads when a module cannot be imported, and what to do about it."""
-    missing = error.name or ""
-    if missing and not missing.startswith("roughtrace"):
-        return (f"it needs the Python package `{missing.split('.')[0]}`, which is not installed here. "
-                "Install roughtrace with its dependencies (`pip install roughtrace`).")
-    return f"{error}. Reinstall roughtrace (`pip install roughtrace`)."
 
 
 class Area(TyperCommand):
@@ -220,20 +218,15 @@ def migrate(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """What the store holds: rows per kind, batches, quarantined rows."""
-    from .domain.kinds import KINDS
+    from .app.status import store_status
 
-    store = ctx.obj.store()
-    counts = {kind: int(store.query(f"SELECT count(*) AS n FROM {kind}").column("n")[0].as_py()) for kind in KINDS}
-    batches = int(store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py())
-    quarantined = int(store.query("SELECT count(*) AS n FROM quarantine").column("n")[0].as_py())
-    body = {"ok": True, "db": redacted(store.url), "engine": store.engine, "schema_version": store.schema_version(),
-            "rows": counts, "batches": batches, "quarantined": quarantined}
+    held = store_status(ctx.obj.context())
     if as_json:
-        emit_json(body)
+        emit_json(held.as_dict())
         return
-    out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in counts.items()),
-                           title=f"{body['db']} ({store.engine}, schema {body['schema_version']})"))
-    out.print(f"{batches:,} import batches; {quarantined:,} rows in quarantine")
+    out.print(render.table(["kind", ("rows", render.RIGHT)], ((kind, render.number(n)) for kind, n in held.rows.items()),
+                           title=f"{held.db} ({held.engine}, schema {held.schema_version})"))
+    out.print(f"{held.batches:,} import batches; {held.quarantined:,} rows in quarantine")
 
 
 @app.command("settings")
@@ -350,36 +343,20 @@ def export_command(ctx: typer.Context, kind: KindName = typer.Argument(..., help
 
 
 # -- quarantine ----------------------------------------------------------------------------------------
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A cell a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
-def _quarantined(store: Store, batch: int | None) -> list[dict[str, Any]]:
-    where, params = ("WHERE batch_id = ?", (batch,)) if batch is not None else ("", ())
-    return store.query(f"SELECT batch_id, kind, file_name, source_row, record, problems FROM quarantine {where} "
-                       "ORDER BY batch_id, source_row", params).to_pylist()
-
-
 @quarantine_app.command("list")
 def quarantine_list(ctx: typer.Context, batch: int = typer.Option(None, "--batch", help="Only this import batch."),
                     as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """The rejected rows with their reasons."""
-    rows = _quarantined(ctx.obj.store(), batch)
-    if as_json:
-        emit_json({"ok": True, "rows": [{**r, "record": json.loads(r["record"]), "problems": json.loads(r["problems"])} for r in rows]})
-        return
-    def located(listed: list[dict[str, Any]], record: int) -> str:
-        line = next((p["line"] for p in listed if p.get("line") is not None), None)
-        return render.number(line) if line is not None else f"record {render.number(record)}"
+    from .app.quarantine import quarantined
 
+    rows = quarantined(ctx.obj.context(), batch)
+    if as_json:
+        emit_json({"ok": True, "rows": [r.as_dict() for r in rows]})
+        return
     out.print(render.table([("batch", render.RIGHT), "file", ("line", render.RIGHT), "problems"], (
-        (r["batch_id"], r["file_name"], located(listed, r["source_row"]),
-         "; ".join(f"{p['code']}: {p['message']}" for p in listed))
-        for r in rows[:500] for listed in (json.loads(r["problems"]),)), caption=LINE_CAPTION))
+        (r.batch_id, r.file_name, render.number(r.line) if r.line is not None else f"record {render.number(r.source_row)}",
+         "; ".join(f"{p['code']}: {p['message']}" for p in r.problems))
+        for r in rows[:500]), caption=LINE_CAPTION))
     if len(rows) > 500:
         out.print(f"... {len(rows) - 500:,} more: `roughtrace quarantine export` writes them all.")
 
@@ -389,25 +366,13 @@ def quarantine_export(ctx: typer.Context, out_path: Path = typer.Option(Path("qu
                       batch: int = typer.Option(None, "--batch", help="Only this import batch."),
                       as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Write the rejected rows to CSV, verbatim, with their reasons (formula-looking cells escaped)."""
-    rows = _quarantined(ctx.obj.store(), batch)
-    records = [json.loads(r["record"]) for r in rows]
-    columns: list[str] = []
-    for record in records:
-        columns += [k for k in record if k not in columns]
-    with out_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["batch_id", "kind", "file", "row", "line", "codes", "problems"] + columns)
-        for r, record in zip(rows, records, strict=True):
-            problems = json.loads(r["problems"])
-            line = next((p["line"] for p in problems if p.get("line") is not None), "")
-            cells = [str(r["batch_id"]), r["kind"], r["file_name"], str(r["source_row"]), str(line),
-                     " ".join(p["code"] for p in problems), "; ".join(p["message"] for p in problems)]
-            cells += ["" if record.get(c) is None else str(record.get(c)) for c in columns]
-            writer.writerow([spreadsheet_safe(c) for c in cells])
+    from .app.quarantine import export_quarantine
+
+    rows = export_quarantine(ctx.obj.context(), out_path, batch)
     if as_json:
-        emit_json({"ok": True, "file": str(out_path), "rows": len(rows)})
+        emit_json({"ok": True, "file": str(out_path), "rows": rows})
     else:
-        out.print(f"Wrote {len(rows):,} quarantined rows to {out_path}")
+        out.print(f"Wrote {rows:,} quarantined rows to {out_path}")
 
 
 # -- the demo ---------------------------------------------------------------------------------------
@@ -435,59 +400,37 @@ def debugging() -> bool:
     return os.environ.get("ROUGHTRACE_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def internal_detail(exc: BaseException) -> str:
-    """What an internal error's message says of its cause: the exception's name and the first line
-    of its text, never a traceback or a path of roughtrace's own code (an exception's text may
-    carry either, e.g. one re-raised from a worker)."""
-    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
-    code_folder = str(Path(__file__).resolve().parent)
-    if not text or "Traceback" in text or 'File "' in text or code_folder in text or ".py" in text:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {text[:300]}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app, translating every error into a message and an exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+def run(command: Any, args: list[str], **extra: Any) -> int:
+    """Run `command` (the root app, or one area's) on `args` and answer every failure: the one place
+    the command line turns an exception into problems (`problems_from`) and an exit code. Returns the
+    exit code; `extra` goes to the command's context (`obj=` a context with store and settings)."""
     wants_json = "--json" in args
     try:
-        code = app(args=args, prog_name="roughtrace", standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
+        code = command(args=args, prog_name="roughtrace", standalone_mode=False, **extra)
+        return code if isinstance(code, int) else EXIT_OK
     except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
+        return done.exit_code
+    except SystemExit as done:  # a command that answered with its own problems (`cli_errors.fail`)
+        return done.code if isinstance(done.code, int) else EXIT_OK if done.code is None else EXIT_FAILED
+    except (typer.Abort, KeyboardInterrupt):
         err.print("Stopped.")
-        sys.exit(130)
+        return 130
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         if wants_json or not hasattr(exc, "show"):
             report([Problem("usage", exc.format_message())], wants_json)
         else:
             exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code else EXIT_OK)
-    except SettingError as exc:
-        report([Problem("bad_setting", str(exc))], wants_json)
-        sys.exit(EXIT_USAGE)
-    except RoughtraceError as exc:
-        report(exc.problems, wants_json)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("Stopped.")
-        sys.exit(130)
-    except ImportError as exc:
-        if debugging():
-            raise
-        report([Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")], wants_json)
-        sys.exit(EXIT_FAILED)
+        return EXIT_USAGE if exc.exit_code else EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        if debugging():
+        if debugging() and not isinstance(exc, RoughtraceError):
             raise
-        report([Problem("internal_error", f"roughtrace hit an internal error ({internal_detail(exc)}). "
-                                           "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")], wants_json)
-        sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK)
+        report(problems_from(exc), wants_json)
+        return exc.exit_code if isinstance(exc, RoughtraceError) else EXIT_FAILED
 
 
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app and leaves with its exit code."""
+    sys.exit(run(app, list(sys.argv[1:] if argv is None else argv)))
 
 
 if __name__ == "__main__":

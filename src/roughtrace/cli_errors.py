@@ -1,14 +1,15 @@
-"""How every command line answers a failure: the one error shape on stdout with `--json`, or one
-line a problem on stderr. The root CLI and each area's sub-commands all answer through `fail`."""
+"""How the command line prints problems: the one error shape on stdout with `--json`, or one line a
+problem on stderr. `cli.run` answers every exception through `report`; `fail` is for a command
+that answers with problems it gathered itself (a ledger audit's findings, stones it could not quote)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from typing import Any, NoReturn
 
 from .errors import Problem, error_body
+from .json_values import dumps
 from .settings import redacted
 
 
@@ -17,7 +18,7 @@ def report(problems: list[Problem], as_json: bool, **extra: Any) -> None:
     store password inside a message is shown as ***."""
     problems = [replace(p, message=redacted(p.message)) for p in problems]
     if as_json:
-        print(json.dumps(error_body(problems, **extra), ensure_ascii=False, default=str))
+        print(dumps(error_body(problems, **extra)))
         return
     for p in problems:
         where = ", ".join(part for part in (

@@ -1,13 +1,38 @@
 """One error shape for every interface: problems are data, exceptions carry them.
 
 A `Problem` names where (file, row, column), what (a stable code) and why (a sentence a trade
-user can act on). Library code raises `RoughtraceError` subclasses carrying problems; the CLI and
-the API translate them once, at their boundary, into `error_body()`.
+user can act on). Every exception roughtrace raises for a reason a user can act on derives from
+`RoughtraceError` and carries its problems; `problems_from(exc)` is what an interface tells a user
+about any exception, and each interface (the CLI now, the HTTP API next) calls it once, at its
+boundary, to answer with `error_body()`. An exception outside the tree is a bug: it answers
+`internal_error`, never a user's mistake.
+
+    RoughtraceError                     exit 1 unless said
+      FileRejected                      an input file cannot be read as its format
+      UsageError (exit 2)               the request is wrong
+        settings.SettingError           bad_setting: a setting's name or value
+        domain.money.AmountError        not an exact amount (its code says why)
+        valuation.method.CostModelError bad_option: a cost model parameter
+        sim.params.ParameterError       bad_parameter: a simulator parameter
+      StoreError                        the store cannot be opened, migrated or written
+      NotFound                          what was asked for is not in the store
+        ledger.log.LedgerError          an entry, head, batch or row the log does not hold
+        valuation.pricer.PricerUnavailable  no_price_index
+      CheckFailed                       presented evidence does not check
+        ledger.merkle.ProofError        proof_invalid
+        ledger.heads.HeadError          head_invalid
+        ledger.receipts.ReceiptError    receipt_invalid
+      CannotRead, CannotWrite           a file a command was pointed at cannot be read or written
+      ledger.keys.LedgerKeyError        the signing key cannot be found, made or read
+      cli.AreaUnavailable               an area's commands cannot load
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -35,13 +60,15 @@ class Problem:
 
 
 class RoughtraceError(Exception):
-    """Base of every error the library raises on purpose. `exit_code` is the CLI's."""
+    """Base of every error the library raises on purpose. `code` is the problem code a bare message
+    is given; `exit_code` is the CLI's."""
 
+    code = "error"
     exit_code = 1
 
-    def __init__(self, problems: list[Problem] | Problem | str, code: str = "error") -> None:
+    def __init__(self, problems: list[Problem] | Problem | str, code: str | None = None) -> None:
         if isinstance(problems, str):
-            problems = [Problem(code, problems)]
+            problems = [Problem(code or type(self).code, problems)]
         elif isinstance(problems, Problem):
             problems = [problems]
         self.problems: list[Problem] = list(problems)
@@ -64,6 +91,64 @@ class StoreError(RoughtraceError):
 
 class NotFound(RoughtraceError):
     """A box, stone, certificate or batch asked for is not in the store."""
+
+
+class CheckFailed(RoughtraceError):
+    """Evidence a user presented (a receipt, a signed head, a proof) does not check."""
+
+
+class CannotRead(RoughtraceError):
+    """A file a command was pointed at cannot be opened or read."""
+
+    code = "cannot_read"
+
+
+class CannotWrite(RoughtraceError):
+    """A file a command was asked to write cannot be written (no such folder, no permission, a full disk)."""
+
+    code = "cannot_write"
+
+
+@contextmanager
+def writing(path: Path | str) -> Iterator[None]:
+    """Turn an OSError met while writing `path` into `CannotWrite` naming the file and the reason."""
+    try:
+        yield
+    except OSError as error:
+        raise CannotWrite(Problem("cannot_write", f"cannot write {path}: {error.strerror or error}",
+                                  file=str(path))) from None
+
+
+def missing_module(error: ImportError) -> str:
+    """What a user reads when a module cannot be imported, and what to do about it."""
+    missing = error.name or ""
+    if missing and not missing.startswith("roughtrace"):
+        return (f"it needs the Python package `{missing.split('.')[0]}`, which is not installed here. "
+                "Install roughtrace with its dependencies (`pip install roughtrace`).")
+    return f"{error}. Reinstall roughtrace (`pip install roughtrace`)."
+
+
+def internal_detail(exc: BaseException) -> str:
+    """What an internal error's message says of its cause: the exception's name and the first line
+    of its text, never a traceback or a path of roughtrace's own code (an exception's text may
+    carry either, e.g. one re-raised from a worker)."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    code_folder = str(Path(__file__).resolve().parent)
+    if not text or "Traceback" in text or 'File "' in text or code_folder in text or ".py" in text:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def problems_from(exc: BaseException) -> list[Problem]:
+    """What an interface tells a user about `exc`: a library error's own problems; for a module
+    that cannot be imported, which package to install; for anything else (a bug, a broken engine)
+    one `internal_error` naming the exception's type, never a traceback."""
+    if isinstance(exc, RoughtraceError):
+        return list(exc.problems)
+    if isinstance(exc, ImportError):
+        return [Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")]
+    return [Problem("internal_error", f"roughtrace hit an internal error ({internal_detail(exc)}). "
+                                      "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")]
 
 
 def error_body(problems: list[Problem], **extra: Any) -> dict[str, Any]:

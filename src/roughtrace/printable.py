@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, UsageError
+from .errors import Problem, UsageError, writing
 
 TONES = {"reasonable": "good", "low": "good", "undervalued": "bad", "high": "bad", "overvalued": "warn",
          "medium": "warn", "cannot value": "none", "info": "none"}
@@ -467,10 +467,13 @@ def write(document: Document, path: Path) -> str:
     """Write the document as HTML or PDF, chosen by the file's extension; returns the format."""
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
-        path.write_text(to_html(document), encoding="utf-8")
+        with writing(path):
+            path.write_text(to_html(document), encoding="utf-8")
         return "html"
     if suffix == ".pdf":
-        path.write_bytes(to_pdf(document))
+        pdf = to_pdf(document)
+        with writing(path):
+            path.write_bytes(pdf)
         return "pdf"
     raise UsageError(Problem("unknown_report_format", f"a report is written as .html or .pdf, not {path.name!r}",
                              file=str(path)))

@@ -18,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .json_values import dumps
+
 DASH = "–"
 
 
@@ -183,18 +185,9 @@ def record(fields: Mapping[str, Any], title: str | None = None, skip: Iterable[s
     return grid
 
 
-def json_default(raw: Any) -> Any:
-    """Exact decimals as strings, dates in ISO form: what `--json` makes of non-JSON values."""
-    if isinstance(raw, Decimal):
-        return str(raw)
-    if hasattr(raw, "isoformat"):
-        return raw.isoformat()
-    raise TypeError(type(raw).__name__)
-
-
 def emit_json(body: Mapping[str, Any]) -> None:
     """Print one JSON object on one line of standard output (`{"ok": true, ...}` unless it says otherwise)."""
-    print(json.dumps({"ok": True, **body}, default=json_default, ensure_ascii=False))
+    print(dumps({"ok": True, **body}))
 
 
 def cost_model(described: Mapping[str, Any] | str | None) -> str:

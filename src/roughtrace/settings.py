@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .errors import UsageError
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -63,8 +65,10 @@ class Setting:
             raise SettingError(f"{self.name} takes {broken}, not {shown!r}") from None
 
 
-class SettingError(ValueError):
+class SettingError(UsageError):
     """A setting name or value a user gave that roughtrace cannot take."""
+
+    code = "bad_setting"
 
 
 _REGISTRY: dict[str, Setting] = {}

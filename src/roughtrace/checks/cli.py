@@ -10,29 +10,16 @@ from typing import Any, Literal
 import typer
 
 from .. import render
-from ..cli_errors import fail
-from ..errors import NotFound, Problem, RoughtraceError
-from ..settings import SettingError
+from ..errors import NotFound
 from .registry import CHECKS
 from .verify import assess, box_findings
 
 app = typer.Typer(help="Verify sightholders: mass balance, flipping risk, duplicate claims.", no_args_is_help=True)
 
 
-def _fail(exc: Exception, as_json: bool) -> None:
-    if isinstance(exc, RoughtraceError):
-        problems, code = exc.problems, exc.exit_code
-    else:
-        problems, code = [Problem("bad_setting", str(exc))], 2
-    fail(problems, as_json, code)
-
-
-def _guarded(ctx: typer.Context, as_json: bool, work: Callable[[Any, Any], None]) -> None:
-    try:
-        store = ctx.obj.store()
-        work(store, ctx.obj.settings)
-    except (RoughtraceError, SettingError, ValueError) as exc:
-        _fail(exc, as_json)
+def _run(ctx: typer.Context, work: Callable[[Any, Any], None]) -> None:
+    """Do a command's work on the context's store and settings; its errors are answered by `roughtrace.cli.run`."""
+    work(ctx.obj.store(), ctx.obj.settings)
 
 
 RISK_LEVELS = ("high", "medium", "low")
@@ -105,7 +92,7 @@ def sightholders(ctx: typer.Context,
         if len(shown) < len(risks):
             say.print(f"{len(shown):,} of {len(risks):,} shown (--risk, --top); `roughtrace verify box BOX_ID` "
                       "and --json give the findings in full.")
-    _guarded(ctx, as_json, work)
+    _run(ctx, work)
 
 
 @app.command("box")
@@ -131,7 +118,7 @@ def box(ctx: typer.Context, box_id: str = typer.Argument(..., help="The box id, 
             return
         say.print(render.table(["severity", "check", "finding"],
                                ((f.severity, render.words(f.check), f.message) for f in findings)))
-    _guarded(ctx, as_json, work)
+    _run(ctx, work)
 
 
 @app.command("checks")
@@ -162,4 +149,4 @@ def report(ctx: typer.Context, sightholder_id: str = typer.Argument(..., help="T
             render.emit_json({"file": str(out), "format": fmt, "sightholder_id": sightholder_id})
         else:
             render.console().print(f"Wrote the {fmt.upper()} verification report of {sightholder_id} to {out}")
-    _guarded(ctx, as_json, work)
+    _run(ctx, work)

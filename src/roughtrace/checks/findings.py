@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..json_values import plain
+
 SEVERITIES: tuple[str, ...] = ("high", "medium", "low", "info")
 POINTS: dict[str, Decimal] = {"high": Decimal(10), "medium": Decimal(2), "low": Decimal("0.5"), "info": Decimal(0)}
 """Risk points a finding adds. One high finding makes a sightholder high risk on its own; medium and
@@ -39,20 +41,8 @@ class Finding:
             "box_id": self.box_id,
             "sight": self.sight,
             "message": self.message,
-            "evidence": {k: _jsonable(v) for k, v in self.evidence.items()},
+            "evidence": {k: plain(v) for k, v in self.evidence.items()},
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..settings import SettingError
 from . import rules
 from .findings import Finding
 
@@ -70,6 +71,6 @@ def enabled(settings: Mapping[str, Any]) -> tuple[Check, ...]:
     off = {name.strip() for name in str(settings["checks_disabled"] or "").split(",") if name.strip()}
     unknown = off - BY_NAME.keys()
     if unknown:
-        raise ValueError(f"checks_disabled names no check called {', '.join(sorted(unknown))}; "
+        raise SettingError(f"checks_disabled names no check called {', '.join(sorted(unknown))}; "
                          f"the checks are {', '.join(BY_NAME)}")
     return tuple(c for c in CHECKS if c.name not in off)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from ..errors import UsageError
+
 CARAT_PLACES = 3
 USD_PLACES = 2
 CARAT_QUANTUM = Decimal(1).scaleb(-CARAT_PLACES)
@@ -14,11 +16,11 @@ CARAT_SQL_TYPE = f"DECIMAL(18,{CARAT_PLACES})"
 USD_SQL_TYPE = f"DECIMAL(18,{USD_PLACES})"
 
 
-class AmountError(ValueError):
-    """A text or number that is not an exact amount of the unit asked for."""
+class AmountError(UsageError):
+    """A text or number that is not an exact amount of the unit asked for; `code` says why."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.code = code
 
 

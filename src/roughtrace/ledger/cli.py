@@ -172,10 +172,10 @@ def verify(
             raise UsageError(Problem("usage", "--receipt needs --public-key"))
         try:
             said = _check_file(receipt, key_text)
-        except KeyError as error:
-            _fail([Problem("receipt_invalid", f"the receipt has no field {error}", file=str(receipt))], as_json)
+        except KeyError as error:  # a file the user hands in: what it lacks is theirs to fix, not a bug
+            raise ReceiptError(Problem("receipt_invalid", f"the receipt has no field {error}", file=str(receipt))) from None
         except (OSError, ValueError, AttributeError, ReceiptError, HeadError) as error:
-            _fail([Problem("receipt_invalid", str(error), file=str(receipt))], as_json)
+            raise ReceiptError(Problem("receipt_invalid", str(error), file=str(receipt))) from None
         _print({"ok": True, "verified": said}, as_json, f"verified: {said}")
         return
     try:

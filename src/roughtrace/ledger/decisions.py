@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ..json_values import dumps
 from ..settings import Settings
 from ..store.port import Store
 from .canonical import canonical_json
@@ -25,7 +26,7 @@ WHOLE_LIMIT = 200
 def exact(value: Any) -> Any:
     """A result made loggable: binary floats become their shortest decimal text (the log holds no
     floats), Decimals and dates strings."""
-    return json.loads(json.dumps(value, default=str), parse_float=str)
+    return json.loads(dumps(value), parse_float=str)
 
 
 def digest(items: list[Any]) -> str:

@@ -17,14 +17,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ..errors import CheckFailed
 from .canonical import canonical_json
 
 LOG_NAME = "roughtrace.ledger/1"
 """Names the log format inside every signed head, so a signature cannot be replayed elsewhere."""
 
 
-class HeadError(ValueError):
+class HeadError(CheckFailed):
     """A head whose signature, key or form does not check."""
+
+    code = "head_invalid"
 
 
 def raw_public_key(key: Ed25519PublicKey) -> bytes:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
+from ..errors import CheckFailed
+
 HASH_SIZE = 32
 """Bytes in a SHA-256 hash."""
 
@@ -30,8 +32,10 @@ HashReader = Callable[[Sequence[Position]], Sequence[bytes]]
 """Returns the stored hash of each complete subtree asked for, in the order asked."""
 
 
-class ProofError(ValueError):
+class ProofError(CheckFailed):
     """A proof that does not prove what it claims, or arguments no proof can exist for."""
+
+    code = "proof_invalid"
 
 
 def leaf_hash(data: bytes) -> bytes:

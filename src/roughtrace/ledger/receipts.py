@@ -13,13 +13,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..errors import CheckFailed
 from . import merkle
 from .canonical import is_canonical
 from .heads import HeadError, TreeHead, verify_head
 
 
-class ReceiptError(ValueError):
+class ReceiptError(CheckFailed):
     """A receipt or proof that does not check; the message says which part."""
+
+    code = "receipt_invalid"
 
 
 def _hexes(values: Any) -> tuple[bytes, ...]:
@@ -86,7 +89,7 @@ class RowReceipt:
         try:
             return cls(int(data["batch_id"]), int(data["source_row"]), int(data["position"]), str(data["row"]),
                        _hexes(data["row_proof"]), Receipt.from_json(data["batch_receipt"]))
-        except (KeyError, ValueError, TypeError) as error:
+        except (KeyError, ValueError, TypeError, ReceiptError) as error:
             raise ReceiptError(f"not a row receipt: {error}") from None
 
 

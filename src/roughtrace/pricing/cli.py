@@ -19,7 +19,7 @@ import typer
 
 from .. import render
 from ..cli_errors import fail, report
-from ..errors import Problem, RoughtraceError, UsageError, error_body
+from ..errors import CannotRead, Problem, UsageError, error_body
 from . import index as price_index
 from .export import csv_safe, grids_csv
 from .quotes import Quoter, Stone, canonical_stone, check_stones, stone_problems
@@ -36,12 +36,12 @@ def _fail(problems: list[Problem], as_json: bool, exit_code: int) -> None:
 
 
 def _guard(as_json: bool, action: Any) -> Any:
+    """`action()`, a file it cannot read or write (the stones' CSV, an --out file) answered as
+    `cannot_read`; every other failure is answered by `roughtrace.cli.run`."""
     try:
         return action()
-    except RoughtraceError as exc:
-        _fail(exc.problems, as_json, exc.exit_code)
     except (OSError, pa.ArrowInvalid) as exc:
-        _fail([Problem("cannot_read", str(exc))], as_json, 1)
+        raise CannotRead(str(exc)) from None
 
 
 def _store(ctx: typer.Context) -> Any:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import typer
 
 from .. import render
-from ..cli_errors import fail
-from ..errors import Problem, RoughtraceError
-from ..settings import SettingError
 from .trace import trace
 
 app = typer.Typer(help="Trace a polished stone back to its rough, box, sight, origin and KP certificate.")
@@ -21,12 +18,7 @@ def provenance(ctx: typer.Context, stone_id: str = typer.Argument(..., help="The
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """The stone, its rough stone and box, the sight and seller, the origin and the KP certificate,
     each link verified, unverified or conflicting, with the findings that touch it."""
-    try:
-        result = trace(ctx.obj.store(), stone_id, lab, ctx.obj.settings)
-    except (RoughtraceError, SettingError, ValueError) as exc:
-        problems = exc.problems if isinstance(exc, RoughtraceError) else [Problem("bad_setting", str(exc))]
-        code = exc.exit_code if isinstance(exc, RoughtraceError) else 2
-        fail(problems, as_json, code)
+    result = trace(ctx.obj.store(), stone_id, lab, ctx.obj.settings)
     if as_json:
         render.emit_json(result.as_dict())
         return

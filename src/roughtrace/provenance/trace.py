@@ -14,10 +14,11 @@ from decimal import Decimal
 from typing import Any
 
 from ..checks import facts as fact_queries
-from ..checks.findings import Finding, _jsonable
+from ..checks.findings import Finding
 from ..checks.rules import attribute_claims
 from ..checks.verify import _settings
 from ..errors import NotFound
+from ..json_values import plain
 from ..store.port import Store
 from . import boxes
 
@@ -37,7 +38,7 @@ class Link:
 
     def as_dict(self) -> dict[str, Any]:
         return {"link": self.name, "subject": self.subject, "status": self.status, "reason": self.reason,
-                "details": {k: _jsonable(v) for k, v in self.details.items()},
+                "details": {k: plain(v) for k, v in self.details.items()},
                 "findings": [f.as_dict() for f in self.findings]}
 
 
@@ -63,8 +64,8 @@ class Provenance:
 
     def as_dict(self) -> dict[str, Any]:
         return {"stone_id": self.stone_id, "lab": self.lab, "status": self.status,
-                "stone": {k: _jsonable(v) for k, v in self.stone.items()},
-                "claims": [{k: _jsonable(v) for k, v in c.items()} for c in self.claims],
+                "stone": {k: plain(v) for k, v in self.stone.items()},
+                "claims": [{k: plain(v) for k, v in c.items()} for c in self.claims],
                 "links": [link.as_dict() for link in self.links]}
 
 

@@ -11,9 +11,8 @@ from typing import Any
 import typer
 
 from .. import render
-from ..cli_errors import fail
-from ..errors import Problem
-from .params import SIZES, market_params
+from ..errors import CannotWrite
+from .params import SIZES, ParameterError, market_params
 
 app = typer.Typer(help="The market simulator: a deterministic market written as interchange files.",
                   no_args_is_help=True)
@@ -30,16 +29,12 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--set takes NAME=VALUE, not {item!r}")
+            raise ParameterError(f"--set takes NAME=VALUE, not {item!r}")
         try:
             values[name.strip()] = json.loads(text)
         except json.JSONDecodeError:
             values[name.strip()] = text
     return values
-
-
-def _fail(code: str, message: str, as_json: bool, exit_code: int) -> None:
-    fail([Problem(code, message)], as_json, exit_code)
 
 
 @app.command("generate")
@@ -54,16 +49,13 @@ def generate(
     """Generate a market: the input files, manifest.json and truth/ (for tests and benchmarks only)."""
     from .market import generate_market
 
-    try:
-        overrides = _parse_sets(set_)
-        market_params(size, **overrides)
-    except (ValueError, TypeError) as exc:
-        _fail("bad_parameter", str(exc), as_json, 2)
+    overrides = _parse_sets(set_)
+    market_params(size, **overrides)
     started = time.perf_counter()
     try:
         market = generate_market(out_dir, seed=seed, size=size, workers=workers, **overrides)
     except OSError as exc:
-        _fail("cannot_write", f"cannot write the market into {out_dir}: {exc.strerror or exc}", as_json, 1)
+        raise CannotWrite(f"cannot write the market into {out_dir}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - started
     files = [{"kind": f.kind, "file": str(f.path), "rows": f.rows} for f in market.files]
     if as_json:

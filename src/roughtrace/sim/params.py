@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain.rough import TYPICAL_YIELD
+from ..errors import UsageError
 
 BEHAVIOURS: tuple[str, ...] = (
     "honest", "dealer_declared", "flipper_silent", "flipper_copy", "flipper_invent", "flipper_subtle", "launderer",
@@ -44,6 +45,12 @@ def _default_yields() -> dict[str, float]:
     yields = {model: float(value) for model, value in TYPICAL_YIELD.items()}
     yields.update({"rejections": 0.20, "mixed": 0.38})
     return yields
+
+
+class ParameterError(UsageError):
+    """A simulator parameter or size preset that cannot be used; the message names the rule."""
+
+    code = "bad_parameter"
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,7 @@ class MarketParams:
         if not 0 < self.linked_share_median <= 1 or self.linked_share_sd < 0:
             problems.append("linked_share_median must be in (0, 1] and linked_share_sd >= 0")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ParameterError("; ".join(problems))
 
     @property
     def costs_factor(self) -> Decimal:
@@ -243,13 +250,16 @@ PRESETS: dict[str, dict[str, Any]] = {
 def market_params(size: str = "small", **overrides: Any) -> MarketParams:
     """The parameters of a size preset with any field overridden by name."""
     if size not in PRESETS:
-        raise ValueError(f"size must be one of {', '.join(SIZES)}, not {size!r}")
+        raise ParameterError(f"size must be one of {', '.join(SIZES)}, not {size!r}")
     names = {f.name for f in dataclasses.fields(MarketParams)}
     unknown = set(overrides) - names
     if unknown:
-        raise ValueError(f"unknown simulator parameters {sorted(unknown)}")
+        raise ParameterError(f"unknown simulator parameters {sorted(unknown)}")
     values = {**PRESETS[size], **overrides}
     for name in ("launder_extra", "misdeclared_range"):
         if name in values:
             values[name] = tuple(values[name])
-    return MarketParams(**values)
+    try:
+        return MarketParams(**values)
+    except TypeError as wrong:  # a value of the wrong kind for its parameter (text where a number goes)
+        raise ParameterError(str(wrong)) from None

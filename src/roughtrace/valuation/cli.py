@@ -1,8 +1,8 @@
 """`roughtrace value`, `roughtrace pricebook` and `roughtrace kp`: thin layers over the valuation library.
 
 Each sub-app takes its store and settings from the Typer context (`ctx.obj.store()`,
-`ctx.obj.settings`). `--json` prints one object; errors print the one error shape (or a line on
-stderr) and exit 1, or 2 for a usage error; never a traceback.
+`ctx.obj.settings`). `--json` prints one object; a failure is raised as a `RoughtraceError` and
+answered by `roughtrace.cli.run`, the one translation of errors.
 """
 
 from __future__ import annotations
@@ -20,44 +20,18 @@ from typing import Any, Literal
 import typer
 
 from .. import render
-from ..cli_errors import fail
-from ..domain.money import AmountError, carats, usd
-from ..errors import NotFound, Problem, RoughtraceError, UsageError
-from ..settings import SettingError
+from ..domain.money import carats, usd
+from ..errors import NotFound, Problem, UsageError, writing
+from ..json_values import plain
 from .kp import VERDICTS, CertificateCheck, CheckRules, verdict_counts
 from .method import CostModelError, cost_model_from_settings, reverse_engineer
 from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
-from .pricer import PricerUnavailable, index_pricer
+from .pricer import index_pricer
 from .report import certificate_report_document
 
 value_app = typer.Typer(help="Value rough by price reverse engineering.", no_args_is_help=True)
 pricebook_app = typer.Typer(help="The rough price book built from tracked boxes.", no_args_is_help=True)
 kp_app = typer.Typer(help="Check KP certificate values against the rough price book.", no_args_is_help=True)
-USAGE_ERRORS = (AmountError, CostModelError, SettingError)
-
-
-def _fail(exc: Exception, as_json: bool) -> None:
-    if isinstance(exc, RoughtraceError):
-        problems, code = exc.problems, exc.exit_code
-    elif isinstance(exc, AmountError):
-        problems, code = [Problem(exc.code, str(exc))], 2
-    elif isinstance(exc, USAGE_ERRORS):
-        problems, code = [Problem("bad_option", str(exc))], 2
-    elif isinstance(exc, PricerUnavailable):
-        problems, code = [Problem("no_price_index", str(exc))], 1
-    else:
-        problems, code = [Problem("valuation_failed", str(exc))], 1
-    fail(problems, as_json, code)
-
-
-def _guarded(as_json: bool, work: Callable[[], None]) -> None:
-    try:
-        work()
-    except typer.Exit:
-        raise
-    except (RoughtraceError, PricerUnavailable, ValueError, KeyError, OSError) as exc:
-        _fail(exc, as_json)
-
 
 def _date(text: str | None) -> dt.date | None:
     if text is None:
@@ -68,8 +42,11 @@ def _date(text: str | None) -> dt.date | None:
         raise UsageError(f"{text!r} is not a date written YYYY-MM-DD", code="bad_date") from None
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal | dt.date | dt.datetime) else v) for k, v in row.items()}
+def _margin(text: str) -> Decimal:
+    try:
+        return Decimal(text.strip())
+    except ArithmeticError:
+        raise CostModelError(f"--cost-margin takes a fraction such as 0.15, not {text!r}") from None
 
 
 # -- value ------------------------------------------------------------------------------------
@@ -89,7 +66,7 @@ def value_rough(
     """Rough price per carat = (polished total / rough carats) x (1 - costs and margin)."""
     def work() -> None:
         settings = ctx.obj.settings
-        margin = None if cost_margin is None else Decimal(cost_margin.strip())
+        margin = None if cost_margin is None else _margin(cost_margin)
         model = cost_model_from_settings(settings, margin=margin, name=cost_model)
         weights: list[Decimal] = []
         if model.name == "table":
@@ -105,7 +82,7 @@ def value_rough(
                 "rough_price_per_carat": result.rough_price_per_carat, "rough_value_usd": result.rough_value_usd,
                 "rough_carats": result.rough_carats, "polished_total_usd": result.polished_total_usd,
                 "cutting_costs_usd": result.cutting_costs_usd, "cost_model": render.cost_model(result.cost_model)}))
-    _guarded(as_json, work)
+    work()
 
 
 @value_app.command("box")
@@ -120,7 +97,7 @@ def value_box(
         if not rows:
             raise NotFound(f"box {box_id!r} has no valuation: it has no reported outcome, or run "
                            "`roughtrace pricebook build`", code="box_not_valued")
-        row = _jsonable(rows[0])
+        row = plain(rows[0])
         row["cost_model"] = json.loads(row["cost_model"])
         if as_json:
             render.emit_json(row)
@@ -128,7 +105,7 @@ def value_box(
         shown = {k: v for k, v in rows[0].items() if k != "cost_model"}
         shown["cost_model"] = render.cost_model(row["cost_model"])
         render.console().print(render.record(shown, title=f"box {box_id}"))
-    _guarded(as_json, work)
+    work()
 
 
 # -- pricebook --------------------------------------------------------------------------------
@@ -155,7 +132,7 @@ def pricebook_build(
                 f"Valued {result.boxes_valued:,} boxes ({result.boxes_in_book:,} in the book): {result.entries:,} price "
                 f"book entries from {result.polished_keys_priced:,} polished price keys in {result.seconds:.1f} s.\n"
                 f"Cost model {render.cost_model(result.cost_model)}. (Logged as ledger entry {receipt['entry_index']}.)")
-    _guarded(as_json, work)
+    work()
 
 
 @pricebook_app.command("show")
@@ -181,7 +158,7 @@ def pricebook_show(
                 raise NotFound(f"the price book has no {level} entry for {', '.join(filters)}", code="no_entries")
             raise NotFound("the price book is empty: run `roughtrace pricebook build`", code="empty_price_book")
         if as_json:
-            render.emit_json({"entries": [_jsonable(r) for r in shown], "total": len(rows)})
+            render.emit_json({"entries": [plain(r) for r in shown], "total": len(rows)})
             return
         say = render.console()
         say.print(render.table(
@@ -193,7 +170,7 @@ def pricebook_show(
               render.percent(r["yield_median"], 1)) for r in shown), title=f"Rough price book ({level})"))
         if len(rows) > len(shown):
             say.print(f"{len(shown):,} of {len(rows):,} entries shown (--limit 0 shows all)")
-    _guarded(as_json, work)
+    work()
 
 
 def _cell(value: Any) -> str:
@@ -215,10 +192,11 @@ def pricebook_export(
         if fmt not in ("csv", "json"):
             raise UsageError(f"--format is csv or json, not {fmt!r}", code="bad_option")
         rows = read_price_book(ctx.obj.store()).to_pylist()
-        stream = sys.stdout if str(out) == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        with writing(out):
+            stream = sys.stdout if str(out) == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
             if fmt == "json":
-                json.dump([_jsonable(r) for r in rows], stream, indent=1)
+                json.dump([plain(r) for r in rows], stream, indent=1)
                 stream.write("\n")
             else:
                 writer = csv.writer(stream)
@@ -233,7 +211,7 @@ def pricebook_export(
                 render.emit_json({"file": str(out), "entries": len(rows), "format": fmt})
             else:
                 render.console().print(f"Wrote {len(rows):,} price book entries to {out}")
-    _guarded(as_json, work)
+    work()
 
 
 # -- kp ---------------------------------------------------------------------------------------
@@ -300,7 +278,7 @@ def kp_check(
         rows = [with_gap(r) for r in lines.to_pylist()]
         from ..ledger.decisions import log_decision, summarised
 
-        verdict_lines = [_jsonable(r) for r in lines.to_pylist()]
+        verdict_lines = [plain(r) for r in lines.to_pylist()]
         counts = verdict_counts(lines)
         receipt = log_decision(store, settings, "kp_check", {
             "scope": "all" if all_ else sorted(certificate_ids), "verdicts": counts,
@@ -312,7 +290,7 @@ def kp_check(
                   **{f"{v}_gap_usd": sum((r["gap_usd"] for r in rows if r["verdict"] == v), Decimal(0))
                      for v in ("overvalued", "undervalued")}}
         if as_json:
-            render.emit_json({"lines": [_jsonable(r) for r in shown], "verdicts": counts, "totals": totals,
+            render.emit_json({"lines": [plain(r) for r in shown], "verdicts": counts, "totals": totals,
                               "shown": len(shown), "matching": len(chosen), "not_found": missing, "receipt": receipt})
             return
         say = render.console()
@@ -331,7 +309,7 @@ def kp_check(
             say.print(f"{len(shown):,} of {len(rows):,} lines shown (--verdict, --top).")
         for m in missing:
             render.console(stderr=True).print(f"not found: {m}")
-    _guarded(as_json, work)
+    work()
 
 
 @kp_app.command("report")
@@ -352,4 +330,4 @@ def kp_report(
             render.emit_json({"file": str(out), "format": fmt, "certificate_id": certificate_id})
         else:
             render.console().print(f"Wrote the {fmt.upper()} report of certificate {certificate_id} to {out}")
-    _guarded(as_json, work)
+    work()

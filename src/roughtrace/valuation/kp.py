@@ -68,6 +68,7 @@ import duckdb
 import pyarrow as pa
 
 from ..domain.kp import HS_GEM
+from ..settings import SettingError
 from .hs import hs_class_sql
 from .pricebook import FITTED
 
@@ -161,7 +162,7 @@ def parse_statistics(text: str) -> tuple[tuple[str, float], ...]:
         except ArithmeticError:
             usd = Decimal(-1)
         if not sep or not code.strip() or not usd.is_finite() or usd <= 0:
-            raise ValueError(f"kp_statistics_usd_per_carat entry {item.strip()!r} is not CC=USD with USD above 0")
+            raise SettingError(f"kp_statistics_usd_per_carat entry {item.strip()!r} is not CC=USD with USD above 0")
         rows.append((code.strip().upper(), float(usd)))
     return tuple(sorted(rows))
 
@@ -179,7 +180,7 @@ def parse_statistics_range(text: str) -> tuple[tuple[str, float, float], ...]:
         except ArithmeticError:
             bounds = (Decimal(-1), Decimal(-1))
         if not sep or not dash or not all(b.is_finite() for b in bounds) or not 0 < bounds[0] <= bounds[1]:
-            raise ValueError(f"kp_statistics_range entry {item.strip()!r} is not HS=LOW-HIGH with 0 < LOW <= HIGH")
+            raise SettingError(f"kp_statistics_range entry {item.strip()!r} is not HS=LOW-HIGH with 0 < LOW <= HIGH")
         rows.append((code.strip(), float(bounds[0]), float(bounds[1])))
     return tuple(sorted(rows))
 

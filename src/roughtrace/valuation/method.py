@@ -27,12 +27,21 @@ from typing import Any
 import numpy as np
 
 from ..domain.money import round_usd
+from ..errors import RoughtraceError, UsageError
 
 ONE = Decimal(1)
 
 
-class CostModelError(ValueError):
+class CostModelError(UsageError):
     """A cost model parameter a valuator gave that cannot be used."""
+
+    code = "bad_option"
+
+
+class ValuationError(RoughtraceError):
+    """Amounts no valuation can be made from (no rough weight, a negative polished total)."""
+
+    code = "valuation_failed"
 
 
 @dataclass(frozen=True)
@@ -178,9 +187,9 @@ def reverse_engineer(
     """
     model = cost_model or FlatCost()
     if rough_carats <= 0:
-        raise ValueError("rough carats must be above 0")
+        raise ValuationError("rough carats must be above 0")
     if polished_total_usd < 0:
-        raise ValueError("a polished total cannot be negative")
+        raise ValuationError("a polished total cannot be negative")
     cutting = sum((model.cutting_cost_per_carat(c) * c for c in polished_carats), Decimal(0))
     net = max(polished_total_usd - cutting, Decimal(0))
     value = net * (ONE - model.margin)

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..settings import SettingError
 from .boxes import BoxRules, value_boxes
 from .hs import hs_class
 from .method import CostModel, cost_model_from_settings
@@ -460,7 +461,7 @@ def risky_sightholders(store: Any, settings: Any) -> frozenset[str]:
     the rows' order does not change it."""
     choice = str(settings["pricebook_exclude_risk"]).strip().lower()
     if choice not in RISK_LEVELS:
-        raise ValueError(f"pricebook_exclude_risk is one of {', '.join(RISK_LEVELS)}, not {choice!r}")
+        raise SettingError(f"pricebook_exclude_risk is one of {', '.join(RISK_LEVELS)}, not {choice!r}")
     if not RISK_LEVELS[choice]:
         return frozenset()
     from ..checks.verify import assess

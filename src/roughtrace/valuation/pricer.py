@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import NotFound
+
 
 class PolishedPricer(Protocol):
     """Transaction-based polished prices for columns of stones."""
@@ -27,14 +29,15 @@ class PolishedPricer(Protocol):
         datetime64[D]."""
 
 
-class PricerUnavailable(RuntimeError):
+class PricerUnavailable(NotFound):
     """No polished price index can be had from this store (none built, or no transactions)."""
+
+    code = "no_price_index"
 
 
 def index_pricer(store: Any, settings: Any = None) -> PolishedPricer:
     """The pricing package's transaction index over `store` (built by `roughtrace prices build`),
     as a PolishedPricer. Raises PricerUnavailable when no index has been built."""
-    from ..errors import NotFound
     from ..pricing.quotes import Quoter
 
     try:

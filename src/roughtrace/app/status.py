@@ -1,0 +1,39 @@
+"""`status`: what a store holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.kinds import KINDS
+from ..settings import redacted
+from . import Context
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """A store's address (password hidden), engine, schema version and row counts."""
+
+    db: str
+    engine: str
+    schema_version: int
+    rows: dict[str, int]
+    """Stored records per input kind, in the contract's order."""
+    batches: int
+    quarantined: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"db": self.db, "engine": self.engine, "schema_version": self.schema_version, "rows": self.rows,
+                "batches": self.batches, "quarantined": self.quarantined}
+
+
+def _count(context: Context, table: str) -> int:
+    return int(context.store.query(f"SELECT count(*) AS n FROM {table}").column("n")[0].as_py())
+
+
+def store_status(context: Context) -> StoreStatus:
+    """How many records of each kind, import batches and quarantined rows the store holds."""
+    store = context.store
+    return StoreStatus(redacted(store.url), store.engine, store.schema_version(),
+                       {kind: _count(context, kind) for kind in KINDS}, _count(context, "batches"),
+                       _count(context, "quarantine"))
