@@ -13,7 +13,9 @@ The default runs two seeds (11, 12) over every row: 28 markets, about 30 s each 
 
 Columns (a trailing `*` marks a cell below its goal):
 - silent, copy, invent, subtle: flippers of that style rated `high` / flippers of that style that
-  flipped at least one box (goal >= 0.90);
+  flipped at least one box whose processing window had closed by the judging date (goal >= 0.90);
+  a flipper whose flipped boxes are all still inside the window owes nothing yet and is not scored
+  (counted under `not due`);
 - prec: flippers rated high / sightholders rated high that are not launderers (goal >= 0.90);
 - laund: launderers rated high / launderers that reported a polished box (goal: all);
 - dealers: declaring dealers rated high or medium (goal 0);
@@ -21,7 +23,9 @@ Columns (a trailing `*` marks a cell below its goal):
 - kp rec: 7102.31 lines declared >= 30% away from their true value flagged in the right direction
   (goal >= 0.95);
 - kp fa: honest 7102.31 lines flagged under- or overvalued (goal <= 2%);
-- 10/21: 7102.10 and 7102.21 lines given a verdict other than cannot_value / such lines.
+- 10/21: 7102.10 and 7102.21 lines given a verdict other than cannot_value / such lines;
+- not due: flippers left out of the style columns because every box they flipped was sold within
+  `checks_processing_window_days` of the judging date (nothing is due from them yet).
 With several seeds each cell sums the counts of every seed.
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import csv
+import datetime as dt
 import shutil
 import sys
 import time
@@ -45,6 +50,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_valuation import CellMedianPricer, truth_lines  # noqa: E402
 from roughtrace.checks import assess, run_checks  # noqa: E402
+from roughtrace.checks.facts import as_of  # noqa: E402
 from roughtrace.settings import Settings  # noqa: E402
 from roughtrace.sim import generate_market  # noqa: E402
 from roughtrace.sim.params import FLIPPER_BEHAVIOURS  # noqa: E402
@@ -95,6 +101,7 @@ class Score:
     kp_far: list[int] = field(default_factory=lambda: [0, 0])
     kp_honest: list[int] = field(default_factory=lambda: [0, 0])
     other_codes: list[int] = field(default_factory=lambda: [0, 0])
+    not_due: int = 0
     pricer: str = ""
 
 
@@ -140,16 +147,23 @@ def score_checks(store, settings: Settings, folder: Path, score: Score) -> None:
         holders = list(csv.DictReader(f))
     with open(folder / "truth" / "boxes.csv", newline="") as f:
         boxes = list(csv.DictReader(f))
+    with open(folder / "rough_sales.csv", newline="") as f:
+        sold = {r["box_id"]: dt.date.fromisoformat(r["sale_date"]) for r in csv.DictReader(f)}
+    # a box sold within the processing window of the judging date owes no outcome yet
+    cutoff = as_of(store, settings) - dt.timedelta(days=int(settings["checks_processing_window_days"]))
     flipped = {b["buyer_id"] for b in boxes if b["fate"] == "flipped_undeclared"}
+    due = {b["buyer_id"] for b in boxes if b["fate"] == "flipped_undeclared" and sold[b["box_id"]] < cutoff}
     polished = {row.split(",")[2] for row in (folder / "polished_outcomes.csv").read_text().splitlines()[1:]}
     high = {h for h, lv in level.items() if lv == "high"}
     behaviour = {h["sightholder_id"]: h["behaviour"] for h in holders}
     launderers = {h for h, b in behaviour.items() if b == "launderer"}
     for h in holders:
         sid, b = h["sightholder_id"], h["behaviour"]
-        if b in STYLES and sid in flipped:
+        if b in STYLES and sid in due:
             score.styles[b][0] += sid in high
             score.styles[b][1] += 1
+        elif b in STYLES and sid in flipped:
+            score.not_due += 1
         if b == "launderer" and sid in polished:
             score.launderers[0] += sid in high
             score.launderers[1] += 1
@@ -193,8 +207,8 @@ def cell(text: str, ok: bool, width: int) -> str:
 
 def matrix(rows: list[tuple[str, Score]]) -> str:
     head = ("setting", "silent", "copy", "invent", "subtle", "prec", "laund", "dealers", "honest", "kp rec",
-            "kp fa", "10/21")
-    widths = (26, 7, 7, 7, 7, 7, 7, 9, 10, 8, 8, 9)
+            "kp fa", "10/21", "not due")
+    widths = (26, 7, 7, 7, 7, 7, 7, 9, 10, 8, 8, 9, 8)
     lines = ["".join(f"{h:>{w}}" if i else f"{h:<{w}}" for i, (h, w) in enumerate(zip(head, widths, strict=True)))]
     for label, s in rows:
         cells = [f"{label:<{widths[0]}}"]
@@ -215,6 +229,7 @@ def matrix(rows: list[tuple[str, Score]]) -> str:
         cells.append(cell(f"{fa:.1%}" if s.kp_honest[1] else "-", not s.kp_honest[1] or fa <= GOAL_KP_FALSE_ALARM,
                           widths[10]))
         cells.append(f"{s.other_codes[0]}/{s.other_codes[1]}".rjust(widths[11]))
+        cells.append(str(s.not_due).rjust(widths[12]))
         lines.append("".join(cells))
     return "\n".join(lines)
 

@@ -268,6 +268,47 @@ def test_a_copier_of_many_owners_is_found_by_the_conflict_graph(build, copier_fi
     assert certainty < 0.01
 
 
+SMALL_BOX_SALES = SALES + """B6,2024-01,2024-01-08,P1,M2,BW,A-SHAPES-SMALL,shapes,0.100,0.200,white,high,6,0.900,900.00,
+"""
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_claim_cut_from_rough_its_box_cannot_hold_is_the_copy(build, copier_first):
+    owner = """
+GIA2141000001,GIA,M1,B1,R1,1.210,2024-02-20,round,0.700,G,VS1,EX
+GIA2141000002,GIA,M1,B1,R2,1.330,2024-02-21,round,0.710,G,VS1,EX
+"""
+    copy = owner.replace(",M1,B1,", ",M2,B6,")  # same dates and weights: only its box's sizes give it away
+    store = build(SMALL_BOX_SALES, OUTCOMES_HEADER + (copy + owner if copier_first else owner + copy))
+    found = {(f.sightholder_id, f.box_id): f for f in findings(store, "duplicate_claims")}
+    assert found[("M2", "B6")].severity == "high" and found[("M1", "B1")].severity == "info"
+    assert "outside this box's size range" in found[("M2", "B6")].evidence["decided_by"][0]
+
+
+@pytest.mark.parametrize("copier_first", [True, False])
+def test_a_box_copied_under_the_owners_own_stone_ids_is_a_repeat(build, copier_first):
+    owner = """
+M1-0001,none,M1,B1,R1,1.210,2024-02-20,round,0.240,G,VS1,EX
+M1-0002,none,M1,B1,R2,1.330,2024-02-21,round,0.251,G,VS1,EX
+M1-0003,none,M1,B1,R3,1.100,2024-02-21,pear,0.262,H,VS2,
+"""
+    copy = owner.replace(",M1,B1,", ",M2,B6,")  # no lab report to clash on: the owner's own ids, copied
+    store = build(SMALL_BOX_SALES, OUTCOMES_HEADER + (copy + owner if copier_first else owner + copy))
+    found = sorted((f.sightholder_id, f.box_id, f.severity) for f in findings(store, "repeated_outcomes"))
+    assert found == [("M1", "B1", "info"), ("M2", "B6", "high")]
+    assert {r.sightholder_id: r.level for r in assess(store, settings())}["M2"] == "high"
+
+
+def test_a_box_claiming_more_stones_than_its_rough_holds_is_the_copy(build):
+    owner = "\n".join(f"M1-{i:04d},none,M1,B1,,,2024-02-20,round,0.{240 + i:03d},G,VS1,EX" for i in range(14))
+    copy = owner.replace(",M1,B1,", ",M2,B7,")  # 14 polished stones from a box of 5 rough stones
+    sales = SALES + "B7,2024-01,2024-01-08,P1,M2,BW,A-STONES-8GR,stones,0.750,2.000,white,high,5,10.000,9000.00,\n"
+    store = build(sales, OUTCOMES_HEADER + "\n" + owner + "\n" + copy)
+    found = {f.box_id: f for f in findings(store, "repeated_outcomes")}
+    assert (found["B7"].severity, found["B1"].severity) == ("high", "info")
+    assert [k for k, v in found["B7"].evidence["chain_against"].items() if v] == ["stones_beyond_box"]
+
+
 def test_a_stone_counted_in_two_boxes_of_one_sightholder_is_a_question(build):
     store = build(SALES + "B4,2024-01,2024-01-08,P1,M1,BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,"
                   "9000.00,\n", OUTCOMES_HEADER + """
@@ -447,6 +488,50 @@ def test_digits_are_judged_within_the_precision_each_class_is_reported_at(build)
     assert (found["M6"].evidence["reported_to"], found["M6"].evidence["preferred_digit"]) == ("thousandth", 0)
     assert found["M8"].evidence["reported_to"] == "hundredth"
     assert found["M8"].evidence["preferred_digit"] in (0, 5) and found["M8"].evidence["probability"] < 1e-6
+
+
+def _one_sight_rounded_market(seed: int = 5, rounded: bool = True) -> tuple[str, str]:
+    """Eight manufacturers buying a box at each of twelve sights. M5 buys mostly lab-graded goods
+    (reported to the hundredth) and, in its box of sight 2024-05 only, writes its weights down: smalls
+    rounded to 0.01 ct, every other lab weight to 0.05 ct."""
+    rng = np.random.default_rng(seed)
+    sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
+    for holder in range(1, 9):
+        large_share = 0.85 if holder == 5 else 0.3
+        for b in range(12):
+            box, sight = f"B{holder}-{b}", f"2024-{b + 1:02d}"
+            sales.append(f"{box},{sight},{sight}-08,P1,M{holder},BW,A-MIXED,stones,0.100,3.000,white,high,"
+                         f"40,30.000,9000.00,")
+            written_down = rounded and holder == 5 and b == 4
+            for s in range(40):
+                if rng.random() < large_share:
+                    hundredths = int(rng.integers(30, 160))
+                    if written_down and s % 2 == 0:
+                        hundredths = max(hundredths // 5 * 5, 30)
+                    weight, lab, stone = f"{hundredths / 100:.2f}", "GIA", f"GIA{holder}{b:02d}{s:02d}"
+                else:
+                    thousandths = int(rng.integers(100, 300))
+                    if written_down:
+                        thousandths = thousandths // 10 * 10
+                    weight, lab, stone = f"0.{thousandths:03d}", "none", f"{box}-{s}"
+                outcomes.append(f"{stone},{lab},M{holder},{box},,,{sight}-28,round,{weight},G,VS1,EX")
+    return "\n".join(sales), "\n".join(outcomes)
+
+
+def test_weights_written_down_in_one_sight_are_found_however_few(build):
+    store = build(*_one_sight_rounded_market(), parties=PARTIES_MANY)
+    assert findings(store, "digit_preference") == []  # too few weights for the chi-square of every digit
+    [finding] = findings(store, "rounded_weights")
+    assert (finding.sightholder_id, finding.sight, finding.severity) == ("M5", "2024-05", "high")
+    assert finding.evidence["probability"] < 1e-6 and finding.evidence["share"] > finding.evidence["market_share"]
+    assert {r.sightholder_id: r.level for r in assess(store, settings())}["M5"] == "high"
+
+
+def test_measured_weights_are_not_rounded(build):
+    store = build(*_one_sight_rounded_market(rounded=False), parties=PARTIES_MANY)
+    assert findings(store, "rounded_weights") == []
+    store = build(*_reported_market(), parties=PARTIES_MANY)  # M7's larger goods reported to the hundredth
+    assert {f.sightholder_id for f in findings(store, "rounded_weights")} == {"M6", "M8"}
 
 
 # --- the registry and risk ----------------------------------------------------------------------

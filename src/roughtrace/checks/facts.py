@@ -165,7 +165,8 @@ WITH conflicted AS (
   WHERE disposition IN ('sold_rough', 'rejected', 'lost') AND box_id IN (SELECT box_id FROM claimed)
   GROUP BY box_id
 )
-SELECT c.lab, c.stone_id, c.sightholder_id, c.box_id, s.sight, s.sale_date, s.buyer_id, s.size_max_ct,
+SELECT c.lab, c.stone_id, c.sightholder_id, c.box_id, s.sight, s.sale_date, s.buyer_id, s.size_min_ct, s.size_max_ct,
+       s.stones AS box_rough_stones,
        c.polished_date, c.carat, c.rough_stone_id, c.rough_carats,
        s.carats AS box_rough_carats, CAST(COALESCE(bo.leaving_carats, 0) AS DECIMAL(38, 3)) AS box_leaving_carats,
        CAST(bp.polished_carats AS DECIMAL(38, 3)) AS box_polished_carats, bp.polished_stones AS box_polished_stones,
@@ -236,26 +237,45 @@ ORDER BY sightholder_id, lab, size_class, last_digits
 """.replace("{size_class}", size_class("carat")),
 )
 
+WEIGHT_GRID = FactQuery(
+    "weight_grid",
+    "per sightholder, sight, lab and size class (price-list bracket): how many polished weights, how many of "
+    "them on the hundredth (thousandth digit 0) and how many on the twentieth (a multiple of 0.05 ct)",
+    """
+SELECT o.sightholder_id, s.sight, o.lab, {size_class} AS size_class, COUNT(*) AS stones,
+       CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 10 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_hundredth,
+       CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 50 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_twentieth
+FROM polished_outcomes o JOIN rough_sales s ON s.box_id = o.box_id
+GROUP BY o.sightholder_id, s.sight, o.lab, {size_class}
+ORDER BY o.sightholder_id, s.sight, o.lab, size_class
+""".replace("{size_class}", size_class("o.carat")),
+)
+
 REPEATS = FactQuery(
     "repeats",
-    "boxes whose outcome (count, total, spread and sum of squares of weights) repeats another box's "
-    "with different stones",
+    "boxes whose outcome (count, total, spread and sum of squares of weights) repeats another box's, unless "
+    "the boxes share lab report numbers (duplicate_claims judges those); with each box's rough stones and the "
+    "lightest and heaviest tracked rough stone its outcome names",
     """
 WITH pattern AS (
   SELECT o.box_id, o.sightholder_id, COUNT(*) AS stones, SUM(o.carat) AS carats,
          SUM(o.carat * o.carat) AS carats_squared, MIN(o.carat) AS smallest_ct, MAX(o.carat) AS largest_ct,
-         MIN(o.stone_id) AS first_stone_id, MIN(o.polished_date) AS first_polished_date
+         MIN(CASE WHEN o.lab <> 'none' THEN o.lab || ' ' || o.stone_id END) AS first_report,
+         MIN(o.polished_date) AS first_polished_date,
+         MIN(o.rough_carats) AS lightest_rough_ct, MAX(o.rough_carats) AS heaviest_rough_ct
   FROM polished_outcomes o
   GROUP BY o.box_id, o.sightholder_id
 ), repeated AS (
+  -- boxes with no lab report count as different stones: a copy under the owner's own ids still repeats
   SELECT stones, carats, carats_squared, smallest_ct, largest_ct
   FROM pattern
   WHERE stones >= ?
   GROUP BY stones, carats, carats_squared, smallest_ct, largest_ct
-  HAVING MIN(first_stone_id) <> MAX(first_stone_id)
+  HAVING COUNT(DISTINCT COALESCE(first_report, box_id)) > 1
 )
 SELECT p.box_id, p.sightholder_id, s.sight, p.stones, p.carats, p.carats_squared, p.smallest_ct, p.largest_ct,
-       p.first_polished_date, s.sale_date, s.buyer_id, s.size_max_ct, s.carats AS rough_carats
+       p.first_polished_date, s.sale_date, s.buyer_id, s.size_min_ct, s.size_max_ct, s.carats AS rough_carats,
+       s.stones AS rough_stones, p.lightest_rough_ct, p.heaviest_rough_ct
 FROM pattern p
 JOIN repeated r ON r.stones = p.stones AND r.carats = p.carats AND r.carats_squared = p.carats_squared
   AND r.smallest_ct = p.smallest_ct AND r.largest_ct = p.largest_ct
@@ -273,7 +293,7 @@ SELECT MAX(d) AS latest FROM (
 ) t
 """
 
-FACT_QUERIES: dict[str, FactQuery] = {q.name: q for q in (BOXES, CLAIMS, GRADE_MIX, DIGITS, REPEATS)}
+FACT_QUERIES: dict[str, FactQuery] = {q.name: q for q in (BOXES, CLAIMS, GRADE_MIX, DIGITS, WEIGHT_GRID, REPEATS)}
 
 
 def as_of(store: Store, settings: Mapping[str, Any]) -> dt.date | None:

@@ -45,13 +45,15 @@ CHECKS: tuple[Check, ...] = (
           "Report the polished outcome of the box, or declare what happened to its rough (in process, sold "
           "rough with the buyer, rejected, lost)."),
     Check("duplicate_claims", "The same lab report claimed twice", rules.duplicate_claims, ("claims",),
-          ("checks_claims_hub_parties", "checks_claims_graph_tail", "checks_claims_date_tail", "checks_max_yield"),
+          ("checks_claims_hub_parties", "checks_claims_graph_tail", "checks_claims_date_tail", "checks_max_yield",
+           "checks_rough_size_tolerance", "checks_max_polished_per_rough"),
           "Show the lab report and the stone's inscription; the claim that cannot show the stone is withdrawn."),
     Check("category_consistency", "A manufacturer whose rough mostly leaves as rough", rules.category_consistency,
           ("boxes",), ("checks_rough_resale_share", "checks_processing_window_days"),
           "Report the outcomes of the boxes polished, or ask to be classed as a dealer."),
     Check("repeated_outcomes", "Outcomes that repeat across boxes", rules.repeated_outcomes, ("repeats",),
-          ("checks_repeat_min_stones", "checks_claims_hub_parties", "checks_max_yield"),
+          ("checks_repeat_min_stones", "checks_claims_hub_parties", "checks_max_yield",
+           "checks_rough_size_tolerance", "checks_max_polished_per_rough"),
           "Send the lab reports of both boxes' stones; two boxes never give the same weights."),
     Check("average_grade_mix", "Grade mixes that are exactly average", rules.average_grade_mix, ("grade_mix",),
           ("checks_grade_mix_tail", "checks_grade_mix_min_boxes", "checks_grade_mix_excess", "checks_pattern_tail"),
@@ -61,6 +63,12 @@ CHECKS: tuple[Check, ...] = (
            "checks_digit_two_decimal_share", "checks_digit_market_sightholders"),
           "Send weights as the lab or the scale measured them (to the thousandth of a carat), not rounded or "
           "estimated."),
+    Check("rounded_weights", "Weights rounded coarser than their class is measured", rules.rounded_weights,
+          ("weight_grid",), ("checks_digit_class_min_stones", "checks_digit_market_sightholders",
+                             "checks_digit_two_decimal_share", "checks_grid_excess", "checks_pattern_tail"),
+          "Send weights as the lab or the scale measured them (the lab's two decimals from 0.30 ct, the "
+          "thousandth of a carat otherwise), not rounded or estimated; name the boxes whose weights were written "
+          "down and send their lab reports."),
 )
 
 BY_NAME: dict[str, Check] = {c.name: c for c in CHECKS}

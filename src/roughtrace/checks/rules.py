@@ -408,6 +408,8 @@ CHAIN_REASONS: tuple[tuple[str, str], ...] = (
     ("larger_than_box", "larger than the largest rough stone of this claim's box"),
     ("not_the_buyer", "claimed by a sightholder who did not buy the box"),
     ("box_over_yield", "from a box whose polished already exceeds the maximum yield of its rough"),
+    ("rough_outside_box", "cut, by this claim, from a rough stone whose weight lies outside this box's size range"),
+    ("stones_beyond_box", "from a box claiming more polished stones than its rough stones can give"),
 )
 """Evidence in a claim's own chain that the stone cannot have come from its box (any one settles it)."""
 
@@ -483,6 +485,9 @@ def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts
                            * float(POLISHED_ROUNDING)
                            > max_yield * (_floats(claims, "box_rough_carats") - _floats(claims, "box_leaving_carats"))
                            + 1e-9),
+        "rough_outside_box": _outside_size_range(claims, "rough_carats", "rough_carats", settings),
+        "stones_beyond_box": _beyond_stones(_floats(claims, "box_polished_stones"),
+                                            _floats(claims, "box_rough_stones"), settings),
     }
     tracked = pc.is_valid(claims.column("rough_stone_id")).to_numpy(zero_copy_only=False)
     # every pair of claims on one stone (groups are small: two claims, rarely more)
@@ -605,6 +610,27 @@ def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts
                      decided_by, certainty, evidence, sight[pa_], sight[pb_])
 
 
+def _outside_size_range(table: pa.Table, lightest: str, heaviest: str, settings: Mapping[str, Any]) -> np.ndarray:
+    """Rough stones named by the outcome that cannot be in the box: the lightest below the box's
+    size_min_ct, or the heaviest above its size_max_ct, by more than checks_rough_size_tolerance of the
+    bound (a sieve sorts by size, not weight) and half a hundredth of a carat (rounding). Untracked
+    stones (no rough weight) prove nothing."""
+    tolerance = float(Decimal(settings["checks_rough_size_tolerance"]))
+    rounding = float(POLISHED_ROUNDING)
+    low, high = table.column(lightest), table.column(heaviest)
+    below = pc.is_valid(low).to_numpy(zero_copy_only=False) & (
+        _floats(table, lightest) < _floats(table, "size_min_ct") * (1 - tolerance) - rounding)
+    above = pc.is_valid(high).to_numpy(zero_copy_only=False) & (
+        _floats(table, heaviest) > _floats(table, "size_max_ct") * (1 + tolerance) + rounding)
+    return below | above
+
+
+def _beyond_stones(polished_stones: np.ndarray, rough_stones: np.ndarray, settings: Mapping[str, Any]) -> np.ndarray:
+    """Boxes claiming more polished stones than checks_max_polished_per_rough per rough stone sold."""
+    most = float(Decimal(settings["checks_max_polished_per_rough"]))
+    return (rough_stones > 0) & (polished_stones > most * rough_stones)
+
+
 def _ints_of_dates(table: pa.Table, column: str) -> np.ndarray:
     """Dates as day numbers (missing: far in the future, so they prove nothing)."""
     days = pc.cast(pc.cast(table.column(column), pa.date32()), pa.int32())
@@ -709,6 +735,8 @@ def repeated_outcomes(facts: Facts, settings: Mapping[str, Any]) -> list[Finding
         "polished_before_sale": _ints_of_dates(repeats, "first_polished_date") < _ints_of_dates(repeats, "sale_date"),
         "box_over_yield": carats - stones * float(POLISHED_ROUNDING) > max_yield * _floats(repeats, "rough_carats") + 1e-9,
         "not_the_buyer": holder != _texts(repeats, "buyer_id").astype(str),
+        "rough_outside_box": _outside_size_range(repeats, "lightest_rough_ct", "heaviest_rough_ct", settings),
+        "stones_beyond_box": _beyond_stones(stones, _floats(repeats, "rough_stones"), settings),
     }
     bad = np.zeros(len(box), dtype=bool)
     for flags in cannot.values():
@@ -917,4 +945,107 @@ def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
              "population": "every sightholder's weights of the same lab and size bracket",
              "expected": "the last reported digit of measured weights spreads like the market's in each lab and "
                          "size class"}))
+    return findings
+
+
+UNIFORM_GRID_SHARE = {"thousandth": 0.1, "hundredth": 0.2}
+"""The share of measured weights that land on the next coarser grid by chance when their last digit is
+spread evenly: a thousandth digit of 0 (one in ten), a hundredth digit of 0 or 5 (two in ten)."""
+
+
+def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
+    """Weights written on a coarser grid than their class is measured to. A class (a lab and a size
+    bracket) is reported to the hundredth or the thousandth as digit_preference learns it. A weight
+    is on the coarser grid when, in a thousandth class, its thousandth digit is 0 (rounded to 0.01 ct)
+    or, in a hundredth class, it is a multiple of 0.05 ct. The market's share on that grid per class
+    is the median over the sightholders with checks_digit_class_min_stones weights there (when
+    checks_digit_market_sightholders show it; else the median of the sightholders' shares over every
+    class of that unit), never below what evenly spread digits give (0.1 and 0.2). A sightholder's
+    count on the grid against the count its classes' shares expect: a binomial tail below
+    checks_pattern_tail, with a share above the expected one by more than checks_grid_excess, is high:
+    weights written down rather than weighed. The same test runs on each sight's weights of a
+    sightholder not high on its whole history (an outcome invented in one period), counted under that
+    sight. Unlike digit_preference's chi-square, the exact tail needs no minimum count, so a handful
+    of small stones rounded in a sightholder of larger goods still shows."""
+    grid = facts["weight_grid"]
+    if grid.num_rows == 0:
+        return []
+    from scipy import special
+
+    class_min = int(settings["checks_digit_class_min_stones"])
+    enough_holders = int(settings["checks_digit_market_sightholders"])
+    two_decimal_share = float(settings["checks_digit_two_decimal_share"])
+    chance = float(settings["checks_pattern_tail"])
+    excess = float(settings["checks_grid_excess"])
+    holder = _texts(grid, "sightholder_id").astype(str)
+    sight = _texts(grid, "sight").astype(str)
+    keys = np.char.add(np.char.add(_texts(grid, "lab").astype(str), " "), _texts(grid, "size_class").astype(str))
+    names, who = np.unique(holder, return_inverse=True)
+    classes, cls = np.unique(keys, return_inverse=True)
+    stones, on_hundredth, on_twentieth = (_floats(grid, c) for c in ("stones", "on_hundredth", "on_twentieth"))
+    per = np.zeros((len(names), len(classes)))
+    np.add.at(per, (who, cls), stones)
+    hundredth_n = np.zeros_like(per)
+    np.add.at(hundredth_n, (who, cls), on_hundredth)
+    twentieth_n = np.zeros_like(per)
+    np.add.at(twentieth_n, (who, cls), on_twentieth)
+    reference = per >= class_min
+    zero_share = hundredth_n / np.maximum(per, 1)
+    pooled_zero_share = hundredth_n.sum(axis=0) / np.maximum(per.sum(axis=0), 1)
+    hundredths = np.array([np.median(zero_share[reference[:, c], c]) if reference[:, c].any()
+                           else pooled_zero_share[c] for c in range(len(classes))]) > two_decimal_share
+    on_grid = np.where(hundredths[None, :], twentieth_n, hundredth_n)
+    grid_share = on_grid / np.maximum(per, 1)
+    units = np.where(hundredths, "hundredth", "thousandth")
+    market = np.zeros(len(classes))
+    for unit in ("thousandth", "hundredth"):
+        mine = units == unit
+        unit_stones, unit_grid = per[:, mine].sum(axis=1), on_grid[:, mine].sum(axis=1)
+        judged = unit_stones >= class_min
+        fallback = float(np.median(unit_grid[judged] / unit_stones[judged])) if judged.any() else 0.0
+        for c in np.flatnonzero(mine):
+            market[c] = (np.median(grid_share[reference[:, c], c]) if reference[:, c].sum() >= enough_holders
+                         else fallback)
+        market[mine] = np.maximum(market[mine], UNIFORM_GRID_SHARE[unit])
+    row_grid = np.where(hundredths[cls], on_twentieth, on_hundredth)
+    row_expected = stones * market[cls]
+    findings: list[Finding] = []
+    flagged: set[str] = set()
+    whole = (names[who], np.full(len(who), ""))
+    by_sight = (names[who], sight)
+    for owner, period in (whole, by_sight):
+        group_key = np.char.add(np.char.add(owner, "\x1f"), period)
+        groups, member = np.unique(group_key, return_inverse=True)
+        n = np.bincount(member, weights=stones, minlength=len(groups))
+        k = np.bincount(member, weights=row_grid, minlength=len(groups))
+        expected = np.bincount(member, weights=row_expected, minlength=len(groups))
+        p = np.clip(expected / np.maximum(n, 1), 1e-9, 1.0)
+        tail = special.bdtrc((np.maximum(k, 1) - 1).astype(np.int64), np.maximum(n, k).astype(np.int64), p)
+        hits = np.flatnonzero((k > 0) & (tail < chance) & (k / np.maximum(n, 1) - p > excess))
+        for i in hits:
+            name, when = str(groups[i]).split("\x1f")
+            if when and name in flagged:
+                continue
+            flagged.add(name)
+            rows = member == i
+            by_unit = {}
+            for unit in ("thousandth", "hundredth"):
+                in_unit = rows & (units[cls] == unit)
+                if in_unit.any():
+                    by_unit[unit] = {"weights": int(stones[in_unit].sum()), "on_coarser_grid": int(row_grid[in_unit].sum()),
+                                     "market_share": _ratio(row_expected[in_unit].sum() / stones[in_unit].sum())}
+            where = f" of sight {when}" if when else ""
+            findings.append(Finding(
+                "rounded_weights", "high", name,
+                f"{int(k[i])} of {int(n[i])} polished weights{where} sit on a coarser grid than their lab and size "
+                f"class are measured to ({k[i] / n[i]:.0%}; the market's share in the same classes is {p[i]:.0%}): "
+                f"measured weights do this by chance {_chance(float(tail[i]))}",
+                {"weights": int(n[i]), "on_coarser_grid": int(k[i]), "share": _ratio(k[i] / n[i]),
+                 "market_share": _ratio(p[i]), "by_unit": by_unit, "probability": float(f"{tail[i]:.3g}"),
+                 "max_probability": settings["checks_pattern_tail"], "min_excess": settings["checks_grid_excess"],
+                 "period": when or None,
+                 "population": "every sightholder's weights of the same lab and size bracket",
+                 "expected": "in a class measured to the thousandth, about one weight in ten ends in 0; in a class "
+                             "reported to the hundredth, about as many are multiples of 0.05 ct as the market's"},
+                None, when or None))
     return findings

@@ -57,6 +57,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("checks_digit_excess", Decimal("0.15"), "Share of a sightholder's weights that would have to move "
             "to another last digit to match the market's spread (total variation distance) above which the "
             "preference matters, however many stones there are.", AREA),
+    Setting("checks_grid_excess", Decimal("0.15"), "How far a sightholder's share of weights on a coarser grid "
+            "than their class is measured to (thousandth digit 0 where the market weighs to the thousandth, a "
+            "multiple of 0.05 ct where it reports to the hundredth) must exceed the market's share in the same "
+            "classes before it is a finding, however many weights there are.", AREA),
     Setting("checks_grade_mix_excess", Decimal("0.15"), "How far a sightholder's share of too-average boxes must "
             "exceed the market's usual share before it is a finding, however many boxes there are.", AREA),
     Setting("checks_claims_hub_parties", 2, "Fewest sightholders that clash only with one sightholder (each "
@@ -67,6 +71,12 @@ SETTINGS: tuple[Setting, ...] = (
             "conflicting pairs), so the conflict graph may decide.", AREA),
     Setting("checks_claims_date_tail", Decimal("0.01"), "Sign-test chance below which one box's claims being "
             "dated after the other box's on the stones they share decides which is the copy.", AREA),
+    Setting("checks_rough_size_tolerance", Decimal("0.25"), "How far outside its box's size range (a share of the "
+            "bound) a tracked rough stone named by an outcome may weigh before it cannot be from that box: sights "
+            "sort rough by sieve size, not by weight, so a few stones stray over the nominal bounds.", AREA),
+    Setting("checks_max_polished_per_rough", Decimal("2"), "Most polished stones a box's outcome may claim per "
+            "rough stone sold in it (a rough stone sawn in two gives two) before the outcome cannot be that box's "
+            "when weighing which of two conflicting or repeated claims is the copy.", AREA),
     Setting("checks_pattern_tail", Decimal("1e-6"), "Binomial chance below which a sightholder's count of "
             "too-average boxes (against the market's usual share) or of silent boxes in one sight (against the "
             "market's share of silent boxes) cannot be chance.", AREA),
