@@ -49,7 +49,7 @@ certificate_id,hs_code,assortment,carats
 BW1,7102.31,A-ST,2.000
 BW1,7102.31,B-SH,3.000
 """)
-    with CertificateCheck(store, CheckRules()) as check:
+    with CertificateCheck(store, CheckRules(price_calibration="none")) as check:
         lines, parts = check.lines().to_pylist(), check.parts().to_pylist()
     (checked,) = lines
     assert checked["estimated_usd"] == sum(p["value_usd"] for p in parts) == 2 * A_ST + 3 * B_SH
@@ -159,7 +159,7 @@ def test_band_contains_estimate_and_parts_sum(a, b, ratio, uncovered):
     load(_shared, "kp_certificates", certificate_rows([(cid, "7102.31", f"{total:.3f}", f"{declared:.2f}")]))
     contents = [f"{cid},7102.31,A-ST,{a:.3f}"] + ([f"{cid},7102.31,B-SH,{b:.3f}"] if b > 0 else [])
     load(_shared, "parcel_contents", "certificate_id,hs_code,assortment,carats\n" + "\n".join(contents))
-    with CertificateCheck(_shared, CheckRules(), [cid]) as check:
+    with CertificateCheck(_shared, CheckRules(price_calibration="none"), [cid]) as check:
         (checked,), parts = check.lines().to_pylist(), check.parts().to_pylist()
     if checked["verdict"] == "cannot_value":
         return
@@ -237,7 +237,7 @@ SX3,GIA,M1,X3,2026-03-01,round,0.600,G,VS1
     build_price_book(store, settings(), GradePricer())
     book = read_price_book(store, assortment="A-ST", level=FITTED, period="2026-01")["price_per_carat"][0].as_py()
     load(store, "kp_certificates", certificate_rows([("BW9", "7102.31", "3.000", "1200.00")]))
-    with CertificateCheck(store, CheckRules(outcome_weight=1.0)) as check:
+    with CertificateCheck(store, CheckRules(outcome_weight=1.0, price_calibration="none")) as check:
         (checked,), parts = check.lines().to_pylist(), check.parts().to_pylist()
     by_box = {p["box_id"]: p for p in parts}
     # X1's outcome, 10% better than its assortment's typical box, is this box's evidence
@@ -247,6 +247,6 @@ SX3,GIA,M1,X3,2026-03-01,round,0.600,G,VS1
     assert by_box["X3"]["book_level"] == FITTED and by_box["X3"]["price_per_carat"] == book
     assert abs(checked["estimated_usd"] - (Decimal("420.75") + 2 * book)) <= Decimal("0.02")
     assert checked["basis"] == "certificate_boxes"
-    with CertificateCheck(store, CheckRules(outcome_weight=0.5)) as check:
+    with CertificateCheck(store, CheckRules(outcome_weight=0.5, price_calibration="none")) as check:
         half = {p["box_id"]: p for p in check.parts().to_pylist()}
     assert book < half["X1"]["price_per_carat"] < Decimal("420.75")

@@ -105,6 +105,10 @@ values scatter (natural log)."""
 OUTCOME_GATE = 3.0
 """A box's own outcome farther than this many box spreads from its assortment's book price is
 treated as a claim, not evidence (invented or copied outcomes), and the book price is used."""
+MIN_OFFSET_SPREAD = 0.02
+"""The least spread (natural log) assumed between assortments' offsets from the book to prices paid."""
+MEDIAN_EFFICIENCY = 1.2533
+"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
 Z_P10_P90 = 1.2816
 """Standard normal quantile of 0.90: a P10-P90 range spans 2 x 1.2816 standard deviations."""
 MIX_SOURCES: tuple[str, ...] = ("exporter_mix", "origin_mix", "hs_class_mix")
@@ -126,6 +130,12 @@ class CheckRules:
     outcome_weight: float = 0.5
     mix_prior_lines: int = 3
     described_share: float = 0.5
+    calibration_lines: int = 20
+    """Lines of a basis the calibration of declarations against estimates needs, and counts as
+    showing no stray."""
+    price_calibration: str = "paid"
+    """`paid`: each assortment's book price brought to what its boxes were sold for (price_offsets);
+    `none`: the book's reverse-engineered prices as they are."""
     statistics: tuple[tuple[str, float], ...] = (
         ("AO", 101.0), ("BW", 117.0), ("CA", 81.0), ("CD", 8.0), ("LS", 333.0), ("NA", 417.0), ("RU", 89.0),
         ("ZA", 135.0), ("ZW", 62.0), ("*", 97.0))
@@ -144,6 +154,8 @@ class CheckRules:
             outcome_weight=float(settings["kp_outcome_weight"]),
             mix_prior_lines=int(settings["kp_mix_prior_lines"]),
             described_share=float(settings["kp_described_share"]),
+            price_calibration=str(settings["kp_price_calibration"]),
+            calibration_lines=int(settings["kp_calibration_lines"]),
             statistics=parse_statistics(settings["kp_statistics_usd_per_carat"]),
             statistics_range=parse_statistics_range(settings["kp_statistics_range"]),
         )
@@ -230,6 +242,8 @@ class CertificateCheck:
         book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
         paid = store.query("SELECT assortment, period, CAST(paid_per_carat AS DOUBLE PRECISION) AS paid "
                            "FROM box_valuations WHERE in_book AND paid_per_carat > 0")
+        sales = store.query("SELECT assortment, sale_date, CAST(price_usd AS DOUBLE PRECISION) AS price_usd, "
+                            "CAST(carats AS DOUBLE PRECISION) AS carats FROM rough_sales WHERE price_usd > 0 AND carats > 0")
         checked = lines.filter(lines["checked"]) if lines.num_rows else lines
         self.certificates_found = set(checked["certificate_id"].to_pylist()) if ids is not None else None
         statistics = pa.table({"origin": [o for o, _ in rules.statistics], "usd": [u for _, u in rules.statistics]})
@@ -237,7 +251,7 @@ class CertificateCheck:
                            "low": [lo for _, lo, _ in rules.statistics_range],
                            "high": [hi for _, _, hi in rules.statistics_range]})
         self.con = duckdb.connect()
-        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid),
+        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid), ("sales_in", sales),
                             ("statistics_in", statistics), ("ranges_in", ranges)):
             self.con.register(name, table)
         self._prepare()
@@ -281,6 +295,19 @@ class CertificateCheck:
                    {pick('box_carats')}
             FROM {source} p {joins}
             WHERE NOT EXISTS (SELECT 1 FROM a0 WHERE {first})""")
+        # every rung is a reverse-engineered price: brought to what the assortment's boxes sold for
+        # (price_offsets), whose posterior error replaces the entry's own standard error
+        if self.rules.price_calibration == "paid":
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {target} AS
+                SELECT t.* REPLACE (t.e * EXP(COALESCE(o.paid_offset, 0)) AS e, t.p10 * EXP(COALESCE(o.paid_offset, 0)) AS p10,
+                                    t.p90 * EXP(COALESCE(o.paid_offset, 0)) AS p90, COALESCE(SQRT(o.paid_offset_var), t.se) AS se),
+                       COALESCE(o.paid_offset, 0) AS paid_offset,
+                       COALESCE(o.paid_offset_df, GREATEST(COALESCE(t.entry_boxes, 2) - 1, 1)) AS se_df
+                FROM {target} t LEFT JOIN price_offsets o ON o.assortment = t.assortment""")
+        else:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {target} AS
+                SELECT *, CAST(0 AS DOUBLE) AS paid_offset, GREATEST(COALESCE(entry_boxes, 2) - 1, 1) AS se_df
+                FROM {target}""")
 
     def _prepare(self) -> None:
         r = self.rules
@@ -293,6 +320,7 @@ class CertificateCheck:
         for i, (level, _) in enumerate(ASSORTMENT_LADDER):
             con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
         self._paid_error()
+        self._price_offsets()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
             origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
@@ -340,18 +368,21 @@ class CertificateCheck:
         w = r.outcome_weight
         own = (f"COALESCE(own_per_carat > 0 AND {w} > 0 AND (e IS NULL OR "
                f"ABS(LN(own_per_carat / e)) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)), FALSE)")
+        # a box's own outcome is a reverse-engineered value too: brought to prices by its assortment's offset
         con.execute(f"""CREATE TEMP TABLE parts AS
-            WITH priced AS (
+            WITH calibrated AS (
+              SELECT * REPLACE (own_per_carat * EXP(paid_offset) AS own_per_carat) FROM matched
+            ), priced AS (
               SELECT *, {own} AS by_outcome,
                 CASE WHEN NOT {own} THEN e WHEN e IS NULL THEN own_per_carat
                      ELSE EXP((1 - {w}) * LN(e) + {w} * LN(own_per_carat)) END AS price
-              FROM matched)
+              FROM calibrated)
             SELECT certificate_id, hs_code, assortment, box_id, carats, source,
                    CASE WHEN by_outcome THEN '{OWN_OUTCOME}' ELSE level END AS book_level,
                    CASE WHEN by_outcome THEN -1 ELSE rank END AS book_rank,
                    price AS price_per_carat, p10 AS p10_per_carat, p90 AS p90_per_carat, spread,
                    CASE WHEN by_outcome THEN (1 - {w}) * COALESCE(se, 0) ELSE se END AS se,
-                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes,
+                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes, se_df,
                    COALESCE(boxes, GREATEST(carats / NULLIF(box_carats, 0), 1)) AS parcel_boxes,
                    carats * price AS value_usd
             FROM priced""")
@@ -368,7 +399,7 @@ class CertificateCheck:
                    -- degrees of freedom: the per-box error rests on the whole book's boxes, the
                    -- entry's standard error on the entry's own boxes
                    SUM(POWER(POWER(value_usd, 2) * GREATEST(POWER(spread, 2), q.box2) / parcel_boxes, 2) / q.box_df
-                       + POWER(POWER(value_usd * se, 2), 2) / GREATEST(COALESCE(entry_boxes, 2) - 1, 1)) AS df_terms,
+                       + POWER(POWER(value_usd * se, 2), 2) / se_df) AS df_terms,
                    SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
             FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
         self._mixes()
@@ -391,6 +422,47 @@ class CertificateCheck:
             )
             SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2,
                    GREATEST(COUNT(*) FILTER (WHERE n > 1) - 1, 1) AS box_df FROM centred""")
+
+    def _price_offsets(self) -> None:
+        """How far what each assortment's boxes were sold for strays from its book price, shrunk by
+        empirical Bayes: `paid_offset` = g + (d - g) x n / (n + (pi/2) s^2 / tau^2), d the median of
+        r = ln(price paid per carat / fitted price of the assortment in the sale's period) over its n
+        boxes sold, g the median r of every box sold (the book against the market as a whole), s^2 the
+        robust variance of r within assortments, tau^2 how far assortments' medians stray from g beyond
+        what their boxes' noise explains. `paid_offset_var` is the offset's posterior variance (tau^2 for an
+        assortment never sold, which takes g), `paid_offset_df` the boxes it rests on. One row per assortment
+        the book or the sales know."""
+        r, con = self.rules, self.con
+        con.execute(f"""CREATE TEMP TABLE price_offsets AS
+            WITH span AS (SELECT MIN(period) AS lo, MAX(period) AS hi FROM a0),
+            sold AS (
+              SELECT s.assortment, LN(s.price_usd / s.carats / a.e) AS r
+              FROM sales_in s CROSS JOIN span
+              JOIN a0 a ON a.assortment = s.assortment
+                AND a.period = LEAST(GREATEST({_period_sql('s.sale_date', r.period)}, span.lo), span.hi)
+              WHERE a.e > 0
+            ), centred AS (
+              SELECT assortment, r, r - MEDIAN(r) OVER (PARTITION BY assortment) AS dev,
+                     COUNT(*) OVER (PARTITION BY assortment) AS n FROM sold
+            ), pooled AS (
+              SELECT MEDIAN(r) AS g,
+                     GREATEST(COALESCE(POWER(1.4826 * MEDIAN(ABS(dev)) FILTER (WHERE n > 1), 2), 0), 1e-6) AS s2,
+                     COUNT(*) AS boxes FROM centred
+            ), by_assortment AS (
+              SELECT assortment, MEDIAN(r) AS d, COUNT(*) AS n FROM sold GROUP BY assortment
+            ), between_ AS (
+              SELECT GREATEST(COALESCE(AVG(POWER(b.d - p.g, 2) - {MEDIAN_EFFICIENCY ** 2} * p.s2 / b.n), 0),
+                              {MIN_OFFSET_SPREAD ** 2}) AS tau2, COUNT(*) AS assortments
+              FROM by_assortment b CROSS JOIN pooled p
+            ), known AS (
+              SELECT assortment FROM a0 UNION SELECT assortment FROM by_assortment
+            )
+            SELECT k.assortment, COALESCE(b.n, 0) AS sold_boxes,
+                   COALESCE(p.g, 0) + CASE WHEN b.n IS NULL THEN 0 ELSE (b.d - p.g) * b.n
+                        / (b.n + {MEDIAN_EFFICIENCY ** 2} * p.s2 / t.tau2) END AS paid_offset,
+                   1.0 / (COALESCE(b.n, 0) / ({MEDIAN_EFFICIENCY ** 2} * COALESCE(p.s2, 1)) + 1.0 / t.tau2) AS paid_offset_var,
+                   CASE WHEN b.n IS NULL THEN GREATEST(t.assortments - 1, 1) ELSE GREATEST(b.n - 1, 1) END AS paid_offset_df
+            FROM known k LEFT JOIN by_assortment b USING (assortment) CROSS JOIN pooled p CROSS JOIN between_ t""")
 
     def _mixes(self) -> None:
         """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it
@@ -452,7 +524,8 @@ class CertificateCheck:
                    SUM(share * POWER(spread, 2)) / SUM(share) AS spread2,
                    SUM(share * POWER(COALESCE(se, 0), 2)) / SUM(share) AS se2,
                    SUM(share * box_carats) / SUM(CASE WHEN box_carats IS NOT NULL THEN share END) AS box_carats,
-                   SUM(share * entry_boxes) / SUM(share) AS entry_boxes
+                   SUM(share * entry_boxes) / SUM(share) AS entry_boxes,
+                   SUM(share * se_df) / SUM(share) AS se_df
             FROM mix_matched WHERE e > 0 GROUP BY ALL""")
         # how far each described line's own value per carat strays from its mix's, in the same period:
         # the mix's price is the mean of its lines' values per carat, a line's value per carat is
@@ -502,9 +575,10 @@ class CertificateCheck:
         # the described lines it was learnt from, its per-box error on the book, its price on the entries
         parcel_df = (f"POWER(COALESCE(mc.composition2, 0), 2) / GREATEST(COALESCE(mc.composition_lines, 2) - 1, 1)"
                      f" + POWER(GREATEST(m.spread2, q.box2) / {parcel_boxes}, 2) / q.box_df"
-                     " + POWER(m.se2, 2) / GREATEST(COALESCE(m.entry_boxes, 2) - 1, 1)")
+                     " + POWER(m.se2, 2) / GREATEST(m.se_df, 1)")
         class_var = f"POWER(LN(GREATEST(class_p90, 0.01) / GREATEST(class_p10, 0.01)) / (2 * {Z_P10_P90}), 2)"
-        con.execute(f"""CREATE TEMP TABLE checked AS
+        # every line of the store is estimated (the calibration learns from them all), the checked ones judged
+        con.execute(f"""CREATE TEMP TABLE estimated_lines AS
             WITH j AS (
               SELECT l.*, COALESCE(lp.box_carats, 0) AS box_carats, COALESCE(lp.content_carats, 0) AS content_carats,
                      COALESCE(lp.valued_carats, 0) AS valued_carats, COALESCE(lp.value_usd, 0) AS parts_usd,
@@ -526,7 +600,6 @@ class CertificateCheck:
               LEFT JOIN statistics_in w ON w.origin = '*'
               LEFT JOIN ranges_in rg ON rg.hs_code = l.hs_code
               {' '.join(class_joins)}
-              WHERE l.checked
             ), sourced AS (
               SELECT *,
                 CASE WHEN rest <= 1e-9 * carats THEN 'none'
@@ -564,13 +637,22 @@ class CertificateCheck:
               -- Welch-Satterthwaite degrees of freedom of the line's variance, and the band's
               -- multiplier widened from kp_band_z to Student's t at them (Cornish-Fisher expansion)
               SELECT *, POWER(variance, 2) / NULLIF(df_terms, 0) AS df FROM valued
-            ), banded AS (
-              SELECT *,
-                CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
-                            WHEN 'kp_statistics' THEN stat_usd END AS e,
-                CASE method WHEN 'parts' THEN GREATEST(CASE WHEN hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
-                                                       {_t_quantile(z, 'df')} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
-              FROM widened
+            )
+            SELECT *,
+              CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
+                          WHEN 'kp_statistics' THEN stat_usd END AS e_book,
+              CASE method WHEN 'parts' THEN SQRT(variance) / NULLIF(estimate_usd, 0) END AS rel_se,
+              CASE WHEN basis IN ('exporter_mix', 'origin_mix') THEN 'mix' ELSE basis END AS calibration_group
+            FROM widened""")
+        self._calibration()
+        con.execute(f"""CREATE TEMP TABLE checked AS
+            WITH banded AS (
+              SELECT x.*, x.e_book * EXP(COALESCE(c.shift, 0)) AS e,
+                CASE x.method WHEN 'parts' THEN GREATEST(CASE WHEN x.hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
+                                                         {_t_quantile(z, 'x.df')} * COALESCE(c.scale, 1) * x.rel_se) END AS w,
+                c.shift AS calibration_shift, c.scale AS calibration_scale, c.lines AS calibration_lines
+              FROM estimated_lines x LEFT JOIN line_calibration c USING (calibration_group, hs_code)
+              WHERE x.checked
             )
             SELECT certificate_id, hs_code, carats_exact, declared_exact, carats, declared, origin, period, issue_date,
               basis, declared / carats AS declared_ppc, e,
@@ -588,8 +670,8 @@ class CertificateCheck:
                         || ' exporter lines'
                    ELSE {_rank_to_level('worst_rank')} END AS book_level,
               CASE WHEN method IS NULL THEN NULL
-                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix') OR hs_code <> '{HS_GEM}' THEN 'low'
-                   WHEN basis = 'exporter_mix' THEN 'medium'
+                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix', 'exporter_mix')
+                        OR hs_code <> '{HS_GEM}' THEN 'low'
                    WHEN valued_carats >= 0.9 * carats AND worst_rank <= 2 THEN 'high'
                    ELSE 'medium' END AS confidence,
               CASE WHEN method IS NULL THEN 'cannot_value'
@@ -612,8 +694,38 @@ class CertificateCheck:
                    WHEN method = 'kp_statistics' THEN 'kp_statistics=1.000' END AS basis_shares,
               CASE WHEN rest_source IN ('exporter_mix', 'origin_mix') THEN exporter_lines END AS exporter_lines,
               CASE WHEN method = 'parts' AND rest_source NOT IN ('none', 'own_parts') THEN rest END AS rest_carats,
-              rest_source, rest_price, rest_var, df
+              rest_source, rest_price, rest_var, df, calibration_shift, calibration_scale, calibration_lines
             FROM banded""")
+
+    def _calibration(self) -> None:
+        """How the store's own declarations sit against the estimates, per basis (linked boxes, parcel
+        contents, the HS class mix) and HS code: `shift`, the median of ln(declared per carat /
+        estimate), and `scale`, the robust spread (1.4826 x MAD) of the same ratio around it in units of
+        each line's predicted error. Most declarations are honest, so the median says how far the
+        estimate sits from what such goods are declared at and the robust spread how far honest lines
+        stray, whatever a few misdeclared lines say. A basis needs `kp_calibration_lines` lines; its
+        figures are shrunk toward no calibration (0 and 1) as if that many more had shown no stray, and
+        the scale only widens a band: a
+        robust spread ignores the tails, so it may say a band is too narrow, never that it is too wide.
+        Lines valued at a mix are left out: their centre and spread are already learnt from the
+        exporter's described lines (`_mixes`), and their errors are too heavy-tailed for a robust
+        spread to describe."""
+        k = max(self.rules.calibration_lines, 1)
+        self.con.execute(f"""CREATE TEMP TABLE line_calibration AS
+            WITH r AS (
+              SELECT calibration_group, hs_code, LN(declared / carats / e_book) AS r, rel_se
+              FROM estimated_lines WHERE method = 'parts' AND e_book > 0 AND rel_se > 0 AND declared > 0
+                AND calibration_group <> 'mix'
+            ), centred AS (
+              SELECT *, MEDIAN(r) OVER (PARTITION BY calibration_group, hs_code) AS centre FROM r
+            ), groups AS (
+              SELECT calibration_group, hs_code, ANY_VALUE(centre) AS centre,
+                     1.4826 * MEDIAN(ABS(r - centre) / rel_se) AS scale, COUNT(*) AS n
+              FROM centred GROUP BY ALL
+            )
+            SELECT calibration_group, hs_code, n AS lines, n * centre / (n + {k}) AS shift,
+                   GREATEST(SQRT((n * POWER(scale, 2) + {k}) / (n + {k})), 1) AS scale
+            FROM groups WHERE n >= {k}""")
 
     def lines(self) -> pa.Table:
         """One row per certificate line checked, with its verdict (LINE_FIELDS), money to the cent."""

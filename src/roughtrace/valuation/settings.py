@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, one_of, register
+from ..settings import Setting, at_least, one_of, register
 
 AREA = "valuation"
 
@@ -138,6 +138,24 @@ KP_DESCRIBED_SHARE = Setting(
     "what a whole shipment holds.",
     AREA,
 )
+KP_PRICE_CALIBRATION = Setting(
+    "kp_price_calibration", "paid",
+    "What a certificate line's parts are priced at: `paid` brings each assortment's reverse-engineered "
+    "book price to what its boxes were sold for (the median stray of the prices paid from the book, "
+    "shrunk toward the whole market's by empirical Bayes: a declared value is a price, and the book "
+    "knows an assortment tracked in two boxes from its description more than from its own goods); "
+    "`none` uses the book's prices as they are.",
+    AREA, one_of("paid", "none"),
+)
+KP_CALIBRATION_LINES = Setting(
+    "kp_calibration_lines", 20,
+    "How a certificate line's estimate and band are calibrated on the store's own declarations: per basis "
+    "(linked boxes, parcel contents, HS class mix) and HS code, the median of ln(declared / estimate) shifts "
+    "the estimate and the robust spread of that ratio, in units of each line's predicted error, widens the "
+    "band. A basis needs this many lines to be calibrated, and its figures are shrunk toward none as if this "
+    "many lines had shown no stray: a handful of lines never moves a verdict, hundreds set it.",
+    AREA, at_least(1),
+)
 KP_STATISTICS_USD_PER_CARAT = Setting(
     "kp_statistics_usd_per_carat",
     "AO=101;BW=117;CA=81;CD=8;LS=333;NA=417;RU=89;ZA=135;ZW=62;*=97",
@@ -167,6 +185,7 @@ ALL: tuple[Setting, ...] = (
     PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE,
     PRICEBOOK_UPLIFT_GATE, PRICEBOOK_EXCLUDE_RISK, PRICEBOOK_PERIOD_MIN_BOXES, MIN_BOXES,
     KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_FLOOR_OTHER, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_PRIOR_LINES, KP_DESCRIBED_SHARE,
+    KP_PRICE_CALIBRATION, KP_CALIBRATION_LINES,
     KP_STATISTICS_USD_PER_CARAT, KP_STATISTICS_RANGE, KP_MIX_BAND,
 )
 
