@@ -127,7 +127,8 @@ class CheckRules:
     mix_band: float = 0.50
     min_boxes: int = 5
     period: str = "month"
-    outcome_weight: float = 0.5
+    outcome_weight: float | None = None
+    """A fixed weight of a box's own outcome; None fits it to the tracked boxes (`_outcome_fit`)."""
     mix_prior_lines: int = 3
     described_share: float = 0.5
     calibration_lines: int = 20
@@ -151,7 +152,8 @@ class CheckRules:
             band_floor_other=float(settings["kp_band_floor_other"]),
             band_z=float(settings["kp_band_z"]), mix_band=float(settings["kp_mix_band"]),
             min_boxes=int(settings["valuation_min_boxes"]), period=settings["pricebook_period"],
-            outcome_weight=float(settings["kp_outcome_weight"]),
+            outcome_weight=None if str(settings["kp_outcome_weight"]) == "fitted"
+            else float(settings["kp_outcome_weight"]),
             mix_prior_lines=int(settings["kp_mix_prior_lines"]),
             described_share=float(settings["kp_described_share"]),
             price_calibration=str(settings["kp_price_calibration"]),
@@ -240,8 +242,13 @@ class CertificateCheck:
             "WHERE r.kp_certificate_id IS NOT NULL"
         )
         book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
-        paid = store.query("SELECT assortment, period, CAST(paid_per_carat AS DOUBLE PRECISION) AS paid "
-                           "FROM box_valuations WHERE in_book AND paid_per_carat > 0")
+        paid = store.query(
+            "SELECT v.assortment, v.period, CAST(v.paid_per_carat AS DOUBLE PRECISION) AS paid, "
+            "CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own, "
+            "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM box_valuations v "
+            "JOIN rough_sales r ON r.box_id = v.box_id "
+            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
+            "WHERE v.in_book AND v.paid_per_carat > 0")
         sales = store.query("SELECT assortment, sale_date, CAST(price_usd AS DOUBLE PRECISION) AS price_usd, "
                             "CAST(carats AS DOUBLE PRECISION) AS carats FROM rough_sales WHERE price_usd > 0 AND carats > 0")
         checked = lines.filter(lines["checked"]) if lines.num_rows else lines
@@ -321,6 +328,7 @@ class CertificateCheck:
             con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
         self._paid_error()
         self._price_offsets()
+        self._outcome_fit()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
             origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
@@ -365,23 +373,25 @@ class CertificateCheck:
                                          "p.boxes, p.own_per_carat")
         # a box's own outcome counts when it is plausible for its assortment (within OUTCOME_GATE
         # spreads of the book), blended with the book by kp_outcome_weight
-        w = r.outcome_weight
+        w = "f.weight"
         own = (f"COALESCE(own_per_carat > 0 AND {w} > 0 AND (e IS NULL OR "
                f"ABS(LN(own_per_carat / e)) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)), FALSE)")
         # a box's own outcome is a reverse-engineered value too: brought to prices by its assortment's offset
         con.execute(f"""CREATE TEMP TABLE parts AS
             WITH calibrated AS (
-              SELECT * REPLACE (own_per_carat * EXP(paid_offset) AS own_per_carat) FROM matched
+              SELECT m.* REPLACE (m.own_per_carat * EXP(m.paid_offset) AS own_per_carat), f.weight, f.resid2
+              FROM matched m CROSS JOIN outcome_fit f
             ), priced AS (
               SELECT *, {own} AS by_outcome,
                 CASE WHEN NOT {own} THEN e WHEN e IS NULL THEN own_per_carat
-                     ELSE EXP((1 - {w}) * LN(e) + {w} * LN(own_per_carat)) END AS price
-              FROM calibrated)
+                     ELSE EXP((1 - weight) * LN(e) + weight * LN(own_per_carat)) END AS price
+              FROM calibrated f)
             SELECT certificate_id, hs_code, assortment, box_id, carats, source,
                    CASE WHEN by_outcome THEN '{OWN_OUTCOME}' ELSE level END AS book_level,
                    CASE WHEN by_outcome THEN -1 ELSE rank END AS book_rank,
                    price AS price_per_carat, p10 AS p10_per_carat, p90 AS p90_per_carat, spread,
-                   CASE WHEN by_outcome THEN (1 - {w}) * COALESCE(se, 0) ELSE se END AS se,
+                   CASE WHEN by_outcome THEN (1 - weight) * COALESCE(se, 0) ELSE se END AS se,
+                   CASE WHEN by_outcome AND resid2 IS NOT NULL THEN resid2 END AS outcome_box2,
                    CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes, se_df,
                    COALESCE(boxes, GREATEST(carats / NULLIF(box_carats, 0), 1)) AS parcel_boxes,
                    carats * price AS value_usd
@@ -393,12 +403,13 @@ class CertificateCheck:
                    SUM(CASE WHEN price_per_carat IS NOT NULL THEN carats END) AS valued_carats,
                    COUNT(price_per_carat) AS valued_parts, COUNT(*) AS parts,
                    SUM(value_usd) AS value_usd,
-                   SUM(POWER(value_usd, 2) * (GREATEST(POWER(spread, 2), q.box2) / parcel_boxes
+                   SUM(POWER(value_usd, 2) * (COALESCE(outcome_box2, GREATEST(POWER(spread, 2), q.box2)) / parcel_boxes
                        + POWER(se, 2))) AS variance,
                    -- sum of (variance component)^2 / its degrees of freedom, for the line's effective
                    -- degrees of freedom: the per-box error rests on the whole book's boxes, the
                    -- entry's standard error on the entry's own boxes
-                   SUM(POWER(POWER(value_usd, 2) * GREATEST(POWER(spread, 2), q.box2) / parcel_boxes, 2) / q.box_df
+                   SUM(POWER(POWER(value_usd, 2) * COALESCE(outcome_box2, GREATEST(POWER(spread, 2), q.box2))
+                             / parcel_boxes, 2) / q.box_df
                        + POWER(POWER(value_usd * se, 2), 2) / se_df) AS df_terms,
                    SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
             FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
@@ -463,6 +474,32 @@ class CertificateCheck:
                    1.0 / (COALESCE(b.n, 0) / ({MEDIAN_EFFICIENCY ** 2} * COALESCE(p.s2, 1)) + 1.0 / t.tau2) AS paid_offset_var,
                    CASE WHEN b.n IS NULL THEN GREATEST(t.assortments - 1, 1) ELSE GREATEST(b.n - 1, 1) END AS paid_offset_df
             FROM known k LEFT JOIN by_assortment b USING (assortment) CROSS JOIN pooled p CROSS JOIN between_ t""")
+
+    def _outcome_fit(self) -> None:
+        """How much a box's own outcome says about its price, from the tracked boxes: `weight`, the
+        least-squares slope of y = ln(price paid per carat / calibrated book price) on x = ln(outcome
+        value per carat, typical cutter / calibrated book price), within 0 and 1, over the boxes whose
+        outcome passes OUTCOME_GATE (or the `kp_outcome_weight` setting when it is a number), and
+        `resid2`, the robust variance of y - weight x: the error of a box valued by the blend (NULL when
+        no box says; the book's per-box error is used then)."""
+        fixed = self.rules.outcome_weight
+        self.con.execute(f"""CREATE TEMP TABLE outcome_fit AS
+            WITH b AS (
+              SELECT LN(p.paid / a.e) - o.paid_offset AS y, LN(p.own / EXP(p.cutter_level) / a.e) AS x, a.spread
+              FROM paid_in p JOIN a0 a ON a.assortment = p.assortment AND a.period = p.period
+              JOIN price_offsets o ON o.assortment = p.assortment
+              WHERE a.e > 0 AND p.own > 0
+            ), g AS (
+              SELECT y, x FROM b WHERE ABS(x) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)
+            ), w AS (
+              SELECT {'LEAST(GREATEST(COALESCE(REGR_SLOPE(y, x), 0), 0), 1)' if fixed is None else fixed} AS weight,
+                     COUNT(*) AS boxes FROM g
+            ), r AS (
+              SELECT y - w.weight * x AS r FROM g CROSS JOIN w
+            )
+            SELECT w.weight, CASE WHEN w.boxes > 2
+                   THEN POWER(1.4826 * (SELECT MEDIAN(ABS(r - (SELECT MEDIAN(r) FROM r))) FROM r), 2) END AS resid2
+            FROM w""")
 
     def _mixes(self) -> None:
         """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it

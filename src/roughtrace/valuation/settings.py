@@ -117,12 +117,29 @@ KP_BAND_Z = Setting(
     "(P5-P95), 1.2816 a P10-P90 band.",
     AREA,
 )
+def fitted_or_fraction(value: object) -> str:
+    """A rule: `fitted`, or a fraction from 0 to 1 (returned as written, trimmed)."""
+    text = str(value).strip().lower()
+    if text == "fitted":
+        return text
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        number = Decimal(-1)
+    if not number.is_finite() or not 0 <= number <= 1:
+        raise ValueError("`fitted` or a fraction from 0 to 1")
+    return text
+
+
 KP_OUTCOME_WEIGHT = Setting(
-    "kp_outcome_weight", Decimal("0.5"),
+    "kp_outcome_weight", "fitted",
     "Weight of a shipped box's own reported outcome against its assortment's book price when a certificate "
-    "line is valued from its boxes (0: the book only; 1: the outcome only). Outcomes are claims: one far "
-    "from its assortment's prices (more than 3 box spreads) is not used.",
-    AREA,
+    "line is valued from its boxes (0: the book only; 1: the outcome only). `fitted` learns it from the "
+    "tracked boxes: the least-squares slope of ln(price paid / book price) on ln(outcome value / book "
+    "price), within 0 and 1, i.e. how much of a box's stray from its assortment its own outcome shows in "
+    "its price. Outcomes are claims: one far from its assortment's prices (more than 3 box spreads) is not "
+    "used.",
+    AREA, fitted_or_fraction,
 )
 KP_MIX_PRIOR_LINES = Setting(
     "kp_mix_prior_lines", 3,
