@@ -346,6 +346,10 @@ def test_a_basis_is_calibrated_on_the_declarations_of_its_lines(store):
     calibrated = checked(store, "BWC00")
     assert alone["estimated_per_carat"] == book and alone["verdict"] == "undervalued"
     assert calibrated["estimated_per_carat"] < book and calibrated["verdict"] == "reasonable"
+    # the verdict says what it was calibrated on: 26 contents lines, ln(estimate) moved down
+    assert alone["calibration_lines"] is None
+    assert calibrated["calibration_lines"] == 26 and calibrated["calibration_shift"] < 0
+    assert calibrated["calibration_scale"] == 1
     # the band is never narrowed by the calibration: every line strays alike, so the robust spread is 0
     assert (calibrated["high_per_carat"] - calibrated["low_per_carat"]) / calibrated["estimated_per_carat"] >= \
         (alone["high_per_carat"] - alone["low_per_carat"]) / alone["estimated_per_carat"] - Decimal("0.001")

@@ -10,7 +10,8 @@ valuing the carats the ones before it leave:
    typical-cutter entry of pricebook.fit_assortment_period, else an observed entry resting on at
    least `valuation_min_boxes` boxes: same origin and period, then any origin, then any period,
    then both). A box with a reported outcome in the book has that outcome (brought to the typical
-   cutter by its sightholder's cutter level) blended in with weight `kp_outcome_weight`, unless it
+   cutter by its sightholder's cutter level) blended in with weight `kp_outcome_weight` (`fitted`:
+   the tracked boxes' least-squares slope of price paid on outcome value, `_outcome_fit`), unless it
    lies farther than OUTCOME_GATE box spreads from its assortment's price (a claim, not evidence).
 2. `parcel_contents`: the exporter's breakdown of the line by assortment, less what the linked
    boxes of each assortment already cover, scaled down when it says more than the carats the boxes
@@ -24,6 +25,10 @@ valuing the carats the ones before it leave:
    - with no mix to learn from, the average of the line's own parts when they value at least
      `kp_described_share` of it (widened by `kp_mix_band`), else `hs_class_mix`: the median
      tracked box of the line's HS class for that origin and period (then any period, any origin).
+
+Every part is priced at what its assortment's boxes sold for (`kp_price_calibration` paid): the
+book's reverse-engineered price times exp(offset), the offset the median stray of the prices paid from
+the book, shrunk toward the whole market's by empirical Bayes (`_price_offsets`).
 
 A line nothing in the store describes (no tracked goods of its class at all) gets `kp_statistics`:
 a plausibility range from its origin's average value per carat in KP statistics
@@ -44,14 +49,19 @@ kp_band_z at the error's Welch-Satterthwaite degrees of freedom (each entry's st
 on its boxes, the composition on the exporter's described lines, the per-box error on the book):
 an estimate resting on few boxes or lines gets a wider band.
 
+Per basis valued from a line's own goods (linked boxes, contents, HS class mix) and HS code, the
+store's declarations calibrate the estimate and band (`_calibration`): the median ln(declared /
+estimate) shifts the estimate and the robust spread of that ratio in units of the predicted error
+widens the band, once a basis has `kp_calibration_lines` lines and shrunk as if that many showed none.
+
 Verdict: undervalued when declared < low x (1 - kp_tolerance), overvalued when declared > high x
 (1 + kp_tolerance), otherwise reasonable; cannot_value (with the reason) when no estimate can be made.
 Every line says its `basis` (the kind of part valuing most of its carats), `basis_shares` (every
 kind's share of the carats) and `confidence`: high (boxes and contents value 90% or more, from fitted
-or origin-and-period entries), medium (boxes or contents with broader entries or less coverage, or
-the exporter's own mix), low (origin mix, HS class mix, KP statistics, and every unsorted or
-industrial line: their goods are rarely tracked to polished, so their band is at least
-`kp_band_floor_other` wide and only values far outside it are flagged).
+or origin-and-period entries), medium (boxes or contents with broader entries or less coverage), low
+(the exporter's or origin's mix: what a shipment holds beyond its described goods is a guess; HS class
+mix, KP statistics, and every unsorted or industrial line: their goods are rarely tracked to polished,
+so their band is at least `kp_band_floor_other` wide and only values far outside it are flagged).
 
 The mix is learnt from every certificate in the store whatever set is checked, and everything is a
 set computation (joins and sums over whole columns in an in-process DuckDB over Arrow tables read
@@ -79,11 +89,14 @@ LINE_FIELDS: tuple[str, ...] = (
     "certificate_id", "hs_code", "carats", "declared_usd", "declared_per_carat", "estimated_per_carat",
     "low_per_carat", "high_per_carat", "verdict", "basis", "confidence", "reason", "estimated_usd",
     "coverage", "evidence_boxes", "book_level", "origin", "period", "issue_date", "basis_shares", "exporter_lines",
+    "calibration_lines", "calibration_shift", "calibration_scale",
 )
 """A checked line's fields; the first ten are the issue's JSON contract. `coverage` is the share of the
 carats the line's own boxes and contents value; `basis_shares` each basis's share of the carats
 (`certificate_boxes=0.070;exporter_mix=0.930`); `exporter_lines` the described lines of the exporter
-its mix was learnt from."""
+its mix was learnt from; `calibration_lines`, `calibration_shift` and `calibration_scale` the lines of the
+same basis and HS code the estimate and band were calibrated on, the shift applied to ln(estimate) and
+the factor applied to the band's error (none when the basis had too few lines or is a mix)."""
 
 ASSORTMENT_LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     (FITTED, ("fit_period",)),
@@ -775,7 +788,10 @@ class CertificateCheck:
             CAST(ROUND(e * carats, 2) AS DECIMAL(18,2)) AS estimated_usd,
             CAST(ROUND(coverage, 4) AS DECIMAL(18,4)) AS coverage,
             CAST(evidence_boxes AS BIGINT) AS evidence_boxes, book_level, origin, period, issue_date,
-            basis_shares, CAST(exporter_lines AS BIGINT) AS exporter_lines
+            basis_shares, CAST(exporter_lines AS BIGINT) AS exporter_lines,
+            CAST(calibration_lines AS BIGINT) AS calibration_lines,
+            CAST(ROUND(calibration_shift, 4) AS DECIMAL(18,4)) AS calibration_shift,
+            CAST(ROUND(calibration_scale, 4) AS DECIMAL(18,4)) AS calibration_scale
             FROM checked ORDER BY certificate_id, hs_code""").to_arrow_table()
 
     def parts(self) -> pa.Table:
