@@ -81,7 +81,7 @@ def test_tolerance_is_a_setting():
     store = valued_market()
     load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "600.00")]))  # 78%
     load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000")
-    assert line(store, "BW1")["verdict"] == "undervalued"
+    assert line(store, "BW1", kp_tolerance="0")["verdict"] == "undervalued"
     assert line(store, "BW1", kp_tolerance="0.5")["verdict"] == "reasonable"
 
 
