@@ -350,6 +350,10 @@ def test_a_basis_is_calibrated_on_the_declarations_of_its_lines(store):
     assert alone["calibration_lines"] is None
     assert calibrated["calibration_lines"] == 26 and calibrated["calibration_shift"] < 0
     assert calibrated["calibration_scale"] == 1
+    with CertificateCheck(store, CheckRules.from_settings(settings()), ["BWC00"]) as check:
+        parts = sum(p["value_usd"] for p in check.parts().to_pylist())
+    shifted = float(parts) * math.exp(float(calibrated["calibration_shift"]))
+    assert abs(shifted - float(calibrated["estimated_usd"])) <= 0.001 * float(parts)
     # the band is never narrowed by the calibration: every line strays alike, so the robust spread is 0
     assert (calibrated["high_per_carat"] - calibrated["low_per_carat"]) / calibrated["estimated_per_carat"] >= \
         (alone["high_per_carat"] - alone["low_per_carat"]) / alone["estimated_per_carat"] - Decimal("0.001")
