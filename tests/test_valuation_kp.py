@@ -22,6 +22,7 @@ from test_valuation_support import (
     certificate_rows,
     context,
     load,
+    new_store,
     settings,
 )
 
@@ -49,7 +50,7 @@ certificate_id,hs_code,assortment,carats
 BW1,7102.31,A-ST,2.000
 BW1,7102.31,B-SH,3.000
 """)
-    with CertificateCheck(store, CheckRules()) as check:
+    with CertificateCheck(store, CheckRules(price_calibration="none")) as check:
         lines, parts = check.lines().to_pylist(), check.parts().to_pylist()
     (checked,) = lines
     assert checked["estimated_usd"] == sum(p["value_usd"] for p in parts) == 2 * A_ST + 3 * B_SH
@@ -80,7 +81,7 @@ def test_tolerance_is_a_setting():
     store = valued_market()
     load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "600.00")]))  # 78%
     load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000")
-    assert line(store, "BW1")["verdict"] == "undervalued"
+    assert line(store, "BW1", kp_tolerance="0")["verdict"] == "undervalued"
     assert line(store, "BW1", kp_tolerance="0.5")["verdict"] == "reasonable"
 
 
@@ -159,7 +160,7 @@ def test_band_contains_estimate_and_parts_sum(a, b, ratio, uncovered):
     load(_shared, "kp_certificates", certificate_rows([(cid, "7102.31", f"{total:.3f}", f"{declared:.2f}")]))
     contents = [f"{cid},7102.31,A-ST,{a:.3f}"] + ([f"{cid},7102.31,B-SH,{b:.3f}"] if b > 0 else [])
     load(_shared, "parcel_contents", "certificate_id,hs_code,assortment,carats\n" + "\n".join(contents))
-    with CertificateCheck(_shared, CheckRules(), [cid]) as check:
+    with CertificateCheck(_shared, CheckRules(price_calibration="none"), [cid]) as check:
         (checked,), parts = check.lines().to_pylist(), check.parts().to_pylist()
     if checked["verdict"] == "cannot_value":
         return
@@ -237,7 +238,7 @@ SX3,GIA,M1,X3,2026-03-01,round,0.600,G,VS1
     build_price_book(store, settings(), GradePricer())
     book = read_price_book(store, assortment="A-ST", level=FITTED, period="2026-01")["price_per_carat"][0].as_py()
     load(store, "kp_certificates", certificate_rows([("BW9", "7102.31", "3.000", "1200.00")]))
-    with CertificateCheck(store, CheckRules(outcome_weight=1.0)) as check:
+    with CertificateCheck(store, CheckRules(outcome_weight=1.0, price_calibration="none")) as check:
         (checked,), parts = check.lines().to_pylist(), check.parts().to_pylist()
     by_box = {p["box_id"]: p for p in parts}
     # X1's outcome, 10% better than its assortment's typical box, is this box's evidence
@@ -247,6 +248,42 @@ SX3,GIA,M1,X3,2026-03-01,round,0.600,G,VS1
     assert by_box["X3"]["book_level"] == FITTED and by_box["X3"]["price_per_carat"] == book
     assert abs(checked["estimated_usd"] - (Decimal("420.75") + 2 * book)) <= Decimal("0.02")
     assert checked["basis"] == "certificate_boxes"
-    with CertificateCheck(store, CheckRules(outcome_weight=0.5)) as check:
+    with CertificateCheck(store, CheckRules(outcome_weight=0.5, price_calibration="none")) as check:
         half = {p["box_id"]: p for p in check.parts().to_pylist()}
     assert book < half["X1"]["price_per_carat"] < Decimal("420.75")
+
+
+def _outcome_market(prices_follow_outcomes: bool):
+    """Six A-ST boxes whose stones weigh 0.300 x (1 + 0.2 k), k from -1 to 1, sold at $300/ct or, when
+    `prices_follow_outcomes`, at $300 x (1 + 0.2 k); and X1, shipped under BW9, whose 0.330 ct stone
+    makes it 10% better than the typical box (sold at $330 or $300)."""
+    store = new_store()
+    sales, outcomes = [SALES_HEADER], ["stone_id,lab,sightholder_id,box_id,polished_date,shape,carat,color,clarity"]
+    for i, k in enumerate((-1.0, -0.6, -0.2, 0.2, 0.6, 1.0)):
+        price = 300 * (1 + 0.2 * k) if prices_follow_outcomes else 300
+        sales.append(f"A-ST-{i},2026-01,2026-01-12,P1,M1,BW,A-ST,stones,0.5,1.5,white,high,1,1.000,{price:.2f},")
+        outcomes.append(f"SA{i},GIA,M1,A-ST-{i},2026-03-01,round,{0.300 * (1 + 0.2 * k):.3f},G,VS1")
+    sales.append(f"X1,2026-01,2026-01-12,P1,M1,BW,A-ST,stones,0.5,1.5,white,high,1,1.000,"
+                 f"{330 if prices_follow_outcomes else 300:.2f},BW9")
+    outcomes.append("SX1,GIA,M1,X1,2026-03-01,round,0.330,G,VS1")
+    load(store, "rough_sales", "\n".join(sales))
+    load(store, "polished_outcomes", "\n".join(outcomes))
+    build_price_book(store, settings(), GradePricer())
+    load(store, "kp_certificates", certificate_rows([("BW9", "7102.31", "1.000", "400.00")]))
+    return store
+
+
+def test_the_weight_of_a_boxs_own_outcome_is_learnt_from_how_prices_follow_outcomes():
+    # where what boxes sold for follows what their outcomes are worth, a shipped box is valued by its
+    # own outcome; where prices ignore outcomes, its outcome says nothing about its price
+    for follow, level in ((True, "box outcome"), (False, FITTED)):
+        store = _outcome_market(follow)
+        book = read_price_book(store, assortment="A-ST", level=FITTED, period="2026-01")["price_per_carat"][0].as_py()
+        with CertificateCheck(store, CheckRules.from_settings(settings())) as check:
+            (part,) = check.parts().to_pylist()
+        assert part["book_level"] == level
+        assert abs(part["price_per_carat"] - (Decimal("420.75") if follow else book)) <= Decimal("0.02")
+        # a fixed weight is still a setting
+        with CertificateCheck(store, CheckRules.from_settings(settings(kp_outcome_weight="0.5"))) as check:
+            (half,) = check.parts().to_pylist()
+        assert book < half["price_per_carat"] < Decimal("420.75")

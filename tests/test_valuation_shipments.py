@@ -57,7 +57,7 @@ def test_a_line_is_its_boxes_and_its_contents_for_the_carats_they_leave(store):
     load(store, "kp_certificates", certificate_rows([("BW9", "7102.31", "10.000", "2331.72"),
                                                      ("BW8", "7102.31", "4.000", "1343.34")]))
     load(store, "parcel_contents", CONTENTS + "BW9,7102.31,A-ST,2.000\nBW9,7102.31,B-SH,8.000\nBW8,7102.31,A-ST,4.000")
-    with CertificateCheck(store, CheckRules()) as check:
+    with CertificateCheck(store, CheckRules(price_calibration="none")) as check:
         lines = {r["certificate_id"]: r for r in check.lines().to_pylist()}
         parts = check.parts().to_pylist()
     nine = lines["BW9"]
@@ -108,7 +108,7 @@ def test_without_contents_the_rest_is_valued_at_the_exporters_mix_shrunk_to_the_
     # described lines from their exporter's mix, Alpha's shrunk toward the origin's the same way)
     mix = _centred_mix(4)
     assert abs(line["estimated_usd"] - (A_ST + 9 * mix)) <= Decimal("0.02")
-    assert (line["basis"], line["confidence"], line["exporter_lines"]) == ("exporter_mix", "medium", 4)
+    assert (line["basis"], line["confidence"], line["exporter_lines"]) == ("exporter_mix", "low", 4)
     assert line["basis_shares"] == "certificate_boxes=0.100;exporter_mix=0.900"
     assert line["coverage"] == Decimal("0.1")
     true_per_carat = (A_ST + 9 * mix) / 10
@@ -117,7 +117,7 @@ def test_without_contents_the_rest_is_valued_at_the_exporters_mix_shrunk_to_the_
             [(f"BWT{ratio}", "7102.31", "10.000", f"{Decimal(ratio) * true_per_carat * 10:.2f}")], exporter="Alpha"))
         assert checked(store, f"BWT{ratio}")["verdict"] == verdict
     # the mix part is shown with the evidence
-    with CertificateCheck(store, CheckRules(), ["BWT1"]) as check:
+    with CertificateCheck(store, CheckRules(price_calibration="none"), ["BWT1"]) as check:
         rest = [p for p in check.parts().to_pylist() if p["assortment"] == "*"]
     assert [(p["source"], p["carats"]) for p in rest] == [("exporter_mix", Decimal("9.000"))]
 
@@ -314,3 +314,56 @@ def test_the_band_widens_to_students_t_at_few_degrees_of_freedom():
     assert abs(t("NULL") - 1.645) < 1e-6 and abs(t(1e6) - 1.645) < 1e-4
     assert abs(t(3) / 2.353 - 1) < 0.02 and abs(t(10) / 1.812 - 1) < 0.005  # Student's t, 95th percentiles
     assert t(1) > t(2) > t(3) > t(10) > t(100) > 1.645
+
+
+def test_parts_are_priced_at_what_their_assortment_sold_for(store):
+    # every box of the fixture sold at $300/ct, while the book reverse-engineers A-ST at 382.50 and
+    # B-SH at 195.84: a declared value is a price, so with `kp_price_calibration` paid each
+    # assortment's book price is brought to what its boxes sold for
+    priced(store)
+    load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "10.000", "3000.00")]))
+    load(store, "parcel_contents", CONTENTS + "BW1,7102.31,A-ST,5.000\nBW1,7102.31,B-SH,5.000")
+    book = checked(store, "BW1", kp_price_calibration="none")
+    paid = checked(store, "BW1", kp_price_calibration="paid")
+    assert book["estimated_usd"] == 5 * A_ST + 5 * B_SH
+    assert abs(paid["estimated_usd"] - Decimal("3000.00")) <= Decimal("0.05")
+    assert (paid["basis"], paid["confidence"], paid["verdict"]) == ("parcel_contents", "high", "reasonable")
+
+
+def test_a_basis_is_calibrated_on_the_declarations_of_its_lines(store):
+    # 24 lines of parcel contents declared at 0.65x the book: what such goods are declared at says the
+    # book sits above them, so a line declared at 0.65x is reasonable once a basis has enough lines,
+    # and one declared at 0.40x is still undervalued
+    priced(store, spread=0.2)
+    load(store, "kp_certificates", certificate_rows([("BWP", "7102.31", "2.000", "700.00")]))
+    load(store, "parcel_contents", CONTENTS + "BWP,7102.31,A-ST,2.000")
+    book = checked(store, "BWP")["estimated_per_carat"]
+    rows = [(f"BWC{i:02d}", "7102.31", "2.000", f"{2 * Decimal('0.65') * book:.2f}") for i in range(24)]
+    rows += [("BWU", "7102.31", "2.000", f"{2 * Decimal('0.40') * book:.2f}")]
+    load(store, "kp_certificates", certificate_rows(rows))
+    load(store, "parcel_contents", CONTENTS + "\n".join(f"{cid},7102.31,A-ST,2.000" for cid, *_ in rows))
+    alone = checked(store, "BWC00", kp_calibration_lines="100")  # too few lines: no calibration
+    calibrated = checked(store, "BWC00")
+    assert alone["estimated_per_carat"] == book and alone["verdict"] == "undervalued"
+    assert calibrated["estimated_per_carat"] < book and calibrated["verdict"] == "reasonable"
+    # the verdict says what it was calibrated on: 26 contents lines, ln(estimate) moved down
+    assert alone["calibration_lines"] is None
+    assert calibrated["calibration_lines"] == 26 and calibrated["calibration_shift"] < 0
+    assert calibrated["calibration_scale"] == 1
+    with CertificateCheck(store, CheckRules.from_settings(settings()), ["BWC00"]) as check:
+        parts = sum(p["value_usd"] for p in check.parts().to_pylist())
+    shifted = float(parts) * math.exp(float(calibrated["calibration_shift"]))
+    assert abs(shifted - float(calibrated["estimated_usd"])) <= 0.001 * float(parts)
+    # the band is never narrowed by the calibration: every line strays alike, so the robust spread is 0
+    assert (calibrated["high_per_carat"] - calibrated["low_per_carat"]) / calibrated["estimated_per_carat"] >= \
+        (alone["high_per_carat"] - alone["low_per_carat"]) / alone["estimated_per_carat"] - Decimal("0.001")
+    assert checked(store, "BWU")["verdict"] == "undervalued"
+
+
+def test_lines_valued_at_the_exporters_mix_are_low_confidence(store):
+    # a line whose carats are mostly valued at the exporter's usual mix is a guess at what the
+    # shipment holds: whatever its verdict, it says so
+    exporters_market(store)
+    load(store, "kp_certificates", certificate_rows([("BWT9", "7102.31", "10.000", "900.00")], exporter="Alpha"))
+    line = checked(store, "BWT9")
+    assert (line["basis"], line["confidence"]) == ("exporter_mix", "low")

@@ -61,7 +61,10 @@ def book_market(boxes_per_assortment: int = 6, spread: float = 0.0, store=None):
 
 
 def settings(**overrides) -> Settings:
-    return Settings(overrides, environ={})
+    """The defaults, except that certificate lines are valued at the book's own prices
+    (`kp_price_calibration` none) unless a test asks otherwise: the fixtures' boxes all sold at $300/ct
+    whatever their assortment, so their prices paid say nothing a hand-worked book price could check."""
+    return Settings({"kp_price_calibration": "none", **overrides}, environ={})
 
 
 def context(store, **overrides) -> SimpleNamespace:

@@ -10,7 +10,8 @@ valuing the carats the ones before it leave:
    typical-cutter entry of pricebook.fit_assortment_period, else an observed entry resting on at
    least `valuation_min_boxes` boxes: same origin and period, then any origin, then any period,
    then both). A box with a reported outcome in the book has that outcome (brought to the typical
-   cutter by its sightholder's cutter level) blended in with weight `kp_outcome_weight`, unless it
+   cutter by its sightholder's cutter level) blended in with weight `kp_outcome_weight` (`fitted`:
+   the tracked boxes' least-squares slope of price paid on outcome value, `_outcome_fit`), unless it
    lies farther than OUTCOME_GATE box spreads from its assortment's price (a claim, not evidence).
 2. `parcel_contents`: the exporter's breakdown of the line by assortment, less what the linked
    boxes of each assortment already cover, scaled down when it says more than the carats the boxes
@@ -24,6 +25,10 @@ valuing the carats the ones before it leave:
    - with no mix to learn from, the average of the line's own parts when they value at least
      `kp_described_share` of it (widened by `kp_mix_band`), else `hs_class_mix`: the median
      tracked box of the line's HS class for that origin and period (then any period, any origin).
+
+Every part is priced at what its assortment's boxes sold for (`kp_price_calibration` paid): the
+book's reverse-engineered price times exp(offset), the offset the median stray of the prices paid from
+the book, shrunk toward the whole market's by empirical Bayes (`_price_offsets`).
 
 A line nothing in the store describes (no tracked goods of its class at all) gets `kp_statistics`:
 a plausibility range from its origin's average value per carat in KP statistics
@@ -44,14 +49,19 @@ kp_band_z at the error's Welch-Satterthwaite degrees of freedom (each entry's st
 on its boxes, the composition on the exporter's described lines, the per-box error on the book):
 an estimate resting on few boxes or lines gets a wider band.
 
+Per basis valued from a line's own goods (linked boxes, contents, HS class mix) and HS code, the
+store's declarations calibrate the estimate and band (`_calibration`): the median ln(declared /
+estimate) shifts the estimate and the robust spread of that ratio in units of the predicted error
+widens the band, once a basis has `kp_calibration_lines` lines and shrunk as if that many showed none.
+
 Verdict: undervalued when declared < low x (1 - kp_tolerance), overvalued when declared > high x
 (1 + kp_tolerance), otherwise reasonable; cannot_value (with the reason) when no estimate can be made.
 Every line says its `basis` (the kind of part valuing most of its carats), `basis_shares` (every
 kind's share of the carats) and `confidence`: high (boxes and contents value 90% or more, from fitted
-or origin-and-period entries), medium (boxes or contents with broader entries or less coverage, or
-the exporter's own mix), low (origin mix, HS class mix, KP statistics, and every unsorted or
-industrial line: their goods are rarely tracked to polished, so their band is at least
-`kp_band_floor_other` wide and only values far outside it are flagged).
+or origin-and-period entries), medium (boxes or contents with broader entries or less coverage), low
+(the exporter's or origin's mix: what a shipment holds beyond its described goods is a guess; HS class
+mix, KP statistics, and every unsorted or industrial line: their goods are rarely tracked to polished,
+so their band is at least `kp_band_floor_other` wide and only values far outside it are flagged).
 
 The mix is learnt from every certificate in the store whatever set is checked, and everything is a
 set computation (joins and sums over whole columns in an in-process DuckDB over Arrow tables read
@@ -80,11 +90,14 @@ LINE_FIELDS: tuple[str, ...] = (
     "certificate_id", "hs_code", "carats", "declared_usd", "declared_per_carat", "estimated_per_carat",
     "low_per_carat", "high_per_carat", "verdict", "basis", "confidence", "reason", "estimated_usd",
     "coverage", "evidence_boxes", "book_level", "origin", "period", "issue_date", "basis_shares", "exporter_lines",
+    "calibration_lines", "calibration_shift", "calibration_scale",
 )
 """A checked line's fields; the first ten are the issue's JSON contract. `coverage` is the share of the
 carats the line's own boxes and contents value; `basis_shares` each basis's share of the carats
 (`certificate_boxes=0.070;exporter_mix=0.930`); `exporter_lines` the described lines of the exporter
-its mix was learnt from."""
+its mix was learnt from; `calibration_lines`, `calibration_shift` and `calibration_scale` the lines of the
+same basis and HS code the estimate and band were calibrated on, the shift applied to ln(estimate) and
+the factor applied to the band's error (none when the basis had too few lines or is a mix)."""
 
 ASSORTMENT_LADDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     (FITTED, ("fit_period",)),
@@ -106,6 +119,10 @@ values scatter (natural log)."""
 OUTCOME_GATE = 3.0
 """A box's own outcome farther than this many box spreads from its assortment's book price is
 treated as a claim, not evidence (invented or copied outcomes), and the book price is used."""
+MIN_OFFSET_SPREAD = 0.02
+"""The least spread (natural log) assumed between assortments' offsets from the book to prices paid."""
+MEDIAN_EFFICIENCY = 1.2533
+"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
 Z_P10_P90 = 1.2816
 """Standard normal quantile of 0.90: a P10-P90 range spans 2 x 1.2816 standard deviations."""
 MIX_SOURCES: tuple[str, ...] = ("exporter_mix", "origin_mix", "hs_class_mix")
@@ -124,9 +141,16 @@ class CheckRules:
     mix_band: float = 0.50
     min_boxes: int = 5
     period: str = "month"
-    outcome_weight: float = 0.5
+    outcome_weight: float | None = None
+    """A fixed weight of a box's own outcome; None fits it to the tracked boxes (`_outcome_fit`)."""
     mix_prior_lines: int = 3
     described_share: float = 0.5
+    calibration_lines: int = 20
+    """Lines of a basis the calibration of declarations against estimates needs, and counts as
+    showing no stray."""
+    price_calibration: str = "paid"
+    """`paid`: each assortment's book price brought to what its boxes were sold for (price_offsets);
+    `none`: the book's reverse-engineered prices as they are."""
     statistics: tuple[tuple[str, float], ...] = (
         ("AO", 101.0), ("BW", 117.0), ("CA", 81.0), ("CD", 8.0), ("LS", 333.0), ("NA", 417.0), ("RU", 89.0),
         ("ZA", 135.0), ("ZW", 62.0), ("*", 97.0))
@@ -142,9 +166,12 @@ class CheckRules:
             band_floor_other=float(settings["kp_band_floor_other"]),
             band_z=float(settings["kp_band_z"]), mix_band=float(settings["kp_mix_band"]),
             min_boxes=int(settings["valuation_min_boxes"]), period=settings["pricebook_period"],
-            outcome_weight=float(settings["kp_outcome_weight"]),
+            outcome_weight=None if str(settings["kp_outcome_weight"]) == "fitted"
+            else float(settings["kp_outcome_weight"]),
             mix_prior_lines=int(settings["kp_mix_prior_lines"]),
             described_share=float(settings["kp_described_share"]),
+            price_calibration=str(settings["kp_price_calibration"]),
+            calibration_lines=int(settings["kp_calibration_lines"]),
             statistics=parse_statistics(settings["kp_statistics_usd_per_carat"]),
             statistics_range=parse_statistics_range(settings["kp_statistics_range"]),
         )
@@ -229,8 +256,15 @@ class CertificateCheck:
             "WHERE r.kp_certificate_id IS NOT NULL"
         )
         book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
-        paid = store.query("SELECT assortment, period, CAST(paid_per_carat AS DOUBLE PRECISION) AS paid "
-                           "FROM box_valuations WHERE in_book AND paid_per_carat > 0")
+        paid = store.query(
+            "SELECT v.assortment, v.period, CAST(v.paid_per_carat AS DOUBLE PRECISION) AS paid, "
+            "CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own, "
+            "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM box_valuations v "
+            "JOIN rough_sales r ON r.box_id = v.box_id "
+            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
+            "WHERE v.in_book AND v.paid_per_carat > 0")
+        sales = store.query("SELECT assortment, sale_date, CAST(price_usd AS DOUBLE PRECISION) AS price_usd, "
+                            "CAST(carats AS DOUBLE PRECISION) AS carats FROM rough_sales WHERE price_usd > 0 AND carats > 0")
         checked = lines.filter(lines["checked"]) if lines.num_rows else lines
         self.certificates_found = set(checked["certificate_id"].to_pylist()) if ids is not None else None
         statistics = pa.table({"origin": [o for o, _ in rules.statistics], "usd": [u for _, u in rules.statistics]})
@@ -238,7 +272,7 @@ class CertificateCheck:
                            "low": [lo for _, lo, _ in rules.statistics_range],
                            "high": [hi for _, _, hi in rules.statistics_range]})
         self.con = duckdb.connect()
-        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid),
+        for name, table in (("lines_in", lines), ("contents_in", contents), ("boxes_in", boxes), ("book_in", book), ("paid_in", paid), ("sales_in", sales),
                             ("statistics_in", statistics), ("ranges_in", ranges)):
             self.con.register(name, table)
         self._prepare()
@@ -282,6 +316,19 @@ class CertificateCheck:
                    {pick('box_carats')}
             FROM {source} p {joins}
             WHERE NOT EXISTS (SELECT 1 FROM a0 WHERE {first})""")
+        # every rung is a reverse-engineered price: brought to what the assortment's boxes sold for
+        # (price_offsets), whose posterior error replaces the entry's own standard error
+        if self.rules.price_calibration == "paid":
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {target} AS
+                SELECT t.* REPLACE (t.e * EXP(COALESCE(o.paid_offset, 0)) AS e, t.p10 * EXP(COALESCE(o.paid_offset, 0)) AS p10,
+                                    t.p90 * EXP(COALESCE(o.paid_offset, 0)) AS p90, COALESCE(SQRT(o.paid_offset_var), t.se) AS se),
+                       COALESCE(o.paid_offset, 0) AS paid_offset,
+                       COALESCE(o.paid_offset_df, GREATEST(COALESCE(t.entry_boxes, 2) - 1, 1)) AS se_df
+                FROM {target} t LEFT JOIN price_offsets o ON o.assortment = t.assortment""")
+        else:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {target} AS
+                SELECT *, CAST(0 AS DOUBLE) AS paid_offset, GREATEST(COALESCE(entry_boxes, 2) - 1, 1) AS se_df
+                FROM {target}""")
 
     def _prepare(self) -> None:
         r = self.rules
@@ -294,6 +341,8 @@ class CertificateCheck:
         for i, (level, _) in enumerate(ASSORTMENT_LADDER):
             con.execute(f"CREATE TEMP TABLE a{i} AS SELECT * FROM b WHERE level = '{level}'")
         self._paid_error()
+        self._price_offsets()
+        self._outcome_fit()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
             origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
@@ -338,21 +387,26 @@ class CertificateCheck:
                                          "p.boxes, p.own_per_carat")
         # a box's own outcome counts when it is plausible for its assortment (within OUTCOME_GATE
         # spreads of the book), blended with the book by kp_outcome_weight
-        w = r.outcome_weight
+        w = "f.weight"
         own = (f"COALESCE(own_per_carat > 0 AND {w} > 0 AND (e IS NULL OR "
                f"ABS(LN(own_per_carat / e)) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)), FALSE)")
+        # a box's own outcome is a reverse-engineered value too: brought to prices by its assortment's offset
         con.execute(f"""CREATE TEMP TABLE parts AS
-            WITH priced AS (
+            WITH calibrated AS (
+              SELECT m.* REPLACE (m.own_per_carat * EXP(m.paid_offset) AS own_per_carat), f.weight, f.resid2
+              FROM matched m CROSS JOIN outcome_fit f
+            ), priced AS (
               SELECT *, {own} AS by_outcome,
                 CASE WHEN NOT {own} THEN e WHEN e IS NULL THEN own_per_carat
-                     ELSE EXP((1 - {w}) * LN(e) + {w} * LN(own_per_carat)) END AS price
-              FROM matched)
+                     ELSE EXP((1 - weight) * LN(e) + weight * LN(own_per_carat)) END AS price
+              FROM calibrated f)
             SELECT certificate_id, hs_code, assortment, box_id, carats, source,
                    CASE WHEN by_outcome THEN '{OWN_OUTCOME}' ELSE level END AS book_level,
                    CASE WHEN by_outcome THEN -1 ELSE rank END AS book_rank,
                    price AS price_per_carat, p10 AS p10_per_carat, p90 AS p90_per_carat, spread,
-                   CASE WHEN by_outcome THEN (1 - {w}) * COALESCE(se, 0) ELSE se END AS se,
-                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes,
+                   CASE WHEN by_outcome THEN (1 - weight) * COALESCE(se, 0) ELSE se END AS se,
+                   CASE WHEN by_outcome AND resid2 IS NOT NULL THEN resid2 END AS outcome_box2,
+                   CASE WHEN by_outcome THEN 1 ELSE entry_boxes END AS book_boxes, entry_boxes, se_df,
                    COALESCE(boxes, GREATEST(carats / NULLIF(box_carats, 0), 1)) AS parcel_boxes,
                    carats * price AS value_usd
             FROM priced""")
@@ -363,13 +417,14 @@ class CertificateCheck:
                    SUM(CASE WHEN price_per_carat IS NOT NULL THEN carats END) AS valued_carats,
                    COUNT(price_per_carat) AS valued_parts, COUNT(*) AS parts,
                    SUM(value_usd) AS value_usd,
-                   SUM(POWER(value_usd, 2) * (GREATEST(POWER(spread, 2), q.box2) / parcel_boxes
+                   SUM(POWER(value_usd, 2) * (COALESCE(outcome_box2, GREATEST(POWER(spread, 2), q.box2)) / parcel_boxes
                        + POWER(se, 2))) AS variance,
                    -- sum of (variance component)^2 / its degrees of freedom, for the line's effective
                    -- degrees of freedom: the per-box error rests on the whole book's boxes, the
                    -- entry's standard error on the entry's own boxes
-                   SUM(POWER(POWER(value_usd, 2) * GREATEST(POWER(spread, 2), q.box2) / parcel_boxes, 2) / q.box_df
-                       + POWER(POWER(value_usd * se, 2), 2) / GREATEST(COALESCE(entry_boxes, 2) - 1, 1)) AS df_terms,
+                   SUM(POWER(POWER(value_usd, 2) * COALESCE(outcome_box2, GREATEST(POWER(spread, 2), q.box2))
+                             / parcel_boxes, 2) / q.box_df
+                       + POWER(POWER(value_usd * se, 2), 2) / se_df) AS df_terms,
                    SUM(book_boxes) AS evidence_boxes, MAX(book_rank) AS worst_rank
             FROM parts CROSS JOIN paid_error q GROUP BY certificate_id, hs_code""")
         self._mixes()
@@ -392,6 +447,73 @@ class CertificateCheck:
             )
             SELECT COALESCE(POWER(1.4826 * MEDIAN(ABS(r - m)) FILTER (WHERE n > 1), 2), 0) AS box2,
                    GREATEST(COUNT(*) FILTER (WHERE n > 1) - 1, 1) AS box_df FROM centred""")
+
+    def _price_offsets(self) -> None:
+        """How far what each assortment's boxes were sold for strays from its book price, shrunk by
+        empirical Bayes: `paid_offset` = g + (d - g) x n / (n + (pi/2) s^2 / tau^2), d the median of
+        r = ln(price paid per carat / fitted price of the assortment in the sale's period) over its n
+        boxes sold, g the median r of every box sold (the book against the market as a whole), s^2 the
+        robust variance of r within assortments, tau^2 how far assortments' medians stray from g beyond
+        what their boxes' noise explains. `paid_offset_var` is the offset's posterior variance (tau^2 for an
+        assortment never sold, which takes g), `paid_offset_df` the boxes it rests on. One row per assortment
+        the book or the sales know."""
+        r, con = self.rules, self.con
+        con.execute(f"""CREATE TEMP TABLE price_offsets AS
+            WITH span AS (SELECT MIN(period) AS lo, MAX(period) AS hi FROM a0),
+            sold AS (
+              SELECT s.assortment, LN(s.price_usd / s.carats / a.e) AS r
+              FROM sales_in s CROSS JOIN span
+              JOIN a0 a ON a.assortment = s.assortment
+                AND a.period = LEAST(GREATEST({_period_sql('s.sale_date', r.period)}, span.lo), span.hi)
+              WHERE a.e > 0
+            ), centred AS (
+              SELECT assortment, r, r - MEDIAN(r) OVER (PARTITION BY assortment) AS dev,
+                     COUNT(*) OVER (PARTITION BY assortment) AS n FROM sold
+            ), pooled AS (
+              SELECT MEDIAN(r) AS g,
+                     GREATEST(COALESCE(POWER(1.4826 * MEDIAN(ABS(dev)) FILTER (WHERE n > 1), 2), 0), 1e-6) AS s2,
+                     COUNT(*) AS boxes FROM centred
+            ), by_assortment AS (
+              SELECT assortment, MEDIAN(r) AS d, COUNT(*) AS n FROM sold GROUP BY assortment
+            ), between_ AS (
+              SELECT GREATEST(COALESCE(AVG(POWER(b.d - p.g, 2) - {MEDIAN_EFFICIENCY ** 2} * p.s2 / b.n), 0),
+                              {MIN_OFFSET_SPREAD ** 2}) AS tau2, COUNT(*) AS assortments
+              FROM by_assortment b CROSS JOIN pooled p
+            ), known AS (
+              SELECT assortment FROM a0 UNION SELECT assortment FROM by_assortment
+            )
+            SELECT k.assortment, COALESCE(b.n, 0) AS sold_boxes,
+                   COALESCE(p.g, 0) + CASE WHEN b.n IS NULL THEN 0 ELSE (b.d - p.g) * b.n
+                        / (b.n + {MEDIAN_EFFICIENCY ** 2} * p.s2 / t.tau2) END AS paid_offset,
+                   1.0 / (COALESCE(b.n, 0) / ({MEDIAN_EFFICIENCY ** 2} * COALESCE(p.s2, 1)) + 1.0 / t.tau2) AS paid_offset_var,
+                   CASE WHEN b.n IS NULL THEN GREATEST(t.assortments - 1, 1) ELSE GREATEST(b.n - 1, 1) END AS paid_offset_df
+            FROM known k LEFT JOIN by_assortment b USING (assortment) CROSS JOIN pooled p CROSS JOIN between_ t""")
+
+    def _outcome_fit(self) -> None:
+        """How much a box's own outcome says about its price, from the tracked boxes: `weight`, the
+        least-squares slope of y = ln(price paid per carat / calibrated book price) on x = ln(outcome
+        value per carat, typical cutter / calibrated book price), within 0 and 1, over the boxes whose
+        outcome passes OUTCOME_GATE (or the `kp_outcome_weight` setting when it is a number), and
+        `resid2`, the robust variance of y - weight x: the error of a box valued by the blend (NULL when
+        no box says; the book's per-box error is used then)."""
+        fixed = self.rules.outcome_weight
+        self.con.execute(f"""CREATE TEMP TABLE outcome_fit AS
+            WITH b AS (
+              SELECT LN(p.paid / a.e) - o.paid_offset AS y, LN(p.own / EXP(p.cutter_level) / a.e) AS x, a.spread
+              FROM paid_in p JOIN a0 a ON a.assortment = p.assortment AND a.period = p.period
+              JOIN price_offsets o ON o.assortment = p.assortment
+              WHERE a.e > 0 AND p.own > 0
+            ), g AS (
+              SELECT y, x FROM b WHERE ABS(x) <= {OUTCOME_GATE} * GREATEST(spread, 0.01)
+            ), w AS (
+              SELECT {'LEAST(GREATEST(COALESCE(REGR_SLOPE(y, x), 0), 0), 1)' if fixed is None else fixed} AS weight,
+                     COUNT(*) AS boxes FROM g
+            ), r AS (
+              SELECT y - w.weight * x AS r FROM g CROSS JOIN w
+            )
+            SELECT w.weight, CASE WHEN w.boxes > 2
+                   THEN POWER(1.4826 * (SELECT MEDIAN(ABS(r - (SELECT MEDIAN(r) FROM r))) FROM r), 2) END AS resid2
+            FROM w""")
 
     def _mixes(self) -> None:
         """Each (exporter, HS code, origin)'s usual parcel mix, priced in every period a line of it
@@ -453,7 +575,8 @@ class CertificateCheck:
                    SUM(share * POWER(spread, 2)) / SUM(share) AS spread2,
                    SUM(share * POWER(COALESCE(se, 0), 2)) / SUM(share) AS se2,
                    SUM(share * box_carats) / SUM(CASE WHEN box_carats IS NOT NULL THEN share END) AS box_carats,
-                   SUM(share * entry_boxes) / SUM(share) AS entry_boxes
+                   SUM(share * entry_boxes) / SUM(share) AS entry_boxes,
+                   SUM(share * se_df) / SUM(share) AS se_df
             FROM mix_matched WHERE e > 0 GROUP BY ALL""")
         # how far each described line's own value per carat strays from its mix's, in the same period:
         # the mix's price is the mean of its lines' values per carat, a line's value per carat is
@@ -503,9 +626,10 @@ class CertificateCheck:
         # the described lines it was learnt from, its per-box error on the book, its price on the entries
         parcel_df = (f"POWER(COALESCE(mc.composition2, 0), 2) / GREATEST(COALESCE(mc.composition_lines, 2) - 1, 1)"
                      f" + POWER(GREATEST(m.spread2, q.box2) / {parcel_boxes}, 2) / q.box_df"
-                     " + POWER(m.se2, 2) / GREATEST(COALESCE(m.entry_boxes, 2) - 1, 1)")
+                     " + POWER(m.se2, 2) / GREATEST(m.se_df, 1)")
         class_var = f"POWER(LN(GREATEST(class_p90, 0.01) / GREATEST(class_p10, 0.01)) / (2 * {Z_P10_P90}), 2)"
-        con.execute(f"""CREATE TEMP TABLE checked AS
+        # every line of the store is estimated (the calibration learns from them all), the checked ones judged
+        con.execute(f"""CREATE TEMP TABLE estimated_lines AS
             WITH j AS (
               SELECT l.*, COALESCE(lp.box_carats, 0) AS box_carats, COALESCE(lp.content_carats, 0) AS content_carats,
                      COALESCE(lp.valued_carats, 0) AS valued_carats, COALESCE(lp.value_usd, 0) AS parts_usd,
@@ -527,7 +651,6 @@ class CertificateCheck:
               LEFT JOIN statistics_in w ON w.origin = '*'
               LEFT JOIN ranges_in rg ON rg.hs_code = l.hs_code
               {' '.join(class_joins)}
-              WHERE l.checked
             ), sourced AS (
               SELECT *,
                 CASE WHEN rest <= 1e-9 * carats THEN 'none'
@@ -565,13 +688,22 @@ class CertificateCheck:
               -- Welch-Satterthwaite degrees of freedom of the line's variance, and the band's
               -- multiplier widened from kp_band_z to Student's t at them (Cornish-Fisher expansion)
               SELECT *, POWER(variance, 2) / NULLIF(df_terms, 0) AS df FROM valued
-            ), banded AS (
-              SELECT *,
-                CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
-                            WHEN 'kp_statistics' THEN stat_usd END AS e,
-                CASE method WHEN 'parts' THEN GREATEST(CASE WHEN hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
-                                                       {_t_quantile(z, 'df')} * SQRT(variance) / NULLIF(estimate_usd, 0)) END AS w
-              FROM widened
+            )
+            SELECT *,
+              CASE method WHEN 'parts' THEN estimate_usd / GREATEST(carats, valued_carats)
+                          WHEN 'kp_statistics' THEN stat_usd END AS e_book,
+              CASE method WHEN 'parts' THEN SQRT(variance) / NULLIF(estimate_usd, 0) END AS rel_se,
+              CASE WHEN basis IN ('exporter_mix', 'origin_mix') THEN 'mix' ELSE basis END AS calibration_group
+            FROM widened""")
+        self._calibration()
+        con.execute(f"""CREATE TEMP TABLE checked AS
+            WITH banded AS (
+              SELECT x.*, x.e_book * EXP(COALESCE(c.shift, 0)) AS e,
+                CASE x.method WHEN 'parts' THEN GREATEST(CASE WHEN x.hs_code = '{HS_GEM}' THEN {floor} ELSE {other_floor} END,
+                                                         {_t_quantile(z, 'x.df')} * COALESCE(c.scale, 1) * x.rel_se) END AS w,
+                c.shift AS calibration_shift, c.scale AS calibration_scale, c.lines AS calibration_lines
+              FROM estimated_lines x LEFT JOIN line_calibration c USING (calibration_group, hs_code)
+              WHERE x.checked
             )
             SELECT certificate_id, hs_code, carats_exact, declared_exact, carats, declared, origin, period, issue_date,
               basis, declared / carats AS declared_ppc, e,
@@ -589,8 +721,8 @@ class CertificateCheck:
                         || ' exporter lines'
                    ELSE {_rank_to_level('worst_rank')} END AS book_level,
               CASE WHEN method IS NULL THEN NULL
-                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix') OR hs_code <> '{HS_GEM}' THEN 'low'
-                   WHEN basis = 'exporter_mix' THEN 'medium'
+                   WHEN basis IN ('kp_statistics', 'hs_class_mix', 'origin_mix', 'exporter_mix')
+                        OR hs_code <> '{HS_GEM}' THEN 'low'
                    WHEN valued_carats >= 0.9 * carats AND worst_rank <= 2 THEN 'high'
                    ELSE 'medium' END AS confidence,
               CASE WHEN method IS NULL THEN 'cannot_value'
@@ -613,8 +745,38 @@ class CertificateCheck:
                    WHEN method = 'kp_statistics' THEN 'kp_statistics=1.000' END AS basis_shares,
               CASE WHEN rest_source IN ('exporter_mix', 'origin_mix') THEN exporter_lines END AS exporter_lines,
               CASE WHEN method = 'parts' AND rest_source NOT IN ('none', 'own_parts') THEN rest END AS rest_carats,
-              rest_source, rest_price, rest_var, df
+              rest_source, rest_price, rest_var, df, calibration_shift, calibration_scale, calibration_lines
             FROM banded""")
+
+    def _calibration(self) -> None:
+        """How the store's own declarations sit against the estimates, per basis (linked boxes, parcel
+        contents, the HS class mix) and HS code: `shift`, the median of ln(declared per carat /
+        estimate), and `scale`, the robust spread (1.4826 x MAD) of the same ratio around it in units of
+        each line's predicted error. Most declarations are honest, so the median says how far the
+        estimate sits from what such goods are declared at and the robust spread how far honest lines
+        stray, whatever a few misdeclared lines say. A basis needs `kp_calibration_lines` lines; its
+        figures are shrunk toward no calibration (0 and 1) as if that many more had shown no stray, and
+        the scale only widens a band: a
+        robust spread ignores the tails, so it may say a band is too narrow, never that it is too wide.
+        Lines valued at a mix are left out: their centre and spread are already learnt from the
+        exporter's described lines (`_mixes`), and their errors are too heavy-tailed for a robust
+        spread to describe."""
+        k = max(self.rules.calibration_lines, 1)
+        self.con.execute(f"""CREATE TEMP TABLE line_calibration AS
+            WITH r AS (
+              SELECT calibration_group, hs_code, LN(declared / carats / e_book) AS r, rel_se
+              FROM estimated_lines WHERE method = 'parts' AND e_book > 0 AND rel_se > 0 AND declared > 0
+                AND calibration_group <> 'mix'
+            ), centred AS (
+              SELECT *, MEDIAN(r) OVER (PARTITION BY calibration_group, hs_code) AS centre FROM r
+            ), groups AS (
+              SELECT calibration_group, hs_code, ANY_VALUE(centre) AS centre,
+                     1.4826 * MEDIAN(ABS(r - centre) / rel_se) AS scale, COUNT(*) AS n
+              FROM centred GROUP BY ALL
+            )
+            SELECT calibration_group, hs_code, n AS lines, n * centre / (n + {k}) AS shift,
+                   GREATEST(SQRT((n * POWER(scale, 2) + {k}) / (n + {k})), 1) AS scale
+            FROM groups WHERE n >= {k}""")
 
     def lines(self) -> pa.Table:
         """One row per certificate line checked, with its verdict (LINE_FIELDS), money to the cent."""
@@ -627,7 +789,10 @@ class CertificateCheck:
             CAST(ROUND(e * carats, 2) AS DECIMAL(18,2)) AS estimated_usd,
             CAST(ROUND(coverage, 4) AS DECIMAL(18,4)) AS coverage,
             CAST(evidence_boxes AS BIGINT) AS evidence_boxes, book_level, origin, period, issue_date,
-            basis_shares, CAST(exporter_lines AS BIGINT) AS exporter_lines
+            basis_shares, CAST(exporter_lines AS BIGINT) AS exporter_lines,
+            CAST(calibration_lines AS BIGINT) AS calibration_lines,
+            CAST(ROUND(calibration_shift, 4) AS DECIMAL(18,4)) AS calibration_shift,
+            CAST(ROUND(calibration_scale, 4) AS DECIMAL(18,4)) AS calibration_scale
             FROM checked ORDER BY certificate_id, hs_code""").to_arrow_table()
 
     def parts(self) -> pa.Table:

@@ -70,13 +70,20 @@ def certificate_document(certificate: dict[str, Any], lines: list[dict[str, Any]
         "Rough price per carat = (total polished price / rough carats) x (1 - costs and margin); cost model "
         f"{render.cost_model(method['cost_model'])}; polished priced at the transaction index. A line is a shipment: "
         "its linked boxes are valued at their assortments' price book entries (a shipped box's own outcome blended "
-        f"in with weight {method['kp_outcome_weight']}), its parcel contents value the carats the boxes leave, and the "
+        f"in with weight {method['kp_outcome_weight']}; `fitted`: how far the tracked boxes' prices follow their "
+        "outcomes), its parcel contents value the carats the boxes leave, and the "
         "exporter's usual mix (shrunk to the origin's) values the rest; unsorted and industrial lines without such "
         "evidence take a low-confidence range from KP statistics. The band is a parcel's: each part's error "
         "shrinks with the boxes behind it and parts combine as independent errors (half-width "
         f"max({method['kp_band_floor']}, {method['kp_band_z']} x standard error, widened to Student's t by the "
         f"evidence it rests on)); a line is flagged when declared lies more than {render.percent(method['kp_tolerance'], 0)} "
-        f"outside its band. Observed entries need at least {method['valuation_min_boxes']} boxes.", note=True),
+        f"outside its band. Observed entries need at least {method['valuation_min_boxes']} boxes. "
+        + ("Parts are priced at what their assortments' boxes sold for (the book brought to prices paid). "
+           if method.get("kp_price_calibration", "paid") == "paid" else "")
+        + "A basis with at least "
+        f"{method.get('kp_calibration_lines', 20)} lines in the store is calibrated on their declarations: "
+        "the median ratio of declared to estimated shifts the estimate, their robust spread widens the band "
+        "(never for lines valued at a mix).", note=True),
         Text("Chart: blue band = the estimate's band, dark tick = estimate, grey margin = tolerance, diamond = declared "
              "(USD per carat).", note=True)]
     return Document(f"KP certificate {certificate['certificate_id']}: valuation report",
@@ -120,6 +127,6 @@ def certificate_report_document(store: Any, settings: Settings, certificate_id: 
         lines, parts = check.lines().to_pylist(), check.parts().to_pylist()
     book_model = store.query("SELECT cost_model FROM rough_price_book LIMIT 1").to_pylist()
     method = {name: settings[name] for name in ("kp_tolerance", "kp_band_floor", "kp_band_z", "kp_outcome_weight",
-                                                "valuation_min_boxes")}
+                                                "valuation_min_boxes", "kp_price_calibration", "kp_calibration_lines")}
     method["cost_model"] = json.loads(book_model[0]["cost_model"]) if book_model else "no price book built"
     return certificate_document(header[0], lines, parts, method)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, one_of, register
+from ..settings import Setting, at_least, one_of, register
 
 AREA = "valuation"
 
@@ -117,12 +117,29 @@ KP_BAND_Z = Setting(
     "(P5-P95), 1.2816 a P10-P90 band.",
     AREA,
 )
+def fitted_or_fraction(value: object) -> str:
+    """A rule: `fitted`, or a fraction from 0 to 1 (returned as written, trimmed)."""
+    text = str(value).strip().lower()
+    if text == "fitted":
+        return text
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        number = Decimal(-1)
+    if not number.is_finite() or not 0 <= number <= 1:
+        raise ValueError("`fitted` or a fraction from 0 to 1")
+    return text
+
+
 KP_OUTCOME_WEIGHT = Setting(
-    "kp_outcome_weight", Decimal("0.5"),
+    "kp_outcome_weight", "fitted",
     "Weight of a shipped box's own reported outcome against its assortment's book price when a certificate "
-    "line is valued from its boxes (0: the book only; 1: the outcome only). Outcomes are claims: one far "
-    "from its assortment's prices (more than 3 box spreads) is not used.",
-    AREA,
+    "line is valued from its boxes (0: the book only; 1: the outcome only). `fitted` learns it from the "
+    "tracked boxes: the least-squares slope of ln(price paid / book price) on ln(outcome value / book "
+    "price), within 0 and 1, i.e. how much of a box's stray from its assortment its own outcome shows in "
+    "its price. Outcomes are claims: one far from its assortment's prices (more than 3 box spreads) is not "
+    "used.",
+    AREA, fitted_or_fraction,
 )
 KP_MIX_PRIOR_LINES = Setting(
     "kp_mix_prior_lines", 3,
@@ -137,6 +154,24 @@ KP_DESCRIBED_SHARE = Setting(
     "contents describe at least this share of its carats: a line described by a few boxes says little about "
     "what a whole shipment holds.",
     AREA,
+)
+KP_PRICE_CALIBRATION = Setting(
+    "kp_price_calibration", "paid",
+    "What a certificate line's parts are priced at: `paid` brings each assortment's reverse-engineered "
+    "book price to what its boxes were sold for (the median stray of the prices paid from the book, "
+    "shrunk toward the whole market's by empirical Bayes: a declared value is a price, and the book "
+    "knows an assortment tracked in two boxes from its description more than from its own goods); "
+    "`none` uses the book's prices as they are.",
+    AREA, one_of("paid", "none"),
+)
+KP_CALIBRATION_LINES = Setting(
+    "kp_calibration_lines", 20,
+    "How a certificate line's estimate and band are calibrated on the store's own declarations: per basis "
+    "(linked boxes, parcel contents, HS class mix) and HS code, the median of ln(declared / estimate) shifts "
+    "the estimate and the robust spread of that ratio, in units of each line's predicted error, widens the "
+    "band. A basis needs this many lines to be calibrated, and its figures are shrunk toward none as if this "
+    "many lines had shown no stray: a handful of lines never moves a verdict, hundreds set it.",
+    AREA, at_least(1),
 )
 KP_STATISTICS_USD_PER_CARAT = Setting(
     "kp_statistics_usd_per_carat",
@@ -167,6 +202,7 @@ ALL: tuple[Setting, ...] = (
     PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE,
     PRICEBOOK_UPLIFT_GATE, PRICEBOOK_EXCLUDE_RISK, PRICEBOOK_PERIOD_MIN_BOXES, MIN_BOXES,
     KP_TOLERANCE, KP_BAND_FLOOR, KP_BAND_FLOOR_OTHER, KP_BAND_Z, KP_OUTCOME_WEIGHT, KP_MIX_PRIOR_LINES, KP_DESCRIBED_SHARE,
+    KP_PRICE_CALIBRATION, KP_CALIBRATION_LINES,
     KP_STATISTICS_USD_PER_CARAT, KP_STATISTICS_RANGE, KP_MIX_BAND,
 )
 
