@@ -1,5 +1,5 @@
-"""The use cases behind `status` and `quarantine`: typed results from a context, and a command line
-that holds no SQL of its own."""
+"""The use cases in `app/`: typed results from a context, the ledger's entry logged by the use case
+itself, and command-line modules that hold no SQL and write nothing to the ledger of their own."""
 
 from __future__ import annotations
 
