@@ -1,4 +1,4 @@
-"""`roughtrace verify`: sightholder risk and the findings behind it (a thin layer over `verify`)."""
+"""`roughtrace verify`: sightholder risk and the findings behind it, rendered from the use cases in `app.verify`."""
 
 from __future__ import annotations
 
