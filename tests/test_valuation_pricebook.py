@@ -210,7 +210,7 @@ def test_cli_value_rough_margin_and_usage_errors():
 
 def test_cli_pricebook_build_show_export(tmp_path, monkeypatch):
     store = book_market()
-    monkeypatch.setattr("roughtrace.valuation.cli.index_pricer", lambda store, settings: GradePricer())
+    monkeypatch.setattr("roughtrace.app.valuation.index_pricer", lambda store, settings: GradePricer())
     obj = context(store)
     built = runner.invoke(pricebook_app, ["build", "--json"], obj=obj)
     assert built.exit_code == 0, built.output

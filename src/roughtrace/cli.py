@@ -84,10 +84,11 @@ class App:
         return self._store
 
     def context(self) -> Context:
-        """The use cases' context for this call: the store, opened, and the settings."""
-        from .app import Context
+        """The use cases' context for this call: the store, opened, the settings and the command
+        line's actor."""
+        from .app import context_of
 
-        return Context(self.store(), self.settings)
+        return context_of(self)
 
     def close(self) -> None:
         if self._store is not None:
@@ -192,15 +193,13 @@ emit_json = render.emit_json
 @app.command()
 def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Create the store (or bring its schema up to date) and the ledger's signing key."""
-    from .ledger.keys import ensure_key
+    from .app.ledger import init_store
 
-    store = ctx.obj.store()
-    version = store.schema_version()
-    ensure_key(store, ctx.obj.settings)
+    ready = init_store(ctx.obj.context())
     if as_json:
-        emit_json({"ok": True, "db": redacted(store.url), "schema_version": version})
+        emit_json({"ok": True, "db": ready.db, "schema_version": ready.schema_version})
     else:
-        out.print(f"Store ready: {redacted(store.url)} (schema version {version}); `roughtrace ledger key export` gives the public key.")
+        out.print(f"Store ready: {ready.db} (schema version {ready.schema_version}); `roughtrace ledger key export` gives the public key.")
 
 
 @app.command()
@@ -274,16 +273,12 @@ def import_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Validate a file and store its good rows; bad rows go to the quarantine with their reasons."""
-    from .ingest import import_file
-    from .ingest.limits import ReadLimits
-    from .ingest.profile import load_profile
+    from .app.imports import import_file
     from .progress import StepProgress
 
-    mapping = load_profile(profile, ReadLimits.from_settings(ctx.obj.settings).profile_bytes) if profile else None
-    store = ctx.obj.store()
     with StepProgress(err, enabled=not as_json) as progress:
-        result = import_file(store, kind, path, profile=mapping, strict=strict, file_format=file_format,
-                             encoding=encoding, settings=ctx.obj.settings, progress=progress)
+        result = import_file(ctx.obj.context(), kind, path, profile=profile, strict=strict, file_format=file_format,
+                             encoding=encoding, progress=progress)
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -329,13 +324,9 @@ def export_command(ctx: typer.Context, kind: KindName = typer.Argument(..., help
                    file_format: str = typer.Option(None, "--format", help="csv, xlsx, json, jsonl or parquet (default: from the extension)."),
                    as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Write a kind's stored rows in a format the importer reads (they re-import as the same records)."""
-    from .ingest.export import export_kind
-    from .ingest.readers import FORMATS, extension_format
+    from .app.imports import export_kind
 
-    fmt = file_format or extension_format(path)
-    if fmt is None or fmt not in FORMATS:
-        raise UsageError(Problem("unknown_format", f"cannot tell the format of {path.name}; pass --format csv|xlsx|json|jsonl|parquet"))
-    rows = export_kind(ctx.obj.store(), kind, path, fmt)
+    fmt, rows = export_kind(ctx.obj.context(), kind, path, file_format)
     if as_json:
         emit_json({"ok": True, "kind": kind, "file": str(path), "format": fmt, "rows": rows})
     else:

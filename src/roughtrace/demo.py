@@ -106,11 +106,12 @@ def _headline_lines(head: dict[str, Any]) -> list[str]:
 
 
 def _verification_section(store: Store, settings: Settings) -> dict[str, Any] | None:
-    from .checks.cli import party_names
+    from .app import Context
+    from .app.verify import party_names
     from .checks.verify import riskiest
 
     risky = riskiest(store, 5, settings)
-    names = party_names(store)
+    names = party_names(Context(store, settings))
     lines = ["Riskiest sightholders (roughtrace verify sightholders explains each):"]
     if not risky:
         lines.append("  none above low risk")

@@ -1,8 +1,9 @@
 """The use cases: one function for each thing a user does, called by every interface.
 
-Each takes a `Context` (the store and the settings of one call) and returns a typed result; the
-command line (and the HTTP API next) only parses a request, calls one of these and renders what
-comes back. SQL and the ledger are reached from here and the areas below, never from an interface.
+Each takes a `Context` (the store, the settings and the actor of one call) and returns a typed
+result; the command line (and the HTTP API next) only parses a request, calls one of these and
+renders what comes back. SQL and the ledger are reached from here and the areas below, never from
+an interface: a use case that logs a decision does so itself, so no interface can skip the entry.
 """
 
 from __future__ import annotations
@@ -15,8 +16,28 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who acts in a call: a name and a role. The command line acts as its operator; the HTTP
+    service passes the account behind each request."""
+
+    name: str
+    role: str
+
+
+CLI_OPERATOR = Actor("cli", "operator")
+"""The actor of every command-line call: whoever may run roughtrace on the store may do all it does."""
+
+
+@dataclass(frozen=True)
 class Context:
-    """What one call works with: the opened store and the resolved settings."""
+    """What one call works with: the opened store, the resolved settings and who acts."""
 
     store: Store
     settings: Any
+    actor: Actor = CLI_OPERATOR
+
+
+def context_of(obj: Any) -> Context:
+    """The context of a command-line call from what Typer hands each command (`ctx.obj`: a store
+    opened on demand by `.store()`, and `.settings`)."""
+    return Context(obj.store(), obj.settings, getattr(obj, "actor", CLI_OPERATOR))

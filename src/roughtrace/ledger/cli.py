@@ -10,20 +10,13 @@ from typing import Any
 import typer
 
 from .. import render
+from ..app import context_of
+from ..app.ledger import latest_head, prove_consistency, prove_entry, prove_row, verify_ledger, verify_receipt_file
+from ..app.ledger import public_key as signing_public_key
 from ..cli_errors import fail
 from ..errors import Problem, UsageError
-from . import audit, log
-from .heads import HeadError, key_id, load_public_key, public_key_pem
-from .keys import ensure_key
-from .receipts import (
-    Consistency,
-    Receipt,
-    ReceiptError,
-    RowReceipt,
-    verify_consistency,
-    verify_receipt,
-    verify_row_receipt,
-)
+from .heads import key_id, public_key_pem
+from .receipts import Receipt, RowReceipt
 
 app = typer.Typer(no_args_is_help=True, help="The tamper-evident log: signed tree heads, receipts and proofs (RFC 9162).")
 key_app = typer.Typer(no_args_is_help=True, help="The ledger's signing key.")
@@ -46,8 +39,7 @@ def _fail(problems: list[Problem], as_json: bool, **extra: Any) -> None:
 @app.command()
 def head(ctx: typer.Context, as_json: bool = _JSON) -> None:
     """The newest signed tree head: how many entries the log holds and their root."""
-    store = ctx.obj.store()
-    current = log.latest_head(store)
+    current = latest_head(context_of(ctx.obj))
     if current is None:
         _print({"ok": True, "head": None}, as_json, "The ledger is empty.")
         return
@@ -63,28 +55,6 @@ def write_receipt(path: Path, body: dict[str, Any]) -> None:
         raise UsageError(Problem("cannot_write", f"cannot write {path}: {error.strerror or error}", file=str(path))) from None
 
 
-def read_receipt(path: Path) -> dict[str, Any]:
-    """The receipt (or consistency proof) a file holds: the JSON object in it, found even when a
-    terminal's redirect saved a summary line or other text before or after it."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ReceiptError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
-    decoder = json.JSONDecoder()
-    at = text.find("{")
-    while at != -1:
-        try:
-            found, _ = decoder.raw_decode(text, at)
-        except ValueError:
-            found = None
-        if isinstance(found, dict):
-            body = found.get("receipt", found.get("consistency", found))
-            if isinstance(body, dict) and ("head" in body or "row_proof" in body or "consistency_proof" in body):
-                return body
-        at = text.find("{", at + 1)
-    raise ReceiptError(f"{path.name} holds no receipt: write one with `roughtrace ledger prove N --out FILE`")
-
-
 @app.command()
 def prove(
     ctx: typer.Context,
@@ -97,16 +67,15 @@ def prove(
 ) -> None:
     """A receipt: an entry's inclusion proof under a signed head, or one row's proof inside its batch.
     With --out the receipt goes to the file and a summary to the screen; without, the receipt is printed."""
-    store = ctx.obj.store()
     if (batch is None) != (row is None):
         raise UsageError(Problem("usage", "--batch and --row go together"))
     if batch is not None:
-        receipt: Receipt | RowReceipt = log.prove_row(store, batch, row)
+        receipt: Receipt | RowReceipt = prove_row(context_of(ctx.obj), batch, row)
         text = f"row {row} of batch {batch}: position {receipt.position} of its batch, entry {receipt.batch.index}"
     elif entry is None:
         raise UsageError(Problem("usage", "give an entry index, or --batch and --row"))
     else:
-        receipt = log.prove_entry(store, entry, size)
+        receipt = prove_entry(context_of(ctx.obj), entry, size)
         text = f"entry {entry} in the log of {receipt.head.size:,} entries: {len(receipt.proof)} proof hashes"
     body = receipt.to_json()
     if out is not None:
@@ -128,7 +97,7 @@ def consistency(
     as_json: bool = _JSON,
 ) -> None:
     """Proof that the log at an older signed head is a prefix of the log at a newer one."""
-    proof = log.prove_consistency(ctx.obj.store(), old, new)
+    proof = prove_consistency(context_of(ctx.obj), old, new)
     text = f"{proof.old.size:,} -> {proof.new.size:,}: {len(proof.proof)} proof hashes"
     if out is not None:
         write_receipt(out, proof.to_json())
@@ -137,20 +106,6 @@ def consistency(
     _print({"ok": True, "consistency": proof.to_json()}, as_json, json.dumps(proof.to_json(), indent=2))
     if not as_json:
         print(text, file=sys.stderr)
-
-
-def _check_file(path: Path, public_key_text: str) -> str:
-    """Check a receipt or consistency proof file against a public key, without the store."""
-    key = load_public_key(public_key_text)
-    data = read_receipt(path)
-    if "row_proof" in data:
-        verify_row_receipt(key, RowReceipt.from_json(data))
-        return f"row {data['source_row']} of batch {data['batch_id']} is in the signed log"
-    if "consistency_proof" in data:
-        verify_consistency(key, Consistency.from_json(data))
-        return f"the log of {data['new_head']['tree_size']} entries extends the one of {data['old_head']['tree_size']}"
-    verify_receipt(key, Receipt.from_json(data))
-    return f"entry {data['entry_index']} is in the signed log of {data['head']['tree_size']} entries"
 
 
 @app.command()
@@ -170,19 +125,10 @@ def verify(
     if receipt is not None:
         if key_text is None:
             raise UsageError(Problem("usage", "--receipt needs --public-key"))
-        try:
-            said = _check_file(receipt, key_text)
-        except KeyError as error:  # a file the user hands in: what it lacks is theirs to fix, not a bug
-            raise ReceiptError(Problem("receipt_invalid", f"the receipt has no field {error}", file=str(receipt))) from None
-        except (OSError, ValueError, AttributeError, ReceiptError, HeadError) as error:
-            raise ReceiptError(Problem("receipt_invalid", str(error), file=str(receipt))) from None
+        said = verify_receipt_file(receipt, key_text)
         _print({"ok": True, "verified": said}, as_json, f"verified: {said}")
         return
-    try:
-        key = load_public_key(key_text) if key_text else None
-    except HeadError as error:
-        raise UsageError(Problem("bad_public_key", str(error), file=str(public_key))) from None
-    result = audit.verify(ctx.obj.store(), key)
+    result = verify_ledger(context_of(ctx.obj), key_text, str(public_key) if public_key else None)
     counts = {"entries": result.entries, "heads": result.heads, "batches": result.batches, "rows": result.rows}
     if not result.ok:
         _fail([Problem(f.code, f.message) for f in result.findings], as_json, checked=counts,
@@ -195,6 +141,6 @@ def verify(
 @key_app.command("export")
 def key_export(ctx: typer.Context, as_json: bool = _JSON) -> None:
     """Print the ledger's public key (PEM) for sightholders to keep (the key is made if there is none)."""
-    public = ensure_key(ctx.obj.store(), ctx.obj.settings)
+    public = signing_public_key(context_of(ctx.obj))
     _print({"ok": True, "key_id": key_id(public), "public_key_pem": public_key_pem(public)}, as_json,
            public_key_pem(public).rstrip())

@@ -12,17 +12,17 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import typer
 
 from .. import render
+from ..app import context_of
+from ..app.pricing import build_price_index, price_grids, price_history, quote_stone, quote_stones
 from ..cli_errors import fail, report
 from ..errors import CannotRead, Problem, UsageError, error_body
-from . import index as price_index
-from .export import csv_safe, grids_csv
-from .quotes import Quoter, Stone, canonical_stone, check_stones, stone_problems
+from .export import csv_safe
+from .quotes import Stone, canonical_stone, stone_problems
 
 app = typer.Typer(help="The transaction price index and price quotes.", no_args_is_help=True)
 
@@ -44,21 +44,14 @@ def _guard(as_json: bool, action: Any) -> Any:
         raise CannotRead(str(exc)) from None
 
 
-def _store(ctx: typer.Context) -> Any:
-    store = ctx.obj.store()
-    from .schema import ensure_schema
-
-    ensure_schema(store)
-    return store
-
-
 @app.command("build")
 def build_command(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Bring the index up to date: recompute the periods whose transactions changed, refit the quote model."""
-    report = _guard(as_json, lambda: price_index.build(_store(ctx), ctx.obj.settings))
+    built = _guard(as_json, lambda: build_price_index(context_of(ctx.obj)))
+    report = built.report
     body = {"ok": True, "periods_rebuilt": [p.isoformat() for p in report.periods_rebuilt],
             "periods_kept": report.periods_kept, "cells_written": report.cells_written,
-            "model_trades": report.model_trades, "headline": price_index.headline(ctx.obj.store())}
+            "model_trades": report.model_trades, "headline": built.headline}
     if as_json:
         _json(body)
     else:
@@ -104,7 +97,7 @@ def quote_command(
     except InvalidOperation:
         _fail([Problem("bad_carat", f"carat must be a number, not {carat!r}")], as_json, 2)
     stone = canonical_stone(Stone(shape, weight, color, clarity, cut, lab, as_of))
-    result = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings).quote(stone))
+    result = _guard(as_json, lambda: quote_stone(context_of(ctx.obj), stone))
     if as_json:
         _json(result.as_dict())
     else:
@@ -123,19 +116,8 @@ def _quote_file(ctx: typer.Context, file: Path, as_json: bool) -> None:
         return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=text_columns, strings_can_be_null=True))
 
     stones = _guard(as_json, read)
-    stones, problems, good = check_stones(stones, file=str(file))
-    if not good.any() and (problems and problems[0].row is None):
-        _fail(problems, as_json, 1)
-    quoter = _guard(as_json, lambda: Quoter.load(_store(ctx), ctx.obj.settings))
-    at = np.flatnonzero(good)
-    quotes = quoter.quote_table(stones.take(pa.array(at)))
-    # each quote back on its own row; refused rows take nulls
-    source = np.full(stones.num_rows, -1)
-    source[at] = np.arange(len(at))
-    back = pa.array(source, mask=source < 0)
-    result = stones
-    for name in quotes.column_names:
-        result = result.append_column(f"quote_{name}" if name in stones.column_names else name, quotes.column(name).take(back))
+    quoted = _guard(as_json, lambda: quote_stones(context_of(ctx.obj), stones, str(file)))
+    result, problems = quoted.stones, quoted.problems
     if as_json:
         body = result.to_pylist()
         _json(error_body(problems, quotes=body) if problems else {"ok": True, "quotes": body})
@@ -170,7 +152,7 @@ def export_command(
             start = dt.date.fromisoformat(period)
         except ValueError:
             _fail([Problem("bad_date", f"--period takes YYYY-MM-DD, not {period!r}")], False, 2)
-    text = _guard(False, lambda: grids_csv(_store(ctx), start, "raw" if raw else "monotone"))
+    text = _guard(False, lambda: price_grids(context_of(ctx.obj), start, raw))
     if not text:
         _fail([Problem("empty_index", "the index has no cells for that period: run `roughtrace prices build` first")], False, 1)
     if out is None:
@@ -191,14 +173,14 @@ def history_command(
 ) -> None:
     """The price index over time: the headline index period by period with its change, or one cell's
     median and quartiles (give all four of --shape-family, --size, --color, --clarity)."""
-    from .history import CELL_COLUMNS, HEADLINE_COLUMNS, cell_name, cell_rows, headline_rows, history, history_document
+    from .history import CELL_COLUMNS, HEADLINE_COLUMNS, cell_name, cell_rows, headline_rows, history_document
 
     given = {"--shape-family": shape_family, "--size": size, "--color": color, "--clarity": clarity}
     if any(given.values()) and not all(given.values()):
         _fail([Problem("missing_option", "one cell takes all four of --shape-family, --size, --color and --clarity; give "
                        + ", ".join(n for n, v in given.items() if not v))], as_json, 2)
     cell = (shape_family, size, color.upper(), clarity.upper()) if all(given.values()) else None  # type: ignore[union-attr]
-    rows = _guard(as_json, lambda: history(_store(ctx), cell))
+    rows = _guard(as_json, lambda: price_history(context_of(ctx.obj), cell))
     written = None
     if out is not None:
         from ..printable import write

@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from .. import render
-from .trace import trace
+from ..app import context_of
+from ..app.provenance import trace_stone
 
 app = typer.Typer(help="Trace a polished stone back to its rough, box, sight, origin and KP certificate.")
 
@@ -18,7 +19,7 @@ def provenance(ctx: typer.Context, stone_id: str = typer.Argument(..., help="The
                as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """The stone, its rough stone and box, the sight and seller, the origin and the KP certificate,
     each link verified, unverified or conflicting, with the findings that touch it."""
-    result = trace(ctx.obj.store(), stone_id, lab, ctx.obj.settings)
+    result = trace_stone(context_of(ctx.obj), stone_id, lab)
     if as_json:
         render.emit_json(result.as_dict())
         return

@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -20,14 +19,15 @@ from typing import Any, Literal
 import typer
 
 from .. import render
-from ..domain.money import carats, usd
-from ..errors import NotFound, Problem, UsageError, writing
+from ..app import context_of
+from ..app.kp import check_certificates, write_certificate_report
+from ..app.valuation import box_valuation, build_price_book, price_book, price_book_entries
+from ..app.valuation import value_rough as rough_value
+from ..errors import UsageError, writing
 from ..json_values import plain
-from .kp import VERDICTS, CertificateCheck, CheckRules, verdict_counts
-from .method import CostModelError, cost_model_from_settings, reverse_engineer
-from .pricebook import BOOK_COLUMNS, LEVEL_NAMES, build_price_book, read_price_book
-from .pricer import index_pricer
-from .report import certificate_report_document
+from .kp import VERDICTS
+from .method import CostModelError
+from .pricebook import BOOK_COLUMNS, LEVEL_NAMES
 
 value_app = typer.Typer(help="Value rough by price reverse engineering.", no_args_is_help=True)
 pricebook_app = typer.Typer(help="The rough price book built from tracked boxes.", no_args_is_help=True)
@@ -65,16 +65,8 @@ def value_rough(
 ) -> None:
     """Rough price per carat = (polished total / rough carats) x (1 - costs and margin)."""
     def work() -> None:
-        settings = ctx.obj.settings
         margin = None if cost_margin is None else _margin(cost_margin)
-        model = cost_model_from_settings(settings, margin=margin, name=cost_model)
-        weights: list[Decimal] = []
-        if model.name == "table":
-            if polished_carats is None:
-                raise UsageError("the table cost model needs --polished-carats", code="missing_option")
-            total_weight = carats(polished_carats)
-            weights = [total_weight / stones] * stones
-        result = reverse_engineer(usd(polished_total), carats(rough_carats), model, weights)
+        result = rough_value(ctx.obj.settings, polished_total, rough_carats, margin, cost_model, polished_carats, stones)
         if as_json:
             render.emit_json(result.as_dict())
         else:
@@ -93,16 +85,12 @@ def value_box(
 ) -> None:
     """A box's reverse-engineered rough value and realised uplift (from the last `pricebook build`)."""
     def work() -> None:
-        rows = ctx.obj.store().query("SELECT * FROM box_valuations WHERE box_id = ?", (box_id,)).to_pylist()
-        if not rows:
-            raise NotFound(f"box {box_id!r} has no valuation: it has no reported outcome, or run "
-                           "`roughtrace pricebook build`", code="box_not_valued")
-        row = plain(rows[0])
-        row["cost_model"] = json.loads(row["cost_model"])
+        valued = box_valuation(context_of(ctx.obj), box_id)
+        row = plain(valued.fields)
         if as_json:
             render.emit_json(row)
             return
-        shown = {k: v for k, v in rows[0].items() if k != "cost_model"}
+        shown = {k: v for k, v in valued.fields.items() if k != "cost_model"}
         shown["cost_model"] = render.cost_model(row["cost_model"])
         render.console().print(render.record(shown, title=f"box {box_id}"))
     work()
@@ -119,12 +107,8 @@ def pricebook_build(
 ) -> None:
     """Value every tracked box and rebuild the rough price book."""
     def work() -> None:
-        store, settings = ctx.obj.store(), ctx.obj.settings
-        model = cost_model_from_settings(settings, name=cost_model)
-        result = build_price_book(store, settings, index_pricer(store, settings), model, as_of=_date(as_of))
-        from ..ledger.decisions import log_decision
-
-        receipt = log_decision(store, settings, "pricebook_build", result.as_dict())
+        built = build_price_book(context_of(ctx.obj), _date(as_of), cost_model)
+        result, receipt = built.build, built.receipt
         if as_json:
             render.emit_json({**result.as_dict(), "receipt": receipt})
         else:
@@ -148,15 +132,8 @@ def pricebook_show(
 ) -> None:
     """Price book entries: boxes, median rough $/ct with its P10-P90 band, paid $/ct, uplift, yield."""
     def work() -> None:
-        if level not in LEVEL_NAMES:
-            raise UsageError(f"--level is one of {', '.join(LEVEL_NAMES)}, not {level!r}", code="bad_option")
-        rows = read_price_book(ctx.obj.store(), assortment, origin, period, level).to_pylist()
+        rows = price_book_entries(context_of(ctx.obj), assortment, origin, period, level)
         shown = rows if limit == 0 else rows[:limit]
-        if not rows:
-            filters = [f"{n} {v}" for n, v in (("assortment", assortment), ("origin", origin), ("period", period)) if v]
-            if filters or read_price_book(ctx.obj.store(), level=level).num_rows:
-                raise NotFound(f"the price book has no {level} entry for {', '.join(filters)}", code="no_entries")
-            raise NotFound("the price book is empty: run `roughtrace pricebook build`", code="empty_price_book")
         if as_json:
             render.emit_json({"entries": [plain(r) for r in shown], "total": len(rows)})
             return
@@ -191,7 +168,7 @@ def pricebook_export(
     def work() -> None:
         if fmt not in ("csv", "json"):
             raise UsageError(f"--format is csv or json, not {fmt!r}", code="bad_option")
-        rows = read_price_book(ctx.obj.store()).to_pylist()
+        rows = price_book(context_of(ctx.obj))
         with writing(out):
             stream = sys.stdout if str(out) == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
         try:
@@ -222,19 +199,6 @@ CONTRACT_FIELDS = ("certificate_id", "hs_code", "carats", "declared_usd", "decla
 
 VerdictName = Enum("VerdictName", {v: v for v in VERDICTS}, type=str)  # type: ignore[misc]
 """The verdicts as a choice a list option takes."""
-LINE_SORTS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "certificate": lambda r: (r["certificate_id"], r["hs_code"]),
-    "gap": lambda r: (r["gap_usd"] is None, -abs(r["gap_usd"] or 0), r["certificate_id"], r["hs_code"]),
-    "verdict": lambda r: (VERDICTS.index(r["verdict"]), r["certificate_id"], r["hs_code"]),
-}
-
-
-def with_gap(line: dict[str, Any]) -> dict[str, Any]:
-    """A checked line with its dollar gap: declared value minus the estimated value (negative when
-    the line is declared below what the rough is worth); None when it cannot be valued."""
-    estimated = line.get("estimated_usd")
-    gap = None if estimated is None else line["declared_usd"] - estimated
-    return {**line, "gap_usd": gap}
 
 
 def _band(line: dict[str, Any]) -> str:
@@ -267,28 +231,11 @@ def kp_check(
     def work() -> None:
         if bool(certificate_ids) == all_:
             raise UsageError("name certificates to check, or give --all (not both)", code="usage")
-        store, settings = ctx.obj.store(), ctx.obj.settings
-        with CertificateCheck(store, CheckRules.from_settings(settings), None if all_ else list(certificate_ids)) as check:
-            lines = check.lines()
-            found = check.certificates_found
-        missing = sorted(set(certificate_ids or ()) - (found or set())) if not all_ else []
-        if missing and not lines.num_rows:
-            raise NotFound([Problem("certificate_not_found", f"there is no KP certificate {m!r} in the store")
-                            for m in missing])
-        rows = [with_gap(r) for r in lines.to_pylist()]
-        from ..ledger.decisions import log_decision, summarised
-
-        verdict_lines = [plain(r) for r in lines.to_pylist()]
-        counts = verdict_counts(lines)
-        receipt = log_decision(store, settings, "kp_check", {
-            "scope": "all" if all_ else sorted(certificate_ids), "verdicts": counts,
-            **summarised(verdict_lines, "lines")})
-        wanted = {v.value for v in verdict}
-        chosen = sorted((r for r in rows if not wanted or r["verdict"] in wanted), key=LINE_SORTS[sort])
-        shown = chosen[:top] if top else chosen
-        totals = {"lines": len(rows), "declared_usd": sum((r["declared_usd"] for r in rows), Decimal(0)),
-                  **{f"{v}_gap_usd": sum((r["gap_usd"] for r in rows if r["verdict"] == v), Decimal(0))
-                     for v in ("overvalued", "undervalued")}}
+        checked = check_certificates(context_of(ctx.obj), None if all_ else list(certificate_ids),
+                                     [v.value for v in verdict], sort, top)
+        rows, chosen, shown, counts, totals, missing, receipt = (checked.lines, checked.chosen, checked.shown,
+                                                                 checked.verdicts, checked.totals, checked.not_found,
+                                                                 checked.receipt)
         if as_json:
             render.emit_json({"lines": [plain(r) for r in shown], "verdicts": counts, "totals": totals,
                               "shown": len(shown), "matching": len(chosen), "not_found": missing, "receipt": receipt})
@@ -322,10 +269,7 @@ def kp_report(
     """Write a certificate's valuation report as HTML or PDF (by the file's extension); both render
     offline and print on A4."""
     def work() -> None:
-        from ..printable import write
-
-        document = certificate_report_document(ctx.obj.store(), ctx.obj.settings, certificate_id)
-        fmt = write(document, out)
+        fmt = write_certificate_report(context_of(ctx.obj), certificate_id, out)
         if as_json:
             render.emit_json({"file": str(out), "format": fmt, "certificate_id": certificate_id})
         else:
