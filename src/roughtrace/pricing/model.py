@@ -391,13 +391,23 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
     beta = np.zeros(keep.sum())
     sigma = 1.0
     fitted = np.zeros(len(y))
+    xtx = penalty.copy()
+    xty = np.zeros(keep.sum())
+    applied = np.zeros(len(y))
     for _ in range(HUBER_ROUNDS):
-        xtx = penalty.copy()
-        xty = np.zeros(keep.sum())
+        # X'WX and X'Wy are updated by the trades whose weight changed: most trades keep weight 1
+        # round after round, so a round costs a fraction of the first
+        change = weights - applied
         for i, block in enumerate(blocks):
-            w = weights[i * chunk:i * chunk + len(block)]
-            xtx += (block.T * w) @ block
-            xty += (block.T * w) @ y[i * chunk:i * chunk + len(block)]
+            start = i * chunk
+            rows = np.flatnonzero(change[start:start + len(block)])
+            if len(rows) == 0:
+                continue
+            part = block if len(rows) == len(block) else block[rows]
+            weighted = part.T * change[start + rows]
+            xtx += weighted @ part
+            xty += weighted @ y[start + rows]
+        applied = weights
         beta = np.linalg.solve(xtx, xty)
         moved = fitted
         fitted = np.concatenate([block @ beta for block in blocks])
