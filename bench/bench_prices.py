@@ -35,7 +35,7 @@ from roughtrace.domain.sizes import BRACKET_LOWER_BOUNDS
 from roughtrace.pricing import index as price_index
 from roughtrace.pricing.quotes import Quoter, Stone, quote
 from roughtrace.pricing.schema import ensure_schema
-from roughtrace.pricing.settings import PRICE_MODEL_SAMPLE
+from roughtrace.pricing.settings import PRICE_MODEL_SAMPLE, PRICE_RIDGE
 from roughtrace.settings import Settings
 from roughtrace.store import open_store
 
@@ -306,6 +306,26 @@ def speed(workdir: Path, rows: int) -> None:
     store.close()
 
 
+def fit_speed(trades: int) -> None:
+    """CPU time of the quote model's fit (`model.fit`, regression and cell effects) on `trades`
+    synthetic trades drawn as numpy columns (no store): 24 periods, both shape families, colours
+    D-M, clarities IF-I1, four cuts, three labs, 0.1% gross price errors."""
+    from roughtrace.pricing import model as hedonic
+
+    rng = np.random.default_rng(7)
+    carat = np.round(np.exp(rng.normal(-0.9, 0.7, trades)), 3).clip(0.01, 12)
+    stones = hedonic.Stones(rng.integers(0, 2, trades), carat, rng.integers(0, 10, trades), rng.integers(1, 9, trades),
+                            rng.integers(0, 4, trades), rng.integers(0, 3, trades), rng.integers(0, 24, trades))
+    log_ppc = (8.0 + 0.9 * np.log(carat) - 0.07 * stones.colour - 0.08 * stones.clarity - 0.03 * stones.cut
+               + 0.01 * stones.period + rng.normal(0, 0.15, trades)
+               + np.where(rng.random(trades) < 0.001, rng.choice([-2.3, 2.3], trades), 0))
+    periods = tuple(f"{2024 + m // 12}-{m % 12 + 1:02d}-01" for m in range(24))
+    cpu, wall = time.process_time(), time.perf_counter()
+    fitted = hedonic.fit(stones, log_ppc, periods, float(PRICE_RIDGE.default), PRICE_MODEL_SAMPLE.default)
+    print(f"quote model fit on {trades:,} synthetic trades ({int(fitted.keep.sum())} terms): CPU "
+          f"{time.process_time() - cpu:.1f} s, wall {time.perf_counter() - wall:.1f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -314,7 +334,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED, help="seed of the 80/20 split (the recorded figures use 42)")
     parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")],
                         help="comma-separated split seeds (e.g. 42,7,1,3,11): each split, then the mean and worst over them")
+    parser.add_argument("--fit-speed", type=int, metavar="TRADES",
+                        help="only time the quote model's fit on this many synthetic trades (CPU and wall)")
     args = parser.parse_args()
+    if args.fit_speed:
+        fit_speed(args.fit_speed)
+        return
     OUT.mkdir(exist_ok=True)
     print(f"cores {os.cpu_count()}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory(dir=OUT) as workdir:
