@@ -234,3 +234,34 @@ def test_a_stone_without_cut_is_priced_at_the_markets_cut_mix(store):
     very_good = quote(store, dataclasses.replace(stone, cut="VG")).price_per_carat
     assert min(excellent, very_good) <= unknown <= max(excellent, very_good)
     assert unknown not in (excellent, very_good)
+
+
+def test_the_robust_fit_is_the_huber_estimate_and_outliers_do_not_move_it():
+    """400 trades on a known price surface, one in twenty mistyped (price x10 or x0.1): the fitted
+    coefficients are the Huber estimate itself (one more reweighting round moves no fitted trade
+    by more than the fit's tolerance), and the mistyped trades leave the model's price of the other
+    trades within 1% (median) of the fit without them."""
+    from roughtrace.pricing import model as hedonic
+
+    rng = np.random.default_rng(5)
+    n = 400
+    stones = hedonic.Stones(np.zeros(n, np.int64), np.round(np.exp(rng.normal(-0.3, 0.5, n)), 2).clip(0.2),
+                            rng.integers(1, 8, n), rng.integers(2, 9, n), rng.integers(0, 3, n), np.full(n, -1),
+                            np.zeros(n, np.int64))
+    clean = 8.5 + 0.6 * np.log(stones.carat) - 0.07 * stones.colour - 0.09 * stones.clarity + rng.normal(0, 0.08, n)
+    mistyped = rng.random(n) < 0.05
+    log_ppc = clean + np.where(mistyped, rng.choice([-2.3, 2.3], n), 0.0)
+    periods = ("2025-01-01",)
+    fitted = hedonic.fit(stones, log_ppc, periods, 0.3, n)
+    names = hedonic.terms(1)
+    penalty = np.array([hedonic.GROUP_PENALTY[group] * 0.3 for _, group in names])[fitted.keep]
+    x = hedonic.design(stones, 1, fitted.keep)
+    residual = log_ppc - x @ fitted.beta
+    sigma = np.median(np.abs(residual)) * hedonic.MAD_TO_SIGMA
+    w = np.minimum(1.0, hedonic.HUBER * sigma / np.maximum(np.abs(residual), 1e-12))
+    again = np.linalg.solve((x.T * w) @ x + np.diag(penalty), (x.T * w) @ log_ppc)
+    assert np.max(np.abs(x @ (again - fitted.beta))) <= 2 * hedonic.HUBER_TOLERANCE
+    kept = ~mistyped
+    honest = hedonic.fit(hedonic.Stones(*(getattr(stones, f)[kept] for f in hedonic.Stones.__dataclass_fields__)),
+                         log_ppc[kept], periods, 0.3, n)
+    assert np.median(np.abs(fitted.base(stones) - honest.base(stones))[kept]) < 0.01

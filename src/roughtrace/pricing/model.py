@@ -14,8 +14,9 @@ The model (all terms in natural log of USD per carat):
   clarity step x size bracket (how grade premiums change with size);
 * time: one step per period (a random walk under the ridge penalty);
 
-fitted by ridge-penalised Huber regression (iteratively reweighted least squares). Residuals then
-give three levels of cell effects (the index cell pooled over periods, the cell in one period,
+fitted by ridge-penalised Huber regression (iteratively reweighted least squares, run until the
+fit stops moving: the estimate is the robust one, not a few reweightings of least squares).
+Residuals then give three levels of cell effects (the index cell pooled over periods, the cell in one period,
 the cell for one cut grade), each cell's median residual weighted by empirical Bayes: the level's
 between-cell variance against the median's sampling noise, both estimated from the data.
 """
@@ -40,6 +41,10 @@ last bracket: its lower bound), ct."""
 _MAGIC = np.log(np.array([float(w) for w in MAGIC_WEIGHTS]))
 KNOTS = np.sort(np.concatenate([_MAGIC, (_MAGIC[1:] + _MAGIC[:-1]) / 2]))
 HUBER = 1.345
+HUBER_ROUNDS = 30
+HUBER_TOLERANCE = 1e-3
+"""The Huber fit's reweighting stops when no fitted trade's log price moves by more than
+HUBER_TOLERANCE from one round to the next (0.1%), or after HUBER_ROUNDS rounds."""
 MAD_TO_SIGMA = 1.4826
 IQR_TO_SIGMA = 1.349
 
@@ -385,17 +390,32 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
               for s in range(0, len(y), chunk)]
     beta = np.zeros(keep.sum())
     sigma = 1.0
-    for _ in range(3):
-        xtx = penalty.copy()
-        xty = np.zeros(keep.sum())
+    fitted = np.zeros(len(y))
+    xtx = penalty.copy()
+    xty = np.zeros(keep.sum())
+    applied = np.zeros(len(y))
+    for _ in range(HUBER_ROUNDS):
+        # X'WX and X'Wy are updated by the trades whose weight changed: most trades keep weight 1
+        # round after round, so a round costs a fraction of the first
+        change = weights - applied
         for i, block in enumerate(blocks):
-            w = weights[i * chunk:i * chunk + len(block)]
-            xtx += (block.T * w) @ block
-            xty += (block.T * w) @ y[i * chunk:i * chunk + len(block)]
+            start = i * chunk
+            rows = np.flatnonzero(change[start:start + len(block)])
+            if len(rows) == 0:
+                continue
+            part = block if len(rows) == len(block) else block[rows]
+            weighted = part.T * change[start + rows]
+            xtx += weighted @ part
+            xty += weighted @ y[start + rows]
+        applied = weights
         beta = np.linalg.solve(xtx, xty)
-        residual = y - np.concatenate([block @ beta for block in blocks])
+        moved = fitted
+        fitted = np.concatenate([block @ beta for block in blocks])
+        residual = y - fitted
         sigma = float(np.median(np.abs(residual)) * MAD_TO_SIGMA) or 1e-6
         weights = np.minimum(1.0, HUBER * sigma / np.maximum(np.abs(residual), 1e-12))
+        if float(np.max(np.abs(fitted - moved))) <= HUBER_TOLERANCE:
+            break
     del blocks
     # effective parameters of the penalised fit: trace of its hat matrix; fitted residuals are
     # smaller than a new trade's by (1 - leverage), so sigma is scaled back up by that
