@@ -106,9 +106,9 @@ def test_each_row_is_proven_alone_against_the_logged_root(books):
         receipts.verify_row_receipt(key, receipts.RowReceipt.from_json(json.loads(json.dumps(proof.to_json()))))
         texts[source_row] = proof.row
     assert texts[1].split(canonical.UNIT_SEPARATOR) == [
-        "B1", "2026-01", "2026-01-20", "DB", "SH1", "BW", "A-100", "stones", "0.750", "2.000", "white", "high",
-        "10", "12.500", "25000.00", "BW0001"]
-    assert texts[2].endswith(canonical.UNIT_SEPARATOR)  # no KP certificate: NULL is empty
+        "2:B1", "7:2026-01", "2026-01-20", "2:DB", "3:SH1", "2:BW", "5:A-100", "6:stones", "0.750", "2.000", "5:white",
+        "4:high", "10", "12.500", "25000.00", "6:BW0001"]
+    assert texts[2].endswith(canonical.UNIT_SEPARATOR + "-")  # no KP certificate: NULL is '-', apart from 
     other = log.prove_row(books, batch, 2)
     swapped = receipts.RowReceipt(batch, 1, 0, other.row, log.prove_row(books, batch, 1).proof, other.batch)
     with pytest.raises(receipts.ReceiptError):

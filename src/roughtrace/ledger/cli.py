@@ -157,7 +157,7 @@ def _check_file(path: Path, public_key_text: str) -> str:
 def verify(
     ctx: typer.Context,
     public_key: Path = typer.Option(None, "--public-key", help="Check heads against this public key (PEM or hex) "
-                                    "instead of the keys recorded in the store."),
+                                    "instead of the deployment's (the ledger_public_key setting, else the key file's)."),
     receipt: Path = typer.Option(None, "--receipt", help="Check this receipt or consistency file alone (needs "
                                  "--public-key; no store is read)."),
     as_json: bool = _JSON,
@@ -182,7 +182,7 @@ def verify(
         key = load_public_key(key_text) if key_text else None
     except HeadError as error:
         raise UsageError(Problem("bad_public_key", str(error), file=str(public_key))) from None
-    result = audit.verify(ctx.obj.store(), key)
+    result = audit.verify(ctx.obj.store(), key, ctx.obj.settings)
     counts = {"entries": result.entries, "heads": result.heads, "batches": result.batches, "rows": result.rows}
     if not result.ok:
         _fail([Problem(f.code, f.message) for f in result.findings], as_json, checked=counts,
