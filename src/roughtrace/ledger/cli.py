@@ -14,7 +14,7 @@ from ..cli_errors import fail
 from ..errors import Problem, UsageError
 from . import audit, log
 from .heads import HeadError, key_id, load_public_key, public_key_pem
-from .keys import ensure_key
+from .keys import LedgerKeyError, ensure_key
 from .receipts import (
     Consistency,
     Receipt,
@@ -182,7 +182,10 @@ def verify(
         key = load_public_key(key_text) if key_text else None
     except HeadError as error:
         raise UsageError(Problem("bad_public_key", str(error), file=str(public_key))) from None
-    result = audit.verify(ctx.obj.store(), key, ctx.obj.settings)
+    try:
+        result = audit.verify(ctx.obj.store(), key, ctx.obj.settings)
+    except LedgerKeyError as error:
+        _fail([Problem(error.code, str(error))], as_json)
     counts = {"entries": result.entries, "heads": result.heads, "batches": result.batches, "rows": result.rows}
     if not result.ok:
         _fail([Problem(f.code, f.message) for f in result.findings], as_json, checked=counts,
