@@ -482,3 +482,19 @@ def test_the_private_key_stays_out_of_the_database_and_private(ledger, tmp_path)
     columns = ledger.query("SELECT * FROM ledger_keys").column_names
     assert columns == ["key_id", "public_key", "created_at"]
 
+
+
+def test_a_head_signed_in_an_import_that_rolled_back_is_no_false_alarm(books, tmp_path):
+    """The witness keeps the head an import signs before its transaction commits as pending only:
+    a crash or rollback after it leaves a store that still verifies."""
+    from roughtrace.ledger import witness
+
+    kind = kinds.KINDS["rough_sales"]
+    assert audit.verify(books).ok  # confirms the witness at the current head
+    with pytest.raises(RuntimeError), books.transaction():
+        receipt = log.record_batch(books, {"batch_id": 902, "kind": "rough_sales", "file_name": "lost.csv",
+                                           "file_sha256": "0" * 64}, row_leaf_hashes(books, kind, 902), keys.load_signer(books))
+        witness.note(books, receipt.head, Settings())
+        raise RuntimeError("killed before the commit")
+    assert witness.read_witness(witness.witness_path(books, Settings()))["pending"].size == 4
+    assert audit.verify(books).ok, audit.verify(books).findings
