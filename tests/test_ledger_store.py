@@ -109,7 +109,7 @@ def test_each_row_is_proven_alone_against_the_logged_root(books):
     assert texts[1].split(canonical.UNIT_SEPARATOR) == [
         "2:B1", "7:2026-01", "2026-01-20", "2:DB", "3:SH1", "2:BW", "5:A-100", "6:stones", "0.750", "2.000", "5:white",
         "4:high", "10", "12.500", "25000.00", "6:BW0001"]
-    assert texts[2].endswith(canonical.UNIT_SEPARATOR + "-")  # no KP certificate: NULL is '-', apart from
+    assert texts[2].endswith(canonical.UNIT_SEPARATOR + ":")  # no KP certificate: NULL is ":", apart from "" ("0:")
     other = log.prove_row(books, batch, 2)
     swapped = receipts.RowReceipt(batch, 1, 0, other.row, log.prove_row(books, batch, 1).proof, other.batch)
     with pytest.raises(receipts.ReceiptError):

@@ -4,7 +4,7 @@ A row's canonical text is its kind's columns, in `domain.kinds` order, each rend
 joined by the unit separator U+001F, encoded UTF-8. Two encodings exist; a batch's ledger entry
 names its own in `row_encoding` (absent: 1), so batches logged before keep verifying:
 - encoding 2 (every new batch): text, enumerations, countries and parties as
-  `<UTF-8 byte length>:<value>`, NULL as `-`. The other fields cannot hold U+001F nor be empty, so
+  `<UTF-8 byte length>:<value>`, NULL as `:` alone. The other fields cannot hold U+001F nor be empty, so
   every field ends where it says: two different rows never share a text (the encoding is injective);
 - encoding 1: text as stored and NULL as the empty string, which a U+001F inside a value makes
   ambiguous (a field boundary moved across it gives the same text).
@@ -90,7 +90,7 @@ def _field_text(column: kinds.Column, value: Any, encoding: int) -> str:
     if encoding == 1 or column.type in _UNPREFIXED:
         return _value_text(column, value)
     if value is None:
-        return "-"
+        return ":"
     text = str(value)
     return f"{len(text.encode('utf-8'))}:{text}"
 
@@ -108,7 +108,8 @@ def _column_sql(column: kinds.Column, engine: str, alias: str, encoding: int) ->
     if encoding == 1 or column.type in _UNPREFIXED:
         return f"CAST({name} AS VARCHAR)"
     length = "octet_length" if engine == "postgresql" else "strlen"
-    return f"CASE WHEN {name} IS NULL THEN '-' ELSE concat({length}(CAST({name} AS VARCHAR)), ':', CAST({name} AS VARCHAR)) END"
+    text = f"CAST({name} AS VARCHAR)"
+    return f"{length}({text}), ':', {text}"  # parts of the one concat: a NULL's length and value read as ''
 
 
 def row_text_sql(kind: kinds.Kind, engine: str = "duckdb", alias: str = "", encoding: int = ROW_ENCODING) -> str:

@@ -97,7 +97,14 @@ def key_path(store: Store, settings: Any) -> Path | None:
         if beside.exists():
             return beside
     name = store_name(store)
-    return None if name is None else config_folder() / f"ledger-key-{name}.pem"
+    if name is None:
+        return None
+    path = config_folder() / f"ledger-key-{name}.pem"
+    if not store.url.startswith("duckdb:") and not path.exists():
+        legacy = config_folder() / f"ledger-key-{hashlib.sha256(store.url.split('?', 1)[0].encode()).hexdigest()[:16]}.pem"
+        if legacy.exists() and legacy != path:
+            os.replace(legacy, path)  # a key named by the URL's spelling moves to the store's id, once
+    return path
 
 
 def config_folder() -> Path:
