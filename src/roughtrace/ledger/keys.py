@@ -58,12 +58,11 @@ def store_id(store: Store, create: bool = True) -> str | None:
         return str(rows[0])
     if not create:
         return None
-    made = uuid.uuid4().hex
-    try:
-        store.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (STORE_ID, made))
+    try:  # two first imports at once: the one id written first wins, both read it back
+        store.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING", (STORE_ID, uuid.uuid4().hex))
     except Exception:  # noqa: BLE001 - read-only: the store keeps no id
         return None
-    return made
+    return store_id(store, create=False)
 
 
 def _duckdb_path(url: str) -> str | None:
