@@ -331,8 +331,8 @@ TAMPERING = {
     "a batch's recorded row root": (_change_batch_root, "batch_record"),
     "an import's file hash": (_change_file_hash, "batch_summary"),
     "a row inserted with a batch id never logged": (_insert_unlogged_row, "rows_unlogged"),
-    "the whole ledger deleted, the data kept": (_delete_whole_ledger, "rows_unlogged"),
-    "every head deleted": (_delete_all_heads, "entries_unsigned"),
+    "the whole ledger deleted, the data kept": (_delete_whole_ledger, "ledger_missing"),
+    "every head deleted": (_delete_all_heads, "heads_missing"),
     "only the newest head deleted": (_delete_newest_head, "entries_unsigned"),
     "the newest entries removed everywhere": (_truncate_log_consistently, "log_shorter_than_witness"),
     "every head re-signed by a key recorded in the store": (_re_sign_with_a_key_of_ones_own, "head_key_untrusted"),
@@ -376,7 +376,8 @@ def test_a_field_boundary_moved_across_a_unit_separator_changes_the_row_hash(boo
 def test_a_batch_logged_in_encoding_1_keeps_verifying(books):
     kind = kinds.KINDS["rough_sales"]
     table = books.query("SELECT * FROM rough_sales WHERE box_id = 'B1'")
-    table = table.set_column(table.column_names.index("batch_id"), "batch_id", pa.array([901], table.schema.field("batch_id").type))
+    for name, value in (("batch_id", 901), ("box_id", "B8")):  # a box of its own: each box is stored once
+        table = table.set_column(table.column_names.index(name), name, pa.array([value], table.schema.field(name).type))
     books.append("rough_sales", table)
     log.record_batch(books, {"batch_id": 901, "kind": "rough_sales", "file_name": "old.csv", "file_sha256": "0" * 64,
                              "row_encoding": 1}, row_leaf_hashes(books, kind, 901, encoding=1), keys.load_signer(books))
@@ -396,7 +397,8 @@ def test_a_replaced_key_file_is_refused_until_the_operator_rotates(books, tmp_pa
     with pytest.raises(LedgerKeyError) as refused:
         import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
     assert refused.value.code == "ledger_key_replaced"
-    assert "head_key_untrusted" in {f.code for f in audit.verify(books).findings}  # the new key trusts no old head
+    named = {f.code for f in audit.verify(books).findings}
+    assert {"ledger_key_replaced", "head_key_untrusted"} <= named  # the new key never signed here and trusts no old head
     monkeypatch.setenv("ROUGHTRACE_LEDGER_ROTATE_KEY", key_id(new))
     result = import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
     assert result.receipt is not None and result.receipt["head"]["key_id"] == key_id(new)
@@ -498,3 +500,38 @@ def test_a_head_signed_in_an_import_that_rolled_back_is_no_false_alarm(books, tm
         raise RuntimeError("killed before the commit")
     assert witness.read_witness(witness.witness_path(books, Settings()))["pending"].size == 4
     assert audit.verify(books).ok, audit.verify(books).findings
+
+
+def test_the_witness_confirms_an_import_once_it_committed(books, tmp_path):
+    """The import's own head is confirmed right after its commit, not at some later signing or
+    `verify`: a log cut back to before it at once is named."""
+    from roughtrace.ingest import import_file
+    from roughtrace.ledger import witness
+
+    result = import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    kept = witness.read_witness(witness.witness_path(books, Settings()))
+    assert set(kept) == {"confirmed"} and kept["confirmed"].size == result.receipt["head"]["tree_size"] == 4
+    assert kept["confirmed"].root.hex() == result.receipt["head"]["root_hash"]
+
+
+def test_a_log_cut_back_right_after_an_import_is_named(books):
+    """No `verify` between the import and the cut: the witness confirmed the import's head at its commit."""
+    _truncate_log_consistently(books)
+    assert "log_shorter_than_witness" in {f.code for f in audit.verify(books).findings}
+
+
+def test_a_decision_logged_on_its_own_is_confirmed_in_the_witness(books):
+    from roughtrace.ledger import witness
+    from roughtrace.ledger.decisions import log_decision
+
+    receipt = log_decision(books, Settings(), "check_run", {"rule": "timing", "findings": 0})
+    kept = witness.read_witness(witness.witness_path(books, Settings()))
+    assert set(kept) == {"confirmed"} and kept["confirmed"].size == receipt["head"]["tree_size"]
+
+
+def test_only_a_key_id_is_taken_for_a_rotation():
+    from roughtrace.settings import SettingError
+
+    with pytest.raises(SettingError, match="64 hex digits"):
+        Settings({"ledger_rotate_key": "x'; DROP TABLE ledger_heads; --"})
+    assert Settings({"ledger_rotate_key": " " + "AB" * 32 + " "})["ledger_rotate_key"] == "ab" * 32

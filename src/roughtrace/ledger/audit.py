@@ -27,7 +27,7 @@ from . import kernel, merkle, tiles, witness
 from .canonical import is_canonical, row_encoding
 from .heads import HeadError, key_id, load_public_key, verify_head
 from .imports import row_leaf_hashes
-from .keys import trusted_key
+from .keys import configured_public_key, trusted_key
 from .log import LOG_TREE, _head_from_row, load_tiles, row_tree
 
 _CHUNK_TILES = 4096
@@ -180,7 +180,7 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
                                     "(one is missing or repeated)", {"from": start}))
         recomputed = kernel.leaf_hashes(table.column("body"))
         for i, (kind, body) in enumerate(zip(table.column("entry_type").to_pylist(), table.column("body").to_pylist(), strict=True)):
-            if kind in ("batch", "decision") and not is_canonical(body):
+            if kind in ("batch", "decision", "key_rotation") and not is_canonical(body):
                 problems.append(Finding("entry_not_canonical", f"entry {int(indexes[i])} is not RFC 8785 canonical JSON",
                                         {"entry_index": int(indexes[i])}))
         yield recomputed
@@ -208,11 +208,17 @@ def _signing_keys(store: Store, trusted: Ed25519PublicKey) -> dict[str, tuple[Ed
 
 
 def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkle.HashReader,
-                 trusted: Ed25519PublicKey | None) -> int:
+                 trusted: Ed25519PublicKey | None, from_key_file: bool) -> int:
     heads = store.query("SELECT tree_size, root_hash, signed_at, key_id, signature FROM ledger_heads ORDER BY tree_size").to_pylist()
     if trusted is None and heads:
         problems.append(Finding("key_not_trusted", "no trusted public key to check the heads with: set ledger_public_key "
                                 "(or keep the ledger's key file) or give --public-key"))
+    if trusted is not None and heads and from_key_file:
+        recorded = store.query("SELECT count(*) AS n FROM ledger_keys WHERE key_id = ?", (key_id(trusted),)).column("n")[0].as_py()
+        if not recorded:  # the key file's key never signed in this store: it is not the file the heads were signed with
+            problems.append(Finding("ledger_key_replaced", f"the ledger's key file holds key {key_id(trusted)[:16]}…, which never "
+                                    "signed a head of this store: the key file was replaced (put the original back, or set "
+                                    "ledger_public_key to the key the store was signed with)", {"key_id": key_id(trusted)}))
     signing = _signing_keys(store, trusted) if trusted is not None else {}
     for row in heads:
         head = _head_from_row(row)
@@ -238,8 +244,11 @@ def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkl
             continue
         if root != head.root:
             problems.append(Finding("head_root", f"head {head.size}'s root does not match the entries", where))
-    newest = int(heads[-1]["tree_size"]) if heads else 0
-    if newest < size:
+    if not heads and size:
+        problems.append(Finding("heads_missing", f"the log holds {size} entries but no signed head at all: the heads were "
+                                "deleted, so no entry can be proven", {"from": 0, "to": size - 1}))
+    elif heads and int(heads[-1]["tree_size"]) < size:
+        newest = int(heads[-1]["tree_size"])
         problems.append(Finding("entries_unsigned", f"entries {newest} to {size - 1} are covered by no signed head "
                                 "(the newest heads were removed, or entries added without one)", {"from": newest, "to": size - 1}))
     return len(heads)
@@ -264,9 +273,19 @@ def _check_witness(store: Store, problems: list[Finding], size: int, reader: mer
                                 "was signed and kept outside the store: the log was rewritten", where))
 
 
-def _check_unlogged_rows(store: Store, problems: list[Finding]) -> None:
+def _check_unlogged_rows(store: Store, problems: list[Finding], size: int) -> None:
     """Name every stored row whose batch the ledger never logged (as a batch of that kind), and every
-    import batch without a ledger record."""
+    import batch without a ledger record; an empty log beside stored data is named once, as a
+    deleted ledger."""
+    if size == 0:
+        counts = " UNION ALL ".join(f"SELECT count(*) AS n FROM {kind.name}" for kind in kinds.KINDS.values())
+        rows = store.query(f"SELECT coalesce(sum(n), 0) AS n FROM ({counts}) AS counted").column("n")[0].as_py()
+        batches = store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py()
+        if rows or batches:
+            problems.append(Finding("ledger_missing", f"the ledger is empty, but the store holds {int(rows)} rows in {int(batches)} "
+                                    "import batches: the ledger was deleted, and none of them can be proven",
+                                    {"rows": int(rows), "batches": int(batches)}))
+        return
     for kind in kinds.KINDS.values():
         orphans = store.query(f"SELECT batch_id, count(*) AS n FROM {kind.name} WHERE batch_id NOT IN "
                               "(SELECT batch_id FROM ledger_batches WHERE kind = ?) GROUP BY batch_id ORDER BY batch_id",
@@ -339,10 +358,11 @@ def verify(store: Store, public_key: Ed25519PublicKey | None = None, settings: A
     problems += tile_problems
     size = store.query("SELECT count(*) AS n FROM ledger_entries").column("n")[0].as_py()
     trusted = public_key if public_key is not None else trusted_key(store, settings)
+    from_key_file = public_key is None and not configured_public_key(settings)
     reader = _band_reader(lambda keys: load_tiles(store, LOG_TREE, keys), bands)
-    heads = _check_heads(store, problems, size, reader, trusted)
+    heads = _check_heads(store, problems, size, reader, trusted, from_key_file)
     _check_witness(store, problems, size, reader, settings)
-    _check_unlogged_rows(store, problems)
+    _check_unlogged_rows(store, problems, size)
     batches, rows = _check_batches(store, problems)
     known = {LOG_TREE} | {row_tree(int(e)) for e in store.query("SELECT entry_index FROM ledger_batches").column("entry_index").to_pylist()}
     for tree in store.query("SELECT DISTINCT tree FROM ledger_tiles").column("tree").to_pylist():

@@ -46,4 +46,6 @@ def log_decision(store: Store, settings: Settings | None, decision_kind: str, pa
     """Append the decision to the log in its own transaction; returns the receipt as JSON."""
     receipt = record_decision(store, decision_kind, exact(payload), load_signer(store, settings))
     witness.note(store, receipt.head, settings)
+    if not store.in_transaction():  # its own transaction committed; inside a caller's, the next signing confirms
+        witness.committed(store, settings)
     return receipt.to_json()

@@ -218,10 +218,15 @@ def _log_rotation(store: Store, old_key_id: str, key: Ed25519PrivateKey) -> None
     append_entries(store, [body], "key_rotation", key)
 
 
+def configured_public_key(settings: Any = None) -> str:
+    """The `ledger_public_key` setting as given (empty: the key file's public half is trusted)."""
+    return str((settings if settings is not None else Settings())["ledger_public_key"]).strip()
+
+
 def trusted_key(store: Store, settings: Any = None) -> Ed25519PublicKey | None:
     """The deployment's one trusted public key: the `ledger_public_key` setting (PEM file, PEM
     text or 64 hex digits), else the public half of the key file; None when neither is there."""
-    configured = str((settings if settings is not None else Settings())["ledger_public_key"]).strip()
+    configured = configured_public_key(settings)
     if configured:
         text = configured
         candidate = Path(configured).expanduser()

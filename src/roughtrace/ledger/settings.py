@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from ..settings import Setting, register
+
+
+def _key_id_or_empty(value: Any) -> str:
+    """A rule: empty, or a key id (64 hex digits, as `ledger key export --json` prints it)."""
+    text = str(value).strip().lower()
+    if text and not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ValueError("a key id of 64 hex digits (or nothing)")
+    return text
+
 
 KEY_FILE = Setting(
     "ledger_key_file",
@@ -28,6 +40,7 @@ ROTATE_KEY = Setting(
     "The key id (64 hex digits) of a new signing key the next import may sign with although the store's heads were "
     "signed by another: an explicit key rotation. Empty: a key that differs from the store's is refused.",
     "ledger",
+    _key_id_or_empty,
 )
 
 register(KEY_FILE, PUBLIC_KEY, ROTATE_KEY)
