@@ -99,11 +99,14 @@ def campaign(engine: str, db: str, files: dict[str, Path], kills: int, env: dict
         reimported = again.returncode in (0, 3) and now[0] == before[0] + rows
         ok = whole_or_none and verified and reimported
         figures["survived" if ok else "lost"] += 1
-        before = now
+        # the label compares the store after the kill with the store before this try, so it is read
+        # before `before` moves on to the store after the re-import
+        state = "as before" if after == before else "whole batch" if whole_or_none else f"DAMAGED {before} -> {after}"
         print(f"  {engine} kill {n:2d} at {delay:5.2f}s ({'commit' if at_commit else 'random'}): "
               f"{'finished before the kill (exit ' + str(child.returncode) + _codes(answer) + ')' if finished else 'killed'}; "
-              f"{'as before' if after == before else 'whole batch' if whole_or_none else f'DAMAGED {before} -> {after}'}, "
-              f"verify {'ok' if verified else 'FAILED'}, re-import {'ok' if reimported else 'FAILED'}", flush=True)
+              f"{state}, verify {'ok' if verified else 'FAILED'}, re-import {'ok' if reimported else 'FAILED'} "
+              f"-> {'survived' if ok else 'LOST'}", flush=True)
+        before = now
     return figures
 
 

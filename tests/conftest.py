@@ -29,13 +29,7 @@ KEPT_ENVIRONMENT = ("ROUGHTRACE_TEST_PG", "ROUGHTRACE_REQUIRE_PG")
 """The suite's own variables; every other ROUGHTRACE_* setting of the caller's shell is dropped."""
 
 
-@pytest.fixture(autouse=True)
-def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets a home, config, data, cache and state folder of its own, and no ROUGHTRACE_*
-    setting from the caller's environment: no test reads or writes the user's ~/.config/roughtrace
-    (where signing keys live), and none depends on how the developer's shell is set up. Child
-    processes inherit the same."""
-    home = tmp_path_factory.mktemp("home")
+def _homed(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     for variable, folder in (("XDG_CONFIG_HOME", ".config"), ("XDG_DATA_HOME", ".local/share"),
                              ("XDG_CACHE_HOME", ".cache"), ("XDG_STATE_HOME", ".local/state")):
@@ -43,6 +37,26 @@ def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for variable in list(os.environ):
         if variable.startswith("ROUGHTRACE_") and variable not in KEPT_ENVIRONMENT:
             monkeypatch.delenv(variable)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A home of the suite's own from its start: fixtures shared by a module's tests are made
+    before any test's own home, and must not write keys into the user's ~/.config either."""
+    home = tmp_path_factory.mktemp("suite-home")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _homed(monkeypatch, home)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets a home, config, data, cache and state folder of its own, and no ROUGHTRACE_*
+    setting from the caller's environment: no test reads or writes the user's ~/.config/roughtrace
+    (where signing keys live), and none depends on how the developer's shell is set up. Child
+    processes inherit the same."""
+    home = tmp_path_factory.mktemp("home")
+    _homed(monkeypatch, home)
     return home
 
 

@@ -24,6 +24,7 @@ from roughtrace.domain import grades, kinds, kp, rough
 from roughtrace.domain.kinds import KINDS
 from roughtrace.ingest import import_file
 from roughtrace.ingest.export import export_kind
+from roughtrace.ledger.keys import ensure_key
 from roughtrace.store import Store
 from test_import_support import CERTIFICATES, assert_balanced
 
@@ -41,6 +42,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """A DuckDB store with the market's parties, boxes and certificate BW0001, shared by the
     examples of a module; each example runs in a transaction rolled back at its end."""
     folder = tmp_path_factory.mktemp("roundtrip")
+    # its signing key beside it: each test has a home (and config folder) of its own, the store outlives them
+    ensure_key(folder / "store.duckdb.ledger-key.pem")
     for store in make_store("duckdb", folder):
         store.migrate()
         for kind, text in (("parties", PARTIES), ("rough_sales", BOXES), ("kp_certificates", CERTIFICATES)):

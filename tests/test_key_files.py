@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from roughtrace.cli import main
+from roughtrace.ledger.heads import key_id
 from roughtrace.ledger.keys import config_folder, ensure_key, key_path
 from roughtrace.settings import Settings
 from roughtrace.store import open_store
@@ -66,3 +68,31 @@ def test_the_suite_never_touches_the_real_home(own_home: Path) -> None:
     assert key_path(shared, Settings()).is_relative_to(own_home)
     assert not any(name.startswith("ROUGHTRACE_") and name not in ("ROUGHTRACE_TEST_PG", "ROUGHTRACE_REQUIRE_PG")
                    for name in os.environ)
+
+
+def test_every_spelling_of_one_postgresql_store_finds_one_key(tmp_path: Path, own_home: Path) -> None:
+    """The key file is named by the id the store keeps in its `meta` table, not by the URL's spelling."""
+    base = os.environ.get("ROUGHTRACE_TEST_PG")
+    if not base:
+        pytest.skip("no PostgreSQL: set ROUGHTRACE_TEST_PG")
+    schema = "rt_" + uuid.uuid4().hex[:12]
+    admin = open_store(base)
+    admin.execute(f"CREATE SCHEMA {schema}")
+    local = base.replace("127.0.0.1", "localhost") if "127.0.0.1" in base else base.replace("localhost", "127.0.0.1")
+    spellings = [base, local, base.replace("postgresql://", "postgres://")]
+    try:
+        places, public = [], set()
+        for spelling in spellings:
+            separator = "&" if "?" in spelling else "?"
+            store = open_store(f"{spelling}{separator}options=-csearch_path%3D{schema}&application_name=rt{len(places)}")
+            try:
+                store.migrate()
+                places.append(key_path(store, Settings()))
+                public.add(key_id(ensure_key(store, Settings())))
+            finally:
+                store.close()
+        assert len(set(places)) == 1 and len(public) == 1, places
+        assert places[0].parent == own_home / ".config" / "roughtrace"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ from conftest import CommandLine
 from roughtrace.domain import kinds
 from roughtrace.ledger import audit, canonical, kernel, keys, log, merkle, receipts, tiles
 from roughtrace.ledger.cli import app as ledger_app
-from roughtrace.ledger.heads import HeadError, public_key_pem, verify_head
+from roughtrace.ledger.heads import HeadError, key_id, public_key_pem, sign_head, verify_head
 from roughtrace.ledger.imports import row_leaf_hashes
 from roughtrace.settings import Settings
 
@@ -106,9 +107,9 @@ def test_each_row_is_proven_alone_against_the_logged_root(books):
         receipts.verify_row_receipt(key, receipts.RowReceipt.from_json(json.loads(json.dumps(proof.to_json()))))
         texts[source_row] = proof.row
     assert texts[1].split(canonical.UNIT_SEPARATOR) == [
-        "B1", "2026-01", "2026-01-20", "DB", "SH1", "BW", "A-100", "stones", "0.750", "2.000", "white", "high",
-        "10", "12.500", "25000.00", "BW0001"]
-    assert texts[2].endswith(canonical.UNIT_SEPARATOR)  # no KP certificate: NULL is empty
+        "2:B1", "7:2026-01", "2026-01-20", "2:DB", "3:SH1", "2:BW", "5:A-100", "6:stones", "0.750", "2.000", "5:white",
+        "4:high", "10", "12.500", "25000.00", "6:BW0001"]
+    assert texts[2].endswith(canonical.UNIT_SEPARATOR + ":")  # no KP certificate: NULL is ":", apart from "" ("0:")
     other = log.prove_row(books, batch, 2)
     swapped = receipts.RowReceipt(batch, 1, 0, other.row, log.prove_row(books, batch, 1).proof, other.batch)
     with pytest.raises(receipts.ReceiptError):
@@ -272,6 +273,52 @@ def _change_file_hash(store):
     store.execute("UPDATE batches SET file_sha256 = ? WHERE kind = 'rough_sales'", ("0" * 64,))
 
 
+def _insert_unlogged_row(store):
+    row = store.query("SELECT * FROM rough_sales WHERE box_id = 'B1'")
+    row = row.set_column(row.column_names.index("batch_id"), "batch_id", pa.array([999], row.schema.field("batch_id").type))
+    row = row.set_column(row.column_names.index("box_id"), "box_id", pa.array(["B9"], row.schema.field("box_id").type))
+    store.append("rough_sales", row)
+
+
+def _delete_whole_ledger(store):
+    for table in ("ledger_entries", "ledger_tiles", "ledger_heads", "ledger_batches"):
+        store.execute(f"DELETE FROM {table}")
+
+
+def _delete_all_heads(store):
+    store.execute("DELETE FROM ledger_heads")
+
+
+def _delete_newest_head(store):
+    store.execute("DELETE FROM ledger_heads WHERE tree_size = 3")
+
+
+def _truncate_log_consistently(store):
+    """Remove the sales batch and the decision after it everywhere, leaving a log of one entry
+    that is consistent in itself: only the head kept outside the store can tell."""
+    entry = store.query("SELECT entry_index FROM ledger_batches WHERE kind = 'rough_sales'").column(0)[0].as_py()
+    assert entry == 1
+    store.execute("DELETE FROM rough_sales")
+    store.execute("DELETE FROM batches WHERE kind = 'rough_sales'")
+    store.execute("DELETE FROM ledger_batches WHERE kind = 'rough_sales'")
+    store.execute("DELETE FROM ledger_tiles WHERE tree = ?", (log.row_tree(entry),))
+    store.execute("DELETE FROM ledger_entries WHERE entry_index >= 1")
+    store.execute("DELETE FROM ledger_heads WHERE tree_size >= 2")
+    blob = store.query("SELECT hashes FROM ledger_tiles WHERE tree = 0 AND band = 0 AND idx = 0").column(0)[0].as_py()
+    store.execute("UPDATE ledger_tiles SET hashes = ?, width = 1 WHERE tree = 0 AND band = 0 AND idx = 0", (bytes(blob)[:32],))
+
+
+def _re_sign_with_a_key_of_ones_own(store):
+    """Re-sign every head with a new key and record that key in the store, as someone who can write
+    the store but does not hold the deployment's key would."""
+    forger = Ed25519PrivateKey.generate()
+    keys.record_public_key(store, forger.public_key())
+    for row in store.query("SELECT tree_size, root_hash, signed_at FROM ledger_heads").to_pylist():
+        forged = sign_head(forger, int(row["tree_size"]), bytes(row["root_hash"]), row["signed_at"])
+        store.execute("UPDATE ledger_heads SET key_id = ?, signature = ? WHERE tree_size = ?",
+                      (forged.key_id, forged.signature, forged.size))
+
+
 TAMPERING = {
     "a stored row's carats": (_change_row, "batch_rows_changed"),
     "a stored row deleted": (_delete_row, "batch_rows_count"),
@@ -283,6 +330,12 @@ TAMPERING = {
     "the last entry removed": (_drop_last_entry, "head_beyond_log"),
     "a batch's recorded row root": (_change_batch_root, "batch_record"),
     "an import's file hash": (_change_file_hash, "batch_summary"),
+    "a row inserted with a batch id never logged": (_insert_unlogged_row, "rows_unlogged"),
+    "the whole ledger deleted, the data kept": (_delete_whole_ledger, "ledger_missing"),
+    "every head deleted": (_delete_all_heads, "heads_missing"),
+    "only the newest head deleted": (_delete_newest_head, "entries_unsigned"),
+    "the newest entries removed everywhere": (_truncate_log_consistently, "log_shorter_than_witness"),
+    "every head re-signed by a key recorded in the store": (_re_sign_with_a_key_of_ones_own, "head_key_untrusted"),
 }
 
 
@@ -291,9 +344,88 @@ def test_verify_names_what_was_changed(books, what):
     change, code = TAMPERING[what]
     assert audit.verify(books).ok
     change(books)
-    result = audit.verify(books, _public_key(books))
-    assert not result.ok
-    assert code in {f.code for f in result.findings}, result.findings
+    for key in (_public_key(books), None):  # the sightholder's key, or the deployment's from its settings
+        result = audit.verify(books, key)
+        assert not result.ok
+        assert code in {f.code for f in result.findings}, result.findings
+    code_, out = _run(books, "verify", "--json")
+    assert code_ == 1 and code in {e["code"] for e in json.loads(out)["errors"]}
+
+
+def test_a_field_boundary_moved_across_a_unit_separator_changes_the_row_hash(books):
+    """Encoding 1 gives the same text for ("B\x1f1", "2026-01") and ("B", "1\x1f2026-01"); a batch logged
+    now names encoding 2, where each text field says its length, so the moved boundary is seen."""
+    kind = kinds.KINDS["rough_sales"]
+    row = books.query("SELECT * FROM rough_sales WHERE box_id = 'B1'").to_pylist()[0]
+    moved = {**row, "box_id": "B", "sight": "1\x1f2026-01"}
+    original = {**row, "box_id": "B\x1f1", "sight": "2026-01"}
+    assert canonical.row_text(kind, original, 1) == canonical.row_text(kind, moved, 1)
+    assert canonical.row_text(kind, original) != canonical.row_text(kind, moved)
+    table = books.query("SELECT * FROM rough_sales WHERE box_id = 'B1'")
+    for name, value in (("batch_id", 900), ("box_id", "B\x1f1")):
+        table = table.set_column(table.column_names.index(name), name, pa.array([value], table.schema.field(name).type))
+    books.append("rough_sales", table)
+    receipt = log.record_batch(books, {"batch_id": 900, "kind": "rough_sales", "file_name": "control.csv",
+                                       "file_sha256": "0" * 64}, row_leaf_hashes(books, kind, 900), keys.load_signer(books))
+    assert json.loads(receipt.entry)["row_encoding"] == canonical.ROW_ENCODING == 2
+    assert audit.verify(books).ok
+    books.execute("UPDATE rough_sales SET box_id = 'B', sight = ? WHERE batch_id = 900", ("1\x1f2026-01",))
+    assert "batch_rows_changed" in {f.code for f in audit.verify(books).findings}
+
+
+def test_a_batch_logged_in_encoding_1_keeps_verifying(books):
+    kind = kinds.KINDS["rough_sales"]
+    table = books.query("SELECT * FROM rough_sales WHERE box_id = 'B1'")
+    for name, value in (("batch_id", 901), ("box_id", "B8")):  # a box of its own: each box is stored once
+        table = table.set_column(table.column_names.index(name), name, pa.array([value], table.schema.field(name).type))
+    books.append("rough_sales", table)
+    log.record_batch(books, {"batch_id": 901, "kind": "rough_sales", "file_name": "old.csv", "file_sha256": "0" * 64,
+                             "row_encoding": 1}, row_leaf_hashes(books, kind, 901, encoding=1), keys.load_signer(books))
+    assert audit.verify(books).ok
+    assert canonical.row_text(kind, table.to_pylist()[0], 1) == log.prove_row(books, 901, int(table.column("source_row")[0].as_py())).row
+    books.execute("UPDATE rough_sales SET carats = 1 WHERE batch_id = 901")
+    assert "batch_rows_changed" in {f.code for f in audit.verify(books).findings}
+
+
+def test_a_replaced_key_file_is_refused_until_the_operator_rotates(books, tmp_path, monkeypatch):
+    from roughtrace.ingest import import_file
+    from roughtrace.ledger.keys import LedgerKeyError
+
+    path = tmp_path / "ledger-key.pem"
+    path.unlink()
+    new = keys.ensure_key(path)
+    with pytest.raises(LedgerKeyError) as refused:
+        import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    assert refused.value.code == "ledger_key_replaced"
+    named = {f.code for f in audit.verify(books).findings}
+    assert {"ledger_key_replaced", "head_key_untrusted"} <= named  # the new key never signed here and trusts no old head
+    monkeypatch.setenv("ROUGHTRACE_LEDGER_ROTATE_KEY", key_id(new))
+    result = import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    assert result.receipt is not None and result.receipt["head"]["key_id"] == key_id(new)
+    assert audit.verify(books).ok, audit.verify(books).findings  # the rotation, signed by the new key, vouches for the old
+
+
+def test_the_trusted_key_comes_from_the_settings_not_the_store(books, tmp_path, monkeypatch):
+    other = Ed25519PrivateKey.generate().public_key()
+    monkeypatch.setenv("ROUGHTRACE_LEDGER_PUBLIC_KEY", public_key_pem(other))
+    assert "head_key_untrusted" in {f.code for f in audit.verify(books).findings}
+    pem = tmp_path / "deployment.pub"
+    pem.write_text(public_key_pem(_public_key(books)))
+    monkeypatch.setenv("ROUGHTRACE_LEDGER_PUBLIC_KEY", str(pem))
+    assert audit.verify(books).ok
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o602])
+def test_a_key_file_open_to_others_is_refused(books, tmp_path, mode):
+    from roughtrace.ingest import import_file
+    from roughtrace.ledger.keys import LedgerKeyError
+
+    (tmp_path / "ledger-key.pem").chmod(mode)
+    with pytest.raises(LedgerKeyError) as refused:
+        import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    assert refused.value.code == "ledger_key_permissions" and "chmod 600" in str(refused.value)
+    code, out = _run(books, "verify", "--json")
+    assert code != 0 and "ledger_key_permissions" in out
 
 
 class _Context:
@@ -352,3 +484,54 @@ def test_the_private_key_stays_out_of_the_database_and_private(ledger, tmp_path)
     columns = ledger.query("SELECT * FROM ledger_keys").column_names
     assert columns == ["key_id", "public_key", "created_at"]
 
+
+
+def test_a_head_signed_in_an_import_that_rolled_back_is_no_false_alarm(books, tmp_path):
+    """The witness keeps the head an import signs before its transaction commits as pending only:
+    a crash or rollback after it leaves a store that still verifies."""
+    from roughtrace.ledger import witness
+
+    kind = kinds.KINDS["rough_sales"]
+    assert audit.verify(books).ok  # confirms the witness at the current head
+    with pytest.raises(RuntimeError), books.transaction():
+        receipt = log.record_batch(books, {"batch_id": 902, "kind": "rough_sales", "file_name": "lost.csv",
+                                           "file_sha256": "0" * 64}, row_leaf_hashes(books, kind, 902), keys.load_signer(books))
+        witness.note(books, receipt.head, Settings())
+        raise RuntimeError("killed before the commit")
+    assert witness.read_witness(witness.witness_path(books, Settings()))["pending"].size == 4
+    assert audit.verify(books).ok, audit.verify(books).findings
+
+
+def test_the_witness_confirms_an_import_once_it_committed(books, tmp_path):
+    """The import's own head is confirmed right after its commit, not at some later signing or
+    `verify`: a log cut back to before it at once is named."""
+    from roughtrace.ingest import import_file
+    from roughtrace.ledger import witness
+
+    result = import_file(books, "rough_sales", _file(tmp_path, "more.csv", SECOND_BOXES))
+    kept = witness.read_witness(witness.witness_path(books, Settings()))
+    assert set(kept) == {"confirmed"} and kept["confirmed"].size == result.receipt["head"]["tree_size"] == 4
+    assert kept["confirmed"].root.hex() == result.receipt["head"]["root_hash"]
+
+
+def test_a_log_cut_back_right_after_an_import_is_named(books):
+    """No `verify` between the import and the cut: the witness confirmed the import's head at its commit."""
+    _truncate_log_consistently(books)
+    assert "log_shorter_than_witness" in {f.code for f in audit.verify(books).findings}
+
+
+def test_a_decision_logged_on_its_own_is_confirmed_in_the_witness(books):
+    from roughtrace.ledger import witness
+    from roughtrace.ledger.decisions import log_decision
+
+    receipt = log_decision(books, Settings(), "check_run", {"rule": "timing", "findings": 0})
+    kept = witness.read_witness(witness.witness_path(books, Settings()))
+    assert set(kept) == {"confirmed"} and kept["confirmed"].size == receipt["head"]["tree_size"]
+
+
+def test_only_a_key_id_is_taken_for_a_rotation():
+    from roughtrace.settings import SettingError
+
+    with pytest.raises(SettingError, match="64 hex digits"):
+        Settings({"ledger_rotate_key": "x'; DROP TABLE ledger_heads; --"})
+    assert Settings({"ledger_rotate_key": " " + "AB" * 32 + " "})["ledger_rotate_key"] == "ab" * 32

@@ -180,3 +180,33 @@ def test_a_file_of_mostly_unreadable_records_is_refused(duck: Store, tmp_path: P
     else:
         path.write_text('{"party_id": "SH0", "name": "Zero", "role": "trader", "country": "BE"}\n' + "not json\n" * 30)
     refused(duck, "parties", path, "too_many_unreadable", max_unreadable_records="10")
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_a_record_nested_deeper_than_its_setting_is_refused_with_its_record(duck: Store, tmp_path: Path, suffix: str) -> None:
+    """Brackets inside text do not count; arrays and objects a record opens one inside another do."""
+    shallow = '{"party_id": "SH1", "name": "[[[[{{{{ \\\\\\" [[[[", "role": "sightholder", "category": "dealer", "country": "BE"}'
+    deep = '{"party_id": "SH2", "name": "Deep", "role": "trader", "country": "BE", "x": ' + "[" * 9 + "]" * 9 + "}"
+    records = [shallow, deep]
+    text = "[" + ",\n".join(records) + "]" if suffix == ".json" else "\n".join(records) + "\n"
+    path = tmp_path / f"parties{suffix}"
+    path.write_text(text)
+    problem = refused(duck, "parties", path, "json_too_deep", max_json_depth="8").problems[0]
+    assert problem.row == 2 and problem.file == path.name
+    assert "10 deep" in problem.message and "max_json_depth" in problem.message
+    result = import_file(duck, "parties", path, settings=Settings({"max_json_depth": "10"}))
+    assert result.rows_accepted == 2, result.errors
+    assert import_file(duck, "parties", tmp_path / f"parties{suffix}").rows_unchanged == 2  # the default takes it
+
+
+def test_the_nesting_of_each_json_text_is_measured_outside_its_strings() -> None:
+    import json
+
+    import pyarrow as pa
+
+    from roughtrace.ingest.readers import json_depths
+
+    values = [{"a": [1, [2, {"b": "]]]"}]]}, "\\\"[[", [], {"k\\\\": ["\\\\"]}, None, [[[[["{"]]]]]]
+    texts = pa.array([None if v is None else json.dumps(v, separators=(",", ":")) for v in values])
+    assert json_depths(texts).tolist() == [4, 0, 1, 2, 0, 5]
+    assert json_depths(texts.slice(2, 3)).tolist() == [1, 2, 0]

@@ -75,8 +75,8 @@ def prove_consistency(context: Context, old: int, new: int | None = None) -> Con
 
 def verify_ledger(context: Context, public_key_text: str | None = None, key_file: str | None = None) -> Audit:
     """Recompute the ledger from the stored data and name every mismatch; heads are checked against
-    `public_key_text` (PEM or hex, read from `key_file`) when given, else against the keys the store
-    records."""
+    `public_key_text` (PEM or hex, read from `key_file`) when given, else against the deployment's
+    trusted key, never against a key merely recorded in the store."""
     from ..ledger import audit
     from ..ledger.heads import HeadError, load_public_key
 
@@ -84,7 +84,7 @@ def verify_ledger(context: Context, public_key_text: str | None = None, key_file
         key = load_public_key(public_key_text) if public_key_text else None
     except HeadError as error:
         raise UsageError(Problem("bad_public_key", str(error), file=key_file)) from None
-    return audit.verify(context.store, key)
+    return audit.verify(context.store, key, context.settings)
 
 
 def read_receipt(path: Path) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Bounds on the work one input file may ask for, so a hostile or broken file is refused before
-memory grows: the size of a record, a header, a mapping profile, a workbook's expansion and the
-number of records. Each bound is a setting (area `import`), as is how long a reader waits for a
+memory grows: the size of a record, a header, a mapping profile, a workbook's expansion, a JSON
+record's nesting and the number of records. Each bound is a setting (area `import`), as is how long a reader waits for a
 store an import is writing to (area `store`)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import Setting, register
+from ..settings import Setting, at_least, register
 
 MiB = 1 << 20
 
@@ -36,6 +36,9 @@ class ReadLimits:
     """Largest shared-strings part (read whole by the workbook reader)."""
     xlsx_ratio: int = 100
     """Most a workbook part may expand over its compressed size."""
+    json_depth: int = 32
+    """Most arrays and objects a JSON record may nest one inside another (a certificate with its
+    lines is 3 deep)."""
 
     @classmethod
     def from_settings(cls, settings: Any) -> ReadLimits:
@@ -46,7 +49,7 @@ class ReadLimits:
             unreadable=int(settings["max_unreadable_records"]),
             profile_bytes=int(settings["max_profile_bytes"]), xlsx_expanded_bytes=int(settings["max_xlsx_expanded_bytes"]),
             xlsx_shared_strings_bytes=int(settings["max_xlsx_shared_strings_bytes"]),
-            xlsx_ratio=int(settings["max_xlsx_expansion_ratio"]))
+            xlsx_ratio=int(settings["max_xlsx_expansion_ratio"]), json_depth=int(settings["max_json_depth"]))
 
 
 _DEFAULT = ReadLimits()
@@ -68,4 +71,7 @@ register(
             "before it says the store is busy.", "store"),
     Setting("max_xlsx_expansion_ratio", _DEFAULT.xlsx_ratio, "Most a workbook part may expand over its zipped size "
             "(a larger ratio is a zip bomb, not a table).", "import"),
+    Setting("max_json_depth", _DEFAULT.json_depth, "Most arrays and objects a JSON or JSON Lines record may nest one "
+            "inside another (a certificate with its lines is 3 deep); a deeper record refuses the file.", "import",
+            at_least(2)),
 )

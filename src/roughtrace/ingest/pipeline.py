@@ -152,7 +152,8 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
                 # the checks only read the store; the writes are one transaction, committed whole or not at all.
                 # Outside a caller's transaction, the checked records are committed in the engine's work
                 # database, where a second connection can read them (a DuckDB store's ledger does)
-                beside = ledger and store.engine == "duckdb" and not store.in_transaction()
+                outermost = not store.in_transaction()
+                beside = ledger and store.engine == "duckdb" and outermost
                 checked = _check(store, engine, spec, book, source, columns, profile, settings, progress, beside)
                 result = checked.result
                 result.warnings = warnings + result.warnings
@@ -169,6 +170,11 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
                             progress("committing", 0, None)
                         committing = time.perf_counter()
                     result.timings["commit"] = round(time.perf_counter() - committing, 3)
+                    if result.receipt is not None and outermost:
+                        from ..ledger import witness
+
+                        # only now, after the commit: a head whose import rolled back is never confirmed
+                        witness.committed(store, settings)
                     if progress:
                         progress("committing", 0, 0)
                 result.timings = {"open_and_hash_file": scanned, **result.timings}

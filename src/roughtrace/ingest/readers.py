@@ -829,6 +829,58 @@ def _objects_line_by_line(con: duckdb.DuckDBPyConnection, path: Path, limit: int
                                    f"JSON; line {first_broken}: {_json_line_problem(text)}", file=path.name, line=int(first_broken)))
 
 
+def json_depths(texts: pa.Array) -> np.ndarray:
+    """How deep each JSON text of `texts` (valid JSON, as the engine writes it) nests arrays and
+    objects: the most open at once, brackets inside strings not counted (a quote counts unless an
+    odd run of backslashes escapes it). One numpy pass over the texts' bytes, holding about 25
+    bytes per byte; 0 for a null."""
+    texts = texts.cast(pa.large_string())
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
+    depths = np.zeros(len(texts), np.int64)
+    if not len(texts) or offsets[-1] == offsets[0]:
+        return depths
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    positions = np.arange(len(data), dtype=np.int32)
+    last_plain = np.maximum.accumulate(np.where(data == 0x5C, np.int32(-1), positions))  # the last byte not a backslash
+    backslashes = np.zeros(len(data), np.int32)
+    backslashes[1:] = positions[:-1] - last_plain[:-1]
+    del positions, last_plain
+    outside = np.cumsum((data == 0x22) & (backslashes % 2 == 0), dtype=np.int32) % 2 == 0
+    step = (((data == 0x5B) | (data == 0x7B)) & outside).astype(np.int8) - (((data == 0x5D) | (data == 0x7D)) & outside).astype(np.int8)
+    depth = np.cumsum(step, dtype=np.int32)
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    filled = starts < ends
+    depths[filled] = np.maximum.reduceat(depth, starts[filled])
+    return depths
+
+
+_DEPTH_SLICE_BYTES = 4 << 20
+"""JSON text measured for depth at a time (or one record, when larger)."""
+
+
+def _deepest_record(con: duckdb.DuckDBPyConnection, limits: ReadLimits) -> tuple[int, int] | None:
+    """The first record of `objects` nesting deeper than `limits.json_depth`, with its depth; None
+    when none does. A record with fewer opening brackets than the limit cannot be deeper, so only
+    the others are measured, in slices of about `_DEPTH_SLICE_BYTES`."""
+    brackets = "strlen(t) - strlen(translate(t, '[{', ''))"
+    candidates = (f"SELECT n, t FROM (SELECT n, json::VARCHAR AS t FROM objects WHERE NOT broken) "
+                  f"WHERE {brackets} > {int(limits.json_depth)} ORDER BY n")
+    rows = max(1, 16 * _DEPTH_SLICE_BYTES // max(1, limits.record_bytes))
+    for batch in con.sql(candidates).to_arrow_reader(rows):
+        texts = batch.column(1).cast(pa.large_string())
+        ends = pc.cumulative_sum(pc.fill_null(pc.binary_length(texts), 0)).to_numpy()
+        first = 0
+        while first < len(texts):
+            base = ends[first - 1] if first else 0
+            last = max(first + 1, int(np.searchsorted(ends, base + _DEPTH_SLICE_BYTES, side="right")))
+            depths = json_depths(texts.slice(first, last - first))
+            over = np.flatnonzero(depths > limits.json_depth)
+            if len(over):
+                return int(batch.column(0)[first + int(over[0])].as_py()), int(depths[over[0]])
+            first = last
+    return None
+
+
 def _open_json(path: Path, scan: FileScan, fmt: str, limits: ReadLimits | None = None) -> SourceFile:
     """JSON arrays of objects and JSON Lines; a certificate may nest its lines under `lines`. A
     line of JSON Lines that is not JSON is a record for the quarantine; the others load."""
@@ -847,6 +899,12 @@ def _open_json(path: Path, scan: FileScan, fmt: str, limits: ReadLimits | None =
         huge = con.execute(f"SELECT min(n) FROM objects WHERE strlen(coalesce(json::VARCHAR, text)) > {int(limits.record_bytes)}").fetchall()[0][0]
         if huge is not None:
             raise FileRejected(_record_too_large(path, int(huge), limits))
+        deep = _deepest_record(con, limits)
+        if deep is not None:
+            raise FileRejected(Problem(
+                "json_too_deep", f"record {deep[0]} nests arrays and objects {deep[1]} deep, more than {limits.json_depth}, the "
+                "most a record may (setting max_json_depth): the file is not a table roughtrace can read", file=path.name,
+                row=deep[0]))
         kinds = con.sql("SELECT json_type(json) AS t, min(n) AS first FROM objects WHERE NOT broken GROUP BY t").fetchall()
         not_objects = [first for t, first in kinds if t != "OBJECT"]
         if not_objects:

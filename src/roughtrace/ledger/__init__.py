@@ -3,8 +3,9 @@
 Pure core: `merkle` (hashing, roots, proofs, verification), `tiles` (stored-hash layout),
 `canonical` (RFC 8785 entries, canonical row text), `heads` (signed tree heads), `receipts`
 (standalone verification: a public key, a head and a proof, no store). On the store: `log`
-(appends, receipts, proofs), `audit` (`verify`), `keys` (the Ed25519 key file), `imports` (the
-import pipeline's hook). See docs/ledger.md.
+(appends, receipts, proofs), `audit` (`verify`), `keys` (the Ed25519 key file and the trusted public key),
+`imports` (the import pipeline's hook), `witness` (the newest head kept outside the store). See
+docs/ledger.md.
 """
 
 from __future__ import annotations

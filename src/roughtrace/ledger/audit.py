@@ -2,9 +2,13 @@
 
 Each entry's leaf hash is recomputed from its canonical JSON and compared with the log's band-0
 tiles (where an entry whose text changed is named), every tile above from those leaf hashes,
-every signed head's root from the tiles and its signature from the key, and every batch's row
-tree from the rows now in the store. The log is walked 2**20 entries at a time, so memory stays
-bounded at any size.
+every signed head's root from the tiles and its signature from the deployment's trusted key (or a
+key it handed over to in a logged rotation; never a key merely recorded in the store), and every
+batch's row tree from the rows now in the store, in the row encoding its entry names. Beyond
+what the log holds, it proves that the log vouches for the whole store: every entry is covered by
+a signed head, every stored row of every kind belongs to a logged batch, and the log is not
+shorter than the head kept outside the store (`witness`). The log is walked 2**20 entries at a
+time, so memory stays bounded at any size.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ..domain import kinds
 from ..store.port import Store
-from . import kernel, merkle, tiles
-from .canonical import is_canonical
-from .heads import HeadError, key_id, verify_head
+from . import kernel, merkle, tiles, witness
+from .canonical import is_canonical, row_encoding
+from .heads import HeadError, key_id, load_public_key, verify_head
 from .imports import row_leaf_hashes
-from .keys import public_keys
+from .keys import configured_public_key, trusted_key
 from .log import LOG_TREE, _head_from_row, load_tiles, row_tree
 
 _CHUNK_TILES = 4096
@@ -176,7 +180,7 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
                                     "(one is missing or repeated)", {"from": start}))
         recomputed = kernel.leaf_hashes(table.column("body"))
         for i, (kind, body) in enumerate(zip(table.column("entry_type").to_pylist(), table.column("body").to_pylist(), strict=True)):
-            if kind in ("batch", "decision") and not is_canonical(body):
+            if kind in ("batch", "decision", "key_rotation") and not is_canonical(body):
                 problems.append(Finding("entry_not_canonical", f"entry {int(indexes[i])} is not RFC 8785 canonical JSON",
                                         {"entry_index": int(indexes[i])}))
         yield recomputed
@@ -185,18 +189,46 @@ def _log_entries(store: Store, problems: list[Finding]) -> Iterator[np.ndarray]:
         start += chunk
 
 
+def _signing_keys(store: Store, trusted: Ed25519PublicKey) -> dict[str, tuple[Ed25519PublicKey, float]]:
+    """The keys heads may be signed with, by key id, each with the largest head size it may sign:
+    the trusted key for any size, and each key a trusted key took over from in a logged rotation,
+    for the heads up to that rotation's entry."""
+    keys: dict[str, tuple[Ed25519PublicKey, float]] = {key_id(trusted): (trusted, float("inf"))}
+    rotations = store.query("SELECT entry_index, body FROM ledger_entries WHERE entry_type = 'key_rotation' "
+                            "ORDER BY entry_index DESC").to_pylist()
+    for row in rotations:
+        try:
+            body = json.loads(row["body"])
+            old = load_public_key(str(body["from_public_key"]))
+        except (ValueError, KeyError, TypeError, HeadError):
+            continue
+        if body.get("to_key_id") in keys and key_id(old) == body.get("from_key_id") and key_id(old) not in keys:
+            keys[key_id(old)] = (old, int(row["entry_index"]))
+    return keys
+
+
 def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkle.HashReader,
-                 public_key: Ed25519PublicKey | None) -> int:
-    keys = public_keys(store)
-    if public_key is not None and key_id(public_key) not in keys:
-        problems.append(Finding("key_unknown", "the public key given is not among the ledger's keys"))
+                 trusted: Ed25519PublicKey | None, from_key_file: bool) -> int:
     heads = store.query("SELECT tree_size, root_hash, signed_at, key_id, signature FROM ledger_heads ORDER BY tree_size").to_pylist()
+    if trusted is None and heads:
+        problems.append(Finding("key_not_trusted", "no trusted public key to check the heads with: set ledger_public_key "
+                                "(or keep the ledger's key file) or give --public-key"))
+    if trusted is not None and heads and from_key_file:
+        recorded = store.query("SELECT count(*) AS n FROM ledger_keys WHERE key_id = ?", (key_id(trusted),)).column("n")[0].as_py()
+        if not recorded:  # the key file's key never signed in this store: it is not the file the heads were signed with
+            problems.append(Finding("ledger_key_replaced", f"the ledger's key file holds key {key_id(trusted)[:16]}…, which never "
+                                    "signed a head of this store: the key file was replaced (put the original back, or set "
+                                    "ledger_public_key to the key the store was signed with)", {"key_id": key_id(trusted)}))
+    signing = _signing_keys(store, trusted) if trusted is not None else {}
     for row in heads:
         head = _head_from_row(row)
         where = {"tree_size": head.size}
-        key = public_key if public_key is not None else keys.get(head.key_id)
-        if key is None:
-            problems.append(Finding("head_key_unknown", f"head {head.size} was signed by an unknown key", where))
+        key, limit = signing.get(head.key_id, (None, 0))
+        if trusted is None:
+            pass
+        elif key is None or head.size > limit:
+            problems.append(Finding("head_key_untrusted", f"head {head.size} was signed by key {head.key_id[:16]}…, not by "
+                                    "the deployment's trusted key (the key file was replaced, or the head forged)", where))
         else:
             try:
                 verify_head(key, head)
@@ -212,7 +244,63 @@ def _check_heads(store: Store, problems: list[Finding], size: int, reader: merkl
             continue
         if root != head.root:
             problems.append(Finding("head_root", f"head {head.size}'s root does not match the entries", where))
+    if not heads and size:
+        problems.append(Finding("heads_missing", f"the log holds {size} entries but no signed head at all: the heads were "
+                                "deleted, so no entry can be proven", {"from": 0, "to": size - 1}))
+    elif heads and int(heads[-1]["tree_size"]) < size:
+        newest = int(heads[-1]["tree_size"])
+        problems.append(Finding("entries_unsigned", f"entries {newest} to {size - 1} are covered by no signed head "
+                                "(the newest heads were removed, or entries added without one)", {"from": newest, "to": size - 1}))
     return len(heads)
+
+
+def _check_witness(store: Store, problems: list[Finding], size: int, reader: merkle.HashReader, settings: Any) -> None:
+    """Compare the log with the confirmed head kept outside the store."""
+    confirmed = witness.confirm(store, settings).get("confirmed")
+    if confirmed is None:
+        return
+    where = {"tree_size": confirmed.size}
+    if confirmed.size > size:
+        problems.append(Finding("log_shorter_than_witness", f"the log holds {size} entries, but a head of {confirmed.size} "
+                                "was signed and kept outside the store: entries were removed", where))
+        return
+    try:
+        root = merkle.tree_root(reader, confirmed.size) if confirmed.size else merkle.EMPTY_ROOT
+    except (LookupError, KeyError):
+        root = b""
+    if root != confirmed.root:
+        problems.append(Finding("witness_mismatch", f"the log's first {confirmed.size} entries are not the ones whose head "
+                                "was signed and kept outside the store: the log was rewritten", where))
+
+
+def _check_unlogged_rows(store: Store, problems: list[Finding], size: int) -> None:
+    """Name every stored row whose batch the ledger never logged (as a batch of that kind), and every
+    import batch without a ledger record; an empty log beside stored data is named once, as a
+    deleted ledger."""
+    if size == 0:
+        counts = " UNION ALL ".join(f"SELECT count(*) AS n FROM {kind.name}" for kind in kinds.KINDS.values())
+        rows = store.query(f"SELECT coalesce(sum(n), 0) AS n FROM ({counts}) AS counted").column("n")[0].as_py()
+        batches = store.query("SELECT count(*) AS n FROM batches").column("n")[0].as_py()
+        if rows or batches:
+            problems.append(Finding("ledger_missing", f"the ledger is empty, but the store holds {int(rows)} rows in {int(batches)} "
+                                    "import batches: the ledger was deleted, and none of them can be proven",
+                                    {"rows": int(rows), "batches": int(batches)}))
+        return
+    for kind in kinds.KINDS.values():
+        orphans = store.query(f"SELECT batch_id, count(*) AS n FROM {kind.name} WHERE batch_id NOT IN "
+                              "(SELECT batch_id FROM ledger_batches WHERE kind = ?) GROUP BY batch_id ORDER BY batch_id",
+                              (kind.name,)).to_pylist()
+        for row in orphans[:_SHOWN]:
+            problems.append(Finding("rows_unlogged", f"{row['n']} {kind.name} rows carry batch id {row['batch_id']}, which the "
+                                    "ledger never logged as a batch of that kind", {"kind": kind.name, "batch_id": int(row["batch_id"])}))
+        if len(orphans) > _SHOWN:
+            problems.append(Finding("rows_unlogged", f"{len(orphans) - _SHOWN} more batch ids of {kind.name} rows were never "
+                                    "logged", {"kind": kind.name}))
+    unlogged = store.query("SELECT batch_id FROM batches WHERE batch_id NOT IN (SELECT batch_id FROM ledger_batches) "
+                           "ORDER BY batch_id").column("batch_id").to_pylist()
+    for batch_id in unlogged[:_SHOWN]:
+        problems.append(Finding("batch_unlogged", f"import batch {batch_id} is recorded in the store but not in the ledger",
+                                {"batch_id": int(batch_id)}))
 
 
 def _check_batches(store: Store, problems: list[Finding]) -> tuple[int, int]:
@@ -239,7 +327,11 @@ def _check_batches(store: Store, problems: list[Finding]) -> tuple[int, int]:
             if name in entry and entry[name] != value:
                 problems.append(Finding("batch_summary", f"batch {batch_id}'s {name} is not what the ledger recorded",
                                         {**where, "field": name}))
-        leaves = row_leaf_hashes(store, kind, batch_id)
+        encoding = row_encoding(entry)
+        if encoding not in (1, 2):
+            problems.append(Finding("batch_encoding", f"batch {batch_id} names an unknown row encoding {encoding}", where))
+            continue
+        leaves = row_leaf_hashes(store, kind, batch_id, encoding)
         rows_total += len(leaves)
         if len(leaves) != entry.get("row_count"):
             problems.append(Finding("batch_rows_count", f"batch {batch_id} has {len(leaves)} rows stored, "
@@ -255,16 +347,22 @@ def _check_batches(store: Store, problems: list[Finding]) -> tuple[int, int]:
     return len(batches), rows_total
 
 
-def verify(store: Store, public_key: Ed25519PublicKey | None = None) -> Audit:
+def verify(store: Store, public_key: Ed25519PublicKey | None = None, settings: Any = None) -> Audit:
     """Recompute the ledger from the store's data and report every mismatch.
 
     Heads are checked against `public_key` when given (the key a sightholder holds), else
-    against the keys recorded in the store."""
+    against the deployment's trusted key (`keys.trusted_key`), never against a key merely
+    recorded in the store."""
     problems: list[Finding] = []
     bands, tile_problems = _check_tree(store, LOG_TREE, _log_entries(store, problems))
     problems += tile_problems
     size = store.query("SELECT count(*) AS n FROM ledger_entries").column("n")[0].as_py()
-    heads = _check_heads(store, problems, size, _band_reader(lambda keys: load_tiles(store, LOG_TREE, keys), bands), public_key)
+    trusted = public_key if public_key is not None else trusted_key(store, settings)
+    from_key_file = public_key is None and not configured_public_key(settings)
+    reader = _band_reader(lambda keys: load_tiles(store, LOG_TREE, keys), bands)
+    heads = _check_heads(store, problems, size, reader, trusted, from_key_file)
+    _check_witness(store, problems, size, reader, settings)
+    _check_unlogged_rows(store, problems, size)
     batches, rows = _check_batches(store, problems)
     known = {LOG_TREE} | {row_tree(int(e)) for e in store.query("SELECT entry_index FROM ledger_batches").column("entry_index").to_pylist()}
     for tree in store.query("SELECT DISTINCT tree FROM ledger_tiles").column("tree").to_pylist():

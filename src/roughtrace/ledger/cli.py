@@ -112,7 +112,7 @@ def consistency(
 def verify(
     ctx: typer.Context,
     public_key: Path = typer.Option(None, "--public-key", help="Check heads against this public key (PEM or hex) "
-                                    "instead of the keys recorded in the store."),
+                                    "instead of the deployment's (the ledger_public_key setting, else the key file's)."),
     receipt: Path = typer.Option(None, "--receipt", help="Check this receipt or consistency file alone (needs "
                                  "--public-key; no store is read)."),
     as_json: bool = _JSON,

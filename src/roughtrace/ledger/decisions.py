@@ -15,6 +15,7 @@ from typing import Any
 from ..json_values import dumps
 from ..settings import Settings
 from ..store.port import Store
+from . import witness
 from .canonical import canonical_json
 from .keys import load_signer
 from .log import record_decision
@@ -45,4 +46,7 @@ def summarised(items: list[Any], name: str) -> dict[str, Any]:
 def log_decision(store: Store, settings: Settings | None, decision_kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     """Append the decision to the log in its own transaction; returns the receipt as JSON."""
     receipt = record_decision(store, decision_kind, exact(payload), load_signer(store, settings))
+    witness.note(store, receipt.head, settings)
+    if not store.in_transaction():  # its own transaction committed; inside a caller's, the next signing confirms
+        witness.committed(store, settings)
     return receipt.to_json()

@@ -21,8 +21,8 @@ import pyarrow as pa
 from ..domain.kinds import Kind
 from ..settings import Settings
 from ..store.port import Store
-from . import kernel
-from .canonical import row_leaf_hash_sql, row_text_sql
+from . import kernel, witness
+from .canonical import ROW_ENCODING, row_leaf_hash_sql, row_text_sql
 from .keys import load_signer
 from .log import record_batch
 from .merkle import HASH_SIZE
@@ -40,10 +40,10 @@ store has written them already, so nothing is held ahead there."""
 
 
 def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect: str, kind: Kind, relation: str,
-                row_column: str, chunk_rows: int = _CHUNK_ROWS) -> Iterator[np.ndarray]:
+                row_column: str, chunk_rows: int = _CHUNK_ROWS, encoding: int = ROW_ENCODING) -> Iterator[np.ndarray]:
     """The leaf hashes of the rows of `relation` (rows of `kind`) in `row_column` order, as (n, 32)
-    matrices of at most `chunk_rows` rows each; `query` runs SQL of `dialect` and returns Arrow,
-    whole or as a stream of batches.
+    matrices of at most `chunk_rows` rows each, in row encoding `encoding`; `query` runs SQL of
+    `dialect` and returns Arrow, whole or as a stream of batches.
 
     The engine renders each row's canonical text (`canonical.row_text_sql`) a range of row numbers
     at a time and the kernel hashes it a batch at a time; without the C kernel the engine hashes
@@ -54,9 +54,9 @@ def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect
     for first in range(0, last + 1, chunk_rows):
         where = f"WHERE {row_column} >= {first} AND {row_column} < {first + chunk_rows}"
         if kernel.native is not None:
-            got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect)} AS t FROM {relation} {where}")
+            got = query(f"SELECT {row_column} AS r, {row_text_sql(kind, dialect, encoding=encoding)} AS t FROM {relation} {where}")
         else:
-            got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect)} AS h FROM {relation} {where}")
+            got = query(f"SELECT {row_column} AS r, {row_leaf_hash_sql(kind, dialect, encoding=encoding)} AS h FROM {relation} {where}")
         leaves = np.empty((min(chunk_rows, last + 1 - first), HASH_SIZE), dtype=np.uint8)  # at most one per number
         numbers, filled = [], 0
         for batch in _batches(got):
@@ -94,11 +94,11 @@ def _in_row_order(leaves: np.ndarray, rows: pa.ChunkedArray) -> np.ndarray:
     return np.take(leaves, np.argsort(numbers, kind="stable"), axis=0)
 
 
-def row_leaf_hashes(store: Store, kind: Kind, batch_id: int) -> np.ndarray:
-    """The leaf hashes of batch `batch_id`'s rows as stored, in source_row order, as one (n, 32)
-    matrix (what `verify` recomputes)."""
+def row_leaf_hashes(store: Store, kind: Kind, batch_id: int, encoding: int = ROW_ENCODING) -> np.ndarray:
+    """The leaf hashes of batch `batch_id`'s rows as stored, in source_row order, in row encoding
+    `encoding`, as one (n, 32) matrix (what `verify` recomputes)."""
     relation = f"(SELECT * FROM {kind.name} WHERE batch_id = {int(batch_id)}) AS batch"
-    chunks = list(leaf_chunks(store.query, store.engine, kind, relation, "source_row"))
+    chunks = list(leaf_chunks(store.query, store.engine, kind, relation, "source_row", encoding=encoding))
     return np.concatenate(chunks) if chunks else np.empty((0, HASH_SIZE), np.uint8)
 
 
@@ -202,6 +202,8 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
         "rows_accepted": result.rows_accepted,
         "rows_rejected": result.rows_rejected,
         "rows_unchanged": result.rows_unchanged,
+        "row_encoding": ROW_ENCODING,
     }
     receipt = record_batch(store, summary, _resumed(ahead, chunks), load_signer(store, settings))
+    witness.note(store, receipt.head, settings)
     return receipt.to_json()

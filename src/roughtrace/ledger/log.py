@@ -8,6 +8,7 @@ reads the head and the few tiles its subtrees live in. Both are O(log n) reads a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..domain import kinds
 from ..errors import NotFound
 from ..store.port import Store
 from . import kernel, merkle, tiles
-from .canonical import canonical_json, row_text
+from .canonical import ROW_ENCODING, canonical_json, row_encoding, row_text
 from .heads import TreeHead, sign_head
 from .keys import load_signer
 from .receipts import Consistency, Receipt, RowReceipt
@@ -198,7 +199,8 @@ def record_batch(store: Store, summary: Mapping[str, Any], row_leaf_hashes: Iter
                  signer: Ed25519PrivateKey | None = None) -> Receipt:
     """Log an accepted import batch, inside the caller's transaction, and return its receipt.
 
-    `summary` holds the batch's batch_id, kind, file_name, file_sha256 and counts;
+    `summary` holds the batch's batch_id, kind, file_name, file_sha256 and counts (and
+    `row_encoding`, the current one when absent);
     `row_leaf_hashes` the 32-byte leaf hashes of its accepted rows in source_row order, as one
     (n, 32) matrix or as successive chunks of one (see `imports.row_leaf_chunks`). The entry states
     the rows' count and Merkle root; the row tree's tiles are stored so any one row can later be
@@ -215,8 +217,8 @@ def record_batch(store: Store, summary: Mapping[str, Any], row_leaf_hashes: Iter
         head = latest_head(store)
         index = head.size if head else 0
         count, root = _write_row_tree(store, row_tree(index), row_leaf_hashes)
-        body = canonical_json({**summary, "type": "batch", "row_count": count, "rows_root": root.hex(),
-                               "recorded_at": _now()})
+        body = canonical_json({"row_encoding": ROW_ENCODING, **summary, "type": "batch", "row_count": count,
+                               "rows_root": root.hex(), "recorded_at": _now()})
         appended, head = append_entries(store, [body], "batch", signer)
         if appended != index:
             raise LedgerError("log_moved", f"the log grew from {index} to {appended} entries while batch "
@@ -289,6 +291,7 @@ def prove_row(store: Store, batch_id: int, source_row: int) -> RowReceipt:
                            (batch_id, source_row)).column("n")[0].as_py()
     entry_index = int(record["entry_index"])
     proof = merkle.prove_inclusion(hash_reader(store, row_tree(entry_index)), int(position), int(record["row_count"]))
-    return RowReceipt(batch_id, source_row, int(position), row_text(kind, rows[0]), tuple(proof),
-                      prove_entry(store, entry_index))
+    batch = prove_entry(store, entry_index)
+    encoding = row_encoding(json.loads(batch.entry))
+    return RowReceipt(batch_id, source_row, int(position), row_text(kind, rows[0], encoding), tuple(proof), batch)
 
