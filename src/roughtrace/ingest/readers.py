@@ -118,7 +118,7 @@ class SourceFile:
     def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
         """The records as one stream. Columns at the positions in `trim` come without surrounding
         whitespace (Unicode White_Space: spaces, tabs, line ends, no-break spaces), trimmed here on
-        whole columns, several times faster than in the engine; with `verbatim`, every column also
+        whole columns, cheaper than in the engine (docs/performance.md); with `verbatim`, every column also
         comes exactly as written, as `r0`, `r1`, ..."""
         schema = self.schema(verbatim)
 
