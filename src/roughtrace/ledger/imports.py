@@ -90,7 +90,7 @@ def _in_row_order(leaves: np.ndarray, rows: pa.ChunkedArray) -> np.ndarray:
         source = np.full(len(numbers), -1, dtype=np.int64)
         source[numbers - first] = np.arange(len(numbers))
         if bool((source >= 0).all()):  # each number once: a permutation of first .. first + n - 1
-            return np.take(leaves, source, axis=0)  # whole rows: four times faster than leaves[source]
+            return np.take(leaves, source, axis=0)  # whole rows at once, quicker than leaves[source]
     return np.take(leaves, np.argsort(numbers, kind="stable"), axis=0)
 
 
