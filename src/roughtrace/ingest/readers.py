@@ -38,8 +38,8 @@ _EXTENSIONS = {
 }
 CSV_BLOCK_BYTES = 4 << 20
 """Largest single CSV record the reader accepts (a cell larger than this rejects the file). Also
-pyarrow's read size: its CSV stream reads 32 blocks ahead, so 4 MB blocks hold 128 MB of the file
-(16 MB blocks held 512 MB, a third of a 10M-row import's peak memory)."""
+pyarrow's read size: its CSV stream reads 32 blocks ahead, so 4 MB blocks hold 128 MB of the file,
+a small part of an import's peak memory (docs/performance.md)."""
 BATCH_ROWS = 122_880
 ROW = "_row"
 
