@@ -64,7 +64,7 @@ def _rows(table: pa.Table, mask: np.ndarray) -> list[Mapping[str, Any]]:
 class _Row(Mapping[str, Any]):
     """One flagged row. A column becomes Python values for all the flagged rows at once, when a rule
     first reads it: a rule reads a few of a fact table's columns, and converting the others (decimals
-    above all) took most of a rule's time when many rows were flagged."""
+    above all) would take most of a rule's time when many rows are flagged."""
 
     __slots__ = ("_table", "_columns", "_index")
 

@@ -1,12 +1,12 @@
 """Schema version 4: the indexes that make one stone's provenance a point lookup.
 
-A polished stone is found by its lab report number and a box's outcome rows by its box id; at 10 M
-outcome rows a scan takes tens of milliseconds, an index lookup about one. PostgreSQL has the stone,
+A polished stone is found by its lab report number and a box's outcome rows by its box id; a scan
+grows with the table, an index lookup does not. PostgreSQL has the stone,
 sale-box and certificate lookups from version 1 (polished_outcomes_stone, rough_sales_box,
 kp_certificates_id) and gains the dispositions' box lookup here; it has no index on
 polished_outcomes.box_id, so a live box lookup there scans (one index fewer to keep on import).
-Schema 8 drops DuckDB's too (checks_outcomes_box): since box records (provenance/schema.py) no
-measured lookup reads a box's outcome rows, and an import paid for it at commit.
+Schema 8 drops DuckDB's too (checks_outcomes_box): with box records (provenance/schema.py) no
+frequent lookup reads a box's outcome rows, and an import pays for the index at commit.
 """
 
 from __future__ import annotations

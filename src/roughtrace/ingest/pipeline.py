@@ -369,8 +369,8 @@ def _store(store: Store, engine: Any, spec: Kind, book: RuleBook, source: reader
 
     # A DuckDB store has written the rows by now and the checked records are committed in the
     # engine's work database: a second connection hashes them for the ledger while this one makes
-    # the box records, each using the core the other leaves idle (0.2-0.5 s of a 2M-row import;
-    # docs/performance.md). PostgreSQL keeps no box records and writes its rows behind; its ledger
+    # the box records, each using the core the other leaves idle (docs/performance.md).
+    # PostgreSQL keeps no box records and writes its rows behind; its ledger
     # hashes beside that write.
     beside = ledger_imports.HashingBeside(engine, spec, accepted) if hash_beside else None
     try:
@@ -511,9 +511,8 @@ def _identity_by_key(store: Store, engine: Any, spec: Kind, book: RuleBook) -> l
 def _repeated(engine: Any, hashed: str) -> str:
     """A condition on the staged records: the 64-bit hash `hashed` of this record is shared by another
     valid record of the file; the caller decides among the few candidates. The hashes are sorted in
-    numpy, in place, and neighbours compared: 0.15 s for 2M records against 0.35 s for the engine's
-    group-by of 2M distinct keys (measured alternately), and less memory than its hash table. The
-    repeated hashes, if any, go to a table the condition reads; a file with none gets FALSE."""
+    numpy, in place, and neighbours compared: quicker than the engine's group-by of as many distinct
+    keys, and less memory than its hash table (docs/performance.md). The repeated hashes, if any, go to a table the condition reads; a file with none gets FALSE."""
     hashes = np.asarray(engine.sql(f"SELECT {hashed} AS h FROM {STAGED} WHERE NOT bad").fetchnumpy()["h"], dtype=np.uint64)
     hashes.sort()
     repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])

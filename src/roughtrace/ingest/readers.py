@@ -38,8 +38,8 @@ _EXTENSIONS = {
 }
 CSV_BLOCK_BYTES = 4 << 20
 """Largest single CSV record the reader accepts (a cell larger than this rejects the file). Also
-pyarrow's read size: its CSV stream reads 32 blocks ahead, so 4 MB blocks hold 128 MB of the file
-(16 MB blocks held 512 MB, a third of a 10M-row import's peak memory)."""
+pyarrow's read size: its CSV stream reads 32 blocks ahead, so 4 MB blocks hold 128 MB of the file,
+a small part of an import's peak memory (docs/performance.md)."""
 BATCH_ROWS = 122_880
 ROW = "_row"
 
@@ -118,7 +118,7 @@ class SourceFile:
     def reader(self, trim: frozenset[int] = frozenset(), verbatim: bool = False) -> pa.RecordBatchReader:
         """The records as one stream. Columns at the positions in `trim` come without surrounding
         whitespace (Unicode White_Space: spaces, tabs, line ends, no-break spaces), trimmed here on
-        whole columns, several times faster than in the engine; with `verbatim`, every column also
+        whole columns, cheaper than in the engine (docs/performance.md); with `verbatim`, every column also
         comes exactly as written, as `r0`, `r1`, ..."""
         schema = self.schema(verbatim)
 

@@ -90,7 +90,7 @@ def _in_row_order(leaves: np.ndarray, rows: pa.ChunkedArray) -> np.ndarray:
         source = np.full(len(numbers), -1, dtype=np.int64)
         source[numbers - first] = np.arange(len(numbers))
         if bool((source >= 0).all()):  # each number once: a permutation of first .. first + n - 1
-            return np.take(leaves, source, axis=0)  # whole rows: four times faster than leaves[source]
+            return np.take(leaves, source, axis=0)  # whole rows at once, quicker than leaves[source]
     return np.take(leaves, np.argsort(numbers, kind="stable"), axis=0)
 
 
@@ -121,8 +121,8 @@ def _resumed(ahead: deque[np.ndarray], rest: Iterator[np.ndarray]) -> Iterator[n
 _DONE = object()
 _BESIDE_CHUNK_ROWS = 1 << 18
 """Rows per range hashed beside the import: a quarter of `_CHUNK_ROWS`, so that the hashes waiting
-to be taken come in 8 MB steps (with 1M-row ranges, one waiting range and the one being made added
-90 MB to a 10M-row import's peak)."""
+to be taken come in 8 MB steps: with ranges as large as `_CHUNK_ROWS`, one waiting range and the
+one being made weigh on the import's peak memory (docs/performance.md)."""
 
 
 class HashingBeside:
@@ -130,8 +130,8 @@ class HashingBeside:
     import engine while the import goes on (a DuckDB store's box records); `chunks()` hands them over
     in order. `accepted` must name committed tables: the second connection sees nothing else. At
     most `ahead` chunks of `_BESIDE_CHUNK_ROWS` wait to be taken (8 MB each, 48 MB in all: a 2M-row
-    import's box records take about that many), so memory stays bounded at any size (a 10M-row
-    import peaked at 1,399 MiB, docs/performance.md)."""
+    import's box records take about that many), so memory stays bounded at any size
+    (docs/performance.md)."""
 
     def __init__(self, engine: Any, spec: Kind, accepted: str, ahead: int = 6) -> None:
         self._cursor = engine.cursor()

@@ -83,7 +83,7 @@ def load_tiles(store: Store, tree: int, keys: Sequence[tiles.TileKey]) -> dict[t
     """The stored tiles of `tree` named by `keys`, each as a (width, 32) hash matrix.
 
     The numbers are written into the SQL as integer literals, not parameters: DuckDB prunes row
-    groups by literal values at planning time, which makes a cold proof several times faster."""
+    groups by literal values at planning time, which a cold proof depends on (docs/performance/ledger.md)."""
     if not keys:
         return {}
     by_band: dict[int, list[int]] = {}

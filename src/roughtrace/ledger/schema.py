@@ -1,8 +1,8 @@
 """The ledger's tables (schema version 3).
 
 Hashes are stored as raw bytes, BLOB in DuckDB and BYTEA in PostgreSQL: half the size of hex, no
-conversion on the way to hashlib or Arrow, and DuckDB is told not to try compressing them (random
-bytes do not compress; the attempt made inserts five times slower when measured).
+conversion on the way to hashlib or Arrow, and DuckDB is told not to try compressing them: random
+bytes do not compress, and the attempt slows every insert (docs/performance/ledger.md).
 
 - ledger_entries: one row per log entry: its canonical JSON (its RFC 9162 leaf hash lives in
   band 0 of the log's tiles only; version 6 dropped the copy this table held).

@@ -3,10 +3,8 @@
 Tracing a stone needs, beside the stone's own row, its box's sale with the seller and the buyer, the
 lines of the KP certificate the sale names, the box's facts for the box-local checks (its row of the
 checks' `boxes` facts) and the figures of the stone's rough stone. Gathered from the input tables that
-is five tables and a pass over the box's outcome rows: tens of milliseconds at 10 M outcome rows on
-DuckDB, which plans every joined table and fetches an indexed row column by column. So each sold box's
-record is kept in `box_provenance` as one row of two texts (one index lookup, two values fetched), its
-parts:
+is five tables and a pass over the box's outcome rows, so each sold box's record is kept in
+`box_provenance` as one row of two texts (one index lookup, two values fetched), its parts:
 
 - `chain`: the sale with its seller, once per line of the KP certificate it names (by HS code);
 - `facts`: the findings of the box-local checks on the box (mass balance, size and timing) under the
@@ -16,21 +14,22 @@ parts:
 
 An import rebuilds, in its transaction, the parts its kind feeds of the records of the boxes its batch
 touches (certificates feed the chain, outcomes and dispositions the facts, parties and boxes both);
-the schema-8 migration builds every record from the rows already stored. The engine makes the
-records set-based, in a few statements over all the boxes at once: one pass over their outcome rows
-grouped by box gives the `boxes` facts of every box sold once whose tracked rough stones each gave
-one polished stone (its rows are then its rough stones), the checks' own `boxes` query and rough-stone
+the schema-8 migration builds every record from the rows already stored. The records are built
+set-based, in a few statements over all the boxes at once: one pass over their outcome rows grouped
+by box gives the `boxes` facts of every box sold once whose tracked rough stones each gave one
+polished stone (its rows are then its rough stones); the checks' own `boxes` query and rough-stone
 grouping cover the other boxes (found by sorting a 64-bit key of each row's box and rough stone in
-numpy: grouping two million rows by rough stone in the engine took longer than the rest together;
-for a scope of few boxes, by listing each box's keys in the pass itself), and the engine renders
-each part's JSON text. Python runs only the box-local rules over the boxes'
-fact rows (vectorised, a finding built for each flagged row) and writes those findings' text. A
-record not stored (a box never sold, or rows written around the importer) is gathered from the
-input tables at lookup by portable queries, so a lookup always reflects the stored rows.
+numpy, cheaper than grouping in the engine; for a scope of few boxes, by listing each box's keys in
+the pass itself), and the engine renders each part's JSON text. Python runs only the box-local rules
+over the boxes' fact rows (vectorised, a finding built for each flagged row) and writes those
+findings' text. A record not stored (a box never sold, or rows written around the importer) is
+gathered from the input tables at lookup by portable queries, so a lookup always reflects the stored
+rows.
 
 Only DuckDB stores keep records (`KEPT_ON`; the refresh is DuckDB SQL). On PostgreSQL the refresh
-doubled a 200k-row import (its grouping of the batch's rows runs before the new rows have
-statistics), so a PostgreSQL lookup gathers its box's record each time: the same answer, more slowly.
+would cost an import more than the lookups it saves (its grouping of the batch's rows runs before the
+new rows have statistics), so a PostgreSQL lookup gathers its box's record each time: the same
+answer, more slowly. Figures: docs/performance/checks.md.
 """
 
 from __future__ import annotations
@@ -299,8 +298,8 @@ KEYS_FROM_BOXES = 2_000
 """From this many boxes in scope, the boxes repeating a rough-stone id are found by sorting keys in
 numpy (a pass of its own over the rows); below it by listing each box's keys in the pass over the
 rows, which is cheap for few boxes and spares a second scan of the table. The sort holds 16 bytes a
-row for a moment (160 MB at 10M rows, below the import's peak in its ledger step) and took 0.2-0.3 s
-less than grouping the keys in DuckDB at 2M rows (measured alternately)."""
+row for a moment, below the import's peak in its ledger step, and is quicker than grouping the keys
+in DuckDB (docs/performance.md)."""
 
 CANDIDATES_SQL = f"""
 CREATE TEMP TABLE {CANDIDATES} AS

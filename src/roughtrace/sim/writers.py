@@ -1,7 +1,7 @@
 """Columns to text and text to CSV in the interchange format (formats.md): exact decimals
 (carats 3 places, dollars 2), dates YYYY-MM-DD, enumerations in their canonical spelling, empty
 cells for missing optional values. Every column is made text before writing (Arrow's CSV writer
-formats strings far faster than decimals, dates or dictionaries); batches are appended to one file
+formats strings much more cheaply than decimals, dates or dictionaries); batches are appended to one file
 so memory stays bounded."""
 
 from __future__ import annotations

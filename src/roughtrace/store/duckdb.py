@@ -182,7 +182,7 @@ class DuckDBStore:
         if isinstance(rows, pa.Table):
             # DuckDB keeps what a transaction scanned alive until it ends: a Table would stay in
             # memory (outside the engine's limit) until the import commits; a spent stream of its
-            # batches holds nothing (measured: a 10M-row import's row-tree tiles, 320 MB)
+            # batches holds nothing (a 10M-row import's row-tree tiles are hundreds of MB)
             rows = pa.RecordBatchReader.from_batches(rows.schema, rows.to_batches())
         self.con.register("__rt_append", rows)
         try:

@@ -2,9 +2,10 @@
 
 A binary COPY row is a field count (int16) and, for each field, its length (int32; -1 for NULL)
 and the value in the type's binary form, all big-endian. PostgreSQL takes that form with less
-work than CSV text, having no dates or decimals to parse (0.5-1 CPU-s less per million outcome
-rows, measured), so the bulk path into the store sends it whenever every column of a batch has an
-encoding here (`encodable`); otherwise it falls back to CSV. Fixed-width values are laid out as numpy matrices, one row per record; variable-width
+work than CSV text, having no dates or decimals to parse (docs/performance.md), so the bulk path
+into the store sends it whenever every column of a batch has an encoding here (`encodable`);
+otherwise it falls back to CSV. Fixed-width values are laid out as numpy matrices, one row per
+record; variable-width
 values (text, bytes) are Arrow arrays; Arrow's element-wise join then concatenates the pieces of
 each record, so the whole batch is one contiguous buffer.
 

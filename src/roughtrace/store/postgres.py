@@ -44,8 +44,8 @@ engine, which keeps the rows the file names; a bigger one is sent the file's key
 BULK_ROWS = 100_000
 """An import writing at least this many rows into a table holding no more rows than it brings
 (a first load, say) drops the table's plain indexes and builds them again after its COPY, in
-its transaction: building an index over the rows sorted costs about half of keeping it up to
-date row by row (1.8 against 3.4-4.0 s of the server at 2M outcome rows; docs/performance.md).
+its transaction: building an index over the rows sorted costs the server about half of keeping
+it up to date row by row (docs/performance.md).
 The table is then locked against readers until the import commits; smaller imports keep the
 indexes live and never block a reader."""
 EXCLUSIVE_LOCKS = 74022

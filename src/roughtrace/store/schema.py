@@ -38,9 +38,9 @@ UNCOMPRESSED_ON_DUCKDB: dict[str, tuple[str, ...]] = {
     "transactions": ("tx_id",),
 }
 """Identifier columns, one value per row (or nearly), that DuckDB stores uncompressed (schema 9).
-Its text compression first tries a dictionary, which unique values defeat, then FSST: the outcomes'
-two took 2.2 of the write's 4.9 CPU-seconds at 2M rows, 0.5 uncompressed, for 33 MB more file
-(docs/performance.md). Every import pays the write; the file pays once."""
+Its text compression first tries a dictionary, which unique values defeat, then FSST, which costs
+a large share of the write for little saving (docs/performance.md). Every import pays the write; the
+file pays once."""
 
 
 def kind_table_ddl(kind: kinds.Kind, table: str | None = None, uncompressed: tuple[str, ...] = ()) -> str:
@@ -117,9 +117,8 @@ BYTE_ORDERED_ON_POSTGRES: dict[str, tuple[str, ...]] = {
 }
 """Indexed identifier columns PostgreSQL compares byte by byte (collation "C", schema 9), as DuckDB
 does: an identifier has no language to sort by. Sorting them for an index then uses PostgreSQL's
-abbreviated keys, which a language collation forgoes: building the stone index of 2M outcome rows
-took 0.9 s instead of 1.5-1.8 s (docs/performance.md). Reports order stone ids the same on both
-engines."""
+abbreviated keys, which a language collation forgoes, so the index builds quicker
+(docs/performance.md). Reports order stone ids the same on both engines."""
 
 IDENTIFIERS_FOR_SPEED = Migration(
     9,

@@ -77,6 +77,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..domain import periods
 from ..domain.kp import HS_GEM
 from ..settings import SettingError
 from .hs import hs_class_sql
@@ -212,16 +213,6 @@ def parse_statistics_range(text: str) -> tuple[tuple[str, float, float], ...]:
     return tuple(sorted(rows))
 
 
-def _period_sql(column: str, period: str) -> str:
-    if period == "month":
-        return f"strftime({column}, '%Y-%m')"
-    if period == "quarter":
-        return f"strftime({column}, '%Y') || '-Q' || CAST(quarter({column}) AS VARCHAR)"
-    if period == "year":
-        return f"strftime({column}, '%Y')"
-    raise ValueError(f"a price book period is month, quarter or year, not {period!r}")
-
-
 def _in_clause(column: str, ids: list[str] | None) -> tuple[str, tuple[Any, ...]]:
     if ids is None:
         return "", ()
@@ -345,7 +336,7 @@ class CertificateCheck:
         self._outcome_fit()
         con.execute(f"""CREATE TEMP TABLE l AS SELECT certificate_id, hs_code, carats AS carats_exact,
             value_usd AS declared_exact, CAST(carats AS DOUBLE) AS carats, CAST(value_usd AS DOUBLE) AS declared,
-            origin, issue_date, exporter, checked, {_period_sql('issue_date', r.period)} AS period FROM lines_in""")
+            origin, issue_date, exporter, checked, {periods.label_sql('issue_date', r.period)} AS period FROM lines_in""")
         # a certificate issued before the first or after the last fitted period takes the nearest one
         con.execute("ALTER TABLE l ADD COLUMN fit_period VARCHAR")
         con.execute(f"""UPDATE l SET fit_period = LEAST(GREATEST(period,
@@ -464,7 +455,7 @@ class CertificateCheck:
               SELECT s.assortment, LN(s.price_usd / s.carats / a.e) AS r
               FROM sales_in s CROSS JOIN span
               JOIN a0 a ON a.assortment = s.assortment
-                AND a.period = LEAST(GREATEST({_period_sql('s.sale_date', r.period)}, span.lo), span.hi)
+                AND a.period = LEAST(GREATEST({periods.label_sql('s.sale_date', r.period)}, span.lo), span.hi)
               WHERE a.e > 0
             ), centred AS (
               SELECT assortment, r, r - MEDIAN(r) OVER (PARTITION BY assortment) AS dev,

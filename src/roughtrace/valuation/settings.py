@@ -106,8 +106,8 @@ KP_BAND_FLOOR = Setting(
 KP_BAND_FLOOR_OTHER = Setting(
     "kp_band_floor_other", Decimal("0.5"),
     "The narrowest band half-width of an unsorted (7102.10) or industrial (7102.21) line, as a fraction of its "
-    "estimate: such goods are rarely polished whole, so the book knows them from few boxes (the simulator's "
-    "unsorted lines were worth 1.35x their estimate in the median); such lines are always low confidence and "
+    "estimate: such goods are rarely polished whole, so the book knows them from few boxes and their estimate "
+    "strays far (docs/performance/valuation.md); such lines are always low confidence and "
     "flagged only when far outside.",
     AREA,
 )
