@@ -90,11 +90,20 @@ def registry() -> Mapping[str, Setting]:
 
 
 class Settings:
-    """Resolved values: explicit overrides, then the environment, then the default."""
+    """Resolved values: explicit overrides, then the environment, then the default.
+
+    A value, fixed when the Settings are built: the environment is read once, then, so every lookup
+    of one Settings answers the same whatever `os.environ` does later (a command or a request builds
+    its own). A setting's environment text is parsed at its first lookup, so a bad value stops only
+    what reads it."""
+
+    __slots__ = ("_all", "_texts", "_values")
 
     def __init__(self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> None:
         self._all = registry()
-        self._environ = os.environ if environ is None else environ
+        source = os.environ if environ is None else environ
+        self._texts: dict[str, str] = {name: source[setting.env_var] for name, setting in self._all.items()
+                                       if setting.env_var in source}
         self._values: dict[str, Any] = {}
         for name, value in (overrides or {}).items():
             setting = self._lookup(name)
@@ -110,8 +119,10 @@ class Settings:
         if name in self._values:
             return self._values[name]
         setting = self._lookup(name)
-        text = self._environ.get(setting.env_var)
-        return setting.default if text is None else setting.parse(text)
+        text = self._texts.get(name)
+        value = setting.default if text is None else setting.parse(text)
+        self._values[name] = value
+        return value
 
     def as_dict(self) -> dict[str, Any]:
         return {name: self[name] for name in self._all}

@@ -23,6 +23,7 @@ import hashlib
 import os
 import stat
 import uuid
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,15 @@ def config_folder() -> Path:
     return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "roughtrace"
 
 
-_IN_MEMORY: dict[int, Ed25519PrivateKey] = {}
-"""Keys of in-memory stores, by the store object's id: they die with the process, as the store does."""
+_IN_MEMORY: weakref.WeakKeyDictionary[Store, Ed25519PrivateKey] = weakref.WeakKeyDictionary()
+"""Keys of in-memory stores, keyed by the store object itself (weakly): a key dies with its store, and
+a later store can never be handed an earlier one's key."""
 
 
 def _private_key(store: Store, settings: Any) -> Ed25519PrivateKey:
     path = key_path(store, settings)
     if path is None:
-        return _IN_MEMORY.setdefault(id(store), Ed25519PrivateKey.generate())
+        return _IN_MEMORY.setdefault(store, Ed25519PrivateKey.generate())
     return read_private_key(path) if path.exists() else _make_key(path)
 
 
@@ -238,7 +240,7 @@ def trusted_key(store: Store, settings: Any = None) -> Ed25519PublicKey | None:
             raise LedgerKeyError(f"ledger_public_key: {error}", code="bad_public_key") from None
     path = key_path(store, settings)
     if path is None:
-        key = _IN_MEMORY.get(id(store))
+        key = _IN_MEMORY.get(store)
         return key.public_key() if key is not None else None
     return read_private_key(path).public_key() if path.exists() else None
 

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
+import weakref
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -299,7 +300,9 @@ def table_problems(stones: pa.Table, file: str | None = None) -> list[Problem]:
     return check_stones(stones, file)[1]
 
 
-_CACHE: dict[int, tuple[tuple, Quoter, float]] = {}
+_CACHE: weakref.WeakKeyDictionary[Store, tuple[tuple, Quoter, float]] = weakref.WeakKeyDictionary()
+"""The loaded model of each open store, keyed by the store object itself (weakly), so an entry dies
+with its store and a later store can never be handed it."""
 STAMP_CHECK_SECONDS = 1.0
 """How long a loaded model is trusted before `quote` looks at the store's model stamp again (a
 build in this process drops the cache at once)."""
@@ -307,7 +310,7 @@ build in this process drops the cache at once)."""
 
 def forget_model(store: Store) -> None:
     """Drop the cached model of `store` (called by a build that refits it)."""
-    _CACHE.pop(id(store), None)
+    _CACHE.pop(store, None)
 
 
 def quote(store: Store, stone: Stone, settings: Any = None) -> Quote:
@@ -315,7 +318,7 @@ def quote(store: Store, stone: Stone, settings: Any = None) -> Quote:
     store's model stamp is checked again after STAMP_CHECK_SECONDS, and the cache is dropped when
     the quote settings change or a build in this process refits the model."""
     settings_key = tuple(str(setting(settings, s)) for s in (PRICE_PERIOD, PRICE_MIN_TRADES, PRICE_BAND_WIDTH))
-    cached = _CACHE.get(id(store))
+    cached = _CACHE.get(store)
     now = time.monotonic()
     if cached is not None and cached[0][1:] == settings_key and now - cached[2] < STAMP_CHECK_SECONDS:
         return cached[1].quote(stone)
@@ -323,7 +326,7 @@ def quote(store: Store, stone: Stone, settings: Any = None) -> Quote:
     key = (stamp[0]["value"] if stamp else "",) + settings_key
     if cached is None or cached[0] != key:
         cached = (key, Quoter.load(store, settings), now)
-    _CACHE[id(store)] = (cached[0], cached[1], now)
+    _CACHE[store] = (cached[0], cached[1], now)
     return cached[1].quote(stone)
 
 
