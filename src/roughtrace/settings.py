@@ -212,9 +212,9 @@ def redacted(text: str) -> str:
 
 
 ENGINE_MEMORY_LIMIT = "800MB"
-"""The import engine's default memory limit (setting import_memory_limit). A 10M-row import peaks
-near 1.4 GB of process memory with it; DuckDB keeps a table's indexes in memory whole, so a store
-holding well over 10M outcome rows needs it raised (docs/performance.md)."""
+"""The import engine's default memory limit (setting import_memory_limit): it keeps a 10M-row import
+under the issue's 1.5 GiB of process memory; DuckDB keeps a table's indexes in memory whole, so a
+store holding well over 10M outcome rows needs it raised (figures in docs/performance.md)."""
 MIN_MEMORY_LIMIT = "64MB"
 """The smallest import_memory_limit a setting may give: below it the engine cannot hold one batch."""
 
