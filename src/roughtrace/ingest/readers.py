@@ -333,13 +333,11 @@ def _header(text: str, delimiter: str | None) -> tuple[list[str], str]:
     return names, delimiter
 
 
-def _locate_huge_record(path: Path, limit: int) -> int | None:
-    """The number of the first data record larger than `limit` bytes, found by reading the file
-    again in blocks, with numpy: a record ends at a line end outside quotes, and no more than a
-    block is held, however long the record. Asked only when the fast reader has given up."""
-    records = 0  # records ended so far, the header included (empty lines are not records)
+def _line_ends_outside_quotes(path: Path) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The file read in blocks: for each, its file offset, its bytes and the positions in it of the
+    line ends outside quoted values (a line end inside quotes ends no record). No more than a block
+    is held, however long a record."""
     quotes_odd = False
-    start = 0  # the file offset where the current record begins
     offset = 0
     with path.open("rb") as handle:
         while block := handle.read(8 << 20):
@@ -350,19 +348,27 @@ def _locate_huge_record(path: Path, limit: int) -> int | None:
                 inside = (np.searchsorted(quotes, ends) + quotes_odd) % 2 == 1
                 ends = ends[~inside]
                 quotes_odd = (quotes_odd + len(quotes)) % 2 == 1
-            if len(ends):
-                starts = np.r_[start, ends[:-1] + offset + 1]
-                lengths = ends + offset - starts
-                filled = lengths > 1
-                over = np.flatnonzero(lengths > limit)
-                if len(over):
-                    before = records + int(filled[:over[0]].sum())
-                    return max(before, 1)
-                records += int(filled.sum())
-                start = int(ends[-1]) + offset + 1
+            yield offset, data, ends
             offset += len(block)
-            if offset - start > limit:
-                return max(records, 1)
+
+
+def _locate_huge_record(path: Path, limit: int) -> int | None:
+    """The number of the first data record larger than `limit` bytes, found by reading the file
+    again in blocks, with numpy. Asked only when the fast reader has given up."""
+    records = 0  # records ended so far, the header included (empty lines are not records)
+    start = 0  # the file offset where the current record begins
+    for offset, data, ends in _line_ends_outside_quotes(path):
+        if len(ends):
+            starts = np.r_[start, ends[:-1] + offset + 1]
+            lengths = ends + offset - starts
+            filled = lengths > 1
+            over = np.flatnonzero(lengths > limit)
+            if len(over):
+                return max(records + int(filled[:over[0]].sum()), 1)
+            records += int(filled.sum())
+            start = int(ends[-1]) + offset + 1
+        if offset + len(data) - start > limit:
+            return max(records, 1)
     return None
 
 
@@ -373,30 +379,19 @@ def csv_blank_lines(path: Path) -> np.ndarray:
     files that have an empty line and a record to place."""
     found: list[np.ndarray] = []
     records = 0  # lines read so far that are not empty, the header included
-    quotes_odd = False
     previous_end = -1  # the file offset of the last line end outside quotes
-    offset = 0
     last_byte = 0
-    with path.open("rb") as handle:
-        while block := handle.read(8 << 20):
-            data = np.frombuffer(block, dtype=np.uint8)
-            ends = np.flatnonzero(data == 10)
-            quotes = np.flatnonzero(data == 34)
-            if len(quotes):
-                inside = (np.searchsorted(quotes, ends) + quotes_odd) % 2 == 1
-                ends = ends[~inside]
-                quotes_odd = (quotes_odd + len(quotes)) % 2 == 1
-            if len(ends):
-                starts = np.r_[previous_end, ends[:-1] + offset] + 1  # file offsets where each line begins
-                lengths = ends + offset - starts
-                before_end = np.where(ends > 0, data[np.maximum(ends - 1, 0)], last_byte)
-                empty = (lengths == 0) | ((lengths == 1) & (before_end == 13))
-                filled_before = records + np.cumsum(~empty) - (~empty)
-                found.append(filled_before[empty] - 1)
-                records += int((~empty).sum())
-                previous_end = int(ends[-1]) + offset
-            offset += len(block)
-            last_byte = int(data[-1])
+    for offset, data, ends in _line_ends_outside_quotes(path):
+        if len(ends):
+            starts = np.r_[previous_end, ends[:-1] + offset] + 1  # file offsets where each line begins
+            lengths = ends + offset - starts
+            before_end = np.where(ends > 0, data[np.maximum(ends - 1, 0)], last_byte)
+            empty = (lengths == 0) | ((lengths == 1) & (before_end == 13))
+            filled_before = records + np.cumsum(~empty) - (~empty)
+            found.append(filled_before[empty] - 1)
+            records += int((~empty).sum())
+            previous_end = int(ends[-1]) + offset
+        last_byte = int(data[-1])
     return np.concatenate(found) if found else np.array([], dtype=np.int64)
 
 
