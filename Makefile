@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers
 
 .PHONY: setup demo test lint lock bench $(BENCHES) clean
 
@@ -69,6 +69,10 @@ bench-startup: setup
 
 bench-quality: setup
 	$(BIN)/python bench/bench_quality.py
+
+# The import and the checks on this tree against the commit before the use-case layer, alternately
+bench-layers: setup
+	$(BIN)/python bench/bench_layers.py
 
 # Racing imports into PostgreSQL (ROUGHTRACE_TEST_PG, else scripts/pg.sh starts one); bench-faults calls it too.
 .PHONY: bench-races
