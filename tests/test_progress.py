@@ -86,7 +86,8 @@ def test_the_command_line_shows_progress_on_a_terminal_and_none_with_json(tmp_pa
 
 
 def test_the_demo_reports_its_analysis_steps(tmp_path: Path) -> None:
-    from roughtrace.demo import ANALYSIS_STEPS, run_demo
+    from roughtrace.app import Context
+    from roughtrace.app.demo import ANALYSIS_STEPS, run_demo
     from roughtrace.settings import Settings
     from roughtrace.store import open_store
 
@@ -94,7 +95,7 @@ def test_the_demo_reports_its_analysis_steps(tmp_path: Path) -> None:
     store = open_store(f"duckdb:///{tmp_path / 'demo.duckdb'}")
     try:
         store.migrate()
-        run_demo(store, Settings(), seed=5, size="small", out_dir=tmp_path / "market", progress=lambda *call: calls.append(call))
+        run_demo(Context(store, Settings()), seed=5, size="small", out_dir=tmp_path / "market", progress=lambda *call: calls.append(call))
     finally:
         store.close()
     for step in ["generating the market", *ANALYSIS_STEPS.values()]:

@@ -213,17 +213,20 @@ def test_report_is_one_self_contained_page(tmp_path):
     assert missing.exit_code == 1 and json.loads(missing.output)["errors"][0]["code"] == "certificate_not_found"
 
 
-def test_demo_section_builds_the_book_and_counts_verdicts(monkeypatch):
-    from roughtrace.valuation.summary import demo_section
+def test_the_demos_valuation_builds_the_book_and_counts_verdicts(monkeypatch):
+    from roughtrace.app import Context
+    from roughtrace.app.demo import _valuation_section
 
     store = book_market()
     load(store, "kp_certificates", certificate_rows([("BW1", "7102.31", "2.000", "459.00")]))
     load(store, "parcel_contents", "certificate_id,hs_code,assortment,carats\nBW1,7102.31,A-ST,2.000")
     monkeypatch.setattr("roughtrace.valuation.pricer.index_pricer", lambda store, settings: GradePricer())
-    part = demo_section(store, settings())
+    part = _valuation_section(Context(store, settings()))
     assert part["data"]["kp"]["verdicts"]["undervalued"] == 1
     assert part["data"]["price_book"]["boxes"] == 18
     assert any("undervalued" in line for line in part["lines"])
+    gap = part["data"]["kp"]["usd_gap_to_estimate"]["undervalued"]
+    assert Decimal(gap) > 0 and Decimal(gap) == Decimal(gap).quantize(Decimal("0.01"))
 
 
 def test_a_shipped_box_with_an_outcome_is_valued_by_its_own_outcome():

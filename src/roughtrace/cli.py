@@ -206,12 +206,13 @@ def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
 def migrate(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Bring the store's schema up to date (needs a role that may change the schema); commands that
     only read never do, and say when it is needed."""
-    store = ctx.obj.store()
-    version = store.schema_version()
+    from .app.status import migrate_store
+
+    current = migrate_store(ctx.obj.context())
     if as_json:
-        emit_json({"ok": True, "db": store.url, "schema_version": version})
+        emit_json({"ok": True, "db": current.db, "schema_version": current.schema_version})
     else:
-        out.print(f"Store {store.url} is at schema version {version}.")
+        out.print(f"Store {current.db} is at schema version {current.schema_version}.")
 
 
 @app.command()
@@ -376,11 +377,11 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Generate a realistic market, import it through the real importers, and summarise it."""
-    from .demo import run_demo
+    from .app.demo import run_demo
     from .progress import StepProgress
 
     with StepProgress(err, enabled=not as_json) as progress:
-        summary = run_demo(ctx.obj.store(), ctx.obj.settings, seed=seed, size=size, out_dir=out_dir, progress=progress,
+        summary = run_demo(ctx.obj.context(), seed=seed, size=size, out_dir=out_dir, progress=progress,
                            say=None if as_json else out.print)
     if as_json:
         emit_json({"ok": True, **summary})

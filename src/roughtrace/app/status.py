@@ -1,4 +1,4 @@
-"""`status`: what a store holds."""
+"""`status` and `migrate`: what a store holds, and its schema brought up to date."""
 
 from __future__ import annotations
 
@@ -37,3 +37,17 @@ def store_status(context: Context) -> StoreStatus:
     return StoreStatus(redacted(store.url), store.engine, store.schema_version(),
                        {kind: _count(context, kind) for kind in KINDS}, _count(context, "batches"),
                        _count(context, "quarantine"))
+
+
+@dataclass(frozen=True)
+class SchemaCurrent:
+    """A store whose schema is at the newest version: its address (password hidden) and that version."""
+
+    db: str
+    schema_version: int
+
+
+def migrate_store(context: Context) -> SchemaCurrent:
+    """Bring the store's schema to the newest version (applying each missing migration in order)."""
+    store = context.store
+    return SchemaCurrent(redacted(store.url), store.migrate())

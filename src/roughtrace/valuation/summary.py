@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from .. import render
+from ..domain.money import round_usd
 from ..settings import Settings
 from .kp import BASES, check_certificates, verdict_counts
 from .pricebook import headline
@@ -18,10 +20,10 @@ def summary(store: Any, settings: Settings | None = None) -> dict[str, Any]:
     bases = dict.fromkeys(BASES, 0)
     for basis in lines["basis"].to_pylist():
         bases[basis] += 1
-    gap = {"undervalued": 0.0, "overvalued": 0.0}
+    gap = {"undervalued": Decimal(0), "overvalued": Decimal(0)}
     for row in lines.select(["verdict", "declared_usd", "estimated_usd"]).to_pylist():
         if row["verdict"] in gap:
-            gap[row["verdict"]] += abs(float(row["estimated_usd"]) - float(row["declared_usd"]))
+            gap[row["verdict"]] += abs(Decimal(row["estimated_usd"]) - Decimal(row["declared_usd"]))
     certificates = len(set(lines["certificate_id"].to_pylist()))
     return {
         "kp": {
@@ -29,32 +31,15 @@ def summary(store: Any, settings: Settings | None = None) -> dict[str, Any]:
             "lines": lines.num_rows,
             "verdicts": verdict_counts(lines),
             "bases": bases,
-            "usd_gap_to_estimate": {k: f"{v:.2f}" for k, v in gap.items()},
+            "usd_gap_to_estimate": {k: str(round_usd(v)) for k, v in gap.items()},
         },
         "price_book": headline(store),
     }
 
 
-def demo_section(store: Any, settings: Settings) -> dict[str, Any] | None:
-    """The demo's valuation part: builds the rough price book from the tracked boxes (building the
-    polished index first if the store has none), checks every KP certificate line, and says what it
-    found. {"data": summary(...), "lines": [...]}, or None when the store holds no outcomes."""
-    from .pricebook import build_price_book
-    from .pricer import PricerUnavailable, index_pricer
-
-    outcomes = store.query("SELECT COUNT(*) AS n FROM polished_outcomes")["n"][0].as_py()
-    if not outcomes:
-        return None
-    try:
-        pricer = index_pricer(store, settings)
-    except PricerUnavailable:
-        from ..pricing.index import build
-
-        build(store, settings)
-        pricer = index_pricer(store, settings)
-    built = build_price_book(store, settings, pricer)
-    data = summary(store, settings)
-    data["price_book_build"] = built.as_dict()
+def summary_lines(data: dict[str, Any]) -> list[str]:
+    """What the demo says about a `summary` (with its price book build): the book's headline and
+    the KP verdicts."""
     book, kp = data["price_book"], data["kp"]
     lines = [
         f"Rough price book (price reverse engineering; cost model {render.cost_model(book['cost_model'])}):",
@@ -71,4 +56,4 @@ def demo_section(store: Any, settings: Settings) -> dict[str, Any] | None:
         f"({render.money(kp['usd_gap_to_estimate']['overvalued'])} above), {verdicts['cannot_value']:,} cannot be valued",
         "  `roughtrace kp check --all --sort gap` lists them; `roughtrace kp report ID --out FILE.html|.pdf` explains one.",
     ]
-    return {"data": data, "lines": lines}
+    return lines

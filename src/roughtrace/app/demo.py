@@ -1,7 +1,8 @@
 """`roughtrace demo`: the whole pipeline on a simulated market, on whatever store is open.
 
-Generates a market (roughtrace.sim), imports every file through the real importers, then asks
-each capability for the part of the summary a producer's analyst reads first.
+Generates a market (roughtrace.sim), imports every file through the import use case, then runs the
+use cases a producer's analyst starts with (the price index, the price book, which logs its build,
+the riskiest sightholders, the ledger's head) and keeps the part of each that the summary shows.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .settings import Settings, redacted
-from .store import Store
+from ..settings import redacted
+from . import Context
 
 Say = Callable[[str], None] | None
 Progress = Callable[[str, int, int | None], None] | None
@@ -22,11 +23,11 @@ ANALYSIS_STEPS = {"prices": "building the price index", "valuation": "building t
                   "verification": "running the checks", "ledger": "reading the ledger's head"}
 
 
-def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir: Path, progress: Progress = None,
+def run_demo(context: Context, *, seed: int, size: str, out_dir: Path, progress: Progress = None,
              say: Say = None) -> dict[str, Any]:
     """Generate, import and summarise; returns the summary as data (and says it as it goes)."""
-    from .ingest import import_file
-    from .sim import generate_market
+    from ..sim import generate_market
+    from .imports import import_file
 
     speak = say or (lambda _text: None)
     started = time.perf_counter()
@@ -43,7 +44,7 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
     for market_file in market.files:
         step = (lambda stage, done, total, kind=market_file.kind: progress(f"{kind}: {stage}", done, total)) if progress else None
         began = time.perf_counter()
-        result = import_file(store, market_file.kind, market_file.path, settings=settings, progress=step)
+        result = import_file(context, market_file.kind, market_file.path, progress=step)
         seconds = time.perf_counter() - began
         loaded.append({"kind": market_file.kind, "file": market_file.path.name, "rows_read": result.rows_read,
                        "rows_accepted": result.rows_accepted, "rows_rejected": result.rows_rejected,
@@ -52,11 +53,11 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
         speak(f"  imported {market_file.kind:<20} {result.rows_accepted:>12,} accepted {result.rows_rejected:>8,} rejected"
               f"  {seconds:6.1f} s  ({note})")
 
-    summary: dict[str, Any] = {"db": redacted(store.url), "seed": seed, "size": size, "market": str(out_dir), "loaded": loaded}
+    summary: dict[str, Any] = {"db": redacted(context.store.url), "seed": seed, "size": size, "market": str(out_dir), "loaded": loaded}
     for title, section in _sections():
         if progress:
             progress(ANALYSIS_STEPS[title], 0, None)
-        part = section(store, settings)
+        part = section(context)
         if progress:
             progress(ANALYSIS_STEPS[title], 0, 0)
         if part is None:
@@ -71,28 +72,47 @@ def run_demo(store: Store, settings: Settings, *, seed: int, size: str, out_dir:
     return summary
 
 
-def _sections() -> list[tuple[str, Callable[[Store, Settings], dict[str, Any] | None]]]:
+def _sections() -> list[tuple[str, Callable[[Context], dict[str, Any] | None]]]:
     """Each capability's part of the summary, in the order an analyst reads them."""
-    from .valuation.summary import demo_section as valuation_section
-
-    return [("prices", _prices_section), ("valuation", valuation_section), ("verification", _verification_section),
+    return [("prices", _prices_section), ("valuation", _valuation_section), ("verification", _verification_section),
             ("ledger", _ledger_section)]
 
 
-def _prices_section(store: Store, settings: Settings) -> dict[str, Any] | None:
-    from .pricing.index import build, headline
+def _prices_section(context: Context) -> dict[str, Any] | None:
+    from .pricing import build_price_index
 
-    report = build(store, settings)
-    head = headline(store)
+    built = build_price_index(context)
+    head = built.headline
     if not head:
         return None
     lines = ["Polished transaction price index (transactions only; asking prices kept apart):"]
     lines += _headline_lines(head)
+    report = built.report
     return {"data": {"build": report.as_dict() if hasattr(report, "as_dict") else str(report), "headline": head}, "lines": lines}
 
 
+def _valuation_section(context: Context) -> dict[str, Any] | None:
+    """The rough price book built from the tracked boxes (the polished index built first if the
+    store has none) and every KP certificate line checked; None when no outcome is stored."""
+    from ..valuation.pricer import PricerUnavailable
+    from ..valuation.summary import summary, summary_lines
+    from .pricing import build_price_index
+    from .valuation import build_price_book
+
+    if not context.store.query("SELECT COUNT(*) AS n FROM polished_outcomes")["n"][0].as_py():
+        return None
+    try:
+        built = build_price_book(context)
+    except PricerUnavailable:
+        build_price_index(context)
+        built = build_price_book(context)
+    data = summary(context.store, context.settings)
+    data["price_book_build"] = built.build.as_dict()
+    return {"data": data, "lines": summary_lines(data)}
+
+
 def _headline_lines(head: dict[str, Any]) -> list[str]:
-    from . import render
+    from .. import render
 
     change = head.get("change_pct")
     moved = "" if change is None else f" ({render.points(change, signed=True)} on the period before)"
@@ -105,13 +125,12 @@ def _headline_lines(head: dict[str, Any]) -> list[str]:
     ]
 
 
-def _verification_section(store: Store, settings: Settings) -> dict[str, Any] | None:
-    from .app import Context
-    from .app.verify import party_names
-    from .checks.verify import riskiest
+def _verification_section(context: Context) -> dict[str, Any] | None:
+    from ..checks.verify import riskiest
+    from .verify import party_names
 
-    risky = riskiest(store, 5, settings)
-    names = party_names(Context(store, settings))
+    risky = riskiest(context.store, 5, context.settings)
+    names = party_names(context)
     lines = ["Riskiest sightholders (roughtrace verify sightholders explains each):"]
     if not risky:
         lines.append("  none above low risk")
@@ -123,10 +142,10 @@ def _verification_section(store: Store, settings: Settings) -> dict[str, Any] | 
     return {"data": risky, "lines": lines}
 
 
-def _ledger_section(store: Store, settings: Settings) -> dict[str, Any] | None:
-    from .ledger.log import latest_head
+def _ledger_section(context: Context) -> dict[str, Any] | None:
+    from .ledger import latest_head
 
-    head = latest_head(store)
+    head = latest_head(context)
     if head is None:
         return None
     data = {"size": head.size, "root": head.root.hex(), "timestamp": head.timestamp, "key_id": head.key_id}
