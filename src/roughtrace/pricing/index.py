@@ -24,11 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPE_FAMILIES
+from ..domain.periods import start as period_start
+from ..domain.periods import start_sql as sql_period
+from ..domain.periods import starts as period_starts
 from ..domain.sizes import BRACKET_LOWER_BOUNDS, BRACKETS
 from ..store.port import Store
 from . import lattice, quartiles
 from . import model as hedonic
-from .periods import check_period, period_start, period_starts, sql_period
 from .schema import ensure_schema
 from .settings import (
     PRICE_MODEL_SAMPLE,
@@ -285,7 +287,7 @@ def build(store: Store, settings: Any = None, fit_model: bool = True) -> BuildRe
     changed, drop periods that lost all rows, recompute the headline chain and refit the model."""
     ensure_schema(store)
     started = time.perf_counter()
-    length = check_period(str(setting(settings, PRICE_PERIOD)))
+    length = str(setting(settings, PRICE_PERIOD))
     outlier_iqr = float(setting(settings, PRICE_OUTLIER_IQR))
     rule = str(outlier_iqr)
     stored = {r["period_start"]: r for r in store.query(
@@ -343,7 +345,7 @@ def codes(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> np
 
 def fit_and_store_model(store: Store, settings: Any = None) -> int:
     """Fit the hedonic model on every stored transaction (not asking) row and persist it."""
-    length = check_period(str(setting(settings, PRICE_PERIOD)))
+    length = str(setting(settings, PRICE_PERIOD))
     periods = sorted(r["period_start"] for r in store.query(
         "SELECT period_start FROM price_periods WHERE n_trades > 0").to_pylist())
     rows = store.query(

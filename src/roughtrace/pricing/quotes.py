@@ -25,11 +25,12 @@ import pyarrow.compute as pc
 
 from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPES, shape_family
 from ..domain.money import USD_QUANTUM
+from ..domain.periods import start as period_start
+from ..domain.periods import starts as period_starts
 from ..errors import NotFound, Problem, UsageError
 from ..store.port import Store
 from . import model as hedonic
 from .index import codes, setting, unpack_factor
-from .periods import period_start, period_starts
 from .schema import ensure_schema
 from .settings import PRICE_BAND_WIDTH, PRICE_MIN_TRADES, PRICE_PERIOD
 

@@ -22,11 +22,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..domain import periods
 from ..domain.money import CARAT_PLACES, USD_PLACES
 from ..domain.sizes import BRACKET_LOWER_BOUNDS, BRACKETS
 from .hs import hs_class_sql
 from .method import CostModel, rough_value_array
-from .period import period_labels
 from .pricer import PolishedPricer
 
 MONTH_KEY_SQL = "CAST(EXTRACT(YEAR FROM {col}) AS BIGINT) * 100 + CAST(EXTRACT(MONTH FROM {col}) AS BIGINT)"
@@ -275,7 +275,7 @@ def _reverse_engineer_boxes(raw: pa.Table, cost_model: CostModel, rules: BoxRule
         "buyer_id": raw["buyer_id"],
         "sight": raw["sight"],
         "sale_date": raw["sale_date"],
-        "period": period_labels(raw["sale_date"], rules.period),
+        "period": pa.array(periods.labels(_days(raw["sale_date"]), rules.period), pa.string()),
         "origin": raw["origin"],
         "assortment": raw["assortment"],
         "model": raw["model"],
@@ -354,3 +354,8 @@ def _ratio(values: np.ndarray) -> pa.Array:
     rounded = np.round(np.asarray(values, dtype=np.float64), RATIO_PLACES)
     mask = ~np.isfinite(rounded)
     return pc.cast(pa.array(np.where(mask, 0.0, rounded), mask=mask), pa.decimal128(18, RATIO_PLACES), safe=False)
+
+
+def _days(dates: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow date column as numpy days, for `domain.periods`."""
+    return np.asarray(dates.to_numpy(zero_copy_only=False), dtype="datetime64[D]")

@@ -24,8 +24,10 @@ from ..settings import SettingError
 from .boxes import BoxRules, value_boxes
 from .hs import hs_class
 from .method import CostModel, cost_model_from_settings
-from .period import ANY
 from .pricer import PolishedPricer
+
+ANY = "*"
+"""Stands for any assortment, origin or period in a broader price book entry."""
 
 KEY_COLUMNS: tuple[str, ...] = ("assortment", "hs_code", "origin", "period")
 FITTED = "assortment/period fitted"
