@@ -196,10 +196,8 @@ def init(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
     from .app.ledger import init_store
 
     ready = init_store(ctx.obj.context())
-    if as_json:
-        emit_json({"ok": True, "db": ready.db, "schema_version": ready.schema_version})
-    else:
-        out.print(f"Store ready: {ready.db} (schema version {ready.schema_version}); `roughtrace ledger key export` gives the public key.")
+    _say_schema(ready.db, ready.schema_version, as_json, f"Store ready: {ready.db} (schema version {ready.schema_version}); "
+                "`roughtrace ledger key export` gives the public key.")
 
 
 @app.command()
@@ -209,10 +207,14 @@ def migrate(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", he
     from .app.status import migrate_store
 
     current = migrate_store(ctx.obj.context())
+    _say_schema(current.db, current.schema_version, as_json, f"Store {current.db} is at schema version {current.schema_version}.")
+
+
+def _say_schema(db: str, version: int, as_json: bool, sentence: str) -> None:
     if as_json:
-        emit_json({"ok": True, "db": current.db, "schema_version": current.schema_version})
+        emit_json({"ok": True, "db": db, "schema_version": version})
     else:
-        out.print(f"Store {current.db} is at schema version {current.schema_version}.")
+        out.print(sentence)
 
 
 @app.command()
