@@ -41,7 +41,7 @@ which a test checks; written out so the command line starts without the contract
 
 READ_ONLY_COMMANDS = frozenset({
     "status", "export", "quarantine list", "quarantine export",
-    "ledger verify", "ledger head", "ledger prove", "ledger consistency"})
+    "ledger verify", "ledger head", "ledger prove", "ledger consistency", "ledger publish"})
 """Commands that only read the store: they open it read-only (a DuckDB file without its write lock,
 a PostgreSQL session whose transactions are read-only), run no DDL, and so work for a read-only
 role. The others bring the schema up to date first, as `init` and `migrate` do."""

@@ -147,3 +147,64 @@ def verify_receipt_file(path: Path, public_key_text: str) -> str:
         raise ReceiptError(Problem("receipt_invalid", f"the receipt has no field {error}", file=str(path))) from None
     except (OSError, ValueError, AttributeError, ReceiptError, HeadError) as error:
         raise ReceiptError(Problem("receipt_invalid", str(error), file=str(path))) from None
+
+
+# -- the log for outside verifiers (C2SP tlog-tiles) -------------------------------------------------
+def log_checkpoint(context: Context) -> str:
+    """The log's newest head as a signed checkpoint note, signed with the ledger's key."""
+    from ..ledger.keys import note_signer
+    from ..ledger.tlog import checkpoint
+
+    return checkpoint(context.store, note_signer(context.store, context.settings))
+
+
+def log_tile(context: Context, path: str) -> bytes:
+    """One hash tile or entry bundle of the log at its newest head, by its path (tile/...);
+    NotFound (tile_not_found) for a path the log does not have."""
+    from ..ledger.log import latest_head
+    from ..ledger.tlog import parse_tile_path, read_tile
+
+    head = latest_head(context.store)
+    return read_tile(context.store, parse_tile_path(path), head.size if head else 0)
+
+
+@dataclass(frozen=True)
+class PublishedLog:
+    """A log written as files in the tlog-tiles layout: where, its size and how many tiles."""
+
+    folder: str
+    size: int
+    tiles: int
+
+
+def publish_log(context: Context, folder: Path) -> PublishedLog:
+    """Write the log at its newest head as static files (checkpoint, tile/...) under `folder`, for
+    any web server to serve; files already there for a smaller log are replaced."""
+    from ..errors import writing
+    from ..ledger.log import latest_head
+    from ..ledger.tlog import ENTRIES, read_tile, tiles_of
+
+    note = log_checkpoint(context)
+    size = latest_head(context.store).size  # type: ignore[union-attr] - the checkpoint proved there is one
+    written = 0
+    with writing(folder):
+        level: int | str
+        for level in [ENTRIES, *range(6)]:
+            for tile in tiles_of(size, level):
+                target = folder / tile.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(read_tile(context.store, tile, size))
+                written += 1
+        (folder / "checkpoint").write_text(note, encoding="utf-8")
+    return PublishedLog(str(folder), size, written)
+
+
+def verify_remote_log(url: str, public_key_text: str, receipt_paths: list[Path] = ()) -> Any:
+    """Check the log served at `url` (tlog-tiles) against a public key, and each receipt file
+    against the served log; reads no store. Returns a `ledger.remote.RemoteCheck`."""
+    from ..ledger.heads import load_public_key
+    from ..ledger.receipts import Receipt
+    from ..ledger.remote import http_fetch, verify_remote
+
+    receipts = [Receipt.from_json(read_receipt(path)) for path in receipt_paths]
+    return verify_remote(http_fetch(url), load_public_key(public_key_text), receipts)

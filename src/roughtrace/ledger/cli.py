@@ -11,7 +11,16 @@ import typer
 
 from .. import render
 from ..app import context_of
-from ..app.ledger import latest_head, prove_consistency, prove_entry, prove_row, verify_ledger, verify_receipt_file
+from ..app.ledger import (
+    latest_head,
+    prove_consistency,
+    prove_entry,
+    prove_row,
+    publish_log,
+    verify_ledger,
+    verify_receipt_file,
+    verify_remote_log,
+)
 from ..app.ledger import public_key as signing_public_key
 from ..cli_errors import fail
 from ..errors import Problem, UsageError
@@ -113,15 +122,25 @@ def verify(
     ctx: typer.Context,
     public_key: Path = typer.Option(None, "--public-key", help="Check heads against this public key (PEM or hex) "
                                     "instead of the deployment's (the ledger_public_key setting, else the key file's)."),
-    receipt: Path = typer.Option(None, "--receipt", help="Check this receipt or consistency file alone (needs "
-                                 "--public-key; no store is read)."),
+    receipt: list[Path] = typer.Option(None, "--receipt", help="Check this receipt or consistency file alone (needs "
+                                       "--public-key; no store is read); with --remote, check it against the served "
+                                       "log. Repeatable with --remote."),
+    remote: str = typer.Option(None, "--remote", help="Check the log served at this URL in the tlog-tiles layout "
+                               "(its checkpoint and every tile) instead of a store; needs --public-key."),
     as_json: bool = _JSON,
 ) -> None:
-    """Recompute the ledger from the stored data and name every mismatch (exit 1 if any)."""
+    """Recompute the ledger from the stored data and name every mismatch (exit 1 if any); or check a
+    receipt file, or a log served elsewhere (--remote), with the public key alone."""
     try:
         key_text = public_key.read_text() if public_key else None
     except OSError as error:
         raise UsageError(Problem("unreadable_key", str(error), file=str(public_key))) from None
+    if remote is not None:
+        _verify_remote(remote, key_text, receipt or [], as_json)
+        return
+    if receipt and len(receipt) > 1:
+        raise UsageError(Problem("usage", "give one --receipt without --remote"))
+    receipt = receipt[0] if receipt else None
     if receipt is not None:
         if key_text is None:
             raise UsageError(Problem("usage", "--receipt needs --public-key"))
@@ -136,6 +155,33 @@ def verify(
     _print({"ok": True, "checked": counts}, as_json,
            f"verified: {result.entries:,} entries, {result.heads:,} signed heads, {result.batches:,} batches "
            f"({result.rows:,} rows); nothing differs")
+
+
+def _verify_remote(url: str, key_text: str | None, receipts: list[Path], as_json: bool) -> None:
+    if key_text is None:
+        raise UsageError(Problem("usage", "--remote needs --public-key: the key the log's operator published"))
+    check = verify_remote_log(url, key_text, receipts)
+    body = {"origin": check.origin, "tree_size": check.size, "root_hash": check.root.hex(), "tiles": check.tiles,
+            "receipts": check.receipts}
+    if not check.ok:
+        _fail([Problem(f.code, f.message) for f in check.findings], as_json, checked=body,
+              findings=[{"code": f.code, "message": f.message, "where": f.where} for f in check.findings])
+    _print({"ok": True, "checked": body}, as_json,
+           "\n".join([f"verified: {check.origin}, {check.size:,} entries in {check.tiles:,} tiles; the checkpoint's "
+                      "signature, every entry and every hash check", *check.receipts]))
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="The folder to write the log into (checkpoint, tile/...)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Write the log at its newest head as static files in the C2SP tlog-tiles layout, for any web
+    server to serve: outside verifiers then check it with `ledger verify --remote URL`."""
+    published = publish_log(context_of(ctx.obj), out)
+    _print({"ok": True, "folder": published.folder, "tree_size": published.size, "tiles": published.tiles}, as_json,
+           f"wrote the log of {published.size:,} entries to {published.folder} ({published.tiles:,} tiles and its checkpoint)")
 
 
 @key_app.command("export")

@@ -184,6 +184,11 @@ def record_public_key(store: Store, public: Ed25519PublicKey) -> None:
                       (kid, raw_public_key(public), now))
 
 
+def _newest_head_key(store: Store) -> list[str]:
+    """The key id of the newest head, in a list (empty when the log has no head)."""
+    return store.query("SELECT key_id FROM ledger_heads ORDER BY tree_size DESC LIMIT 1").column("key_id").to_pylist()
+
+
 def load_signer(store: Store, settings: Any = None) -> Ed25519PrivateKey:
     """The private key that signs `store`'s heads, made on first use.
 
@@ -192,7 +197,7 @@ def load_signer(store: Store, settings: Any = None) -> Ed25519PrivateKey:
     id: an operator who rotates says so."""
     key = _private_key(store, settings)
     kid = key_id(key.public_key())
-    newest = store.query("SELECT key_id FROM ledger_heads ORDER BY tree_size DESC LIMIT 1").column("key_id").to_pylist()
+    newest = _newest_head_key(store)
     rotate = (settings if settings is not None else Settings())["ledger_rotate_key"]
     if newest and newest[0] != kid and rotate != kid:
         where = key_path(store, settings)
@@ -218,6 +223,19 @@ def _log_rotation(store: Store, old_key_id: str, key: Ed25519PrivateKey) -> None
     body = canonical_json({"type": "key_rotation", "from_key_id": old_key_id, "from_public_key": bytes(old[0]).hex(),
                            "to_key_id": key_id(key.public_key()), "recorded_at": _now()})
     append_entries(store, [body], "key_rotation", key)
+
+
+def note_signer(store: Store, settings: Any = None) -> Ed25519PrivateKey:
+    """The private key that signs the log's checkpoints: the key of its heads, read without
+    writing anything (a read-only store serves its checkpoint too). Refused, as `load_signer`
+    refuses, when the newest head was signed by another key."""
+    key = _private_key(store, settings)
+    kid = key_id(key.public_key())
+    newest = _newest_head_key(store)
+    if newest and newest[0] != kid:
+        raise LedgerKeyError(f"the ledger key {key_path(store, settings) or '(in memory)'} is {kid[:16]}…, but the "
+                             f"store's heads are signed by {newest[0][:16]}…", code="ledger_key_replaced")
+    return key
 
 
 def configured_public_key(settings: Any = None) -> str:
