@@ -6,9 +6,10 @@ SQL handed to the port is written once for both engines: standard SQL with `?` p
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the port is named by the schema's modules, which the composition root loads at start-up
+    import pyarrow as pa
 
 
 class Store(Protocol):
