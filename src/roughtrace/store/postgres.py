@@ -147,7 +147,7 @@ class PostgresStore(NestedTransactions):
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
             rows = cur.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -301,7 +301,7 @@ class PostgresStore(NestedTransactions):
         if estimate and estimate[0]["n"] > 2 * rows:
             return False
         counted = self.rows(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {int(rows) + 1}) AS t")
-        return counted[0]["n"] <= rows
+        return bool(counted[0]["n"] <= rows)
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str, rows: int | None = None) -> None:
         """Store the engine's rows (`rows` of them, when the caller knows). Inside a transaction
