@@ -80,3 +80,19 @@ def test_a_layer_below_the_environment_gives_a_value_the_environment_can_overrid
     assert Settings({"price_period": "week"}, environ={}, layers=[config])["price_period"] == "week"
     with pytest.raises(SettingError, match="no setting called 'price_perod'"):
         Settings(environ={}, layers=[{"price_perod": "year"}])
+
+
+def test_wiring_at_start_up_loads_no_schema(tmp_path: Path) -> None:
+    script = textwrap.dedent("""
+        import sys
+        from roughtrace.cli import main
+        try:
+            main(["--help"])
+        except SystemExit:
+            pass
+        print(*sorted(m for m in ("roughtrace.store.schema", "roughtrace.domain.kinds", "pyarrow", "duckdb")
+                      if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "", done.stdout

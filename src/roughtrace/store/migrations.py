@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .port import Store
-from .schema import MIGRATIONS, Migration
+
+if TYPE_CHECKING:  # the schema loads the input contract, which the composition root's registration has no use for
+    from .schema import Migration
 
 LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY,
@@ -36,6 +39,8 @@ def all_migrations() -> tuple[Migration, ...]:
     if _AREAS is None:
         raise RuntimeError("the areas' migrations are not registered: call roughtrace.wiring.wire() before "
                            "opening or migrating a store")
+    from .schema import MIGRATIONS
+
     ordered = sorted((*MIGRATIONS, *_AREAS()), key=lambda m: m.version)
     versions = [m.version for m in ordered]
     if len(set(versions)) != len(versions):
