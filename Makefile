@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
 BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers
 
-.PHONY: setup demo test lint lock bench $(BENCHES) clean
+.PHONY: setup demo test lint typecheck lock bench $(BENCHES) clean
 
 # requirements.lock: what roughtrace needs to run; requirements-dev.lock: that plus tests, linters, benchmarks
 $(BIN)/roughtrace: requirements.lock requirements-dev.lock pyproject.toml setup.py src/roughtrace/ledger/_sha256.c src/roughtrace/store/_pgcopy.c
@@ -27,6 +27,10 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+
+# mypy --strict over the files [tool.mypy] in pyproject.toml lists (the test suite runs it too: tests/test_types.py)
+typecheck: setup
+	$(BIN)/mypy
 
 # Both locks again from pyproject.toml, by uv (each pin already in a lock is kept unless pyproject rules it out).
 lock:

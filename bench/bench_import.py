@@ -26,6 +26,9 @@ from pathlib import Path
 import duckdb
 
 from roughtrace.settings import ENGINE_MEMORY_LIMIT
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "import"

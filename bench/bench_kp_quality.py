@@ -29,6 +29,9 @@ from roughtrace.settings import Settings  # noqa: E402
 from roughtrace.store import open_store  # noqa: E402
 from roughtrace.valuation.kp import check_certificates  # noqa: E402
 from roughtrace.valuation.pricebook import build_price_book  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the composition root, as every entry point runs it
 
 
 def priced_store(label: str, overrides: dict, seed: int, settings: Settings, rebuild: bool):

@@ -30,6 +30,9 @@ import pyarrow.compute as pc
 
 from roughtrace.ledger import kernel, keys, log, merkle
 from roughtrace.store import open_store
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it
 
 OUT = Path(__file__).resolve().parent / "out" / "ledger"
 BATCH = 100_000

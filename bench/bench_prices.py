@@ -38,6 +38,9 @@ from roughtrace.pricing.schema import ensure_schema
 from roughtrace.pricing.settings import PRICE_MODEL_SAMPLE, PRICE_RIDGE
 from roughtrace.settings import Settings
 from roughtrace.store import open_store
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it
 
 OUT = Path(__file__).resolve().parent / "out"
 SEED = 42

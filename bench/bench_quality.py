@@ -55,10 +55,12 @@ from roughtrace.settings import Settings  # noqa: E402
 from roughtrace.sim import generate_market  # noqa: E402
 from roughtrace.sim.params import FLIPPER_BEHAVIOURS  # noqa: E402
 from roughtrace.store import open_store  # noqa: E402
-from roughtrace.valuation import settings as _valuation_settings  # noqa: E402,F401
 from roughtrace.valuation.kp import check_certificates  # noqa: E402
 from roughtrace.valuation.pricebook import build_price_book  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
 from test_checks_support import load_market_directory  # noqa: E402
+
+wire()  # the composition root, as every entry point runs it
 
 OUT = HERE / "out"
 BASE: dict[str, Any] = {"years": 2}

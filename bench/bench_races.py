@@ -25,6 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "races"
 PARTIES = "party_id,name,role,category,country\nDB,Producer,producer,,BW\nSH1,Cutter One,sightholder,manufacturer,IN\n"

@@ -15,6 +15,9 @@ import duckdb
 
 from roughtrace.domain import kinds
 from roughtrace.ledger.imports import leaf_chunks
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it
 
 ROWS_SQL = """CREATE TABLE r AS SELECT i AS _row, 'B' || i AS box_id, '2026-01' AS sight, DATE '2026-01-20' AS sale_date,
  'DB' AS seller_id, 'SH' || (i % 50) AS buyer_id, 'BW' AS origin, 'A-' || (i % 300) AS assortment, 'stones' AS model,

@@ -53,7 +53,9 @@ def import_market(out_dir: Path, rows: dict) -> None:
 
     from roughtrace.ingest import import_file
     from roughtrace.store import open_store
+    from roughtrace.wiring import wire
 
+    wire()  # the composition root, as every entry point runs it
     db = out_dir.with_suffix(".duckdb")
     db.unlink(missing_ok=True)
     store = open_store("duckdb:///" + str(db))

@@ -39,10 +39,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from roughtrace.settings import Settings  # noqa: E402
 from roughtrace.store import open_store  # noqa: E402
-from roughtrace.valuation import settings as _valuation_settings  # noqa: E402,F401
 from roughtrace.valuation.kp import check_certificates  # noqa: E402
 from roughtrace.valuation.pricebook import build_price_book, headline  # noqa: E402
 from roughtrace.valuation.schema import MIGRATION  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the composition root, as every entry point runs it
 
 OUT = ROOT / "bench" / "out"
 VALUATION_TABLES = tuple(re.search(r"CREATE TABLE (\w+)", ddl).group(1) for ddl in MIGRATION.statements)

@@ -22,6 +22,9 @@ from roughtrace.domain import kinds
 from roughtrace.domain.money import CARAT_PLACES, USD_PLACES
 from roughtrace.provenance import boxes
 from roughtrace.store import Store, open_store
+from roughtrace.wiring import wire
+
+wire()  # the composition root, as every entry point runs it: the areas' migrations and settings
 
 PG_URL = os.environ.get("ROUGHTRACE_TEST_PG")
 ENGINES = ["duckdb", "postgresql"]

@@ -20,6 +20,8 @@ KILLER = textwrap.dedent("""
     import os, signal, sys
     from roughtrace.ingest import import_file
     from roughtrace.store import open_store, postgres
+    from roughtrace.wiring import wire
+    wire()
     postgres.BULK_ROWS = 1_000  # a first load: PostgreSQL drops the stone index, to build it after the rows
     url, path, stage = sys.argv[1:4]
     store = open_store(url)

@@ -13,6 +13,7 @@ import pytest
 from roughtrace.errors import StoreError, UsageError
 from roughtrace.store import Store, open_store
 from roughtrace.store.migrations import all_migrations
+from roughtrace.store.port import BulkImport
 
 
 def test_migrate_is_idempotent_and_reports_the_version(store: Store) -> None:
@@ -42,6 +43,30 @@ def test_a_transaction_that_raises_leaves_nothing(store: Store) -> None:
     with store.transaction():
         store.execute("INSERT INTO meta VALUES (?, ?)", ("owner", "roughtrace"))
     assert store.query("SELECT value FROM meta WHERE key = ?", ("owner",)).column("value").to_pylist() == ["roughtrace"]
+
+
+def test_in_transaction_follows_the_outermost_block(store: Store) -> None:
+    assert not store.in_transaction()
+    with store.transaction():
+        with store.transaction():
+            assert store.in_transaction()
+        assert store.in_transaction()
+    assert not store.in_transaction()
+    with pytest.raises(RuntimeError), store.transaction(), store.transaction():
+        raise RuntimeError("the disk is full")
+    assert not store.in_transaction()
+
+
+def test_every_adapter_offers_the_whole_port(store: Store) -> None:
+    members = {name for protocol in (Store, BulkImport) for name in vars(protocol)
+               if not name.startswith("_")} | set(BulkImport.__annotations__) | set(Store.__annotations__)
+    assert {"import_engine", "reference", "write_from", "release_import_engine", "lock_for_append"} <= members
+    assert [name for name in sorted(members) if not hasattr(store, name)] == []
+    assert isinstance(store.writes_behind, bool) and isinstance(store.import_engine_is_store, bool)
+    with store.transaction():
+        store.lock_for_append("meta")
+        store.execute("INSERT INTO meta VALUES (?, ?)", ("owner", "roughtrace"))
+    assert store.rows("SELECT value FROM meta WHERE key = ?", ("owner",)) == [{"value": "roughtrace"}]
 
 
 def test_a_failing_statement_inside_a_transaction_rolls_back_the_rest(store: Store) -> None:

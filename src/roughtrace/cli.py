@@ -423,7 +423,10 @@ def run(command: Any, args: list[str], **extra: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: runs the app and leaves with its exit code."""
+    """Entry point: wires the areas in (`roughtrace.wiring`), runs the app and leaves with its exit code."""
+    from .wiring import wire
+
+    wire()
     sys.exit(run(app, list(sys.argv[1:] if argv is None else argv)))
 
 

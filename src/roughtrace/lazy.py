@@ -1,8 +1,8 @@
 """Public names of a package imported on first use.
 
 An area's package lists where each of its public names lives; importing the package (as every
-command does, to register the area's settings and schema) then loads none of its computations and
-their libraries until a name is asked for.
+command does, when the composition root reads the area's settings) then loads none of its
+computations and their libraries until a name is asked for.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Every setting roughtrace has, in one registry: name, default, type and help.
 
 The registry feeds the CLI (`--set NAME=VALUE`), environment variables (`ROUGHTRACE_<NAME>`),
-the docs (docs/settings.md is checked against it by a test) and, later, the API.
+the docs (docs/settings.md is checked against it by a test) and, later, the API. Each area lists
+its settings as a plain tuple (`<area>/settings.py`, `ingest/limits.py`); the composition root
+(`roughtrace.wiring.wire_settings`) gathers them here with `CORE`, so this module imports no area.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -72,38 +74,51 @@ class SettingError(UsageError):
 
 
 _REGISTRY: dict[str, Setting] = {}
+"""The settings the composition root registered, by name: empty until `roughtrace.wiring.wire()`."""
 
 
 def register(*settings: Setting) -> None:
-    """Add settings to the registry; each area's module registers its own at import."""
+    """Add settings to the registry (the composition root's call); registering one again is harmless,
+    two different settings of one name are a bug."""
     for setting in settings:
         if setting.name in _REGISTRY and _REGISTRY[setting.name] != setting:
             raise ValueError(f"setting {setting.name} registered twice")
-        _REGISTRY[setting.name] = setting
+    _REGISTRY.update((setting.name, setting) for setting in settings)
 
 
 def registry() -> Mapping[str, Setting]:
-    """Every registered setting by name, after each area's settings are loaded."""
-    from . import setting_areas  # noqa: F401  (registers every area's settings)
-
+    """Every registered setting by name; a RuntimeError before the composition root has run, since
+    a registry missing an area's settings would answer that they do not exist."""
+    if not _REGISTRY:
+        raise RuntimeError("no settings are registered: call roughtrace.wiring.wire() before building Settings")
     return dict(sorted(_REGISTRY.items()))
 
 
 class Settings:
-    """Resolved values: explicit overrides, then the environment, then the default.
+    """Resolved values: explicit overrides (flags), then the environment, then any further layers of
+    text values (a config file or the store's own settings, in the order given), then the default.
 
     A value, fixed when the Settings are built: the environment is read once, then, so every lookup
     of one Settings answers the same whatever `os.environ` does later (a command or a request builds
-    its own). A setting's environment text is parsed at its first lookup, so a bad value stops only
-    what reads it."""
+    its own). A setting's text is parsed at its first lookup, so a bad value stops only what reads
+    it."""
 
     __slots__ = ("_all", "_texts", "_values")
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+                 layers: Sequence[Mapping[str, str]] = ()) -> None:
+        """`overrides`: values by setting name (text is parsed, other values checked); `environ`:
+        the environment (`os.environ` when None), read for `ROUGHTRACE_<NAME>`; `layers`: text values
+        by setting name below the environment, the first winning."""
         self._all = registry()
         source = os.environ if environ is None else environ
-        self._texts: dict[str, str] = {name: source[setting.env_var] for name, setting in self._all.items()
-                                       if setting.env_var in source}
+        texts: dict[str, str] = {}
+        for layer in reversed(layers):
+            for name, text in layer.items():
+                self._lookup(name)
+                texts[name] = text
+        texts.update((name, source[setting.env_var]) for name, setting in self._all.items() if setting.env_var in source)
+        self._texts = texts
         self._values: dict[str, Any] = {}
         for name, value in (overrides or {}).items():
             setting = self._lookup(name)
@@ -218,7 +233,7 @@ store holding well over 10M outcome rows needs it raised (figures in docs/perfor
 MIN_MEMORY_LIMIT = "64MB"
 """The smallest import_memory_limit a setting may give: below it the engine cannot hold one batch."""
 
-register(
+CORE: tuple[Setting, ...] = (
     Setting("db", "duckdb:///roughtrace.duckdb", "The store: duckdb:///PATH (embedded) or postgresql://USER@HOST/DB.", "store",
             store_address),
     Setting("import_memory_limit", ENGINE_MEMORY_LIMIT, "Memory the import engine may use before it spills to disk, "
@@ -229,3 +244,4 @@ register(
             "import", at_least(0)),
     Setting("max_text_length", 1000, "Longest text value accepted in any column, in characters.", "import", at_least(1)),
 )
+"""The settings of the store and the import engine, which belong to no area."""

@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..wiring import wire
+
 if TYPE_CHECKING:
     from ..store import Store
+
+wire()  # every interface reaches the library through here: the areas are registered before any call
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ findings into risk per sightholder and per sight.
 from __future__ import annotations
 
 from ..lazy import lazy_names
-from . import settings as _settings  # noqa: F401  (registers the "checks" settings)
 
 _SOURCES = {
     "Finding": "findings", "Risk": "findings", "CHECKS": "registry", "assess": "verify", "box_findings": "verify",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ..domain.rough import SUSPECT_YIELD
-from ..settings import Setting, register
+from ..settings import Setting
 
 AREA = "checks"
 
@@ -84,5 +84,3 @@ SETTINGS: tuple[Setting, ...] = (
             "scores 10; medium 2; low 0.5; medium and low together never reach high).", AREA),
     Setting("checks_risk_medium", 2, "Risk score at or above which a sightholder is medium risk.", AREA),
 )
-
-register(*SETTINGS)

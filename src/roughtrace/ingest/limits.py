@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..settings import Setting, at_least, register
+from ..settings import Setting, at_least
 
 MiB = 1 << 20
 
@@ -54,7 +54,7 @@ class ReadLimits:
 
 _DEFAULT = ReadLimits()
 
-register(
+SETTINGS: tuple[Setting, ...] = (
     Setting("max_record_bytes", _DEFAULT.record_bytes, "Largest record a file may hold, in bytes (a CSV or JSON Lines line, "
             "a JSON object, a workbook row); a larger one refuses the file.", "import"),
     Setting("max_header_bytes", _DEFAULT.header_bytes, "Largest header line, in bytes; a longer one refuses the file.", "import"),

@@ -33,10 +33,10 @@ _CHUNK_ROWS = 1 << 20
 _STREAM_ROWS = 1 << 16
 """Rows of canonical text an import holds at once: a chunk's texts stream from the engine in
 batches this size, each hashed and let go."""
-_HASHED_AHEAD = {"postgresql": 2}
-"""Chunks an import hashes before the ledger first reads the store (64 MB of hashes at most): a
-PostgreSQL store may still be taking the batch's rows meanwhile (it writes them behind). A DuckDB
-store has written them already, so nothing is held ahead there."""
+_HASHED_AHEAD = 2
+"""Chunks an import hashes before the ledger first reads the store, when the store may still be
+taking the batch's rows meanwhile (`Store.writes_behind`); a store that has written them already
+has nothing held ahead."""
 
 
 def leaf_chunks(query: Callable[[str], pa.Table | pa.RecordBatchReader], dialect: str, kind: Kind, relation: str,
@@ -190,7 +190,7 @@ def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: 
     hashes already being made (`HashingBeside`)."""
     chunks = hashed if hashed is not None else leaf_chunks(
         lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
-    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD.get(store.engine, 0)))
+    ahead = deque(itertools.islice(chunks, _HASHED_AHEAD if store.writes_behind else 0))
     if not ledger_ready(store):
         return None
     summary = {

@@ -171,9 +171,8 @@ def rows_root(row_leaf_hashes: pa.Array | pa.ChunkedArray | np.ndarray | None) -
 
 
 def _lock(store: Store) -> None:
-    """Serialise appenders on PostgreSQL until the transaction ends (DuckDB has one writer)."""
-    if store.engine == "postgresql":
-        store.execute("LOCK TABLE ledger_heads IN SHARE ROW EXCLUSIVE MODE")
+    """Serialise appenders until the transaction ends."""
+    store.lock_for_append("ledger_heads")
 
 
 def _write_row_tree(store: Store, tree: int, chunks: Iterable[np.ndarray]) -> tuple[int, bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..settings import Setting, register
+from ..settings import Setting
 
 
 def _key_id_or_empty(value: Any) -> str:
@@ -43,4 +43,4 @@ ROTATE_KEY = Setting(
     _key_id_or_empty,
 )
 
-register(KEY_FILE, PUBLIC_KEY, ROTATE_KEY)
+SETTINGS: tuple[Setting, ...] = (KEY_FILE, PUBLIC_KEY, ROTATE_KEY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, one_of, register
+from ..settings import Setting, one_of
 
 PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year")
 
@@ -39,4 +39,3 @@ SETTINGS: tuple[Setting, ...] = (
     PRICE_PERIOD, PRICE_MIN_TRADES, PRICE_OUTLIER_IQR, PRICE_BAND_WIDTH, PRICE_RIDGE,
     PRICE_MODEL_SAMPLE,
 )
-register(*SETTINGS)

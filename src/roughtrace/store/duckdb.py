@@ -17,6 +17,7 @@ import pyarrow as pa
 from ..errors import StoreError
 from ..settings import ENGINE_MEMORY_LIMIT
 from . import migrations
+from .transactions import NestedTransactions
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -74,11 +75,13 @@ def _held(path: str, name: str) -> Iterator[None]:
         yield
 
 
-class DuckDBStore:
+class DuckDBStore(NestedTransactions):
     """A store in one DuckDB file. One writer at a time; readers in other processes open it
     read-only."""
 
     engine = "duckdb"
+    import_engine_is_store = True
+    writes_behind = False
 
     def __init__(self, path: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2,
                  read_only: bool = False, busy_wait: float = 0.0) -> None:
@@ -106,7 +109,6 @@ class DuckDBStore:
                                      "try again when it finishes (setting store_busy_wait: how long a reader waits)",
                                      code="store_busy") from None
                 time.sleep(0.2)
-        self._depth = 0
         self._prepared: dict[str, str] = {}
         self._own_locks: dict[str, threading.RLock] = {}
 
@@ -129,28 +131,19 @@ class DuckDBStore:
         with _held(os.path.realpath(self.path), name):
             yield
 
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost_transaction(self) -> Iterator[None]:
         self.con.execute("BEGIN TRANSACTION")
-        self._depth = 1
         try:
             yield
         except BaseException:
-            self._depth = 0
             self.con.execute("ROLLBACK")
             raise
-        self._depth = 0
         self.con.execute("COMMIT")
+
+    def lock_for_append(self, table: str) -> None:
+        """Nothing to hold: a DuckDB file has one writing process, and its connections write one
+        transaction at a time."""
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.con.execute(sql, list(params))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
 from ..errors import StoreError
 from .port import Store
-from .schema import MIGRATIONS, Migration
+
+if TYPE_CHECKING:  # the schema loads the input contract, which the composition root's registration has no use for
+    from .schema import Migration
 
 LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY,
@@ -13,15 +18,30 @@ LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-def all_migrations() -> tuple[Migration, ...]:
-    """The core schema and each area's own migration, in version order."""
-    from ..checks.schema import MIGRATION as checks
-    from ..ledger.schema import MIGRATIONS as ledger
-    from ..pricing.schema import MIGRATION as prices
-    from ..provenance.schema import MIGRATIONS as provenance
-    from ..valuation.schema import MIGRATION as valuation
+_AREAS: Callable[[], Iterable[Migration]] | None = None
+"""Where the areas' own migrations (`<area>/schema.py`) come from, registered by the composition root
+(`roughtrace.wiring.wire_migrations`): the store layer imports no area. Asked only when a store's
+schema is, so a command that opens no store loads no schema. None until registered."""
 
-    ordered = sorted((*MIGRATIONS, prices, *ledger, checks, valuation, *provenance), key=lambda m: m.version)
+
+def register_area_migrations(source: Callable[[], Iterable[Migration]]) -> None:
+    """Take the areas' part of the schema from `source` (the composition root's call). Registering
+    the same source again changes nothing; another one is a bug."""
+    global _AREAS
+    if _AREAS is not None and _AREAS is not source:
+        raise RuntimeError("the areas' migrations were registered twice, from different sources")
+    _AREAS = source
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """The core schema and each area's own migration, in version order. A RuntimeError when the
+    areas' migrations were never registered: without them a store would be migrated in part."""
+    if _AREAS is None:
+        raise RuntimeError("the areas' migrations are not registered: call roughtrace.wiring.wire() before "
+                           "opening or migrating a store")
+    from .schema import MIGRATIONS
+
+    ordered = sorted((*MIGRATIONS, *_AREAS()), key=lambda m: m.version)
     versions = [m.version for m in ordered]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a version: {versions}")

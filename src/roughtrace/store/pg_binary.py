@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 try:
-    from . import _pgcopy as native
+    from . import _pgcopy as native  # type: ignore[attr-defined]  # compiled: no source for mypy to read
 except ImportError:  # installed without a C compiler: the numpy path
     native = None
 
@@ -53,7 +53,7 @@ def encodable(arrow_type: pa.DataType, pg_type: str) -> bool:
         return pg_type == "bytea"
     if pa.types.is_integer(arrow_type):  # never narrowed: a value that does not fit is not sent
         bits = _INTEGER_BITS.get(pg_type, 0)
-        return arrow_type.bit_width < bits or (arrow_type.bit_width == bits and pa.types.is_signed_integer(arrow_type))
+        return bool(arrow_type.bit_width < bits or (arrow_type.bit_width == bits and pa.types.is_signed_integer(arrow_type)))
     if pa.types.is_floating(arrow_type):
         return arrow_type.bit_width > 16 and (pg_type == "double precision" or (pg_type == "real" and arrow_type.bit_width == 32))
     if pa.types.is_date32(arrow_type):
@@ -95,7 +95,7 @@ def encode(batch: pa.RecordBatch, pg_types: list[str]) -> pa.Buffer:
 
 def _native_spec(batch: pa.RecordBatch, pg_types: list[str]) -> list[tuple[int, int, object, object, object, int]] | None:
     """Each column as `_pgcopy.encode_rows` takes it, or None when one is of a kind it does not write."""
-    spec = []
+    spec: list[tuple[int, int, object, object, object, int]] = []
     for column, pg_type in zip(batch.columns, pg_types, strict=True):
         t = column.type
         if pa.types.is_null(t) or column.null_count == len(column):

@@ -1,22 +1,61 @@
 """The storage port: the one narrow interface every engine adapter implements.
 
 SQL handed to the port is written once for both engines: standard SQL with `?` placeholders.
+
+Two protocols: `BulkImport`, the hooks the import pipeline uses to check a file in an import engine
+(an in-process DuckDB connection) against the store and to write what it accepted, and `Store`,
+everything else a library module needs, which includes them (both adapters implement the whole
+`Store`). What differs between engines and matters to a caller is said by a capability
+(`writes_behind`, `import_engine_is_store`) or a method (`lock_for_append`), not by comparing
+`engine` names; `engine` names the SQL dialect, for the few queries written per dialect.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
+if TYPE_CHECKING:  # the port is named by the schema's modules, which the composition root loads at start-up
+    import duckdb
+    import pyarrow as pa
 
 
-class Store(Protocol):
+class BulkImport(Protocol):
+    """How an import checks a file against a store and writes its verdicts, without a Python loop
+    over rows: the file's records are typed and checked in an import engine, the store's rows they
+    refer to are made visible there (`reference`), and the accepted rows go into the store by the
+    engine's bulk path (`write_from`)."""
+
+    import_engine_is_store: bool
+    """Whether the import engine is the store's own connection (DuckDB): the store's tables are
+    visible to it as they are, and what it writes is part of the store's open transaction."""
+    writes_behind: bool
+    """Whether `write_from` inside a transaction may return while the store is still taking the rows
+    (PostgreSQL's COPY on a second thread): work that needs only the engine can go on meanwhile; the
+    next statement that reads the store waits for them."""
+
+    def import_engine(self) -> duckdb.DuckDBPyConnection:
+        """The engine one import checks its file in; hand it back with `release_import_engine`."""
+
+    def release_import_engine(self, engine: duckdb.DuckDBPyConnection) -> None:
+        """Let the engine go (and whatever it spilled to disk); nothing to do for the store's own."""
+
+    def reference(self, engine: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
+                  key_columns: tuple[str, ...], keys_relation: str) -> str:
+        """The name of an engine relation holding the store's `table` rows whose `key_columns`
+        match a row of the engine's `keys_relation` (at least those), typed as `columns` says."""
+
+    def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str, rows: int | None = None) -> None:
+        """Store the rows of the engine query `select_sql` (named as `table`'s columns) in `table`,
+        by the engine's bulk path; `rows`, when the caller knows it, is how many there are."""
+
+
+class Store(BulkImport, Protocol):
     """A roughtrace store: DuckDB (embedded, the default) or PostgreSQL (shared)."""
 
     url: str
     engine: str
-    """'duckdb' or 'postgresql'."""
+    """The SQL dialect: 'duckdb' or 'postgresql'."""
 
     def migrate(self) -> int:
         """Bring the schema to the newest version; returns that version."""
@@ -31,6 +70,11 @@ class Store(Protocol):
         """Hold `name` (an input kind, for its import) against every other holder of it in this
         store until the block ends, or the open transaction does: racing imports of one kind then
         check and write one after the other."""
+
+    def lock_for_append(self, table: str) -> None:
+        """Keep every other writer of `table` waiting until the open transaction ends, so what one
+        appends is read and extended by one writer at a time (nothing to do where the store has one
+        writer)."""
 
     def in_transaction(self) -> bool:
         """Whether a `transaction()` is open: what is written now is seen by this connection only."""
@@ -51,4 +95,3 @@ class Store(Protocol):
         (Arrow scan into DuckDB, COPY into PostgreSQL). Returns the number of rows written."""
 
     def close(self) -> None: ...
-

@@ -35,6 +35,7 @@ from ..errors import StoreError
 from ..settings import ENGINE_MEMORY_LIMIT
 from . import migrations, pg_binary
 from .duckdb import engine_connection
+from .transactions import NestedTransactions
 
 _PLACEHOLDER = re.compile(r"\?")
 COPY_CHUNK_ROWS = 100_000
@@ -59,8 +60,10 @@ def _pg_sql(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
-class PostgresStore:
+class PostgresStore(NestedTransactions):
     engine = "postgresql"
+    import_engine_is_store = False
+    writes_behind = True
 
     def __init__(self, url: str, memory_limit: str = ENGINE_MEMORY_LIMIT, threads: int = 2, read_only: bool = False) -> None:
         """Connect; with `read_only`, every transaction of the session is read-only, so a command
@@ -76,8 +79,6 @@ class PostgresStore:
             raise StoreError(f"cannot reach the PostgreSQL store: {reason}", code="store_unavailable") from None
         if read_only:
             self.con.execute("SET default_transaction_read_only = on")
-        self._depth = 0
-        self._tx: Any = None
         self._behind: _WriteBehind | None = None
         self._failure: BaseException | None = None
 
@@ -97,7 +98,7 @@ class PostgresStore:
         server's, released with the connection if the process dies."""
         self._settle()
         key = ("SELECT pg_advisory{}lock(%s, hashtext(current_schema() || '.' || %s))", (EXCLUSIVE_LOCKS, name))
-        if self._depth:
+        if self.in_transaction():
             with self.con.cursor() as cur:
                 cur.execute(key[0].format("_xact_"), key[1])
             yield
@@ -113,20 +114,9 @@ class PostgresStore:
             except psycopg.Error:  # a broken connection has let the lock go with it
                 pass
 
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost_transaction(self) -> Iterator[None]:
         self._settle()
-        self._depth = 1
         try:
             with self.con.transaction():
                 try:
@@ -136,8 +126,12 @@ class PostgresStore:
                     raise
                 self._settle()  # a write still going on finishes (or fails) before the commit
         finally:
-            self._depth = 0
             self._failure = None
+
+    def lock_for_append(self, table: str) -> None:
+        """A table lock readers pass and every other writer of `table` waits on, until the
+        transaction ends."""
+        self.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         if self._behind is not None:  # runs after the write, in order; an error is raised at the next wait
@@ -153,7 +147,7 @@ class PostgresStore:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
             names = [d.name for d in cur.description or []]
             rows = cur.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
         return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -307,7 +301,7 @@ class PostgresStore:
         if estimate and estimate[0]["n"] > 2 * rows:
             return False
         counted = self.rows(f"SELECT count(*) AS n FROM (SELECT 1 FROM {table} LIMIT {int(rows) + 1}) AS t")
-        return counted[0]["n"] <= rows
+        return bool(counted[0]["n"] <= rows)
 
     def write_from(self, engine: duckdb.DuckDBPyConnection, table: str, select_sql: str, rows: int | None = None) -> None:
         """Store the engine's rows (`rows` of them, when the caller knows). Inside a transaction
@@ -316,7 +310,7 @@ class PostgresStore:
         returns when they are stored. A bulk write rebuilds the table's indexes (`BULK_ROWS`)."""
         self._settle()
         reader = engine.sql(select_sql).to_arrow_reader(COPY_CHUNK_ROWS)
-        if not self._depth:
+        if not self.in_transaction():
             self._copy_in(table, reader.schema, reader)
             return
         rebuilt = self._indexes_to_rebuild(table, rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, at_least, one_of, register
+from ..settings import Setting, at_least, one_of
 
 AREA = "valuation"
 
@@ -197,7 +197,7 @@ KP_MIX_BAND = Setting(
     AREA,
 )
 
-ALL: tuple[Setting, ...] = (
+SETTINGS: tuple[Setting, ...] = (
     COST_MODEL, COST_MARGIN, COST_TABLE, TABLE_MARGIN,
     PRICEBOOK_PERIOD, PRICEBOOK_PRICE_DATE, PRICEBOOK_MAX_YIELD, PRICEBOOK_MIN_POLISHED_SHARE,
     PRICEBOOK_UPLIFT_GATE, PRICEBOOK_EXCLUDE_RISK, PRICEBOOK_PERIOD_MIN_BOXES, MIN_BOXES,
@@ -205,5 +205,3 @@ ALL: tuple[Setting, ...] = (
     KP_PRICE_CALIBRATION, KP_CALIBRATION_LINES,
     KP_STATISTICS_USD_PER_CARAT, KP_STATISTICS_RANGE, KP_MIX_BAND,
 )
-
-register(*ALL)
