@@ -25,7 +25,7 @@ from ..errors import FileRejected, Problem, RoughtraceError, UsageError
 from ..settings import Settings
 from ..store.port import Store
 from ..store.schema import SQL_TYPES
-from . import readers
+from . import read as readers
 from .limits import ReadLimits
 from .profile import MappingProfile
 from .rules import ALREADY_STORED, DUPLICATE_IN_FILE, PLAIN, RuleBook, message_sql, q, rule_book, typed_sql
