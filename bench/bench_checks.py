@@ -37,7 +37,10 @@ from roughtrace.provenance import trace  # noqa: E402
 from roughtrace.settings import Settings  # noqa: E402
 from roughtrace.sim import generate_market  # noqa: E402
 from roughtrace.store import open_store  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
 from test_checks_support import load_market_directory  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
 
 OUT = HERE / "out"
 LEVELS = ("high", "medium", "low")

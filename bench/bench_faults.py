@@ -194,6 +194,8 @@ PEAK = """
 import sys, time
 from pathlib import Path
 from roughtrace.errors import RoughtraceError
+from roughtrace.wiring import wire
+wire()
 started = time.perf_counter()
 kind, path, db = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 try:

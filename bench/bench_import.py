@@ -26,6 +26,9 @@ from pathlib import Path
 import duckdb
 
 from roughtrace.settings import ENGINE_MEMORY_LIMIT
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "import"

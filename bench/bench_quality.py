@@ -58,7 +58,10 @@ from roughtrace.store import open_store  # noqa: E402
 from roughtrace.valuation import settings as _valuation_settings  # noqa: E402,F401
 from roughtrace.valuation.kp import check_certificates  # noqa: E402
 from roughtrace.valuation.pricebook import build_price_book  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
 from test_checks_support import load_market_directory  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
 
 OUT = HERE / "out"
 BASE: dict[str, Any] = {"years": 2}

@@ -25,6 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "races"
 PARTIES = "party_id,name,role,category,country\nDB,Producer,producer,,BW\nSH1,Cutter One,sightholder,manufacturer,IN\n"

@@ -43,6 +43,9 @@ from roughtrace.valuation import settings as _valuation_settings  # noqa: E402,F
 from roughtrace.valuation.kp import check_certificates  # noqa: E402
 from roughtrace.valuation.pricebook import build_price_book, headline  # noqa: E402
 from roughtrace.valuation.schema import MIGRATION  # noqa: E402
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
 
 OUT = ROOT / "bench" / "out"
 VALUATION_TABLES = tuple(re.search(r"CREATE TABLE (\w+)", ddl).group(1) for ddl in MIGRATION.statements)

@@ -22,6 +22,7 @@ from .cli_errors import report
 from .cli_help import plain_help
 from .errors import Problem, RoughtraceError, UsageError, missing_module, problems_from
 from .settings import Settings, redacted, registry
+from .wiring import wire
 
 if TYPE_CHECKING:  # the store's modules load Arrow, which `--help` has no use for
     from .app import Context
@@ -421,6 +422,7 @@ def run(command: Any, args: list[str], **extra: Any) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app and leaves with its exit code."""
+    wire()
     sys.exit(run(app, list(sys.argv[1:] if argv is None else argv)))
 
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..wiring import wire
+
 if TYPE_CHECKING:
     from ..store import Store
+
+
+wire()  # the library's areas plugged together before any use case runs
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,23 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+
+
+class ImportEngineStore(Store, Protocol):
+    """A store an import writes to: the import engine (a DuckDB connection that checks the file's
+    records) and the bulk paths between it and the store. Both adapters implement it."""
+
+    def import_engine(self) -> Any:
+        """The DuckDB connection an import checks its records in: the store's own on DuckDB, a
+        private one in memory on PostgreSQL."""
+
+    def release_import_engine(self, engine: Any) -> None:
+        """Let go of an engine `import_engine` gave."""
+
+    def reference(self, engine: Any, table: str, columns: dict[str, str], key_columns: tuple[str, ...],
+                  keys_relation: str) -> str:
+        """The name of an engine relation holding the rows of the store's `table` (its `columns`,
+        typed as given) whose `key_columns` match a key in the engine's `keys_relation`, at least."""
+
+    def write_from(self, engine: Any, table: str, select_sql: str, rows: int | None = None) -> None:
+        """Write the rows the engine's `select_sql` gives to the store's `table` by the bulk path."""
