@@ -78,3 +78,15 @@ def test_wiring_registers_the_ledger_then_provenance_once() -> None:
     wire()
     assert hooks.REGISTRY.wired
     assert hooks.REGISTRY.names() == ["ledger", "provenance"]
+
+
+def test_wiring_loads_no_area_and_no_arrow() -> None:
+    """Every command wires at its start: registering the hooks must cost it nothing."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from roughtrace.wiring import wire; wire(); "
+            "print(sorted(m for m in sys.modules if m == 'pyarrow' or m.split('.')[:2] in "
+            "[['roughtrace', a] for a in ('ledger', 'provenance', 'checks', 'pricing', 'valuation')]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

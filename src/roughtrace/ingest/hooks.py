@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..domain.kinds import Kind
-from ..settings import Settings
-from ..store.port import Store
+if TYPE_CHECKING:  # registering a hook (every command's start) loads none of these
+    from ..domain.kinds import Kind
+    from ..settings import Settings
+    from ..store.port import Store
 
 
 class StoredBatch(Protocol):
