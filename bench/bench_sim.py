@@ -24,6 +24,10 @@ OUT = Path(__file__).resolve().parent / "out"
 GENERATE = """
 import json, sys
 from roughtrace.sim import generate_market
+
+from roughtrace.wiring import wire  # noqa: E402
+
+wire()  # the import's after-store hooks, as every entry point registers them
 m = generate_market(sys.argv[1], seed=int(sys.argv[2]), size=sys.argv[3], workers=int(sys.argv[4]),
                     **json.loads(sys.argv[5]))
 print(json.dumps({f.kind: f.rows for f in m.files}))

@@ -42,6 +42,13 @@ def _homed(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
             monkeypatch.delenv(variable)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Wire the library as every entry point does: the tests call its functions directly."""
+    from roughtrace.wiring import wire
+
+    wire()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def suite_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A home of the suite's own from its start: fixtures shared by a module's tests are made

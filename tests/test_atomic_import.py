@@ -95,9 +95,9 @@ def test_a_failure_while_the_ledger_hashes_beside_the_import_stores_nothing(mark
     """A DuckDB store's ledger hashes the rows on a second connection while the box records are
     made: a failure in either leaves the store as it was, no hashing thread running and no work
     tables behind; the same file then imports, and the ledger verifies it."""
-    from roughtrace.ingest import pipeline
     from roughtrace.ledger import audit
     from roughtrace.ledger import imports as ledger_imports
+    from roughtrace.provenance import boxes
 
     path = _outcomes(tmp_path, 5_000)
     before = _snapshot(market)
@@ -110,7 +110,7 @@ def test_a_failure_while_the_ledger_hashes_beside_the_import_stores_nothing(mark
         raise RuntimeError("the hashing failed")
         yield  # a generator, as leaf_chunks is
 
-    for target, name, replacement, message in ((pipeline, "_refresh_box_records", box_records_fail, "box records"),
+    for target, name, replacement, message in ((boxes, "refresh", box_records_fail, "box records"),
                                                (ledger_imports, "leaf_chunks", hashing_fails, "hashing")):
         with monkeypatch.context() as patched:
             patched.setattr(ledger_imports, "_BESIDE_CHUNK_ROWS", 500)  # more ranges than may wait: hashing blocks
@@ -122,7 +122,8 @@ def test_a_failure_while_the_ledger_hashes_beside_the_import_stores_nothing(mark
     if market.engine == "duckdb":
         assert market.rows("""SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'rt_import'
                               OR (temporary AND starts_with(table_name, 'rt_'))""") == [{"n": 0}]
-        assert market.rows("SELECT count(*) AS n FROM duckdb_views() WHERE temporary AND starts_with(view_name, 'rt_')") == [{"n": 0}]
+        assert market.rows("""SELECT count(*) AS n FROM duckdb_views() WHERE database_name = 'rt_import'
+                              OR (temporary AND starts_with(view_name, 'rt_'))""") == [{"n": 0}]
     result = import_file(market, "polished_outcomes", path)
     assert result.stored and result.rows_accepted == 5_000
     assert audit.verify(market).ok

@@ -13,8 +13,9 @@ import pytest
 
 from conftest import write
 from roughtrace.errors import FileRejected, UsageError
-from roughtrace.ingest import import_file, readers
+from roughtrace.ingest import import_file
 from roughtrace.ingest.profile import MappingProfile
+from roughtrace.ingest.read import source as reading
 from roughtrace.store import Store
 from test_import_support import GOOD, csv_text, imported, problems, stored
 
@@ -187,10 +188,10 @@ def test_a_record_over_the_largest_rejects_the_file_cleanly_naming_it(duck: Stor
     path = tmp_path / "parties.csv"
     with path.open("w", encoding="utf-8") as handle:
         handle.write(PARTIES_CSV)
-        handle.write('SH3,"' + "x" * (readers.CSV_BLOCK_BYTES + extra) + '",sightholder,dealer,BE\nSH4,Four,sightholder,dealer,BE\n')
+        handle.write('SH3,"' + "x" * (reading.CSV_BLOCK_BYTES + extra) + '",sightholder,dealer,BE\nSH4,Four,sightholder,dealer,BE\n')
     error = rejected(duck, "parties", path, "record_too_large")
     assert error.problems[0].row == 3
-    assert f"{readers.CSV_BLOCK_BYTES >> 20} MB" in error.problems[0].message
+    assert f"{reading.CSV_BLOCK_BYTES >> 20} MB" in error.problems[0].message
 
 
 def test_text_over_the_longest_allowed_rejects_the_record(duck: Store, tmp_path: Path) -> None:
@@ -229,9 +230,9 @@ def test_whitespace_around_values_is_trimmed_and_inside_kept(duck: Store, tmp_pa
     (["", ""], True),
 ])
 def test_a_column_is_plain_only_without_spaces_controls_or_non_ascii(values: list[str], plain: bool) -> None:
-    assert readers._all_plain(pa.array(values)) is plain
+    assert reading._all_plain(pa.array(values)) is plain
     padded = pa.array([" x "] + values + [" y "])
-    assert readers._all_plain(padded.slice(1, len(values))) is plain  # a slice sees its own bytes only
+    assert reading._all_plain(padded.slice(1, len(values))) is plain  # a slice sees its own bytes only
 
 
 # -- delimiters and headers ----------------------------------------------------------------------------------------
@@ -428,7 +429,7 @@ def test_a_file_that_does_not_exist(duck: Store, tmp_path: Path) -> None:
 def test_the_file_scan_gives_the_files_digest_and_quotes_and_names_a_failure(tmp_path: Path):
     import hashlib
 
-    from roughtrace.ingest.readers import FileScan
+    from roughtrace.ingest.read.source import FileScan
 
     path = tmp_path / "a.csv"
     path.write_bytes(b'stone_id,note\n1,"a ""b"""\n')

@@ -290,3 +290,27 @@ def test_amounts_typed_by_the_quick_test_are_those_the_rule_accepts(texts: list[
         by_rule = f"CASE WHEN regexp_full_match(v_x, {q(pattern)}) THEN TRY_CAST(v_x AS {sql_type}) END"
         got = con.execute(f"SELECT i, v_x, {typed_sql(column)} AS typed, {by_rule} AS ruled FROM t ORDER BY i").fetchall()
         assert [(v, typed) for _, v, typed, _ in got] == [(v, ruled) for _, v, _, ruled in got]
+
+
+def test_every_party_column_of_every_kind_has_its_reference_check() -> None:
+    from roughtrace.domain import kinds as contract
+    from roughtrace.ingest.stage2 import CHECKS, stage2_rules
+
+    assert set(CHECKS) == set(contract.KINDS)
+    for kind in contract.KINDS.values():
+        parties = {c.name for c in kind.columns if c.type == contract.PARTY}
+        assert {r.column for r in stage2_rules(kind) if r.code == "unknown_party"} == parties, kind.name
+        if kind.key:  # a kind with a key says what a second record of it means
+            assert {r.code for r in stage2_rules(kind)} >= {"duplicate_id", "already_stored"}, kind.name
+
+
+def test_out_of_memory_is_told_by_the_engines_exception_type_and_its_message_inside_another() -> None:
+    import duckdb
+
+    from roughtrace.ingest.pipeline import out_of_memory
+
+    assert out_of_memory(duckdb.OutOfMemoryException("anything"))
+    assert out_of_memory(duckdb.TransactionException("Failed to commit: Out of Memory Error: could not allocate"))
+    assert out_of_memory(duckdb.InvalidInputException("failed to pin block of size 256 KiB"))
+    assert not out_of_memory(duckdb.ConversionException("Could not convert string 'x' to INT32"))
+    assert not out_of_memory(ValueError("a bug"))

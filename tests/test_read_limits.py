@@ -189,7 +189,7 @@ def test_the_nesting_of_each_json_text_is_measured_outside_its_strings() -> None
 
     import pyarrow as pa
 
-    from roughtrace.ingest.readers import json_depths
+    from roughtrace.ingest.read.json_records import json_depths
 
     values = [{"a": [1, [2, {"b": "]]]"}]]}, "\\\"[[", [], {"k\\\\": ["\\\\"]}, None, [[[[["{"]]]]]]
     texts = pa.array([None if v is None else json.dumps(v, separators=(",", ":")) for v in values])

@@ -159,7 +159,7 @@ def test_roughtrace_debug_on_shows_the_traceback(tmp_path: Path, monkeypatch: py
 
 def test_an_internal_error_message_carries_no_traceback_or_code_paths(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    code_file = Path(cli_module.__file__).parent / "ingest" / "readers.py"
+    code_file = Path(cli_module.__file__).parent / "ingest" / "read" / "workbook.py"
     _internal_error(monkeypatch, f'Traceback (most recent call last):\n  File "{code_file}", line 612, in _open_xlsx\n'
                                  "    strings[int(index)]\nIndexError: list index out of range")
     code, out, _ = run(capsys, "--db", f"duckdb:///{tmp_path / 's.duckdb'}", "status", "--json")

@@ -1,30 +1,37 @@
 """The composition root: the one place the layers below are told about the areas above them.
 
-The store layer imports no area and the settings registry names none; `wire()` hands each its
-part: the areas' migrations to `store.migrations`, the areas' settings to `settings`. It is called
-by every entry point before it opens a store or builds `Settings`: `roughtrace.cli.main`, the use
-cases (`roughtrace.app`, on import), the test suite (`tests/conftest.py`) and the bench scripts.
-Calling it again changes nothing.
+The store layer and the import import no area, and the settings registry names none; `wire()`
+hands each its part: the areas' migrations to `store.migrations`, the areas' settings to
+`settings`, the import's after-store hooks to `ingest.hooks`. Every entry point calls it before it
+opens a store or builds `Settings`: `roughtrace.cli.main`, the use cases (`roughtrace.app`, on
+import), the test suite (`tests/conftest.py`) and the bench scripts. Calling it again changes
+nothing. Registration loads no area's libraries: each hook imports its area when it first runs.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .ingest.hooks import StoredBatch
     from .store.schema import Migration
 
+_LOCK = threading.Lock()
 _wired = False
 
 
 def wire() -> None:
-    """Register every area's parts with the layers below; idempotent."""
+    """Register every area's parts with the layers below, once per process."""
     global _wired
-    if _wired:
-        return
-    wire_migrations()
-    wire_settings()
-    _wired = True
+    with _LOCK:
+        if _wired:
+            return
+        wire_migrations()
+        wire_settings()
+        wire_import_hooks()
+        _wired = True
 
 
 def wire_migrations() -> None:
@@ -57,3 +64,37 @@ def wire_settings() -> None:
     from .valuation.settings import SETTINGS as valuation
 
     register(*CORE, *limits, *checks, *ledger, *prices, *valuation)
+
+
+# -- the import's after-store hooks -------------------------------------------------------------------
+def _ledger_after_store(batch: StoredBatch) -> Iterator[None]:
+    from .ledger import imports
+
+    return imports.after_store(batch)
+
+
+def _ledger_after_commit(batch: StoredBatch) -> None:
+    from .ledger import imports
+
+    imports.after_commit(batch)
+
+
+def _provenance_after_store(batch: StoredBatch) -> Iterator[None]:
+    from .provenance import boxes
+
+    return boxes.after_store(batch)
+
+
+def wire_import_hooks() -> None:
+    """What follows an import's store, in this order: the ledger begins hashing the batch's rows
+    (beside the rest, where it can), provenance rebuilds the records of the boxes the batch
+    touches, then the ledger logs the batch; once committed, the ledger confirms its head in the
+    witness. `import_file(..., ledger=False)` leaves out the hook named "ledger"."""
+    from .ingest import hooks
+
+    hooks.register("ledger", _ledger_after_store, _ledger_after_commit, reads_beside=True)
+    hooks.register("provenance", _provenance_after_store)
+    hooks.REGISTRY.mark_wired()
+
+
+__all__ = ["area_migrations", "wire", "wire_import_hooks", "wire_migrations", "wire_settings"]

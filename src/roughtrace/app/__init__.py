@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 wire()  # every interface reaches the library through here: the areas are registered before any call
 
 
+wire()  # the library's areas plugged together before any use case runs
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts in a call: a name and a role. The command line acts as its operator; the HTTP

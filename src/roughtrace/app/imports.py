@@ -32,7 +32,7 @@ def export_kind(context: Context, kind: str, path: Path, file_format: str | None
     """Write a kind's stored rows to `path` in a format the importer reads (by `file_format`, else
     the file's extension). Returns the format written and the rows."""
     from ..ingest.export import export_kind as write_kind
-    from ..ingest.readers import FORMATS, extension_format
+    from ..ingest.read import FORMATS, extension_format
 
     fmt = file_format or extension_format(path)
     if fmt is None or fmt not in FORMATS:

@@ -3,7 +3,8 @@
 Every rule has a stable code, the column it reports on, a predicate that is TRUE for a record that
 breaks it, and a message template in the trade's words (`{column}` placeholders show the value as
 the file wrote it). Stage 1 rules look at one record alone; stage 2 rules look at other records of
-the file or at the store (references, duplicates). Each rule is one bit of a record's problem mask.
+the file or at the store (references, duplicates) and are registered per kind in `stage2.py`, their
+SQL beside their messages. Each rule is one bit of a record's problem mask.
 """
 
 from __future__ import annotations
@@ -250,50 +251,7 @@ RECORD_RULES: dict[str, list[Rule]] = {
     ],
 }
 
-# -- stage 2: against other records and the store --------------------------------------------------
-STAGE2_RULES: dict[str, list[Rule]] = {
-    "parties": [],
-    "rough_sales": [
-        Rule("unknown_party", "seller_id", "", "seller '{seller_id}' is not a known party: load it in parties first", 2),
-        Rule("unknown_party", "buyer_id", "", "buyer '{buyer_id}' is not a known party: load it in parties first", 2),
-    ],
-    "polished_outcomes": [
-        Rule("unknown_party", "sightholder_id", "", "sightholder '{sightholder_id}' is not a known party: load it in parties first", 2),
-        Rule("unknown_box", "box_id", "", "box '{box_id}' is not a known rough sale: load it in rough_sales first", 2),
-        Rule("box_not_bought", "sightholder_id", "", "'{sightholder_id}' did not buy box '{box_id}': only the box's buyer reports its outcome", 2),
-        Rule("before_sale", "polished_date", "", "polished on {polished_date}, before box '{box_id}' was sold", 2),
-    ],
-    "rough_dispositions": [
-        Rule("unknown_party", "sightholder_id", "", "sightholder '{sightholder_id}' is not a known party: load it in parties first", 2),
-        Rule("unknown_party", "counterparty_id", "", "counterparty '{counterparty_id}' is not a known party: load it in parties first", 2),
-        Rule("unknown_box", "box_id", "", "box '{box_id}' is not a known rough sale: load it in rough_sales first", 2),
-        Rule("box_not_bought", "sightholder_id", "", "'{sightholder_id}' did not buy box '{box_id}': only the box's buyer declares what became of it", 2),
-        Rule("before_sale", "date", "", "dated {date}, before box '{box_id}' was sold", 2),
-    ],
-    "transactions": [],
-    "kp_certificates": [
-        Rule("header_mismatch", "certificate_id", "",
-             "the lines of certificate '{certificate_id}' disagree on its header fields (every column but hs_code, carats and value_usd must be the same on every line)", 2),
-    ],
-    "parcel_contents": [
-        Rule("unknown_certificate_line", "hs_code", "", "certificate '{certificate_id}' has no line with HS code {hs_code}: load the certificate first", 2),
-        Rule("over_line_carats", "carats", "", "{carats} ct would take the contents of certificate '{certificate_id}' line {hs_code} over the line's carats", 2),
-    ],
-}
-
-DUPLICATES: dict[str, tuple[str, str, str]] = {
-    # kind: (column reported, message for a second occurrence in the file, message for one already stored)
-    "parties": ("party_id", "party '{party_id}' appears again in this file with other values (the first is kept)",
-                "party '{party_id}' is already stored with other values"),
-    "rough_sales": ("box_id", "box '{box_id}' appears again in this file with other values (the first is kept)",
-                    "box '{box_id}' is already stored with other values"),
-    "polished_outcomes": ("stone_id", "stone '{stone_id}' ({lab}) from box '{box_id}' appears again in this file with other values (the first is kept)",
-                          "stone '{stone_id}' ({lab}) from box '{box_id}' is already stored with other values"),
-    "transactions": ("tx_id", "transaction '{tx_id}' appears again in this file with other values (the first is kept)",
-                     "transaction '{tx_id}' is already stored with other values"),
-    "kp_certificates": ("hs_code", "HS code {hs_code} appears again on certificate '{certificate_id}' with other values: a certificate carries each code once",
-                        "certificate '{certificate_id}' line {hs_code} is already stored with other values"),
-}
+# -- stage 2: the codes of identity, whose checks and messages live in `stage2.py` ---------------------
 DUPLICATE_IN_FILE, ALREADY_STORED = "duplicate_id", "already_stored"
 
 
@@ -346,10 +304,9 @@ def rule_book(kind: Kind, max_text_length: int, notation: Notation = PLAIN) -> R
     for column in kind.columns:
         rules += column_rules(column, max_text_length, notation)
     rules += RECORD_RULES.get(kind.name, [])
-    rules += STAGE2_RULES.get(kind.name, [])
-    if kind.name in DUPLICATES:
-        column, in_file, stored = DUPLICATES[kind.name]
-        rules += [Rule(DUPLICATE_IN_FILE, column, "", in_file, 2), Rule(ALREADY_STORED, column, "", stored, 2)]
+    from .stage2 import stage2_rules  # the checks are written over an import job, which needs the rule book
+
+    rules += stage2_rules(kind)
     if len(rules) > 127:
         raise ValueError(f"{kind.name} has more rules than a problem mask holds")
     return RuleBook(kind, tuple(rules), notation)

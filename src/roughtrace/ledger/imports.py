@@ -1,4 +1,4 @@
-"""The import pipeline's hook: log an accepted batch inside the import's transaction.
+"""The import's after-store hook: log an accepted batch inside the import's transaction.
 
 The row leaf hashes are computed from the accepted rows by the same function `verify` uses later on
 the stored rows (`leaf_chunks`), so an import and an audit can never disagree about what a row's
@@ -13,7 +13,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +27,9 @@ from .keys import load_signer
 from .log import record_batch
 from .merkle import HASH_SIZE
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from ..ingest.hooks import StoredBatch
 
 _CHUNK_ROWS = 1 << 20
 """Rows read at a time when hashing a batch: the text of a million rows at once, not of all."""
@@ -177,33 +180,58 @@ class HashingBeside:
         self._cursor.close()
 
 
-def record_import(store: Store, engine: Any, spec: Kind, source: Any, batch_id: int, result: Any, accepted: str,
+def record_import(store: Store, engine: Any, spec: Kind, batch: dict[str, Any], accepted: str,
                   settings: Settings | None = None, hashed: Iterator[np.ndarray] | None = None) -> dict[str, Any] | None:
-    """Log import batch `batch_id` of `spec` from file `source` and return its receipt as JSON
-    (None while the store has no ledger tables).
+    """Log an import's batch of `spec` and return its receipt as JSON (None while the store has no
+    ledger tables). `batch` holds its batch_id, file_name, file_sha256 and row counts (rows_read,
+    rows_accepted, rows_rejected, rows_unchanged).
 
-    Called by `ingest.import_file` after the batch's rows and its `batches` row are written;
-    `accepted` names the import engine's relation of exactly the rows written (typed as stored,
-    numbered by `_row`, their source_row). The rows are hashed there, in the DuckDB engine that
-    checked them, whatever the store: the canonical text is the same on every engine (tested),
-    and `verify` later recomputes it from the rows as stored. `hashed`, when given, yields the leaf
-    hashes already being made (`HashingBeside`)."""
+    Called once the batch's rows and its `batches` row are written; `accepted` names the import
+    engine's relation of exactly the rows written (typed as stored, numbered by `_row`, their
+    source_row). The rows are hashed there, in the DuckDB engine that checked them, whatever the
+    store: the canonical text is the same on every engine (tested), and `verify` later recomputes
+    it from the rows as stored. `hashed`, when given, yields the leaf hashes already being made
+    (`HashingBeside`)."""
     chunks = hashed if hashed is not None else leaf_chunks(
         lambda sql: engine.sql(sql).to_arrow_reader(_STREAM_ROWS), "duckdb", spec, accepted, "_row")
     ahead = deque(itertools.islice(chunks, _HASHED_AHEAD if store.writes_behind else 0))
     if not ledger_ready(store):
         return None
     summary = {
-        "batch_id": batch_id,
+        "batch_id": batch["batch_id"],
         "kind": spec.name,
-        "file_name": source.name,
-        "file_sha256": source.sha256,
-        "rows_read": result.rows_read,
-        "rows_accepted": result.rows_accepted,
-        "rows_rejected": result.rows_rejected,
-        "rows_unchanged": result.rows_unchanged,
+        "file_name": batch["file_name"],
+        "file_sha256": batch["file_sha256"],
+        "rows_read": batch["rows_read"],
+        "rows_accepted": batch["rows_accepted"],
+        "rows_rejected": batch["rows_rejected"],
+        "rows_unchanged": batch["rows_unchanged"],
         "row_encoding": ROW_ENCODING,
     }
     receipt = record_batch(store, summary, _resumed(ahead, chunks), load_signer(store, settings))
     witness.note(store, receipt.head, settings)
     return receipt.to_json()
+
+
+def after_store(batch: StoredBatch) -> Iterator[None]:
+    """The import hook: begin hashing the batch's rows beside the import when a second connection
+    can read them, let the hooks after this one run, then log the batch and hand its receipt over."""
+    beside = HashingBeside(batch.engine, batch.kind, batch.accepted) if batch.accepted_beside else None
+    try:
+        yield
+        batch.progress("hashing", 0, batch.counts["rows_new"])
+        summary = {"batch_id": batch.batch_id, "file_name": batch.file_name, "file_sha256": batch.file_sha256, **batch.counts}
+        batch.give_receipt(record_import(batch.store, batch.engine, batch.kind, summary, batch.accepted, batch.settings,
+                                         beside.chunks() if beside is not None else None))
+        batch.lap("ledger")
+        batch.progress("hashing", batch.counts["rows_new"], batch.counts["rows_new"])
+    finally:
+        if beside is not None:
+            beside.close()
+
+
+def after_commit(batch: StoredBatch) -> None:
+    """Once the import's transaction has committed, confirm its head in the witness (a head whose
+    import rolled back is never confirmed)."""
+    if batch.receipt is not None:
+        witness.committed(batch.store, batch.settings)

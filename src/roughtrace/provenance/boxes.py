@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -50,6 +50,9 @@ from ..checks.findings import Finding
 from ..checks.verify import FACT_ROW_CHECKS, fact_row_findings, local_box_findings, rule_settings
 from ..domain.rough import SUSPECT_YIELD
 from ..store.port import Store
+
+if TYPE_CHECKING:
+    from ..ingest.hooks import StoredBatch
 
 TABLE = "box_provenance"
 PARTS_OF_KIND: dict[str, tuple[str, ...]] = {
@@ -389,6 +392,16 @@ def refresh(store: Store, kind: str, batch_id: int, settings: Mapping[str, Any] 
     if condition is None or store.engine not in KEPT_ON:
         return 0
     return _write(store, (condition, (batch_id,) * condition.count("?")), PARTS_OF_KIND.get(kind, PARTS), settings)
+
+
+def after_store(batch: StoredBatch) -> Iterator[None]:
+    """The import hook: bring the records of the boxes the batch touches up to date, in the
+    import's transaction."""
+    batch.progress("box records", 0, None)
+    refresh(batch.store, batch.kind.name, batch.batch_id, batch.settings)
+    batch.lap("box_records")
+    batch.progress("box records", 0, 0)
+    yield
 
 
 def rebuild(store: Store, settings: Mapping[str, Any] | None = None) -> int:
