@@ -88,9 +88,8 @@ def test_two_imports_side_by_side_on_one_postgresql_schema(pg_store: Store, tmp_
 
 def test_two_imports_side_by_side_on_one_duckdb_file(tmp_path: Path) -> None:
     """Checked side by side in the engine's shared work database (a strict import with a bad row
-    checks as a logged import does, then stores nothing), then stored side by side. The ledger's
-    appends on a DuckDB file are left out of the second run: they take no lock between the
-    connections of one process."""
+    checks as a logged import does, then stores nothing), then stored side by side, each logged in
+    the ledger: the connections of one process write one transaction at a time."""
     url = f"duckdb:///{tmp_path / 'store.duckdb'}"
     store = open_store(url)
     try:
@@ -106,6 +105,6 @@ def test_two_imports_side_by_side_on_one_duckdb_file(tmp_path: Path) -> None:
         assert (cut.rows_read, cut.rows_accepted, cut.rows_rejected, cut.stored) == (30_000, 29_999, 1, False)
         assert [p.row for p in traded.errors] == [20_001] and [p.row for p in cut.errors] == [30_000]
         assert store.rows("SELECT count(*) AS n FROM duckdb_tables() WHERE database_name = 'rt_import'") == [{"n": 0}]
-        _both_land_whole(store, tmp_path, url, ledger=False)
+        _both_land_whole(store, tmp_path, url)
     finally:
         store.close()

@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,10 @@ _HOLDERS: dict[tuple[str, str], threading.RLock] = {}
 _HOLDERS_GUARD = threading.Lock()
 """One lock per (file, name) for the process: DuckDB opens a file once per process and hands every
 connection to it the same database."""
+
+
+WRITING = "writing transaction"
+"""The lock name a writing transaction on a file holds."""
 
 
 @contextmanager
@@ -133,17 +137,21 @@ class DuckDBStore(NestedTransactions):
 
     @contextmanager
     def _outermost_transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        """One writing transaction at a time among this process's connections to the file: they
+        share one database, whose transactions would otherwise meet only at commit, where the
+        later one fails (two appends to the ledger, an import and a logged decision)."""
+        with nullcontext() if self.path == ":memory:" else _held(os.path.realpath(self.path), WRITING):
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
 
     def lock_for_append(self, table: str) -> None:
-        """Nothing to hold: a DuckDB file has one writing process, and its connections write one
-        transaction at a time."""
+        """Nothing more to hold: the open transaction holds the file's writing lock (see
+        `_outermost_transaction`), and other processes are kept out by the file's own lock."""
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
         self.con.execute(sql, list(params))
