@@ -15,13 +15,14 @@ LEDGER_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
 
 def all_migrations() -> tuple[Migration, ...]:
     """The core schema and each area's own migration, in version order."""
+    from ..accounts.schema import MIGRATION as accounts
     from ..checks.schema import MIGRATION as checks
     from ..ledger.schema import MIGRATIONS as ledger
     from ..pricing.schema import MIGRATION as prices
     from ..provenance.schema import MIGRATIONS as provenance
     from ..valuation.schema import MIGRATION as valuation
 
-    ordered = sorted((*MIGRATIONS, prices, *ledger, checks, valuation, *provenance), key=lambda m: m.version)
+    ordered = sorted((*MIGRATIONS, prices, *ledger, checks, valuation, *provenance, accounts), key=lambda m: m.version)
     versions = [m.version for m in ordered]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a version: {versions}")
