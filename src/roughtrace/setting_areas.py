@@ -4,4 +4,5 @@ from .checks import settings as _checks  # noqa: F401
 from .ingest import limits as _limits  # noqa: F401
 from .ledger import settings as _ledger  # noqa: F401
 from .pricing import settings as _prices  # noqa: F401
+from .service import settings as _service  # noqa: F401
 from .valuation import settings as _valuation  # noqa: F401
