@@ -33,17 +33,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def load_market(store: Store, folder: Path, seed: int = 3, build: bool = True) -> Path:
-    """Generate a tiny market into `folder`, import every file, and build the price index and book."""
+def load_market(store: Store, folder: Path, key_file: Path, seed: int = 3, build: bool = True) -> Path:
+    """Generate a tiny market into `folder`, import every file (the ledger signed with `key_file`,
+    the key the server is then given), and build the price index and book."""
     from roughtrace.app.pricing import build_price_index
     from roughtrace.app.valuation import build_price_book
     from roughtrace.sim import generate_market
 
     generate_market(folder, seed=seed, size="small", **TINY_MARKET)
+    settings = Settings({"ledger_key_file": str(key_file)})
     for kind in KINDS_IN_ORDER:
-        assert import_file(store, kind, folder / f"{kind}.csv").ok
+        assert import_file(store, kind, folder / f"{kind}.csv", settings=settings).ok
     if build:
-        context = Context(store, Settings())
+        context = Context(store, settings)
         build_price_index(context)
         build_price_book(context)
     return folder

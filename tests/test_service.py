@@ -76,11 +76,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     server = None
     try:
         store.migrate()
-        load_market(store, folder / "market")
+        load_market(store, folder / "market", key_file=folder / "ledger-key.pem")
         parties = _pick(store)
         tokens = make_accounts(store, parties)
         revoke_account(Context(store, Settings()), "revoked")
-        server = start_server(url, folder, upload_max_bytes="200000")
+        server = start_server(url, folder, upload_max_bytes="200000", ledger_key_file=str(folder / "ledger-key.pem"))
         server.tokens = tokens
         yield server, parties, url
     finally:

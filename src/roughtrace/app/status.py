@@ -37,3 +37,11 @@ def store_status(context: Context) -> StoreStatus:
     return StoreStatus(redacted(store.url), store.engine, store.schema_version(),
                        {kind: _count(context, kind) for kind in KINDS}, _count(context, "batches"),
                        _count(context, "quarantine"))
+
+
+def readiness(context: Context) -> int:
+    """The store's schema version when the store answers and its schema is the one this roughtrace
+    needs; `StoreError` (store_not_initialised, schema_behind) otherwise. Runs no DDL."""
+    from ..store.migrations import require_current
+
+    return require_current(context.store)

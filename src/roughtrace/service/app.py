@@ -167,7 +167,8 @@ class AccessLog:
         finally:
             route = scope.get("route")
             access_log.info(json.dumps({
-                "method": scope["method"], "path": getattr(route, "path", None) or "(no route)",
+                "method": scope["method"], "path": getattr(route, "path", None) or (
+                    scope["path"] if scope["path"] in ("/openapi.json", "/docs", "/redoc") else "(no route)"),
                 "status": status["code"], "ms": round((time.perf_counter() - started) * 1000, 1),
                 "account": scope.get("state", {}).get("account_id")}))
 
@@ -199,7 +200,7 @@ def create_app(settings: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         stores = await run_in_threadpool(ServiceStores, settings)
-        worker = ImportWorker(stores, settings)
+        worker = ImportWorker(stores, settings, spool)
         await run_in_threadpool(worker.start)
         app.state.stores, app.state.worker, app.state.settings = stores, worker, settings
         try:
@@ -278,10 +279,9 @@ def create_app(settings: Any) -> FastAPI:
     @app.get("/readyz", summary="The store is reachable and its schema current", tags=["operations"],
              response_model=Answer, responses={503: {"model": ErrorBody, "description": "Not ready."}})
     def readyz(request: Request) -> Response:
-        from ..store.migrations import require_current
+        from ..app.status import readiness
 
-        with request.app.state.stores.reading() as store:
-            version = require_current(store)
+        version = read(request, Actor("readiness probe", "probe"), readiness)
         return answer({"status": "ready", "schema_version": version, "engine": request.app.state.stores.engine})
 
     @app.get("/v1/me", summary="The caller's account", tags=["accounts"], response_model=Answer, responses=_errors())

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
+from pathlib import Path
 from typing import Any
 
 from ..app import Actor, Context
@@ -21,8 +23,8 @@ class ImportWorker:
     """Runs queued import jobs on the store's writer. At start it takes up the jobs a previous run
     left queued or running; at stop it finishes the job under way and leaves the rest queued."""
 
-    def __init__(self, stores: ServiceStores, settings: Any) -> None:
-        self.stores, self.settings = stores, settings
+    def __init__(self, stores: ServiceStores, settings: Any, spool: Path) -> None:
+        self.stores, self.settings, self.spool = stores, settings, spool
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="roughtrace-imports", daemon=True)
         self._stopping = threading.Event()
@@ -31,9 +33,18 @@ class ImportWorker:
         return Context(self.stores.desk, self.settings, WORKER)  # type: ignore[arg-type]
 
     def start(self) -> None:
-        for job_id in pending_jobs(self._desk()):
+        pending = pending_jobs(self._desk())
+        for job_id in pending:
             self._queue.put(job_id)
+        self._clear_spool(set(pending))
         self._thread.start()
+
+    def _clear_spool(self, pending: set[str]) -> None:
+        """Remove what a stopped server left in the spool besides the queued jobs' files: bodies
+        cut off part-way, certificate files being tried."""
+        for folder in self.spool.iterdir() if self.spool.is_dir() else ():
+            if folder.is_dir() and folder.name not in pending:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def submit(self, job_id: str) -> None:
         self._queue.put(job_id)
