@@ -19,14 +19,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..app import Actor, Context
@@ -65,37 +63,29 @@ class UploadTooLarge(UsageError):
 
 
 # -- the shapes OpenAPI documents -------------------------------------------------------------------
-class Source(BaseModel):
-    file: str | None = None
-    row: int | None = None
-    column: str | None = None
-    line: int | None = None
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorBody", "type": "object", "required": ["ok", "errors"],
+    "description": 'The one error shape of every interface of roughtrace: {"ok": false, "errors": [...]}.',
+    "properties": {
+        "ok": {"type": "boolean", "const": False},
+        "errors": {"type": "array", "items": {
+            "type": "object", "required": ["code", "message", "source"],
+            "properties": {
+                "code": {"type": "string", "description": "A stable code: unauthorized, forbidden, box_not_found ..."},
+                "message": {"type": "string", "description": "A sentence a user can act on."},
+                "source": {"type": "object", "description": "Where in a file, when the problem is in one.",
+                           "properties": {"file": {"type": ["string", "null"]}, "row": {"type": ["integer", "null"]},
+                                          "column": {"type": ["string", "null"]}, "line": {"type": "integer"}}}}}}}}
+"""The error shape as JSON Schema, for OpenAPI."""
+
+ANSWER_SCHEMA: dict[str, Any] = {
+    "title": "Answer", "type": "object", "required": ["ok"], "additionalProperties": True,
+    "description": "A result: ok true and the result's own fields; amounts are exact decimal text, dates ISO 8601.",
+    "properties": {"ok": {"type": "boolean", "const": True}}}
 
 
-class ErrorItem(BaseModel):
-    code: str = Field(description="A stable code: unauthorized, forbidden, box_not_found, upload_too_large ...")
-    message: str = Field(description="A sentence a user can act on.")
-    source: Source
-
-
-class ErrorBody(BaseModel):
-    """The one error shape of every interface of roughtrace."""
-
-    ok: bool = Field(False, description="Always false.")
-    errors: list[ErrorItem]
-
-
-class Answer(BaseModel):
-    """A successful answer: `ok` true and the result's own fields (amounts as exact decimal text)."""
-
-    model_config = ConfigDict(extra="allow")
-    ok: bool = True
-
-
-class Note(BaseModel):
-    """A sightholder's answer to one of its findings."""
-
-    note: str = Field(description="What the sightholder says about the finding (1 to 4000 characters).")
+def _answers(status: int = 200, description: str = "The result.") -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": description, "content": {"application/json": {"schema": ANSWER_SCHEMA}}}}
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -103,9 +93,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
              403: "The caller's role may not do this.", 404: "Not there, or not the caller's to see (the same answer).",
              413: "The upload is larger than upload_max_bytes.", 422: "The file cannot be read as its format.",
              503: "The store cannot be reached or its schema is behind."}
-    described: dict[int | str, dict[str, Any]] = {s: {"model": ErrorBody, "description": words[s]} for s in (401, *statuses)}
-    described[500] = {"model": ErrorBody, "description": "An internal error (internal_error), never a traceback."}
-    return described
+    words[500] = "An internal error (internal_error), never a traceback."
+    return {s: {"description": words[s], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+            for s in (401, *statuses, 500)}
 
 
 def _status(exc: BaseException) -> int:
@@ -221,16 +211,17 @@ def create_app(settings: Any) -> FastAPI:
                     for e in exc.errors()]
         return problem_answer(problems, 400)
 
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "no_such_route", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem_answer([Problem(code, str(exc.detail))], exc.status_code)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = int(getattr(exc, "status_code", 500))
+        code = {404: "no_such_route", 405: "method_not_allowed"}.get(status, "http_error")
+        return problem_answer([Problem(code, str(getattr(exc, "detail", "")) or code.replace("_", " "))], status)
 
     app = FastAPI(
         title="roughtrace", version=__version__, lifespan=lifespan,
         description="The rough-diamond pipeline's service for producers, sightholders, KP authorities and retailers. "
                     "Every /v1 route needs `Authorization: Bearer TOKEN`; failures answer "
                     '`{"ok": false, "errors": [{"code", "message", "source"}]}`.',
-        exception_handlers={RequestValidationError: bad_request, StarletteHTTPException: http_error,
+        exception_handlers={RequestValidationError: bad_request, 404: http_error, 405: http_error,
                             Exception: library_error, RoughtraceError: library_error})
     app.add_middleware(AccessLog)
 
@@ -272,26 +263,26 @@ def create_app(settings: Any) -> FastAPI:
         return target, size
 
     # -- operations ----------------------------------------------------------------------------
-    @app.get("/healthz", summary="The process is up", tags=["operations"], response_model=Answer)
+    @app.get("/healthz", summary="The process is up", tags=["operations"])
     def healthz() -> Response:
         return answer({"status": "up"})
 
     @app.get("/readyz", summary="The store is reachable and its schema current", tags=["operations"],
-             response_model=Answer, responses={503: {"model": ErrorBody, "description": "Not ready."}})
+             responses={**_answers(), 503: _errors(503)[503]})
     def readyz(request: Request) -> Response:
         from ..app.status import readiness
 
         version = read(request, Actor("readiness probe", "probe"), readiness)
         return answer({"status": "ready", "schema_version": version, "engine": request.app.state.stores.engine})
 
-    @app.get("/v1/me", summary="The caller's account", tags=["accounts"], response_model=Answer, responses=_errors())
+    @app.get("/v1/me", summary="The caller's account", tags=["accounts"], responses={**_answers(), **_errors()})
     def me(actor: Caller) -> Response:
         return answer({"account_id": actor.account_id, "name": actor.name, "role": actor.role, "party_id": actor.party,
                        "country": actor.country})
 
     # -- imports -------------------------------------------------------------------------------
     @app.post("/v1/imports/{kind}", status_code=202, summary="Send a file of one input kind; it is queued as a job",
-              tags=["imports"], response_model=Answer, responses=_errors(400, 403, 413),
+              tags=["imports"], responses={**_answers(), **_errors(400, 403, 413)},
               openapi_extra={"requestBody": {"required": True, "description": "The file itself (CSV, XLSX, JSON, JSON Lines "
                                              "or Parquet), as the body: `curl --data-binary @file.csv`.",
                                              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
@@ -312,7 +303,7 @@ def create_app(settings: Any) -> FastAPI:
         return answer({"job": job.as_dict()}, 202)
 
     @app.get("/v1/jobs/{job_id}", summary="An upload's job: state, rows read, accepted and quarantined, problems, receipt",
-             tags=["imports"], response_model=Answer, responses=_errors(403, 404))
+             tags=["imports"], responses={**_answers(), **_errors(403, 404)})
     def job(request: Request, actor: Caller, job_id: str) -> Response:
         from ..app.jobs import job_status
 
@@ -320,7 +311,7 @@ def create_app(settings: Any) -> FastAPI:
         return answer({"job": found.as_dict()})
 
     @app.get("/v1/imports/{batch_id}/quarantine", summary="The rows an import batch quarantined, with their reasons",
-             tags=["imports"], response_model=Answer, responses=_errors(403, 404))
+             tags=["imports"], responses={**_answers(), **_errors(403, 404)})
     def quarantine(request: Request, actor: Caller, batch_id: int) -> Response:
         from ..app.quarantine import batch_quarantine
 
@@ -329,7 +320,7 @@ def create_app(settings: Any) -> FastAPI:
 
     # -- sightholders, boxes, stones ----------------------------------------------------------------
     @app.get("/v1/sightholders/risk", summary="The risk of the sightholders the caller may see, with findings",
-             tags=["verification"], response_model=Answer, responses=_errors(403))
+             tags=["verification"], responses={**_answers(), **_errors(403)})
     def risk(request: Request, actor: Caller,
              sight: Annotated[str | None, Query(description="Only findings about this sight's boxes.")] = None) -> Response:
         from ..app.verify import sightholder_risks
@@ -338,29 +329,31 @@ def create_app(settings: Any) -> FastAPI:
         return answer({"sight": view.sight, "sightholders": view.sightholders})
 
     @app.get("/v1/sightholders/{sightholder_id}", summary="One sightholder's risk, findings with evidence, and answers",
-             tags=["verification"], response_model=Answer, responses=_errors(403, 404))
+             tags=["verification"], responses={**_answers(), **_errors(403, 404)})
     def sightholder(request: Request, actor: Caller, sightholder_id: str) -> Response:
         from ..app.verify import sightholder_findings
 
         return answer({"sightholder": read(request, actor, lambda c: sightholder_findings(c, sightholder_id))})
 
     @app.post("/v1/findings/{finding_id}/answers", status_code=201, summary="A sightholder's answer to one of its findings",
-              tags=["verification"], response_model=Answer, responses=_errors(400, 403, 404))
-    def answer_finding(request: Request, actor: Caller, finding_id: str, body: Note) -> Response:
+              tags=["verification"], responses={**_answers(), **_errors(400, 403, 404)})
+    def answer_finding(request: Request, actor: Caller, finding_id: str,
+                       note: Annotated[str, Body(embed=True, description="What the sightholder says about the finding "
+                                                                         "(1 to 4000 characters).")]) -> Response:
         from ..app.verify import answer_finding as store_answer
 
-        given = write(request, actor, lambda c: store_answer(c, finding_id, body.note))
+        given = write(request, actor, lambda c: store_answer(c, finding_id, note))
         return answer({"answer": given.as_dict()}, 201)
 
     @app.get("/v1/boxes/{box_id}", summary="A box: its sale, reported outcome, dispositions and findings",
-             tags=["boxes"], response_model=Answer, responses=_errors(403, 404))
+             tags=["boxes"], responses={**_answers(), **_errors(403, 404)})
     def box(request: Request, actor: Caller, box_id: str) -> Response:
         from ..app.boxes import box_view
 
         return answer(read(request, actor, lambda c: box_view(c, box_id)).as_dict())
 
     @app.get("/v1/stones/{lab}/{report}/provenance", summary="A polished stone's provenance, by lab and report number",
-             tags=["provenance"], response_model=Answer, responses=_errors(403, 404))
+             tags=["provenance"], responses={**_answers(), **_errors(403, 404)})
     def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
         from ..app.provenance import stone_provenance
 
@@ -368,14 +361,14 @@ def create_app(settings: Any) -> FastAPI:
 
     # -- KP certificates ---------------------------------------------------------------------------
     @app.get("/v1/kp/certificates/{certificate_id}", summary="A KP certificate's lines checked against the price book",
-             tags=["kp"], response_model=Answer, responses=_errors(403, 404))
+             tags=["kp"], responses={**_answers(), **_errors(403, 404)})
     def certificate(request: Request, actor: Caller, certificate_id: str) -> Response:
         from ..app.kp import certificate_verdict
 
         return answer(read(request, actor, lambda c: certificate_verdict(c, certificate_id)).as_dict())
 
     @app.post("/v1/kp/certificates/check", summary="Check a certificate file before it is lodged (nothing stored)",
-              tags=["kp"], response_model=Answer, responses=_errors(400, 403, 413, 422),
+              tags=["kp"], responses={**_answers(), **_errors(400, 403, 413, 422)},
               openapi_extra={"requestBody": {"required": True, "description": "A kp_certificates file, as the body.",
                                              "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
     async def check_file(request: Request, actor: Caller,
@@ -399,7 +392,7 @@ def create_app(settings: Any) -> FastAPI:
 
     # -- prices ------------------------------------------------------------------------------------
     @app.get("/v1/prices/quote", summary="A polished stone's price per carat with its band", tags=["prices"],
-             response_model=Answer, responses=_errors(400, 403, 404))
+             responses={**_answers(), **_errors(400, 403, 404)})
     def quote(request: Request, actor: Caller,
               shape: Annotated[str, Query(description="round, oval, pear ...")],
               carat: Annotated[Decimal, Query(description="Weight in carats, e.g. 1.01.")],
@@ -415,7 +408,7 @@ def create_app(settings: Any) -> FastAPI:
         return answer({"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()})
 
     @app.get("/v1/prices/index", summary="The price index over time (headline, or one cell)", tags=["prices"],
-             response_model=Answer, responses=_errors(400, 403, 404))
+             responses={**_answers(), **_errors(400, 403, 404)})
     def index(request: Request, actor: Caller,
               shape_family: Annotated[str | None, Query(description="A cell's shape family (all four, or none).")] = None,
               size: Annotated[str | None, Query(description="A cell's size bracket.")] = None,
@@ -430,8 +423,8 @@ def create_app(settings: Any) -> FastAPI:
         rows = read(request, actor, lambda c: price_history(c, cell))  # type: ignore[arg-type]
         return answer({"cell": cell, "periods": rows})
 
-    @app.get("/v1/pricebook", summary="The rough price book, every level", tags=["prices"], response_model=Answer,
-             responses=_errors(403))
+    @app.get("/v1/pricebook", summary="The rough price book, every level", tags=["prices"],
+             responses={**_answers(), **_errors(403)})
     def pricebook(request: Request, actor: Caller) -> Response:
         from ..app.valuation import price_book
 
