@@ -371,3 +371,16 @@ def test_errors_keep_the_one_shape(served):
         _error(client.post("/v1/findings/f_x/answers", content=b"not json"), 400, "bad_request")
         _error(client.get("/v1/prices/index", params={"shape_family": "round"}), 400, "bad_option")
     assert not list((Path(server.log).parent / "spool").glob("*/*")), "a refused upload leaves nothing spooled"
+
+
+def test_a_sightholder_cannot_send_records_in_another_ones_name(served):
+    server, parties, _ = served
+    tag = uuid.uuid4().hex[:8]
+    posing = (OUTCOMES_HEADER + f"Y{tag},none,{parties['sh_b']},{parties['box_b']},,,2030-01-01,round,0.500,G,VS1,EX\n").encode()
+    with server.client("sh_a") as a, server.client("admin") as admin:
+        sent = a.post("/v1/imports/polished_outcomes", params={"file_name": "posing.csv"}, content=posing)
+        job = job_done(a, sent.json()["job"]["job_id"])
+        assert job["state"] == "failed" and job["errors"][0]["code"] == "not_your_records", job
+        assert job["batch_id"] is None and job["rows_accepted"] is None
+        stored = admin.post("/v1/imports/polished_outcomes", params={"file_name": "admin.csv"}, content=posing)
+        assert job_done(admin, stored.json()["job"]["job_id"])["rows_accepted"] == 1  # an admin sends for anyone

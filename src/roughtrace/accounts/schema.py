@@ -3,7 +3,7 @@
 - accounts: who may call the service: a role, the party it acts for, the country a KP authority
   answers for, the SHA-256 of its token (never the token), when it was made, expires and was revoked.
 - service_jobs: one row per accepted upload: its kind, the spooled file, the uploading account and
-  party, its state (queued, running, done, failed), and the import's result as JSON when done.
+  party and role, its state (queued, running, done, failed), and the import's result as JSON when done.
 - finding_answers: a sightholder's note on one of its findings, by the finding's stable id, with the
   ledger entry that logged it.
 """
@@ -32,6 +32,7 @@ JOBS_DDL = """CREATE TABLE service_jobs (
   spool_path VARCHAR NOT NULL,
   bytes BIGINT NOT NULL,
   account_id VARCHAR NOT NULL,
+  role VARCHAR NOT NULL,
   party_id VARCHAR,
   state VARCHAR NOT NULL,
   batch_id BIGINT,

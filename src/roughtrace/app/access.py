@@ -36,6 +36,14 @@ UPLOADS: dict[str, frozenset[str]] = {
 }
 """The input kinds each role may send; admin sends every kind, the others none."""
 
+OWN_COLUMNS: dict[tuple[str, str], str] = {
+    ("sightholder", "polished_outcomes"): "sightholder_id",
+    ("sightholder", "rough_dispositions"): "sightholder_id",
+    ("producer", "rough_sales"): "seller_id",
+}
+"""For a role and a kind it sends, the column that must name its own party in every record: a
+sightholder reports its own outcomes and dispositions, a producer its own sales."""
+
 READERS: dict[str, frozenset[str]] = {
     "boxes": frozenset({"producer", "sightholder"}),
     "risk": frozenset({"producer", "sightholder"}),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 STATES = ("queued", "running", "done", "failed")
 
-COLUMNS = ("job_id, kind, file_name, file_format, spool_path, bytes, account_id, party_id, state, batch_id, result, "
+COLUMNS = ("job_id, kind, file_name, file_format, spool_path, bytes, account_id, role, party_id, state, batch_id, result, "
            "submitted_at, started_at, finished_at")
 
 
@@ -39,6 +39,7 @@ class Job:
     spool_path: str
     bytes: int
     account_id: str
+    role: str
     party_id: str | None
     state: str
     batch_id: int | None
@@ -65,7 +66,7 @@ def _now() -> dt.datetime:
 
 def _job(row: dict[str, Any]) -> Job:
     return Job(row["job_id"], row["kind"], row["file_name"], row["file_format"], row["spool_path"], int(row["bytes"]),
-               row["account_id"], row["party_id"], row["state"], row["batch_id"],
+               row["account_id"], row["role"], row["party_id"], row["state"], row["batch_id"],
                json.loads(row["result"]) if row["result"] else None, row["submitted_at"], row["started_at"],
                row["finished_at"])
 
@@ -95,8 +96,9 @@ def submit_import(context: Context, job_id: str, kind: str, file_name: str, spoo
     may_send(context, kind)
     actor = context.actor
     context.store.execute(
-        f"INSERT INTO service_jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, NULL, ?, NULL, NULL)",
-        (job_id, kind, file_name, file_format, str(spool_path), size, actor.account_id or actor.name, actor.party, _now()))
+        f"INSERT INTO service_jobs ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, NULL, ?, NULL, NULL)",
+        (job_id, kind, file_name, file_format, str(spool_path), size, actor.account_id or actor.name, actor.role,
+         actor.party, _now()))
     job = _load(context, job_id)
     assert job is not None
     return job
@@ -119,6 +121,55 @@ def _finish(context: Context, job_id: str, state: str, batch_id: int | None, res
                           (state, batch_id, dumps(result), _now(), job_id))
 
 
+def foreign_records(path: Path, kind: str, role: str, party: str | None, file_format: str | None,
+                    settings: Any) -> list[Problem]:
+    """The problem of a file naming another party where its sender's role must name its own
+    (`access.OWN_COLUMNS`): one problem counting such records, with an example; none when every
+    record is the sender's, or when the file cannot be read (the import then says why)."""
+    import pyarrow.compute as pc
+
+    from ..domain.kinds import KINDS
+    from ..ingest import readers
+    from ..ingest.limits import ReadLimits
+    from ..ingest.pipeline import map_columns
+    from .access import OWN_COLUMNS
+
+    column = OWN_COLUMNS.get((role, kind))
+    if column is None:
+        return []
+    try:
+        source = readers.open_source(path, file_format, limits=ReadLimits.from_settings(settings))
+    except RoughtraceError:
+        return []
+    try:
+        at = map_columns(KINDS[kind], source, None)[0].positions.get(column)
+        if at is None:
+            return []
+        foreign, example = 0, None
+        for batch in source.reader(trim=frozenset({at})):
+            values = batch.column(at)
+            others = pc.fill_null(pc.not_equal(values, pa_scalar(party or "")), True)
+            count = int(pc.sum(pc.cast(others, "int64")).as_py() or 0)
+            if count and example is None:
+                example = pc.filter(values, others)[0].as_py()
+            foreign += count
+    except RoughtraceError:
+        return []
+    finally:
+        readers.close_source(source)
+    if not foreign:
+        return []
+    return [Problem("not_your_records", f"{foreign:,} records give {column} {example!r} or another party, not {party}: "
+                                        f"a {role} sends only its own {kind}; nothing was stored", file=path.name,
+                    column=column)]
+
+
+def pa_scalar(text: str) -> Any:
+    import pyarrow as pa
+
+    return pa.scalar(text, pa.string())
+
+
 def run_job(context: Context, job_id: str, importer: Store) -> Job:
     """Run a queued job: its file imported into `importer` (the service's one writing store), the
     job's state, counts, problems and receipt recorded through `context.store`, the spooled file
@@ -129,6 +180,11 @@ def run_job(context: Context, job_id: str, importer: Store) -> Job:
     if job is None or job.state not in ("queued", "running"):
         raise hidden("import job", job_id, "job_not_found")
     context.store.execute("UPDATE service_jobs SET state = 'running', started_at = ? WHERE job_id = ?", (_now(), job_id))
+    refused = foreign_records(Path(job.spool_path), job.kind, job.role, job.party_id, job.file_format, context.settings)
+    if refused:
+        _finish(context, job_id, "failed", None, {"ok": False, "errors": [p.as_dict() for p in refused]})
+        _unspool(Path(job.spool_path))
+        return _load(context, job_id)  # type: ignore[return-value]
     try:
         result = import_file(importer, job.kind, Path(job.spool_path), file_format=job.file_format,
                              settings=context.settings)
