@@ -42,6 +42,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, dict[st
 
 def test_a_server_on_duckdb_reads_while_it_imports(market):
     url, folder, tokens, _ = market
+    certificates = _count(url, "kp_certificates")
     server = start_server(url, folder, ledger_key_file=str(folder / "ledger-key.pem"))
     server.tokens = tokens
     try:
@@ -51,10 +52,16 @@ def test_a_server_on_duckdb_reads_while_it_imports(market):
             sent = producer.post("/v1/imports/parties", params={"file_name": "parties.csv"}, content=parties.encode())
             assert sent.status_code == 202
             assert producer.get("/v1/sightholders/risk").status_code == 200
+            draft = (folder / "market" / "kp_certificates.csv").read_text().splitlines()
+            header, first = draft[0], draft[1].split(",", 1)
+            trial = f"{header}\nBW99999999,{first[1]}\n".encode()
+            tried = producer.post("/v1/kp/certificates/check", params={"file_name": "draft.csv"}, content=trial)
+            assert tried.status_code == 200 and tried.json()["check"]["rows_accepted"] == 1, tried.text
             job = job_done(producer, sent.json()["job"]["job_id"])
             assert job["rows_accepted"] == 1, (job["state"], job["errors"])
     finally:
         server.stop()
+    assert _count(url, "kp_certificates") == certificates, "a certificate file tried is never stored"
 
 
 def test_an_upload_cut_off_by_a_killed_server_leaves_nothing(market):

@@ -147,16 +147,16 @@ class RiskView:
     sightholders: list[dict[str, Any]]
 
 
-def _answers(context: Context, finding_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    if not finding_ids:
+def _answers(context: Context, sightholders: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The answers given to the findings of `sightholders`, by finding id, oldest first."""
+    if not sightholders:
         return {}
-    table = context.store.query("SELECT answer_id, finding_id, account_id, note, answered_at, entry_index "
-                                "FROM finding_answers ORDER BY answered_at, answer_id")
-    wanted = set(finding_ids)
+    marks = ", ".join("?" for _ in sightholders)
+    rows = context.store.rows(f"SELECT answer_id, finding_id, account_id, note, answered_at, entry_index FROM finding_answers "
+                              f"WHERE sightholder_id IN ({marks}) ORDER BY answered_at, answer_id", tuple(sightholders))
     found: dict[str, list[dict[str, Any]]] = {}
-    for row in table.to_pylist():
-        if row["finding_id"] in wanted:
-            found.setdefault(row["finding_id"], []).append(row)
+    for row in rows:
+        found.setdefault(row["finding_id"], []).append(row)
     return found
 
 
@@ -164,7 +164,7 @@ def _risk_rows(context: Context, risks: list[Any]) -> list[dict[str, Any]]:
     from .boxes import finding_view
 
     names = party_names(context)
-    answers = _answers(context, [f.finding_id for r in risks for f in r.findings])
+    answers = _answers(context, [r.sightholder_id for r in risks if r.findings])
     return [{"sightholder_id": r.sightholder_id, "name": names.get(r.sightholder_id), "category": r.category,
              "risk": r.level, "score": r.score,
              "findings": [{**finding_view(f), "answers": answers.get(f.finding_id, [])} for f in r.findings]}
