@@ -216,8 +216,9 @@ def create_app(settings: Any) -> FastAPI:
         code = {404: "no_such_route", 405: "method_not_allowed"}.get(status, "http_error")
         return problem_answer([Problem(code, str(getattr(exc, "detail", "")) or code.replace("_", " "))], status)
 
+    # no /docs or /redoc: their pages load scripts from a CDN, and the service reaches no network
     app = FastAPI(
-        title="roughtrace", version=__version__, lifespan=lifespan,
+        title="roughtrace", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
         description="The rough-diamond pipeline's service for producers, sightholders, KP authorities and retailers. "
                     "Every /v1 route needs `Authorization: Bearer TOKEN`; failures answer "
                     '`{"ok": false, "errors": [{"code", "message", "source"}]}`.',
