@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -297,9 +298,13 @@ def create_app(settings: Any) -> FastAPI:
         await run_in_threadpool(lambda: may_send(context_for(None, actor), kind))
         job_id = new_job_id()
         path, size = await spooled(request, spool / job_id, _safe_name(file_name, kind))
-        job = await run_in_threadpool(
-            lambda: submit_import(context_for(request.app.state.stores.desk, actor), job_id, kind, _safe_name(file_name, kind),
-                                  path, size, file_format))
+        try:
+            job = await run_in_threadpool(
+                lambda: submit_import(context_for(request.app.state.stores.desk, actor), job_id, kind,
+                                      _safe_name(file_name, kind), path, size, file_format))
+        except BaseException:  # not queued: nothing of the upload is kept
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise
         request.app.state.worker.submit(job.job_id)
         return answer({"job": job.as_dict()}, 202)
 
