@@ -69,11 +69,13 @@ def test_an_upload_cut_off_by_a_killed_server_leaves_nothing(market):
     before = _count(url, "service_jobs"), _count(url, "parties")
     server = start_server(url, folder, ledger_key_file=str(folder / "ledger-key.pem"))
     port = int(server.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port)) as sending:
-        sending.sendall(b"POST /v1/imports/parties?file_name=p.csv HTTP/1.1\r\nHost: x\r\n"
-                        + f"Authorization: Bearer {tokens['producer']}\r\nContent-Length: 100000\r\n\r\n".encode()
-                        + b"party_id,name,role,category,country\n")
-        time.sleep(1)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as sending:
+            sending.sendall(b"POST /v1/imports/parties?file_name=p.csv HTTP/1.1\r\nHost: x\r\n"
+                            + f"Authorization: Bearer {tokens['producer']}\r\nContent-Length: 100000\r\n\r\n".encode()
+                            + b"party_id,name,role,category,country\n")
+            time.sleep(1)
+    finally:
         server.kill()
     assert (_count(url, "service_jobs"), _count(url, "parties")) == before
     start_server(url, folder, ledger_key_file=str(folder / "ledger-key.pem")).stop()
@@ -86,15 +88,17 @@ def test_an_import_under_way_when_the_server_is_killed_is_run_again_at_start(mar
     assert _count(url, "transactions") == 0
     server = start_server(url, folder, ledger_key_file=str(folder / "ledger-key.pem"))
     server.tokens = tokens
-    with server.client("producer") as producer:
-        sent = producer.post("/v1/imports/transactions", params={"file_name": "transactions.csv"},
-                             content=transactions.read_bytes())
-        assert sent.status_code == 202
-        job_id = sent.json()["job"]["job_id"]
-        deadline = time.monotonic() + 60
-        while producer.get(f"/v1/jobs/{job_id}").json()["job"]["state"] == "queued" and time.monotonic() < deadline:
-            time.sleep(0.02)
-    server.kill()
+    try:
+        with server.client("producer") as producer:
+            sent = producer.post("/v1/imports/transactions", params={"file_name": "transactions.csv"},
+                                 content=transactions.read_bytes())
+            assert sent.status_code == 202
+            job_id = sent.json()["job"]["job_id"]
+            deadline = time.monotonic() + 60
+            while producer.get(f"/v1/jobs/{job_id}").json()["job"]["state"] == "queued" and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        server.kill()
     held = _count(url, "transactions")
     assert held in (0, rows), "an import is stored whole or not at all"
     again = start_server(url, folder, ledger_key_file=str(folder / "ledger-key.pem"))
