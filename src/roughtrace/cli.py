@@ -142,6 +142,8 @@ AREAS = [
     Area("ledger", "roughtrace.ledger.cli", "app",
          "The tamper-evident log: signed tree heads, receipts and proofs (RFC 9162)."),
     Area("sim", "roughtrace.sim.cli", "app", "The market simulator: a deterministic market written as interchange files."),
+    Area("accounts", "roughtrace.accounts.cli", "app", "Accounts of the HTTP service: roles, parties and API tokens."),
+    Area("serve", "roughtrace.service.cli", "app", "Run the HTTP service (the API under /v1) for every party.", group=False),
 ]
 """Each capability's commands, mounted from its own package; the help here is what `--help` lists."""
 

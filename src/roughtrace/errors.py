@@ -23,6 +23,8 @@ boundary, to answer with `error_body()`. An exception outside the tree is a bug:
         ledger.heads.HeadError          head_invalid
         ledger.receipts.ReceiptError    receipt_invalid
       CannotRead, CannotWrite           a file a command was pointed at cannot be read or written
+      NotSignedIn                       unauthorized: no token, or one that is unknown, expired or revoked
+      NotAllowed                        forbidden: the caller's role may not do this at all
       ledger.keys.LedgerKeyError        the signing key cannot be found, made or read
       cli.AreaUnavailable               an area's commands cannot load
 """
@@ -107,6 +109,20 @@ class CannotWrite(RoughtraceError):
     """A file a command was asked to write cannot be written (no such folder, no permission, a full disk)."""
 
     code = "cannot_write"
+
+
+class NotSignedIn(RoughtraceError):
+    """A call to the service carries no token, or one that is unknown, expired or revoked."""
+
+    code = "unauthorized"
+
+
+class NotAllowed(RoughtraceError):
+    """The caller's role may not do this at all (a retailer uploading, a KP authority reading risk).
+    An object of a kind the role may see but this caller may not is `NotFound` instead, so that
+    whether it exists does not leak."""
+
+    code = "forbidden"
 
 
 @contextmanager

@@ -44,14 +44,15 @@ def wire_migrations() -> None:
 
 def area_migrations() -> tuple[Migration, ...]:
     """Each area's own migrations; their versions are the areas' own and never change (2-8: prices,
-    ledger, checks, valuation, provenance)."""
+    ledger, checks, valuation, provenance; 11: accounts and the service's jobs)."""
+    from .accounts.schema import MIGRATION as accounts
     from .checks.schema import MIGRATION as checks
     from .ledger.schema import MIGRATIONS as ledger
     from .pricing.schema import MIGRATION as prices
     from .provenance.schema import MIGRATIONS as provenance
     from .valuation.schema import MIGRATION as valuation
 
-    return (prices, *ledger, checks, valuation, *provenance)
+    return (prices, *ledger, checks, valuation, *provenance, accounts)
 
 
 def wire_settings() -> None:
@@ -60,10 +61,11 @@ def wire_settings() -> None:
     from .ingest.limits import SETTINGS as limits
     from .ledger.settings import SETTINGS as ledger
     from .pricing.settings import SETTINGS as prices
+    from .service.settings import SETTINGS as service
     from .settings import CORE, register
     from .valuation.settings import SETTINGS as valuation
 
-    register(*CORE, *limits, *checks, *ledger, *prices, *valuation)
+    register(*CORE, *limits, *checks, *ledger, *prices, *valuation, *service)
 
 
 # -- the import's after-store hooks -------------------------------------------------------------------

@@ -25,10 +25,14 @@ wire()  # the library's areas plugged together before any use case runs
 @dataclass(frozen=True)
 class Actor:
     """Who acts in a call: a name and a role. The command line acts as its operator; the HTTP
-    service passes the account behind each request."""
+    service passes the account behind each request, with the party it acts for and, for a KP
+    authority, the country it answers for (`app.access` says what each role may see)."""
 
     name: str
     role: str
+    party: str | None = None
+    account_id: str | None = None
+    country: str | None = None
 
 
 CLI_OPERATOR = Actor("cli", "operator")

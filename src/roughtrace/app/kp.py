@@ -89,3 +89,100 @@ def write_certificate_report(context: Context, certificate_id: str, path: Path) 
     from ..valuation.report import certificate_report_document
 
     return write(certificate_report_document(context.store, context.settings, certificate_id), path)
+
+
+# -- the service's views: one certificate for a caller allowed to see it, and a file before it is lodged --
+@dataclass(frozen=True)
+class CertificateView:
+    """A stored certificate's lines, each with its verdict, band and dollar gap. A view: nothing is
+    logged (`check_certificates` logs a set of verdicts as a decision)."""
+
+    certificate_id: str
+    lines: list[dict[str, Any]]
+    verdicts: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"certificate_id": self.certificate_id, "verdicts": self.verdicts, "lines": self.lines}
+
+
+def certificate_verdict(context: Context, certificate_id: str) -> CertificateView:
+    """One certificate's verdicts for a caller who may see it (`access.certificate_visible`); any
+    other is answered as for a certificate not in the store (certificate_not_found)."""
+    from ..valuation.kp import CertificateCheck, CheckRules, verdict_counts
+    from .access import certificate_visible, hidden, require
+
+    require(context.actor, "certificates")
+    heads = context.store.rows("SELECT exporting_country, importing_country FROM kp_certificates WHERE certificate_id = ?",
+                               (certificate_id,))
+    boxes = context.store.rows("SELECT seller_id, buyer_id FROM rough_sales WHERE kp_certificate_id = ?", (certificate_id,))
+    if not heads or not certificate_visible(context.actor, [h["exporting_country"] for h in heads],
+                                            [h["importing_country"] for h in heads], [b["seller_id"] for b in boxes],
+                                            [b["buyer_id"] for b in boxes]):
+        raise hidden("KP certificate", certificate_id, "certificate_not_found")
+    with CertificateCheck(context.store, CheckRules.from_settings(context.settings), [certificate_id]) as check:
+        checked = check.lines()
+    lines = sorted((with_gap(r) for r in checked.to_pylist()), key=LINE_SORTS["certificate"])
+    return CertificateView(certificate_id, lines, verdict_counts(checked))
+
+
+@dataclass(frozen=True)
+class CertificateFileCheck:
+    """A certificate file checked before it is lodged: how its rows would import (rows read,
+    accepted, the problems of the rejected ones) and each accepted line's verdict against the price
+    book. Nothing of it is stored."""
+
+    rows_read: int
+    rows_accepted: int
+    rows_rejected: int
+    problems: list[Problem]
+    lines: list[dict[str, Any]]
+    verdicts: dict[str, int]
+    already_lodged_as: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows_read": self.rows_read, "rows_accepted": self.rows_accepted, "rows_rejected": self.rows_rejected,
+                "already_lodged_as": self.already_lodged_as, "verdicts": self.verdicts, "lines": self.lines,
+                "errors": [p.as_dict() for p in self.problems]}
+
+
+def may_check_files(context: Context) -> None:
+    """`NotAllowed` unless the caller may have certificate files checked (asked before the file is read)."""
+    from .access import require
+
+    require(context.actor, "certificate_files")
+
+
+class _Undone(Exception):
+    """Raised inside the trial's transaction so that it rolls back."""
+
+
+def check_certificate_file(context: Context, path: Path, file_format: str | None = None) -> CertificateFileCheck:
+    """Check a KP certificate file before it is lodged: its rows go through the importer's every
+    rule and the check of their values, inside one transaction that is then rolled back (nothing
+    stored, nothing logged). The store must be a writable one; the trial holds the certificates'
+    import lock while it runs."""
+    from ..ingest import import_file
+    from ..valuation.kp import CertificateCheck, CheckRules, verdict_counts
+    from .access import require
+
+    require(context.actor, "certificate_files")
+    store = context.store
+    outcome: dict[str, Any] = {}
+    try:
+        with store.transaction():
+            result = import_file(store, "kp_certificates", path, file_format=file_format, settings=context.settings,
+                                 ledger=False)
+            outcome["result"] = result
+            if result.batch_id is not None and result.rows_accepted:
+                ids = store.query("SELECT DISTINCT certificate_id FROM kp_certificates WHERE batch_id = ?",
+                                  (result.batch_id,)).column("certificate_id").to_pylist()
+                with CertificateCheck(store, CheckRules.from_settings(context.settings), ids) as check:
+                    outcome["lines"] = check.lines()
+            raise _Undone
+    except _Undone:
+        pass
+    result = outcome["result"]
+    checked = outcome.get("lines")
+    lines = sorted((with_gap(r) for r in checked.to_pylist()), key=LINE_SORTS["certificate"]) if checked is not None else []
+    return CertificateFileCheck(result.rows_read, result.rows_accepted, result.rows_rejected, list(result.errors), lines,
+                                verdict_counts(checked) if checked is not None else {}, result.duplicate_of)

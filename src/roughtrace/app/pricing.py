@@ -46,7 +46,9 @@ def build_price_index(context: Context) -> IndexBuilt:
 def quote_stone(context: Context, stone: Stone) -> Quote:
     """One stone's price per carat in USD with its band, the trades behind it and the method."""
     from ..pricing.quotes import Quoter
+    from .access import require
 
+    require(context.actor, "prices")
     return Quoter.load(_store(context), context.settings).quote(stone)
 
 
@@ -94,5 +96,7 @@ def price_history(context: Context, cell: tuple[str, str, str, str] | None = Non
     """The headline index period by period with its change, or one cell's (shape family, size
     bracket, colour, clarity) median and quartiles; `NotFound` when there is nothing to show."""
     from ..pricing.history import history
+    from .access import require
 
+    require(context.actor, "prices")
     return history(_store(context), cell)

@@ -65,3 +65,18 @@ def export_quarantine(context: Context, path: Path, batch: int | None = None) ->
             cells += ["" if row.record.get(c) is None else str(row.record.get(c)) for c in columns]
             writer.writerow([spreadsheet_safe(c) for c in cells])
     return len(rows)
+
+
+def batch_quarantine(context: Context, batch: int) -> list[QuarantinedRow]:
+    """The rows one import batch quarantined, for the account that sent it through the service, its
+    party's other accounts, or an admin; any other caller is answered as for a batch that does not
+    exist (batch_not_found)."""
+    from .access import hidden, own_upload, require, sees_all
+
+    require(context.actor, "imports")
+    jobs = context.store.rows("SELECT account_id, party_id FROM service_jobs WHERE batch_id = ?", (batch,))
+    known = bool(jobs) or (sees_all(context.actor) and bool(
+        context.store.rows("SELECT batch_id FROM batches WHERE batch_id = ?", (batch,))))
+    if not known or not (sees_all(context.actor) or any(own_upload(context.actor, j["account_id"], j["party_id"]) for j in jobs)):
+        raise hidden("import batch", str(batch), "batch_not_found")
+    return quarantined(context, batch)

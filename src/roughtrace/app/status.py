@@ -51,3 +51,11 @@ def migrate_store(context: Context) -> SchemaCurrent:
     """Bring the store's schema to the newest version (applying each missing migration in order)."""
     store = context.store
     return SchemaCurrent(redacted(store.url), store.migrate())
+
+
+def readiness(context: Context) -> int:
+    """The store's schema version when the store answers and its schema is the one this roughtrace
+    needs; `StoreError` (store_not_initialised, schema_behind) otherwise. Runs no DDL."""
+    from ..store.migrations import require_current
+
+    return require_current(context.store)

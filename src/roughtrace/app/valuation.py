@@ -104,5 +104,7 @@ def price_book_entries(context: Context, assortment: str | None = None, origin: 
 def price_book(context: Context) -> list[dict[str, Any]]:
     """The whole stored price book, every level, in the book's order."""
     from ..valuation.pricebook import read_price_book
+    from .access import require
 
+    require(context.actor, "pricebook")
     return read_price_book(context.store).to_pylist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -32,6 +33,14 @@ class Finding:
     `expected` the expectation that was broken."""
     box_id: str | None = None
     sight: str | None = None
+
+    @property
+    def finding_id(self) -> str:
+        """A stable id for the finding: from what it is about (the check, the sightholder, the box
+        and the sight), not from its figures, so that it stays the same while more outcomes are
+        reported and a sightholder's answer stays attached to it."""
+        about = "\x1f".join((self.check, self.sightholder_id, self.box_id or "", self.sight or ""))
+        return "f_" + hashlib.sha256(about.encode("utf-8")).hexdigest()[:20]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -310,7 +310,7 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     names, inverse = np.unique(holders, return_inverse=True)
     aged_n = np.bincount(inverse, weights=aged.astype(float), minlength=len(names))
     uncovered_n = np.bincount(inverse, weights=uncovered.astype(float), minlength=len(names))
-    share = np.divide(uncovered_n, aged_n, out=np.zeros_like(aged_n), where=aged_n > 0)
+    share = np.divide(uncovered_n, aged_n, out=np.zeros_like(aged_n, dtype=float), where=aged_n > 0)
     flagged = np.flatnonzero((share > float(share_limit)) & (uncovered_n >= 2))
     # how sure: the chance of that many silent boxes at the market's own rate (all sightholders' boxes)
     market_rate = float(uncovered_n.sum() / max(aged_n.sum(), 1))
