@@ -129,9 +129,9 @@ def foreign_records(path: Path, kind: str, role: str, party: str | None, file_fo
     import pyarrow.compute as pc
 
     from ..domain.kinds import KINDS
-    from ..ingest import readers
+    from ..ingest import read as readers
     from ..ingest.limits import ReadLimits
-    from ..ingest.pipeline import map_columns
+    from ..ingest.mapping import map_columns
     from .access import OWN_COLUMNS
 
     column = OWN_COLUMNS.get((role, kind))
