@@ -1,0 +1,401 @@
+"""Disclosure control: which market figures may be returned to competitors, and the audit that proves it.
+
+A **magnitude table** holds, for each cell, every contributor's value of one or more magnitudes
+(rough carats bought, rough carats with an outcome, polished carats): `contributions[v, c, j]` is
+contributor c's value of magnitude v in cell j. Some cells are totals of others (a segment over
+every period, a period over every segment, the grand total); `relations` says which. A cell's
+published figure for magnitude v is the sum over contributors.
+
+What is published and how each rule applies:
+
+- **Totals** (each magnitude's sum in a cell, and the ratios of two totals such as the market
+  yield, polished carats / rough carats) are published only for cells that pass every primary rule
+  on every magnitude, and only when the audit finds that no suppressed cell can be narrowed:
+  * minimum contributors: at least `min_contributors` contributors with a value above zero;
+  * (n, k) dominance: the `dominance_n` largest contributors hold at most `dominance_k` percent of
+    the total;
+  * p% rule, judged by each contributor who knows its own value: the second largest can estimate
+    the largest by the total less its own value, so the rest (total - largest - second) must be at
+    least `p_percent` of the largest.
+  An empty cell (no contributor) reveals nobody's value and is published as zero.
+- **Quartiles** of a figure over contributors (yield, grade and size mix, processing days, where the
+  rough went) are order statistics, not sums: they are published only in a cell whose totals are
+  published, hence with at least `min_contributors` contributors; they name no one, and the
+  magnitudes they are formed from are protected by the totals' rules and audit.
+
+Secondary suppression (`protect`) hides complementary cells until the audit (`audit`) passes: for
+each contributor as an attacker, which knows its own value in every cell and sees every published
+cell of every period, a linear programme (HiGHS) bounds each suppressed total; from that interval,
+less its own value, it must not bound any other contributor's value to within p% (the upper bound
+at least (1 + p) times that value; with one other contributor in the cell, the lower bound at most
+(1 - p) times it). `require_safe` refuses a table that fails, naming each cell.
+
+Pure: numpy and scipy over whole arrays; loops run over cells and attackers, never over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from ..errors import Problem, RoughtraceError
+
+TOLERANCE = 1e-9
+"""Relative slack on float comparisons of carat figures (the linear programme works in float64)."""
+
+RULES = ("min_contributors", "dominance", "p_percent")
+"""The primary rules, in the order a suppressed cell names them."""
+
+
+class DisclosureRefused(RoughtraceError):
+    """A report would let a contributor narrow another's value: it is not published."""
+
+    code = "disclosure_refused"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The disclosure rules' parameters (percentages as Decimals, 85 = 85%)."""
+
+    min_contributors: int = 5
+    dominance_n: int = 2
+    dominance_k: Decimal = Decimal("85")
+    p_percent: Decimal = Decimal("10")
+
+    @property
+    def p(self) -> float:
+        return float(self.p_percent) / 100.0
+
+    @property
+    def k(self) -> float:
+        return float(self.dominance_k) / 100.0
+
+
+@dataclass(frozen=True)
+class Table:
+    """A magnitude table: cells with every contributor's values, and which cells total which."""
+
+    cells: tuple[Any, ...]
+    """Each cell's key (e.g. (segment, period), with '*' for a total over that dimension)."""
+    contributions: np.ndarray
+    """float64, shape (magnitudes, contributors, cells): each contributor's value in each cell."""
+    relations: tuple[tuple[int, tuple[int, ...]], ...]
+    """(total cell, the cells it sums): one linear equation each."""
+    magnitudes: tuple[str, ...] = ()
+    contributors: tuple[str, ...] = ()
+
+    @property
+    def totals(self) -> np.ndarray:
+        """Each magnitude's published figure per cell, shape (magnitudes, cells)."""
+        return self.contributions.sum(axis=1)
+
+    def index(self, cell: Any) -> int:
+        return self.cells.index(cell)
+
+
+def two_way(values: np.ndarray, rows: Sequence[Any], columns: Sequence[Any],
+            magnitudes: Sequence[str] = (), contributors: Sequence[str] = ()) -> Table:
+    """A table of `rows` x `columns` from `values` (magnitudes, contributors, rows, columns), with a
+    total per row (key (row, '*')), per column (('*', column)) and the grand total (('*', '*'))."""
+    v, c, r, k = values.shape
+    row_totals = values.sum(axis=3)
+    column_totals = values.sum(axis=2)
+    grand = values.sum(axis=(2, 3))
+    contributions = np.concatenate([values.reshape(v, c, r * k), row_totals, column_totals, grand[:, :, None]], axis=2)
+    cells = ([(row, col) for row in rows for col in columns] + [(row, "*") for row in rows]
+             + [("*", col) for col in columns] + [("*", "*")])
+    interior = np.arange(r * k).reshape(r, k)
+    row_base, column_base, grand_index = r * k, r * k + r, r * k + r + k
+    relations = ([(row_base + i, tuple(int(x) for x in interior[i])) for i in range(r)]
+                 + [(column_base + j, tuple(int(x) for x in interior[:, j])) for j in range(k)]
+                 + [(grand_index, tuple(range(row_base, row_base + r))),
+                    (grand_index, tuple(range(column_base, column_base + k)))])
+    return Table(tuple(cells), contributions.astype(np.float64), tuple(relations), tuple(magnitudes), tuple(contributors))
+
+
+def rule_failures(table: Table, rules: Rules) -> dict[str, np.ndarray]:
+    """Each primary rule's failing cells (boolean per cell, over every magnitude at once)."""
+    values = table.contributions
+    ranked = -np.sort(-values, axis=1)  # largest contributor first, per magnitude and cell
+    total = values.sum(axis=1)
+    count = (values > 0).sum(axis=1)
+    empty = count == 0
+    slack = TOLERANCE * np.maximum(total, 1.0)
+    top_n = ranked[:, :rules.dominance_n, :].sum(axis=1)
+    largest = ranked[:, 0, :]
+    second = ranked[:, 1, :] if ranked.shape[1] > 1 else np.zeros_like(largest)
+    failures = {
+        "min_contributors": (count < rules.min_contributors) & ~empty,
+        "dominance": (top_n > rules.k * total + slack) & ~empty,
+        "p_percent": (total - largest - second < rules.p * largest - slack) & ~empty,
+    }
+    return {rule: failing.any(axis=0) for rule, failing in failures.items()}
+
+
+def primary(table: Table, rules: Rules) -> np.ndarray:
+    """The cells some primary rule forbids publishing (boolean per cell)."""
+    failures = rule_failures(table, rules)
+    return np.logical_or.reduce([failures[rule] for rule in RULES])
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One suppressed (or published) cell an attacker can narrow: who, which magnitude, how far."""
+
+    cell: Any
+    magnitude: str
+    attacker: str
+    low: float
+    high: float
+    """The attacker's feasible interval for the cell's total."""
+
+    def problem(self) -> Problem:
+        return Problem("disclosure_refused", f"cell {self.cell} ({self.magnitude}): contributor {self.attacker} could "
+                       f"bound the total between {self.low:.3f} and {self.high:.3f}, within the p% rule of another "
+                       "contributor's value", column=str(self.cell))
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """Which cells are hidden, and why: the primary rules each breaks, or 'complementary'."""
+
+    table: Table
+    suppressed: np.ndarray
+    reasons: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def published(self) -> np.ndarray:
+        return ~self.suppressed
+
+    def reason(self, cell: Any) -> tuple[str, ...]:
+        return self.reasons.get(self.table.index(cell), ())
+
+
+def _components(table: Table, hidden: np.ndarray) -> tuple[np.ndarray, list[tuple[int, tuple[int, ...]]]]:
+    """Which hidden cells the relations tie together (a component label per cell; -1 for a published
+    one), and the relations that hold a hidden cell: only these constrain the hidden totals."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    m = len(table.cells)
+    binding = [(whole, parts) for whole, parts in table.relations if hidden[whole] or hidden[list(parts)].any()]
+    rows, cols = [], []
+    for row, (whole, parts) in enumerate(binding):
+        members = [c for c in (whole, *parts) if hidden[c]]
+        rows += [m + row] * len(members)
+        cols += members
+    size = m + len(binding)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    _, labels = connected_components(graph, directed=False)
+    return np.where(hidden, labels[:m], -1), binding
+
+
+def intervals(table: Table, suppressed: np.ndarray, magnitude: int, known: np.ndarray,
+              wanted: np.ndarray | None = None, solutions: np.ndarray | None = None,
+              sides: tuple[str, ...] = ("low", "high")) -> tuple[np.ndarray, np.ndarray]:
+    """The lowest and highest total of each cell an attacker can derive from the published cells and
+    the relations, knowing that each hidden cell holds at least `known` (its own value there): linear
+    programming (HiGHS), one pair of programmes per hidden cell over the hidden cells tied to it
+    (only the hidden cells `wanted` marks, when given; the others keep their published total).
+    `solutions`, when given (shape (2, cells, cells), filled with the totals), receives each
+    programme's solution: [0, j] the totals at cell j's lowest, [1, j] at its highest. `sides` says
+    which bounds to solve for (the other keeps the published total)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+
+    totals = table.totals[magnitude]
+    low, high = totals.astype(np.float64).copy(), totals.astype(np.float64).copy()
+    if not suppressed.any():
+        return low, high
+    component, binding = _components(table, suppressed)
+    labels = np.unique(component[component >= 0] if wanted is None else component[(component >= 0) & wanted])
+    for label in labels:
+        cells = np.flatnonzero(component == label)
+        position = {int(c): i for i, c in enumerate(cells)}
+        data, rows, cols, rhs = [], [], [], []
+        for row, (whole, parts) in enumerate(r for r in binding if any(int(c) in position for c in (r[0], *r[1])) ):
+            constant = 0.0
+            for cell, sign in ((whole, 1.0), *((p, -1.0) for p in parts)):
+                if cell in position:
+                    rows.append(row)
+                    cols.append(position[cell])
+                    data.append(sign)
+                else:
+                    constant += sign * float(totals[cell])
+            rhs.append(-constant)
+        equations = csr_matrix((data, (rows, cols)), shape=(len(rhs), len(cells)))
+        bounds = [(float(known[c]), None) for c in cells]
+        for i, cell in enumerate(cells):
+            if wanted is not None and not wanted[cell]:
+                continue
+            objective = np.zeros(len(cells))
+            objective[i] = 1.0
+            for sign, out in ((1.0, low), (-1.0, high)):
+                if ("low" if sign > 0 else "high") not in sides:
+                    continue
+                found = linprog(sign * objective, A_eq=equations, b_eq=np.asarray(rhs), bounds=bounds, method="highs")
+                if found.status == 3:  # unbounded: nothing caps the cell
+                    out[cell] = np.inf
+                elif found.status == 0:
+                    out[cell] = sign * found.fun
+                    if solutions is not None:
+                        solutions[int(sign < 0), cell, cells] = found.x
+                else:
+                    raise DisclosureRefused(f"the audit's linear programme for cell {table.cells[cell]} did not solve "
+                                            f"({found.message})")
+    return low, high
+
+
+def _needs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(contributors, cells): each contributor's largest other contributor's value in each cell, and
+    whether that other is the only one (then a lower bound on the total bounds it from below too)."""
+    ranked = -np.sort(-values, axis=0)
+    first = ranked[0]
+    second = ranked[1] if values.shape[0] > 1 else np.zeros_like(first)
+    # the largest contributor's largest other is the second; every other contributor's is the largest
+    top = np.argmax(values, axis=0)
+    largest_other = np.where(np.arange(values.shape[0])[:, None] == top[None, :], second[None, :], first[None, :])
+    count = (values > 0).sum(axis=0)
+    lone_other = (count[None, :] - (values > 0)) == 1
+    return largest_other, lone_other
+
+
+def _narrowed_above(values: np.ndarray, high: np.ndarray, rules: Rules) -> np.ndarray:
+    """Where a contributor's upper bound on the total, less its own value, comes within p% above the
+    largest other contributor's value."""
+    largest_other, _ = _needs(values)
+    slack = TOLERANCE * np.maximum(largest_other, 1.0)
+    return (largest_other > 0) & (high[None, :] - values < (1 + rules.p) * largest_other - slack)
+
+
+def _narrowed_below(values: np.ndarray, low: np.ndarray, rules: Rules) -> np.ndarray:
+    """Where a contributor facing one other contributor bounds the total from below, less its own
+    value, within p% under the other's value."""
+    largest_other, lone_other = _needs(values)
+    slack = TOLERANCE * np.maximum(largest_other, 1.0)
+    return (largest_other > 0) & lone_other & (low[None, :] - values > (1 - rules.p) * largest_other + slack)
+
+
+def _narrowed(values: np.ndarray, low: np.ndarray, high: np.ndarray, rules: Rules) -> np.ndarray:
+    """(contributors, cells): where a contributor, knowing its own values and that each cell's total
+    lies in [low, high], bounds another contributor's value to within p%."""
+    return _narrowed_above(values, high, rules) | _narrowed_below(values, low, rules)
+
+
+def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]:
+    """Every (cell, magnitude, attacker) where the attacker, from everything published plus its own
+    values, bounds another contributor's value in the cell to within p%: for a published cell its
+    interval is the figure itself, for a suppressed one the linear programme's. Also every published
+    cell breaking a primary rule (attacker '*').
+
+    The programmes are first solved once with every hidden cell known to hold at least its second
+    largest contributor's value: every attacker that is not the largest contributor of a hidden cell
+    knows no more than that, so its own intervals are at least as wide. Only the largest contributors
+    of hidden cells, and attackers that this view does not clear, get programmes of their own."""
+    found: list[Breach] = []
+    failures = rule_failures(table, rules)
+    broken = np.logical_or.reduce([failures[rule] for rule in RULES]) & ~suppressed
+    totals = table.totals
+    for j in np.flatnonzero(broken):
+        found.append(Breach(table.cells[j], "primary rules", "*", float(totals[0, j]), float(totals[0, j])))
+    values = table.contributions
+    for v in range(values.shape[0]):
+        mine = values[v]  # contributors x cells
+        ranked = -np.sort(-mine, axis=0)
+        hidden_first = np.where(suppressed, ranked[0], 0.0)
+        hidden_second = np.where(suppressed, ranked[1] if mine.shape[0] > 1 else 0.0, 0.0)
+        # knowing every hidden cell's largest value leaves intervals no attacker's own knowledge widens:
+        # its highs bound every attacker's highs from below
+        _, high = intervals(table, suppressed, v, hidden_first, sides=("high",))
+        doubtful = _narrowed_above(mine, high, rules)
+        # knowing the second largest: an attacker whose own values the lowest solutions respect reaches them
+        solutions = np.broadcast_to(totals[v].astype(np.float64), (2, len(table.cells), len(table.cells))).copy()
+        low, _ = intervals(table, suppressed, v, hidden_second, solutions=solutions, sides=("low",))
+        slack = TOLERANCE * np.maximum(mine, 1.0)
+        reaches = ((solutions[0][None, :, :] >= (mine - slack)[:, None, :]) | ~suppressed[None, None, :]).all(axis=2)
+        _, lone_other = _needs(mine)
+        doubtful |= _narrowed_below(mine, low, rules) | (lone_other & ~reaches & suppressed[None, :])
+        attackers = np.flatnonzero(doubtful.any(axis=1))
+        if attackers.size == 0:
+            continue
+        known = np.where(suppressed[None, :], mine[attackers], 0.0)
+        groups, group_of = np.unique(known, axis=0, return_inverse=True)
+        group_of = np.asarray(group_of).reshape(-1)
+        magnitude = table.magnitudes[v] if table.magnitudes else str(v)
+        for g, own in enumerate(groups):
+            members = attackers[group_of == g]
+            low, high = intervals(table, suppressed, v, own, doubtful[members].any(axis=0) & suppressed)
+            narrowed = _narrowed(mine, low, high, rules)
+            for a in members:
+                name = table.contributors[a] if table.contributors else str(a)
+                found += [Breach(table.cells[j], magnitude, name, float(low[j]), float(high[j]))
+                          for j in np.flatnonzero(narrowed[a])]
+    return found
+
+
+def audit(table: Table, suppression: Suppression, rules: Rules) -> list[Problem]:
+    """Every problem the audit finds with publishing `suppression`'s pattern (none: it may go out)."""
+    return [b.problem() for b in breaches(table, suppression.suppressed, rules)]
+
+
+def require_safe(table: Table, suppression: Suppression, rules: Rules) -> None:
+    """Refuse (`DisclosureRefused`, one problem per breach) a pattern the audit fails."""
+    problems = audit(table, suppression, rules)
+    if problems:
+        raise DisclosureRefused(problems)
+
+
+def _relation_partners(table: Table) -> list[set[int]]:
+    partners: list[set[int]] = [set() for _ in table.cells]
+    for whole, parts in table.relations:
+        members = (whole, *parts)
+        for cell in members:
+            partners[cell].update(members)
+    return partners
+
+
+def protect(table: Table, rules: Rules) -> Suppression:
+    """Primary suppression by the rules, then complementary cells until the audit passes: first no
+    relation with a single hidden cell (it would follow by subtraction), then, for each cell the audit
+    still finds narrowable, the smallest published cell sharing a relation with it. Raises
+    `DisclosureRefused` when no complement is left to hide."""
+    failures = rule_failures(table, rules)
+    suppressed = np.logical_or.reduce([failures[rule] for rule in RULES]).copy()
+    reasons = {int(j): tuple(rule for rule in RULES if failures[rule][j]) for j in np.flatnonzero(suppressed)}
+    size = table.totals[0]
+    partners = _relation_partners(table)
+
+    def hide(j: int) -> None:
+        suppressed[j] = True
+        reasons.setdefault(j, ("complementary",))
+
+    def smallest_open(candidates: Sequence[int]) -> int | None:
+        open_cells = [c for c in candidates if not suppressed[c]]
+        return min(open_cells, key=lambda c: (size[c], c)) if open_cells else None
+
+    changed = True
+    while changed:
+        changed = False
+        for whole, parts in table.relations:
+            members = (whole, *parts)
+            if sum(bool(suppressed[c]) for c in members) == 1:
+                pick = smallest_open(members)
+                if pick is not None:
+                    hide(pick)
+                    changed = True
+    while True:
+        found = breaches(table, suppressed, rules)
+        if not found:
+            return Suppression(table, suppressed, reasons)
+        progressed = False
+        for cell in dict.fromkeys(b.cell for b in found):
+            j = table.index(cell)
+            pick = smallest_open(sorted(partners[j] - {j}))
+            if pick is not None:
+                hide(pick)
+                progressed = True
+        if not progressed:
+            raise DisclosureRefused([b.problem() for b in found])
