@@ -193,30 +193,39 @@ def _components(table: Table, hidden: np.ndarray) -> tuple[np.ndarray, list[tupl
     return np.where(hidden, labels[:m], -1), binding
 
 
-def intervals(table: Table, suppressed: np.ndarray, magnitude: int, known: np.ndarray,
-              wanted: np.ndarray | None = None, solutions: np.ndarray | None = None,
-              sides: tuple[str, ...] = ("low", "high")) -> tuple[np.ndarray, np.ndarray]:
-    """The lowest and highest total of each cell an attacker can derive from the published cells and
-    the relations, knowing that each hidden cell holds at least `known` (its own value there): linear
-    programming (HiGHS), one pair of programmes per hidden cell over the hidden cells tied to it
-    (only the hidden cells `wanted` marks, when given; the others keep their published total).
-    `solutions`, when given (shape (2, cells, cells), filled with the totals), receives each
-    programme's solution: [0, j] the totals at cell j's lowest, [1, j] at its highest. `sides` says
-    which bounds to solve for (the other keeps the published total)."""
-    from scipy.optimize import linprog
-    from scipy.sparse import csr_matrix
+BATCH_VARIABLES = 40_000
+"""Most variables in one call of the solver: programmes of one component are solved side by side as
+one block-diagonal programme (their optima are independent), up to this size."""
 
-    totals = table.totals[magnitude]
-    low, high = totals.astype(np.float64).copy(), totals.astype(np.float64).copy()
-    if not suppressed.any():
+
+def intervals_many(table: Table, suppressed: np.ndarray, magnitude: int, known: np.ndarray, wanted: np.ndarray,
+                   sides: tuple[str, ...] = ("low", "high"),
+                   solutions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each of several attackers (rows of `known`: its lower bound on each hidden cell, its own
+    value there), the lowest and highest total of each hidden cell `wanted` marks that it can derive
+    from the published cells and the relations: linear programming (HiGHS), one programme per
+    attacker, cell and side over the hidden cells the relations tie to that cell. Returns (low, high),
+    each (attackers, cells); cells not solved keep their published total, and a side nothing caps is
+    infinite. `sides` chooses which bounds to solve for. `solutions`, when given (shape (cells, cells),
+    filled with the totals, one attacker only), receives each lowest programme's solution: row j holds
+    the totals at cell j's lowest."""
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix, identity, kron
+
+    totals = table.totals[magnitude].astype(np.float64)
+    attackers = known.shape[0]
+    low, high = np.tile(totals, (attackers, 1)), np.tile(totals, (attackers, 1))
+    wanted = wanted & suppressed[None, :]
+    if not wanted.any():
         return low, high
+    cap = 4.0 * float(np.abs(totals).sum()) + 1.0  # beyond any total the relations allow but for an uncapped one
     component, binding = _components(table, suppressed)
-    labels = np.unique(component[component >= 0] if wanted is None else component[(component >= 0) & wanted])
-    for label in labels:
+    signs = [sign for sign, side in ((1.0, "low"), (-1.0, "high")) if side in sides]
+    for label in np.unique(component[wanted.any(axis=0) & (component >= 0)]):
         cells = np.flatnonzero(component == label)
         position = {int(c): i for i, c in enumerate(cells)}
         data, rows, cols, rhs = [], [], [], []
-        for row, (whole, parts) in enumerate(r for r in binding if any(int(c) in position for c in (r[0], *r[1])) ):
+        for row, (whole, parts) in enumerate(r for r in binding if any(int(c) in position for c in (r[0], *r[1]))):
             constant = 0.0
             for cell, sign in ((whole, 1.0), *((p, -1.0) for p in parts)):
                 if cell in position:
@@ -227,26 +236,43 @@ def intervals(table: Table, suppressed: np.ndarray, magnitude: int, known: np.nd
                     constant += sign * float(totals[cell])
             rhs.append(-constant)
         equations = csr_matrix((data, (rows, cols)), shape=(len(rhs), len(cells)))
-        bounds = [(float(known[c]), None) for c in cells]
-        for i, cell in enumerate(cells):
-            if wanted is not None and not wanted[cell]:
-                continue
-            objective = np.zeros(len(cells))
-            objective[i] = 1.0
-            for sign, out in ((1.0, low), (-1.0, high)):
-                if ("low" if sign > 0 else "high") not in sides:
-                    continue
-                found = linprog(sign * objective, A_eq=equations, b_eq=np.asarray(rhs), bounds=bounds, method="highs")
-                if found.status == 3:  # unbounded: nothing caps the cell
-                    out[cell] = np.inf
-                elif found.status == 0:
-                    out[cell] = sign * found.fun
-                    if solutions is not None:
-                        solutions[int(sign < 0), cell, cells] = found.x
-                else:
-                    raise DisclosureRefused(f"the audit's linear programme for cell {table.cells[cell]} did not solve "
-                                            f"({found.message})")
+        who, which = np.nonzero(wanted[:, cells])
+        tasks = [(g, i, sign) for sign in signs for g, i in zip(who.tolist(), which.tolist(), strict=True)]
+        n = len(cells)
+        batch = max(1, BATCH_VARIABLES // n)
+        for first in range(0, len(tasks), batch):
+            chunk = tasks[first:first + batch]
+            count = len(chunk)
+            task_who = np.array([t[0] for t in chunk])
+            task_cell = np.array([t[1] for t in chunk])
+            task_sign = np.array([t[2] for t in chunk])
+            objective = np.zeros(count * n)
+            objective[np.arange(count) * n + task_cell] = task_sign
+            lower = known[task_who][:, cells].ravel()
+            found = linprog(objective, A_eq=kron(identity(count, format="csr"), equations, format="csr"),
+                            b_eq=np.tile(np.asarray(rhs, np.float64), count),
+                            bounds=np.column_stack([lower, np.full(count * n, cap)]), method="highs")
+            if found.status != 0:
+                raise DisclosureRefused(f"the audit's linear programme for cells {[table.cells[c] for c in cells[:3]]} "
+                                        f"did not solve ({found.message})")
+            x = found.x.reshape(count, n)
+            value = x[np.arange(count), task_cell]
+            uncapped = value >= cap * (1 - 1e-9)
+            at_low = task_sign > 0
+            low[task_who[at_low], cells[task_cell[at_low]]] = value[at_low]
+            high[task_who[~at_low], cells[task_cell[~at_low]]] = np.where(uncapped[~at_low], np.inf, value[~at_low])
+            if solutions is not None:
+                solutions[cells[task_cell[at_low]][:, None], cells[None, :]] = x[at_low]
     return low, high
+
+
+def intervals(table: Table, suppressed: np.ndarray, magnitude: int, known: np.ndarray,
+              wanted: np.ndarray | None = None, sides: tuple[str, ...] = ("low", "high"),
+              solutions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`intervals_many` for one attacker knowing `known`; every hidden cell unless `wanted` says."""
+    chosen = suppressed if wanted is None else wanted
+    low, high = intervals_many(table, suppressed, magnitude, known[None, :], chosen[None, :], sides, solutions)
+    return low[0], high[0]
 
 
 def _needs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,7 +294,7 @@ def _narrowed_above(values: np.ndarray, high: np.ndarray, rules: Rules) -> np.nd
     largest other contributor's value."""
     largest_other, _ = _needs(values)
     slack = TOLERANCE * np.maximum(largest_other, 1.0)
-    return (largest_other > 0) & (high[None, :] - values < (1 + rules.p) * largest_other - slack)
+    return (largest_other > 0) & (np.broadcast_to(high, values.shape) - values < (1 + rules.p) * largest_other - slack)
 
 
 def _narrowed_below(values: np.ndarray, low: np.ndarray, rules: Rules) -> np.ndarray:
@@ -276,12 +302,13 @@ def _narrowed_below(values: np.ndarray, low: np.ndarray, rules: Rules) -> np.nda
     value, within p% under the other's value."""
     largest_other, lone_other = _needs(values)
     slack = TOLERANCE * np.maximum(largest_other, 1.0)
-    return (largest_other > 0) & lone_other & (low[None, :] - values > (1 - rules.p) * largest_other + slack)
+    return (largest_other > 0) & lone_other & (np.broadcast_to(low, values.shape) - values > (1 - rules.p) * largest_other + slack)
 
 
 def _narrowed(values: np.ndarray, low: np.ndarray, high: np.ndarray, rules: Rules) -> np.ndarray:
     """(contributors, cells): where a contributor, knowing its own values and that each cell's total
-    lies in [low, high], bounds another contributor's value to within p%."""
+    lies in [low, high] (per cell, or per contributor and cell), bounds another contributor's value to
+    within p%."""
     return _narrowed_above(values, high, rules) | _narrowed_below(values, low, rules)
 
 
@@ -312,10 +339,10 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]
         _, high = intervals(table, suppressed, v, hidden_first, sides=("high",))
         doubtful = _narrowed_above(mine, high, rules)
         # knowing the second largest: an attacker whose own values the lowest solutions respect reaches them
-        solutions = np.broadcast_to(totals[v].astype(np.float64), (2, len(table.cells), len(table.cells))).copy()
+        solutions = np.tile(totals[v].astype(np.float64), (len(table.cells), 1))
         low, _ = intervals(table, suppressed, v, hidden_second, solutions=solutions, sides=("low",))
         slack = TOLERANCE * np.maximum(mine, 1.0)
-        reaches = ((solutions[0][None, :, :] >= (mine - slack)[:, None, :]) | ~suppressed[None, None, :]).all(axis=2)
+        reaches = ((solutions[None, :, :] >= (mine - slack)[:, None, :]) | ~suppressed[None, None, :]).all(axis=2)
         _, lone_other = _needs(mine)
         doubtful |= _narrowed_below(mine, low, rules) | (lone_other & ~reaches & suppressed[None, :])
         attackers = np.flatnonzero(doubtful.any(axis=1))
@@ -324,15 +351,17 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]
         known = np.where(suppressed[None, :], mine[attackers], 0.0)
         groups, group_of = np.unique(known, axis=0, return_inverse=True)
         group_of = np.asarray(group_of).reshape(-1)
+        wanted = np.zeros((len(groups), len(table.cells)), bool)
+        np.logical_or.at(wanted, group_of, doubtful[attackers])
+        lows, highs = intervals_many(table, suppressed, v, groups, wanted)
         magnitude = table.magnitudes[v] if table.magnitudes else str(v)
-        for g, own in enumerate(groups):
-            members = attackers[group_of == g]
-            low, high = intervals(table, suppressed, v, own, doubtful[members].any(axis=0) & suppressed)
-            narrowed = _narrowed(mine, low, high, rules)
-            for a in members:
-                name = table.contributors[a] if table.contributors else str(a)
-                found += [Breach(table.cells[j], magnitude, name, float(low[j]), float(high[j]))
-                          for j in np.flatnonzero(narrowed[a])]
+        every_low, every_high = np.tile(totals[v], (mine.shape[0], 1)), np.tile(totals[v], (mine.shape[0], 1))
+        every_low[attackers], every_high[attackers] = lows[group_of], highs[group_of]
+        narrowed = _narrowed(mine, every_low, every_high, rules)[attackers] & doubtful[attackers]
+        for k, a in enumerate(attackers):
+            name = table.contributors[a] if table.contributors else str(a)
+            found += [Breach(table.cells[j], magnitude, name, float(lows[group_of[k], j]), float(highs[group_of[k], j]))
+                      for j in np.flatnonzero(narrowed[k])]
     return found
 
 
@@ -357,14 +386,19 @@ def _relation_partners(table: Table) -> list[set[int]]:
     return partners
 
 
-def protect(table: Table, rules: Rules) -> Suppression:
+def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Suppression:
     """Primary suppression by the rules, then complementary cells until the audit passes: first no
     relation with a single hidden cell (it would follow by subtraction), then, for each cell the audit
     still finds narrowable, the smallest published cell sharing a relation with it. Raises
-    `DisclosureRefused` when no complement is left to hide."""
+    `DisclosureRefused` when no complement is left to hide. `forced` marks cells to hide whatever the
+    rules say (a total another table of the same report hides)."""
     failures = rule_failures(table, rules)
     suppressed = np.logical_or.reduce([failures[rule] for rule in RULES]).copy()
     reasons = {int(j): tuple(rule for rule in RULES if failures[rule][j]) for j in np.flatnonzero(suppressed)}
+    if forced is not None:
+        for j in np.flatnonzero(forced & ~suppressed):
+            reasons[int(j)] = ("shared total",)
+        suppressed |= forced
     size = table.totals[0]
     partners = _relation_partners(table)
 

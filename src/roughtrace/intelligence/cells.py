@@ -82,7 +82,7 @@ WITH priced AS (
   FROM rough_dispositions d JOIN rough_sales s ON s.box_id = d.box_id AND s.buyer_id = d.sightholder_id
   GROUP BY d.box_id
 )
-SELECT s.box_id, s.buyer_id AS sightholder_id, s.sale_date, s.assortment, s.model,
+SELECT s.box_id, s.buyer_id AS sightholder_id, s.seller_id, s.sale_date, s.assortment, s.model,
        CASE WHEN s.carats < 0.1 * s.stones THEN 'sand' WHEN s.carats <= 1 * s.stones THEN 'smalls'
             WHEN s.carats <= 15 * s.stones THEN 'sizes' ELSE 'specials' END AS size_class,
        CAST(round(s.carats * 1000) AS BIGINT) AS rough_mct,
