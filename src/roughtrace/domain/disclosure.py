@@ -257,7 +257,14 @@ def intervals_many(table: Table, suppressed: np.ndarray, magnitude: int, known: 
                                         f"did not solve ({found.message})")
             x = found.x.reshape(count, n)
             value = x[np.arange(count), task_cell]
-            uncapped = value >= cap * (1 - 1e-9)
+            uncapped = np.zeros(count, bool)
+            # a programme that reached the cap somewhere is solved again on its own, uncapped
+            for t in np.flatnonzero((x >= cap * (1 - 1e-9)).any(axis=1)):
+                alone = linprog(objective[t * n:(t + 1) * n], A_eq=equations, b_eq=np.asarray(rhs, np.float64),
+                                bounds=[(b, None) for b in lower[t * n:(t + 1) * n]], method="highs")
+                uncapped[t] = alone.status == 3
+                if alone.status == 0:
+                    value[t], x[t] = task_sign[t] * alone.fun, alone.x
             at_low = task_sign > 0
             low[task_who[at_low], cells[task_cell[at_low]]] = value[at_low]
             high[task_who[~at_low], cells[task_cell[~at_low]]] = np.where(uncapped[~at_low], np.inf, value[~at_low])
