@@ -15,7 +15,7 @@ market's totals are the magnitudes' sums (`cells.MAGNITUDES`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -89,6 +89,8 @@ class Market:
     cells: MarketCells
     rules: Rules
     kinds: dict[str, KindTable]
+    figures: dict[tuple[str, str, str], MarketFigures] = field(default_factory=dict, compare=False, repr=False)
+    """Each cell's market figures once worked out (every report of the market shares them)."""
 
     @classmethod
     def build(cls, cells: MarketCells, rules: Rules) -> Market:
@@ -164,6 +166,13 @@ class MarketFigures:
 
 def market_figures(market: Market, kind: str, row: str, period: str) -> MarketFigures:
     """The market's totals and quartiles in one cell when it is published; its reason otherwise."""
+    key = (kind, row, period)
+    if key not in market.figures:
+        market.figures[key] = _market_figures(market, kind, row, period)
+    return market.figures[key]
+
+
+def _market_figures(market: Market, kind: str, row: str, period: str) -> MarketFigures:
     protected = market.kinds[kind]
     j = protected.table.index((row, period))
     contributors = int((protected.table.contributions[0, :, j] > 0).sum())
