@@ -28,7 +28,7 @@ from . import cells as cell_sums
 from .cells import MAGNITUDES, SEGMENT_KINDS, MarketCells
 
 OTHER_ASSORTMENTS = "other assortments"
-"""The pooled row of the assortments that never have the minimum number of contributors in a period."""
+"""The pooled row of the assortments that lack the minimum number of contributors in a period they sold in."""
 
 FIGURES: dict[str, tuple[str, str, int, str]] = {
     "yield": ("polished_mct", "outcome_rough_mct", 1, "polished carats / rough carats of the boxes with an outcome"),
@@ -126,8 +126,11 @@ def _staged(cells: MarketCells, kind: str, rules: Rules) -> tuple[tuple[str, ...
     rows = np.arange(len(segments))
     labels = list(segments)
     if kind == "assortment":
-        contributing = (np.where(cells.contributed[:, None, :], sums["rough_mct"], 0) > 0).sum(axis=0)
-        pooled = contributing.max(axis=1, initial=0) < rules.min_contributors
+        # an assortment keeps a row of its own when every period it sold in has the minimum contributors
+        # of polished outcome; the others, each bought by few, share one row
+        contributing = (np.where(cells.contributed[:, None, :], sums["polished_mct"], 0) > 0).sum(axis=0)
+        sold = sums["rough_mct"].sum(axis=0) > 0
+        pooled = ((contributing < rules.min_contributors) & sold).any(axis=1)
         if pooled.any():
             kept = np.flatnonzero(~pooled)
             rows = np.full(len(segments), len(kept))
