@@ -22,9 +22,15 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     send otherwise. The market is protected and audited first (`DisclosureRefused` when the audit
     fails); the report's cells are logged in the ledger and the receipt is in the result
     (`intelligence.reports.IntelligenceReport`). `NotFound` when it bought nothing in the period."""
-    from ..intelligence.reports import load_market, report_for
+    from ..errors import NotFound
+    from ..intelligence import cells
+    from ..intelligence.reports import Market, report_for
+    from ..intelligence.settings import rules
 
-    market = load_market(context.store, context.settings)
+    market_cells = cells.load(context.store, context.settings)
+    if sightholder_id not in market_cells.sightholders:
+        raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
+    market = Market.build(market_cells, rules(context.settings))
     report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
     receipt = _logged(context, "intelligence_report", {
         "sightholder_id": report.sightholder_id, "period": report.period, "contributor": report.contributor,

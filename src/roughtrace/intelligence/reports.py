@@ -91,6 +91,8 @@ class Market:
     kinds: dict[str, KindTable]
     figures: dict[tuple[str, str, str], MarketFigures] = field(default_factory=dict, compare=False, repr=False)
     """Each cell's market figures once worked out (every report of the market shares them)."""
+    own: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
+    """Each kind's figures of every sightholder, segment and period (float, NaN for none), once worked out."""
 
     @classmethod
     def build(cls, cells: MarketCells, rules: Rules) -> Market:
@@ -201,10 +203,11 @@ def _market_figures(market: Market, kind: str, row: str, period: str) -> MarketF
 
 def own_figures(market: Market, kind: str, sightholder: int, segment: int, period: int) -> dict[str, Decimal | None]:
     """A sightholder's own figures in one segment (unpooled) and period."""
-    sums = market.cells.sums[kind]
-    return {name: exact(name, float(_figure(name, np.asarray(sums[numerator][sightholder, segment, period]),
-                                            np.asarray(sums[denominator][sightholder, segment, period]))))
-            for name, (numerator, denominator, _, _) in FIGURES.items()}
+    if kind not in market.own:
+        sums = market.cells.sums[kind]
+        market.own[kind] = {name: _figure(name, sums[numerator], sums[denominator])
+                            for name, (numerator, denominator, _, _) in FIGURES.items()}
+    return {name: exact(name, float(values[sightholder, segment, period])) for name, values in market.own[kind].items()}
 
 
 @dataclass(frozen=True)
