@@ -41,7 +41,8 @@ def report(ctx: typer.Context,
     for section in result.segments:
         market = section.market
         yours, quartiles = section.own.get("yield"), (market.quartiles or {}).get("yield")
-        say.print(f"{render.words(section.kind)} {section.segment}: your yield "
+        compared = f" (market: {section.market_row})" if section.market_row != section.segment else ""
+        say.print(f"{render.words(section.kind)} {section.segment}{compared}: your yield "
                   f"{render.percent(yours, 1) if yours is not None else render.DASH}; market "
                   + (f"Q1-Q3 {render.percent(quartiles[0], 1)}-{render.percent(quartiles[2], 1)}" if quartiles
                      else "withheld" if not market.published else "too few values"))
