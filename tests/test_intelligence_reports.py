@@ -154,3 +154,18 @@ def test_the_report_command_writes_html_and_json(market_store, market, tmp_path)
     assert "Market intelligence" in page.read_text()
     missing = CommandLine().invoke(app, ["report", "--sightholder", "NOBODY", "--json"], obj=CliContext(market_store))
     assert missing.exit_code == 1 and json.loads(missing.output)["errors"][0]["code"] == "sightholder_not_found"
+
+
+def test_the_producer_view_narrows_to_a_producer_and_a_period(market_store, market):
+    from roughtrace.errors import NotFound
+
+    context = Context(market_store, settings())
+    period = market.cells.periods[-1]
+    producer = market_store.query("SELECT min(seller_id) AS s FROM rough_sales").column("s")[0].as_py()
+    view = producer_view(context, period, producer)
+    assert view.rows and {r["period"] for r in view.rows} == {period}
+    whole = producer_view(context, period)
+    assert sum(r["boxes"] for r in view.rows) < sum(r["boxes"] for r in whole.rows)
+    with pytest.raises(NotFound) as missing:
+        producer_view(context, None, "NOBODY")
+    assert missing.value.problems[0].code == "producer_not_found"

@@ -171,7 +171,7 @@ def market_cells(facts: pa.Table, contribution_share: Decimal) -> MarketCells:
     silent = silent[np.lexsort((box_ids[silent].astype(str), cell[silent]))]
     groups, starts = np.unique(cell[silent], return_index=True)
     unreported = {(sightholders[g // p], labels[g % p]): tuple(ids.astype(str).tolist())
-                  for g, ids in zip(groups.tolist(), np.split(box_ids[silent], starts[1:]), strict=True)}
+                  for g, ids in zip(groups.tolist(), np.split(box_ids[silent], starts[1:]), strict=True)} if silent.size else {}
     return MarketCells(sightholders, labels, segments, sums, contributed, boxes, reported, unreported)
 
 
