@@ -433,8 +433,8 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
             return Suppression(table, suppressed, reasons)
         progressed = False
         for cell in dict.fromkeys(b.cell for b in found):
-            j = table.index(cell)
-            pick = smallest_open(sorted(partners[j] - {j}))
+            at = table.index(cell)
+            pick = smallest_open(sorted(partners[at] - {at}))
             if pick is not None:
                 hide(pick)
                 progressed = True

@@ -139,9 +139,8 @@ def _staged(cells: MarketCells, kind: str, rules: Rules) -> tuple[tuple[str, ...
             rows[kept] = np.arange(len(kept))
             labels = [segments[i] for i in kept] + [OTHER_ASSORTMENTS]
     n_rows = len(labels)
-    folded = {name: np.zeros((values.shape[0], n_rows, values.shape[2]), np.int64) for name, values in sums.items()}
-    for name, values in sums.items():
-        np.add.at(folded[name], (slice(None), rows, slice(None)), values)
+    into = (rows[:, None] == np.arange(n_rows)[None, :]).astype(np.int64)  # segment -> its table row
+    folded = {name: np.einsum("hsp,sr->hrp", values, into) for name, values in sums.items()}
     keep = cells.contributed[:, None, :]
     magnitudes = np.stack([np.where(keep, folded[name], 0) for name in ("rough_mct", "outcome_rough_mct", "polished_mct")])
     table = disclosure.two_way(magnitudes.astype(np.float64), labels, cells.periods, MAGNITUDES, cells.sightholders)
