@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers bench-intelligence
 
 .PHONY: setup demo test lint typecheck lock bench $(BENCHES) clean
 
@@ -60,6 +60,9 @@ bench-valuation: setup
 
 bench-checks: setup
 	$(BIN)/python bench/bench_checks.py
+
+bench-intelligence: setup
+	$(BIN)/python bench/bench_intelligence.py
 
 bench-ledger: setup
 	$(BIN)/python bench/bench_ledger.py

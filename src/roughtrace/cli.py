@@ -141,6 +141,8 @@ AREAS = [
     Area("verify", "roughtrace.checks.cli", "app", "Verify sightholders: mass balance, flipping risk, duplicate claims."),
     Area("ledger", "roughtrace.ledger.cli", "app",
          "The tamper-evident log: signed tree heads, receipts and proofs (RFC 9162)."),
+    Area("intelligence", "roughtrace.intelligence.cli", "app",
+         "Market intelligence for the sightholders who report their outcome, under disclosure control."),
     Area("sim", "roughtrace.sim.cli", "app", "The market simulator: a deterministic market written as interchange files."),
     Area("accounts", "roughtrace.accounts.cli", "app", "Accounts of the HTTP service: roles, parties and API tokens."),
     Area("serve", "roughtrace.service.cli", "app", "Run the HTTP service (the API under /v1) for every party.", group=False),

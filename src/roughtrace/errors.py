@@ -18,6 +18,7 @@ boundary, to answer with `error_body()`. An exception outside the tree is a bug:
       NotFound                          what was asked for is not in the store
         ledger.log.LedgerError          an entry, head, batch or row the log does not hold
         valuation.pricer.PricerUnavailable  no_price_index
+      domain.disclosure.DisclosureRefused  a report would let a contributor narrow another's value
       CheckFailed                       presented evidence does not check
         ledger.merkle.ProofError        proof_invalid
         ledger.heads.HeadError          head_invalid

@@ -59,13 +59,14 @@ def wire_settings() -> None:
     """The settings registry: the core's settings and each area's tuple of its own."""
     from .checks.settings import SETTINGS as checks
     from .ingest.limits import SETTINGS as limits
+    from .intelligence.settings import SETTINGS as intelligence
     from .ledger.settings import SETTINGS as ledger
     from .pricing.settings import SETTINGS as prices
     from .service.settings import SETTINGS as service
     from .settings import CORE, register
     from .valuation.settings import SETTINGS as valuation
 
-    register(*CORE, *limits, *checks, *ledger, *prices, *valuation, *service)
+    register(*CORE, *limits, *checks, *ledger, *prices, *valuation, *intelligence, *service)
 
 
 # -- the import's after-store hooks -------------------------------------------------------------------

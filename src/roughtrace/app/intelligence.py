@@ -1,0 +1,78 @@
+"""`intelligence report` and the producer's view: market intelligence returned to the sightholders who
+contribute their outcome, under disclosure control, each report logged in the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from . import Context
+
+
+def _logged(context: Context, kind: str, payload: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+    from ..ledger.decisions import log_decision, summarised
+
+    return log_decision(context.store, context.settings, kind, {**payload, **summarised(lines, "cells")})
+
+
+def sightholder_report(context: Context, sightholder_id: str, period: str | None = None) -> Any:
+    """One sightholder's report for `period` (its latest period with a purchase when None): its own
+    figures beside the market's under disclosure control when it contributed, what it would need to
+    send otherwise. The market is protected and audited first (`DisclosureRefused` when the audit
+    fails); the report's cells are logged in the ledger and the receipt is in the result
+    (`intelligence.reports.IntelligenceReport`). `NotFound` when it bought nothing in the period."""
+    from ..errors import NotFound
+    from ..intelligence import cells
+    from ..intelligence.reports import Market, report_for
+    from ..intelligence.settings import rules
+
+    market_cells = cells.load(context.store, context.settings)
+    if sightholder_id not in market_cells.sightholders:
+        raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
+    market = Market.build(market_cells, rules(context.settings))
+    report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
+    receipt = _logged(context, "intelligence_report", {
+        "sightholder_id": report.sightholder_id, "period": report.period, "contributor": report.contributor,
+        "market_figures": report.market_figures(), "rules": report.rules}, report.cells())
+    return dataclasses.replace(report, receipt=receipt)
+
+
+def producer_view(context: Context, period: str | None = None, producer_id: str | None = None) -> Any:
+    """The producer's full, unsuppressed view of its own sales (every sale in the store, or those of
+    `producer_id`): per segment and period, its buyers, boxes, carats and the figures over every
+    buyer's reported outcome (`intelligence.reports.ProducerView`), logged in the ledger."""
+    from ..errors import NotFound
+    from ..intelligence import cells
+    from ..intelligence.reports import ProducerView, producer_rows
+
+    facts = cells.box_facts(context.store, context.settings["intelligence_period"], context.settings["price_period"])
+    if producer_id is not None:
+        import pyarrow.compute as pc
+
+        facts = facts.filter(pc.equal(facts.column("seller_id"), producer_id))
+        if facts.num_rows == 0:
+            raise NotFound(f"producer {producer_id!r} sold no box to a sightholder in the store", code="producer_not_found")
+    market = cells.market_cells(facts, context.settings["intelligence_contribution_share"])
+    if period is not None and period not in market.periods:
+        raise NotFound(f"no box was sold in period {period}", code="period_not_found")
+    rows = producer_rows(market, period)
+    receipt = _logged(context, "intelligence_producer_view", {"producer_id": producer_id, "period": period,
+                                                               "rows": len(rows)}, list(rows))
+    return ProducerView(producer_id, period, rows, receipt)
+
+
+def write_report(context: Context, report: Any, path: Path) -> str:
+    """Write a report to `path`: HTML or PDF (by its extension, through `printable`) or JSON; returns
+    the format written."""
+    from ..errors import writing
+    from ..intelligence.document import intelligence_document
+    from ..json_values import dumps
+    from ..printable import write
+    from .verify import party_names
+
+    if path.suffix.lower() == ".json":
+        with writing(path):
+            path.write_text(dumps(report.as_dict()) + "\n", encoding="utf-8")
+        return "json"
+    return write(intelligence_document(report, party_names(context).get(report.sightholder_id)), path)
