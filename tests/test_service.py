@@ -384,3 +384,56 @@ def test_a_sightholder_cannot_send_records_in_another_ones_name(served):
         assert job["batch_id"] is None and job["rows_accepted"] is None
         stored = admin.post("/v1/imports/polished_outcomes", params={"file_name": "admin.csv"}, content=posing)
         assert job_done(admin, stored.json()["job"]["job_id"])["rows_accepted"] == 1  # an admin sends for anyone
+
+
+def test_intelligence_reports_go_to_their_own_party_only(served):
+    """A sightholder gets its own report (logged, its receipt in it); a producer its own sales' view;
+    the other roles neither; no report names another sightholder's figures as its own."""
+    server, parties, _ = served
+    with server.client("sh_a") as a, server.client("sh_b") as b:
+        mine, theirs = a.get("/v1/intelligence/report"), b.get("/v1/intelligence/report")
+        assert mine.status_code == 200, mine.text
+        assert theirs.status_code == 200, theirs.text
+        report_a, report_b = mine.json()["report"], theirs.json()["report"]
+        assert report_a["sightholder_id"] == parties["sh_a"] and report_b["sightholder_id"] == parties["sh_b"]
+        assert report_a["receipt"]["entry_index"] != report_b["receipt"]["entry_index"]
+        assert parties["sh_b"] not in json.dumps(report_a)
+        _error(a.get("/v1/intelligence/producer"), 403, "forbidden")
+    with server.client("producer") as producer:
+        view = producer.get("/v1/intelligence/producer")
+        assert view.status_code == 200, view.text
+        assert view.json()["view"]["producer_id"] == parties["producer"]
+        _error(producer.get("/v1/intelligence/report"), 403, "forbidden")
+    for who in ("retailer_a", "kp_a"):
+        with server.client(who) as client:
+            _error(client.get("/v1/intelligence/report"), 403, "forbidden")
+            _error(client.get("/v1/intelligence/producer"), 403, "forbidden")
+
+
+def test_the_ledger_is_served_for_outside_verification(served):
+    """Anyone reads the signed checkpoint and the hash tiles (C2SP tlog-tiles) and checks a receipt
+    against them; the entries themselves go to administrators only."""
+    from roughtrace.ledger import keys, log
+    from roughtrace.ledger.remote import http_fetch, verify_remote
+    from roughtrace.ledger.tlog import split_bundle, tiles_of
+
+    server, _, url = served
+    store = open_store(url)
+    try:
+        key = next(iter(keys.public_keys(store).values()))
+        receipt = log.prove_entry(store, 0)
+    finally:
+        store.close()
+    with server.client() as anonymous:
+        note = anonymous.get("/log/checkpoint")
+        assert note.status_code == 200 and note.headers["content-type"].startswith("text/plain")
+        _error(anonymous.get("/log/tile/entries/000"), 401, "unauthorized")
+        _error(anonymous.get("/log/tile/0/999.p/1"), 404, "tile_not_found")
+    check = verify_remote(http_fetch(f"{server.url}/log"), key, [receipt])
+    assert check.ok and not check.entries_read and check.receipts, check.findings
+    first = tiles_of(check.size, "entries")[0]
+    with server.client("admin") as admin:
+        bundle = admin.get(f"/log/{first.path}")
+        assert bundle.status_code == 200 and len(split_bundle(bundle.content)) == first.width
+    with server.client("sh_a") as sightholder:
+        _error(sightholder.get(f"/log/{first.path}"), 403, "forbidden")

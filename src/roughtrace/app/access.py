@@ -54,6 +54,9 @@ READERS: dict[str, frozenset[str]] = {
     "provenance": frozenset({"producer", "sightholder", "retailer"}),
     "prices": frozenset({"producer", "sightholder"}),
     "pricebook": frozenset({"producer", "kp_authority"}),
+    "intelligence reports": frozenset({"sightholder"}),
+    "ledger entries": frozenset(),
+    "the producer's view": frozenset({"producer"}),
 }
 """The areas each role reaches at all (beyond admin); within one, the object rules below apply."""
 

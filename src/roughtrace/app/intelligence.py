@@ -26,7 +26,11 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     from ..intelligence import cells
     from ..intelligence.reports import Market, report_for
     from ..intelligence.settings import rules
+    from .access import hidden, require, sees_all
 
+    require(context.actor, "intelligence reports")
+    if not sees_all(context.actor) and sightholder_id != context.actor.party:
+        raise hidden("intelligence report for sightholder", sightholder_id, "sightholder_not_found")
     market_cells = cells.load(context.store, context.settings)
     if sightholder_id not in market_cells.sightholders:
         raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
@@ -41,10 +45,18 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
 def producer_view(context: Context, period: str | None = None, producer_id: str | None = None) -> Any:
     """The producer's full, unsuppressed view of its own sales (every sale in the store, or those of
     `producer_id`): per segment and period, its buyers, boxes, carats and the figures over every
-    buyer's reported outcome (`intelligence.reports.ProducerView`), logged in the ledger."""
+    buyer's reported outcome (`intelligence.reports.ProducerView`), logged in the ledger. A
+    producer's account sees its own sales only, whatever `producer_id` it names."""
     from ..errors import NotFound
     from ..intelligence import cells
     from ..intelligence.reports import ProducerView, producer_rows
+    from .access import hidden, require, sees_all
+
+    require(context.actor, "the producer's view")
+    if not sees_all(context.actor):
+        if producer_id not in (None, context.actor.party):
+            raise hidden("producer", producer_id, "producer_not_found")
+        producer_id = context.actor.party
 
     facts = cells.box_facts(context.store, context.settings["intelligence_period"], context.settings["price_period"])
     if producer_id is not None:

@@ -1,9 +1,9 @@
 """Verify a ledger served in the tlog-tiles layout (`tlog`), from outside, with its public key alone.
 
-The verifier reads the signed checkpoint, checks its signature, then reads every entry bundle and
-hash tile the checkpoint covers: each entry's leaf hash must be the level-0 hash served for it, each
-higher tile's hash the root of the 256 hashes below it, and the root of all the leaves the
-checkpoint's root. A receipt the caller keeps is then checked against the same leaves: its entry at
+The verifier reads the signed checkpoint, checks its signature, then reads every hash tile and, when
+the server gives them, every entry bundle the checkpoint covers: each entry's leaf hash must be the
+level-0 hash served for it, each higher tile's hash the root of the 256 hashes below it, and the
+root of all the leaves the checkpoint's root. A receipt the caller keeps is then checked against the same leaves: its entry at
 its index, and its head's root the root of the log's first `size` entries, so the log it was given
 is a prefix of the log served now.
 """
@@ -31,6 +31,11 @@ Fetch = Callable[[str], bytes]
 FETCH_TIMEOUT = 30.0
 
 
+class RemoteRefused(CannotRead):
+    """The server will not give this path to this caller (401 or 403): entry bundles are for its
+    administrators; hashes and the checkpoint are for anyone."""
+
+
 def http_fetch(prefix: str, timeout: float = FETCH_TIMEOUT) -> Fetch:
     """A `Fetch` over HTTP(S) below `prefix`; a failure is CannotRead (remote_unreadable) naming the URL."""
     base = prefix.rstrip("/")
@@ -41,6 +46,8 @@ def http_fetch(prefix: str, timeout: float = FETCH_TIMEOUT) -> Fetch:
             with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - the URL is the user's own
                 return answer.read()
         except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                raise RemoteRefused(f"{url} answered {error.code} {error.reason}", code="remote_refused") from None
             raise CannotRead(f"{url} answered {error.code} {error.reason}", code="remote_unreadable") from None
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
             raise CannotRead(f"cannot read {url}: {getattr(error, 'reason', error)}", code="remote_unreadable") from None
@@ -59,6 +66,9 @@ class RemoteCheck:
     findings: list[Finding] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)
     """One sentence per receipt checked against the served log."""
+    entries_read: bool = True
+    """Whether the entries themselves were read and hashed; else the leaf hashes served were taken
+    as they are (the server keeps its entries to its administrators)."""
 
     @property
     def ok(self) -> bool:
@@ -92,22 +102,37 @@ def _compare(problems: list[Finding], level: int, served: np.ndarray, expected: 
                                 f"(the first at index {int(differ[0]):,})", {"tile_level": level}))
 
 
+def _entries(fetch: Fetch, size: int, check: RemoteCheck) -> list[bytes] | None:
+    """Every entry the checkpoint covers, from its bundles; None when the server refuses them."""
+    entries: list[bytes] = []
+    for tile in tiles_of(size, ENTRIES):
+        try:
+            got = split_bundle(fetch(tile.path))
+        except RemoteRefused:
+            return None
+        if len(got) != tile.width:
+            check.findings.append(Finding("bundle_short", f"{tile.path} holds {len(got)} entries, not {tile.width}",
+                                          {"tile": tile.path}))
+        entries += got
+        check.tiles += 1
+    return entries
+
+
 def verify_remote(fetch: Fetch, key: Ed25519PublicKey, receipts: list[Receipt] = ()) -> RemoteCheck:
     """Check the log `fetch` serves against `key`, and each receipt against it."""
     note = fetch("checkpoint").decode("utf-8", "replace")
     origin = note.split("\n", 1)[0]
     point: Checkpoint = read_checkpoint(open_note(note, origin, key))
     check = RemoteCheck(point.origin, point.size, point.root)
-    bundles = tiles_of(point.size, ENTRIES)
-    entries: list[bytes] = []
-    for tile in bundles:
-        got = split_bundle(fetch(tile.path))
-        if len(got) != tile.width:
-            check.findings.append(Finding("bundle_short", f"{tile.path} holds {len(got)} entries, not {tile.width}", {"tile": tile.path}))
-        entries += got
-    check.tiles = len(bundles)
-    leaves = kernel.leaf_hashes(entries) if entries else np.empty((0, merkle.HASH_SIZE), dtype=np.uint8)
-    level, hashes = 0, leaves
+    served0 = _served_hashes(fetch, point.size, 0)
+    check.tiles = len(tiles_of(point.size, 0))
+    entries = _entries(fetch, point.size, check)
+    if entries is None:
+        check.entries_read, leaves = False, served0
+    else:
+        leaves = kernel.leaf_hashes(entries) if entries else np.empty((0, merkle.HASH_SIZE), dtype=np.uint8)
+        _compare(check.findings, 0, served0, leaves)
+    level, hashes = 1, _level_up(leaves)
     while len(hashes):
         served = _served_hashes(fetch, point.size, level)
         check.tiles += len(tiles_of(point.size, level))

@@ -179,6 +179,9 @@ def signed_in(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
 
 
 Caller = Annotated[Actor, Depends(signed_in)]
+ANYONE = Actor("anyone", "public")
+"""Who reads the ledger's checkpoint and hash tiles: anyone, with no token (hashes and a signed head
+tell nothing of a party's records; the entries themselves are for administrators)."""
 
 
 def create_app(settings: Any) -> FastAPI:
@@ -435,5 +438,61 @@ def create_app(settings: Any) -> FastAPI:
         from ..app.valuation import price_book
 
         return answer({"entries": read(request, actor, price_book)})
+
+    @app.get("/log/checkpoint", summary="The ledger's newest head as a signed checkpoint note (C2SP tlog-checkpoint)",
+             tags=["ledger"], responses={200: {"description": "The signed note, text.",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                         **_errors(404, 503)})
+    def log_checkpoint_route(request: Request) -> Response:
+        from ..app.ledger import log_checkpoint
+
+        note = read(request, ANYONE, log_checkpoint)
+        return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/log/tile/entries/{index:path}", summary="A bundle of ledger entries (C2SP tlog-tiles), for administrators",
+             tags=["ledger"], responses={200: {"description": "The entry bundle, bytes.",
+                                               "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                                   "format": "binary"}}}},
+                                         **_errors(403, 404)})
+    def log_entries_route(request: Request, actor: Caller, index: str) -> Response:
+        from ..app.access import require
+        from ..app.ledger import log_tile
+
+        require(actor, "ledger entries")
+        bundle = read(request, actor, lambda c: log_tile(c, f"tile/entries/{index}"))
+        return Response(bundle, media_type="application/octet-stream")
+
+    @app.get("/log/tile/{level}/{index:path}", summary="A tile of the ledger's hashes (C2SP tlog-tiles)",
+             tags=["ledger"], responses={200: {"description": "The tile's hashes, 32 bytes each.",
+                                               "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                                   "format": "binary"}}}},
+                                         **_errors(404)})
+    def log_tile_route(request: Request, level: str, index: str) -> Response:
+        from ..app.ledger import log_tile
+
+        tile = read(request, ANYONE, lambda c: log_tile(c, f"tile/{level}/{index}"))
+        full = ".p/" not in index
+        return Response(tile, media_type="application/octet-stream",
+                        headers={"Cache-Control": "public, max-age=31536000, immutable" if full else "no-cache"})
+
+    @app.get("/v1/intelligence/report", summary="The caller's market intelligence report (a sightholder's own)",
+             tags=["intelligence"], responses={**_answers(), **_errors(403, 404)})
+    def intelligence_report(request: Request, actor: Caller,
+                            period: Annotated[str | None, Query(description="The period, e.g. 2024-Q2 (default: the "
+                                                                            "latest with a purchase).")] = None) -> Response:
+        from ..app.intelligence import sightholder_report
+
+        report = write(request, actor, lambda c: sightholder_report(c, c.actor.party or "", period))
+        return answer({"report": report.as_dict()})
+
+    @app.get("/v1/intelligence/producer", summary="The producer's full view of its own sales",
+             tags=["intelligence"], responses={**_answers(), **_errors(403, 404)})
+    def intelligence_producer(request: Request, actor: Caller,
+                              period: Annotated[str | None, Query(description="One period (default: every period).")] = None
+                              ) -> Response:
+        from ..app.intelligence import producer_view
+
+        view = write(request, actor, lambda c: producer_view(c, period))
+        return answer({"view": view.as_dict()})
 
     return app
