@@ -36,7 +36,15 @@ def test_the_error_shape_writes_its_extras_as_results_do(capsys: pytest.CaptureF
 
 
 def test_no_module_keeps_an_encoder_of_its_own() -> None:
-    """Only json_values gives json.dumps a `default`, besides the tagged form provenance stores and reads back."""
+    """Only json_values gives json.dumps a `default`: its plain form and its tagged form."""
     own = sorted(str(path.relative_to(SOURCE)) for path in SOURCE.rglob("*.py")
                  if re.search(r"json\.dumps?\([^)]*default=|JSONEncoder", path.read_text(encoding="utf-8")))
-    assert own == ["json_values.py", "provenance/boxes.py"]
+    assert own == ["json_values.py"]
+
+
+def test_the_tagged_form_reads_back_the_same_values() -> None:
+    from roughtrace.json_values import tagged_dumps, tagged_loads
+
+    content = {"carats": Decimal("1.500"), "sold": dt.date(2024, 1, 31), "rows": [Decimal("0.001"), "1.500", None]}
+    back = tagged_loads(tagged_dumps(content))
+    assert back == content and isinstance(back["rows"][1], str) and str(back["carats"]) == "1.500"

@@ -49,6 +49,7 @@ from ..checks.facts import half_unit
 from ..checks.findings import Finding
 from ..checks.verify import FACT_ROW_CHECKS, fact_row_findings, local_box_findings, rule_settings
 from ..domain.rough import SUSPECT_YIELD
+from ..json_values import tagged_dumps, tagged_loads
 from ..store.port import Store
 
 if TYPE_CHECKING:
@@ -363,7 +364,7 @@ def record(store: Store, box_id: str, settings: Mapping[str, Any] | None = None)
     stored = store.rows(f"SELECT chain, facts FROM {TABLE} WHERE box_id = ?", (box_id,))
     if not stored:
         return _gathered(store, box_id, _settings(settings))
-    rows, stones, under, found = _loads(stored[0]["facts"])
+    rows, stones, under, found = tagged_loads(stored[0]["facts"])
     return BoxRecord(box_id, tuple(_typed(CHAIN_COLUMNS, line) for line in json.loads(stored[0]["chain"])),
                      tuple(_typed(FACT_COLUMNS, row) for row in rows),
                      {rough_id: (n, _decimal(polished), _decimal(rough)) for rough_id, n, polished, rough in stones},
@@ -493,7 +494,7 @@ FROM ({ROUGH_STONES_SQL.format(boxes=IRREGULAR)}) stones GROUP BY box_id""", (SU
     store.execute(f"CREATE TEMP TABLE {FOUND} (box_id VARCHAR, findings VARCHAR)")
     if found:
         store.append(FOUND, pa.table({"box_id": pa.array(list(found), pa.string()),
-                                      "findings": pa.array([_dumps(v) for v in found.values()], pa.string())}))
+                                      "findings": pa.array([tagged_dumps(v) for v in found.values()], pa.string())}))
 
 
 def _json(columns: tuple[str, ...], prefix: str = "") -> str:
@@ -517,28 +518,3 @@ def _settings(settings: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
-
-
-def _tagged(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, dt.date):
-        return {"$date": value.isoformat()}
-    raise TypeError(f"no JSON form for {type(value).__name__}")
-
-
-def _untagged(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:
-        if "$decimal" in obj:
-            return Decimal(obj["$decimal"])
-        if "$date" in obj:
-            return dt.date.fromisoformat(obj["$date"])
-    return obj
-
-
-def _dumps(content: Any) -> str:
-    return json.dumps(content, default=_tagged, separators=(",", ":"))
-
-
-def _loads(text: str) -> Any:
-    return json.loads(text, object_hook=_untagged)
