@@ -338,6 +338,17 @@ def receipts_verified(jobs: list[dict[str, Any]], key_file: Path) -> tuple[int, 
     return good, bad
 
 
+def service_times(log: Path) -> dict[str, tuple[int, float, float]]:
+    """Per route, from the service's access log: answers, and the median and p99 of the time the
+    service itself spent (without the wait for a connection or in the generator)."""
+    times: dict[str, list[float]] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith('{"method"'):
+            entry = json.loads(line)
+            times.setdefault(f"{entry['method']} {entry['path']}", []).append(float(entry["ms"]))
+    return {route: (len(ms), _percentile(ms, 0.5), _percentile(ms, 0.99)) for route, ms in sorted(times.items())}
+
+
 # -- the report ---------------------------------------------------------------------------------------
 def _ratio(value: float, target: float, higher_is_better: bool = True) -> str:
     if value != value or value == 0:
@@ -379,7 +390,8 @@ def main() -> None:
         admin, uploads = accounts_and_uploads(store, args.upload_rows, tag)
     finally:
         store.close()
-    process, base = start_server(url, OUT / f"serve-{tag}.log")
+    log = OUT / f"serve-{tag}.log"
+    process, base = start_server(url, log)
     try:
         headers = {"Authorization": f"Bearer {admin}"}
         reads["quotes"] = quotable(base, headers, reads["quotes"])
@@ -427,6 +439,10 @@ def main() -> None:
           f"quarantine route lists {listed:,}; jobs not done {len(failed)}; receipts verified {good}/{len(jobs)}")
     for line in [*mixed["errors"][:5], *bad[:5], *(json.dumps(f)[:300] for f in failed[:3])]:
         print(f"      {line}")
+
+    print("\n  time in the service, by route (its access log, the whole run):")
+    for route, (count, median, tail) in service_times(log).items():
+        print(f"    {route:<45} {count:>7,}  p50 {median:8.1f} ms  p99 {tail:8.1f} ms")
 
     print("\n  against the targets (issue 19; the targets are for `large`, 10 M outcome rows):")
     print(f"    reads/s        {throughput:>10,.0f}  target >= {RATE_TARGET:,.0f}   {_ratio(throughput, RATE_TARGET)}")
