@@ -99,6 +99,27 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             for s in (401, *statuses, 500)}
 
 
+def _document_bad_requests(spec: dict[str, Any]) -> dict[str, Any]:
+    """`spec` with every operation that takes parameters or a body declaring 400 in the error shape,
+    the answer to a request that does not fit, in place of the validation error FastAPI would
+    document and the service never sends."""
+    bad_request = {"description": "The request does not fit: a parameter or body of the wrong type, missing or "
+                                  "out of range (bad_request).",
+                   "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            unproven = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if unproven.get("$ref", "").endswith("/HTTPValidationError"):
+                del responses["422"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", bad_request)
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return spec
+
+
 def _status(exc: BaseException) -> int:
     if isinstance(exc, UploadTooLarge):
         return 413
@@ -184,6 +205,30 @@ ANYONE = Actor("anyone", "public")
 tell nothing of a party's records; the entries themselves are for administrators)."""
 
 
+def known_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take, or one given twice (`bad_request`): a
+    misspelt filter such as `?sigth=` would otherwise be dropped and the answer cover more than the
+    caller asked for."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    taken = {param.alias for param in _query_params(dependant)}
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        raise UsageError(f"query: {', '.join(repr(name[:40]) for name in unknown[:5])} "
+                         f"{'is not a parameter' if len(unknown) == 1 else 'are not parameters'} of this route",
+                         code="bad_request")
+    repeated = sorted({name for name in request.query_params if len(request.query_params.getlist(name)) > 1})
+    if repeated:  # every parameter of the API takes one value: which of several was meant is not for us to guess
+        raise UsageError(f"query: {', '.join(repr(name) for name in repeated[:5])} given more than once; "
+                         "each parameter takes one value", code="bad_request")
+
+
+def _query_params(dependant: Any) -> list[Any]:
+    return [*dependant.query_params, *(p for d in dependant.dependencies for p in _query_params(d))]
+
+
 def create_app(settings: Any) -> FastAPI:
     """The service over the store `settings["db"]`: its connections and import worker are opened
     when the application starts and closed when it stops."""
@@ -226,9 +271,18 @@ def create_app(settings: Any) -> FastAPI:
         description="The rough-diamond pipeline's service for producers, sightholders, KP authorities and retailers. "
                     "Every /v1 route needs `Authorization: Bearer TOKEN`; failures answer "
                     '`{"ok": false, "errors": [{"code", "message", "source"}]}`.',
+        dependencies=[Depends(known_query)],
         exception_handlers={RequestValidationError: bad_request, 404: http_error, 405: http_error,
                             Exception: library_error, RoughtraceError: library_error})
     app.add_middleware(AccessLog)
+    documented = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document_bad_requests(documented())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def context_for(store: Any, actor: Actor) -> Context:
         return Context(store, settings, actor)
