@@ -44,12 +44,13 @@ def build_price_index(context: Context) -> IndexBuilt:
 
 
 def quote_stone(context: Context, stone: Stone) -> Quote:
-    """One stone's price per carat in USD with its band, the trades behind it and the method."""
-    from ..pricing.quotes import Quoter
+    """One stone's price per carat in USD with its band, the trades behind it and the method (the
+    store's loaded quote model is kept with the store until a build refits it)."""
+    from ..pricing.quotes import quote
     from .access import require
 
     require(context.actor, "prices")
-    return Quoter.load(_store(context), context.settings).quote(stone)
+    return quote(_store(context), stone, context.settings)
 
 
 @dataclass(frozen=True)
