@@ -73,7 +73,7 @@ def check_certificates(context: Context, certificate_ids: list[str] | None, verd
     counts = verdict_counts(checked)
     receipt = log_decision(store, settings, "kp_check", {
         "scope": "all" if certificate_ids is None else sorted(certificate_ids), "verdicts": counts,
-        **summarised([plain(r) for r in checked.to_pylist()], "lines")})
+        **summarised([plain(r) for r in checked.to_pylist()], "lines")}, context.actor.name)
     wanted = set(verdicts)
     chosen = sorted((r for r in rows if not wanted or r["verdict"] in wanted), key=LINE_SORTS[sort])
     totals = {"lines": len(rows), "declared_usd": sum((r["declared_usd"] for r in rows), Decimal(0)),

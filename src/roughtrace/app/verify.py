@@ -68,7 +68,7 @@ def assess_sightholders(context: Context, sight: str | None = None, levels: Iter
         "risks": [{"sightholder_id": r.sightholder_id, "risk": r.level, "score": str(r.score), "findings": len(r.findings)}
                   for r in risks],
         **summarised(full, "sightholders_json"),
-    })
+    }, context.actor.name)
     names = party_names(context)
     wanted = set(levels)
     chosen = sorted((r for r in risks if not wanted or r.level in wanted), key=SORTS[sort])
@@ -249,7 +249,7 @@ def answer_finding(context: Context, finding_id: str, note: str) -> Answer:
         receipt = log_decision(context.store, context.settings, "finding_answer", {
             "answer_id": answer_id, "finding_id": finding_id, "check": finding.check,
             "sightholder_id": finding.sightholder_id, "box_id": finding.box_id, "account_id": context.actor.account_id,
-            "note_sha256": digest([note])})
+            "note_sha256": digest([note])}, context.actor.name)
         context.store.execute(
             "INSERT INTO finding_answers (answer_id, finding_id, sightholder_id, account_id, note, answered_at, entry_index) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -30,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .. import __version__
 from ..accounts.security import seen_as
 from ..app import Actor, Context
+from ..deployment.stored import under_deployment
 from ..errors import (
     CannotRead,
     CheckFailed,
@@ -229,7 +230,8 @@ def create_app(settings: Any) -> FastAPI:
     app.add_middleware(AccessLog)
 
     def context_for(store: Any, actor: Actor) -> Context:
-        return Context(store, settings, actor)
+        """A request's context: its settings under the deployment's, read from the store each time."""
+        return Context(store, settings if store is None else under_deployment(settings, store), actor)
 
     def read(request: Request, actor: Actor, use: Callable[[Context], Any], stone: tuple[str, str] | None = None) -> Any:
         """`use` on a reader that sees only the caller's rows (`accounts.security.seen_as`)."""
