@@ -120,6 +120,10 @@ MIGRATION = Migration(
 )
 
 
+CLEARED = "RESET ROLE; SELECT " + ", ".join(f"set_config('roughtrace.{name}', '', false)" for name in SESSION_SETTINGS)
+"""The connection's own role again, and no caller in the session settings: one round trip."""
+
+
 @contextmanager
 def seen_as(store: Any, actor: Any, stone: tuple[str, str] | None = None) -> Iterator[Any]:
     """`store` reading as `actor` for the block: on PostgreSQL as `roughtrace_reader`, with the
@@ -131,15 +135,13 @@ def seen_as(store: Any, actor: Any, stone: tuple[str, str] | None = None) -> Ite
         return
     values = {"role": actor.role, "party": actor.party, "account": actor.account_id, "country": actor.country,
               "stone_id": stone[1] if stone else None}
-    for name in SESSION_SETTINGS:
-        store.execute("SELECT set_config(?, ?, false)", (f"roughtrace.{name}", values[name] or ""))
+    store.execute("SELECT " + ", ".join(f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS),
+                  tuple(values[name] or "" for name in SESSION_SETTINGS))
     store.execute(f"SET ROLE {READER}")
     try:
         yield store
     finally:
-        store.execute("RESET ROLE")
-        for name in SESSION_SETTINGS:
-            store.execute("SELECT set_config(?, ?, false)", (f"roughtrace.{name}", ""))
+        store.execute(CLEARED)
 
 
 @contextmanager

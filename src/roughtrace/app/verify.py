@@ -174,12 +174,16 @@ def _risk_rows(context: Context, risks: list[Any]) -> list[dict[str, Any]]:
 def sightholder_risks(context: Context, sight: str | None = None) -> RiskView:
     """The risk of every sightholder the caller may see (riskiest first): an admin all, a producer
     those it sold to (findings about its boxes and sightholder-wide ones), a sightholder itself."""
+    from ..accounts.security import market_wide
     from ..checks.verify import assess, run_checks
     from .access import require, sees_all
 
     require(context.actor, "risk")
-    findings = _visible(context, run_checks(context.store, context.settings))
-    risks = assess(context.store, context.settings, sight=sight, findings=findings)
+    # the checks judge each sightholder against the whole market, so they read it whole; only the
+    # findings and risks the caller may see are kept
+    with market_wide(context.store):
+        findings = _visible(context, run_checks(context.store, context.settings))
+        risks = assess(context.store, context.settings, sight=sight, findings=findings)
     actor = context.actor
     if not sees_all(actor):
         keep = {actor.party} if actor.role == "sightholder" else _buyers_of(context, actor.party)
