@@ -210,13 +210,14 @@ def test_the_ledger_verifies_after_use_cases_logged_into_it(market: Store) -> No
 
 
 def test_a_call_acts_as_the_command_line_operator_unless_told() -> None:
+    from conftest import new_store
     from roughtrace.app import CLI_OPERATOR, Actor, context_of
 
     class Obj:
         settings = Settings()
 
-        def store(self) -> str:
-            return "the store"
+        def store(self) -> Store:
+            return new_store()
 
     assert context_of(Obj()).actor == CLI_OPERATOR == Actor("cli", "operator")
     assert Context("s", Settings(), Actor("ana", "auditor")).actor.role == "auditor"  # type: ignore[arg-type]

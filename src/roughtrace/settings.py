@@ -103,7 +103,7 @@ class Settings:
     its own). A setting's text is parsed at its first lookup, so a bad value stops only what reads
     it."""
 
-    __slots__ = ("_all", "_texts", "_values")
+    __slots__ = ("_all", "_texts", "_values", "_version")
 
     def __init__(self, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
                  layers: Sequence[Mapping[str, str]] = ()) -> None:
@@ -120,9 +120,28 @@ class Settings:
         texts.update((name, source[setting.env_var]) for name, setting in self._all.items() if setting.env_var in source)
         self._texts = texts
         self._values: dict[str, Any] = {}
+        self._version = 0
         for name, value in (overrides or {}).items():
             setting = self._lookup(name)
             self._values[name] = setting.parse(value) if isinstance(value, str) else setting.check(value)
+
+    @property
+    def version(self) -> int:
+        """The deployment's settings version these values are under (`under`); 0 for none."""
+        return self._version
+
+    def under(self, deployment: Mapping[str, str], version: int) -> Settings:
+        """These settings with a deployment's values (text by name, as the store holds them) over
+        every other source, flags and environment included: one set of rules for every client of a
+        store. `version` is the deployment's settings version they come from."""
+        ruled = Settings.__new__(Settings)
+        ruled._all = self._all
+        for name in deployment:
+            self._lookup(name)
+        ruled._texts = {**self._texts, **deployment}
+        ruled._values = {name: value for name, value in self._values.items() if name not in deployment}
+        ruled._version = version
+        return ruled
 
     def _lookup(self, name: str) -> Setting:
         try:

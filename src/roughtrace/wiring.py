@@ -44,15 +44,17 @@ def wire_migrations() -> None:
 
 def area_migrations() -> tuple[Migration, ...]:
     """Each area's own migrations; their versions are the areas' own and never change (2-8: prices,
-    ledger, checks, valuation, provenance; 11: accounts and the service's jobs)."""
+    ledger, checks, valuation, provenance; 11: accounts and the service's jobs; 12: row-level security on PostgreSQL; 13: the deployment's settings)."""
     from .accounts.schema import MIGRATION as accounts
+    from .accounts.security import MIGRATION as security
     from .checks.schema import MIGRATION as checks
+    from .deployment.schema import MIGRATION as deployment
     from .ledger.schema import MIGRATIONS as ledger
     from .pricing.schema import MIGRATION as prices
     from .provenance.schema import MIGRATIONS as provenance
     from .valuation.schema import MIGRATION as valuation
 
-    return (prices, *ledger, checks, valuation, *provenance, accounts)
+    return (prices, *ledger, checks, valuation, *provenance, accounts, security, deployment)
 
 
 def wire_settings() -> None:

@@ -50,5 +50,9 @@ class Context:
 
 def context_of(obj: Any) -> Context:
     """The context of a command-line call from what Typer hands each command (`ctx.obj`: a store
-    opened on demand by `.store()`, and `.settings`)."""
-    return Context(obj.store(), obj.settings, getattr(obj, "actor", CLI_OPERATOR))
+    opened on demand by `.store()`, and `.settings`), its settings under the deployment's settings
+    the store holds (`deployment.stored`)."""
+    from ..deployment.stored import under_deployment
+
+    store = obj.store()
+    return Context(store, under_deployment(obj.settings, store), getattr(obj, "actor", CLI_OPERATOR))

@@ -40,6 +40,7 @@ def finding_view(finding: Any) -> dict[str, Any]:
 def box_view(context: Context, box_id: str) -> BoxView:
     """One box for its seller (a producer), its buyer (a sightholder) or an admin; any other
     caller is answered as for a box never sold (box_not_found)."""
+    from ..accounts.security import market_wide
     from ..checks.verify import box_findings
 
     require(context.actor, "boxes")
@@ -50,5 +51,6 @@ def box_view(context: Context, box_id: str) -> BoxView:
     buyer = (sale["buyer_id"],)
     outcome = context.store.rows(OUTCOMES_SQL, (box_id, *buyer))[0]
     dispositions = context.store.rows(DISPOSITIONS_SQL, (box_id, *buyer))
-    findings = [finding_view(f) for f in box_findings(context.store, box_id, context.settings)]
+    with market_wide(context.store):  # a box is judged against the whole market, as for its seller
+        findings = [finding_view(f) for f in box_findings(context.store, box_id, context.settings)]
     return BoxView(sale, outcome, dispositions, findings)

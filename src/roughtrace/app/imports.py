@@ -25,7 +25,7 @@ def import_file(context: Context, kind: str, path: Path, *, profile: Path | None
 
     mapping = load_profile(profile, ReadLimits.from_settings(context.settings).profile_bytes) if profile else None
     return run_import(context.store, kind, path, profile=mapping, strict=strict, file_format=file_format,
-                      encoding=encoding, settings=context.settings, progress=progress)
+                      encoding=encoding, settings=context.settings, progress=progress, actor=context.actor.name)
 
 
 def export_kind(context: Context, kind: str, path: Path, file_format: str | None = None) -> tuple[str, int]:

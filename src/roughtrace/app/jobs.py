@@ -187,7 +187,7 @@ def run_job(context: Context, job_id: str, importer: Store) -> Job:
         return _load(context, job_id)  # type: ignore[return-value]
     try:
         result = import_file(importer, job.kind, Path(job.spool_path), file_format=job.file_format,
-                             settings=context.settings)
+                             settings=context.settings, actor=job.account_id)
     except Exception as exc:  # noqa: BLE001 - a job's failure is its answer, in the one error shape
         if not isinstance(exc, RoughtraceError | ImportError):
             import logging

@@ -73,7 +73,7 @@ def check_certificates(context: Context, certificate_ids: list[str] | None, verd
     counts = verdict_counts(checked)
     receipt = log_decision(store, settings, "kp_check", {
         "scope": "all" if certificate_ids is None else sorted(certificate_ids), "verdicts": counts,
-        **summarised([plain(r) for r in checked.to_pylist()], "lines")})
+        **summarised([plain(r) for r in checked.to_pylist()], "lines")}, context.actor.name)
     wanted = set(verdicts)
     chosen = sorted((r for r in rows if not wanted or r["verdict"] in wanted), key=LINE_SORTS[sort])
     totals = {"lines": len(rows), "declared_usd": sum((r["declared_usd"] for r in rows), Decimal(0)),
@@ -108,6 +108,7 @@ class CertificateView:
 def certificate_verdict(context: Context, certificate_id: str) -> CertificateView:
     """One certificate's verdicts for a caller who may see it (`access.certificate_visible`); any
     other is answered as for a certificate not in the store (certificate_not_found)."""
+    from ..accounts.security import market_wide
     from ..valuation.kp import CertificateCheck, CheckRules, verdict_counts
     from .access import certificate_visible, hidden, require
 
@@ -119,7 +120,10 @@ def certificate_verdict(context: Context, certificate_id: str) -> CertificateVie
                                             [h["importing_country"] for h in heads], [b["seller_id"] for b in boxes],
                                             [b["buyer_id"] for b in boxes]):
         raise hidden("KP certificate", certificate_id, "certificate_not_found")
-    with CertificateCheck(context.store, CheckRules.from_settings(context.settings), [certificate_id]) as check:
+    # the mixes and prices are learnt from every line and sale, so the verdict is the same for every
+    # caller; only the certificate the caller was just found to see is answered
+    with market_wide(context.store), CertificateCheck(context.store, CheckRules.from_settings(context.settings),
+                                                      [certificate_id]) as check:
         checked = check.lines()
     lines = sorted((with_gap(r) for r in checked.to_pylist()), key=LINE_SORTS["certificate"])
     return CertificateView(certificate_id, lines, verdict_counts(checked))

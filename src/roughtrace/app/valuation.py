@@ -74,7 +74,7 @@ def build_price_book(context: Context, as_of: dt.date | None = None, cost_model:
     store, settings = context.store, context.settings
     model = cost_model_from_settings(settings, name=cost_model)
     result = build(store, settings, index_pricer(store, settings), model, as_of=as_of)
-    return PriceBookBuilt(result, log_decision(store, settings, "pricebook_build", result.as_dict()))
+    return PriceBookBuilt(result, log_decision(store, settings, "pricebook_build", result.as_dict(), context.actor.name))
 
 
 def index_pricer(store: Any, settings: Any) -> Any:

@@ -68,7 +68,7 @@ def assess_sightholders(context: Context, sight: str | None = None, levels: Iter
         "risks": [{"sightholder_id": r.sightholder_id, "risk": r.level, "score": str(r.score), "findings": len(r.findings)}
                   for r in risks],
         **summarised(full, "sightholders_json"),
-    })
+    }, context.actor.name)
     names = party_names(context)
     wanted = set(levels)
     chosen = sorted((r for r in risks if not wanted or r.level in wanted), key=SORTS[sort])
@@ -174,12 +174,16 @@ def _risk_rows(context: Context, risks: list[Any]) -> list[dict[str, Any]]:
 def sightholder_risks(context: Context, sight: str | None = None) -> RiskView:
     """The risk of every sightholder the caller may see (riskiest first): an admin all, a producer
     those it sold to (findings about its boxes and sightholder-wide ones), a sightholder itself."""
+    from ..accounts.security import market_wide
     from ..checks.verify import assess, run_checks
     from .access import require, sees_all
 
     require(context.actor, "risk")
-    findings = _visible(context, run_checks(context.store, context.settings))
-    risks = assess(context.store, context.settings, sight=sight, findings=findings)
+    # the checks judge each sightholder against the whole market, so they read it whole; only the
+    # findings and risks the caller may see are kept
+    with market_wide(context.store):
+        findings = _visible(context, run_checks(context.store, context.settings))
+        risks = assess(context.store, context.settings, sight=sight, findings=findings)
     actor = context.actor
     if not sees_all(actor):
         keep = {actor.party} if actor.role == "sightholder" else _buyers_of(context, actor.party)
@@ -249,7 +253,7 @@ def answer_finding(context: Context, finding_id: str, note: str) -> Answer:
         receipt = log_decision(context.store, context.settings, "finding_answer", {
             "answer_id": answer_id, "finding_id": finding_id, "check": finding.check,
             "sightholder_id": finding.sightholder_id, "box_id": finding.box_id, "account_id": context.actor.account_id,
-            "note_sha256": digest([note])})
+            "note_sha256": digest([note])}, context.actor.name)
         context.store.execute(
             "INSERT INTO finding_answers (answer_id, finding_id, sightholder_id, account_id, note, answered_at, entry_index) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

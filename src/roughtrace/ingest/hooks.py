@@ -38,6 +38,10 @@ class StoredBatch(Protocol):
     def settings(self) -> Settings: ...
 
     @property
+    def actor(self) -> str:
+        """Who sent the file."""
+
+    @property
     def engine(self) -> Any:
         """The import engine (a DuckDB connection) holding the checked records."""
 

@@ -186,6 +186,8 @@ class ImportJob:
     """Whether the staged records and verdicts go to the work database (`WORK`), readable from a
     second connection to the engine."""
     progress: ProgressFn = _no_progress
+    actor: str = "cli"
+    """Who sends the file: the command line, or the service's account; its batch entry names it."""
     clock: Clock = field(init=False)
     ragged: list[Ragged] = field(default_factory=list)
     new_rows: int = 0

@@ -37,10 +37,11 @@ type (a failed commit is a TransactionException; an Arrow stream's consumer may 
 
 def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingProfile | None = None, strict: bool = False,
                 file_format: str | None = None, encoding: str | None = None, settings: Settings | None = None,
-                progress: ProgressFn | None = None, ledger: bool = True) -> ImportResult:
+                progress: ProgressFn | None = None, ledger: bool = True, actor: str = "cli") -> ImportResult:
     """Import one file of `kind` into `store`. Returns what was accepted, rejected and why; raises
     `FileRejected` (nothing stored) when the file cannot be read as its format. `ledger=False`
-    leaves out the ledger's after-store hook."""
+    leaves out the ledger's after-store hook. `actor` names who sends the file (its batch entry
+    names it, with the settings version of `settings`)."""
     settings = settings or Settings()
     if kind not in KINDS:
         raise UsageError(Problem("unknown_kind", f"{kind!r} is not a kind roughtrace imports; use one of {', '.join(KINDS)}"))
@@ -71,6 +72,7 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
             outermost = not store.in_transaction()
             job = ImportJob(store, engine, spec, book, source, columns, profile, settings, ImportResult(kind=spec.name, file=source.name),
                             new_work_names(), shared=any(h.reads_beside for h in after) and store.import_engine_is_store and outermost)
+            job.actor = actor
             if progress is not None:
                 job.progress = progress
             try:

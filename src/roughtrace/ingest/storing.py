@@ -34,6 +34,10 @@ class _Stored:
         return self.job.settings
 
     @property
+    def actor(self) -> str:
+        return self.job.actor
+
+    @property
     def engine(self) -> Any:
         return self.job.engine
 

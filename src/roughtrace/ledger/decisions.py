@@ -43,9 +43,13 @@ def summarised(items: list[Any], name: str) -> dict[str, Any]:
     return {f"{name}_count": len(items), f"{name}_sha256": digest(items)}
 
 
-def log_decision(store: Store, settings: Settings | None, decision_kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Append the decision to the log in its own transaction; returns the receipt as JSON."""
-    receipt = record_decision(store, decision_kind, exact(payload), load_signer(store, settings))
+def log_decision(store: Store, settings: Settings | None, decision_kind: str, payload: Mapping[str, Any],
+                 actor: str | None = None) -> dict[str, Any]:
+    """Append the decision to the log in its own transaction; returns the receipt as JSON. The
+    entry names who decided (`actor`) and the deployment's settings version it was decided under
+    (`Settings.version`, 0 when the store holds no settings), so the verdict can be re-made."""
+    stamped = {**payload, "settings_version": getattr(settings, "version", 0), "actor": actor or "cli"}
+    receipt = record_decision(store, decision_kind, exact(stamped), load_signer(store, settings))
     witness.note(store, receipt.head, settings)
     if not store.in_transaction():  # its own transaction committed; inside a caller's, the next signing confirms
         witness.committed(store, settings)

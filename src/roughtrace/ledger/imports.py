@@ -184,7 +184,8 @@ def record_import(store: Store, engine: Any, spec: Kind, batch: dict[str, Any], 
                   settings: Settings | None = None, hashed: Iterator[np.ndarray] | None = None) -> dict[str, Any] | None:
     """Log an import's batch of `spec` and return its receipt as JSON (None while the store has no
     ledger tables). `batch` holds its batch_id, file_name, file_sha256 and row counts (rows_read,
-    rows_accepted, rows_rejected, rows_unchanged).
+    rows_accepted, rows_rejected, rows_unchanged), and may name the settings_version and actor the
+    entry records.
 
     Called once the batch's rows and its `batches` row are written; `accepted` names the import
     engine's relation of exactly the rows written (typed as stored, numbered by `_row`, their
@@ -197,7 +198,7 @@ def record_import(store: Store, engine: Any, spec: Kind, batch: dict[str, Any], 
     ahead = deque(itertools.islice(chunks, _HASHED_AHEAD if store.writes_behind else 0))
     if not ledger_ready(store):
         return None
-    summary = {
+    summary: dict[str, Any] = {
         "batch_id": batch["batch_id"],
         "kind": spec.name,
         "file_name": batch["file_name"],
@@ -207,6 +208,7 @@ def record_import(store: Store, engine: Any, spec: Kind, batch: dict[str, Any], 
         "rows_rejected": batch["rows_rejected"],
         "rows_unchanged": batch["rows_unchanged"],
         "row_encoding": ROW_ENCODING,
+        **{field: batch[field] for field in ("settings_version", "actor") if field in batch},
     }
     receipt = record_batch(store, summary, _resumed(ahead, chunks), load_signer(store, settings))
     witness.note(store, receipt.head, settings)
@@ -220,7 +222,8 @@ def after_store(batch: StoredBatch) -> Iterator[None]:
     try:
         yield
         batch.progress("hashing", 0, batch.counts["rows_new"])
-        summary = {"batch_id": batch.batch_id, "file_name": batch.file_name, "file_sha256": batch.file_sha256, **batch.counts}
+        summary = {"batch_id": batch.batch_id, "file_name": batch.file_name, "file_sha256": batch.file_sha256, **batch.counts,
+                   "settings_version": batch.settings.version, "actor": batch.actor}
         batch.give_receipt(record_import(batch.store, batch.engine, batch.kind, summary, batch.accepted, batch.settings,
                                          beside.chunks() if beside is not None else None))
         batch.lap("ledger")

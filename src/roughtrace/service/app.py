@@ -28,7 +28,9 @@ from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .. import __version__
+from ..accounts.security import seen_as
 from ..app import Actor, Context
+from ..deployment.stored import under_deployment
 from ..errors import (
     CannotRead,
     CheckFailed,
@@ -285,10 +287,12 @@ def create_app(settings: Any) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     def context_for(store: Any, actor: Actor) -> Context:
-        return Context(store, settings, actor)
+        """A request's context: its settings under the deployment's, read from the store each time."""
+        return Context(store, settings if store is None else under_deployment(settings, store), actor)
 
-    def read(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
-        with request.app.state.stores.reading() as store:
+    def read(request: Request, actor: Actor, use: Callable[[Context], Any], stone: tuple[str, str] | None = None) -> Any:
+        """`use` on a reader that sees only the caller's rows (`accounts.security.seen_as`)."""
+        with request.app.state.stores.reading() as store, seen_as(store, actor, stone):
             return use(context_for(store, actor))
 
     def write(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
@@ -420,7 +424,8 @@ def create_app(settings: Any) -> FastAPI:
     def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
         from ..app.provenance import stone_provenance
 
-        return answer({"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report))})
+        return answer({"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report),
+                                             stone=(lab, report))})
 
     # -- KP certificates ---------------------------------------------------------------------------
     @app.get("/v1/kp/certificates/{certificate_id}", summary="A KP certificate's lines checked against the price book",

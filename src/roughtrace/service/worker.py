@@ -30,7 +30,10 @@ class ImportWorker:
         self._stopping = threading.Event()
 
     def _desk(self) -> Context:
-        return Context(self.stores.desk, self.settings, WORKER)  # type: ignore[arg-type]
+        from ..deployment.stored import under_deployment
+
+        desk = self.stores.desk
+        return Context(desk, under_deployment(self.settings, desk), WORKER)  # type: ignore[arg-type]
 
     def start(self) -> None:
         pending = pending_jobs(self._desk())

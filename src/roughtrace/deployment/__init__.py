@@ -1,0 +1,1 @@
+"""A deployment's own settings, versioned in its store: one set for every client of one store."""
