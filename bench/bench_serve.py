@@ -196,9 +196,20 @@ def _in_schema(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
+def _signing_key_id() -> str:
+    """The id of the key the benchmark's stores are signed with (ROUGHTRACE_LEDGER_KEY_FILE, which
+    the Makefile sets), or "default" when none is set."""
+    from roughtrace.ledger.heads import key_id
+    from roughtrace.ledger.keys import read_private_key
+
+    path = os.environ.get("ROUGHTRACE_LEDGER_KEY_FILE")
+    return key_id(read_private_key(Path(path)).public_key())[:16] if path and Path(path).exists() else "default"
+
+
 def prepared_store(size: str, seed: int) -> str:
     """The URL of a PostgreSQL schema holding the `size` market, its price index and book; loaded
-    once and kept (the schema's comment marks a finished load)."""
+    once and kept (the schema's comment marks a finished load and the signing key its ledger was
+    signed with: a schema signed by another key, another checkout's, is loaded again)."""
     from bench_checks import market_dir
     from roughtrace.app import Context
     from roughtrace.app.pricing import build_price_index
@@ -209,11 +220,12 @@ def prepared_store(size: str, seed: int) -> str:
 
     base = _pg_url()
     schema = f"bench_serve_{size}_{seed}"
+    mark = f"loaded, signed by {_signing_key_id()}"
     server = open_store(base)
     try:
         marked = server.rows("SELECT obj_description(oid, 'pg_namespace') AS note FROM pg_namespace WHERE nspname = ?",
                              (schema,))
-        if marked and marked[0]["note"] == "loaded":
+        if marked and marked[0]["note"] == mark:
             return _in_schema(base, schema)
         server.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         server.execute(f"CREATE SCHEMA {schema}")
@@ -231,7 +243,7 @@ def prepared_store(size: str, seed: int) -> str:
         build_price_book(context)
         print(f"  loaded {rows['polished_outcomes']:,} outcome rows into PostgreSQL schema {schema}, with the price "
               f"index and book, in {time.perf_counter() - started:.1f} s")
-        store.execute(f"COMMENT ON SCHEMA {schema} IS 'loaded'")
+        store.execute(f"COMMENT ON SCHEMA {schema} IS '{mark}'")
     finally:
         store.close()
     return url
