@@ -400,10 +400,10 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
     still finds narrowable, the smallest published cell nearest to it along the relations: one sharing
     a relation with it, else one sharing a relation with a hidden cell tied to it (a margin or total
     further out), else the smallest published cell of the table. A table with every cell hidden lets
-    no attacker bound any total above (its relations hold no published figure), so the pattern returned
-    always passes the audit; `DisclosureRefused` only if the audit still fails with nothing left to
-    hide. `forced` marks cells to hide whatever the rules say (a total another table of the same report
-    hides)."""
+    no attacker bound any total above, nor below past its own values (its relations hold no published
+    figure), so the pattern returned always passes the audit; `DisclosureRefused` only if the audit
+    still fails with nothing left to hide. `forced` marks cells to hide whatever the rules say (a total
+    another table of the same report hides)."""
     failures = rule_failures(table, rules)
     suppressed = np.logical_or.reduce([failures[rule] for rule in RULES]).copy()
     reasons = {int(j): tuple(rule for rule in RULES if failures[rule][j]) for j in np.flatnonzero(suppressed)}
