@@ -169,3 +169,20 @@ def test_the_producer_view_narrows_to_a_producer_and_a_period(market_store, mark
     with pytest.raises(NotFound) as missing:
         producer_view(context, None, "NOBODY")
     assert missing.value.problems[0].code == "producer_not_found"
+
+
+def test_a_market_where_one_buyer_dominates_a_size_still_gets_its_reports(tmp_path):
+    """The service tests' tiny market: one sightholder holds nearly all the 2024-Q4 outcome of
+    'sizes', and the protection must hide past that cell's own row and column; every table still
+    passes the audit and a contributor's report is published."""
+    sim.generate_market(tmp_path, seed=3, size="small", polished_rows=3000, n_transactions=3000)
+    store = new_store()
+    load_market_directory(store, tmp_path)
+    built = Market.build(cell_sums.load(store, settings()), rules(settings()))
+    for protected in built.kinds.values():
+        assert audit(protected.table, protected.suppression, built.rules) == []
+    sizes = built.kinds["size_class"]
+    assert not sizes.suppression.published()[sizes.table.index(("sizes", "2024-Q4"))]
+    h, p = np.argwhere(built.cells.contributed)[-1]
+    report = sightholder_report(Context(store, settings()), built.cells.sightholders[h], built.cells.periods[p])
+    assert report.sightholder_id == built.cells.sightholders[h]

@@ -397,9 +397,13 @@ def _relation_partners(table: Table) -> list[set[int]]:
 def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Suppression:
     """Primary suppression by the rules, then complementary cells until the audit passes: first no
     relation with a single hidden cell (it would follow by subtraction), then, for each cell the audit
-    still finds narrowable, the smallest published cell sharing a relation with it. Raises
-    `DisclosureRefused` when no complement is left to hide. `forced` marks cells to hide whatever the
-    rules say (a total another table of the same report hides)."""
+    still finds narrowable, the smallest published cell nearest to it along the relations: one sharing
+    a relation with it, else one sharing a relation with a hidden cell tied to it (a margin or total
+    further out), else the smallest published cell of the table. A table with every cell hidden lets
+    no attacker bound any total above, nor below past its own values (its relations hold no published
+    figure), so the pattern returned always passes the audit; `DisclosureRefused` only if the audit
+    still fails with nothing left to hide. `forced` marks cells to hide whatever the rules say (a total
+    another table of the same report hides)."""
     failures = rule_failures(table, rules)
     suppressed = np.logical_or.reduce([failures[rule] for rule in RULES]).copy()
     reasons = {int(j): tuple(rule for rule in RULES if failures[rule][j]) for j in np.flatnonzero(suppressed)}
@@ -418,6 +422,19 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
         open_cells = [c for c in candidates if not suppressed[c]]
         return min(open_cells, key=lambda c: (size[c], c)) if open_cells else None
 
+    def nearest_open(at: int) -> int | None:
+        """The smallest published cell sharing a relation with `at`, else with the hidden cells the
+        relations tie to it, ring by ring outwards."""
+        seen, ring = {at}, {at}
+        while ring:
+            reached = set().union(*(partners[c] for c in ring)) - seen
+            pick = smallest_open(sorted(reached))
+            if pick is not None:
+                return pick
+            seen |= reached
+            ring = reached
+        return None
+
     changed = True
     while changed:
         changed = False
@@ -434,8 +451,9 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
             return Suppression(table, suppressed, reasons)
         progressed = False
         for cell in dict.fromkeys(b.cell for b in found):
-            at = table.index(cell)
-            pick = smallest_open(sorted(partners[at] - {at}))
+            pick = nearest_open(table.index(cell))
+            if pick is None:
+                pick = smallest_open(range(len(table.cells)))
             if pick is not None:
                 hide(pick)
                 progressed = True
