@@ -10,6 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,27 @@ def start_server(store_url: str, folder: Path, **settings: str) -> Server:
         time.sleep(0.3)
     server.kill()
     raise AssertionError(f"the server did not get ready: {log.read_text()}")
+
+
+@contextmanager
+def market_schema(pg_url: str, folder: Path) -> Iterator[tuple[Store, str]]:
+    """A PostgreSQL schema of its own holding the small market (`load_market`, its ledger signed
+    with `folder`/ledger-key.pem): the open store and its URL; the schema is dropped after."""
+    from roughtrace.store import open_store
+
+    schema = "rt_" + uuid.uuid4().hex[:12]
+    admin = open_store(pg_url)
+    admin.execute(f"CREATE SCHEMA {schema}")
+    url = f"{pg_url}{'&' if '?' in pg_url else '?'}options=-csearch_path%3D{schema}"
+    store = open_store(url)
+    try:
+        store.migrate()
+        load_market(store, folder / "market", key_file=folder / "ledger-key.pem")
+        yield store, url
+    finally:
+        store.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
 
 
 def make_accounts(store: Store, parties: dict[str, Any]) -> dict[str, str]:

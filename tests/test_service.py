@@ -21,7 +21,7 @@ from roughtrace.app import Context
 from roughtrace.app.accounts import revoke_account
 from roughtrace.settings import Settings
 from roughtrace.store import open_store
-from service_support import Server, job_done, load_market, make_accounts, start_server
+from service_support import Server, job_done, make_accounts, market_schema, start_server
 
 pytestmark = pytest.mark.postgres
 
@@ -68,27 +68,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     if not PG_URL:
         pytest.skip("no PostgreSQL: set ROUGHTRACE_TEST_PG")
     folder = tmp_path_factory.mktemp("served")
-    schema = "rt_" + uuid.uuid4().hex[:12]
-    admin = open_store(PG_URL)
-    admin.execute(f"CREATE SCHEMA {schema}")
-    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}options=-csearch_path%3D{schema}"
-    store = open_store(url)
-    server = None
-    try:
-        store.migrate()
-        load_market(store, folder / "market", key_file=folder / "ledger-key.pem")
+    with market_schema(PG_URL, folder) as (store, url):
         parties = _pick(store)
         tokens = make_accounts(store, parties)
         revoke_account(Context(store, Settings()), "revoked")
         server = start_server(url, folder, upload_max_bytes="200000", ledger_key_file=str(folder / "ledger-key.pem"))
         server.tokens = tokens
-        yield server, parties, url
-    finally:
-        if server is not None:
+        try:
+            yield server, parties, url
+        finally:
             server.stop()
-        store.close()
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-        admin.close()
 
 
 def _no_traceback(response: Any) -> None:
