@@ -35,7 +35,8 @@ def outcome_records(count: int) -> str:
     return OUTCOME_HEADER + "\n" + "".join(f"22{i:08d},GIA,SH1,B1,R{i},1.500,2026-02-01,round,0.702,G,VS1\n" for i in range(count))
 
 
-def race(url: str, jobs: list[tuple[str, Path]], opener: Callable[[str], Store] = open_store) -> list[ImportResult]:
+def race(url: str, jobs: list[tuple[str, Path]], opener: Callable[[str], Store] = open_store,
+         **options: bool) -> list[ImportResult]:
     """Import each (kind, file) of `jobs` at once, each on a store connection of its own."""
     start = threading.Barrier(len(jobs))
     results: list[ImportResult | None] = [None] * len(jobs)
@@ -45,7 +46,7 @@ def race(url: str, jobs: list[tuple[str, Path]], opener: Callable[[str], Store] 
         store = opener(url)
         try:
             start.wait()
-            results[i] = import_file(store, kind, path)
+            results[i] = import_file(store, kind, path, **options)
         except BaseException as exc:  # noqa: BLE001 - reported by the test below
             failures.append(exc)
         finally:

@@ -4,16 +4,16 @@ process (which shares one database, and the import engine's work database with i
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import BOXES, PARTIES, write
-from roughtrace.ingest import ImportResult, import_file
+from roughtrace.ingest import import_file
 from roughtrace.ledger import audit
 from roughtrace.store import Store, open_store
+from test_import_races import race
 
 TX_HEADER = "tx_id,date,shape,color,clarity,cut,lab,carat,price_usd,price_type,source"
 OUTCOME_HEADER = "stone_id,lab,sightholder_id,box_id,rough_stone_id,rough_carats,polished_date,shape,carat,color,clarity"
@@ -30,31 +30,6 @@ def _outcomes(count: int) -> str:
     return OUTCOME_HEADER + "\n" + rows + "2299999999,GIA,SH1,B1,RX,1.500,2026-02-01,round,-1,G,VS1\n"
 
 
-def _side_by_side(url: str, jobs: list[tuple[str, Path]], **options: bool) -> list[ImportResult]:
-    """Import each (kind, file) at once, each on a store handle of its own, started together."""
-    start = threading.Barrier(len(jobs))
-    results: list[ImportResult | None] = [None] * len(jobs)
-    failures: list[BaseException] = []
-
-    def one(i: int, kind: str, path: Path) -> None:
-        store = open_store(url)
-        try:
-            start.wait()
-            results[i] = import_file(store, kind, path, **options)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-        finally:
-            store.close()
-
-    threads = [threading.Thread(target=one, args=(i, kind, path)) for i, (kind, path) in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not failures, failures
-    return [r for r in results if r is not None]
-
-
 def _both_land_whole(store: Store, tmp_path: Path, url: str, ledger: bool = True) -> None:
     assert import_file(store, "parties", write(tmp_path, "parties.csv", PARTIES)).rows_rejected == 0
     assert import_file(store, "rough_sales", write(tmp_path, "boxes.csv", BOXES)).rows_rejected == 0
@@ -62,7 +37,7 @@ def _both_land_whole(store: Store, tmp_path: Path, url: str, ledger: bool = True
     trades.write_text(_trades(20_000))
     outcomes = tmp_path / "outcomes.csv"
     outcomes.write_text(_outcomes(20_000))
-    traded, cut = _side_by_side(url, [("transactions", trades), ("polished_outcomes", outcomes)], ledger=ledger)
+    traded, cut = race(url, [("transactions", trades), ("polished_outcomes", outcomes)], ledger=ledger)
     assert (traded.stored, traded.rows_accepted, traded.rows_rejected) == (True, 20_000, 0)
     assert (cut.stored, cut.rows_accepted, cut.rows_rejected) == (True, 19_999, 1)
     assert store.rows("SELECT count(*) AS n FROM transactions WHERE batch_id = ?", (traded.batch_id,)) == [{"n": 20_000}]
@@ -100,7 +75,7 @@ def test_two_imports_side_by_side_on_one_duckdb_file(tmp_path: Path) -> None:
         bad_trades.write_text(_trades(20_000) + "TX,2026-03-05,round,G,VS1,EX,GIA,0,9000.00,transaction,Antwerp tender\n")
         outcomes = tmp_path / "outcomes.csv"
         outcomes.write_text(_outcomes(30_000))
-        traded, cut = _side_by_side(url, [("transactions", bad_trades), ("polished_outcomes", outcomes)], strict=True)
+        traded, cut = race(url, [("transactions", bad_trades), ("polished_outcomes", outcomes)], strict=True)
         assert (traded.rows_read, traded.rows_accepted, traded.rows_rejected, traded.stored) == (20_001, 20_000, 1, False)
         assert (cut.rows_read, cut.rows_accepted, cut.rows_rejected, cut.stored) == (30_000, 29_999, 1, False)
         assert [p.row for p in traded.errors] == [20_001] and [p.row for p in cut.errors] == [30_000]
