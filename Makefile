@@ -39,7 +39,7 @@ lock:
 	build/lock-tools/bin/uv pip compile -q pyproject.toml --python-version 3.11 --custom-compile-command "make lock" \
 	  -o requirements.lock
 	echo "setuptools>=77" | build/lock-tools/bin/uv pip compile -q pyproject.toml - --python-version 3.11 \
-	  --extra test --extra lint --extra bench -c requirements.lock --custom-compile-command "make lock" -o requirements-dev.lock
+	  --extra test --extra lint --extra bench --extra spark -c requirements.lock --custom-compile-command "make lock" -o requirements-dev.lock
 
 bench: $(BENCHES)
 
