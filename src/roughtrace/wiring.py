@@ -44,17 +44,19 @@ def wire_migrations() -> None:
 
 def area_migrations() -> tuple[Migration, ...]:
     """Each area's own migrations; their versions are the areas' own and never change (2-8: prices,
-    ledger, checks, valuation, provenance; 11: accounts and the service's jobs; 12: row-level security on PostgreSQL; 13: the deployment's settings)."""
+    ledger, checks, valuation, provenance; 11: accounts and the service's jobs; 12: row-level security on PostgreSQL; 13: the deployment's settings;
+    14: market intelligence's published record)."""
     from .accounts.schema import MIGRATION as accounts
     from .accounts.security import MIGRATION as security
     from .checks.schema import MIGRATION as checks
     from .deployment.schema import MIGRATION as deployment
+    from .intelligence.schema import MIGRATION as intelligence
     from .ledger.schema import MIGRATIONS as ledger
     from .pricing.schema import MIGRATION as prices
     from .provenance.schema import MIGRATIONS as provenance
     from .valuation.schema import MIGRATION as valuation
 
-    return (prices, *ledger, checks, valuation, *provenance, accounts, security, deployment)
+    return (prices, *ledger, checks, valuation, *provenance, accounts, security, deployment, intelligence)
 
 
 def wire_settings() -> None:

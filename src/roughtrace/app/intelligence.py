@@ -19,11 +19,13 @@ def _logged(context: Context, kind: str, payload: dict[str, Any], lines: list[di
 def sightholder_report(context: Context, sightholder_id: str, period: str | None = None) -> Any:
     """One sightholder's report for `period` (its latest period with a purchase when None): its own
     figures beside the market's under disclosure control when it contributed, what it would need to
-    send otherwise. The market is protected and audited first (`DisclosureRefused` when the audit
-    fails); the report's cells are logged in the ledger and the receipt is in the result
-    (`intelligence.reports.IntelligenceReport`). `NotFound` when it bought nothing in the period."""
+    send otherwise. The market is protected and audited first, over every release earlier reports
+    made (`DisclosureRefused` when the audit fails); a contributor's report keeps the market it came
+    from as one more release (`intelligence.record`), named in the ledger entry beside the report's
+    cells, and the receipt is in the result (`intelligence.reports.IntelligenceReport`). `NotFound`
+    when it bought nothing in the period."""
     from ..errors import NotFound
-    from ..intelligence import cells
+    from ..intelligence import cells, record
     from ..intelligence.reports import Market, report_for
     from ..intelligence.settings import rules
     from .access import hidden, require, sees_all
@@ -34,11 +36,13 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     market_cells = cells.load(context.store, context.settings)
     if sightholder_id not in market_cells.sightholders:
         raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
-    market = Market.build(market_cells, rules(context.settings))
+    period_kind = context.settings["intelligence_period"]
+    market = Market.build(market_cells, rules(context.settings), record.load(context.store, period_kind))
     report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
+    release = record.keep(context.store, record.releases_of(market), period_kind) if report.contributor else None
     receipt = _logged(context, "intelligence_report", {
         "sightholder_id": report.sightholder_id, "period": report.period, "contributor": report.contributor,
-        "market_figures": report.market_figures(), "rules": report.rules}, report.cells())
+        "market_figures": report.market_figures(), "rules": report.rules, "release_id": release}, report.cells())
     return dataclasses.replace(report, receipt=receipt)
 
 

@@ -30,6 +30,18 @@ less its own value, it must not bound any other contributor's value to within p%
 at least (1 + p) times that value; with one other contributor in the cell, the lower bound at most
 (1 - p) times it). `require_safe` refuses a table that fails, naming each cell.
 
+**The published record.** Reports go out period after period, and late data changes cells an
+earlier report gave out. `with_record` joins a table to its earlier `Release`s: a cell whose
+contributions are unchanged since a release is the same unknown (published then, it stays published
+at that figure); a cell that changed since is a new unknown beside each version released, and each
+release's relations hold among its own versions, so the audit's attacker holds everything published
+over every period. A cell published before whose contributions changed is a `Revision`: its revised
+figure goes out only when the change itself (each contributor's change, in size) passes every
+primary rule, and, hidden, no attacker may bound its figure to within p% of the largest change by
+another contributor on either side (the revised figure less the released one would give that change
+away). `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
+hide makes the audit pass.
+
 Pure: numpy and scipy over whole arrays; loops run over cells and attackers, never over rows.
 """
 
@@ -172,6 +184,129 @@ class Suppression:
 
     def reason(self, cell: Any) -> tuple[str, ...]:
         return self.reasons.get(self.table.index(cell), ())
+
+
+@dataclass(frozen=True)
+class Release:
+    """A table as an earlier report released it: every contributor's values then, and which cells
+    were published (every attacker holds those figures for good)."""
+
+    table: Table
+    published: np.ndarray
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A cell an earlier release published whose contributions have changed since."""
+
+    cell: int
+    released: np.ndarray
+    """(magnitudes,) the totals as released."""
+    change: np.ndarray
+    """(magnitudes, contributors): each contributor's value now less its value then."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What earlier releases fix in a table joined to them (`with_record`)."""
+
+    fixed: np.ndarray
+    """Cells whose state the record sets: a cell unchanged since a release published it (published),
+    and each version of a changed cell as released (published or hidden, as it was then)."""
+    held: np.ndarray
+    """Among the fixed cells, those hidden."""
+    revisions: tuple[Revision, ...] = ()
+
+    @classmethod
+    def none(cls, table: Table) -> Record:
+        """No earlier release: nothing fixed."""
+        nothing = np.zeros(len(table.cells), bool)
+        return cls(nothing, nothing.copy())
+
+    @property
+    def given(self) -> np.ndarray:
+        """The published cells the record fixes: figures every attacker already holds."""
+        return np.asarray(self.fixed & ~self.held)
+
+
+def _released_key(key: Any, release: int) -> Any:
+    label = f"as released {release}"
+    return (*key, label) if isinstance(key, tuple) else (key, label)
+
+
+def with_record(table: Table, releases: Sequence[Release]) -> tuple[Table, Record]:
+    """`table` joined to the earlier releases of it, in any order: its own cells first, then each
+    version of a cell as released where it differs from the cell now (keys ending 'as released N'),
+    with every release's relations over its versions; contributors of a release alone are added
+    with nothing now. Returns the joined table and what the record fixes in it."""
+    names = list(table.contributors) or [str(c) for c in range(table.contributions.shape[1])]
+    position = {name: c for c, name in enumerate(names)}
+    for release in releases:
+        for name in release.table.contributors:
+            if name not in position:
+                position[name] = len(names)
+                names.append(name)
+    v = table.contributions.shape[0]
+
+    def aligned(t: Table) -> np.ndarray:
+        out = np.zeros((v, len(names), len(t.cells)))
+        who = [position[n] for n in t.contributors] if t.contributors else list(range(t.contributions.shape[1]))
+        out[:, who, :] = t.contributions
+        return out
+
+    now = aligned(table)
+    m = len(table.cells)
+    keys = list(table.cells)
+    where = {key: j for j, key in enumerate(table.cells)}
+    versions: list[np.ndarray] = []
+    of_key: dict[Any, list[int]] = {}
+    published_then: set[int] = set()
+    relations = list(table.relations)
+    seen = {(whole, tuple(sorted(parts))) for whole, parts in relations}
+    revisions: dict[tuple[int, int], Revision] = {}
+    for number, release in enumerate(releases, 1):
+        then = aligned(release.table)
+        target = []
+        for k, key in enumerate(release.table.cells):
+            values = then[:, :, k]
+            j = where.get(key)
+            if j is not None and np.array_equal(values, now[:, :, j]):
+                target.append(j)
+            else:
+                match = next((e for e in of_key.get(key, []) if np.array_equal(versions[e - m], values)), None)
+                if match is None:
+                    match = m + len(versions)
+                    versions.append(values)
+                    keys.append(_released_key(key, number))
+                    of_key.setdefault(key, []).append(match)
+                target.append(match)
+                if release.published[k] and j is not None:
+                    revisions[(j, match)] = Revision(j, values.sum(axis=1), now[:, :, j] - values)
+            if release.published[k]:
+                published_then.add(target[-1])
+        for whole, parts in release.table.relations:
+            mapped = (target[whole], tuple(sorted(target[p] for p in parts)))
+            if mapped not in seen:
+                seen.add(mapped)
+                relations.append((mapped[0], mapped[1]))
+    contributions = np.concatenate([now, *(x[:, :, None] for x in versions)], axis=2) if versions else now
+    size = len(keys)
+    fixed = np.zeros(size, bool)
+    fixed[list(published_then)] = True
+    fixed[m:] = True
+    held = fixed.copy()
+    held[list(published_then)] = False
+    joined = Table(tuple(keys), contributions, tuple(relations), table.magnitudes, tuple(names))
+    return joined, Record(fixed, held, tuple(revisions.values()))
+
+
+def revision_failures(table: Table, revisions: Sequence[Revision], rules: Rules) -> np.ndarray:
+    """Which revisions' changes break a primary rule, judged as a cell of their own whose
+    contributors are the sightholders whose values changed, each by the size of its change."""
+    if not revisions:
+        return np.zeros(0, bool)
+    changes = np.stack([np.abs(r.change) for r in revisions], axis=2)
+    return primary(Table(tuple(range(len(revisions))), changes, ()), rules)
 
 
 def _components(table: Table, hidden: np.ndarray) -> tuple[np.ndarray, list[tuple[int, tuple[int, ...]]]]:
@@ -320,7 +455,7 @@ def _narrowed(values: np.ndarray, low: np.ndarray, high: np.ndarray, rules: Rule
     return np.asarray(_narrowed_above(values, high, rules) | _narrowed_below(values, low, rules))
 
 
-def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]:
+def breaches(table: Table, suppressed: np.ndarray, rules: Rules, record: Record | None = None) -> list[Breach]:
     """Every (cell, magnitude, attacker) where the attacker, from everything published plus its own
     values, bounds another contributor's value in the cell to within p%: for a published cell its
     interval is the figure itself, for a suppressed one the linear programme's. Also every published
@@ -329,10 +464,15 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]
     The programmes are first solved once with every hidden cell known to hold at least its second
     largest contributor's value: every attacker that is not the largest contributor of a hidden cell
     knows no more than that, so its own intervals are at least as wide. Only the largest contributors
-    of hidden cells, and attackers that this view does not clear, get programmes of their own."""
+    of hidden cells, and attackers that this view does not clear, get programmes of their own.
+
+    With a `record` (`with_record`), the published cells it fixes are figures every attacker already
+    holds: they are constants of the programmes, not judged again; every revision is judged
+    (`revision_breaches`)."""
     found: list[Breach] = []
+    given = record.given if record is not None else np.zeros(len(table.cells), bool)
     failures = rule_failures(table, rules)
-    broken = np.logical_or.reduce([failures[rule] for rule in RULES]) & ~suppressed
+    broken = np.logical_or.reduce([failures[rule] for rule in RULES]) & ~suppressed & ~given
     totals = table.totals
     for j in np.flatnonzero(broken):
         found.append(Breach(table.cells[j], "primary rules", "*", float(totals[0, j]), float(totals[0, j])))
@@ -353,6 +493,7 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]
         reaches = ((solutions[None, :, :] >= (mine - slack)[:, None, :]) | ~suppressed[None, None, :]).all(axis=2)
         _, lone_other = _needs(mine)
         doubtful |= _narrowed_below(mine, low, rules) | (lone_other & ~reaches & suppressed[None, :])
+        doubtful &= ~given[None, :]
         attackers = np.flatnonzero(doubtful.any(axis=1))
         if attackers.size == 0:
             continue
@@ -370,17 +511,73 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules) -> list[Breach]
             name = table.contributors[a] if table.contributors else str(a)
             found += [Breach(table.cells[j], magnitude, name, float(lows[group_of[k], j]), float(highs[group_of[k], j]))
                       for j in np.flatnonzero(narrowed[k])]
+    if record is not None and record.revisions:
+        found += revision_breaches(table, suppressed, rules, record.revisions)
     return found
 
 
-def audit(table: Table, suppression: Suppression, rules: Rules) -> list[Problem]:
-    """Every problem the audit finds with publishing `suppression`'s pattern (none: it may go out)."""
-    return [b.problem() for b in breaches(table, suppression.suppressed, rules)]
+def _revision_narrowed(figure: np.ndarray, margin: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """(attackers, revisions): where an attacker's interval on a revised cell's figure does not reach
+    `margin` (p% of the largest change by another contributor) beyond the figure on both sides."""
+    slack = TOLERANCE * np.maximum(np.abs(figure), 1.0)
+    return np.asarray((margin > 0) & ((high < figure + margin - slack) | (low > figure - margin + slack)))
 
 
-def require_safe(table: Table, suppression: Suppression, rules: Rules) -> None:
+def revision_breaches(table: Table, suppressed: np.ndarray, rules: Rules, revisions: Sequence[Revision]) -> list[Breach]:
+    """Every revision that gives a change away: published while its change breaks a primary rule
+    (attacker '*'), or hidden while an attacker bounds its figure now to within p% of the largest
+    change by another contributor, above or below the true figure (the figure less the one released,
+    less the attacker's own change, would bound that other's change).
+
+    One pair of programmes with every hidden cell at least its largest contribution clears most
+    revisions for every attacker at once: its highs are below, its lows above, any attacker's."""
+    found: list[Breach] = []
+    failing = revision_failures(table, revisions, rules)
+    totals = table.totals
+    for r, fails in zip(revisions, failing, strict=True):
+        if fails and not suppressed[r.cell]:
+            found.append(Breach(table.cells[r.cell], "revision", "*", float(totals[0, r.cell]), float(totals[0, r.cell])))
+    hidden = [r for r in revisions if suppressed[r.cell]]
+    if not hidden:
+        return found
+    values = table.contributions
+    cells = np.array([r.cell for r in hidden])
+    wanted = np.zeros(len(table.cells), bool)
+    wanted[cells] = True
+    for v in range(values.shape[0]):
+        mine = values[v]
+        size = np.abs(np.stack([r.change[v] for r in hidden], axis=1))  # contributors x revisions
+        ranked = -np.sort(-size, axis=0)
+        first, second = ranked[0], (ranked[1] if size.shape[0] > 1 else np.zeros_like(ranked[0]))
+        largest_other = np.where(np.arange(size.shape[0])[:, None] == np.argmax(size, axis=0)[None, :], second, first)
+        figure = totals[v, cells]
+        margin = rules.p * largest_other
+        strongest = np.where(suppressed, mine.max(axis=0), 0.0)
+        low, high = intervals(table, suppressed, v, strongest, wanted)
+        if not _revision_narrowed(figure, margin, low[None, cells], high[None, cells]).any():
+            continue
+        known = np.where(suppressed[None, :], mine, 0.0)
+        groups, group_of = np.unique(known, axis=0, return_inverse=True)
+        group_of = np.asarray(group_of).reshape(-1)
+        lows, highs = intervals_many(table, suppressed, v, groups, np.tile(wanted, (len(groups), 1)))
+        lows, highs = lows[group_of][:, cells], highs[group_of][:, cells]
+        magnitude = table.magnitudes[v] if table.magnitudes else str(v)
+        for a, i in zip(*np.nonzero(_revision_narrowed(figure, margin, lows, highs)), strict=True):
+            name = table.contributors[a] if table.contributors else str(a)
+            found.append(Breach(table.cells[cells[i]], f"{magnitude}, revised since released", name,
+                                float(lows[a, i]), float(highs[a, i])))
+    return found
+
+
+def audit(table: Table, suppression: Suppression, rules: Rules, record: Record | None = None) -> list[Problem]:
+    """Every problem the audit finds with publishing `suppression`'s pattern (none: it may go out),
+    over the earlier releases `record` fixes when given."""
+    return [b.problem() for b in breaches(table, suppression.suppressed, rules, record)]
+
+
+def require_safe(table: Table, suppression: Suppression, rules: Rules, record: Record | None = None) -> None:
     """Refuse (`DisclosureRefused`, one problem per breach) a pattern the audit fails."""
-    problems = audit(table, suppression, rules)
+    problems = audit(table, suppression, rules, record)
     if problems:
         raise DisclosureRefused(problems)
 
@@ -394,23 +591,38 @@ def _relation_partners(table: Table) -> list[set[int]]:
     return partners
 
 
-def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Suppression:
+def protect(table: Table, rules: Rules, forced: np.ndarray | None = None, record: Record | None = None) -> Suppression:
     """Primary suppression by the rules, then complementary cells until the audit passes: first no
     relation with a single hidden cell (it would follow by subtraction), then, for each cell the audit
     still finds narrowable, the smallest published cell nearest to it along the relations: one sharing
     a relation with it, else one sharing a relation with a hidden cell tied to it (a margin or total
-    further out), else the smallest published cell of the table. A table with every cell hidden lets
-    no attacker bound any total above, nor below past its own values (its relations hold no published
-    figure), so the pattern returned always passes the audit; `DisclosureRefused` only if the audit
+    further out), else the smallest published cell of the table. Without a record, a table with every
+    cell hidden lets no attacker bound any total above, nor below past its own values (its relations
+    hold no published figure), so the pattern returned always passes the audit; `DisclosureRefused` only if the audit
     still fails with nothing left to hide. `forced` marks cells to hide whatever the rules say (a total
-    another table of the same report hides)."""
+    another table of the same report hides).
+
+    With a `record` (`with_record`), the cells it fixes keep the state they were released in and are
+    never picked; a revision whose change breaks a primary rule is hidden ('revision'). Then the
+    search can run out of cells to hide while the audit still fails: `DisclosureRefused`, naming
+    each breach."""
+    record = record if record is not None else Record.none(table)
     failures = rule_failures(table, rules)
     suppressed = np.logical_or.reduce([failures[rule] for rule in RULES]).copy()
     reasons = {int(j): tuple(rule for rule in RULES if failures[rule][j]) for j in np.flatnonzero(suppressed)}
     if forced is not None:
-        for j in np.flatnonzero(forced & ~suppressed):
+        for j in np.flatnonzero(forced & ~suppressed & ~record.fixed):
             reasons[int(j)] = ("shared total",)
         suppressed |= forced
+    failing = revision_failures(table, record.revisions, rules)
+    for revision in (r for r, fails in zip(record.revisions, failing, strict=True) if fails):
+        reasons.setdefault(revision.cell, ("revision",))
+        suppressed[revision.cell] = True
+    suppressed = np.where(record.fixed, record.held, suppressed)
+    for j in np.flatnonzero(record.fixed):
+        reasons.pop(int(j), None)
+        if record.held[j]:
+            reasons[int(j)] = ("as released",)
     size = table.totals[0]
     partners = _relation_partners(table)
 
@@ -419,7 +631,7 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
         reasons.setdefault(j, ("complementary",))
 
     def smallest_open(candidates: Sequence[int]) -> int | None:
-        open_cells = [c for c in candidates if not suppressed[c]]
+        open_cells = [c for c in candidates if not suppressed[c] and not record.fixed[c]]
         return min(open_cells, key=lambda c: (size[c], c)) if open_cells else None
 
     def nearest_open(at: int) -> int | None:
@@ -446,7 +658,7 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
                     hide(pick)
                     changed = True
     while True:
-        found = breaches(table, suppressed, rules)
+        found = breaches(table, suppressed, rules, record)
         if not found:
             return Suppression(table, suppressed, reasons)
         progressed = False
@@ -458,4 +670,6 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None) -> Sup
                 hide(pick)
                 progressed = True
         if not progressed:
-            raise DisclosureRefused([b.problem() for b in found])
+            raise DisclosureRefused([b.problem() for b in found] + ([Problem(
+                "disclosure_refused", "the figures earlier reports released fix the cells these would need hidden: "
+                "no pattern of this table passes the audit over every period")] if record.fixed.any() else []))

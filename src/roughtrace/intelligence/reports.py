@@ -15,6 +15,7 @@ market's totals are the magnitudes' sums (`cells.MAGNITUDES`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..domain import disclosure
-from ..domain.disclosure import Rules, Suppression, Table
+from ..domain.disclosure import Record, Release, Rules, Suppression, Table
 from ..errors import NotFound
 from . import cells as cell_sums
 from .cells import MAGNITUDES, SEGMENT_KINDS, MarketCells
@@ -77,9 +78,19 @@ class KindTable:
     rows: np.ndarray
     """Each of the kind's segments' row in the table (the pooled row for a pooled assortment)."""
     table: Table
+    """The kind's table joined to its earlier releases (its own cells first)."""
     suppression: Suppression
     sums: dict[str, np.ndarray]
     """(sightholders, table rows, periods) sums, every sightholder."""
+    record: Record | None = None
+    """What the earlier releases fix in `table` (None: no earlier release)."""
+    own: Table | None = None
+    """The kind's own table, as it will be released (`table` when there is no record)."""
+
+    def release(self) -> Release:
+        """This table as a report releases it: its own cells, every contributor's values, the pattern."""
+        own = self.own if self.own is not None else self.table
+        return Release(own, self.suppression.published()[:len(own.cells)].copy())
 
 
 @dataclass(frozen=True)
@@ -95,25 +106,31 @@ class Market:
     """Each kind's figures of every sightholder, segment and period (float, NaN for none), once worked out."""
 
     @classmethod
-    def build(cls, cells: MarketCells, rules: Rules) -> Market:
+    def build(cls, cells: MarketCells, rules: Rules, released: dict[str, Sequence[Release]] | None = None) -> Market:
         """Protect every segment kind's table (totals shared between tables hidden alike) and audit
-        each: `DisclosureRefused` when any table fails."""
+        each: `DisclosureRefused` when any table fails. `released` holds each kind's earlier releases
+        (`record.load`): each table is then joined to them, protected and audited over every period."""
         staged = {kind: _staged(cells, kind, rules) for kind in SEGMENT_KINDS}
+        joined: dict[str, tuple[Table, Record | None]] = {}
+        for kind, (_, _, table, _) in staged.items():
+            earlier = (released or {}).get(kind, ())
+            joined[kind] = disclosure.with_record(table, earlier) if earlier else (table, None)
         forced: set[Any] = set()
         while True:
             protected = {}
-            for kind, (_, _, table, _) in staged.items():
+            for kind, (table, record) in joined.items():
                 mask = np.array([key in forced for key in table.cells], bool)
-                protected[kind] = disclosure.protect(table, rules, mask)
+                protected[kind] = disclosure.protect(table, rules, mask, record)
             shared = {key for kind, s in protected.items() for key, hidden in zip(s.table.cells, s.suppressed, strict=True)
-                      if hidden and key[0] == "*"}
+                      if hidden and len(key) == 2 and key[0] == "*"}
             if shared <= forced:
                 break
             forced |= shared
-        for suppression in protected.values():
-            disclosure.require_safe(suppression.table, suppression, rules)
-        return cls(cells, rules, {kind: KindTable(kind, staged[kind][0], staged[kind][1], staged[kind][2],
-                                                  protected[kind], staged[kind][3]) for kind in SEGMENT_KINDS})
+        for kind, suppression in protected.items():
+            disclosure.require_safe(suppression.table, suppression, rules, joined[kind][1])
+        return cls(cells, rules, {kind: KindTable(kind, staged[kind][0], staged[kind][1], joined[kind][0],
+                                                  protected[kind], staged[kind][3], joined[kind][1], staged[kind][2])
+                                  for kind in SEGMENT_KINDS})
 
     def published(self, kind: str, row: str, period: str) -> bool:
         protected = self.kinds[kind]
@@ -354,7 +371,8 @@ def producer_rows(cells: MarketCells, period: str | None) -> tuple[dict[str, Any
 
 
 def load_market(store: Any, settings: Any) -> Market:
-    """The protected market of the store, by the call's settings."""
+    """The protected market of the store, by the call's settings, over every earlier release."""
+    from . import record
     from .settings import rules
 
-    return Market.build(cell_sums.load(store, settings), rules(settings))
+    return Market.build(cell_sums.load(store, settings), rules(settings), record.load(store, settings["intelligence_period"]))
