@@ -35,11 +35,11 @@ earlier report gave out. `with_record` joins a table to its earlier `Release`s: 
 contributions are unchanged since a release is the same unknown (published then, it stays published
 at that figure); a cell that changed since is a new unknown beside each version released, and each
 release's relations hold among its own versions, so the audit's attacker holds everything published
-over every period. A cell published before whose contributions changed is a `Revision`: its revised
-figure goes out only when the change itself (each contributor's change, in size) passes every
-primary rule, and, hidden, no attacker may bound its figure to within p% of the largest change by
-another contributor on either side (the revised figure less the released one would give that change
-away). `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
+over every period. Two versions of a cell, one of them published (before or now), make a
+`Revision`: the other version is published only when the change between them (each contributor's
+change, in size) passes every primary rule, and, hidden, no attacker may bound its figure to within
+p% of the largest change by another contributor on either side (the one figure less the other would
+give that change away). `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
 hide makes the audit pass.
 
 Pure: numpy and scipy over whole arrays; loops run over cells and attackers, never over rows.
@@ -197,13 +197,13 @@ class Release:
 
 @dataclass(frozen=True)
 class Revision:
-    """A cell an earlier release published whose contributions have changed since."""
+    """A version of a cell beside a published version of it: what the change between them is."""
 
     cell: int
     released: np.ndarray
-    """(magnitudes,) the totals as released."""
+    """(magnitudes,) the published version's totals."""
     change: np.ndarray
-    """(magnitudes, contributors): each contributor's value now less its value then."""
+    """(magnitudes, contributors): each contributor's value in this version less its value in the published one."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,8 @@ class Record:
     and each version of a changed cell as released (published or hidden, as it was then)."""
     held: np.ndarray
     """Among the fixed cells, those hidden."""
-    revisions: tuple[Revision, ...] = ()
+    versions: tuple[tuple[int, ...], ...] = ()
+    """The cells that are versions of one cell (the cell now and as released), where there are several."""
 
     @classmethod
     def none(cls, table: Table) -> Record:
@@ -227,6 +228,15 @@ class Record:
     def given(self) -> np.ndarray:
         """The published cells the record fixes: figures every attacker already holds."""
         return np.asarray(self.fixed & ~self.held)
+
+    def revisions(self, table: Table, suppressed: np.ndarray) -> list[Revision]:
+        """Every version of a cell beside each published version of it, under the pattern `suppressed`."""
+        found = []
+        for group in self.versions:
+            for a in (a for a in group if not suppressed[a]):
+                found += [Revision(b, table.contributions[:, :, a].sum(axis=1),
+                                   table.contributions[:, :, b] - table.contributions[:, :, a]) for b in group if b != a]
+        return found
 
 
 def _released_key(key: Any, release: int) -> Any:
@@ -263,7 +273,6 @@ def with_record(table: Table, releases: Sequence[Release]) -> tuple[Table, Recor
     published_then: set[int] = set()
     relations = list(table.relations)
     seen = {(whole, tuple(sorted(parts))) for whole, parts in relations}
-    revisions: dict[tuple[int, int], Revision] = {}
     for number, release in enumerate(releases, 1):
         then = aligned(release.table)
         target = []
@@ -280,8 +289,6 @@ def with_record(table: Table, releases: Sequence[Release]) -> tuple[Table, Recor
                     keys.append(_released_key(key, number))
                     of_key.setdefault(key, []).append(match)
                 target.append(match)
-                if release.published[k] and j is not None:
-                    revisions[(j, match)] = Revision(j, values.sum(axis=1), now[:, :, j] - values)
             if release.published[k]:
                 published_then.add(target[-1])
         for whole, parts in release.table.relations:
@@ -297,7 +304,8 @@ def with_record(table: Table, releases: Sequence[Release]) -> tuple[Table, Recor
     held = fixed.copy()
     held[list(published_then)] = False
     joined = Table(tuple(keys), contributions, tuple(relations), table.magnitudes, tuple(names))
-    return joined, Record(fixed, held, tuple(revisions.values()))
+    groups = tuple(tuple(([where[key]] if key in where else []) + extra) for key, extra in of_key.items())
+    return joined, Record(fixed, held, tuple(g for g in groups if len(g) > 1))
 
 
 def revision_failures(table: Table, revisions: Sequence[Revision], rules: Rules) -> np.ndarray:
@@ -511,8 +519,8 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules, record: Record 
             name = table.contributors[a] if table.contributors else str(a)
             found += [Breach(table.cells[j], magnitude, name, float(lows[group_of[k], j]), float(highs[group_of[k], j]))
                       for j in np.flatnonzero(narrowed[k])]
-    if record is not None and record.revisions:
-        found += revision_breaches(table, suppressed, rules, record.revisions)
+    if record is not None and record.versions:
+        found += revision_breaches(table, suppressed, rules, record.revisions(table, suppressed))
     return found
 
 
@@ -614,8 +622,9 @@ def protect(table: Table, rules: Rules, forced: np.ndarray | None = None, record
         for j in np.flatnonzero(forced & ~suppressed & ~record.fixed):
             reasons[int(j)] = ("shared total",)
         suppressed |= forced
-    failing = revision_failures(table, record.revisions, rules)
-    for revision in (r for r, fails in zip(record.revisions, failing, strict=True) if fails):
+    revisions = record.revisions(table, ~record.given)  # beside the versions published for good
+    failing = revision_failures(table, revisions, rules)
+    for revision in (r for r, fails in zip(revisions, failing, strict=True) if fails):
         reasons.setdefault(revision.cell, ("revision",))
         suppressed[revision.cell] = True
     suppressed = np.where(record.fixed, record.held, suppressed)
