@@ -140,7 +140,8 @@ def attacker_intervals(releases, found, magnitude, attacker):
 
 def narrowings(releases, rules=RULES):
     """Every (attacker, version, magnitude, what) the plain attacker finds: a value of another
-    contributor bounded to within p%, or a change since a published version bounded so."""
+    contributor bounded to within p%, or a change since a published version bounded so (above; below
+    too when one other contributor's value changed)."""
     found = versions(releases)
     if not found:
         return []
@@ -167,7 +168,8 @@ def narrowings(releases, rules=RULES):
                     change = np.delete(np.abs(values - g["values"][v]), a)
                     margin = P * change.max(initial=0)
                     figure = values.sum()
-                    if margin > 0 and (high[i] < figure + margin - slack or low[i] > figure - margin + slack):
+                    lone = (change > 0).sum() == 1
+                    if margin > 0 and (high[i] < figure + margin - slack or (lone and low[i] > figure - margin + slack)):
                         breaches.append((a, f["key"], f["release"], v, "change"))
     return breaches
 

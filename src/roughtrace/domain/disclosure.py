@@ -38,8 +38,8 @@ release's relations hold among its own versions, so the audit's attacker holds e
 over every period. Two versions of a cell, one of them published (before or now), make a
 `Revision`: the other version is published only when the change between them (each contributor's
 change, in size) passes every primary rule, and, hidden, no attacker may bound its figure to within
-p% of the largest change by another contributor on either side (the one figure less the other would
-give that change away). `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
+p% of the largest change by another contributor above it (nor below, when that other is the only
+one whose value changed): the one figure less the other would give that change away. `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
 hide makes the audit pass.
 
 Pure: numpy and scipy over whole arrays; loops run over cells and attackers, never over rows.
@@ -524,21 +524,25 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules, record: Record 
     return found
 
 
-def _revision_narrowed(figure: np.ndarray, margin: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def _revision_narrowed(figure: np.ndarray, margin: np.ndarray, lone: np.ndarray, low: np.ndarray,
+                       high: np.ndarray) -> np.ndarray:
     """(attackers, revisions): where an attacker's interval on a revised cell's figure does not reach
-    `margin` (p% of the largest change by another contributor) beyond the figure on both sides."""
+    `margin` (p% of the largest change by another contributor) above the figure, or, where one other
+    contributor's value changed (`lone`), below it."""
     slack = TOLERANCE * np.maximum(np.abs(figure), 1.0)
-    return np.asarray((margin > 0) & ((high < figure + margin - slack) | (low > figure - margin + slack)))
+    return np.asarray((margin > 0) & ((high < figure + margin - slack) | (lone & (low > figure - margin + slack))))
 
 
 def revision_breaches(table: Table, suppressed: np.ndarray, rules: Rules, revisions: Sequence[Revision]) -> list[Breach]:
     """Every revision that gives a change away: published while its change breaks a primary rule
     (attacker '*'), or hidden while an attacker bounds its figure now to within p% of the largest
-    change by another contributor, above or below the true figure (the figure less the one released,
-    less the attacker's own change, would bound that other's change).
+    change by another contributor above the true figure, or below it where that other is the only
+    one whose value changed (the figure less the published one, less the attacker's own change,
+    would bound that other's change).
 
-    One pair of programmes with every hidden cell at least its largest contribution clears most
-    revisions for every attacker at once: its highs are below, its lows above, any attacker's."""
+    One pair of programmes with every hidden cell at least its largest contribution screens every
+    attacker at once (its highs are below, its lows above, any attacker's); only the attackers it
+    does not clear get programmes of their own, for the revisions it does not clear."""
     found: list[Breach] = []
     failing = revision_failures(table, revisions, rules)
     totals = table.totals
@@ -550,30 +554,38 @@ def revision_breaches(table: Table, suppressed: np.ndarray, rules: Rules, revisi
         return found
     values = table.contributions
     cells = np.array([r.cell for r in hidden])
-    wanted = np.zeros(len(table.cells), bool)
-    wanted[cells] = True
     for v in range(values.shape[0]):
         mine = values[v]
         size = np.abs(np.stack([r.change[v] for r in hidden], axis=1))  # contributors x revisions
         ranked = -np.sort(-size, axis=0)
         first, second = ranked[0], (ranked[1] if size.shape[0] > 1 else np.zeros_like(ranked[0]))
         largest_other = np.where(np.arange(size.shape[0])[:, None] == np.argmax(size, axis=0)[None, :], second, first)
+        lone = ((size > 0).sum(axis=0)[None, :] - (size > 0)) == 1
         figure = totals[v, cells]
         margin = rules.p * largest_other
         strongest = np.where(suppressed, mine.max(axis=0), 0.0)
+        wanted = np.zeros(len(table.cells), bool)
+        wanted[cells] = True
         low, high = intervals(table, suppressed, v, strongest, wanted)
-        if not _revision_narrowed(figure, margin, low[None, cells], high[None, cells]).any():
+        doubtful = _revision_narrowed(figure, margin, lone, low[None, cells], high[None, cells])
+        attackers = np.flatnonzero(doubtful.any(axis=1))
+        if attackers.size == 0:
             continue
-        known = np.where(suppressed[None, :], mine, 0.0)
+        known = np.where(suppressed[None, :], mine[attackers], 0.0)
         groups, group_of = np.unique(known, axis=0, return_inverse=True)
         group_of = np.asarray(group_of).reshape(-1)
-        lows, highs = intervals_many(table, suppressed, v, groups, np.tile(wanted, (len(groups), 1)))
+        asked = np.zeros((len(groups), len(table.cells)), bool)
+        for g, row in zip(group_of, doubtful[attackers], strict=True):
+            asked[g, cells[row]] = True
+        lows, highs = intervals_many(table, suppressed, v, groups, asked)
         lows, highs = lows[group_of][:, cells], highs[group_of][:, cells]
+        narrowed = _revision_narrowed(figure, margin[attackers], lone[attackers], lows, highs) & doubtful[attackers]
         magnitude = table.magnitudes[v] if table.magnitudes else str(v)
-        for a, i in zip(*np.nonzero(_revision_narrowed(figure, margin, lows, highs)), strict=True):
+        for k, i in zip(*np.nonzero(narrowed), strict=True):
+            a = attackers[k]
             name = table.contributors[a] if table.contributors else str(a)
             found.append(Breach(table.cells[cells[i]], f"{magnitude}, revised since released", name,
-                                float(lows[a, i]), float(highs[a, i])))
+                                float(lows[k, i]), float(highs[k, i])))
     return found
 
 
