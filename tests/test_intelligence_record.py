@@ -91,6 +91,23 @@ def test_late_outcomes_for_a_reported_period_never_revise_a_released_figure_alon
                 assert not published[j], (kind, key)
     assert changed > 0
 
+    # the trend's market yields: each from a cell of the audited pattern that is published, its ratio
+    trends = 0
+    for section in after.segments:
+        protected = market.kinds[section.kind]
+        for entry in section.trend:
+            if entry.get("market_yield") is None:
+                continue
+            j = protected.table.index((section.market_row, entry["period"]))
+            assert protected.suppression.published()[j]
+            totals = protected.table.totals[:, j]
+            assert abs(float(entry["market_yield"]) - totals[2] / totals[1]) < 1e-4
+            trends += 1
+    assert trends > 0
+    written = json.loads(json.dumps(after.as_dict(), default=str))
+    assert [t for s in written["segments"] for t in s["trend"]] == json.loads(json.dumps(
+        [t for s in after.segments for t in s.trend], default=str))
+
 
 def test_releases_keep_and_read_back_alike_on_both_engines(store):
     """Two releases of one kind (the second a quarter later, with a sightholder the first lacked),
