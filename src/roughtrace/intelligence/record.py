@@ -108,8 +108,11 @@ def _groups(table: pa.Table) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(len(labels)))
     bounds = [*starts[1:], len(order)]
-    return {tuple(str(label).split("\x1f", 1)): {name: values[order[start:end]] for name, values in columns.items()}  # type: ignore[misc]
-            for label, start, end in zip(labels, starts, bounds, strict=True)}
+    groups: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for label, start, end in zip(labels, starts, bounds, strict=True):
+        identity, kind = str(label).split("\x1f", 1)
+        groups[(identity, kind)] = {name: values[order[start:end]] for name, values in columns.items()}
+    return groups
 
 
 def _release(cells: dict[str, np.ndarray], values: dict[str, np.ndarray] | None) -> Release:
