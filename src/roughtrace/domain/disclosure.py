@@ -39,8 +39,9 @@ over every period. Two versions of a cell, one of them published (before or now)
 `Revision`: the other version is published only when the change between them (each contributor's
 change, in size) passes every primary rule, and, hidden, no attacker may bound its figure to within
 p% of the largest change by another contributor above it (nor below, when that other is the only
-one whose value changed): the one figure less the other would give that change away. `protect` never hides nor publishes a cell the record fixes, and refuses when nothing left to
-hide makes the audit pass.
+one whose value changed): the one figure less the other would give that change away. `protect`
+never hides nor publishes a cell the record fixes, and refuses when nothing left to hide makes the
+audit pass.
 
 Pure: numpy and scipy over whole arrays; loops run over cells and attackers, never over rows.
 """
