@@ -10,8 +10,11 @@ everything published over every period (`domain.disclosure.with_record`):
   the table, segment and period ('*' for a total over that dimension), whether it was published, and
   its totals in thousandths of a carat.
 - intelligence_release_values: each contributor's values in the interior cells of a release (the
-  margins are their sums), nonzero ones only. Never shown to anyone: on PostgreSQL under row-level
-  security with no policy, so the service's reading role reads none of it.
+  margins are their sums), nonzero ones only.
+
+Neither the values nor the hidden cells' totals are ever shown to anyone: on PostgreSQL both tables
+are under row-level security with no policy, so the service's reading role reads none of their rows
+(their owner, which keeps and reads releases, is not held to it).
 """
 
 from __future__ import annotations
@@ -53,5 +56,6 @@ MIGRATION = Migration(
     statements=(RELEASES_DDL, CELLS_DDL, VALUES_DDL,
                 "CREATE INDEX intelligence_release_cells_release ON intelligence_release_cells (release_id)",
                 "CREATE INDEX intelligence_release_values_release ON intelligence_release_values (release_id)"),
-    postgres_only=("ALTER TABLE intelligence_release_values ENABLE ROW LEVEL SECURITY",),
+    postgres_only=("ALTER TABLE intelligence_release_cells ENABLE ROW LEVEL SECURITY",
+                   "ALTER TABLE intelligence_release_values ENABLE ROW LEVEL SECURITY"),
 )
