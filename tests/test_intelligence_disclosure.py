@@ -19,6 +19,7 @@ from roughtrace.domain.disclosure import (
     DisclosureRefused,
     Rules,
     audit,
+    breaches,
     intervals,
     protect,
     require_safe,
@@ -159,6 +160,21 @@ def test_the_audits_intervals_are_the_attackers(table, data):
         expected_low, expected_high = attacker_interval(table, hidden, 0, own, j)
         assert low[j] == pytest.approx(expected_low, rel=1e-7, abs=1e-6)
         assert high[j] == pytest.approx(expected_high, rel=1e-7, abs=1e-6) or (np.isinf(high[j]) and np.isinf(expected_high))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), st.data())
+def test_the_audit_finds_every_narrowing_the_plain_attacker_finds(table, data):
+    """Under any pattern, protected or not: the audit's screenings never clear an attacker that the
+    plain programme finds able to narrow a value, above or below."""
+    m = len(table.cells)
+    share = data.draw(st.sampled_from([0.3, 0.6, 0.9]))
+    hidden = np.asarray(data.draw(st.lists(st.booleans(), min_size=m, max_size=m))) | (
+        np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).random(m) < share)
+    names = table.magnitudes
+    found = {(b.attacker, b.cell, b.magnitude) for b in breaches(table, hidden, RULES)}
+    plain = {(table.contributors[a], cell, names[v]) for a, cell, v, _ in narrowable(table, hidden, RULES)}
+    assert plain <= found
 
 
 @settings(max_examples=40, deadline=None)

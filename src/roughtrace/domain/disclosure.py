@@ -501,8 +501,9 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules, record: Record 
         slack = TOLERANCE * np.maximum(mine, 1.0)
         reaches = ((solutions[None, :, :] >= (mine - slack)[:, None, :]) | ~suppressed[None, None, :]).all(axis=2)
         _, lone_other = _needs(mine)
-        doubtful |= _narrowed_below(mine, low, rules) | (lone_other & ~reaches & suppressed[None, :])
-        doubtful &= ~given[None, :]
+        below = _narrowed_below(mine, low, rules) | (lone_other & ~reaches & suppressed[None, :])
+        below &= ~_cleared_below(table, suppressed, v, hidden_first, hidden_second, below, rules)
+        doubtful = (doubtful | below) & ~given[None, :]
         attackers = np.flatnonzero(doubtful.any(axis=1))
         if attackers.size == 0:
             continue
@@ -532,6 +533,30 @@ def _revision_narrowed(figure: np.ndarray, margin: np.ndarray, lone: np.ndarray,
     contributor's value changed (`lone`), below it."""
     slack = TOLERANCE * np.maximum(np.abs(figure), 1.0)
     return np.asarray((margin > 0) & ((high < figure + margin - slack) | (lone & (low > figure - margin + slack))))
+
+
+def _cleared_below(table: Table, suppressed: np.ndarray, magnitude: int, first: np.ndarray, second: np.ndarray,
+                   below: np.ndarray, rules: Rules) -> np.ndarray:
+    """(contributors, cells): where the lower side is cleared for an attacker that is not the cell's
+    largest contributor. One lowest programme per hidden cell some attacker is doubtful at, with
+    every hidden cell at least its largest contribution but that cell at its second largest: such
+    an attacker knows no more, so its lowest is no higher."""
+    mine = table.contributions[magnitude]
+    cleared = np.zeros(mine.shape, bool)
+    cells = np.flatnonzero(suppressed & below.any(axis=0))
+    if cells.size == 0:
+        return cleared
+    rows = np.arange(len(cells))
+    known = np.tile(first, (len(cells), 1))
+    known[rows, cells] = second[cells]
+    asked = np.zeros((len(cells), len(table.cells)), bool)
+    asked[rows, cells] = True
+    lows, _ = intervals_many(table, suppressed, magnitude, known, asked, sides=("low",))
+    low = np.tile(table.totals[magnitude], (mine.shape[0], 1))
+    low[:, cells] = lows[rows, cells][None, :]
+    not_top = np.arange(mine.shape[0])[:, None] != np.argmax(mine, axis=0)[None, :]
+    cleared[:, cells] = (not_top & ~_narrowed_below(mine, low, rules))[:, cells]
+    return cleared
 
 
 def revision_breaches(table: Table, suppressed: np.ndarray, rules: Rules, revisions: Sequence[Revision]) -> list[Breach]:
