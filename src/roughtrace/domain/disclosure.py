@@ -472,8 +472,10 @@ def breaches(table: Table, suppressed: np.ndarray, rules: Rules, record: Record 
 
     The programmes are first solved once with every hidden cell known to hold at least its second
     largest contributor's value: every attacker that is not the largest contributor of a hidden cell
-    knows no more than that, so its own intervals are at least as wide. Only the largest contributors
-    of hidden cells, and attackers that this view does not clear, get programmes of their own.
+    knows no more than that, so its own intervals are at least as wide. Below, an attacker this view
+    does not clear is cleared by `_cleared_below` when it is not the cell's largest contributor. Only
+    the largest contributors of hidden cells, and attackers these views do not clear, get programmes
+    of their own.
 
     With a `record` (`with_record`), the published cells it fixes are figures every attacker already
     holds: they are constants of the programmes, not judged again; every revision is judged
