@@ -2,7 +2,8 @@
 
 `Market.build` protects the market once: one magnitude table per segment kind (segments x periods,
 with each segment's total over the periods, each period's total and the grand total), contributors
-only, passed through `domain.disclosure.protect` and refused unless `require_safe` passes. A report
+only, passed through `domain.disclosure.protect`, which returns only a pattern its audit passes
+(over every earlier release) and otherwise refuses (`DisclosureRefused`). A report
 is then a view of it: the sightholder's own figures beside the market's published totals and
 quartiles, for the segments it bought in the period, and the trend over the periods it contributed
 in. Every market figure a report holds comes from a published cell.
@@ -107,8 +108,9 @@ class Market:
 
     @classmethod
     def build(cls, cells: MarketCells, rules: Rules, released: dict[str, Sequence[Release]] | None = None) -> Market:
-        """Protect every segment kind's table (totals shared between tables hidden alike) and audit
-        each: `DisclosureRefused` when any table fails. `released` holds each kind's earlier releases
+        """Protect every segment kind's table (totals shared between tables hidden alike): each pattern
+        `protect` returns is one its audit passed, so it is not audited a second time;
+        `DisclosureRefused` when any table fails. `released` holds each kind's earlier releases
         (`record.load`): each table is then joined to them, protected and audited over every period."""
         staged = {kind: _staged(cells, kind, rules) for kind in SEGMENT_KINDS}
         joined: dict[str, tuple[Table, Record | None]] = {}
@@ -126,8 +128,6 @@ class Market:
             if shared <= forced:
                 break
             forced |= shared
-        for kind, suppression in protected.items():
-            disclosure.require_safe(suppression.table, suppression, rules, joined[kind][1])
         return cls(cells, rules, {kind: KindTable(kind, staged[kind][0], staged[kind][1], joined[kind][0],
                                                   protected[kind], staged[kind][3], joined[kind][1], staged[kind][2])
                                   for kind in SEGMENT_KINDS})
