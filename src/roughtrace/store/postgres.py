@@ -55,6 +55,29 @@ INDEX_BUILD_MEMORY = "256MB"
 """The server memory an index rebuilt after a bulk write may sort in (for that transaction only)."""
 
 
+ARROW_OF_TYPE: dict[int, pa.DataType] = {
+    16: pa.bool_(), 17: pa.binary(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
+    114: pa.string(), 700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
+    1082: pa.date32(), 1083: pa.time64("us"), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"),
+    2950: pa.string(), 3802: pa.string()}
+"""The Arrow type of each PostgreSQL type (by its oid) a query's column may have; NUMERIC is a
+decimal of its declared precision and scale."""
+
+UNBOUNDED_NUMERIC = pa.decimal128(38, 10)
+"""The Arrow type of a NUMERIC column declared without precision (a SUM, say)."""
+
+
+def _declared(array: pa.Array, column: Any) -> pa.Array:
+    """`array` of the column's declared type when its values gave it none (null type)."""
+    if not pa.types.is_null(array.type):
+        return array
+    if column.type_code == 1700:
+        wanted = pa.decimal128(column.precision, column.scale or 0) if column.precision else UNBOUNDED_NUMERIC
+    else:
+        wanted = ARROW_OF_TYPE.get(column.type_code)
+    return array if wanted is None else pa.nulls(len(array), wanted)
+
+
 def _pg_sql(sql: str) -> str:
     """Portable `?` placeholders to psycopg's `%s` (and literal % doubled)."""
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
@@ -145,10 +168,14 @@ class PostgresStore(NestedTransactions):
         self._settle()
         with self.con.cursor() as cur:
             cur.execute(_pg_sql(sql) if params else sql, params or None)
-            names = [d.name for d in cur.description or []]
+            described = list(cur.description or [])
+            names = [d.name for d in described]
             rows = cur.fetchall()
         columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
+        arrays = [pa.array(list(values)) for values in columns]
+        # a column with no value to infer a type from (an empty result, or nulls only) takes its declared type
+        arrays = [_declared(array, column) for array, column in zip(arrays, described, strict=True)]
+        return pa.table(dict(zip(names, arrays, strict=True)))
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         self._settle()
