@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .. import __version__
 from ..accounts.security import seen_as
 from ..app import Actor, Context
-from ..deployment.stored import under_deployment
+from ..deployment.stored import stored_settings, under_deployment
 from ..errors import (
     CannotRead,
     CheckFailed,
@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..json_values import dumps
 from ..settings import redacted
+from .caches import AnswerCache, SignedInCache, StoreState, read_state
 from .stores import ServiceStores
 from .worker import ImportWorker
 
@@ -192,11 +193,23 @@ BEARER = HTTPBearer(auto_error=False, description="A token from `roughtrace acco
 
 def signed_in(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
     """The actor behind the request's bearer token (`NotSignedIn` without a good one), its account
-    noted for the access log."""
-    from ..app.accounts import signed_in as who
+    noted for the access log. The store's state is read first, in the same lending of a reader:
+    it tells whether the account found behind the token before may still be trusted
+    (`caches.SignedInCache`) and which cached answers hold."""
+    from ..accounts.tokens import token_hash
+    from ..app.accounts import signed_in_account
 
+    token = credentials.credentials if credentials else None
+    hashed = token_hash(token) if token else None
+    held = request.app.state.signed_in
     with request.app.state.stores.reading() as store:
-        actor = who(Context(store, request.app.state.settings), credentials.credentials if credentials else None)
+        state = read_state(store)
+        actor = held.get(hashed, state) if hashed else None
+        if actor is None:
+            account = signed_in_account(Context(store, request.app.state.settings), token)
+            actor = account.actor()
+            held.put(hashed, actor, account.expires_at, state)
+    request.state.store_state = state
     request.state.account_id = actor.account_id
     return actor
 
@@ -207,7 +220,7 @@ ANYONE = Actor("anyone", "public")
 tell nothing of a party's records; the entries themselves are for administrators)."""
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """Refuse a query parameter the route does not take, or one given twice (`bad_request`): a
     misspelt filter such as `?sigth=` would otherwise be dropped and the answer cover more than the
     caller asked for."""
@@ -231,9 +244,10 @@ def _query_params(dependant: Any) -> list[Any]:
     return [*dependant.query_params, *(p for d in dependant.dependencies for p in _query_params(d))]
 
 
-def create_app(settings: Any) -> FastAPI:
+def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
     """The service over the store `settings["db"]`: its connections and import worker are opened
-    when the application starts and closed when it stops."""
+    when the application starts and closed when it stops. `clear_spool`: remove what a stopped
+    server left in the spool at start (not when several processes serve, where the command does)."""
     spool = _spool_folder(settings)
     limit = int(settings["upload_max_bytes"])
 
@@ -241,9 +255,11 @@ def create_app(settings: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         stores = await run_in_threadpool(ServiceStores, settings)
-        worker = ImportWorker(stores, settings, spool)
+        worker = ImportWorker(stores, settings, spool, clear_spool)
         await run_in_threadpool(worker.start)
         app.state.stores, app.state.worker, app.state.settings = stores, worker, settings
+        app.state.signed_in = SignedInCache(float(settings["service_token_cache_seconds"]))
+        app.state.answers = AnswerCache(int(settings["service_answer_cache_entries"]))
         try:
             yield
         finally:
@@ -286,14 +302,46 @@ def create_app(settings: Any) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    def context_for(store: Any, actor: Actor) -> Context:
-        """A request's context: its settings under the deployment's, read from the store each time."""
-        return Context(store, settings if store is None else under_deployment(settings, store), actor)
+    deployed: dict[int, Any] = {}
+    """The settings under each version of the deployment's (a version never changes once stored)."""
+
+    def context_for(store: Any, actor: Actor, state: StoreState | None = None) -> Context:
+        """A request's context: its settings under the deployment's, read from the store unless the
+        request's store state names a version already read."""
+        if store is None:
+            return Context(store, settings, actor)
+        version = state.settings_version if state is not None else None
+        if version is None:
+            return Context(store, under_deployment(settings, store), actor)
+        held = deployed.get(version)
+        if held is None:
+            stored = stored_settings(store, version)
+            held = settings.under(stored.values, stored.version) if stored.version else settings
+            deployed.clear()
+            deployed[version] = held
+        return Context(store, held, actor)
 
     def read(request: Request, actor: Actor, use: Callable[[Context], Any], stone: tuple[str, str] | None = None) -> Any:
         """`use` on a reader that sees only the caller's rows (`accounts.security.seen_as`)."""
+        state = getattr(request.state, "store_state", None)
         with request.app.state.stores.reading() as store, seen_as(store, actor, stone):
-            return use(context_for(store, actor))
+            return use(context_for(store, actor, state))
+
+    async def cached(request: Request, actor: Actor, route: str, asked: Any, use: Callable[[], Response]) -> Response:
+        """The answer `use` gives, kept for callers who see what `actor` sees while the store stays
+        as the request found it (`caches.AnswerCache`); an answer of not found is kept too."""
+        answers: AnswerCache = request.app.state.answers
+        key = answers.key(getattr(request.state, "store_state", None), actor, route, asked)
+        held = answers.get(key)
+        if held is not None:
+            return Response(held[1], status_code=held[0], media_type="application/json")
+        try:
+            response = await run_in_threadpool(use)
+        except NotFound as exc:
+            response = problem_answer(problems_from(exc), 404)
+        if response.status_code in (200, 404):
+            answers.put(key, response.status_code, bytes(response.body))
+        return response
 
     def write(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
         with request.app.state.stores.writing() as store:
@@ -421,11 +469,11 @@ def create_app(settings: Any) -> FastAPI:
 
     @app.get("/v1/stones/{lab}/{report}/provenance", summary="A polished stone's provenance, by lab and report number",
              tags=["provenance"], responses={**_answers(), **_errors(403, 404)})
-    def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
+    async def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
         from ..app.provenance import stone_provenance
 
-        return answer({"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report),
-                                             stone=(lab, report))})
+        return await cached(request, actor, "provenance", (lab, report), lambda: answer(
+            {"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report), stone=(lab, report))}))
 
     # -- KP certificates ---------------------------------------------------------------------------
     @app.get("/v1/kp/certificates/{certificate_id}", summary="A KP certificate's lines checked against the price book",
@@ -461,7 +509,7 @@ def create_app(settings: Any) -> FastAPI:
     # -- prices ------------------------------------------------------------------------------------
     @app.get("/v1/prices/quote", summary="A polished stone's price per carat with its band", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})
-    def quote(request: Request, actor: Caller,
+    async def quote(request: Request, actor: Caller,
               shape: Annotated[str, Query(description="round, oval, pear ...")],
               carat: Annotated[Decimal, Query(description="Weight in carats, e.g. 1.01.")],
               color: Annotated[str, Query(description="D to Z, or a fancy colour.")],
@@ -473,7 +521,8 @@ def create_app(settings: Any) -> FastAPI:
         from ..pricing.quotes import Stone
 
         stone = Stone(shape, carat, color, clarity, cut, lab, as_of)
-        return answer({"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()})
+        return await cached(request, actor, "quote", (shape, str(carat), color, clarity, cut, lab, as_of), lambda: answer(
+            {"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()}))
 
     @app.get("/v1/prices/index", summary="The price index over time (headline, or one cell)", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})
