@@ -47,7 +47,7 @@ from ..errors import (
 )
 from ..json_values import dumps
 from ..settings import redacted
-from .caches import AnswerCache, SignedInCache, StoreState, read_state
+from .caches import AnswerCache, AnsweredBefore, SignedInCache, StateWatch, StoreState, read_state
 from .stores import ServiceStores
 from .worker import ImportWorker
 
@@ -158,9 +158,13 @@ def _safe_name(name: str | None, kind: str) -> str:
 
 
 # -- the application --------------------------------------------------------------------------------
+PROCESS = os.getpid()
+"""The serving process, named in its log lines (`serve --workers N` runs several)."""
+
+
 class AccessLog:
     """An ASGI middleware writing one JSON line per request: method, the route's path template,
-    status, milliseconds and the account, never the token or a query's values."""
+    status, milliseconds, the account and the serving process, never the token or a query's values."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -185,32 +189,42 @@ class AccessLog:
                 "method": scope["method"], "path": getattr(route, "path", None) or (
                     scope["path"] if scope["path"] in ("/openapi.json", "/docs", "/redoc") else "(no route)"),
                 "status": status["code"], "ms": round((time.perf_counter() - started) * 1000, 1),
-                "account": scope.get("state", {}).get("account_id")}))
+                "account": scope.get("state", {}).get("account_id"), "process": PROCESS}))
 
 
 BEARER = HTTPBearer(auto_error=False, description="A token from `roughtrace accounts add`.")
 
 
-def signed_in(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
+async def signed_in(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
     """The actor behind the request's bearer token (`NotSignedIn` without a good one), its account
-    noted for the access log. The store's state is read first, in the same lending of a reader:
-    it tells whether the account found behind the token before may still be trusted
-    (`caches.SignedInCache`) and which cached answers hold."""
+    noted for the access log. The store's state is read first: it tells whether the account found
+    behind the token before may still be trusted (`caches.SignedInCache`) and which cached answers
+    hold. A token seen before costs no thread and no query of its own."""
     from ..accounts.tokens import token_hash
-    from ..app.accounts import signed_in_account
 
     token = credentials.credentials if credentials else None
     hashed = token_hash(token) if token else None
+    state = request.state.store_state if hasattr(request.state, "store_state") else await request.app.state.store_state()
     held = request.app.state.signed_in
-    with request.app.state.stores.reading() as store:
-        state = read_state(store)
-        actor = held.get(hashed, state) if hashed else None
-        if actor is None:
-            account = signed_in_account(Context(store, request.app.state.settings), token)
-            actor = account.actor()
-            held.put(hashed, actor, account.expires_at, state)
+    actor = held.get(hashed, state) if hashed else None
+    if actor is None:
+        actor = await run_in_threadpool(_look_up, request, token, hashed, state)
     request.state.store_state = state
+    request.state.actor = actor
     request.state.account_id = actor.account_id
+    return actor
+
+
+def _look_up(request: Request, token: str | None, hashed: str | None, state: StoreState | None) -> Actor:
+    """The account behind a token, from the store, kept for the token's next requests."""
+    from ..app.accounts import signed_in_account
+
+    with request.app.state.stores.reading() as store:
+        account = signed_in_account(Context(store, request.app.state.settings), token)
+    actor = account.actor()
+    if hashed:
+        request.app.state.signed_in.put(hashed, actor, account.expires_at, state)
     return actor
 
 
@@ -260,10 +274,24 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         app.state.stores, app.state.worker, app.state.settings = stores, worker, settings
         app.state.signed_in = SignedInCache(float(settings["service_token_cache_seconds"]))
         app.state.answers = AnswerCache(int(settings["service_answer_cache_entries"]))
+        watch = StateWatch(settings["db"]) if stores.engine == "postgresql" else None
+
+        async def store_state() -> StoreState | None:
+            if watch is not None:
+                return await watch.state()
+            def read_now() -> StoreState | None:
+                with stores.reading() as store:
+                    return read_state(store)
+
+            return await run_in_threadpool(read_now)
+
+        app.state.store_state = store_state
         try:
             yield
         finally:
             await run_in_threadpool(worker.stop)
+            if watch is not None:
+                await watch.close()
             await run_in_threadpool(stores.close)
 
     async def library_error(request: Request, exc: Exception) -> Response:
@@ -292,6 +320,7 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         dependencies=[Depends(known_query)],
         exception_handlers={RequestValidationError: bad_request, 404: http_error, 405: http_error,
                             Exception: library_error, RoughtraceError: library_error})
+    app.add_middleware(AnsweredBefore)
     app.add_middleware(AccessLog)
     documented = app.openapi
 
@@ -326,22 +355,6 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         state = getattr(request.state, "store_state", None)
         with request.app.state.stores.reading() as store, seen_as(store, actor, stone):
             return use(context_for(store, actor, state))
-
-    async def cached(request: Request, actor: Actor, route: str, asked: Any, use: Callable[[], Response]) -> Response:
-        """The answer `use` gives, kept for callers who see what `actor` sees while the store stays
-        as the request found it (`caches.AnswerCache`); an answer of not found is kept too."""
-        answers: AnswerCache = request.app.state.answers
-        key = answers.key(getattr(request.state, "store_state", None), actor, route, asked)
-        held = answers.get(key)
-        if held is not None:
-            return Response(held[1], status_code=held[0], media_type="application/json")
-        try:
-            response = await run_in_threadpool(use)
-        except NotFound as exc:
-            response = problem_answer(problems_from(exc), 404)
-        if response.status_code in (200, 404):
-            answers.put(key, response.status_code, bytes(response.body))
-        return response
 
     def write(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
         with request.app.state.stores.writing() as store:
@@ -469,11 +482,11 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
 
     @app.get("/v1/stones/{lab}/{report}/provenance", summary="A polished stone's provenance, by lab and report number",
              tags=["provenance"], responses={**_answers(), **_errors(403, 404)})
-    async def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
+    def provenance(request: Request, actor: Caller, lab: str, report: str) -> Response:
         from ..app.provenance import stone_provenance
 
-        return await cached(request, actor, "provenance", (lab, report), lambda: answer(
-            {"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report), stone=(lab, report))}))
+        return answer({"provenance": read(request, actor, lambda c: stone_provenance(c, lab, report),
+                                             stone=(lab, report))})
 
     # -- KP certificates ---------------------------------------------------------------------------
     @app.get("/v1/kp/certificates/{certificate_id}", summary="A KP certificate's lines checked against the price book",
@@ -509,7 +522,7 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
     # -- prices ------------------------------------------------------------------------------------
     @app.get("/v1/prices/quote", summary="A polished stone's price per carat with its band", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})
-    async def quote(request: Request, actor: Caller,
+    def quote(request: Request, actor: Caller,
               shape: Annotated[str, Query(description="round, oval, pear ...")],
               carat: Annotated[Decimal, Query(description="Weight in carats, e.g. 1.01.")],
               color: Annotated[str, Query(description="D to Z, or a fancy colour.")],
@@ -521,8 +534,7 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         from ..pricing.quotes import Stone
 
         stone = Stone(shape, carat, color, clarity, cut, lab, as_of)
-        return await cached(request, actor, "quote", (shape, str(carat), color, clarity, cut, lab, as_of), lambda: answer(
-            {"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()}))
+        return answer({"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()})
 
     @app.get("/v1/prices/index", summary="The price index over time (headline, or one cell)", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})

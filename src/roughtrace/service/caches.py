@@ -7,19 +7,23 @@
   `service_token_cache_seconds`, never past the account's expiry, and dropped at once when the
   store's count of revocations changes; so a revoked token is refused from the next request on.
 - `AnswerCache`: whole answers of the read routes that cost most (a stone's provenance, a quote),
-  each keyed by the store state it was read under and by the caller's visibility (role, party,
-  country): an answer is never handed to a caller who sees other rows, and none outlives an import.
+  each keyed by the store state it was read under, by the caller's visibility (role, party,
+  country) and by the request's path and query: an answer is never handed to a caller who sees
+  other rows, and none outlives an import. `AnsweredBefore` serves them ahead of the routing, so
+  that a request answered before costs no thread, no query of its own and no validation.
 
 Each service application holds its own (`create_app`), nothing on module globals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +61,56 @@ def read_state(store: Any) -> StoreState | None:
             continue
         return StoreState(row["newest_batch"], row["price_model"], row["settings_version"], row["revocations"])
     return None
+
+
+class StateWatch:
+    """The store's state for the requests of one serving process, read on a connection of its own
+    without blocking the event loop (PostgreSQL). Requests that arrive while a read is under way
+    share the next read, sent after they arrived: each gets a state at least as new as itself,
+    and a crowd of requests costs one round trip."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._connection: Any = None
+        self._next: asyncio.Future[StoreState | None] | None = None
+        self._reading = False
+
+    async def state(self) -> StoreState | None:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if not self._reading:
+                self._reading = True
+                asyncio.get_running_loop().create_task(self._read_while_asked())
+        return await asyncio.shield(self._next)
+
+    async def _read_while_asked(self) -> None:
+        try:
+            while self._next is not None:
+                asked, self._next = self._next, None
+                asked.set_result(await self._read())
+        finally:
+            self._reading = False
+
+    async def _read(self) -> StoreState | None:
+        import psycopg
+
+        for sql in (STATE_SQL, STATE_WITHOUT_MODEL_SQL):
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                cursor = await self._connection.execute(sql)
+                row = await cursor.fetchone()
+            except psycopg.Error:  # a table not made yet, or the connection lost: the next try reconnects
+                if self._connection is not None and self._connection.broken:
+                    await self._connection.close()
+                continue
+            assert row is not None
+            return StoreState(*row)
+        return None
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
 
 
 class SignedInCache:
@@ -146,3 +200,79 @@ class AnswerCache:
 
     def __len__(self) -> int:
         return len(self._held)
+
+
+CACHED_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/v1/stones/[^/]+/[^/]+/provenance"), "/v1/stones/{lab}/{report}/provenance"),
+    (re.compile(r"/v1/prices/quote"), "/v1/prices/quote"),
+)
+"""The GET routes whose answers are kept, by the paths they answer, with their path templates."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    """The route's path template, as the access log names it."""
+
+
+class AnsweredBefore:
+    """An ASGI middleware answering a GET of a cached route from `AnswerCache` when a caller who
+    sees the same rows asked the same (path and query) under the same store state; otherwise the
+    request goes on to the routes, and an answer of 200 or 404 they give is kept. The caller is
+    known only from a token seen before (`SignedInCache`); any other goes the whole way."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        template = _cached_route(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if template is None:
+            await self.app(scope, receive, send)
+            return
+        from ..accounts.tokens import token_hash
+
+        service = scope["app"].state
+        answers: AnswerCache = service.answers
+        request = (scope["path"], scope["query_string"])
+        state = await service.store_state()
+        noted = scope.setdefault("state", {})
+        noted["store_state"] = state
+        token = _bearer(scope)
+        actor = service.signed_in.get(token_hash(token), state) if token else None
+        if actor is not None:
+            held = answers.get(answers.key(state, actor, template, request))
+            if held is not None:
+                scope["route"] = _Route(template)
+                noted["account_id"] = actor.account_id
+                status, body = held
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-length", str(len(body)).encode()),
+                                        (b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        answered: dict[str, Any] = {"status": 500, "body": []}
+
+        async def keeping(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answered["body"].append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, keeping)
+        actor = noted.get("actor")
+        if actor is not None and answered["status"] in (200, 404):
+            answers.put(answers.key(noted.get("store_state"), actor, template, request), answered["status"],
+                        b"".join(answered["body"]))
+
+
+def _cached_route(scope: dict[str, Any]) -> str | None:
+    return next((template for pattern, template in CACHED_ROUTES if pattern.fullmatch(scope["path"])), None)
+
+
+def _bearer(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None

@@ -8,7 +8,9 @@ at once, and those sent to the others from the store, where every job is queued.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import queue
 import shutil
 import threading
@@ -82,7 +84,7 @@ class ImportWorker:
                         "SELECT pg_try_advisory_lock(?, hashtext(current_schema() || '.' || ?)) AS taken",
                         (EXCLUSIVE_LOCKS, IMPORT_LOCK))[0]["taken"])
             if self.imports:
-                log.info('{"import_worker": "this process runs the imports"}')
+                log.info(json.dumps({"import_worker": "this process runs the imports", "process": os.getpid()}))
                 self._take_pending()
         return self.imports
 
