@@ -120,6 +120,11 @@ MIGRATION = Migration(
 )
 
 
+TAKEN = f"SELECT set_config('role', '{READER}', false), " + ", ".join(
+    f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS)
+"""The reader's role and the caller in the session settings: one round trip (`SET ROLE` is the
+setting `role`)."""
+
 CLEARED = "RESET ROLE; SELECT " + ", ".join(f"set_config('roughtrace.{name}', '', false)" for name in SESSION_SETTINGS)
 """The connection's own role again, and no caller in the session settings: one round trip."""
 
@@ -135,9 +140,7 @@ def seen_as(store: Any, actor: Any, stone: tuple[str, str] | None = None) -> Ite
         return
     values = {"role": actor.role, "party": actor.party, "account": actor.account_id, "country": actor.country,
               "stone_id": stone[1] if stone else None}
-    store.execute("SELECT " + ", ".join(f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS),
-                  tuple(values[name] or "" for name in SESSION_SETTINGS))
-    store.execute(f"SET ROLE {READER}")
+    store.execute(TAKEN, tuple(values[name] or "" for name in SESSION_SETTINGS))
     try:
         yield store
     finally:
