@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -356,6 +357,23 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         with request.app.state.stores.reading() as store, seen_as(store, actor, stone):
             return use(context_for(store, actor, state))
 
+    quoters: dict[Any, Any] = {}
+    loading = threading.Lock()
+
+    def quoter_for(context: Context, state: StoreState | None) -> Any:
+        """The quote model of the store as the request's state finds it, loaded once for the
+        process (one load at a time), None when the state does not name the model's build."""
+        if state is None or state.price_model is None:
+            return None
+        key = (state.price_model, state.settings_version)
+        with loading:
+            if key not in quoters:
+                from ..pricing.quotes import Quoter
+
+                quoters.clear()
+                quoters[key] = Quoter.load(context.store, context.settings)
+            return quoters[key]
+
     def write(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
         with request.app.state.stores.writing() as store:
             return use(context_for(store, actor))
@@ -534,7 +552,9 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         from ..pricing.quotes import Stone
 
         stone = Stone(shape, carat, color, clarity, cut, lab, as_of)
-        return answer({"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()})
+        state = getattr(request.state, "store_state", None)
+        quoted = read(request, actor, lambda c: quote_stone(c, stone, quoter_for(c, state)))
+        return answer({"stone": stone.__dict__, "quote": quoted.as_dict()})
 
     @app.get("/v1/prices/index", summary="The price index over time (headline, or one cell)", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})

@@ -17,6 +17,12 @@ SETTINGS_VARIABLE = "ROUGHTRACE_SERVE_SETTINGS"
 own environment, so visible only to the same user)."""
 
 
+HEALTHCHECK_SECONDS = 120
+"""How long a serving process may take to answer its supervisor's ping before it is killed and
+replaced: long, since a process importing on a loaded machine may wait long for the CPU, and a
+process killed drops its connections."""
+
+
 def _log_to_stderr() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -101,4 +107,5 @@ def serve(ctx: typer.Context,
     _clear_spool(settings)
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings.as_dict(), default=str)
     uvicorn.run("roughtrace.service.cli:served_app", factory=True, workers=processes, host=host, port=port,
-                access_log=False, log_level="warning", timeout_graceful_shutdown=None)
+                access_log=False, log_level="warning", timeout_graceful_shutdown=None,
+                timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
