@@ -66,6 +66,50 @@ def test_an_answer_is_kept_for_one_visibility_and_one_store_state() -> None:
     assert answers.key(None, SH_A, "provenance", asked) is None and AnswerCache(0).key(STATE, SH_A, "p", asked) is None
 
 
+def test_concurrent_asks_of_one_answer_compute_it_once_and_another_visibility_its_own() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from roughtrace.accounts.tokens import token_hash
+    from roughtrace.service.caches import AnsweredBefore
+
+    computed: list[str] = []
+
+    async def routes(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        actor = SH_A if scope["headers"][0][1].endswith(b"a") else SH_B
+        computed.append(actor.party)
+        await asyncio.sleep(0.05)
+        scope["state"]["actor"] = actor
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": actor.party.encode()})
+
+    async def store_state() -> StoreState:
+        return STATE
+
+    service = SimpleNamespace(answers=AnswerCache(10), signed_in=SignedInCache(TOKEN_SECONDS), store_state=store_state)
+    service.signed_in.put(token_hash("token-a"), SH_A, None, STATE)
+    service.signed_in.put(token_hash("token-b"), SH_B, None, STATE)
+    middleware = AnsweredBefore(routes)
+
+    async def ask(token: str) -> bytes:
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await middleware({"type": "http", "method": "GET", "path": "/v1/prices/quote", "query_string": b"shape=round",
+                          "headers": [(b"authorization", f"Bearer {token}".encode())],
+                          "app": SimpleNamespace(state=service)}, None, send)
+        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    async def crowd() -> list[bytes]:
+        return await asyncio.gather(*(ask("token-a") for _ in range(5)), *(ask("token-b") for _ in range(3)))
+
+    answers = asyncio.run(crowd())
+    assert answers == [b"SH-A"] * 5 + [b"SH-B"] * 3
+    assert sorted(computed) == ["SH-A", "SH-B"]
+
+
 # -- served for real, by two processes -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Any], str]]:

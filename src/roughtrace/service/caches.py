@@ -223,6 +223,9 @@ class AnsweredBefore:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._computing: dict[Hashable, asyncio.Event] = {}
+        """The keys whose answer a request is computing: another request for one waits for it
+        rather than computing it again."""
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         template = _cached_route(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
@@ -239,17 +242,34 @@ class AnsweredBefore:
         noted["store_state"] = state
         token = _bearer(scope)
         actor = service.signed_in.get(token_hash(token), state) if token else None
-        if actor is not None:
-            held = answers.get(answers.key(state, actor, template, request))
-            if held is not None:
-                scope["route"] = _Route(template)
-                noted["account_id"] = actor.account_id
-                status, body = held
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-length", str(len(body)).encode()),
-                                        (b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        key = answers.key(state, actor, template, request) if actor is not None else None
+        computing = self._computing.get(key) if key is not None else None
+        if computing is not None:
+            await computing.wait()
+        held = answers.get(key)
+        if held is not None and actor is not None:
+            scope["route"] = _Route(template)
+            noted["account_id"] = actor.account_id
+            status, body = held
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-length", str(len(body)).encode()),
+                                    (b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        if key is not None and key not in self._computing:
+            self._computing[key] = asyncio.Event()
+            try:
+                await self._answer(scope, receive, send, template, request)
+            finally:
+                self._computing.pop(key).set()
+        else:
+            await self._answer(scope, receive, send, template, request)
+
+    async def _answer(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any],
+                      template: str, request: Hashable) -> None:
+        """The request answered by the routes, the answer kept when it may be."""
+        answers: AnswerCache = scope["app"].state.answers
+        noted = scope["state"]
         answered: dict[str, Any] = {"status": 500, "body": []}
 
         async def keeping(message: dict[str, Any]) -> None:
