@@ -20,7 +20,7 @@ import re
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -78,6 +78,24 @@ def _declared(array: pa.Array, column: Any) -> pa.Array:
     return array if wanted is None else pa.nulls(len(array), wanted)
 
 
+def _arrow(cur: psycopg.Cursor[Any]) -> pa.Table:
+    """A cursor's rows as Arrow columns."""
+    described = list(cur.description or [])
+    names = [d.name for d in described]
+    rows = cur.fetchall()
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [pa.array(list(values)) for values in columns]
+    # a column with no value to infer a type from (an empty result, or nulls only) takes its declared type
+    arrays = [_declared(array, column) for array, column in zip(arrays, described, strict=True)]
+    return pa.table(dict(zip(names, arrays, strict=True)))
+
+
+def _records(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
+    """A cursor's rows as records, as the driver gives them."""
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def _pg_sql(sql: str) -> str:
     """Portable `?` placeholders to psycopg's `%s` (and literal % doubled)."""
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
@@ -104,6 +122,8 @@ class PostgresStore(NestedTransactions):
             self.con.execute("SET default_transaction_read_only = on")
         self._behind: _WriteBehind | None = None
         self._failure: BaseException | None = None
+        self._ahead: list[tuple[str, tuple[Any, ...]]] = []
+        """Statements sent ahead of the connection's next one, in its round trip (`send_ahead`)."""
 
     def migrate(self) -> int:
         self._settle()
@@ -157,32 +177,58 @@ class PostgresStore(NestedTransactions):
         self.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        if self._behind is not None:  # runs after the write, in order; an error is raised at the next wait
+        if self._behind is not None and not self._ahead:  # after the write, in order; its error at the next wait
             self._behind.then(_pg_sql(sql) if params else sql, params or None)
             return
-        self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
+        with self._sent(((sql, params),)) as (cur,):
+            pass
+
+    def send_ahead(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Send `sql` with the connection's next statement, in the same round trip and before it
+        (pipelined): that statement runs only if this one succeeds, and fails with its error."""
+        self._ahead.append((sql, params))
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
-        self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
-            described = list(cur.description or [])
-            names = [d.name for d in described]
-            rows = cur.fetchall()
-        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        arrays = [pa.array(list(values)) for values in columns]
-        # a column with no value to infer a type from (an empty result, or nulls only) takes its declared type
-        arrays = [_declared(array, column) for array, column in zip(arrays, described, strict=True)]
-        return pa.table(dict(zip(names, arrays, strict=True)))
+        with self._sent(((sql, params),)) as (cur,):
+            return _arrow(cur)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._sent(((sql, params),)) as (cur,):
+            return _records(cur)
+
+    def query_many(self, statements: Sequence[tuple[str, tuple[Any, ...], bool]]) -> list[Any]:
+        """Several queries in one round trip (pipelined): each (sql, params, as_arrow) answered as
+        `query` (Arrow) or as `rows` (records) answer it."""
+        with self._sent([(sql, params) for sql, params, _ in statements]) as cursors:
+            return [_arrow(cur) if as_arrow else _records(cur)
+                    for cur, (_, _, as_arrow) in zip(cursors, statements, strict=True)]
+
+    @contextmanager
+    def _sent(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> Iterator[list[psycopg.Cursor[Any]]]:
+        """Cursors of `statements` run after the statements sent ahead, in one round trip."""
+        ahead, self._ahead = self._ahead, []
         self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
-            names = [d.name for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        cursors = [self.con.cursor() for _ in statements]
+        try:
+            if not ahead and len(statements) == 1:
+                sql, params = statements[0]
+                cursors[0].execute(_pg_sql(sql) if params else sql, params or None)
+            else:
+                try:
+                    with self.con.pipeline():
+                        for sql, params in ahead:
+                            self.con.execute(_pg_sql(sql) if params else sql, params or None)
+                        for cur, (sql, params) in zip(cursors, statements, strict=True):
+                            cur.execute(_pg_sql(sql) if params else sql, params or None)
+                except BaseException:
+                    # one implicit transaction: a failed statement undid what was sent ahead of it
+                    # (session settings too), so that goes again ahead of the next statement
+                    self._ahead[:0] = ahead
+                    raise
+            yield cursors
+        finally:
+            for cur in cursors:
+                cur.close()
 
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         self._settle()
@@ -195,8 +241,18 @@ class PostgresStore(NestedTransactions):
 
     # -- writing behind -------------------------------------------------------------------------
     def _settle(self) -> None:
-        """Wait for a write going on behind; raise its error (again at every call until the
-        transaction ends, which then rolls back)."""
+        """Send what waits to be sent ahead (alone, when no statement of this adapter's takes it
+        along) and wait for a write going on behind; raise its error (again at every call until
+        the transaction ends, which then rolls back)."""
+        if self._ahead:
+            ahead, self._ahead = self._ahead, []
+            try:
+                with self.con.pipeline():
+                    for sql, params in ahead:
+                        self.con.execute(_pg_sql(sql) if params else sql, params or None)
+            except BaseException:
+                self._ahead[:0] = ahead
+                raise
         if self._behind is not None:
             behind, self._behind = self._behind, None
             error = behind.finish()
