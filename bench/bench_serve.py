@@ -1,8 +1,11 @@
 """Load benchmark of `roughtrace serve`, on 127.0.0.1 only, bounded in time.
 
 Loads a simulated market into a PostgreSQL schema of its own (kept between runs, under
-ROUGHTRACE_TEST_PG or the server `scripts/pg.sh` starts), starts the service on it, and drives it
-from load generators in separate processes (asyncio and httpx):
+ROUGHTRACE_TEST_PG or the server `scripts/pg.sh` starts), starts the service on it (`--workers`
+serving processes; 0: one per core), and drives it from load generators in separate processes
+(raw asyncio HTTP/1.1 keep-alive sockets for reads, httpx for uploads). The output says how much
+CPU the generators and the service used, and the load average before and after: the generators
+share the machine with the service they measure.
 
 1. reads at a target rate: provenance lookups of lab-graded stones and price quotes, alternating,
    sent on a fixed schedule (open loop: a late answer counts from when its request was due);
@@ -12,7 +15,11 @@ from load generators in separate processes (asyncio and httpx):
    lists each quarantined one), and every job's receipt checked as `ledger verify --receipt` does.
 
     .venv/bin/python bench/bench_serve.py [--size small|medium|large] [--seed 11] [--rate 1000]
-        [--seconds 15] [--readers 50] [--upload-rows 2000] [--generators 1]
+        [--seconds 15] [--readers 50] [--upload-rows 2000] [--generators 1] [--workers 0] [--stones 200]
+
+`--stones` is how many different stones (and quotes) are read: every read after the first of each
+is answered from the service's answer cache until an import changes the store; set
+ROUGHTRACE_SERVICE_ANSWER_CACHE_ENTRIES=0 to measure every read computed.
 
 Targets (issue 19): reads >= 1,000 requests/s with p99 < 50 ms over a 10 M-row store (`large`);
 the mixed run with 0 errors, 0 rows lost and every receipt verifiable.
@@ -48,6 +55,9 @@ OUTCOMES_HEADER = ("stone_id,lab,sightholder_id,box_id,rough_stone_id,rough_cara
 
 
 # -- the load generator (a process of its own) --------------------------------------------------------
+#
+# Reads go over raw asyncio sockets, HTTP/1.1 with keep-alive, each request's bytes made once before
+# the run: a generator that parsed URLs and built requests per call would take the cores it measures.
 def _percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -55,68 +65,157 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def _timed(client: Any, path: str, params: dict[str, Any] | None, due: float,
-                 latencies: list[float], errors: list[str]) -> None:
+class _Connection:
+    """One keep-alive HTTP/1.1 connection to the service, sending prepared GET requests."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(request)
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.close()
+            raise
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, chunked, closing = 0, False, False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"connection" and b"close" in value.lower():
+                closing = True
+        if chunked:
+            parts = []
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                parts.append(await self.reader.readexactly(size + 2))
+                if size == 0:
+                    break
+            body = b"".join(part[:-2] for part in parts)
+        else:
+            body = await self.reader.readexactly(length)
+        if closing:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _request(plan: dict[str, Any], path: str, params: dict[str, Any] | None) -> bytes:
+    from urllib.parse import quote, urlencode
+
+    target = quote(path) + (f"?{urlencode(params)}" if params else "")
+    host = plan["url"].split("//", 1)[1]
+    headers = "".join(f"{name}: {value}\r\n" for name, value in plan["headers"].items())
+    return f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n".encode()
+
+
+def _address(plan: dict[str, Any]) -> tuple[str, int]:
+    host, port = plan["url"].split("//", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+async def _timed(connection: _Connection, request: bytes, due: float, latencies: list[float],
+                 errors: list[str]) -> None:
     try:
-        response = await client.get(path, params=params)
-        if response.status_code != 200:
-            errors.append(f"{response.status_code} {path}: {response.text[:160]}")
+        status, body = await connection.get(request)
+        if status != 200:
+            errors.append(f"{status} {request.split(b' ', 2)[1].decode()[:80]}: {body[:160]!r}")
     except Exception as error:  # a refused or dropped connection is an error of the run, counted
-        errors.append(f"{type(error).__name__} {path}")
+        connection.close()
+        errors.append(f"{type(error).__name__} {request.split(b' ', 2)[1].decode()[:80]}")
     latencies.append((time.perf_counter() - due) * 1000)
 
 
-def _reads(plan: dict[str, Any]) -> list[tuple[str, dict[str, Any] | None]]:
-    """Provenance lookups and quotes, alternating."""
-    lookups = [(f"/v1/stones/{lab}/{stone}/provenance", None) for lab, stone in plan["stones"]]
-    quotes = [("/v1/prices/quote", params) for params in plan["quotes"]]
+def _reads(plan: dict[str, Any]) -> list[bytes]:
+    """Provenance lookups and quotes, alternating, as the bytes of their requests."""
+    lookups = [_request(plan, f"/v1/stones/{lab}/{stone}/provenance", None) for lab, stone in plan["stones"]]
+    quotes = [_request(plan, "/v1/prices/quote", params) for params in plan["quotes"]]
     mixed = [read for pair in zip(lookups, quotes, strict=False) for read in pair]
     return mixed or lookups or quotes
 
 
 async def _at_rate(plan: dict[str, Any]) -> dict[str, Any]:
-    import httpx
-
+    """Requests due on a fixed schedule (open loop), each sent on the next free connection: a
+    request waiting for one counts from when it was due."""
     reads = _reads(plan)
     rate, seconds = plan["rate"], plan["seconds"]
     latencies: list[float] = []
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=plan["connections"], max_keepalive_connections=plan["connections"])
-    in_flight = asyncio.Semaphore(plan["connections"])
+    total = int(rate * seconds)
+    following = [0]
     unsent = [0]
+    host, port = _address(plan)
 
-    async def due_read(path: str, params: dict[str, Any] | None, due: float, cutoff: float) -> None:
-        async with in_flight:
-            if time.perf_counter() > cutoff:  # the service is this far behind: the request is not sent
-                unsent[0] += 1
-                return
-            await _timed(client, path, params, due, latencies, errors)
-
-    async with httpx.AsyncClient(base_url=plan["url"], headers=plan["headers"], limits=limits, timeout=30) as client:
-        started = time.perf_counter()
-        cutoff = started + seconds + GRACE_SECONDS
-        tasks = []
-        total = int(rate * seconds)
-        for number in range(total):
+    async def connection_loop(started: float, cutoff: float) -> None:
+        connection = _Connection(host, port)
+        while following[0] < total:
+            number = following[0]
+            following[0] += 1
             due = started + number / rate
             pause = due - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
-            path, params = reads[number % len(reads)]
-            tasks.append(asyncio.create_task(due_read(path, params, due, cutoff)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - started
+            elif time.perf_counter() > cutoff:  # the service is this far behind: the request is not sent
+                unsent[0] += 1
+                continue
+            await _timed(connection, reads[number % len(reads)], due, latencies, errors)
+        connection.close()
+
+    cpu = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(connection_loop(started, started + seconds + GRACE_SECONDS)
+                           for _ in range(plan["connections"])))
+    elapsed = time.perf_counter() - started
     return {"sent": total - unsent[0], "unsent": unsent[0], "elapsed": elapsed, "latencies": latencies,
-            "errors": errors}
+            "errors": errors, "cpu_seconds": time.process_time() - cpu}
 
 
-async def _reader(client: Any, reads: list[tuple[str, dict[str, Any] | None]], offset: int, stop: asyncio.Event,
-                  latencies: list[float], errors: list[str]) -> None:
+async def _warm(plan: dict[str, Any]) -> dict[str, Any]:
+    """Every read asked `passes` times, closed loop, over `connections` connections spread by the
+    kernel among the serving processes: the first ask of each read in each process (computed, then
+    kept) is made here rather than in the measured phase."""
+    reads = _reads(plan)
+    latencies: list[float] = []
+    errors: list[str] = []
+    asks = [read for _ in range(plan["passes"]) for read in reads]
+    following = [0]
+
+    async def connection_loop() -> None:
+        connection = _Connection(*_address(plan))
+        while following[0] < len(asks):
+            number = following[0]
+            following[0] += 1
+            await _timed(connection, asks[number], time.perf_counter(), latencies, errors)
+        connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(connection_loop() for _ in range(plan["connections"])))
+    return {"elapsed": time.perf_counter() - started, "latencies": latencies, "errors": errors}
+
+
+async def _reader(reads: list[bytes], offset: int, stop: asyncio.Event, latencies: list[float],
+                  errors: list[str], address: tuple[str, int]) -> None:
+    connection = _Connection(*address)
     number = offset
     while not stop.is_set():
-        path, params = reads[number % len(reads)]
-        await _timed(client, path, params, time.perf_counter(), latencies, errors)
+        await _timed(connection, reads[number % len(reads)], time.perf_counter(), latencies, errors)
         number += 1
+    connection.close()
 
 
 async def _upload(client: Any, upload: dict[str, Any], errors: list[str]) -> dict[str, Any]:
@@ -145,22 +244,23 @@ async def _mixed(plan: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     stop = asyncio.Event()
-    limits = httpx.Limits(max_connections=plan["readers"] + 8, max_keepalive_connections=plan["readers"] + 8)
-    async with httpx.AsyncClient(base_url=plan["url"], headers=plan["headers"], limits=limits, timeout=120) as client:
+    cpu = time.process_time()
+    async with httpx.AsyncClient(base_url=plan["url"], timeout=120) as client:
         started = time.perf_counter()
-        readers = [asyncio.create_task(_reader(client, reads, i * 7, stop, latencies, errors))
+        readers = [asyncio.create_task(_reader(reads, i * 7, stop, latencies, errors, _address(plan)))
                    for i in range(plan["readers"])]
         jobs = await asyncio.gather(*(_upload(client, upload, errors) for upload in plan["uploads"]))
         stop.set()
         await asyncio.gather(*readers)
         elapsed = time.perf_counter() - started
-    return {"elapsed": elapsed, "latencies": latencies, "errors": errors, "jobs": jobs}
+    return {"elapsed": elapsed, "latencies": latencies, "errors": errors, "jobs": jobs,
+            "cpu_seconds": time.process_time() - cpu}
 
 
 def generate(plan_file: str) -> None:
     """Run one phase of load from a plan file and print what it measured as JSON."""
     plan = json.loads(Path(plan_file).read_text())
-    phase = _at_rate if plan["phase"] == "rate" else _mixed
+    phase = {"rate": _at_rate, "warm": _warm, "mixed": _mixed}[plan["phase"]]
     print(json.dumps(asyncio.run(phase(plan))))
 
 
@@ -286,7 +386,7 @@ def accounts_and_uploads(store: Any, rows_each: int, tag: str) -> tuple[str, lis
     return admin, uploads
 
 
-def start_server(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, log: Path, workers: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     """`roughtrace serve` on a free port of 127.0.0.1, ready."""
     import httpx
 
@@ -296,8 +396,8 @@ def start_server(url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     environment = {**os.environ, "ROUGHTRACE_SERVICE_SPOOL": str(OUT / "serve-spool"),
                    "ROUGHTRACE_SERVICE_READERS": os.environ.get("ROUGHTRACE_SERVICE_READERS", "8")}
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "roughtrace.cli", "--db", url, "serve", "--port", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT, env=environment)
+        process = subprocess.Popen([sys.executable, "-m", "roughtrace.cli", "--db", url, "serve", "--port", str(port),
+                                    "--workers", str(workers)], stdout=out, stderr=subprocess.STDOUT, env=environment)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -361,6 +461,21 @@ def service_times(log: Path) -> dict[str, tuple[int, float, float]]:
     return {route: (len(ms), _percentile(ms, 0.5), _percentile(ms, 0.99)) for route, ms in sorted(times.items())}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU the process and its children (the serving processes) used so far."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        total = 0.0
+        for process in (parent, *parent.children(recursive=True)):
+            times = process.cpu_times()
+            total += times.user + times.system
+        return total
+    except psutil.Error:
+        return float("nan")
+
+
 # -- the report ---------------------------------------------------------------------------------------
 def _ratio(value: float, target: float, higher_is_better: bool = True) -> str:
     if value != value or value == 0:
@@ -379,6 +494,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=50, help="clients reading during the uploads")
     parser.add_argument("--upload-rows", type=int, default=2000, help="rows in each sightholder's file")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes for the read phase")
+    parser.add_argument("--workers", type=int, default=0, help="serving processes (0: one per core)")
+    parser.add_argument("--stones", type=int, default=200, help="different stones and quotes read")
     args = parser.parse_args()
     if args.generate:
         generate(args.generate)
@@ -398,12 +515,13 @@ def main() -> None:
     store = open_store(url)
     try:
         outcome_rows = store.rows("SELECT count(*) AS n FROM polished_outcomes")[0]["n"]
-        reads = plan_of_reads(store)
+        reads = plan_of_reads(store, args.stones)
         admin, uploads = accounts_and_uploads(store, args.upload_rows, tag)
     finally:
         store.close()
     log = OUT / f"serve-{tag}.log"
-    process, base = start_server(url, log)
+    process, base = start_server(url, log, args.workers)
+    load_before = os.getloadavg()
     try:
         headers = {"Authorization": f"Bearer {admin}"}
         reads["quotes"] = quotable(base, headers, reads["quotes"])
@@ -411,11 +529,19 @@ def main() -> None:
         print(f"  serving {outcome_rows:,} outcome rows at {base}; {len(reads['stones'])} stones, "
               f"{len(reads['quotes'])} quotable stones")
         common = {"url": base, "headers": headers, **reads}
-        _run_generators([{**common, "phase": "rate", "rate": args.rate, "seconds": 2.0, "connections": 64}])  # warm-up
+        warm = _run_generators([{**common, "phase": "warm", "passes": 4, "connections": 32}])[0]
+        print(f"  warm-up: every read asked 4 times over 32 connections in {warm['elapsed']:.1f} s "
+              f"(the first ask of each in each serving process is computed, p50 "
+              f"{_percentile(warm['latencies'], 0.5):.1f} ms, max {max(warm['latencies'], default=0):.0f} ms), "
+              f"errors {len(warm['errors'])}")
         share = args.rate / args.generators
-        rated = _run_generators([{**common, "phase": "rate", "rate": share, "seconds": args.seconds, "connections": 64}
-                                 for _ in range(args.generators)])
+        served_before = _cpu_seconds(process.pid)
+        rated = _run_generators([{**common, "phase": "rate", "rate": share, "seconds": args.seconds,
+                                  "connections": max(8, 64 // args.generators)} for _ in range(args.generators)])
+        served_rate = _cpu_seconds(process.pid) - served_before
+        load_rated = os.getloadavg()
         mixed = _run_generators([{**common, "phase": "mixed", "readers": args.readers, "uploads": uploads}])[0]
+        load_after = os.getloadavg()
     finally:
         process.terminate()
         process.wait(120)
@@ -432,6 +558,10 @@ def main() -> None:
           f"not sent by {GRACE_SECONDS:.0f} s after the phase {unsent:,}")
     for error in errors[:5]:
         print(f"      {error}")
+    generator_cpu = sum(r["cpu_seconds"] for r in rated)
+    print(f"    CPU: generator(s) {generator_cpu:.1f} s ({generator_cpu / elapsed:.0%} of one core), service "
+          f"{served_rate:.1f} s ({served_rate / elapsed:.0%} of one core), of {os.cpu_count()} cores; load average "
+          f"{load_before[0]:.1f} before, {load_rated[0]:.1f} after (other work on the machine counts too)")
 
     jobs = mixed["jobs"]
     sent = sum(j["rows_sent"] for j in jobs)
@@ -446,7 +576,8 @@ def main() -> None:
           f"clients read, {mixed['elapsed']:.1f} s:")
     print(f"    reads {len(mixed_latencies):,} ({len(mixed_latencies) / mixed['elapsed']:,.0f}/s), "
           f"p50 {_percentile(mixed_latencies, 0.5):.1f} ms, p99 {_percentile(mixed_latencies, 0.99):.1f} ms, "
-          f"errors {len(mixed['errors'])}")
+          f"errors {len(mixed['errors'])}; generator CPU {mixed['cpu_seconds']:.1f} s; load average after "
+          f"{load_after[0]:.1f}")
     print(f"    rows sent {sent:,} = accepted {accepted:,} + quarantined {quarantined:,} (lost {lost}); "
           f"quarantine route lists {listed:,}; jobs not done {len(failed)}; receipts verified {good}/{len(jobs)}")
     for line in [*mixed["errors"][:5], *bad[:5], *(json.dumps(f)[:300] for f in failed[:3])]:

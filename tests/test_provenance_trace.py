@@ -140,3 +140,98 @@ def test_cli_error_has_the_one_error_shape(store):
     body = json.loads(result.output)
     assert body["ok"] is False and body["errors"][0]["code"] == "stone_not_found"
     assert set(body["errors"][0]["source"]) == {"file", "row", "column"}
+
+
+@pytest.fixture(scope="module")
+def conflicted_market(tmp_path_factory):
+    """A small simulated market with conflicts of every kind (`test_checks_order`): a copier of three
+    owners' boxes (the conflict graph decides), a single copied stone, and whatever the seed drew."""
+    sim = pytest.importorskip("roughtrace.sim")
+    from test_checks_order import _add_copies
+
+    directory = tmp_path_factory.mktemp("conflicts")
+    sim.generate_market(directory, seed=7, size="small", polished_rows=8_000, row_order="generated",
+                        weight_precision="reported")
+    _add_copies(directory)
+    return directory
+
+
+def _roles_from_the_whole_market(store, s):
+    """Each conflicting stone's claimant roles and reasons as the market's every conflict weighs them."""
+    from roughtrace.checks import facts
+    from roughtrace.checks.rules import attribute_claims
+
+    conflicts = attribute_claims(facts.gather(store, ["claims"], s)["claims"], s)
+    roles: dict[str, dict[tuple[str, str], tuple[str, str]]] = {}
+    for k in range(len(conflicts.copier)):
+        a = (str(conflicts.holder_a[k]), str(conflicts.box_a[k]))
+        b = (str(conflicts.holder_b[k]), str(conflicts.box_b[k]))
+        for stone in conflicts.stones[k]:
+            held = roles.setdefault(stone, {})
+            for c in (a, b):
+                held.setdefault(c, ("undecided", ""))
+            if a[0] == b[0]:
+                for c in (a, b):
+                    if held[c][0] == "undecided":
+                        held[c] = ("same sightholder", "")
+                continue
+            if conflicts.copier[k]:
+                copier, owner = (a, b) if conflicts.copier[k] == "a" else (b, a)
+                held[copier] = ("likely copier", conflicts.decided_by[k])
+                if held[owner][0] != "likely copier":
+                    held[owner] = ("likely owner", conflicts.decided_by[k])
+    return roles, {c.get("basis") for c in conflicts.certainty}
+
+
+def test_a_conflicts_roles_are_those_the_whole_markets_conflicts_give(engine, tmp_path, conflicted_market):
+    from conftest import make_store
+    from test_checks_support import load_market_directory
+
+    s = settings()
+    for store in make_store(engine, tmp_path):
+        store.migrate()
+        load_market_directory(store, conflicted_market)
+        expected, bases = _roles_from_the_whole_market(store, s)
+        assert len(expected) > 3 and {"chain", None} <= bases, "the market should hold several kinds of conflict"
+        for stone, roles in sorted(expected.items()):
+            lab, stone_id = stone.split(" ", 1)
+            p = trace(store, stone_id, lab, settings=s)
+            got = {(c["sightholder_id"], c["box_id"]): c["role"] for c in p.claims}
+            assert got == {c: role for c, (role, _) in roles.items()}, stone
+            traced = roles[(p.stone["sightholder_id"], p.stone["box_id"])]
+            assert p.links[0].details["traced_claim_role"] == traced[0]
+            assert traced[1] in p.links[0].reason, stone
+
+
+def _graph_market():
+    """Twelve sightholders: MC claims one stone of each of four others' boxes from boxes of its own,
+    each of those four clashing with no one else (the conflict graph makes MC the likely copier,
+    nothing in the chain or the dates decides), and M5 and M6 clash once over a fifth (undecided)."""
+    parties = "party_id,name,role,category,country\nP1,Producer One,producer,,BW\n" + "".join(
+        f"{h},Cutter {h},sightholder,manufacturer,BE\n" for h in [f"M{i}" for i in range(1, 12)] + ["MC"])
+    sale = "{box},2024-01,2024-01-08,P1,{holder},BW,A-STONES-8GR,stones,0.750,2.000,white,high,8,10.000,9000.00,\n"
+    stone = "{stone},GIA,{holder},{box},,,{date},round,0.810,G,VS1,EX\n"
+    sales, outcomes = SALES_HEADER + "\n", OUTCOMES_HEADER + "\n"
+    for i in range(1, 5):
+        sales += sale.format(box=f"B{i}", holder=f"M{i}") + sale.format(box=f"C{i}", holder="MC")
+        outcomes += (stone.format(stone=f"21410000{i}0", holder=f"M{i}", box=f"B{i}", date="2024-02-20")
+                     + stone.format(stone=f"21410000{i}0", holder="MC", box=f"C{i}", date="2024-02-20"))
+    sales += sale.format(box="B5", holder="M5") + sale.format(box="B6", holder="M6")
+    outcomes += (stone.format(stone="2141000050", holder="M5", box="B5", date="2024-02-20")
+                 + stone.format(stone="2141000050", holder="M6", box="B6", date="2024-02-20"))
+    return sales, outcomes, parties
+
+
+def test_a_conflict_the_graph_decides_is_judged_on_the_whole_markets_graph(build):
+    s = settings()
+    sales, outcomes, parties = _graph_market()
+    store = build(sales, outcomes, parties=parties)
+    expected, bases = _roles_from_the_whole_market(store, s)
+    assert "conflict graph" in bases
+    p = trace(store, "2141000010", "GIA", settings=s)
+    assert [(c["box_id"], c["role"]) for c in p.claims] == [("B1", "likely owner"), ("C1", "likely copier")]
+    assert "the conflict graph: MC clashes with 4 sightholders" in p.links[0].reason
+    for stone_id in ("2141000010", "2141000040", "2141000050"):
+        got = {(c["sightholder_id"], c["box_id"]): c["role"] for c in trace(store, stone_id, "GIA", settings=s).claims}
+        assert got == {c: role for c, (role, _) in expected[f"GIA {stone_id}"].items()}, stone_id
+    assert {c["role"] for c in trace(store, "2141000050", "GIA", settings=s).claims} == {"undecided"}

@@ -123,3 +123,31 @@ def test_a_kp_check_learnt_from_the_whole_market_answers_alike_under_the_rules(m
         with pytest.raises(NotFound):
             certificate_verdict(authority, "BW-1")
         assert _ids(market, "SELECT box_id AS id FROM rough_sales") == []  # back under the rules after the check
+
+
+def test_a_failed_first_statement_leaves_the_caller_seen_as_itself(market: Any) -> None:
+    """The caller's settings go in the round trip of the block's first statement: when that
+    statement fails, they are taken again before the next one, never left undone."""
+    import psycopg
+
+    from roughtrace.accounts.security import READER
+
+    everything = "SELECT stone_id AS id FROM polished_outcomes"
+    with seen_as(market, B):
+        assert _ids(market, everything) == ["GIA-B1"]
+    with seen_as(market, A):
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            market.rows("SELECT 1 / 0 AS id")
+        assert _ids(market, everything) == ["GIA-A1", "GIA-A2"]
+        assert market.rows("SELECT current_user AS who")[0]["who"] == READER
+    assert _ids(market, everything) == ["GIA-A1", "GIA-A2", "GIA-B1"]
+    assert market.rows("SELECT current_user AS who")[0]["who"] != READER
+
+
+def test_queries_in_one_round_trip_read_as_the_caller(market: Any) -> None:
+    with seen_as(market, A):
+        outcomes, boxes = market.query_many((("SELECT stone_id AS id FROM polished_outcomes ORDER BY 1", (), True),
+                                             ("SELECT box_id AS id FROM rough_sales WHERE box_id LIKE ?", ("BX-%",),
+                                              False)))
+    assert outcomes.column("id").to_pylist() == ["GIA-A1", "GIA-A2"]
+    assert boxes == [{"id": "BX-A"}]

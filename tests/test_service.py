@@ -136,7 +136,7 @@ def test_access_log_is_json_without_the_token(served):
             break
         time.sleep(0.1)
     assert any(line["path"] == "/v1/me" and line["status"] == 200 and line["account"] for line in lines)
-    assert set(lines[-1]) == {"method", "path", "status", "ms", "account"}
+    assert set(lines[-1]) == {"method", "path", "status", "ms", "account", "process"}
     assert server.tokens["sh_a"] not in server.log.read_text()
 
 

@@ -261,3 +261,15 @@ def test_the_c_encoder_writes_the_bytes_the_numpy_one_does(data: st.DataObject) 
 _PG_TYPES = {"word": "text", "code": "text", "carats": "numeric", "dollars": "numeric", "fine": "numeric", "tiny": "numeric",
              "whole": "numeric",
              "day": "date", "count": "bigint", "small": "integer", "flag": "boolean", "ratio": "double precision", "hash": "bytea"}
+
+
+def test_an_empty_result_keeps_its_columns_types(pg: PostgresStore) -> None:
+    """No row to infer a type from: each column takes the type the server declares, so an engine
+    that reads the table (DuckDB) is not handed NULL-typed columns."""
+    empty = pg.query(f"SELECT {', '.join(COLUMNS)}, SUM(carats) OVER () AS total FROM sent_csv")
+    assert empty.num_rows == 0
+    assert {f.name: f.type for f in empty.schema} == {**{c: t for c, (_, t) in COLUMNS.items()},
+                                                      "total": pa.decimal128(38, 10)}
+    nulls = pg.query("SELECT NULL::DATE AS day, MAX(carats) AS carats, COUNT(*) AS n FROM sent_csv")
+    assert nulls.schema.field("day").type == pa.date32() and pa.types.is_decimal(nulls.schema.field("carats").type)
+    assert engine_connection().sql("SELECT * FROM empty").fetchall() == []

@@ -45,7 +45,8 @@ def wire_migrations() -> None:
 def area_migrations() -> tuple[Migration, ...]:
     """Each area's own migrations; their versions are the areas' own and never change (2-8: prices,
     ledger, checks, valuation, provenance; 11: accounts and the service's jobs; 12: row-level security on PostgreSQL; 13: the deployment's settings;
-    14: market intelligence's published record)."""
+    14: market intelligence's published record;
+    15: provenance's box index on PostgreSQL)."""
     from .accounts.schema import MIGRATION as accounts
     from .accounts.security import MIGRATION as security
     from .checks.schema import MIGRATION as checks

@@ -120,8 +120,15 @@ MIGRATION = Migration(
 )
 
 
-CLEARED = "RESET ROLE; SELECT " + ", ".join(f"set_config('roughtrace.{name}', '', false)" for name in SESSION_SETTINGS)
-"""The connection's own role again, and no caller in the session settings: one round trip."""
+TAKEN = f"SELECT set_config('role', '{READER}', false), " + ", ".join(
+    f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS)
+"""The reader's role and the caller in the session settings: one statement (`SET ROLE` is the
+setting `role`)."""
+
+CLEARED = "SELECT set_config('role', 'none', false), " + ", ".join(
+    f"set_config('roughtrace.{name}', '', false)" for name in SESSION_SETTINGS)
+"""The connection's own role again (`SET ROLE NONE`), and no caller in the session settings: one
+statement, so that it can be sent ahead of another."""
 
 
 @contextmanager
@@ -129,19 +136,21 @@ def seen_as(store: Any, actor: Any, stone: tuple[str, str] | None = None) -> Ite
     """`store` reading as `actor` for the block: on PostgreSQL as `roughtrace_reader`, with the
     actor's role, party, account and country (and the stone a provenance request names, as
     (lab, report)) in the session settings the policies read; all reset afterwards, so the next
-    request on the connection starts from none. On DuckDB the store as it is."""
+    request on the connection starts from none. Where the store sends statements ahead
+    (`send_ahead`), the settings go in the round trip of the block's first statement, which runs
+    only once they are taken, and the reset in that of the connection's next statement, which
+    runs only after it. On DuckDB the store as it is."""
     if store.engine != "postgresql":
         yield store
         return
     values = {"role": actor.role, "party": actor.party, "account": actor.account_id, "country": actor.country,
               "stone_id": stone[1] if stone else None}
-    store.execute("SELECT " + ", ".join(f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS),
-                  tuple(values[name] or "" for name in SESSION_SETTINGS))
-    store.execute(f"SET ROLE {READER}")
+    send = getattr(store, "send_ahead", store.execute)
+    send(TAKEN, tuple(values[name] or "" for name in SESSION_SETTINGS))
     try:
         yield store
     finally:
-        store.execute(CLEARED)
+        send(CLEARED)
 
 
 @contextmanager

@@ -139,6 +139,11 @@ def revoke_account(context: Context, name_or_id: str) -> Account:
 def signed_in(context: Context, token: str | None) -> Actor:
     """The actor behind a bearer token; `NotSignedIn` when there is none, or it is unknown,
     expired or revoked (one answer for all, so a caller learns nothing of other tokens)."""
+    return signed_in_account(context, token).actor()
+
+
+def signed_in_account(context: Context, token: str | None) -> Account:
+    """The active account behind a bearer token (`signed_in`), with its expiry."""
     from ..accounts.tokens import PREFIX, token_hash
 
     if not token or not token.startswith(PREFIX):
@@ -147,4 +152,4 @@ def signed_in(context: Context, token: str | None) -> Actor:
     account = _account(rows[0]) if rows else None
     if account is None or account.state != "active":
         raise NotSignedIn("the token is unknown, expired or revoked")
-    return account.actor()
+    return account

@@ -187,7 +187,7 @@ def run_job(context: Context, job_id: str, importer: Store) -> Job:
         return _load(context, job_id)  # type: ignore[return-value]
     try:
         result = import_file(importer, job.kind, Path(job.spool_path), file_format=job.file_format,
-                             settings=context.settings, actor=job.account_id)
+                             settings=context.settings, actor=_sender(context, job.account_id))
     except Exception as exc:  # noqa: BLE001 - a job's failure is its answer, in the one error shape
         if not isinstance(exc, RoughtraceError | ImportError):
             import logging
@@ -202,6 +202,13 @@ def run_job(context: Context, job_id: str, importer: Store) -> Job:
     finished = _load(context, job_id)
     assert finished is not None
     return finished
+
+
+def _sender(context: Context, account_id: str) -> str:
+    """Who sent a job, as every verdict and receipt names its actor: the account's name (a job
+    sent by an actor without an account holds that actor's name already)."""
+    rows = context.store.rows("SELECT name FROM accounts WHERE account_id = ?", (account_id,))
+    return str(rows[0]["name"]) if rows else account_id
 
 
 def _unspool(path: Path) -> None:

@@ -15,7 +15,7 @@ from . import Context
 
 if TYPE_CHECKING:
     from ..pricing.index import BuildReport
-    from ..pricing.quotes import Quote, Stone
+    from ..pricing.quotes import Quote, Quoter, Stone
 
 
 def _store(context: Context) -> Any:
@@ -43,13 +43,16 @@ def build_price_index(context: Context) -> IndexBuilt:
     return IndexBuilt(report, index.headline(context.store))
 
 
-def quote_stone(context: Context, stone: Stone) -> Quote:
-    """One stone's price per carat in USD with its band, the trades behind it and the method (the
-    store's loaded quote model is kept with the store until a build refits it)."""
+def quote_stone(context: Context, stone: Stone, quoter: Quoter | None = None) -> Quote:
+    """One stone's price per carat in USD with its band, the trades behind it and the method: from
+    `quoter` (a model the caller loaded from this store under these settings and keeps), else from
+    the store's loaded quote model, kept with the store until a build refits it."""
     from ..pricing.quotes import quote
     from .access import require
 
     require(context.actor, "prices")
+    if quoter is not None:
+        return quoter.quote(stone)
     return quote(_store(context), stone, context.settings)
 
 

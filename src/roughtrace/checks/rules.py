@@ -8,7 +8,7 @@ touches the store.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -447,7 +447,8 @@ def _binomial_tail(at_least: np.ndarray, trials: np.ndarray, p: float | np.ndarr
     return np.where(at_least <= 0, 1.0, special.bdtrc(np.maximum(at_least, 1) - 1, trials, p))
 
 
-def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts:
+def attribute_claims(claims: pa.Table, settings: Mapping[str, Any],
+                     graph: Iterable[tuple[str, str]] | None = None) -> Conflicts:
     """Judge every conflict in the `claims` facts by evidence that does not depend on the order rows
     or files were stored in. Per pair of boxes sharing lab reports, in this order:
     1. the chain: a side whose claims cannot hold (CHAIN_REASONS) while the other's all can;
@@ -456,7 +457,9 @@ def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts
        (binomial tail below checks_claims_graph_tail), against one that is no such hub;
     3. dates: one side's claims dated after the other's on the shared stones more often than chance
        allows (sign test tail below checks_claims_date_tail): a report is copied after it exists.
-    Otherwise the conflict is undecided (a clerical duplicate, a re-graded or mis-keyed stone)."""
+    Otherwise the conflict is undecided (a clerical duplicate, a re-graded or mis-keyed stone).
+    `graph`, when given, is the market's conflict graph (the pairs of sightholders sharing a lab
+    report) for `claims` that hold only some of the market's conflicts; else it is read from them."""
     n = claims.num_rows
     empty = np.empty(0, dtype=object)
     if n == 0:
@@ -536,8 +539,11 @@ def attribute_claims(claims: pa.Table, settings: Mapping[str, Any]) -> Conflicts
     n_tracked_a, n_tracked_b = per_pair(tracked[a]), per_pair(tracked[b])
     # the conflict graph between sightholders
     other = ~same_holder[head]
-    edge_names = np.unique(np.char.add(np.char.add(holder[pa_][other], "\x1f"), holder[pb_][other]))
-    ends = [e.split("\x1f") for e in edge_names]
+    if graph is None:
+        edge_names = np.unique(np.char.add(np.char.add(holder[pa_][other], "\x1f"), holder[pb_][other]))
+        ends = [e.split("\x1f") for e in edge_names]
+    else:
+        ends = sorted({(min(x, y), max(x, y)) for x, y in graph if x != y})
     degree: dict[str, int] = {}
     for x, y in ends:
         degree[x] = degree.get(x, 0) + 1

@@ -360,8 +360,9 @@ IRREGULAR = f"IN (SELECT box_id FROM {SCOPE} WHERE NOT regular)"
 
 
 def record(store: Store, box_id: str, settings: Mapping[str, Any] | None = None) -> BoxRecord:
-    """The record of box `box_id`: as stored, else gathered from the input tables."""
-    stored = store.rows(f"SELECT chain, facts FROM {TABLE} WHERE box_id = ?", (box_id,))
+    """The record of box `box_id`: as stored, else gathered from the input tables (always, on an
+    engine that keeps none)."""
+    stored = store.rows(f"SELECT chain, facts FROM {TABLE} WHERE box_id = ?", (box_id,)) if store.engine in KEPT_ON else []
     if not stored:
         return _gathered(store, box_id, _settings(settings))
     rows, stones, under, found = tagged_loads(stored[0]["facts"])
@@ -373,10 +374,12 @@ def record(store: Store, box_id: str, settings: Mapping[str, Any] | None = None)
 
 def _gathered(store: Store, box_id: str, settings: Mapping[str, Any]) -> BoxRecord:
     """The record of box `box_id` made from the input tables by portable queries (any engine)."""
-    chain = store.rows(CHAIN_SQL.format(boxes="= ?", line_order=LINE_ORDER), (box_id,))
     sql, params = fact_queries.render(fact_queries.BOXES, settings, box_id=box_id)
-    facts = store.query(sql, params).sort_by([(c, "ascending") for c in FACT_ROW_ORDER])
-    stones = store.rows(ROUGH_STONES_SQL.format(boxes="= ?"), (box_id, SUSPECT_YIELD))
+    chain, facts, stones = store.query_many((  # one round trip where the engine pipelines
+        (CHAIN_SQL.format(boxes="= ?", line_order=LINE_ORDER), (box_id,), False),
+        (sql, params, True),
+        (ROUGH_STONES_SQL.format(boxes="= ?"), (box_id, SUSPECT_YIELD), False)))
+    facts = facts.sort_by([(c, "ascending") for c in FACT_ROW_ORDER])
     sold = facts.num_rows > 0
     return BoxRecord(box_id, tuple({c: line[c] for c in CHAIN_COLUMNS} for line in chain),
                      tuple({c: row[c] for c in FACT_COLUMNS} for row in facts.to_pylist()),

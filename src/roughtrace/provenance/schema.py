@@ -1,4 +1,4 @@
-"""Schema versions 7 and 8: box records kept ready for provenance lookups (see `boxes`).
+"""Schema versions 7, 8 and 15: box records kept ready for provenance lookups (see `boxes`).
 
 One row per sold box: one index lookup. Version 7 keeps a record as one text; version 8 keeps each
 part in a text column of its own, so an import that feeds one part rewrites only that column, and
@@ -8,7 +8,12 @@ migrating through both builds its records once).
 Version 8 also drops DuckDB's index on polished_outcomes.box_id (schema 4): with the records, no
 frequent path reads a box's outcome rows through it (a lookup reads the stone's claims by stone id
 and its box's record; the refresh groups the batch's rows in one pass), while keeping it up to date
-costs every import at its commit (docs/performance/checks.md). PostgreSQL has no such index.
+costs every import at its commit (docs/performance/checks.md).
+
+PostgreSQL keeps no box records (`boxes.KEPT_ON`): a lookup there gathers its box's record from the
+outcome rows of the box, which without an index on polished_outcomes.box_id is a scan of the whole
+table for every lookup the service answers. Version 15 adds that index on PostgreSQL; a bulk write
+rebuilds it after its rows, as it does every plain index (`PostgresStore.write_from`).
 """
 
 from __future__ import annotations
@@ -45,4 +50,11 @@ PARTS_IN_COLUMNS = Migration(
     fill=_fill,
 )
 
-MIGRATIONS: tuple[Migration, ...] = (MIGRATION, PARTS_IN_COLUMNS)
+OUTCOMES_BY_BOX = Migration(
+    version=15,
+    description="PostgreSQL: the outcome rows of a box found by index, for provenance lookups",
+    statements=(),
+    postgres_only=("CREATE INDEX IF NOT EXISTS provenance_outcomes_box ON polished_outcomes (box_id)",),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (MIGRATION, PARTS_IN_COLUMNS, OUTCOMES_BY_BOX)

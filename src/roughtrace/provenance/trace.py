@@ -1,5 +1,7 @@
-"""Tracing one polished stone back to its rough, by two point lookups: the stone's claims (schema-4
-index on the stone id) and its box's record (`boxes`, schema 8).
+"""Tracing one polished stone back to its rough, by point lookups: the stone's claims (schema-4
+index on the stone id), its box's record (`boxes`, schema 8) and, for a stone claimed more than
+once, the claims of its boxes' conflicts (and the market's conflict graph only when the chain
+leaves a conflict undecided).
 
 Every link of the chain gets a status: `verified` (the store holds both ends and they agree),
 `unverified` (an end is missing, so nothing can be said), `conflicting` (the ends disagree, or
@@ -77,6 +79,44 @@ FROM polished_outcomes WHERE stone_id = ?
 """Every claim on the stone: one index lookup (ordered here, which costs less than a sort in the engine)."""
 
 
+CONFLICTED_IN_MARKET = """conflicted AS (
+  SELECT lab, stone_id
+  FROM polished_outcomes
+  WHERE lab <> 'none'
+  GROUP BY lab, stone_id"""
+
+CONFLICTED_IN_BOXES = """conflicted AS (
+  SELECT lab, stone_id
+  FROM polished_outcomes
+  WHERE lab <> 'none' AND stone_id IN (SELECT stone_id FROM polished_outcomes WHERE box_id IN ({boxes}))
+  GROUP BY lab, stone_id"""
+
+
+def _conflicts_of_boxes_sql(boxes: int) -> str:
+    """The `claims` facts (`checks.facts.CLAIMS`) of the conflicts on the stones claimed from `boxes`
+    boxes: every claim of every box pair they are in, by index lookups (the boxes' stones, then
+    those stones' claims) rather than a pass over the market."""
+    assert CONFLICTED_IN_MARKET in fact_queries.CLAIMS.sql
+    return fact_queries.CLAIMS.sql.replace(CONFLICTED_IN_MARKET,
+                                           CONFLICTED_IN_BOXES.replace("{boxes}", ", ".join("?" * boxes)))
+
+
+CONFLICT_GRAPH_SQL = """
+WITH conflicted AS (
+  SELECT lab, stone_id
+  FROM polished_outcomes
+  WHERE lab <> 'none'
+  GROUP BY lab, stone_id
+  HAVING COUNT(DISTINCT sightholder_id) > 1
+)
+SELECT DISTINCT a.sightholder_id AS holder_a, b.sightholder_id AS holder_b
+FROM conflicted c
+JOIN polished_outcomes a ON a.lab = c.lab AND a.stone_id = c.stone_id
+JOIN polished_outcomes b ON b.lab = c.lab AND b.stone_id = c.stone_id AND a.sightholder_id < b.sightholder_id
+"""
+"""The market's conflict graph: the pairs of sightholders that claim a lab report in common."""
+
+
 def trace(store: Store, stone_id: str, lab: str | None = None, settings: Mapping[str, Any] | None = None,
           with_findings: bool = True) -> Provenance:
     """The provenance of the polished stone `stone_id` (a lab report number, or the manufacturer's
@@ -140,14 +180,20 @@ def _claimant(row: Mapping[str, Any]) -> tuple[str, str]:
 def _roles(store: Store, rows: list[dict[str, Any]], settings: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
     """Each claimant's role in the stone's conflict as duplicate_claims weighs it (likely owner, likely
     copier, undecided, same sightholder) with the evidence that decided; all `only claim` when the
-    stone has one claimant. A conflict is judged over the market's every conflicting claim (the
-    conflict graph needs them all), so a conflicting stone costs one pass of the claims query."""
+    stone has one claimant. The chain and the dates are weighed per pair of boxes, so the claims of
+    the claimant boxes' conflicts are enough for them; the market's conflict graph is read only when
+    a pair of the stone's is left for it to weigh (its chain does not decide)."""
     claimants = sorted({_claimant(r) for r in rows})
     if len(claimants) < 2 or rows[0]["lab"] == "none":
         return {c: ("only claim", "") for c in claimants}
-    claims = fact_queries.gather(store, ["claims"], settings)["claims"]
-    conflicts = attribute_claims(claims, settings)
+    claimant_boxes = sorted({box for _, box in claimants})
+    claims = store.query(_conflicts_of_boxes_sql(len(claimant_boxes)), tuple(claimant_boxes))
     key = f"{rows[0]['lab']} {rows[0]['stone_id']}"
+    conflicts = attribute_claims(claims, settings, graph=[])
+    if any(key in conflicts.stones[k] and conflicts.holder_a[k] != conflicts.holder_b[k]
+           and conflicts.certainty[k].get("basis") != "chain" for k in range(len(conflicts.copier))):
+        graph = [(r["holder_a"], r["holder_b"]) for r in store.rows(CONFLICT_GRAPH_SQL)]
+        conflicts = attribute_claims(claims, settings, graph=graph)
     roles: dict[tuple[str, str], tuple[str, str]] = {c: ("undecided", "") for c in claimants}
     for k in range(len(conflicts.copier)):
         if key not in conflicts.stones[k]:

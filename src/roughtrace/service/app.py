@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -30,7 +31,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .. import __version__
 from ..accounts.security import seen_as
 from ..app import Actor, Context
-from ..deployment.stored import under_deployment
+from ..deployment.stored import stored_settings, under_deployment
 from ..errors import (
     CannotRead,
     CheckFailed,
@@ -47,6 +48,7 @@ from ..errors import (
 )
 from ..json_values import dumps
 from ..settings import redacted
+from .caches import AnswerCache, AnsweredBefore, SignedInCache, StateWatch, StoreState, read_state
 from .stores import ServiceStores
 from .worker import ImportWorker
 
@@ -157,9 +159,13 @@ def _safe_name(name: str | None, kind: str) -> str:
 
 
 # -- the application --------------------------------------------------------------------------------
+PROCESS = os.getpid()
+"""The serving process, named in its log lines (`serve --workers N` runs several)."""
+
+
 class AccessLog:
     """An ASGI middleware writing one JSON line per request: method, the route's path template,
-    status, milliseconds and the account, never the token or a query's values."""
+    status, milliseconds, the account and the serving process, never the token or a query's values."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -184,20 +190,42 @@ class AccessLog:
                 "method": scope["method"], "path": getattr(route, "path", None) or (
                     scope["path"] if scope["path"] in ("/openapi.json", "/docs", "/redoc") else "(no route)"),
                 "status": status["code"], "ms": round((time.perf_counter() - started) * 1000, 1),
-                "account": scope.get("state", {}).get("account_id")}))
+                "account": scope.get("state", {}).get("account_id"), "process": PROCESS}))
 
 
 BEARER = HTTPBearer(auto_error=False, description="A token from `roughtrace accounts add`.")
 
 
-def signed_in(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
+async def signed_in(request: Request,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
     """The actor behind the request's bearer token (`NotSignedIn` without a good one), its account
-    noted for the access log."""
-    from ..app.accounts import signed_in as who
+    noted for the access log. The store's state is read first: it tells whether the account found
+    behind the token before may still be trusted (`caches.SignedInCache`) and which cached answers
+    hold. A token seen before costs no thread and no query of its own."""
+    from ..accounts.tokens import token_hash
+
+    token = credentials.credentials if credentials else None
+    hashed = token_hash(token) if token else None
+    state = request.state.store_state if hasattr(request.state, "store_state") else await request.app.state.store_state()
+    held = request.app.state.signed_in
+    actor = held.get(hashed, state) if hashed else None
+    if actor is None:
+        actor = await run_in_threadpool(_look_up, request, token, hashed, state)
+    request.state.store_state = state
+    request.state.actor = actor
+    request.state.account_id = actor.account_id
+    return actor
+
+
+def _look_up(request: Request, token: str | None, hashed: str | None, state: StoreState | None) -> Actor:
+    """The account behind a token, from the store, kept for the token's next requests."""
+    from ..app.accounts import signed_in_account
 
     with request.app.state.stores.reading() as store:
-        actor = who(Context(store, request.app.state.settings), credentials.credentials if credentials else None)
-    request.state.account_id = actor.account_id
+        account = signed_in_account(Context(store, request.app.state.settings), token)
+    actor = account.actor()
+    if hashed:
+        request.app.state.signed_in.put(hashed, actor, account.expires_at, state)
     return actor
 
 
@@ -207,7 +235,7 @@ ANYONE = Actor("anyone", "public")
 tell nothing of a party's records; the entries themselves are for administrators)."""
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """Refuse a query parameter the route does not take, or one given twice (`bad_request`): a
     misspelt filter such as `?sigth=` would otherwise be dropped and the answer cover more than the
     caller asked for."""
@@ -231,9 +259,10 @@ def _query_params(dependant: Any) -> list[Any]:
     return [*dependant.query_params, *(p for d in dependant.dependencies for p in _query_params(d))]
 
 
-def create_app(settings: Any) -> FastAPI:
+def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
     """The service over the store `settings["db"]`: its connections and import worker are opened
-    when the application starts and closed when it stops."""
+    when the application starts and closed when it stops. `clear_spool`: remove what a stopped
+    server left in the spool at start (not when several processes serve, where the command does)."""
     spool = _spool_folder(settings)
     limit = int(settings["upload_max_bytes"])
 
@@ -241,13 +270,29 @@ def create_app(settings: Any) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         stores = await run_in_threadpool(ServiceStores, settings)
-        worker = ImportWorker(stores, settings, spool)
+        worker = ImportWorker(stores, settings, spool, clear_spool)
         await run_in_threadpool(worker.start)
         app.state.stores, app.state.worker, app.state.settings = stores, worker, settings
+        app.state.signed_in = SignedInCache(float(settings["service_token_cache_seconds"]))
+        app.state.answers = AnswerCache(int(settings["service_answer_cache_entries"]))
+        watch = StateWatch(settings["db"]) if stores.engine == "postgresql" else None
+
+        async def store_state() -> StoreState | None:
+            if watch is not None:
+                return await watch.state()
+            def read_now() -> StoreState | None:
+                with stores.reading() as store:
+                    return read_state(store)
+
+            return await run_in_threadpool(read_now)
+
+        app.state.store_state = store_state
         try:
             yield
         finally:
             await run_in_threadpool(worker.stop)
+            if watch is not None:
+                await watch.close()
             await run_in_threadpool(stores.close)
 
     async def library_error(request: Request, exc: Exception) -> Response:
@@ -276,6 +321,7 @@ def create_app(settings: Any) -> FastAPI:
         dependencies=[Depends(known_query)],
         exception_handlers={RequestValidationError: bad_request, 404: http_error, 405: http_error,
                             Exception: library_error, RoughtraceError: library_error})
+    app.add_middleware(AnsweredBefore)
     app.add_middleware(AccessLog)
     documented = app.openapi
 
@@ -286,14 +332,47 @@ def create_app(settings: Any) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    def context_for(store: Any, actor: Actor) -> Context:
-        """A request's context: its settings under the deployment's, read from the store each time."""
-        return Context(store, settings if store is None else under_deployment(settings, store), actor)
+    deployed: dict[int, Any] = {}
+    """The settings under each version of the deployment's (a version never changes once stored)."""
+
+    def context_for(store: Any, actor: Actor, state: StoreState | None = None) -> Context:
+        """A request's context: its settings under the deployment's, read from the store unless the
+        request's store state names a version already read."""
+        if store is None:
+            return Context(store, settings, actor)
+        version = state.settings_version if state is not None else None
+        if version is None:
+            return Context(store, under_deployment(settings, store), actor)
+        held = deployed.get(version)
+        if held is None:
+            stored = stored_settings(store, version)
+            held = settings.under(stored.values, stored.version) if stored.version else settings
+            deployed.clear()
+            deployed[version] = held
+        return Context(store, held, actor)
 
     def read(request: Request, actor: Actor, use: Callable[[Context], Any], stone: tuple[str, str] | None = None) -> Any:
         """`use` on a reader that sees only the caller's rows (`accounts.security.seen_as`)."""
+        state = getattr(request.state, "store_state", None)
         with request.app.state.stores.reading() as store, seen_as(store, actor, stone):
-            return use(context_for(store, actor))
+            return use(context_for(store, actor, state))
+
+    quoters: dict[Any, Any] = {}
+    loading = threading.Lock()
+
+    def quoter_for(context: Context, state: StoreState | None) -> Any:
+        """The quote model of the store as the request's state finds it, loaded once for the
+        process (one load at a time), None when the state does not name the model's build."""
+        if state is None or state.price_model is None:
+            return None
+        key = (state.price_model, state.settings_version)
+        with loading:
+            if key not in quoters:
+                from ..pricing.quotes import Quoter
+
+                quoters.clear()
+                quoters[key] = Quoter.load(context.store, context.settings)
+            return quoters[key]
 
     def write(request: Request, actor: Actor, use: Callable[[Context], Any]) -> Any:
         with request.app.state.stores.writing() as store:
@@ -473,7 +552,9 @@ def create_app(settings: Any) -> FastAPI:
         from ..pricing.quotes import Stone
 
         stone = Stone(shape, carat, color, clarity, cut, lab, as_of)
-        return answer({"stone": stone.__dict__, "quote": read(request, actor, lambda c: quote_stone(c, stone)).as_dict()})
+        state = getattr(request.state, "store_state", None)
+        quoted = read(request, actor, lambda c: quote_stone(c, stone, quoter_for(c, state)))
+        return answer({"stone": stone.__dict__, "quote": quoted.as_dict()})
 
     @app.get("/v1/prices/index", summary="The price index over time (headline, or one cell)", tags=["prices"],
              responses={**_answers(), **_errors(400, 403, 404)})

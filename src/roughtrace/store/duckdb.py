@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -166,6 +166,10 @@ class DuckDBStore(NestedTransactions):
             result = self.con.execute(sql, list(params))
         names = [d[0] for d in result.description]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def query_many(self, statements: Sequence[tuple[str, tuple[Any, ...], bool]]) -> list[Any]:
+        """Several queries in turn, each answered as `query` (as_arrow) or as `rows` answer it."""
+        return [self.query(sql, params) if as_arrow else self.rows(sql, params) for sql, params, as_arrow in statements]
 
     def _prepared_call(self, sql: str, params: tuple[str, ...]) -> str:
         """`EXECUTE` of `sql`, prepared once on this connection, with its text parameters as

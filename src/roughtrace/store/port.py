@@ -12,6 +12,7 @@ everything else a library module needs, which includes them (both adapters imple
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +90,10 @@ class Store(BulkImport, Protocol):
         """Run one portable query and return its rows as Python records, as the driver gives
         them (DECIMAL as Decimal, DATE as date): for point lookups, where a conversion to Arrow
         would cost more than the lookup. An adapter may prepare a statement it sees again."""
+
+    def query_many(self, statements: Sequence[tuple[str, tuple[Any, ...], bool]]) -> list[Any]:
+        """Several portable queries, each (sql, params, as_arrow) answered as `query` (Arrow) or
+        as `rows` (records) answer it; in one round trip where the engine has them."""
 
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         """Bulk-append Arrow rows whose column names match `table`'s, by the engine's fast path

@@ -20,7 +20,7 @@ import re
 import tempfile
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -55,6 +55,47 @@ INDEX_BUILD_MEMORY = "256MB"
 """The server memory an index rebuilt after a bulk write may sort in (for that transaction only)."""
 
 
+ARROW_OF_TYPE: dict[int, pa.DataType] = {
+    16: pa.bool_(), 17: pa.binary(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(), 25: pa.string(),
+    114: pa.string(), 700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
+    1082: pa.date32(), 1083: pa.time64("us"), 1114: pa.timestamp("us"), 1184: pa.timestamp("us", tz="UTC"),
+    2950: pa.string(), 3802: pa.string()}
+"""The Arrow type of each PostgreSQL type (by its oid) a query's column may have; NUMERIC is a
+decimal of its declared precision and scale."""
+
+UNBOUNDED_NUMERIC = pa.decimal128(38, 10)
+"""The Arrow type of a NUMERIC column declared without precision (a SUM, say)."""
+
+
+def _declared(array: pa.Array, column: Any) -> pa.Array:
+    """`array` of the column's declared type when its values gave it none (null type)."""
+    if not pa.types.is_null(array.type):
+        return array
+    if column.type_code == 1700:
+        wanted = pa.decimal128(column.precision, column.scale or 0) if column.precision else UNBOUNDED_NUMERIC
+    else:
+        wanted = ARROW_OF_TYPE.get(column.type_code)
+    return array if wanted is None else pa.nulls(len(array), wanted)
+
+
+def _arrow(cur: psycopg.Cursor[Any]) -> pa.Table:
+    """A cursor's rows as Arrow columns."""
+    described = list(cur.description or [])
+    names = [d.name for d in described]
+    rows = cur.fetchall()
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [pa.array(list(values)) for values in columns]
+    # a column with no value to infer a type from (an empty result, or nulls only) takes its declared type
+    arrays = [_declared(array, column) for array, column in zip(arrays, described, strict=True)]
+    return pa.table(dict(zip(names, arrays, strict=True)))
+
+
+def _records(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
+    """A cursor's rows as records, as the driver gives them."""
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def _pg_sql(sql: str) -> str:
     """Portable `?` placeholders to psycopg's `%s` (and literal % doubled)."""
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
@@ -81,6 +122,8 @@ class PostgresStore(NestedTransactions):
             self.con.execute("SET default_transaction_read_only = on")
         self._behind: _WriteBehind | None = None
         self._failure: BaseException | None = None
+        self._ahead: list[tuple[str, tuple[Any, ...]]] = []
+        """Statements sent ahead of the connection's next one, in its round trip (`send_ahead`)."""
 
     def migrate(self) -> int:
         self._settle()
@@ -134,28 +177,58 @@ class PostgresStore(NestedTransactions):
         self.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
-        if self._behind is not None:  # runs after the write, in order; an error is raised at the next wait
+        if self._behind is not None and not self._ahead:  # after the write, in order; its error at the next wait
             self._behind.then(_pg_sql(sql) if params else sql, params or None)
             return
-        self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
+        with self._sent(((sql, params),)) as (cur,):
+            pass
+
+    def send_ahead(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Send `sql` with the connection's next statement, in the same round trip and before it
+        (pipelined): that statement runs only if this one succeeds, and fails with its error."""
+        self._ahead.append((sql, params))
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
-        self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
-            names = [d.name for d in cur.description or []]
-            rows = cur.fetchall()
-        columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns, strict=True)})
+        with self._sent(((sql, params),)) as (cur,):
+            return _arrow(cur)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._sent(((sql, params),)) as (cur,):
+            return _records(cur)
+
+    def query_many(self, statements: Sequence[tuple[str, tuple[Any, ...], bool]]) -> list[Any]:
+        """Several queries in one round trip (pipelined): each (sql, params, as_arrow) answered as
+        `query` (Arrow) or as `rows` (records) answer it."""
+        with self._sent([(sql, params) for sql, params, _ in statements]) as cursors:
+            return [_arrow(cur) if as_arrow else _records(cur)
+                    for cur, (_, _, as_arrow) in zip(cursors, statements, strict=True)]
+
+    @contextmanager
+    def _sent(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> Iterator[list[psycopg.Cursor[Any]]]:
+        """Cursors of `statements` run after the statements sent ahead, in one round trip."""
+        ahead, self._ahead = self._ahead, []
         self._settle()
-        with self.con.cursor() as cur:
-            cur.execute(_pg_sql(sql) if params else sql, params or None)
-            names = [d.name for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        cursors = [self.con.cursor() for _ in statements]
+        try:
+            if not ahead and len(statements) == 1:
+                sql, params = statements[0]
+                cursors[0].execute(_pg_sql(sql) if params else sql, params or None)
+            else:
+                try:
+                    with self.con.pipeline():
+                        for sql, params in ahead:
+                            self.con.execute(_pg_sql(sql) if params else sql, params or None)
+                        for cur, (sql, params) in zip(cursors, statements, strict=True):
+                            cur.execute(_pg_sql(sql) if params else sql, params or None)
+                except BaseException:
+                    # one implicit transaction: a failed statement undid what was sent ahead of it
+                    # (session settings too), so that goes again ahead of the next statement
+                    self._ahead[:0] = ahead
+                    raise
+            yield cursors
+        finally:
+            for cur in cursors:
+                cur.close()
 
     def append(self, table: str, rows: pa.Table | pa.RecordBatchReader) -> int:
         self._settle()
@@ -168,8 +241,18 @@ class PostgresStore(NestedTransactions):
 
     # -- writing behind -------------------------------------------------------------------------
     def _settle(self) -> None:
-        """Wait for a write going on behind; raise its error (again at every call until the
-        transaction ends, which then rolls back)."""
+        """Send what waits to be sent ahead (alone, when no statement of this adapter's takes it
+        along) and wait for a write going on behind; raise its error (again at every call until
+        the transaction ends, which then rolls back)."""
+        if self._ahead:
+            ahead, self._ahead = self._ahead, []
+            try:
+                with self.con.pipeline():
+                    for sql, params in ahead:
+                        self.con.execute(_pg_sql(sql) if params else sql, params or None)
+            except BaseException:
+                self._ahead[:0] = ahead
+                raise
         if self._behind is not None:
             behind, self._behind = self._behind, None
             error = behind.finish()
