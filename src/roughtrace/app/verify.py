@@ -118,6 +118,12 @@ def _buyers_of(context: Context, seller: str | None) -> set[str]:
     return set(table.column("buyer_id").to_pylist())
 
 
+def sellers_to(context: Context, sightholder_id: str) -> set[str]:
+    """The parties a sightholder bought boxes from."""
+    table = context.store.query("SELECT DISTINCT seller_id FROM rough_sales WHERE buyer_id = ?", (sightholder_id,))
+    return set(table.column("seller_id").to_pylist())
+
+
 def _boxes_sold_by(context: Context, seller: str | None) -> set[str]:
     if seller is None:
         return set()
@@ -197,7 +203,7 @@ def sightholder_findings(context: Context, sightholder_id: str) -> dict[str, Any
     from .access import hidden, require, sightholder_visible
 
     require(context.actor, "risk")
-    if not sightholder_visible(context.actor, sightholder_id, _buyers_of(context, context.actor.party)):
+    if not sightholder_visible(context.actor, sightholder_id, sellers_to(context, sightholder_id)):
         raise hidden("sightholder", sightholder_id, "sightholder_not_found")
     view = sightholder_risks(context)
     found = [r for r in view.sightholders if r["sightholder_id"] == sightholder_id]

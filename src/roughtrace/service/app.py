@@ -554,4 +554,7 @@ def create_app(settings: Any) -> FastAPI:
         view = write(request, actor, lambda c: producer_view(c, period))
         return answer({"view": view.as_dict()})
 
+    from ..web.pages import dashboard  # the dashboard's pages at /, over the same use cases
+
+    app.include_router(dashboard(settings, spool, limit))
     return app

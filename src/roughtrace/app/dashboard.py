@@ -1,0 +1,260 @@
+"""The views the dashboard shows beyond the API's own: a producer's overview of its sights, the boxes
+of one sightholder, the certificates a caller may see with their verdicts, a certificate's printable
+report, the price index's cells, a caller's uploads and the ledger's state.
+
+Each applies the same rules as the API's views (`app.access`): an object the caller may not see is
+answered as one that does not exist. Views log nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import Context
+from .access import certificate_visible, hidden, require, sees_all, sightholder_visible
+
+SIGHTS_SQL = """SELECT r.sight, min(r.sale_date) AS sale_date, count(*) AS boxes, count(DISTINCT r.buyer_id) AS sightholders,
+       sum(r.carats) AS carats, sum(r.price_usd) AS price_usd, count(o.box_id) AS boxes_reported
+FROM rough_sales r LEFT JOIN (SELECT DISTINCT box_id, sightholder_id FROM polished_outcomes) o
+  ON o.box_id = r.box_id AND o.sightholder_id = r.buyer_id
+{where} GROUP BY r.sight ORDER BY r.sight"""
+
+BUYERS_BY_SIGHT_SQL = "SELECT DISTINCT sight, buyer_id FROM rough_sales {where}"
+
+BOXES_SQL = """SELECT r.box_id, r.sight, r.sale_date, r.seller_id, r.assortment, r.origin, r.carats, r.price_usd,
+       count(o.stone_id) AS polished_stones, sum(o.carat) AS polished_carats
+FROM rough_sales r LEFT JOIN polished_outcomes o ON o.box_id = r.box_id AND o.sightholder_id = r.buyer_id
+WHERE r.buyer_id = ? {seller} GROUP BY r.box_id, r.sight, r.sale_date, r.seller_id, r.assortment, r.origin, r.carats,
+       r.price_usd ORDER BY r.sale_date DESC, r.box_id"""
+
+CERTIFICATE_HEADS_SQL = """SELECT certificate_id, min(exporting_country) AS exporting_country,
+       min(importing_country) AS importing_country, min(origin) AS origin, min(issue_date) AS issue_date,
+       count(*) AS lines, sum(carats) AS carats, sum(value_usd) AS declared_usd
+FROM kp_certificates {where} GROUP BY certificate_id ORDER BY min(issue_date) DESC, certificate_id"""
+
+CELLS_SQL = """SELECT shape_family, size_bracket, color, clarity, n_trades, median_ppc, q25_ppc, q75_ppc, monotone_ppc
+FROM price_index_cells WHERE period_start = ? ORDER BY shape_family, size_bracket, color, clarity"""
+
+PERIODS_SQL = "SELECT DISTINCT period_start FROM price_index_cells ORDER BY period_start"
+
+
+def _seller_filter(context: Context, alias: str = "r") -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause cutting sales to the caller's own (none for an admin)."""
+    if sees_all(context.actor):
+        return "", ()
+    return f"WHERE {alias}.seller_id = ?", (context.actor.party,)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """A producer's sights (boxes sold, carats, value, how many boxes have an outcome reported) and
+    the risk of the sightholders it sold to, by sight and by category."""
+
+    sights: list[dict[str, Any]]
+    risk_by_sight: list[dict[str, Any]]
+    risk_by_category: list[dict[str, Any]]
+    totals: dict[str, Any]
+
+
+def _level_counts(table: pa.Table, by: str) -> list[dict[str, Any]]:
+    """Sightholders at each risk level per value of `by` (a table of `by`, sightholder_id, risk)."""
+    from ..checks.findings import LEVELS
+
+    if table.num_rows == 0:
+        return []
+    counted = table.group_by([by, "risk"]).aggregate([("sightholder_id", "count_distinct")])
+    out: dict[Any, dict[str, Any]] = {}
+    for row in counted.to_pylist():
+        line = out.setdefault(row[by], {by: row[by], **dict.fromkeys(LEVELS, 0), "sightholders": 0})
+        line[row["risk"]] += row["sightholder_id_count_distinct"]
+        line["sightholders"] += row["sightholder_id_count_distinct"]
+    return [out[k] for k in sorted(out, key=lambda k: (k is None, str(k)))]
+
+
+def producer_overview(context: Context) -> Overview:
+    """The caller's sales by sight with their outcome coverage (boxes with any polished outcome
+    reported, over boxes sold), and the risk levels of its buyers by sight and by category."""
+    from .verify import sightholder_risks
+
+    require(context.actor, "the producer's view")
+    where, params = _seller_filter(context)
+    sights = context.store.rows(SIGHTS_SQL.format(where=where), params)
+    for sight in sights:
+        sight["coverage"] = (Decimal(sight["boxes_reported"]) / sight["boxes"]).quantize(Decimal("0.0001")) \
+            if sight["boxes"] else None
+    risks = sightholder_risks(context).sightholders
+    levels = pa.table({"sightholder_id": [r["sightholder_id"] for r in risks],
+                       "category": [r["category"] or "uncategorised" for r in risks],
+                       "risk": [r["risk"] for r in risks]})
+    buyers = context.store.query(BUYERS_BY_SIGHT_SQL.format(where=where.replace("r.", "")), params)
+    by_sight = buyers.rename_columns(["sight", "sightholder_id"]).join(levels, "sightholder_id", join_type="inner")
+    boxes = sum(s["boxes"] for s in sights)
+    reported = sum(s["boxes_reported"] for s in sights)
+    totals = {"sights": len(sights), "boxes": boxes, "boxes_reported": reported,
+              "carats": sum((s["carats"] for s in sights), Decimal(0)),
+              "price_usd": sum((s["price_usd"] for s in sights), Decimal(0)),
+              "coverage": (Decimal(reported) / boxes).quantize(Decimal("0.0001")) if boxes else None,
+              "sightholders": len(risks)}
+    return Overview(sights, _level_counts(by_sight, "sight"), _level_counts(levels, "category"), totals)
+
+
+def sightholder_boxes(context: Context, sightholder_id: str) -> list[dict[str, Any]]:
+    """The boxes a sightholder bought that the caller may see (a producer: those it sold), newest
+    first, each with the stones and carats reported polished from it."""
+    from .verify import sellers_to
+
+    require(context.actor, "boxes")
+    if not sightholder_visible(context.actor, sightholder_id, sellers_to(context, sightholder_id)):
+        raise hidden("sightholder", sightholder_id, "sightholder_not_found")
+    own = sees_all(context.actor) or context.actor.role == "sightholder"
+    seller, params = ("", (sightholder_id,)) if own else ("AND r.seller_id = ?", (sightholder_id, context.actor.party))
+    return context.store.rows(BOXES_SQL.format(seller=seller), params)
+
+
+def mass_balance(box: dict[str, Any], outcome: dict[str, Any], dispositions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A box's carats accounted for: rough bought, declared out as rough (dispositions), left to
+    polish, reported polished and the yield of polished on what was left (a fraction; None when
+    nothing is left or nothing was reported)."""
+    rough = Decimal(box["carats"])
+    out = sum((Decimal(d["carats"]) for d in dispositions), Decimal(0))
+    polished = Decimal(outcome.get("carats") or 0)
+    left = rough - out
+    return {"rough_carats": rough, "declared_out_carats": out, "left_to_polish_carats": left,
+            "polished_carats": polished,
+            "yield": (polished / left).quantize(Decimal("0.0001")) if left > 0 and polished else None,
+            "balanced": polished + out <= rough}
+
+
+def certificate_list(context: Context, verdict: str | None = None) -> list[dict[str, Any]]:
+    """The certificates the caller may see (a KP authority: those its country exports or imports;
+    a producer or sightholder: those its boxes name), newest first, each with its lines' verdict
+    counts and its worst verdict; `verdict` keeps those with at least one line of it."""
+    from ..accounts.security import market_wide
+    from ..valuation.kp import VERDICTS, CertificateCheck, CheckRules
+
+    require(context.actor, "certificates")
+    actor = context.actor
+    if sees_all(actor):
+        where, params = "", ()
+    elif actor.role == "kp_authority":
+        where, params = "WHERE exporting_country = ? OR importing_country = ?", (actor.country, actor.country)
+    else:
+        column = "seller_id" if actor.role == "producer" else "buyer_id"
+        where = f"WHERE certificate_id IN (SELECT kp_certificate_id FROM rough_sales WHERE {column} = ?)"
+        params = (actor.party,)
+    heads = context.store.rows(CERTIFICATE_HEADS_SQL.format(where=where), params)
+    heads = [h for h in heads if actor.role != "kp_authority"
+             or certificate_visible(actor, [h["exporting_country"]], [h["importing_country"]], [], [])]
+    if not heads:
+        return []
+    with market_wide(context.store), CertificateCheck(context.store, CheckRules.from_settings(context.settings),
+                                                      [h["certificate_id"] for h in heads]) as check:
+        lines = check.lines().select(["certificate_id", "verdict"])
+    counted = lines.group_by(["certificate_id", "verdict"]).aggregate([("verdict", "count")]).to_pylist()
+    counts: dict[str, dict[str, int]] = {}
+    for row in counted:
+        counts.setdefault(row["certificate_id"], dict.fromkeys(VERDICTS, 0))[row["verdict"]] = row["verdict_count"]
+    order = ("undervalued", "overvalued", "cannot_value", "reasonable")
+    out = []
+    for head in heads:
+        mine = counts.get(head["certificate_id"], dict.fromkeys(VERDICTS, 0))
+        worst = next((v for v in order if mine.get(v)), "cannot_value")
+        if verdict is None or mine.get(verdict):
+            out.append({**head, "verdict": worst, "verdicts": mine})
+    return out
+
+
+def certificate_document(context: Context, certificate_id: str) -> Any:
+    """One certificate's printable report (`printable.Document`: its header, each line against its
+    band, the basis of each valuation and the method) for a caller who may see the certificate; any
+    other is answered as for one not in the store (certificate_not_found)."""
+    from ..accounts.security import market_wide
+    from ..valuation.report import certificate_report_document
+    from .kp import certificate_verdict
+
+    certificate_verdict(context, certificate_id)  # who may see it, answered as the API answers
+    with market_wide(context.store):
+        return certificate_report_document(context.store, context.settings, certificate_id)
+
+
+def price_cells(context: Context, period: str | None = None) -> dict[str, Any]:
+    """The price index's cells of one period (the latest by default; ISO date of its first day):
+    the periods there are, the period shown and its cells with their trades, median, quartiles and
+    monotone view (USD per carat)."""
+    import datetime as dt
+
+    from ..errors import NotFound, UsageError
+    from .pricing import _store
+
+    require(context.actor, "prices")
+    periods = _store(context).query(PERIODS_SQL).column("period_start").to_pylist()
+    if not periods:
+        raise NotFound("the price index is empty: import transactions and run `roughtrace prices build`",
+                       code="empty_index")
+    if period is None:
+        chosen = periods[-1]
+    else:
+        try:
+            chosen = dt.date.fromisoformat(period)
+        except ValueError:
+            raise UsageError(f"period: {period[:20]!r} is not a date (YYYY-MM-DD)", code="bad_request") from None
+        if chosen not in periods:
+            raise NotFound(f"the price index has no period starting {chosen.isoformat()}", code="no_such_period")
+    return {"periods": periods, "period": chosen, "cells": context.store.rows(CELLS_SQL, (chosen,))}
+
+
+def uploads(context: Context, limit: int = 50) -> list[dict[str, Any]]:
+    """The caller's newest import jobs (its account's and its party's; every one for an admin)."""
+    from .jobs import _job
+
+    require(context.actor, "imports")
+    actor = context.actor
+    columns = "job_id, kind, file_name, file_format, spool_path, bytes, account_id, role, party_id, state, batch_id, " \
+              "result, submitted_at, started_at, finished_at"
+    if sees_all(actor):
+        rows = context.store.rows(f"SELECT {columns} FROM service_jobs ORDER BY submitted_at DESC LIMIT {int(limit)}")
+    else:
+        rows = context.store.rows(f"SELECT {columns} FROM service_jobs WHERE account_id = ? OR party_id = ? "
+                                  f"ORDER BY submitted_at DESC LIMIT {int(limit)}", (actor.account_id, actor.party or ""))
+    return [_job(r).as_dict() for r in rows]
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    """The ledger's newest signed head and what the store holds as the caller sees it."""
+
+    head: dict[str, Any] | None
+    status: dict[str, Any]
+
+
+def ledger_state(context: Context) -> LedgerState:
+    """The newest signed tree head (size, root, when, key id) and the store's status (engine, schema
+    version, records per kind the caller may see, batches)."""
+    from .ledger import latest_head
+    from .status import store_status
+
+    require(context.actor, "the producer's view")
+    head = latest_head(context)
+    shown = None if head is None else {"size": head.size, "root": head.root.hex(), "timestamp": head.timestamp,
+                                       "key_id": head.key_id, "signature": head.signature.hex()}
+    return LedgerState(shown, store_status(context).as_dict())
+
+
+def column_values(rows: list[dict[str, Any]], name: str) -> list[Any]:
+    """The distinct values of one field of a view's rows, sorted (for a filter's choices)."""
+    if not rows:
+        return []
+    return sorted(pc.unique(pa.array([r.get(name) for r in rows])).drop_null().to_pylist())
+
+
+def price_book_level(context: Context, level: str) -> list[dict[str, Any]]:
+    """The price book's entries at one grouping level (`valuation.pricebook.LEVEL_NAMES`)."""
+    from .valuation import price_book_entries
+
+    require(context.actor, "pricebook")
+    return price_book_entries(context, level=level)
