@@ -267,3 +267,14 @@ def test_the_session_cookie_is_http_only_and_same_site_strict(served):
         assert client.post("/signin", data={"token": server.tokens["producer"]}).status_code == 403  # no form token
         expired = httpx.get(f"{server.url}/overview", cookies={"rt_session": "made-up"})
         assert expired.status_code == 303 and expired.headers["location"].startswith("/signin")
+
+
+def test_a_producer_reads_a_sightholder_it_sold_to_through_the_api_too(served):
+    """The rule the dashboard's sightholder page shares with the API: a producer sees the findings of
+    the sightholders that bought its boxes, one by one as in the list."""
+    server, parties, _ = served
+    with server.client("producer") as client:
+        listed = {r["sightholder_id"] for r in client.get("/v1/sightholders/risk").json()["sightholders"]}
+        assert parties["sh_a"] in listed
+        one = client.get(f"/v1/sightholders/{parties['sh_a']}")
+    assert one.status_code == 200 and one.json()["sightholder"]["sightholder_id"] == parties["sh_a"]
