@@ -40,8 +40,7 @@ def finding_view(finding: Any) -> dict[str, Any]:
 def box_view(context: Context, box_id: str) -> BoxView:
     """One box for its seller (a producer), its buyer (a sightholder) or an admin; any other
     caller is answered as for a box never sold (box_not_found)."""
-    from ..accounts.security import market_wide
-    from ..checks.verify import box_findings
+    from .market_views import whole_market_findings
 
     require(context.actor, "boxes")
     sales = context.store.rows(SALE_SQL, (box_id,))
@@ -51,6 +50,6 @@ def box_view(context: Context, box_id: str) -> BoxView:
     buyer = (sale["buyer_id"],)
     outcome = context.store.rows(OUTCOMES_SQL, (box_id, *buyer))[0]
     dispositions = context.store.rows(DISPOSITIONS_SQL, (box_id, *buyer))
-    with market_wide(context.store):  # a box is judged against the whole market, as for its seller
-        findings = [finding_view(f) for f in box_findings(context.store, box_id, context.settings)]
+    # a box is judged against the whole market, as for its seller
+    findings = [finding_view(f) for f in whole_market_findings(context) if f.box_id == box_id]
     return BoxView(sale, outcome, dispositions, findings)

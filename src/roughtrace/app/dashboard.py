@@ -134,8 +134,8 @@ def certificate_list(context: Context, verdict: str | None = None) -> list[dict[
     """The certificates the caller may see (a KP authority: those its country exports or imports;
     a producer or sightholder: those its boxes name), newest first, each with its lines' verdict
     counts and its worst verdict; `verdict` keeps those with at least one line of it."""
-    from ..accounts.security import market_wide
-    from ..valuation.kp import VERDICTS, CertificateCheck, CheckRules
+    from ..valuation.kp import VERDICTS
+    from .market_views import whole_market_certificate_lines
 
     require(context.actor, "certificates")
     actor = context.actor
@@ -152,9 +152,9 @@ def certificate_list(context: Context, verdict: str | None = None) -> list[dict[
              or certificate_visible(actor, [h["exporting_country"]], [h["importing_country"]], [], [])]
     if not heads:
         return []
-    with market_wide(context.store), CertificateCheck(context.store, CheckRules.from_settings(context.settings),
-                                                      [h["certificate_id"] for h in heads]) as check:
-        lines = check.lines().select(["certificate_id", "verdict"])
+    every = whole_market_certificate_lines(context)
+    lines = every.filter(pc.is_in(every.column("certificate_id"), pa.array([h["certificate_id"] for h in heads])))
+    lines = lines.select(["certificate_id", "verdict"])
     counted = lines.group_by(["certificate_id", "verdict"]).aggregate([("verdict", "count")]).to_pylist()
     counts: dict[str, dict[str, int]] = {}
     for row in counted:
@@ -176,10 +176,15 @@ def certificate_document(context: Context, certificate_id: str) -> Any:
     from ..accounts.security import market_wide
     from ..valuation.report import certificate_report_document
     from .kp import certificate_verdict
+    from .market_views import kept
 
     certificate_verdict(context, certificate_id)  # who may see it, answered as the API answers
-    with market_wide(context.store):
-        return certificate_report_document(context.store, context.settings, certificate_id)
+
+    def made() -> Any:
+        with market_wide(context.store):
+            return certificate_report_document(context.store, context.settings, certificate_id)
+
+    return kept(context, f"certificate_report {certificate_id}", made)
 
 
 def price_cells(context: Context, period: str | None = None) -> dict[str, Any]:

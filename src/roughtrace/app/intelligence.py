@@ -31,10 +31,15 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     require(context.actor, "intelligence reports")
     if not sees_all(context.actor) and sightholder_id != context.actor.party:
         raise hidden("intelligence report for sightholder", sightholder_id, "sightholder_not_found")
-    market_cells = cells.load(context.store, context.settings)
+    from .market_views import kept
+
+    def protected() -> tuple[Any, Any]:
+        loaded = cells.load(context.store, context.settings)
+        return loaded, Market.build(loaded, rules(context.settings))
+
+    market_cells, market = kept(context, "intelligence_market", protected)
     if sightholder_id not in market_cells.sightholders:
         raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
-    market = Market.build(market_cells, rules(context.settings))
     report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
     receipt = _logged(context, "intelligence_report", {
         "sightholder_id": report.sightholder_id, "period": report.period, "contributor": report.contributor,

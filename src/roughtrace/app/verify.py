@@ -181,14 +181,16 @@ def sightholder_risks(context: Context, sight: str | None = None) -> RiskView:
     """The risk of every sightholder the caller may see (riskiest first): an admin all, a producer
     those it sold to (findings about its boxes and sightholder-wide ones), a sightholder itself."""
     from ..accounts.security import market_wide
-    from ..checks.verify import assess, run_checks
+    from ..checks.verify import assess
     from .access import require, sees_all
+    from .market_views import whole_market_findings
 
     require(context.actor, "risk")
     # the checks judge each sightholder against the whole market, so they read it whole; only the
     # findings and risks the caller may see are kept
+    every = whole_market_findings(context)
     with market_wide(context.store):
-        findings = _visible(context, run_checks(context.store, context.settings))
+        findings = _visible(context, every)
         risks = assess(context.store, context.settings, sight=sight, findings=findings)
     actor = context.actor
     if not sees_all(actor):

@@ -1,0 +1,90 @@
+"""Whole-market computations that many views are cut from (the checks' findings over every
+sightholder, a certificate's report, the intelligence market), kept with the open store they were
+computed on until what they are computed from changes.
+
+A view of one caller is always cut from the whole market after it is computed (`app.access`), so
+the kept result is the same for every caller. It is kept per store object (a weak key: it dies with
+its store, and a store opened later never sees it) and stamped with what it depends on: the store's
+import batches (their count and newest id), the newest price book and price model builds, and every
+setting's value. A stamp that differs means it is computed again.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..errors import RoughtraceError
+from . import Context
+
+T = TypeVar("T")
+
+STAMP_SQL = """SELECT (SELECT count(*) FROM batches) AS batches, (SELECT max(batch_id) FROM batches) AS newest_batch,
+       (SELECT max(built_at) FROM rough_price_book) AS price_book,
+       (SELECT max(value) FROM price_model WHERE key = 'built_at') AS price_model"""
+
+MOST_KEPT = 256
+"""Results kept per store at most (one per name: the findings, each certificate report asked for ...)."""
+
+_KEPT: weakref.WeakKeyDictionary[Any, dict[str, tuple[tuple[Any, ...], Any]]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def _stamp(context: Context) -> tuple[Any, ...] | None:
+    """What the whole-market results of this store and these settings depend on; None when it cannot
+    be told (the result is then computed each time)."""
+    from ..accounts.security import market_wide
+
+    try:
+        with market_wide(context.store):
+            row = context.store.rows(STAMP_SQL)[0]
+        settings = tuple(sorted((name, str(value)) for name, value in context.settings.as_dict().items()))
+    except RoughtraceError:
+        return None
+    return (row["batches"], row["newest_batch"], str(row["price_book"]), str(row["price_model"]), settings)
+
+
+def kept(context: Context, name: str, compute: Callable[[], T]) -> T:
+    """`compute()`, or the result it gave on this store while the store's stamp is unchanged."""
+    stamp = _stamp(context)
+    if stamp is None:
+        return compute()
+    with _LOCK:
+        found = _KEPT.get(context.store, {}).get(name)
+    if found is not None and found[0] == stamp:
+        return found[1]  # type: ignore[no-any-return]
+    value = compute()
+    with _LOCK:
+        results = _KEPT.setdefault(context.store, {})
+        if name not in results and len(results) >= MOST_KEPT:
+            results.pop(next(iter(results)))
+        results[name] = (stamp, value)
+    return value
+
+
+def whole_market_findings(context: Context) -> list[Any]:
+    """Every finding of every enabled check over the whole market (`checks.verify.run_checks`)."""
+    from ..accounts.security import market_wide
+    from ..checks.verify import run_checks
+
+    def computed() -> list[Any]:
+        with market_wide(context.store):
+            return run_checks(context.store, context.settings)
+
+    return kept(context, "findings", computed)
+
+
+def whole_market_certificate_lines(context: Context) -> Any:
+    """Every stored certificate line checked against the price book (`valuation.kp.CertificateCheck`
+    over all certificates: a line's verdict does not depend on which others are checked beside it)."""
+    from ..accounts.security import market_wide
+    from ..valuation.kp import CertificateCheck, CheckRules
+
+    def computed() -> Any:
+        with market_wide(context.store), CertificateCheck(context.store, CheckRules.from_settings(context.settings),
+                                                          None) as check:
+            return check.lines()
+
+    return kept(context, "certificate_lines", computed)
