@@ -556,5 +556,5 @@ def create_app(settings: Any) -> FastAPI:
 
     from ..web.pages import dashboard  # the dashboard's pages at /, over the same use cases
 
-    app.include_router(dashboard(settings, spool, limit))
+    app.router.routes.extend(dashboard(settings, spool, limit).routes)
     return app

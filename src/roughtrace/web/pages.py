@@ -94,10 +94,10 @@ def _local(path: str) -> str:
 
 def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
     """The dashboard's routes over the service's stores (on `request.app.state`)."""
-    from ..service.app import UploadTooLarge, _safe_name
+    from ..service.app import UploadTooLarge, _safe_name, known_query
 
     sessions = Sessions()
-    router = APIRouter(include_in_schema=False, route_class=PageRoute)
+    router = APIRouter(include_in_schema=False, route_class=PageRoute, dependencies=[Depends(known_query)])
 
     def context_for(store: Any, actor: Actor) -> Context:
         return Context(store, under_deployment(settings, store), actor)
