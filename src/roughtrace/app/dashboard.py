@@ -38,9 +38,11 @@ CERTIFICATE_HEADS_SQL = """SELECT certificate_id, min(exporting_country) AS expo
 FROM kp_certificates {where} GROUP BY certificate_id ORDER BY min(issue_date) DESC, certificate_id"""
 
 CELLS_SQL = """SELECT shape_family, size_bracket, color, clarity, n_trades, median_ppc, q25_ppc, q75_ppc, monotone_ppc
-FROM price_index_cells WHERE period_start = ? ORDER BY shape_family, size_bracket, color, clarity"""
+FROM price_index_cells WHERE period_start = ? AND shape_family = ? ORDER BY size_bracket, color, clarity"""
 
 PERIODS_SQL = "SELECT DISTINCT period_start FROM price_index_cells ORDER BY period_start"
+
+FAMILIES_SQL = "SELECT DISTINCT shape_family FROM price_index_cells WHERE period_start = ? ORDER BY shape_family"
 
 
 def _seller_filter(context: Context, alias: str = "r") -> tuple[str, tuple[Any, ...]]:
@@ -187,10 +189,10 @@ def certificate_document(context: Context, certificate_id: str) -> Any:
     return kept(context, f"certificate_report {certificate_id}", made)
 
 
-def price_cells(context: Context, period: str | None = None) -> dict[str, Any]:
-    """The price index's cells of one period (the latest by default; ISO date of its first day):
-    the periods there are, the period shown and its cells with their trades, median, quartiles and
-    monotone view (USD per carat)."""
+def price_cells(context: Context, period: str | None = None, shape_family: str | None = None) -> dict[str, Any]:
+    """The price index's cells of one period (the latest by default; ISO date of its first day) and
+    one shape family (round by default, else the first): the periods and families there are, the
+    ones shown and their cells with trades, median, quartiles and monotone view (USD per carat)."""
     import datetime as dt
 
     from ..errors import NotFound, UsageError
@@ -210,7 +212,13 @@ def price_cells(context: Context, period: str | None = None) -> dict[str, Any]:
             raise UsageError(f"period: {period[:20]!r} is not a date (YYYY-MM-DD)", code="bad_request") from None
         if chosen not in periods:
             raise NotFound(f"the price index has no period starting {chosen.isoformat()}", code="no_such_period")
-    return {"periods": periods, "period": chosen, "cells": context.store.rows(CELLS_SQL, (chosen,))}
+    families = context.store.query(FAMILIES_SQL, (chosen,)).column("shape_family").to_pylist()
+    family = shape_family or ("round" if "round" in families else families[0])
+    if family not in families:
+        raise NotFound(f"the price index has no {family!r} cells in the period starting {chosen.isoformat()}",
+                       code="no_such_cell")
+    return {"periods": periods, "period": chosen, "families": families, "shape_family": family,
+            "cells": context.store.rows(CELLS_SQL, (chosen, family))}
 
 
 def uploads(context: Context, limit: int = 50) -> list[dict[str, Any]]:
@@ -231,23 +239,29 @@ def uploads(context: Context, limit: int = 50) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class LedgerState:
-    """The ledger's newest signed head and what the store holds as the caller sees it."""
+    """The ledger's newest signed head and the store it logs."""
 
     head: dict[str, Any] | None
-    status: dict[str, Any]
+    engine: str
+    schema_version: int
+    batches: int
+    newest_batch: int | None
 
 
 def ledger_state(context: Context) -> LedgerState:
-    """The newest signed tree head (size, root, when, key id) and the store's status (engine, schema
-    version, records per kind the caller may see, batches)."""
+    """The newest signed tree head (size, root, when, key id, signature), the store's engine and
+    schema version, and the import batches it holds (how many, the newest id)."""
+    from ..accounts.security import market_wide
     from .ledger import latest_head
-    from .status import store_status
 
     require(context.actor, "the producer's view")
     head = latest_head(context)
     shown = None if head is None else {"size": head.size, "root": head.root.hex(), "timestamp": head.timestamp,
                                        "key_id": head.key_id, "signature": head.signature.hex()}
-    return LedgerState(shown, store_status(context).as_dict())
+    with market_wide(context.store):  # the log covers every party's batches; it shows counts, not rows
+        batches = context.store.rows("SELECT count(*) AS n, max(batch_id) AS newest FROM batches")[0]
+    return LedgerState(shown, context.store.engine, context.store.schema_version(), int(batches["n"]),
+                       batches["newest"])
 
 
 def column_values(rows: list[dict[str, Any]], name: str) -> list[Any]:
@@ -255,6 +269,16 @@ def column_values(rows: list[dict[str, Any]], name: str) -> list[Any]:
     if not rows:
         return []
     return sorted(pc.unique(pa.array([r.get(name) for r in rows])).drop_null().to_pylist())
+
+
+def certificate_pdf(context: Context, certificate_id: str) -> bytes:
+    """A certificate's report as a PDF (`certificate_document` written by `printable.to_pdf`), for a
+    caller who may see the certificate."""
+    from ..printable import to_pdf
+    from .market_views import kept
+
+    document = certificate_document(context, certificate_id)
+    return kept(context, f"certificate_pdf {certificate_id}", lambda: to_pdf(document))
 
 
 def price_book_level(context: Context, level: str) -> list[dict[str, Any]]:

@@ -263,12 +263,13 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
         return page(request, who, "box.html", title=f"Box {box_id}", view=view, balance=balance)
 
     @router.get("/prices")
-    def prices(request: Request, who: Who, period: Annotated[str | None, Query()] = None) -> Response:
+    def prices(request: Request, who: Who, period: Annotated[str | None, Query()] = None,
+               shape_family: Annotated[str | None, Query()] = None) -> Response:
         from ..app.dashboard import price_cells
         from ..app.pricing import price_history
 
         def both(context: Context) -> tuple[Any, Any]:
-            return price_history(context), price_cells(context, period or None)
+            return price_history(context), price_cells(context, period or None, shape_family or None)
 
         history, cells = read(request, who.actor, both)
         return page(request, who, "prices.html", title="Price index", history=history, cells=cells,
@@ -285,7 +286,7 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
                     chart=views.cell_chart(rows))
 
     @router.get("/pricebook")
-    def pricebook(request: Request, who: Who, level: Annotated[str, Query()] = "assortment/origin") -> Response:
+    def pricebook(request: Request, who: Who, level: Annotated[str, Query()] = "assortment") -> Response:
         from ..app.dashboard import price_book_level
         from ..valuation.pricebook import LEVEL_NAMES
 
@@ -353,12 +354,11 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
     @router.get("/certificates/{certificate_id}/pdf")
     def certificate_pdf(request: Request, who: Who, certificate_id: str) -> Response:
-        from ..app.dashboard import certificate_document
-        from ..printable import to_pdf
+        from ..app.dashboard import certificate_pdf
 
-        document = read(request, who.actor, lambda c: certificate_document(c, certificate_id))
+        pdf = read(request, who.actor, lambda c: certificate_pdf(c, certificate_id))
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in certificate_id)[:80]
-        return Response(to_pdf(document), media_type="application/pdf",
+        return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="certificate-{safe}.pdf"'})
 
     # -- uploads ---------------------------------------------------------------------------------
