@@ -278,3 +278,11 @@ def test_a_producer_reads_a_sightholder_it_sold_to_through_the_api_too(served):
         assert parties["sh_a"] in listed
         one = client.get(f"/v1/sightholders/{parties['sh_a']}")
     assert one.status_code == 200 and one.json()["sightholder"]["sightholder_id"] == parties["sh_a"]
+
+
+def test_a_page_that_does_not_exist_is_a_page_for_a_browser_and_json_for_the_api(served):
+    server, _, _ = served
+    page = httpx.get(f"{server.url}/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "<h1>Not found</h1>" in page.text and "Traceback" not in page.text
+    api = httpx.get(f"{server.url}/v1/no/such/route", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["errors"][0]["code"] == "no_such_route"
