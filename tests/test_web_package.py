@@ -52,3 +52,28 @@ def test_templates_escape_what_they_show() -> None:
 @pytest.mark.parametrize("module", sorted(p.name for p in WEB.glob("*.py")))
 def test_no_dashboard_module_touches_sql_or_writes_the_ledger(module: str) -> None:
     assert interface_trespasses((WEB / module).read_text(encoding="utf-8")) == []
+
+
+def test_a_session_is_kept_by_its_hash_and_forgotten_when_idle_or_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from roughtrace.web import sessions as kept
+
+    held = kept.Sessions()
+    session_id, session = held.open("acct_1")
+    assert held.find(session_id) is session and held.find("another") is None and held.find(None) is None
+    assert session_id not in held._held and kept._hashed(session_id) in held._held  # only its SHA-256 is kept
+    assert kept.same_token(session.csrf, session.csrf) and not kept.same_token(None, session.csrf)
+    assert not kept.same_token("x" + session.csrf, session.csrf)
+    now = kept.time.monotonic()
+    monkeypatch.setattr(kept.time, "monotonic", lambda: now + kept.IDLE_SECONDS + 1)
+    assert held.find(session_id) is None
+    other, _ = held.open("acct_2")
+    held.close(other)
+    assert held.find(other) is None
+
+
+@pytest.mark.parametrize(("asked", "kept"), [("/overview", "/overview"), ("//evil.example", "/"),
+                                              ("/\\evil.example", "/"), ("https://evil.example/", "/")])
+def test_after_signing_in_a_browser_goes_only_to_this_sites_own_pages(asked: str, kept: str) -> None:
+    from roughtrace.web.pages import _local
+
+    assert _local(asked) == kept

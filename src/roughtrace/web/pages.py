@@ -89,7 +89,7 @@ class PageRoute(APIRoute):
 
 def _local(path: str) -> str:
     """A path to come back to after signing in: this site's own, never another's."""
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
@@ -175,7 +175,8 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
         session_id, _ = sessions.open(actor.account_id or "")
         target = _local(str(form.get("next") or "/"))
         answer = RedirectResponse(target if target != "/signin" else "/", 303)
-        answer.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/")
+        answer.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/",
+                          secure=request.url.scheme == "https")
         answer.delete_cookie(SIGN_IN_COOKIE, path="/signin")
         return answer
 
