@@ -43,3 +43,23 @@ def test_a_result_is_kept_until_the_store_or_the_settings_change(store: Store, t
         assert kept(Context(other, Settings()), "count", compute) == 4  # another store
     finally:
         other.close()
+
+
+def test_stores_that_share_what_they_keep_compute_it_once(tmp_path: Path) -> None:
+    from roughtrace.app.market_views import share_views
+
+    stores = [open_store(f"duckdb:///{tmp_path / name}") for name in ("a.duckdb", "b.duckdb")]
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        return len(computed)
+
+    try:
+        for store in stores:
+            store.migrate()
+        share_views(stores)
+        assert [kept(Context(store, Settings()), "n", compute) for store in stores] == [1, 1]
+    finally:
+        for store in stores:
+            store.close()

@@ -28,8 +28,52 @@ STAMP_SQL = """SELECT (SELECT count(*) FROM batches) AS batches, (SELECT max(bat
 MOST_KEPT = 256
 """Results kept per store at most (one per name: the findings, each certificate report asked for ...)."""
 
-_KEPT: weakref.WeakKeyDictionary[Any, dict[str, tuple[tuple[Any, ...], Any]]] = weakref.WeakKeyDictionary()
+
+class Kept:
+    """The results kept for one store, or for stores that read the same database and share them (the
+    service's connections): each result with its stamp, and one lock per name so that a result
+    asked for by several requests at once is computed once."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, tuple[tuple[Any, ...], Any]] = {}
+        self.lock = threading.Lock()
+        self.computing: dict[str, threading.Lock] = {}
+
+    def get(self, name: str, stamp: tuple[Any, ...]) -> tuple[bool, Any]:
+        with self.lock:
+            found = self.results.get(name)
+        return (True, found[1]) if found is not None and found[0] == stamp else (False, None)
+
+    def put(self, name: str, stamp: tuple[Any, ...], value: Any) -> None:
+        with self.lock:
+            if name not in self.results and len(self.results) >= MOST_KEPT:
+                self.results.pop(next(iter(self.results)))
+            self.results[name] = (stamp, value)
+
+    def computing_lock(self, name: str) -> threading.Lock:
+        with self.lock:
+            return self.computing.setdefault(name, threading.Lock())
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, Kept] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+
+
+def share_views(stores: list[Any]) -> None:
+    """Let `stores`, connections to one database, share their kept results (the service's writer and
+    readers: a result one of them computed serves a request on any other)."""
+    shared = Kept()
+    with _LOCK:
+        for store in stores:
+            _KEPT[store] = shared
+
+
+def _kept_for(store: Any) -> Kept:
+    with _LOCK:
+        found = _KEPT.get(store)
+        if found is None:
+            found = _KEPT[store] = Kept()
+        return found
 
 
 def _stamp(context: Context) -> tuple[Any, ...] | None:
@@ -47,20 +91,21 @@ def _stamp(context: Context) -> tuple[Any, ...] | None:
 
 
 def kept(context: Context, name: str, compute: Callable[[], T]) -> T:
-    """`compute()`, or the result it gave on this store while the store's stamp is unchanged."""
+    """`compute()`, or the result it gave on this store (or one sharing its results) while the
+    store's stamp is unchanged."""
     stamp = _stamp(context)
     if stamp is None:
         return compute()
-    with _LOCK:
-        found = _KEPT.get(context.store, {}).get(name)
-    if found is not None and found[0] == stamp:
-        return found[1]  # type: ignore[no-any-return]
-    value = compute()
-    with _LOCK:
-        results = _KEPT.setdefault(context.store, {})
-        if name not in results and len(results) >= MOST_KEPT:
-            results.pop(next(iter(results)))
-        results[name] = (stamp, value)
+    holder = _kept_for(context.store)
+    found, value = holder.get(name, stamp)
+    if found:
+        return value  # type: ignore[no-any-return]
+    with holder.computing_lock(name):  # a second request for the same result waits for the first
+        found, value = holder.get(name, stamp)
+        if found:
+            return value  # type: ignore[no-any-return]
+        value = compute()
+        holder.put(name, stamp, value)
     return value
 
 
