@@ -12,25 +12,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import Context
 from .access import certificate_visible, hidden, require, sees_all, sightholder_visible
 
-SIGHTS_SQL = """SELECT r.sight, min(r.sale_date) AS sale_date, count(*) AS boxes, count(DISTINCT r.buyer_id) AS sightholders,
-       sum(r.carats) AS carats, sum(r.price_usd) AS price_usd, count(o.box_id) AS boxes_reported
-FROM rough_sales r LEFT JOIN (SELECT DISTINCT box_id, sightholder_id FROM polished_outcomes) o
-  ON o.box_id = r.box_id AND o.sightholder_id = r.buyer_id
-{where} GROUP BY r.sight ORDER BY r.sight"""
+SALES_SQL = "SELECT r.box_id, r.sight, r.sale_date, r.buyer_id, r.carats, r.price_usd FROM rough_sales r {where}"
 
 BUYERS_BY_SIGHT_SQL = "SELECT DISTINCT sight, buyer_id FROM rough_sales {where}"
 
-BOXES_SQL = """SELECT r.box_id, r.sight, r.sale_date, r.seller_id, r.assortment, r.origin, r.carats, r.price_usd,
-       count(o.stone_id) AS polished_stones, sum(o.carat) AS polished_carats
-FROM rough_sales r LEFT JOIN polished_outcomes o ON o.box_id = r.box_id AND o.sightholder_id = r.buyer_id
-WHERE r.buyer_id = ? {seller} GROUP BY r.box_id, r.sight, r.sale_date, r.seller_id, r.assortment, r.origin, r.carats,
-       r.price_usd ORDER BY r.sale_date DESC, r.box_id"""
+BOXES_SQL = """SELECT r.box_id, r.sight, r.sale_date, r.seller_id, r.buyer_id, r.assortment, r.origin, r.carats, r.price_usd
+FROM rough_sales r WHERE r.buyer_id = ? {seller} ORDER BY r.sale_date DESC, r.box_id"""
 
 CERTIFICATE_HEADS_SQL = """SELECT certificate_id, min(exporting_country) AS exporting_country,
        min(importing_country) AS importing_country, min(origin) AS origin, min(issue_date) AS issue_date,
@@ -81,11 +75,29 @@ def _level_counts(table: pa.Table, by: str) -> list[dict[str, Any]]:
 def producer_overview(context: Context) -> Overview:
     """The caller's sales by sight with their outcome coverage (boxes with any polished outcome
     reported, over boxes sold), and the risk levels of its buyers by sight and by category."""
-    from .verify import sightholder_risks
+    from .market_views import kept
 
     require(context.actor, "the producer's view")
+    return kept(context, f"overview of {context.actor.role} {context.actor.party}", lambda: _overview(context))
+
+
+def _overview(context: Context) -> Overview:
+    from .market_views import whole_market_outcomes
+    from .verify import sightholder_risks
+
     where, params = _seller_filter(context)
-    sights = context.store.rows(SIGHTS_SQL.format(where=where), params)
+    sales = context.store.query(SALES_SQL.format(where=where), params)
+    outcomes = whole_market_outcomes(context)
+    reported = outcomes.select(["box_id", "sightholder_id"]).append_column(
+        "reported", pa.array(np.ones(outcomes.num_rows, dtype=np.int64)))
+    sales = sales.join(reported, ["box_id", "buyer_id"], ["box_id", "sightholder_id"], join_type="left outer")
+    grouped = sales.group_by("sight").aggregate([
+        ("sale_date", "min"), ("box_id", "count"), ("buyer_id", "count_distinct"), ("carats", "sum"),
+        ("price_usd", "sum"), ("reported", "sum")])
+    sights = sorted(({"sight": r["sight"], "sale_date": r["sale_date_min"], "boxes": r["box_id_count"],
+                      "sightholders": r["buyer_id_count_distinct"], "carats": r["carats_sum"],
+                      "price_usd": r["price_usd_sum"], "boxes_reported": r["reported_sum"] or 0}
+                     for r in grouped.to_pylist()), key=lambda s: s["sight"])
     for sight in sights:
         sight["coverage"] = (Decimal(sight["boxes_reported"]) / sight["boxes"]).quantize(Decimal("0.0001")) \
             if sight["boxes"] else None
@@ -113,9 +125,18 @@ def sightholder_boxes(context: Context, sightholder_id: str) -> list[dict[str, A
     require(context.actor, "boxes")
     if not sightholder_visible(context.actor, sightholder_id, sellers_to(context, sightholder_id)):
         raise hidden("sightholder", sightholder_id, "sightholder_not_found")
+    from .market_views import whole_market_outcomes
+
     own = sees_all(context.actor) or context.actor.role == "sightholder"
     seller, params = ("", (sightholder_id,)) if own else ("AND r.seller_id = ?", (sightholder_id, context.actor.party))
-    return context.store.rows(BOXES_SQL.format(seller=seller), params)
+    boxes = context.store.query(BOXES_SQL.format(seller=seller), params)
+    if boxes.num_rows == 0:
+        return []
+    outcomes = whole_market_outcomes(context).select(["box_id", "sightholder_id", "stones", "carats"]).rename_columns(
+        ["box_id", "sightholder_id", "polished_stones", "polished_carats"])
+    joined = boxes.join(outcomes, ["box_id", "buyer_id"], ["box_id", "sightholder_id"], join_type="left outer")
+    rows = joined.sort_by([("sale_date", "descending"), ("box_id", "ascending")]).to_pylist()
+    return [{**r, "polished_stones": r["polished_stones"] or 0} for r in rows]
 
 
 def mass_balance(box: dict[str, Any], outcome: dict[str, Any], dispositions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -5,8 +5,10 @@ computed on until what they are computed from changes.
 A view of one caller is always cut from the whole market after it is computed (`app.access`), so
 the kept result is the same for every caller. It is kept per store object (a weak key: it dies with
 its store, and a store opened later never sees it) and stamped with what it depends on: the store's
-import batches (their count and newest id), the newest price book and price model builds, and every
-setting's value. A stamp that differs means it is computed again.
+import batches (their count and newest id), the newest price book and price model builds, the
+answers given to findings, and every setting's value. A stamp that differs means it is computed
+again. A view of one party (its risk table, a producer's overview) may be kept too, under a name
+that says whose it is.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ T = TypeVar("T")
 
 STAMP_SQL = """SELECT (SELECT count(*) FROM batches) AS batches, (SELECT max(batch_id) FROM batches) AS newest_batch,
        (SELECT max(built_at) FROM rough_price_book) AS price_book,
-       (SELECT max(value) FROM price_model WHERE key = 'built_at') AS price_model"""
+       (SELECT max(value) FROM price_model WHERE key = 'built_at') AS price_model,
+       (SELECT count(*) FROM finding_answers) AS answers"""
 
 MOST_KEPT = 256
 """Results kept per store at most (one per name: the findings, each certificate report asked for ...)."""
@@ -87,7 +90,7 @@ def _stamp(context: Context) -> tuple[Any, ...] | None:
         settings = tuple(sorted((name, str(value)) for name, value in context.settings.as_dict().items()))
     except RoughtraceError:
         return None
-    return (row["batches"], row["newest_batch"], str(row["price_book"]), str(row["price_model"]), settings)
+    return (row["batches"], row["newest_batch"], str(row["price_book"]), str(row["price_model"]), row["answers"], settings)
 
 
 def kept(context: Context, name: str, compute: Callable[[], T]) -> T:
@@ -133,3 +136,32 @@ def whole_market_certificate_lines(context: Context) -> Any:
             return check.lines()
 
     return kept(context, "certificate_lines", computed)
+
+
+OUTCOMES_BY_BOX_SQL = """SELECT box_id, sightholder_id, count(*) AS stones, sum(carat) AS carats,
+       min(polished_date) AS first_polished, max(polished_date) AS last_polished
+FROM polished_outcomes GROUP BY box_id, sightholder_id"""
+
+
+def whole_market_outcomes(context: Context) -> Any:
+    """The polished outcome reported on every box, one row per box and sightholder: stones, carats,
+    the first and last polishing dates (an Arrow table)."""
+    from ..accounts.security import market_wide
+
+    def computed() -> Any:
+        with market_wide(context.store):
+            return context.store.query(OUTCOMES_BY_BOX_SQL)
+
+    return kept(context, "outcomes_by_box", computed)
+
+
+def outcome_of(context: Context, box_id: str, sightholder_id: str) -> dict[str, Any]:
+    """The outcome a sightholder reported on one box (zero stones and no carats when none)."""
+    import pyarrow.compute as pc
+
+    table = whole_market_outcomes(context)
+    found = table.filter(pc.and_(pc.equal(table.column("box_id"), box_id),
+                                 pc.equal(table.column("sightholder_id"), sightholder_id))).to_pylist()
+    if not found:
+        return {"stones": 0, "carats": None, "first_polished": None, "last_polished": None}
+    return {k: found[0][k] for k in ("stones", "carats", "first_polished", "last_polished")}

@@ -180,12 +180,20 @@ def _risk_rows(context: Context, risks: list[Any]) -> list[dict[str, Any]]:
 def sightholder_risks(context: Context, sight: str | None = None) -> RiskView:
     """The risk of every sightholder the caller may see (riskiest first): an admin all, a producer
     those it sold to (findings about its boxes and sightholder-wide ones), a sightholder itself."""
-    from ..accounts.security import market_wide
-    from ..checks.verify import assess
-    from .access import require, sees_all
-    from .market_views import whole_market_findings
+    from .access import require
+    from .market_views import kept
 
     require(context.actor, "risk")
+    actor = context.actor
+    return kept(context, f"risks of {actor.role} {actor.party} in {sight}", lambda: _risks_seen(context, sight))
+
+
+def _risks_seen(context: Context, sight: str | None) -> RiskView:
+    from ..accounts.security import market_wide
+    from ..checks.verify import assess
+    from .access import sees_all
+    from .market_views import whole_market_findings
+
     # the checks judge each sightholder against the whole market, so they read it whole; only the
     # findings and risks the caller may see are kept
     every = whole_market_findings(context)
