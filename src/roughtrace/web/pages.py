@@ -28,6 +28,8 @@ from . import views
 from .sessions import COOKIE, SIGN_IN_COOKIE, Session, Sessions, new_token, same_token
 
 LABS = ("GIA", "IGI", "HRD", "AGS")
+SHOWN = 500
+"""The most rows a long list shows at once (the newest first); its filters narrow it."""
 
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
     "producer": (("/overview", "Overview"), ("/sightholders", "Sightholders"), ("/prices", "Price index"),
@@ -310,8 +312,8 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
         if verdict and verdict not in VERDICTS:
             raise UsageError(f"verdict is one of {', '.join(VERDICTS)}", code="bad_request")
         rows = read(request, who.actor, lambda c: certificate_list(c, verdict or None))
-        return page(request, who, "certificates.html", title="KP certificates", rows=rows, verdict=verdict,
-                    verdicts=VERDICTS)
+        return page(request, who, "certificates.html", title="KP certificates", rows=rows[:SHOWN], total=len(rows),
+                    verdict=verdict, verdicts=VERDICTS)
 
     @router.get("/certificates/check")
     def check_form(request: Request, who: Who) -> Response:
