@@ -2,7 +2,10 @@
 driven headless by Playwright. Each role signs in and walks its pages; a sightholder uploads a file
 with a bad row and sees it quarantined, answers a finding and downloads a receipt; a KP authority
 downloads a certificate's PDF and checks a file; what one party may not see is a clean refusal; a
-POST without the form's token is refused. Every page is saved as a screenshot in build/screenshots/."""
+POST without the form's token is refused. Every page is checked for the basics a keyboard and a
+screen reader need (a language, one h1, a label for every field, a name for every button and chart,
+text contrast of at least 4.5:1, or 3:1 for large text) and saved as a screenshot in
+build/screenshots/ at the repository's top (ignored by git; docs/dashboard.md lists the files)."""
 
 from __future__ import annotations
 
@@ -62,12 +65,79 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
+ACCESSIBLE = """() => {
+  const faults = [];
+  if (!document.documentElement.lang) faults.push("the page has no language");
+  const h1 = document.querySelectorAll("h1").length;
+  if (h1 !== 1) faults.push(`${h1} h1 headings`);
+  const named = (el) => (el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || "").trim() !== "";
+  for (const el of document.querySelectorAll("input, select, textarea")) {
+    if (["hidden", "submit", "button"].includes(el.type)) continue;
+    if (!(el.labels && el.labels.length) && !named(el)) faults.push(`a ${el.tagName.toLowerCase()} without a label: ${el.name}`);
+  }
+  for (const el of document.querySelectorAll("button, a[href]")) {
+    if (!el.textContent.trim() && !named(el)) faults.push(`a ${el.tagName.toLowerCase()} without a name`);
+  }
+  for (const el of document.querySelectorAll("svg")) {
+    if (el.getAttribute("role") !== "img" || !(named(el) || el.querySelector("title"))) faults.push("a chart without a name");
+  }
+  const rgba = (text) => (text.match(/[\\d.]+/g) || ["0", "0", "0", "0"]).map(Number).concat([1]).slice(0, 4);
+  const luminance = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const behind = (el) => {
+    for (let at = el; at; at = at.parentElement) {
+      const colour = rgba(getComputedStyle(at).backgroundColor);
+      if (colour[3] > 0.5) return colour;
+    }
+    return [255, 255, 255, 1];
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || seen.has(el) || el.closest("svg")) continue;
+    seen.add(el);
+    const box = el.getBoundingClientRect();
+    if (!el.checkVisibility() || box.width === 0 || box.right < 0 || box.bottom < 0) continue;
+    const style = getComputedStyle(el);
+    const [a, b] = [luminance(rgba(style.color)), luminance(behind(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+    const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < needed) faults.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${node.textContent.trim().slice(0, 40)}`);
+  }
+  return faults;
+}"""
+"""A page's faults for a keyboard and a screen reader; the contrast is WCAG's, over the nearest
+opaque background."""
+
+
+def _accessible(page: Any) -> None:
+    faults = page.evaluate(ACCESSIBLE)
+    assert not faults, (page.url, faults[:10])
+
+
+def _fits_a_phone(page: Any) -> None:
+    """Nothing wider than the screen but the tables, which scroll in their own frame."""
+    wide = page.evaluate("""() => [...document.querySelectorAll("body *")]
+      .filter((el) => !el.closest(".scroll") && el.getBoundingClientRect().right > window.innerWidth + 1)
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${Math.round(el.getBoundingClientRect().right)}`)""")
+    assert not wide, (page.url, wide[:5])
+
+
+def _saved(page: Any, shot: str) -> None:
+    _accessible(page)
+    page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+
+
 def _signed_in(browser: Any, server: Server, who: str) -> Any:
     """A page of a fresh browser context signed in as `who` through the sign-in form."""
     context = browser.new_context(viewport=WIDE, accept_downloads=True)
     context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(f"{server.url}/signin")
+    if who == "producer":
+        _saved(page, "signin")
     page.get_by_label("API token").fill(server.tokens[who])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
@@ -84,9 +154,10 @@ def _shown(page: Any, server: Server, path: str, shot: str, heading: str | None 
     assert "Traceback" not in text and 'File "' not in text
     if heading is not None:
         assert heading in page.locator("h1").inner_text(), (path, page.locator("h1").inner_text())
-    page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+    _saved(page, shot)
     if phone:
         page.set_viewport_size(PHONE)
+        _fits_a_phone(page)
         page.screenshot(path=str(SHOTS / f"{shot}-phone.png"), full_page=True)
         page.set_viewport_size(WIDE)
     return answer
@@ -116,12 +187,14 @@ def test_a_producer_analyst_walks_its_pages(served, browser):
     page.locator("#cells tbody tr a").first.click()
     page.wait_for_load_state()
     assert "/prices/cell" in page.url and page.locator("figure.chart svg").count() == 1
-    page.screenshot(path=str(SHOTS / "producer-price-cell.png"), full_page=True)
+    _saved(page, "producer-price-cell")
     _shown(page, server, "/pricebook", "producer-pricebook", "Price book")
     assert page.locator("#book tbody tr").count() > 0
     _shown(page, server, "/certificates", "producer-kp-verdicts", "KP certificates")
     _shown(page, server, "/ledger", "producer-ledger", "Ledger")
     assert page.locator("code.hash").count() >= 2
+    _shown(page, server, "/upload", "producer-upload", "Upload")
+    _shown(page, server, "/uploads", "producer-uploads", "Uploads")
     page.context.close()
 
 
@@ -129,23 +202,43 @@ def test_a_sightholder_uploads_answers_and_reads_its_report(served, browser, tmp
     server, parties, _ = served
     page = _signed_in(browser, server, "sh_a")
     assert page.url.endswith(f"/sightholders/{parties['sh_a']}")
-    _shown(page, server, "/upload", "sightholder-upload", "Upload")
+    _shown(page, server, "/upload", "sightholder-upload", "Upload", phone=True)
     upload = tmp_path / "outcomes.csv"
     upload.write_bytes(_outcomes(parties, parties["box_a"], parties["box_b"]))
     page.get_by_label("Kind").select_option("polished_outcomes")
     page.get_by_label("File").set_input_files(str(upload))
+    polled: list[str] = []  # the job's states as the service reported them to the page's polling
+    holding = [True]
+
+    def status(route: Any) -> None:
+        """The job's status, answered as still running until the page's progress is saved."""
+        answer = route.fetch()
+        job = answer.json()["job"]
+        polled.append(job["state"])
+        if holding[0]:
+            route.fulfill(response=answer, json={"job": {**job, "state": "running", "rows_read": None}})
+        else:
+            route.fulfill(response=answer)
+
+    page.route(re.compile(r".*/jobs/job_\w+/status$"), status)
     page.get_by_role("button", name="Upload").click()
+    page.locator("#upload .progress .state", has_text="Import running").wait_for()
+    assert page.locator("#sent").evaluate("bar => bar.value") == 100  # the whole file sent
+    _saved(page, "sightholder-upload-progress")
+    holding[0] = False
     page.wait_for_url(re.compile(r".*/jobs/job_\w+$"))
+    assert polled and polled[-1] == "done", polled
     page.wait_for_selector("[data-waiting='no']")
     assert page.locator(".state").first.inner_text() == "done", page.content()[:800]
     quarantined = page.locator("#quarantine tbody tr")
     assert quarantined.count() == 1 and parties["box_b"] in quarantined.inner_text()
-    page.screenshot(path=str(SHOTS / "sightholder-upload-result.png"), full_page=True)
+    _saved(page, "sightholder-upload-result")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download the receipt").click()
     receipt = Path(download.value.path()).read_text()
     assert '"entry_index"' in receipt or '"leaf_index"' in receipt or "inclusion" in receipt, receipt[:300]
     _shown(page, server, "/uploads", "sightholder-uploads", "Uploads")
+    _shown(page, server, f"/boxes/{parties['box_a']}", "sightholder-box", parties["box_a"])
 
     _shown(page, server, f"/sightholders/{parties['sh_a']}", "sightholder-findings", parties["sh_a"], phone=True)
     finding = page.locator(f"article[id='{parties['finding_a']}']")
@@ -156,6 +249,7 @@ def test_a_sightholder_uploads_answers_and_reads_its_report(served, browser, tmp
     assert note in page.locator(f"article[id='{parties['finding_a']}'] .answers").inner_text()
     _shown(page, server, "/intelligence", "sightholder-market-report", "Market report")
     assert page.locator(".document h2").count() > 0
+    _shown(page, server, "/prices", "sightholder-prices", "Price index")
     page.context.close()
 
 
@@ -198,7 +292,7 @@ def test_a_kp_authority_reads_its_certificates_prints_one_and_checks_a_file(serv
     page.wait_for_load_state()
     text = page.content()
     assert "Would be rejected" in text and "Problems" in text and "Verdicts" in text, text[:1000]
-    page.screenshot(path=str(SHOTS / "kp-check-result.png"), full_page=True)
+    _saved(page, "kp-check-result")
     _shown(page, server, "/pricebook", "kp-pricebook", "Price book")
     page.context.close()
 
@@ -214,7 +308,7 @@ def test_a_retailer_looks_a_stone_up_by_its_report_number(served, browser):
     page.wait_for_load_state()
     assert f"Stone {report}" in page.content() and page.locator("ol.links li").count() > 0
     assert parties["sh_a"] not in page.content() and "price" not in page.locator("ol.links").inner_text().lower()
-    page.screenshot(path=str(SHOTS / "retailer-provenance.png"), full_page=True)
+    _saved(page, "retailer-provenance")
     page.context.close()
 
 
@@ -286,3 +380,14 @@ def test_a_page_that_does_not_exist_is_a_page_for_a_browser_and_json_for_the_api
     assert page.status_code == 404 and "<h1>Not found</h1>" in page.text and "Traceback" not in page.text
     api = httpx.get(f"{server.url}/v1/no/such/route", headers={"Accept": "text/html"})
     assert api.status_code == 404 and api.json()["errors"][0]["code"] == "no_such_route"
+
+
+def test_an_administrator_opens_every_page_of_its_navigation(served, browser):
+    server, _, _ = served
+    page = _signed_in(browser, server, "admin")
+    links = page.locator("header nav a")
+    paths = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert len(paths) >= 8
+    for path in paths:
+        _shown(page, server, path, "admin-" + path.strip("/").replace("/", "-"))
+    page.context.close()
