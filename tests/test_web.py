@@ -169,7 +169,7 @@ def test_a_producer_analyst_walks_its_pages(served, browser):
     assert page.url.endswith("/overview")
     _shown(page, server, "/overview", "producer-overview", "Overview", phone=True)
     assert page.locator("#sights tbody tr").count() > 0
-    _shown(page, server, "/sightholders", "producer-sightholders", "Sightholders")
+    _shown(page, server, "/sightholders", "producer-sightholders", "Sightholders", phone=True)
     rows = page.locator("#sightholders tbody tr")
     assert rows.count() > 1
     page.get_by_role("columnheader", name="Sightholder").click()  # sorted by id, ascending
@@ -180,9 +180,9 @@ def test_a_producer_analyst_walks_its_pages(served, browser):
     _shown(page, server, f"/sightholders/{parties['sh_a']}", "producer-sightholder", parties["sh_a"])
     assert page.locator("article.finding").count() > 0 and page.locator("#boxes tbody tr").count() > 0
     assert page.locator("form.answer").count() == 0  # only the sightholder answers
-    _shown(page, server, f"/boxes/{parties['box_a']}", "producer-box", parties["box_a"])
+    _shown(page, server, f"/boxes/{parties['box_a']}", "producer-box", parties["box_a"], phone=True)
     assert "Mass balance" in page.content()
-    _shown(page, server, "/prices", "producer-prices", "Price index")
+    _shown(page, server, "/prices", "producer-prices", "Price index", phone=True)
     assert page.locator("figure.chart svg polyline").count() >= 1
     page.locator("#cells tbody tr a").first.click()
     page.wait_for_load_state()
@@ -300,7 +300,7 @@ def test_a_kp_authority_reads_its_certificates_prints_one_and_checks_a_file(serv
 def test_a_retailer_looks_a_stone_up_by_its_report_number(served, browser):
     server, parties, _ = served
     page = _signed_in(browser, server, "retailer_a")
-    _shown(page, server, "/provenance", "retailer-provenance-form", "Provenance")
+    _shown(page, server, "/provenance", "retailer-provenance-form", "Provenance", phone=True)
     lab, report = parties["stone_a"]
     page.get_by_label("Lab").select_option(lab)
     page.get_by_label("Report number").fill(report)
