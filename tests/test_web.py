@@ -180,6 +180,13 @@ def test_a_producer_analyst_walks_its_pages(served, browser):
     _shown(page, server, f"/sightholders/{parties['sh_a']}", "producer-sightholder", parties["sh_a"])
     assert page.locator("article.finding").count() > 0 and page.locator("#boxes tbody tr").count() > 0
     assert page.locator("form.answer").count() == 0  # only the sightholder answers
+    sight = page.locator("#sight option").nth(1).get_attribute("value")
+    page.get_by_label("Sight", exact=True).select_option(sight)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state()
+    assert f"sight={sight}" in page.url
+    listed = page.locator("#boxes tbody tr td:nth-child(2)")
+    assert listed.count() > 0 and set(listed.all_inner_texts()) == {sight}
     _shown(page, server, f"/boxes/{parties['box_a']}", "producer-box", parties["box_a"], phone=True)
     assert "Mass balance" in page.content()
     _shown(page, server, "/prices", "producer-prices", "Price index", phone=True)

@@ -117,9 +117,21 @@ def _overview(context: Context) -> Overview:
     return Overview(sights, _level_counts(by_sight, "sight"), _level_counts(levels, "category"), totals)
 
 
-def sightholder_boxes(context: Context, sightholder_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class BoxList:
+    """A sightholder's boxes as a page lists them: the newest of them (of one sight when asked), how
+    many there are, and the sights they were bought at (newest first) to narrow the list by."""
+
+    boxes: list[dict[str, Any]]
+    total: int
+    sights: list[str]
+
+
+def sightholder_boxes(context: Context, sightholder_id: str, sight: str | None = None,
+                      shown: int | None = None) -> BoxList:
     """The boxes a sightholder bought that the caller may see (a producer: those it sold), newest
-    first, each with the stones and carats reported polished from it."""
+    first, each with the stones and carats reported polished from it; of one `sight` when given, at
+    most `shown` of them."""
     from .verify import sellers_to
 
     require(context.actor, "boxes")
@@ -130,13 +142,20 @@ def sightholder_boxes(context: Context, sightholder_id: str) -> list[dict[str, A
     own = sees_all(context.actor) or context.actor.role == "sightholder"
     seller, params = ("", (sightholder_id,)) if own else ("AND r.seller_id = ?", (sightholder_id, context.actor.party))
     boxes = context.store.query(BOXES_SQL.format(seller=seller), params)
+    sights = sorted(pc.unique(boxes.column("sight")).to_pylist(), reverse=True)
+    if sight is not None:
+        boxes = boxes.filter(pc.equal(boxes.column("sight"), sight))
     if boxes.num_rows == 0:
-        return []
+        return BoxList([], 0, sights)
     outcomes = whole_market_outcomes(context).select(["box_id", "sightholder_id", "stones", "carats"]).rename_columns(
         ["box_id", "sightholder_id", "polished_stones", "polished_carats"])
     joined = boxes.join(outcomes, ["box_id", "buyer_id"], ["box_id", "sightholder_id"], join_type="left outer")
-    rows = joined.sort_by([("sale_date", "descending"), ("box_id", "ascending")]).to_pylist()
-    return [{**r, "polished_stones": r["polished_stones"] or 0} for r in rows]
+    joined = joined.sort_by([("sale_date", "descending"), ("box_id", "ascending")])
+    if shown is not None:
+        joined = joined.slice(0, shown)
+    stones = pc.fill_null(joined.column("polished_stones"), 0)
+    rows = joined.set_column(joined.schema.get_field_index("polished_stones"), "polished_stones", stones).to_pylist()
+    return BoxList(rows, boxes.num_rows, sights)
 
 
 def mass_balance(box: dict[str, Any], outcome: dict[str, Any], dispositions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -236,16 +236,20 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
         return RedirectResponse(f"/sightholders/{who.actor.party}", 303)
 
     @router.get("/sightholders/{sightholder_id}")
-    def sightholder(request: Request, who: Who, sightholder_id: str) -> Response:
+    def sightholder(request: Request, who: Who, sightholder_id: str,
+                    sight: Annotated[str | None, Query()] = None) -> Response:
         from ..app.dashboard import sightholder_boxes
         from ..app.verify import sightholder_findings
 
+        sight = sight or None
+
         def both(context: Context) -> tuple[Any, Any]:
-            return sightholder_findings(context, sightholder_id), sightholder_boxes(context, sightholder_id)
+            return (sightholder_findings(context, sightholder_id),
+                    sightholder_boxes(context, sightholder_id, sight, SHOWN))
 
         risk, boxes = read(request, who.actor, both)
         return page(request, who, "sightholder.html", title=f"Sightholder {sightholder_id}", risk=risk, boxes=boxes,
-                    answerable=who.actor.role == "sightholder")
+                    sight=sight, answerable=who.actor.role == "sightholder")
 
     @router.post("/findings/{finding_id}/answer")
     async def answer_finding(request: Request, who: Who, finding_id: str) -> Response:
