@@ -13,10 +13,11 @@ page is first loaded once per reading connection (`--readers`, 4 by default) and
 first load, which computes them, is printed beside the timed ones.
 
     .venv/bin/python bench/bench_web.py [--size small|medium|large] [--seed 11] [--loads 20]
-        [--readers 4] [--market DIR]
+        [--readers 4] [--market DIR] [--only TEXT]
 
 `--market` takes a market directory already generated (bench/out/checks-<size>-<seed> of another
-checkout) instead of generating it. Target (issue 21): every page's p95 < 300 ms on `large`.
+checkout) instead of generating it; `--only` times the pages whose path holds TEXT. Target (issue
+21): every page's p95 < 300 ms on `large`.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=20, help="Timed loads of each page (after one warm-up).")
     parser.add_argument("--market", type=Path, default=None, help="A generated market directory to load.")
     parser.add_argument("--readers", type=int, default=4, help="The service's reading connections.")
+    parser.add_argument("--only", default=None, help="Time only the pages whose path contains this text.")
     args = parser.parse_args()
     os.environ["ROUGHTRACE_SERVICE_READERS"] = str(args.readers)
 
@@ -165,7 +167,9 @@ def main() -> None:
     print(f"bench-web: size {args.size}, seed {args.seed}, {args.loads} loads a page, {os.cpu_count()} cores, "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     url = prepared_store(args.size, args.seed, args.market)
-    plan = callers_and_pages(url)
+    plan = {role: (token, [p for p in paths if args.only is None or args.only in p])
+            for role, (token, paths) in callers_and_pages(url).items()}
+    plan = {role: pages for role, pages in plan.items() if pages[1]}
     from bench_serve import start_server
 
     log = OUT / f"web-{args.size}.log"
