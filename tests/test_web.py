@@ -191,6 +191,8 @@ def test_a_producer_analyst_walks_its_pages(served, browser):
     assert "Mass balance" in page.content()
     _shown(page, server, "/prices", "producer-prices", "Price index", phone=True)
     assert page.locator("figure.chart svg polyline").count() >= 1
+    size = page.locator("#size option:checked").get_attribute("value")  # the size with most trades
+    assert set(page.locator("#cells tbody tr td:nth-child(2)").all_inner_texts()) == {size}
     page.locator("#cells tbody tr a").first.click()
     page.wait_for_load_state()
     assert "/prices/cell" in page.url and page.locator("figure.chart svg").count() == 1

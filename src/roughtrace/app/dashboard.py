@@ -32,7 +32,13 @@ CERTIFICATE_HEADS_SQL = """SELECT certificate_id, min(exporting_country) AS expo
 FROM kp_certificates {where} GROUP BY certificate_id ORDER BY min(issue_date) DESC, certificate_id"""
 
 CELLS_SQL = """SELECT shape_family, size_bracket, color, clarity, n_trades, median_ppc, q25_ppc, q75_ppc, monotone_ppc
-FROM price_index_cells WHERE period_start = ? AND shape_family = ? ORDER BY size_bracket, color, clarity"""
+FROM price_index_cells WHERE period_start = ? AND shape_family = ? {size} ORDER BY size_bracket, color, clarity"""
+
+SIZES_SQL = """SELECT size_bracket, sum(n_trades) AS trades FROM price_index_cells
+WHERE period_start = ? AND shape_family = ? GROUP BY size_bracket ORDER BY size_bracket"""
+
+EVERY_SIZE = "all"
+"""The size a caller asks for to see every size bracket of a shape family at once."""
 
 PERIODS_SQL = "SELECT DISTINCT period_start FROM price_index_cells ORDER BY period_start"
 
@@ -229,10 +235,12 @@ def certificate_document(context: Context, certificate_id: str) -> Any:
     return kept(context, f"certificate_report {certificate_id}", made)
 
 
-def price_cells(context: Context, period: str | None = None, shape_family: str | None = None) -> dict[str, Any]:
-    """The price index's cells of one period (the latest by default; ISO date of its first day) and
-    one shape family (round by default, else the first): the periods and families there are, the
-    ones shown and their cells with trades, median, quartiles and monotone view (USD per carat)."""
+def price_cells(context: Context, period: str | None = None, shape_family: str | None = None,
+                size: str | None = None) -> dict[str, Any]:
+    """The price index's cells of one period (the latest by default; ISO date of its first day), one
+    shape family (round by default, else the first) and one size bracket (the one with most trades
+    when none or one the family lacks is asked; `EVERY_SIZE` for all): the periods, families and sizes there are, the ones shown
+    and their cells with trades, median, quartiles and monotone view (USD per carat)."""
     import datetime as dt
 
     from ..errors import NotFound, UsageError
@@ -257,8 +265,16 @@ def price_cells(context: Context, period: str | None = None, shape_family: str |
     if family not in families:
         raise NotFound(f"the price index has no {family!r} cells in the period starting {chosen.isoformat()}",
                        code="no_such_cell")
+    sizes = context.store.query(SIZES_SQL, (chosen, family))
+    brackets = sizes.column("size_bracket").to_pylist()
+    if size != EVERY_SIZE and size not in brackets:  # none asked, or one this family does not have
+        size = brackets[int(pc.index(sizes.column("trades"), pc.max(sizes.column("trades"))).as_py())]
+    if size == EVERY_SIZE:
+        cells = context.store.rows(CELLS_SQL.format(size=""), (chosen, family))
+    else:
+        cells = context.store.rows(CELLS_SQL.format(size="AND size_bracket = ?"), (chosen, family, size))
     return {"periods": periods, "period": chosen, "families": families, "shape_family": family,
-            "cells": context.store.rows(CELLS_SQL, (chosen, family))}
+            "sizes": brackets, "size": size, "every_size": EVERY_SIZE, "cells": cells}
 
 
 def uploads(context: Context, limit: int = 50) -> list[dict[str, Any]]:

@@ -271,12 +271,13 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
     @router.get("/prices")
     def prices(request: Request, who: Who, period: Annotated[str | None, Query()] = None,
-               shape_family: Annotated[str | None, Query()] = None) -> Response:
+               shape_family: Annotated[str | None, Query()] = None,
+               size: Annotated[str | None, Query()] = None) -> Response:
         from ..app.dashboard import price_cells
         from ..app.pricing import price_history
 
         def both(context: Context) -> tuple[Any, Any]:
-            return price_history(context), price_cells(context, period or None, shape_family or None)
+            return price_history(context), price_cells(context, period or None, shape_family or None, size or None)
 
         history, cells = read(request, who.actor, both)
         return page(request, who, "prices.html", title="Price index", history=history, cells=cells,
