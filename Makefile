@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers bench-intelligence bench-serve
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers bench-intelligence bench-serve bench-web
 
 .PHONY: setup demo test lint typecheck lock bench $(BENCHES) clean
 
@@ -71,6 +71,11 @@ bench-ledger: setup
 # SIZE=small|medium for a quick run (default large: 10 M outcome rows)
 bench-serve: setup
 	$(BIN)/python bench/bench_serve.py --size $(or $(SIZE),large)
+
+# The dashboard's page loads on 127.0.0.1 over a PostgreSQL store (ROUGHTRACE_TEST_PG, else scripts/pg.sh);
+# SIZE=small|medium for a quick run (default large)
+bench-web: setup
+	$(BIN)/python bench/bench_web.py --size $(or $(SIZE),large)
 
 # kill -9 during imports on both engines, peak memory on hostile files, and bench/bench_races.py when present
 bench-faults: setup

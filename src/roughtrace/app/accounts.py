@@ -153,3 +153,13 @@ def signed_in_account(context: Context, token: str | None) -> Account:
     if account is None or account.state != "active":
         raise NotSignedIn("the token is unknown, expired or revoked")
     return account
+
+
+def session_actor(context: Context, account_id: str) -> Actor:
+    """The actor of an account a dashboard session holds, checked again at each request: `NotSignedIn`
+    once the account is unknown, expired or revoked, as for its token."""
+    rows = context.store.rows(f"SELECT {COLUMNS} FROM accounts WHERE account_id = ?", (account_id,))
+    account = _account(rows[0]) if rows else None
+    if account is None or account.state != "active":
+        raise NotSignedIn("the session's account is unknown, expired or revoked: sign in again")
+    return account.actor()

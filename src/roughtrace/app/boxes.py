@@ -11,9 +11,6 @@ from .access import box_visible, hidden, require
 SALE_SQL = """SELECT box_id, sight, sale_date, seller_id, buyer_id, origin, assortment, model, size_min_ct, size_max_ct,
        colour, quality, stones, carats, price_usd, kp_certificate_id FROM rough_sales WHERE box_id = ?"""
 
-OUTCOMES_SQL = """SELECT count(*) AS stones, sum(carat) AS carats, min(polished_date) AS first_polished,
-       max(polished_date) AS last_polished FROM polished_outcomes WHERE box_id = ? AND sightholder_id = ?"""
-
 DISPOSITIONS_SQL = """SELECT disposition, sum(carats) AS carats, count(*) AS records FROM rough_dispositions
 WHERE box_id = ? AND sightholder_id = ? GROUP BY disposition ORDER BY disposition"""
 
@@ -40,8 +37,7 @@ def finding_view(finding: Any) -> dict[str, Any]:
 def box_view(context: Context, box_id: str) -> BoxView:
     """One box for its seller (a producer), its buyer (a sightholder) or an admin; any other
     caller is answered as for a box never sold (box_not_found)."""
-    from ..accounts.security import market_wide
-    from ..checks.verify import box_findings
+    from .market_views import outcome_of, whole_market_findings
 
     require(context.actor, "boxes")
     sales = context.store.rows(SALE_SQL, (box_id,))
@@ -49,8 +45,8 @@ def box_view(context: Context, box_id: str) -> BoxView:
         raise hidden("box", box_id, "box_not_found")
     sale = sales[0]
     buyer = (sale["buyer_id"],)
-    outcome = context.store.rows(OUTCOMES_SQL, (box_id, *buyer))[0]
+    outcome = outcome_of(context, box_id, sale["buyer_id"])  # the outcomes of every box, kept with the store
     dispositions = context.store.rows(DISPOSITIONS_SQL, (box_id, *buyer))
-    with market_wide(context.store):  # a box is judged against the whole market, as for its seller
-        findings = [finding_view(f) for f in box_findings(context.store, box_id, context.settings)]
+    # a box is judged against the whole market, as for its seller
+    findings = [finding_view(f) for f in whole_market_findings(context) if f.box_id == box_id]
     return BoxView(sale, outcome, dispositions, findings)

@@ -33,11 +33,19 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     require(context.actor, "intelligence reports")
     if not sees_all(context.actor) and sightholder_id != context.actor.party:
         raise hidden("intelligence report for sightholder", sightholder_id, "sightholder_not_found")
-    market_cells = cells.load(context.store, context.settings)
+    from .market_views import kept
+
+    period_kind = context.settings["intelligence_period"]
+    published = record.load(context.store, period_kind)
+
+    def protected() -> tuple[Any, Any]:
+        loaded = cells.load(context.store, context.settings)
+        return loaded, Market.build(loaded, rules(context.settings), published)
+
+    releases = sum(len(kind_releases) for kind_releases in published.values())  # the record only grows
+    market_cells, market = kept(context, f"intelligence_market after {releases} releases", protected)
     if sightholder_id not in market_cells.sightholders:
         raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
-    period_kind = context.settings["intelligence_period"]
-    market = Market.build(market_cells, rules(context.settings), record.load(context.store, period_kind))
     report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
     release = record.keep(context.store, record.releases_of(market), period_kind) if report.contributor else None
     receipt = _logged(context, "intelligence_report", {

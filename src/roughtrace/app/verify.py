@@ -118,6 +118,12 @@ def _buyers_of(context: Context, seller: str | None) -> set[str]:
     return set(table.column("buyer_id").to_pylist())
 
 
+def sellers_to(context: Context, sightholder_id: str) -> set[str]:
+    """The parties a sightholder bought boxes from."""
+    table = context.store.query("SELECT DISTINCT seller_id FROM rough_sales WHERE buyer_id = ?", (sightholder_id,))
+    return set(table.column("seller_id").to_pylist())
+
+
 def _boxes_sold_by(context: Context, seller: str | None) -> set[str]:
     if seller is None:
         return set()
@@ -174,15 +180,25 @@ def _risk_rows(context: Context, risks: list[Any]) -> list[dict[str, Any]]:
 def sightholder_risks(context: Context, sight: str | None = None) -> RiskView:
     """The risk of every sightholder the caller may see (riskiest first): an admin all, a producer
     those it sold to (findings about its boxes and sightholder-wide ones), a sightholder itself."""
-    from ..accounts.security import market_wide
-    from ..checks.verify import assess, run_checks
-    from .access import require, sees_all
+    from .access import require
+    from .market_views import kept
 
     require(context.actor, "risk")
+    actor = context.actor
+    return kept(context, f"risks of {actor.role} {actor.party} in {sight}", lambda: _risks_seen(context, sight))
+
+
+def _risks_seen(context: Context, sight: str | None) -> RiskView:
+    from ..accounts.security import market_wide
+    from ..checks.verify import assess
+    from .access import sees_all
+    from .market_views import whole_market_findings
+
     # the checks judge each sightholder against the whole market, so they read it whole; only the
     # findings and risks the caller may see are kept
+    every = whole_market_findings(context)
     with market_wide(context.store):
-        findings = _visible(context, run_checks(context.store, context.settings))
+        findings = _visible(context, every)
         risks = assess(context.store, context.settings, sight=sight, findings=findings)
     actor = context.actor
     if not sees_all(actor):
@@ -197,7 +213,7 @@ def sightholder_findings(context: Context, sightholder_id: str) -> dict[str, Any
     from .access import hidden, require, sightholder_visible
 
     require(context.actor, "risk")
-    if not sightholder_visible(context.actor, sightholder_id, _buyers_of(context, context.actor.party)):
+    if not sightholder_visible(context.actor, sightholder_id, sellers_to(context, sightholder_id)):
         raise hidden("sightholder", sightholder_id, "sightholder_not_found")
     view = sightholder_risks(context)
     found = [r for r in view.sightholders if r["sightholder_id"] == sightholder_id]

@@ -310,6 +310,11 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = int(getattr(exc, "status_code", 500))
         code = {404: "no_such_route", 405: "method_not_allowed"}.get(status, "http_error")
+        if status == 404 and not request.url.path.startswith(("/v1/", "/log/")) \
+                and "text/html" in request.headers.get("accept", ""):
+            from ..web.pages import not_found_page  # a browser asking for a page the dashboard does not have
+
+            return not_found_page(request)
         return problem_answer([Problem(code, str(getattr(exc, "detail", "")) or code.replace("_", " "))], status)
 
     # no /docs or /redoc: their pages load scripts from a CDN, and the service reaches no network
@@ -635,4 +640,7 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         view = write(request, actor, lambda c: producer_view(c, period))
         return answer({"view": view.as_dict()})
 
+    from ..web.pages import dashboard  # the dashboard's pages at /, over the same use cases
+
+    app.router.routes.extend(dashboard(settings, spool, limit).routes)
     return app

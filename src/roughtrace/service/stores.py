@@ -69,6 +69,9 @@ class ServiceStores:
             raise
         self._count = int(settings["service_readers"])
         self._writing = threading.Lock()
+        from ..app.market_views import share_views
+
+        share_views([self.writer, *self._readers.queue])  # whole-market results computed once for all of them
 
     @contextmanager
     def reading(self) -> Iterator[Store]:
