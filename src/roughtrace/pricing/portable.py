@@ -4,8 +4,9 @@ counts after the outlier rule and the three quartiles of price per carat. The sa
 `quartiles` (its numpy form, the store engine's own plan): a quartile is the order statistic at
 fractional rank p x (n - 1), interpolated between its two neighbours; the rule sets aside a value
 outside Tukey's fences on the log scale and the quartiles are taken again over the ranks kept.
-Ranks come from one window per cell; no engine's own percentile function is used, so every engine
-does the same floating-point operations and the figures agree to the last bit.
+Each cell's prices become one sorted array (one grouping, one shuffle on a cluster) and every figure
+is read from its ranks; no engine's own percentile function is used, so every engine does the same
+floating-point operations and the figures agree to the last bit.
 """
 
 from __future__ import annotations
@@ -42,60 +43,44 @@ def cell_key(t: Any) -> Any:
     return (price_type + family + bracket + colour * 16 + clarity).cast("int64")
 
 
-def _at_rank(ranked: Any, p: float, first: Any, count: Any) -> tuple[Any, Any, Any]:
-    """Per row, for percentile p of `count` values from rank `first`: the fraction past the lower
-    rank, and whether this row holds the lower or the upper neighbour."""
+def _percentile(values: Any, p: float, first: Any, count: Any) -> Any:
+    """`percentile_cont(p)` of `count` values of a sorted array from (0-based) rank `first`."""
     position = p * (count - 1).cast("float64")
     low = position.floor().cast("int64")
     high = ibis.least(low + 1, count - 1)
-    return position - low.cast("float64"), ranked["rank"] == first + low, ranked["rank"] == first + high
-
-
-def _quartiles(ranked: Any, first: Any, count: Any, names: tuple[str, str, str], extra: Mapping[str, Any]) -> Any:
-    """One aggregate per cell: `extra`, and the quartiles over `count` ranks from `first` (both
-    columns of `ranked`, constant within a cell)."""
-    parts: dict[str, Any] = dict(extra)
-    for p, name in zip(QUARTILES, names, strict=True):
-        fraction, at_low, at_high = _at_rank(ranked, p, first, count)
-        parts[f"{name}_f"] = fraction.max()
-        parts[f"{name}_lo"] = ranked.ppc.max(where=at_low)
-        parts[f"{name}_hi"] = ranked.ppc.max(where=at_high)
-    figures = ranked.group_by(GROUP).aggregate(**parts)
-    return figures.mutate(**{name: figures[f"{name}_lo"] + figures[f"{name}_f"] * (figures[f"{name}_hi"] - figures[f"{name}_lo"])
-                             for name in names}).drop(*(f"{n}_{s}" for n in names for s in ("f", "lo", "hi")))
+    below, above = values[(first + low).cast("int32")], values[(first + high).cast("int32")]
+    return below + (position - low.cast("float64")) * (above - below)
 
 
 def cell_figures(tables: Mapping[str, Any], *, length: str, outlier_iqr: float,
                  periods: list[dt.date] | None = None) -> Any:
     """Per (period, cell) key (`index.PERIOD_KEY` x days of the period start + cell key), ascending:
     rows, kept values `n`, `n_outliers` and quartiles q25, q50, q75 of price per carat (USD/ct)
-    after the outlier rule, which applies to transaction cells only (0 switches it off)."""
+    after the outlier rule, which applies to transaction cells only (0 switches it off). One
+    grouping: each cell's prices as one sorted array, whose ranks give every figure."""
     t = tables["transactions"]
     rows = t.select(period_start=t.date.truncate(UNITS[length]), cell=cell_key(t),
                     ppc=t.price_usd.cast("float64") / t.carat.cast("float64"))
     rows = rows.filter(rows.cell >= 0)
     if periods is not None:
         rows = rows.filter(rows.period_start.isin(periods))
-    ranked = rows.mutate(rank=ibis.row_number().over(group_by=list(GROUP), order_by=rows.ppc),
-                         rows=rows.ppc.count().over(group_by=list(GROUP)))
-    first = _quartiles(ranked, 0, ranked.rows, ("q25", "q50", "q75"), {"rows": ranked.rows.max()})
-    if outlier_iqr <= 0:
-        figures = first.mutate(n=first.rows, n_outliers=ibis.literal(0, "int64"))
+    cells = rows.group_by(GROUP).aggregate(values=rows.ppc.collect().sort(), rows=rows.ppc.count())
+    if outlier_iqr > 0:
+        cells = cells.mutate(q25=_percentile(cells["values"], 0.25, 0, cells.rows),
+                             q75=_percentile(cells["values"], 0.75, 0, cells.rows))
+        spread = cells.q75.ln() - cells.q25.ln()
+        cells = cells.mutate(low=(cells.q25.ln() - outlier_iqr * spread).exp(),
+                             high=(cells.q75.ln() + outlier_iqr * spread).exp())
+        cells = cells.mutate(below=cells["values"].filter(lambda v: v < cells.low).length(),
+                             above=cells["values"].filter(lambda v: v > cells.high).length())
+        kept = cells.rows - cells.below - cells.above
+        applies = (cells.cell < ASKING_KEY) & (kept > 0)
+        cells = cells.mutate(skip=ibis.ifelse(applies, cells.below, 0), n=ibis.ifelse(applies, kept, cells.rows))
     else:
-        spread = first.q75.ln() - first.q25.ln()
-        fences = first.select(*GROUP, low=(first.q25.ln() - outlier_iqr * spread).exp(),
-                              high=(first.q75.ln() + outlier_iqr * spread).exp())
-        joined = ranked.inner_join(fences, list(GROUP))
-        outside = joined.group_by(GROUP).aggregate(below=(joined.ppc < joined.low).cast("int64").sum(),
-                                                   above=(joined.ppc > joined.high).cast("int64").sum())
-        rule = first.select(*GROUP, "rows").inner_join(outside, list(GROUP))
-        applies = (rule.cell < ASKING_KEY) & (rule.rows - rule.below - rule.above > 0)
-        rule = rule.select(*GROUP, skip=ibis.ifelse(applies, rule.below, 0),
-                           n=ibis.ifelse(applies, rule.rows - rule.below - rule.above, rule.rows))
-        kept = ranked.inner_join(rule, list(GROUP))
-        figures = _quartiles(kept, kept.skip, kept.n, ("q25", "q50", "q75"),
-                             {"rows": kept.rows.max(), "n": kept.n.max(), "skip": kept.skip.max()})
-        figures = figures.mutate(n_outliers=figures.rows - figures.n).drop("skip")
-    key = figures.period_start.epoch_days().cast("int64") * PERIOD_KEY + figures.cell
-    return figures.select(key=key, rows=figures.rows.cast("int64"), n=figures.n.cast("int64"),
-                          n_outliers=figures.n_outliers.cast("int64"), q25="q25", q50="q50", q75="q75").order_by("key")
+        cells = cells.mutate(skip=ibis.literal(0, "int64"), n=cells.rows)
+    figures = cells.select(
+        key=cells.period_start.epoch_days().cast("int64") * PERIOD_KEY + cells.cell, rows=cells.rows.cast("int64"),
+        n=cells.n.cast("int64"), n_outliers=(cells.rows - cells.n).cast("int64"),
+        **{name: _percentile(cells["values"], p, cells.skip, cells.n) for p, name in zip(QUARTILES, ("q25", "q50", "q75"),
+                                                                                        strict=True)})
+    return figures.order_by("key")
