@@ -4,8 +4,8 @@ The session is a local Spark (`spark_master` local[*] or local[N]), a cluster's 
 Connect server (`sc://HOST:PORT`). The store's tables a computation reads reach Spark one of three
 ways: from Parquet snapshots the cluster can read (`spark_snapshot`, written by
 `roughtrace export parquet DIR`); for a local Spark, as Parquet files in a temporary directory of
-this machine, written from the store's Arrow; for a remote session, as Arrow sent through the
-session. The result comes back as Arrow and the area writes it through the store, so the ledger,
+this machine, written from the store's Arrow; for a cluster or a Spark Connect server, as Arrow sent
+through the session. The result comes back as Arrow and the area writes it through the store, so the ledger,
 the service and every other reader see the same tables whichever engine computed them.
 """
 
@@ -75,12 +75,14 @@ class SparkEngine:
         self._views: list[str] = []
 
     @property
-    def remote(self) -> bool:
-        return self.master.startswith("sc://")
+    def local(self) -> bool:
+        """Whether Spark runs on this machine, so that it reads files this process writes."""
+        return self.master.startswith("local")
 
     def _frame(self, name: str, table: pa.Table) -> Any:
-        """A Spark DataFrame of an Arrow table (local: through a Parquet file; remote: through the session)."""
-        if self.remote:
+        """A Spark DataFrame of an Arrow table: for a local Spark through a Parquet file of this
+        machine; for a cluster or a Spark Connect server through the session, as Arrow."""
+        if not self.local:
             return self.session.createDataFrame(table)
         if self._staging is None:
             self._staging = tempfile.TemporaryDirectory(prefix="roughtrace-spark-")
