@@ -2,10 +2,12 @@
 
 `build(store, settings)` recomputes only the periods whose input rows changed (a fingerprint of
 each period's transaction and asking rows is kept in `price_periods`); the cells of every other
-period stay byte for byte as they were. The engine reads the rows once: one query gives every
-price record its date, an integer cell key and its price per carat (`CASE`, `array_position`,
-written once for DuckDB and PostgreSQL); one sort in `quartiles` groups them by cell, and counts,
-quartiles and the outlier rule are rank arithmetic on the sorted prices, the same on either engine.
+period stay byte for byte as they were. Each cell's figures come from the analytics engine the
+settings choose (`CELL_FIGURES`, `roughtrace.analytics`). On the default engine the store reads the
+rows once: one query gives every price record its date, an integer cell key and its price per carat
+(`CASE`, `array_position`, written once for DuckDB and PostgreSQL); one sort in `quartiles` groups
+them by cell, and counts, quartiles and the outlier rule are rank arithmetic on the sorted prices.
+The portable form (`portable.py`, for Spark) does the same arithmetic on each cell's sorted prices.
 """
 
 from __future__ import annotations
