@@ -26,16 +26,18 @@ from .ibis_engine import store_columns
 from .port import Computation
 
 SESSION_CONFIG: dict[str, str] = {
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",
-    "spark.log.level": "ERROR",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
-"""Every session's settings: dates and days read in UTC, as the store keeps them; no console progress
+"""Every session's settings: dates and days read in UTC, as the store keeps them."""
+DRIVER_CONFIG: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+}
+"""A session this process drives (not a Spark Connect server's): no web UI, no console progress
 or log lines between roughtrace's own output."""
-
 LOCAL_SHUFFLE_PARTITIONS = 8
 """A local Spark's partitions after a shuffle: a few per core rather than a cluster's 200, whose
 tasks would each cost more to schedule than their rows on one machine."""
@@ -46,8 +48,9 @@ def spark_session(master: str) -> Any:
     long as the process: Spark keeps one per JVM, and starting one is the larger part of a small job."""
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.remote(master) if master.startswith("sc://") else SparkSession.builder.master(master)
-    for name, value in SESSION_CONFIG.items():
+    connect = master.startswith("sc://")
+    builder = SparkSession.builder.remote(master) if connect else SparkSession.builder.master(master)
+    for name, value in (SESSION_CONFIG if connect else {**SESSION_CONFIG, **DRIVER_CONFIG}).items():
         builder = builder.config(name, value)
     if master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
