@@ -73,3 +73,37 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'p
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("price_date", ["polished", "sale"])
+def test_portable_box_valuation_passes_are_the_store_engines(store, price_date):
+    """The price keys and each box's exact sums at the stored quotes, with a price move, a rough set
+    aside and stones of many weights."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.valuation.boxes import BOX_TOTALS, PRICE_KEYS, value_boxes
+    from roughtrace.valuation.method import FlatCost
+    from test_valuation_support import GradePricer, book_market, load
+
+    book_market(6, spread=0.37, store=store)
+    load(store, "polished_outcomes", """
+stone_id,lab,sightholder_id,box_id,polished_date,shape,carat,color,clarity
+X1,GIA,M1,A-ST-1,2026-05-02,pear,1.013,G,VS1
+X2,GIA,M1,A-ST-1,2026-05-02,oval,0.077,J,SI1
+""")
+    load(store, "rough_dispositions", """
+sightholder_id,box_id,disposition,carats,date,counterparty_id
+M1,A-ST-2,sold_rough,0.125,2026-02-01,M1
+""")
+    value_boxes(store, GradePricer(), FlatCost(), price_date=price_date)
+    engine = IbisEngine()
+    try:
+        for computation, params in ((PRICE_KEYS, {"price_date": price_date, "fixed": False}),
+                                    (PRICE_KEYS, {"price_date": price_date, "fixed": True}),
+                                    (BOX_TOTALS, {"price_date": price_date})):
+            native = InStoreEngine().run(computation, store, **params)
+            portable = engine.run(computation, store, **params).cast(native.schema)
+            order = [(name, "ascending") for name in native.column_names]
+            assert native.num_rows > 0
+            assert portable.sort_by(order).equals(native.sort_by(order)), computation.name
+    finally:
+        engine.close()

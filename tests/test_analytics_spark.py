@@ -1,6 +1,6 @@
 """The demo market's pipeline on the default engine and on a local Spark gives the same answers:
-the same index cells and asking gaps, headline, price book entries, KP verdicts and sightholder
-risks, amounts exact to the cent. One Spark session serves the module (its start is most of the
+the same index cells and asking gaps, headline, stone quotes, box valuations, price book entries,
+KP verdicts and sightholder risks, amounts exact to the cent. One Spark session serves the module (its start is most of the
 time). Without pyspark, Ibis or Java the module is skipped, except on CI (`CI` set), where that is
 a failure: CI installs them."""
 
@@ -27,6 +27,9 @@ COMPARED = {
     "price_asking_gap": "period_start, shape_family, size_bracket, color, clarity",
     "price_periods": "period_start",
     "rough_price_book": "level, assortment, hs_code, origin, period",
+    "valuation_polished_quotes": "shape_family, color, clarity, cut, carat_cents",
+    "valuation_price_moves": "shape_family, bracket, color, clarity, month_key",
+    "box_valuations": "box_id",
 }
 """The tables compared row for row, with their order; `built_at` columns differ by the clock."""
 
