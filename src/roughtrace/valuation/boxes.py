@@ -71,7 +71,7 @@ in the month its box was sold (the rough's date, which a price book of rough wan
 DATE_COLUMN = {"polished": "o.polished_date", "sale": "r.sale_date"}
 
 
-def _native_price_keys(store: Any, given: dict, *, price_date: str, fixed: bool) -> pa.Table:
+def _native_price_keys(store: Any, given: dict[str, pa.Table], *, price_date: str, fixed: bool) -> pa.Table:
     """`PRICE_KEYS` in the store's engine."""
     month_sql = "0" if fixed else MONTH_KEY_SQL.format(col=DATE_COLUMN[price_date])
     return store.query(
@@ -196,7 +196,7 @@ ORDER BY r.box_id
 """
 
 
-def _native_box_totals(store: Any, given: dict, *, price_date: str) -> pa.Table:
+def _native_box_totals(store: Any, given: dict[str, pa.Table], *, price_date: str) -> pa.Table:
     """`BOX_TOTALS` in the store's engine."""
     return store.query(BOX_TOTALS_SQL.format(
         month_sql=MONTH_KEY_SQL.format(col=DATE_COLUMN.get(price_date, "o.polished_date")),
