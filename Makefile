@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # The demo store's signing key, in the user's config folder (ledger/keys.py: sha256 of the store's absolute path)
 DEMO_KEY = $${XDG_CONFIG_HOME:-$$HOME/.config}/roughtrace/ledger-key-$$(printf %s "$(CURDIR)/roughtrace.duckdb" | sha256sum | cut -c1-16).pem
-BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers bench-intelligence bench-serve bench-web
+BENCHES := bench-import bench-sim bench-prices bench-valuation bench-checks bench-ledger bench-startup bench-quality bench-faults bench-layers bench-intelligence bench-serve bench-web bench-scale
 
 .PHONY: setup demo test lint typecheck lock bench $(BENCHES) clean
 
@@ -63,6 +63,10 @@ bench-checks: setup
 
 bench-intelligence: setup
 	$(BIN)/python bench/bench_intelligence.py
+
+# The analytics on DuckDB and on a local Spark at 10M and 50M price records (SIZES=1M,10M for a quicker run)
+bench-scale: setup
+	$(BIN)/python bench/bench_scale.py $(if $(SIZES),--sizes $(SIZES))
 
 bench-ledger: setup
 	$(BIN)/python bench/bench_ledger.py

@@ -32,7 +32,7 @@ def _imported(text: str, package: str) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("layer", ["ingest", "store"])
+@pytest.mark.parametrize("layer", ["ingest", "store", "analytics"])
 def test_ingest_and_the_store_import_no_area(layer: str) -> None:
     offenders = []
     for path in sorted((PACKAGE / layer).rglob("*.py")):

@@ -391,12 +391,28 @@ def _print_import(result: Any, strict: bool) -> None:
             out.print(f"... and {hidden:,} more problems (see the quarantine).")
 
 
+SNAPSHOT = "parquet"
+"""`export parquet DIR`: every kind's rows as a Parquet snapshot for the spark engine (`spark_snapshot`)."""
+
+
 @app.command("export")
-def export_command(ctx: typer.Context, kind: KindName = typer.Argument(..., help="The kind to write."),
-                   path: Path = typer.Argument(..., help="The file to write."),
+def export_command(ctx: typer.Context,
+                   kind: Literal[KindName, "parquet"] = typer.Argument(  # type: ignore[valid-type]
+                       ..., help="The kind to write, or parquet: every kind, one Parquet file each, into the directory PATH."),
+                   path: Path = typer.Argument(..., help="The file to write (the directory, for parquet)."),
                    file_format: str = typer.Option(None, "--format", help="csv, xlsx, json, jsonl or parquet (default: from the extension)."),
                    as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Write a kind's stored rows in a format the importer reads (they re-import as the same records)."""
+    """Write a kind's stored rows in a format the importer reads (they re-import as the same records),
+    or, as `export parquet DIR`, a snapshot of every kind for the spark analytics engine."""
+    if kind == SNAPSHOT:
+        from .app.analytics import export_snapshot
+
+        written = export_snapshot(ctx.obj.context(), path)
+        if as_json:
+            emit_json({"ok": True, "directory": str(path), "format": "parquet", "rows": written})
+        else:
+            out.print(f"Wrote {sum(written.values()):,} rows of {len(written)} kinds to {path} (spark_snapshot={path})")
+        return
     from .app.imports import export_kind
 
     fmt, rows = export_kind(ctx.obj.context(), kind, path, file_format)

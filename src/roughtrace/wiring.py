@@ -62,6 +62,7 @@ def area_migrations() -> tuple[Migration, ...]:
 
 def wire_settings() -> None:
     """The settings registry: the core's settings and each area's tuple of its own."""
+    from .analytics.settings import SETTINGS as analytics
     from .checks.settings import SETTINGS as checks
     from .ingest.limits import SETTINGS as limits
     from .intelligence.settings import SETTINGS as intelligence
@@ -71,7 +72,7 @@ def wire_settings() -> None:
     from .settings import CORE, register
     from .valuation.settings import SETTINGS as valuation
 
-    register(*CORE, *limits, *checks, *ledger, *prices, *valuation, *intelligence, *service)
+    register(*CORE, *limits, *checks, *ledger, *prices, *valuation, *intelligence, *service, *analytics)
 
 
 # -- the import's after-store hooks -------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 `build(store, settings)` recomputes only the periods whose input rows changed (a fingerprint of
 each period's transaction and asking rows is kept in `price_periods`); the cells of every other
-period stay byte for byte as they were. The engine reads the rows once: one query gives every
-price record its date, an integer cell key and its price per carat (`CASE`, `array_position`,
-written once for DuckDB and PostgreSQL); one sort in `quartiles` groups them by cell, and counts,
-quartiles and the outlier rule are rank arithmetic on the sorted prices, the same on either engine.
+period stay byte for byte as they were. Each cell's figures come from the analytics engine the
+settings choose (`CELL_FIGURES`, `roughtrace.analytics`). On the default engine the store reads the
+rows once: one query gives every price record its date, an integer cell key and its price per carat
+(`CASE`, `array_position`, written once for DuckDB and PostgreSQL); one sort in `quartiles` groups
+them by cell, and counts, quartiles and the outlier rule are rank arithmetic on the sorted prices.
+The portable form (`portable.py`, for Spark) does the same arithmetic on each cell's sorted prices.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine, engine_for
 from ..domain.grades import CLARITIES, COLOURS, CUTS, LABS, SHAPE_FAMILIES
 from ..domain.periods import start as period_start
 from ..domain.periods import start_sql as sql_period
@@ -179,12 +182,11 @@ def _periods(days: np.ndarray, length: str) -> np.ndarray:
     return period_starts(span, length).astype(np.int64)[days - first]
 
 
-def compute_cells(store: Store, length: str, outlier_iqr: float, periods: list[dt.date] | None,
-                  ) -> tuple[pa.Table, pa.Table]:
-    """Index cells (raw figures and monotone view) and the asking gap for the given periods (all
-    when None). One pass over the rows: the engine gives each transaction and asking row its cell
-    key and price per carat; one sort groups them by cell, and counts, quartiles and the outlier
-    rule are rank arithmetic on the sorted values (`quartiles`)."""
+def _native_cell_figures(store: Store, given: dict, *, length: str, outlier_iqr: float,
+                         periods: list[dt.date] | None = None) -> pa.Table:
+    """`CELL_FIGURES` in the store's engine and numpy: the engine gives each transaction and asking
+    row its cell key and price per carat; one sort groups them by cell, and counts, quartiles and
+    the outlier rule are rank arithmetic on the sorted values (`quartiles`)."""
     sql, params = _price_rows(length, periods)
     rows = store.query(sql, params)
     cell, ppc = _numbers(rows.column("cell"), np.int64), _numbers(rows.column("ppc"), float)
@@ -195,18 +197,42 @@ def compute_cells(store: Store, length: str, outlier_iqr: float, periods: list[d
     del cell
     groups = quartiles.sort_groups(key, ppc)
     del key, ppc
-    asking = groups.keys // ASKING_KEY % 2 == 1
-    figures = quartiles.outlier_rule(groups, outlier_iqr, applies=~asking)
+    figures = quartiles.outlier_rule(groups, outlier_iqr, applies=groups.keys // ASKING_KEY % 2 == 0)
+    q = figures.quartiles
+    return pa.table({"key": groups.keys, "rows": groups.counts, "n": figures.n, "n_outliers": figures.n_outliers,
+                     "q25": q[:, 0], "q50": q[:, 1], "q75": q[:, 2]})
+
+
+CELL_FIGURES = Computation(
+    "price index cells", "roughtrace.pricing.portable:cell_figures", _native_cell_figures,
+    {"transactions": ("date", "price_type", "shape", "carat", "color", "clarity", "price_usd")})
+"""Per (period, cell) key, ascending: rows, values kept and set aside by the outlier rule, and the
+quartiles of price per carat (USD/ct) of the values kept."""
+
+
+def compute_cells(store: Store, length: str, outlier_iqr: float, periods: list[dt.date] | None,
+                  engine: AnalyticsEngine | None = None) -> tuple[pa.Table, pa.Table]:
+    """Index cells (raw figures and monotone view) and the asking gap for the given periods (all
+    when None): the analytics engine (the store's own by default) gives each cell's counts and
+    quartiles (`CELL_FIGURES`); the monotone view and the gap are worked out here from those."""
+    figures = (engine or InStoreEngine()).run(CELL_FIGURES, store, length=length, outlier_iqr=outlier_iqr,
+                                              periods=periods)
+    group_keys = _numbers(figures.column("key"), np.int64)
+    q = np.column_stack([_numbers(figures.column(name), float) for name in ("q25", "q50", "q75")]) \
+        if figures.num_rows else np.zeros((0, 3))
+    asking = group_keys // ASKING_KEY % 2 == 1
     trade = np.flatnonzero(~asking)
-    keys, n, q = groups.keys[trade], figures.n[trade], figures.quartiles[trade]
+    keys, n, q_trade = group_keys[trade], _numbers(figures.column("n"), np.int64)[trade], q[trade]
     cells = pa.table({
         **_cell_columns(keys),
-        "n_trades": pa.array(n, pa.int64()), "n_outliers": pa.array(figures.n_outliers[trade], pa.int64()),
-        "median_ppc": _cents(q[:, 1]), "q25_ppc": _cents(q[:, 0]), "q75_ppc": _cents(q[:, 2]),
-        "monotone_ppc": _cents(monotone_view(keys, q[:, 1], n)),
+        "n_trades": pa.array(n, pa.int64()),
+        "n_outliers": pa.array(_numbers(figures.column("n_outliers"), np.int64)[trade], pa.int64()),
+        "median_ppc": _cents(q_trade[:, 1]), "q25_ppc": _cents(q_trade[:, 0]), "q75_ppc": _cents(q_trade[:, 2]),
+        "monotone_ppc": _cents(monotone_view(keys, q_trade[:, 1], n)),
     })
     ask = np.flatnonzero(asking)
-    return cells, asking_gap(groups.keys[ask] - ASKING_KEY, groups.counts[ask], figures.quartiles[ask, 1], keys, cells)
+    return cells, asking_gap(group_keys[ask] - ASKING_KEY, _numbers(figures.column("rows"), np.int64)[ask], q[ask, 1],
+                             keys, cells)
 
 
 def monotone_view(keys: np.ndarray, median: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -296,7 +322,13 @@ def build(store: Store, settings: Any = None, fit_model: bool = True) -> BuildRe
     changed = sorted(p for p, (text, _, _) in fingerprints.items() if stored.get(p, {}).get("fingerprint") != text)
     gone = sorted(set(stored) - set(fingerprints))
     full = len(changed) == len(fingerprints)
-    cells, gap = compute_cells(store, length, outlier_iqr, None if full else changed) if changed else (None, None)
+    cells, gap = None, None
+    if changed:
+        engine = engine_for(settings)
+        try:
+            cells, gap = compute_cells(store, length, outlier_iqr, None if full else changed, engine)
+        finally:
+            engine.close()
     with store.transaction():
         if changed or gone:
             marks = ", ".join("?" for _ in changed + gone)

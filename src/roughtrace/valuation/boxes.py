@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine
 from ..domain import periods
 from ..domain.money import CARAT_PLACES, USD_PLACES
 from ..domain.sizes import BRACKET_LOWER_BOUNDS, BRACKETS
@@ -70,9 +71,27 @@ in the month its box was sold (the rough's date, which a price book of rough wan
 DATE_COLUMN = {"polished": "o.polished_date", "sale": "r.sale_date"}
 
 
+def _native_price_keys(store: Any, given: dict[str, pa.Table], *, price_date: str, fixed: bool) -> pa.Table:
+    """`PRICE_KEYS` in the store's engine."""
+    month_sql = "0" if fixed else MONTH_KEY_SQL.format(col=DATE_COLUMN[price_date])
+    return store.query(
+        f"SELECT {FAMILY_SQL.format(col='o.shape')} AS shape_family, o.color, o.clarity, COALESCE(o.cut, '') AS cut, "
+        f"CAST(FLOOR(o.carat * 100) AS BIGINT) AS carat_cents, {month_sql} AS month_key "
+        "FROM polished_outcomes o JOIN rough_sales r ON r.box_id = o.box_id GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+
+
+PRICE_KEYS = Computation(
+    "price keys of the outcome stones", "roughtrace.valuation.portable:price_keys", _native_price_keys,
+    {"polished_outcomes": ("box_id", "shape", "color", "clarity", "cut", "carat", "polished_date"),
+     "rough_sales": ("box_id", "sale_date")})
+"""The distinct (shape family, colour, clarity, cut, hundredth of a carat, month key) of the outcome
+stones of sold boxes, in no order: what the pricer quotes."""
+
+
 def price_outcome_stones(
     store: Any, pricer: PolishedPricer, cost_model: CostModel, as_of: dt.date | None = None,
-    price_date: str = "polished",
+    price_date: str = "polished", engine: AnalyticsEngine | None = None,
 ) -> int:
     """Quote every distinct price key of polished_outcomes, in two columnar calls, and store them:
 
@@ -89,12 +108,7 @@ def price_outcome_stones(
     number of quotes to the distinct keys plus the distinct cell-months. Returns the quotes made."""
     if not as_of and price_date not in PRICE_DATES:
         raise ValueError(f"stones are priced at their polished or sale date, not {price_date!r}")
-    month_sql = "0" if as_of else MONTH_KEY_SQL.format(col=DATE_COLUMN[price_date])
-    groups = store.query(
-        f"SELECT {FAMILY_SQL.format(col='o.shape')} AS shape_family, o.color, o.clarity, COALESCE(o.cut, '') AS cut, "
-        f"CAST(FLOOR(o.carat * 100) AS BIGINT) AS carat_cents, {month_sql} AS month_key "
-        "FROM polished_outcomes o JOIN rough_sales r ON r.box_id = o.box_id GROUP BY 1, 2, 3, 4, 5, 6"
-    )
+    groups = (engine or InStoreEngine()).run(PRICE_KEYS, store, price_date=price_date, fixed=bool(as_of))
     local = duckdb.connect()
     try:
         local.register("price_groups", groups)
@@ -182,6 +196,26 @@ ORDER BY r.box_id
 """
 
 
+def _native_box_totals(store: Any, given: dict[str, pa.Table], *, price_date: str) -> pa.Table:
+    """`BOX_TOTALS` in the store's engine."""
+    return store.query(BOX_TOTALS_SQL.format(
+        month_sql=MONTH_KEY_SQL.format(col=DATE_COLUMN.get(price_date, "o.polished_date")),
+        family_sql=FAMILY_SQL.format(col="o.shape"), hs_sql=hs_class_sql("r.model", "r.quality")))
+
+
+BOX_TOTALS = Computation(
+    "box totals of the outcome stones", "roughtrace.valuation.portable:box_totals", _native_box_totals,
+    {"polished_outcomes": ("box_id", "shape", "color", "clarity", "cut", "carat", "polished_date"),
+     "rough_sales": ("box_id", "buyer_id", "sight", "sale_date", "origin", "assortment", "model", "quality", "carats",
+                     "price_usd"),
+     "valuation_polished_quotes": ("shape_family", "color", "clarity", "cut", "carat_cents", "bracket",
+                                   "price_per_carat", "cutting_cost_per_carat"),
+     "valuation_price_moves": ("shape_family", "bracket", "color", "clarity", "month_key", "move"),
+     "rough_dispositions": ("box_id", "carats")})
+"""Per sold box with an outcome, by box id: BOX_TOTALS_SQL's columns (the stones' sums at the
+stored quotes and moves)."""
+
+
 @dataclass(frozen=True)
 class BoxRules:
     """Which valued boxes may enter the price book (the `pricebook_*` settings)."""
@@ -213,6 +247,7 @@ def value_boxes(
     as_of: dt.date | None = None,
     persist: bool = True,
     price_date: str = "polished",
+    engine: AnalyticsEngine | None = None,
 ) -> pa.Table:
     """Value every box that has a reported outcome (see box_valuations in schema.py for the columns).
     Each stone is priced as of `as_of` when given, else in its polished month or its box's sale month
@@ -223,10 +258,8 @@ def value_boxes(
     rough_dispositions; uplift against the price paid. `in_book` says whether the box may enter the
     price book, `excluded_reason` why not. Replaces box_valuations when `persist`."""
     rules = rules or BoxRules()
-    price_outcome_stones(store, pricer, cost_model, as_of, price_date)
-    raw = store.query(BOX_TOTALS_SQL.format(
-        month_sql=MONTH_KEY_SQL.format(col=DATE_COLUMN.get(price_date, "o.polished_date")), family_sql=FAMILY_SQL.format(col="o.shape"),
-        hs_sql=hs_class_sql("r.model", "r.quality")))
+    price_outcome_stones(store, pricer, cost_model, as_of, price_date, engine)
+    raw = (engine or InStoreEngine()).run(BOX_TOTALS, store, price_date=price_date)
     boxes = _reverse_engineer_boxes(raw, cost_model, rules, as_of)
     if persist:
         with store.transaction():

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..analytics.port import engine_for
 from ..settings import SettingError
 from .boxes import BoxRules, value_boxes
 from .hs import hs_class
@@ -423,13 +424,19 @@ def build_price_book(
     cost_model: CostModel | None = None,
     as_of: dt.date | None = None,
 ) -> PriceBookBuild:
-    """Value every tracked box (box_valuations) and rebuild rough_price_book from those that pass
+    """Value every tracked box (box_valuations; its passes over the outcome stones on the analytics
+    engine the settings choose) and rebuild rough_price_book from those that pass
     the book's rules (`pricebook_max_yield`, `pricebook_min_polished_share`), in one transaction.
     Stones are priced as of `as_of`, else as the `pricebook_price_date` setting says."""
     started = time.perf_counter()
     model = cost_model or cost_model_from_settings(settings)
     rules = BoxRules.from_settings(settings, excluded_buyers=risky_sightholders(store, settings))
-    boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True, price_date=settings["pricebook_price_date"])
+    engine = engine_for(settings)
+    try:
+        boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True,
+                            price_date=settings["pricebook_price_date"], engine=engine)
+    finally:
+        engine.close()
     book = aggregate_price_book(boxes, model.describe())
     fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL),
                                    period_min_boxes=int(settings["pricebook_period_min_boxes"]))

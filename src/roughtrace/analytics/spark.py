@@ -1,0 +1,126 @@
+"""The Spark adapter: a computation's portable form run by Spark through Ibis.
+
+The session is a local Spark (`spark_master` local[*] or local[N]), a cluster's master, or a Spark
+Connect server (`sc://HOST:PORT`). The store's tables a computation reads reach Spark one of three
+ways: from Parquet snapshots the cluster can read (`spark_snapshot`, written by
+`roughtrace export parquet DIR`); for a local Spark, as Parquet files in a temporary directory of
+this machine, written from the store's Arrow; for a cluster or a Spark Connect server, as Arrow sent
+through the session. The result comes back as Arrow and the area writes it through the store, so the ledger,
+the service and every other reader see the same tables whichever engine computed them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import StoreError
+from ..store.port import Store
+from .ibis_engine import store_columns
+from .port import Computation
+
+SESSION_CONFIG: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+"""Every session's settings: dates and days read in UTC, as the store keeps them."""
+DRIVER_CONFIG: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.log.level": "ERROR",
+}
+"""A session this process drives (not a Spark Connect server's): no web UI, no console progress
+or log lines between roughtrace's own output."""
+LOCAL_SHUFFLE_PARTITIONS = 8
+"""A local Spark's partitions after a shuffle: a few per core rather than a cluster's 200, whose
+tasks would each cost more to schedule than their rows on one machine."""
+
+
+def spark_session(master: str) -> Any:
+    """A Spark session at `master` (a Spark Connect URL starts with sc://). A local session lives as
+    long as the process: Spark keeps one per JVM, and starting one is the larger part of a small job."""
+    from pyspark.sql import SparkSession
+
+    connect = master.startswith("sc://")
+    builder = SparkSession.builder.remote(master) if connect else SparkSession.builder.master(master)
+    for name, value in (SESSION_CONFIG if connect else {**SESSION_CONFIG, **DRIVER_CONFIG}).items():
+        builder = builder.config(name, value)
+    if master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+    try:
+        return builder.getOrCreate()
+    except Exception as failed:  # (py4j and grpc raise their own types; a user's remedy is the same)
+        first = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
+        raise StoreError(f"cannot start a Spark session at {master}: {first} (is Java installed, and the master "
+                         "reachable?)") from None
+
+
+class SparkEngine:
+    """Runs each computation's portable form on Spark."""
+
+    name = "spark"
+
+    def __init__(self, master: str = "local[*]", snapshot: str | None = None, session: Any = None) -> None:
+        import ibis
+
+        self.master = master
+        self.snapshot = Path(snapshot) if snapshot else None
+        self.session = session if session is not None else spark_session(master)
+        self.backend = ibis.pyspark.connect(self.session)
+        self._staging: tempfile.TemporaryDirectory[str] | None = None
+        self._views: list[str] = []
+
+    @property
+    def local(self) -> bool:
+        """Whether Spark runs on this machine, so that it reads files this process writes."""
+        return self.master.startswith("local")
+
+    def _frame(self, name: str, table: pa.Table) -> Any:
+        """A Spark DataFrame of an Arrow table: for a local Spark through a Parquet file of this
+        machine; for a cluster or a Spark Connect server through the session, as Arrow."""
+        if not self.local:
+            return self.session.createDataFrame(table)
+        if self._staging is None:
+            self._staging = tempfile.TemporaryDirectory(prefix="roughtrace-spark-")
+        path = Path(self._staging.name) / f"{name}-{uuid.uuid4().hex}.parquet"
+        pq.write_table(table, path)
+        return self.session.read.parquet(str(path))
+
+    def _view(self, name: str, frame: Any) -> Any:
+        view = f"rt_{name}_{uuid.uuid4().hex[:12]}"
+        frame.createOrReplaceTempView(view)
+        self._views.append(view)
+        return self.backend.table(view)
+
+    def tables(self, computation: Computation, store: Store, given: Mapping[str, pa.Table]) -> dict[str, Any]:
+        """Every input of the computation as an Ibis table on Spark."""
+        tables = {name: self._view(name, self._frame(name, table)) for name, table in given.items()}
+        for name, columns in computation.inputs.items():
+            if name in tables:
+                continue
+            if self.snapshot is not None:
+                frame = self.session.read.parquet(str(self.snapshot / f"{name}.parquet")).select(*columns)
+            else:
+                frame = self._frame(name, store_columns(store, name, columns))
+            tables[name] = self._view(name, frame)
+        return tables
+
+    def run(self, computation: Computation, store: Store, given: Mapping[str, pa.Table] | None = None,
+            **params: Any) -> pa.Table:
+        expression = computation.expression(self.tables(computation, store, dict(given or {})), **params)
+        return self.backend.to_pyarrow(expression)
+
+    def close(self) -> None:
+        for view in self._views:
+            self.session.catalog.dropTempView(view)
+        self._views.clear()
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None

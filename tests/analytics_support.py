@@ -1,0 +1,31 @@
+"""Price records for the analytics tests, made without Ibis (the default engine's test imports this)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from roughtrace.domain.grades import CLARITIES, COLOURS
+
+
+def trades(seed: int, n: int) -> pa.Table:
+    """Price records over a few months and cells: tight cells with a few wild prices, asking rows,
+    ties, a one-trade cell and a price type the index leaves out."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(np.array(COLOURS[:4] + ("fancy",)), n)
+    clarity = rng.choice(np.array(CLARITIES[:3]), n)
+    carat = np.round(rng.choice([0.31, 0.52, 1.01, 1.52, 3.05], n) + rng.integers(0, 5, n) / 100, 3)
+    ppc = np.round(rng.lognormal(8.5, 0.2, n), 0)
+    ppc[rng.random(n) < 0.03] *= rng.choice([0.05, 20.0])
+    price_type = rng.choice(np.array(["transaction"] * 8 + ["asking", "auction"]), n)
+    day = rng.integers(0, 120, n)
+    return pa.table({
+        "tx_id": [f"t{i}" for i in range(n)],
+        "date": pa.array((np.datetime64("2025-01-01") + day).astype("datetime64[D]"), pa.date32()),
+        "shape": rng.choice(np.array(["round", "pear", "oval"]), n), "color": colour, "clarity": clarity,
+        "cut": pa.nulls(n, pa.string()), "lab": pa.nulls(n, pa.string()),
+        "carat": pa.array([str(c) for c in carat]).cast(pa.decimal128(18, 3)),
+        "price_usd": pa.array([f"{p * c:.2f}" for p, c in zip(ppc, carat, strict=True)]).cast(pa.decimal128(18, 2)),
+        "price_type": price_type, "source": pa.nulls(n, pa.string()), "batch_id": pa.array([1] * n, pa.int64()),
+        "source_row": pa.array(range(1, n + 1), pa.int64()), "extras": pa.nulls(n, pa.string()),
+    })
