@@ -54,21 +54,30 @@ def test_no_dashboard_module_touches_sql_or_writes_the_ledger(module: str) -> No
     assert interface_trespasses((WEB / module).read_text(encoding="utf-8")) == []
 
 
-def test_a_session_is_kept_by_its_hash_and_forgotten_when_idle_or_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_is_sealed_accepted_by_every_process_and_ends_with_its_lifetime_or_sign_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from roughtrace.web import sessions as kept
 
-    held = kept.Sessions()
+    key = bytes(range(32))
+    held, other_process = kept.Sessions(key), kept.Sessions(key)
     session_id, session = held.open("acct_1")
-    assert held.find(session_id) is session and held.find("another") is None and held.find(None) is None
-    assert session_id not in held._held and kept._hashed(session_id) in held._held  # only its SHA-256 is kept
+    found = other_process.find(session_id)
+    assert found is not None and found.account_id == "acct_1" and found.csrf == session.csrf
+    assert held.find("another") is None and held.find(None) is None
+    assert kept.Sessions(bytes(32)).find(session_id) is None  # another key
+    body, seal = session_id.rsplit(".", 1)
+    forged = kept.base64.urlsafe_b64encode(b"acct_2" + kept.base64.urlsafe_b64decode(body)[6:]).decode()
+    assert held.find(f"{forged}.{seal}") is None  # another account under the same seal
     assert kept.same_token(session.csrf, session.csrf) and not kept.same_token(None, session.csrf)
     assert not kept.same_token("x" + session.csrf, session.csrf)
-    now = kept.time.monotonic()
-    monkeypatch.setattr(kept.time, "monotonic", lambda: now + kept.IDLE_SECONDS + 1)
+    assert held.open("acct_1")[1].csrf != session.csrf
+    now = kept.time.time()
+    monkeypatch.setattr(kept.time, "time", lambda: now + kept.LIFETIME_SECONDS + 1)
     assert held.find(session_id) is None
-    other, _ = held.open("acct_2")
-    held.close(other)
-    assert held.find(other) is None
+    monkeypatch.undo()
+    signed_out, _ = held.open("acct_2")
+    held.close(signed_out)
+    assert held.find(signed_out) is None
 
 
 @pytest.mark.parametrize(("asked", "kept"), [("/overview", "/overview"), ("//evil.example", "/"),

@@ -106,6 +106,9 @@ def serve(ctx: typer.Context,
         return
     _clear_spool(settings)
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings.as_dict(), default=str)
+    from ..web.sessions import session_key
+
+    session_key()  # one dashboard session key for every serving process
     uvicorn.run("roughtrace.service.cli:served_app", factory=True, workers=processes, host=host, port=port,
                 access_log=False, log_level="warning", timeout_graceful_shutdown=None,
                 timeout_worker_healthcheck=HEALTHCHECK_SECONDS)
