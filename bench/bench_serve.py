@@ -306,10 +306,11 @@ def _signing_key_id() -> str:
     return key_id(read_private_key(Path(path)).public_key())[:16] if path and Path(path).exists() else "default"
 
 
-def prepared_store(size: str, seed: int) -> str:
-    """The URL of a PostgreSQL schema holding the `size` market, its price index and book; loaded
-    once and kept (the schema's comment marks a finished load and the signing key its ledger was
-    signed with: a schema signed by another key, another checkout's, is loaded again)."""
+def prepared_store(size: str, seed: int, prefix: str = "bench_serve", market: Path | None = None) -> str:
+    """The URL of a PostgreSQL schema (`{prefix}_{size}_{seed}`) holding the `size` market (or the
+    market directory `market`), its price index and book; loaded once and kept (the schema's comment
+    marks a finished load and the signing key its ledger was signed with: a schema signed by another
+    key, another checkout's, is loaded again)."""
     from bench_checks import market_dir
     from roughtrace.app import Context
     from roughtrace.app.pricing import build_price_index
@@ -319,7 +320,7 @@ def prepared_store(size: str, seed: int) -> str:
     from test_checks_support import load_market_directory
 
     base = _pg_url()
-    schema = f"bench_serve_{size}_{seed}"
+    schema = f"{prefix}_{size}_{seed}"
     mark = f"loaded, signed by {_signing_key_id()}"
     server = open_store(base)
     try:
@@ -331,7 +332,7 @@ def prepared_store(size: str, seed: int) -> str:
         server.execute(f"CREATE SCHEMA {schema}")
     finally:
         server.close()
-    directory = market_dir(size, seed)
+    directory = market or market_dir(size, seed)
     url = _in_schema(base, schema)
     store = open_store(url)
     try:

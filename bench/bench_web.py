@@ -41,45 +41,10 @@ TARGET_MS = 300.0
 
 def prepared_store(size: str, seed: int, market: Path | None) -> str:
     """The URL of this benchmark's PostgreSQL schema holding the `size` market with its price index
-    and book; loaded once and kept (marked, as bench_serve marks its own, with the signing key)."""
-    from bench_checks import market_dir
-    from bench_serve import _in_schema, _pg_url, _signing_key_id
-    from roughtrace.app import Context
-    from roughtrace.app.pricing import build_price_index
-    from roughtrace.app.valuation import build_price_book
-    from roughtrace.settings import Settings
-    from roughtrace.store import open_store
-    from test_checks_support import load_market_directory
+    and book; loaded once and kept, as bench_serve keeps its own."""
+    from bench_serve import prepared_store as kept_schema
 
-    base = _pg_url()
-    schema = f"bench_web_{size}_{seed}"
-    mark = f"loaded, signed by {_signing_key_id()}"
-    server = open_store(base)
-    try:
-        marked = server.rows("SELECT obj_description(oid, 'pg_namespace') AS note FROM pg_namespace WHERE nspname = ?",
-                             (schema,))
-        if marked and marked[0]["note"] == mark:
-            return _in_schema(base, schema)
-        server.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        server.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        server.close()
-    directory = market or market_dir(size, seed)
-    url = _in_schema(base, schema)
-    store = open_store(url)
-    try:
-        store.migrate()
-        started = time.perf_counter()
-        rows = load_market_directory(store, directory)
-        context = Context(store, Settings())
-        build_price_index(context)
-        build_price_book(context)
-        print(f"  loaded {rows['polished_outcomes']:,} outcome rows into PostgreSQL schema {schema}, with the price "
-              f"index and book, in {time.perf_counter() - started:.1f} s")
-        store.execute(f"COMMENT ON SCHEMA {schema} IS '{mark}'")
-    finally:
-        store.close()
-    return url
+    return kept_schema(size, seed, prefix="bench_web", market=market)
 
 
 def callers_and_pages(url: str) -> dict[str, tuple[str, list[str]]]:
