@@ -14,8 +14,11 @@ case "${1:-start}" in
       BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     fi
     if ! as_pg "$BIN/pg_isready -q -h 127.0.0.1 -p $PGPORT"; then
-      rm -rf "$PGDATA"; mkdir -p "$PGDATA"; chown postgres "$PGDATA" 2>/dev/null || true
-      as_pg "$BIN/initdb -D $PGDATA -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null"
+      # a cluster left by an earlier start is started again, keeping what benchmarks stored in it
+      if [ ! -f "$PGDATA/PG_VERSION" ]; then
+        rm -rf "$PGDATA"; mkdir -p "$PGDATA"; chown postgres "$PGDATA" 2>/dev/null || true
+        as_pg "$BIN/initdb -D $PGDATA -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null"
+      fi
       as_pg "$BIN/pg_ctl -D $PGDATA -o '-h 127.0.0.1 -p $PGPORT -k /tmp -c fsync=off -c synchronous_commit=off -c full_page_writes=off' -l $PGDATA/log -w start >/dev/null"
     fi
     as_pg "$BIN/psql -q -h 127.0.0.1 -p $PGPORT -U postgres -tc \"SELECT 1 FROM pg_database WHERE datname='roughtrace_test'\" | grep -q 1 || $BIN/createdb -h 127.0.0.1 -p $PGPORT -U postgres roughtrace_test"
