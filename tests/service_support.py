@@ -62,6 +62,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
     tokens: dict[str, str] = field(default_factory=dict)
+    store_url: str = ""
 
     def client(self, who: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -89,7 +90,7 @@ def start_server(store_url: str, folder: Path, **settings: str) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "roughtrace.cli", "--db", store_url, "serve", "--port", str(port)],
                                    stdout=out, stderr=subprocess.STDOUT, env=environment)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    server = Server(f"http://127.0.0.1:{port}", process, log, store_url=store_url)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:

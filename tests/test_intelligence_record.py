@@ -11,6 +11,7 @@ import pytest
 
 from roughtrace.app import Context
 from roughtrace.app.intelligence import sightholder_report
+from roughtrace.app.market_views import share_views
 from roughtrace.domain.disclosure import audit
 from roughtrace.intelligence import cells as cell_sums
 from roughtrace.intelligence import record
@@ -33,8 +34,9 @@ def test_a_release_reads_back_as_it_was_kept(market_directory):
     load_market_directory(store, market_directory)
     market = Market.build(cell_sums.load(store, settings()), rules(settings()))
     kept = record.releases_of(market)
-    identity = record.keep(store, kept, "quarter")
-    assert record.keep(store, kept, "quarter") == identity  # the same release is kept once
+    identity, added = record.keep(store, kept, "quarter")
+    assert added and record.keep(store, kept, "quarter") == (identity, False)  # the same release is kept once
+    assert record.count(store, "quarter") == 1 and record.count(store, "month") == 0
     assert record.load(store, "month") == {}
     loaded = record.load(store, "quarter")
     for kind, release in kept.items():
@@ -44,6 +46,19 @@ def test_a_release_reads_back_as_it_was_kept(market_directory):
         where = [release.table.contributors.index(name) for name in back.table.contributors]
         assert np.array_equal(back.table.contributions, release.table.contributions[:, where, :])
         assert release.table.contributions[:, [c for c in range(len(release.table.contributors)) if c not in where]].sum() == 0
+
+
+def test_a_market_protected_against_its_own_release_publishes_that_release_again(market_directory):
+    """Keeping a report's release adds nothing a contributor did not know: the market built again
+    against the record holding it publishes the same cells (so a report keeps its market over it)."""
+    store = new_store()
+    load_market_directory(store, market_directory)
+    loaded = cell_sums.load(store, settings())
+    first = record.releases_of(Market.build(loaded, rules(settings()), record.load(store, "quarter")))
+    identity, _ = record.keep(store, first, "quarter")
+    again = record.releases_of(Market.build(loaded, rules(settings()), record.load(store, "quarter")))
+    assert record.release_id(again) == identity
+    assert record.keep(store, again, "quarter") == (identity, False)
 
 
 def test_late_outcomes_for_a_reported_period_never_revise_a_released_figure_alone(market_directory):
@@ -72,6 +87,7 @@ def test_late_outcomes_for_a_reported_period_never_revise_a_released_figure_alon
     for table, rows in withheld.items():
         if rows.num_rows:
             store.append(table, rows)
+    share_views([store])  # rows put back by hand, not by an import, leave the store's stamp: forget what was kept
     after = sightholder_report(context, reader, cells.periods[-1])
     assert json.loads(json.dumps(after.receipt))["entry_index"] > before.receipt["entry_index"]
     assert store.query("SELECT count(*) AS n FROM intelligence_releases").column("n")[0].as_py() == 2

@@ -321,6 +321,56 @@ def test_a_retailer_looks_a_stone_up_by_its_report_number(served, browser):
     page.context.close()
 
 
+def _listed(page: Any, server: Server, path: str, table: str) -> list[list[str]]:
+    """The rows of `table` on each page of a paged list, following its "Older" links from `path`."""
+    page.goto(f"{server.url}{path}")
+    pages = []
+    while True:
+        pages.append(page.locator(f"#{table} tbody tr td:first-child").all_inner_texts())
+        older = page.locator("nav.pager a[rel=next]")
+        if older.count() == 0:
+            return pages
+        older.click()
+        page.wait_for_load_state()
+
+
+def test_long_lists_are_paged_newest_first_and_keep_their_filter(served, browser):
+    """With one row a page, a sightholder's boxes and the certificates, page after page, are the
+    whole list in the order one page shows it, and a sight chosen stays chosen from page to page."""
+    server, parties, folder = served
+    page = _signed_in(browser, server, "producer")
+    whole = {path: _listed(page, server, path, table)
+             for path, table in ((f"/sightholders/{parties['sh_a']}", "boxes"), ("/certificates", "certificates"))}
+    page.context.close()
+    assert all(len(pages) == 1 for pages in whole.values())  # 100 rows a page by default
+    paging = start_server(server.store_url, folder, dashboard_page_rows="1",
+                          ledger_key_file=str(folder / "ledger-key.pem"))
+    paging.tokens = server.tokens
+    try:
+        page = _signed_in(browser, paging, "producer")
+        for path, table in ((f"/sightholders/{parties['sh_a']}", "boxes"), ("/certificates", "certificates")):
+            (everything,) = whole[path]
+            pages = _listed(page, paging, path, table)
+            assert len(everything) > 1 and [len(rows) for rows in pages] == [1] * len(everything), (path, pages)
+            assert [r for rows in pages for r in rows] == everything
+        _saved(page, "producer-certificates-paged")
+        page.goto(f"{paging.url}/certificates?page=100000")
+        assert page.locator("#certificates tbody tr td:first-child").all_inner_texts() == pages[-1]  # the last page
+        assert page.locator("nav.pager a[rel=next]").count() == 0 and page.locator("nav.pager a[rel=prev]").count() == 1
+        boxes = f"/sightholders/{parties['sh_a']}"
+        page.goto(f"{paging.url}{boxes}")
+        by_sight = {}
+        for sight in page.locator("#sight option").evaluate_all("options => options.map(o => o.value)")[1:]:
+            by_sight[sight] = _listed(page, paging, f"{boxes}?sight={sight}", "boxes")
+            assert f"sight={sight}" in page.url  # the last page reached still lists the sight's boxes only
+            assert set(page.locator("#boxes tbody tr td:nth-child(2)").all_inner_texts()) == {sight}
+        assert sorted(r for pages in by_sight.values() for rows in pages for r in rows) == sorted(whole[boxes][0])
+        assert page.goto(f"{paging.url}/certificates?page=0").status == 400
+        page.context.close()
+    finally:
+        paging.stop()
+
+
 @pytest.mark.parametrize(("who", "path", "status"), [
     ("sh_a", "/sightholders/{sh_b}", 404), ("sh_a", "/boxes/{box_b}", 404), ("sh_b", "/sightholders/{sh_a}", 404),
     ("kp_a", "/certificates/{certificate_b}", 404), ("kp_a", "/certificates/{certificate_b}/pdf", 404),

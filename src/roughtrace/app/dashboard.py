@@ -134,10 +134,10 @@ class BoxList:
 
 
 def sightholder_boxes(context: Context, sightholder_id: str, sight: str | None = None,
-                      shown: int | None = None) -> BoxList:
+                      shown: int | None = None, skip: int = 0) -> BoxList:
     """The boxes a sightholder bought that the caller may see (a producer: those it sold), newest
     first, each with the stones and carats reported polished from it; of one `sight` when given, at
-    most `shown` of them."""
+    most `shown` of them after the newest `skip`."""
     from .verify import sellers_to
 
     require(context.actor, "boxes")
@@ -153,12 +153,12 @@ def sightholder_boxes(context: Context, sightholder_id: str, sight: str | None =
         boxes = boxes.filter(pc.equal(boxes.column("sight"), sight))
     if boxes.num_rows == 0:
         return BoxList([], 0, sights)
+    newest_first = [("sale_date", "descending"), ("box_id", "ascending")]
+    listed = boxes.sort_by(newest_first).slice(skip, shown)
     outcomes = whole_market_outcomes(context).select(["box_id", "sightholder_id", "stones", "carats"]).rename_columns(
         ["box_id", "sightholder_id", "polished_stones", "polished_carats"])
-    joined = boxes.join(outcomes, ["box_id", "buyer_id"], ["box_id", "sightholder_id"], join_type="left outer")
-    joined = joined.sort_by([("sale_date", "descending"), ("box_id", "ascending")])
-    if shown is not None:
-        joined = joined.slice(0, shown)
+    joined = listed.join(outcomes, ["box_id", "buyer_id"], ["box_id", "sightholder_id"], join_type="left outer")
+    joined = joined.sort_by(newest_first)
     stones = pc.fill_null(joined.column("polished_stones"), 0)
     rows = joined.set_column(joined.schema.get_field_index("polished_stones"), "polished_stones", stones).to_pylist()
     return BoxList(rows, boxes.num_rows, sights)

@@ -28,29 +28,41 @@ def sightholder_report(context: Context, sightholder_id: str, period: str | None
     from ..intelligence import cells, record
     from ..intelligence.reports import Market, report_for
     from ..intelligence.settings import rules
+    from ..ledger.decisions import log_decision, summarised
     from .access import hidden, require, sees_all
+    from .market_views import keep_as, kept
 
     require(context.actor, "intelligence reports")
     if not sees_all(context.actor) and sightholder_id != context.actor.party:
         raise hidden("intelligence report for sightholder", sightholder_id, "sightholder_not_found")
-    from .market_views import kept
-
     period_kind = context.settings["intelligence_period"]
-    published = record.load(context.store, period_kind)
 
     def protected() -> tuple[Any, Any]:
         loaded = cells.load(context.store, context.settings)
-        return loaded, Market.build(loaded, rules(context.settings), published)
+        return loaded, Market.build(loaded, rules(context.settings), record.load(context.store, period_kind))
 
-    releases = sum(len(kind_releases) for kind_releases in published.values())  # the record only grows
-    market_cells, market = kept(context, f"intelligence_market after {releases} releases", protected)
+    releases = record.count(context.store, period_kind)  # the record only grows: its size names what was audited
+    market_name = f"intelligence_market after {releases} releases"
+    market_cells, market = kept(context, market_name, protected)
     if sightholder_id not in market_cells.sightholders:
         raise NotFound(f"sightholder {sightholder_id!r} bought no box in the store", code="sightholder_not_found")
-    report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
-    release = record.keep(context.store, record.releases_of(market), period_kind) if report.contributor else None
-    receipt = _logged(context, "intelligence_report", {
+
+    def made() -> tuple[Any, dict[str, Any], Any]:
+        report = report_for(market, sightholder_id, period, context.settings["intelligence_contribution_share"])
+        if not report.contributor:
+            return report, summarised(report.cells(), "cells"), None
+        own = record.releases_of(market)
+        return report, summarised(report.cells(), "cells"), (own, record.release_id(own))
+
+    report, logged_cells, own_release = kept(context, f"{market_name}: report {sightholder_id} {period}", made)
+    release = None
+    if own_release is not None:
+        release, added = record.keep(context.store, own_release[0], period_kind, own_release[1])
+        if added:  # the market is protected against its own release already: it stands for the grown record
+            keep_as(context, f"intelligence_market after {releases + 1} releases", (market_cells, market))
+    receipt = log_decision(context.store, context.settings, "intelligence_report", {
         "sightholder_id": report.sightholder_id, "period": report.period, "contributor": report.contributor,
-        "market_figures": report.market_figures(), "rules": report.rules, "release_id": release}, report.cells())
+        "market_figures": report.market_figures(), "rules": report.rules, "release_id": release, **logged_cells})
     return dataclasses.replace(report, receipt=receipt)
 
 

@@ -112,6 +112,13 @@ def kept(context: Context, name: str, compute: Callable[[], T]) -> T:
     return value
 
 
+def keep_as(context: Context, name: str, value: Any) -> None:
+    """Keep `value` under `name` for the store's present stamp, as if `kept` had computed it."""
+    stamp = _stamp(context)
+    if stamp is not None:
+        _kept_for(context.store).put(name, stamp, value)
+
+
 def whole_market_findings(context: Context) -> list[Any]:
     """Every finding of every enabled check over the whole market (`checks.verify.run_checks`)."""
     from ..accounts.security import market_wide

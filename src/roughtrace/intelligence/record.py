@@ -58,13 +58,13 @@ def release_id(releases: dict[str, Release]) -> str:
     return digest.hexdigest()
 
 
-def keep(store: Store, releases: dict[str, Release], period_kind: str) -> str:
+def keep(store: Store, releases: dict[str, Release], period_kind: str, identity: str | None = None) -> tuple[str, bool]:
     """Keep a release (each segment kind's table and published cells) unless the same release is kept
-    already; returns its id."""
-    identity = release_id(releases)
+    already; returns its id (`identity` when the caller computed it already) and whether it was new."""
+    identity = identity or release_id(releases)
     with store.transaction():
         if store.rows("SELECT 1 AS kept FROM intelligence_releases WHERE release_id = ?", (identity,)):
-            return identity
+            return identity, False
         last = store.rows("SELECT coalesce(max(sequence), 0) AS last FROM intelligence_releases")[0]["last"]
         store.execute("INSERT INTO intelligence_releases VALUES (?, ?, ?, ?)",
                       (identity, int(last) + 1, period_kind, dt.datetime.now(dt.UTC).replace(tzinfo=None)))
@@ -75,7 +75,13 @@ def keep(store: Store, releases: dict[str, Release], period_kind: str) -> str:
             if values.num_rows:
                 stamp = pa.array([identity] * values.num_rows, pa.string())
                 store.append("intelligence_release_values", values.add_column(0, "release_id", stamp))
-    return identity
+    return identity, True
+
+
+def count(store: Store, period_kind: str) -> int:
+    """How many releases whose cells use `period_kind` are kept (the record only grows)."""
+    return int(store.rows("SELECT count(*) AS n FROM intelligence_releases WHERE period_kind = ?",
+                          (period_kind,))[0]["n"])
 
 
 def load(store: Store, period_kind: str) -> dict[str, list[Release]]:

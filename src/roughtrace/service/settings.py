@@ -54,5 +54,11 @@ ANSWER_CACHE_ENTRIES = Setting(
     "0: none kept.",
     "service", _not_negative)
 
+DASHBOARD_PAGE_ROWS = Setting(
+    "dashboard_page_rows", 100,
+    "Rows the dashboard shows on one page of a long list (a sightholder's boxes, the KP certificates), newest "
+    "first; the list's filters narrow it and its pages go back.",
+    "service", _positive)
+
 SETTINGS: tuple[Setting, ...] = (UPLOAD_MAX_BYTES, SPOOL_FOLDER, READERS, WORKERS, TOKEN_CACHE_SECONDS,
-                                 ANSWER_CACHE_ENTRIES)
+                                 ANSWER_CACHE_ENTRIES, DASHBOARD_PAGE_ROWS)

@@ -28,8 +28,17 @@ from . import views
 from .sessions import COOKIE, SIGN_IN_COOKIE, Session, Sessions, new_token, same_token
 
 LABS = ("GIA", "IGI", "HRD", "AGS")
-SHOWN = 500
-"""The most rows a long list shows at once (the newest first); its filters narrow it."""
+def paged(total: int, page_number: int, page_rows: int, query: dict[str, Any], anchor: str) -> dict[str, Any]:
+    """Which rows of a list of `total` to show on page `page_number` of `page_rows` rows (held within
+    the pages there are), for the template's `pager`: the page, the page count, the first row's
+    index and the row after the last, the query that made the list, and the part of the page the
+    list is in."""
+    pages = max(1, -(-total // page_rows))
+    shown = min(max(page_number, 1), pages)
+    first = (shown - 1) * page_rows
+    return {"page": shown, "pages": pages, "first": first, "end": min(first + page_rows, total), "total": total,
+            "query": query, "anchor": anchor}
+
 
 NAV: dict[str, tuple[tuple[str, str], ...]] = {
     "producer": (("/overview", "Overview"), ("/sightholders", "Sightholders"), ("/prices", "Price index"),
@@ -99,6 +108,7 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
     from ..service.app import UploadTooLarge, _safe_name, known_query
 
     sessions = Sessions()
+    page_rows = settings["dashboard_page_rows"]
     router = APIRouter(include_in_schema=False, route_class=PageRoute, dependencies=[Depends(known_query)])
 
     def context_for(store: Any, actor: Actor) -> Context:
@@ -237,7 +247,8 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
     @router.get("/sightholders/{sightholder_id}")
     def sightholder(request: Request, who: Who, sightholder_id: str,
-                    sight: Annotated[str | None, Query()] = None) -> Response:
+                    sight: Annotated[str | None, Query()] = None,
+                    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1) -> Response:
         from ..app.dashboard import sightholder_boxes
         from ..app.verify import sightholder_findings
 
@@ -245,11 +256,15 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
         def both(context: Context) -> tuple[Any, Any]:
             return (sightholder_findings(context, sightholder_id),
-                    sightholder_boxes(context, sightholder_id, sight, SHOWN))
+                    sightholder_boxes(context, sightholder_id, sight, page_rows, (page_number - 1) * page_rows))
 
         risk, boxes = read(request, who.actor, both)
+        pager = paged(boxes.total, page_number, page_rows, {"sight": sight}, "bought")
+        if pager["page"] != page_number:  # past the last page: the last is shown
+            boxes = read(request, who.actor,
+                         lambda c: sightholder_boxes(c, sightholder_id, sight, page_rows, pager["first"]))
         return page(request, who, "sightholder.html", title=f"Sightholder {sightholder_id}", risk=risk, boxes=boxes,
-                    sight=sight, answerable=who.actor.role == "sightholder")
+                    sight=sight, answerable=who.actor.role == "sightholder", paging=pager)
 
     @router.post("/findings/{finding_id}/answer")
     async def answer_finding(request: Request, who: Who, finding_id: str) -> Response:
@@ -310,15 +325,18 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
     # -- KP certificates -------------------------------------------------------------------------
     @router.get("/certificates")
-    def certificates(request: Request, who: Who, verdict: Annotated[str | None, Query()] = None) -> Response:
+    def certificates(request: Request, who: Who, verdict: Annotated[str | None, Query()] = None,
+                     page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1) -> Response:
         from ..app.dashboard import certificate_list
         from ..valuation.kp import VERDICTS
 
         if verdict and verdict not in VERDICTS:
             raise UsageError(f"verdict is one of {', '.join(VERDICTS)}", code="bad_request")
         rows = read(request, who.actor, lambda c: certificate_list(c, verdict or None))
-        return page(request, who, "certificates.html", title="KP certificates", rows=rows[:SHOWN], total=len(rows),
-                    verdict=verdict, verdicts=VERDICTS)
+        pager = paged(len(rows), page_number, page_rows, {"verdict": verdict}, "listed")
+        return page(request, who, "certificates.html", title="KP certificates",
+                    rows=rows[pager["first"]:pager["end"]], total=len(rows), verdict=verdict, verdicts=VERDICTS,
+                    paging=pager)
 
     @router.get("/certificates/check")
     def check_form(request: Request, who: Who) -> Response:
