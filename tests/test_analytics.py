@@ -11,6 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
 from roughtrace.analytics.port import InStoreEngine, engine_for
 from roughtrace.pricing.index import CELL_FIGURES
@@ -63,6 +64,7 @@ from roughtrace.store import open_store
 from roughtrace.pricing import index
 from roughtrace.pricing.schema import ensure_schema
 sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
 store = open_store("duckdb:///{tmp_path / 's.duckdb'}")
 store.migrate()
@@ -111,18 +113,6 @@ M1,A-ST-2,sold_rough,0.125,2026-02-01,M1
 
 
 FACTS = ("boxes", "claims", "digits", "grade_mix", "repeats", "weight_grid")
-
-
-def _same_facts(native: pa.Table, portable: pa.Table) -> None:
-    """The portable fact's table is the query's: the same columns, types and rows in the same
-    order; a grade mix's chi-square (a floating-point sum the engines add in their own order) to
-    the last few bits."""
-    assert portable.schema.equals(native.schema), (portable.schema, native.schema)
-    if "chi_square" in native.column_names:
-        assert portable.column("chi_square").to_pylist() == pytest.approx(native.column("chi_square").to_pylist(),
-                                                                          rel=1e-12, abs=1e-12)
-        native, portable = native.drop_columns(["chi_square"]), portable.drop_columns(["chi_square"])
-    assert portable.equals(native)
 
 
 @pytest.fixture(scope="module")
