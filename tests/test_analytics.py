@@ -71,6 +71,8 @@ store.migrate()
 store.append("transactions", _trades(3, 200))
 report = index.build(store, Settings())
 assert report.cells_written > 0, report
+from roughtrace.checks import run_checks
+run_checks(store, Settings())
 print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
