@@ -180,7 +180,7 @@ def test_portable_box_facts_agree_at_the_rounding_of_every_weight(one_box_market
     """Rough stones whose polished weights sit at the yield limit within their rounding (weights on
     the hundredth and on the thousandth, untracked stones among them): the portable `boxes` fact
     counts, names and measures the same stones over the limit as the query, to the thousandth."""
-    from hypothesis import HealthCheck, given
+    from hypothesis import HealthCheck, example, given
     from hypothesis import settings as hypothesis_settings
     from hypothesis import strategies as st
 
@@ -190,6 +190,7 @@ def test_portable_box_facts_agree_at_the_rounding_of_every_weight(one_box_market
     @hypothesis_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(roughs=st.lists(st.integers(min_value=1, max_value=5_000), min_size=4, max_size=4), stones=_stones(),
            max_yield=st.sampled_from(["0.60", "0.5", "0.6125"]), days=st.integers(min_value=-3, max_value=6))
+    @example(roughs=[1, 527, 1_000, 1_000], stones=[(1, 320), (2, 600), (3, 604), (0, 5)], max_yield="0.60", days=0)
     def check(roughs, stones, max_yield, days):
         store = one_box_market
         rows = "".join(
