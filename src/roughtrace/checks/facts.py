@@ -322,8 +322,8 @@ FACT_INPUTS: dict[str, dict[str, tuple[str, ...]]] = {
     "weight_grid": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES},
     "repeats": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES},
 }
-"""The store's tables each fact reads on an engine outside the store, with the columns read (one
-column set a table, whichever fact reads it)."""
+"""The store's tables each fact reads on an engine outside the store, with the columns read: one
+column set a table, whichever fact reads it, so one snapshot or staged copy serves every fact."""
 
 
 def setting_values(query: FactQuery, settings: Mapping[str, Any]) -> dict[str, Any]:
