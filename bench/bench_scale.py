@@ -3,15 +3,21 @@ numpy in this process) and on a local Spark, side by side, time and peak memory,
 grows with the rows.
 
 Run: make bench-scale   (or .venv/bin/python bench/bench_scale.py [--sizes 10M,50M] [--engines duckdb,spark]
-                         [--master local[2]] [--spark-memory 4g])
+                         [--passes index,valuation,facts] [--master local[2]] [--spark-memory 4g])
 
-Each size is a DuckDB store of N synthetic price records (bench_prices' generator: 24 months,
-about 10% asking rows, 0.1% gross errors), made once in bench/out and kept. Each (size, engine) runs
-in a fresh process: a full build of the price index cells (every period recomputed, the quote
-model's fit left out, as it samples a fixed number of trades whatever the size); its time, and the
-peak resident memory of the process and every process under it (Spark's JVM) sampled every 0.1 s.
-Spark's time is given with and without its session's start; its tables reach it as Parquet staged
-from the store (the local path; a cluster reads a snapshot, `roughtrace export parquet`).
+Three passes, each over N rows of its own input:
+- index: a full build of the price index cells over N synthetic price records (bench_prices'
+  generator: 24 months, about 10% asking rows, 0.1% gross errors), every period recomputed, the
+  quote model's fit left out (it samples a fixed number of trades whatever the size);
+- valuation: box valuation over N synthetic outcome rows (`value_boxes`: its price keys, their
+  quotes from a stand-in pricer, and each box's sums at the quotes), not stored;
+- facts: every check fact over the same N outcome rows (`checks.facts.gather`: the boxes, claims,
+  grade mix, digits, weight grid and repeats).
+Each input is a DuckDB store made once in bench/out and kept. Each (size, pass, engine) runs in a
+fresh process: its time, and the peak resident memory of the process and every process under it
+(Spark's JVM) sampled every 0.1 s. Spark's time is given with and without its session's start; its
+tables reach it as Parquet staged from the store (the local path; a cluster reads a snapshot,
+`roughtrace export parquet`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
+import pyarrow as pa
 
 from roughtrace.wiring import wire
 
@@ -65,19 +73,148 @@ def store_of(rows: int) -> Path:
     return path
 
 
-def child(engine: str, path: Path, master: str) -> None:
-    """One build in this process; prints its figures as one JSON line."""
+SIGHTHOLDERS = 200
+STONES_PER_BOX = 25
+COPIED_CLAIMS = 0.001
+"""The share of outcome rows that claim another row's lab report (the claims fact's rows)."""
+
+
+def synthetic_market(rows: int, seed: int = 7, chunk: int = 1_000_000):
+    """Yield (kind, Arrow table) for a market of about `rows` outcome rows: a producer and
+    SIGHTHOLDERS sightholders, boxes of STONES_PER_BOX polished stones sold over 24 monthly sights,
+    half the stones tracked to a rough stone, weights to the thousandth or the hundredth of a carat,
+    a few rough dispositions and copied lab reports."""
+    rng = np.random.default_rng(seed)
+    holders = np.char.add("M", np.arange(SIGHTHOLDERS).astype(str))
+    yield "parties", pa.table({
+        "party_id": pa.array(np.concatenate([["P1"], holders])),
+        "name": pa.array(np.concatenate([["Producer"], np.char.add("Cutter ", holders)])),
+        "role": pa.array(["producer"] + ["sightholder"] * SIGHTHOLDERS),
+        "category": pa.array([None] + ["manufacturer", "dealer"] * (SIGHTHOLDERS // 2)),
+        "country": pa.array(["BW"] * (SIGHTHOLDERS + 1)), "address": pa.nulls(SIGHTHOLDERS + 1, pa.string()),
+        "batch_id": pa.array(np.ones(SIGHTHOLDERS + 1, dtype=np.int64)),
+        "source_row": pa.array(np.arange(1, SIGHTHOLDERS + 2)), "extras": pa.nulls(SIGHTHOLDERS + 1, pa.string())})
+    n_boxes = max(rows // STONES_PER_BOX, 1)
+    month = rng.integers(0, 24, n_boxes)
+    sale = np.datetime64("2024-01-08") + month * 30
+    buyer = holders[rng.integers(0, SIGHTHOLDERS, n_boxes)]
+    box_ids = np.char.add("B", np.arange(n_boxes).astype(str))
+    carats = np.round(rng.uniform(20, 60, n_boxes), 3)
+    yield "rough_sales", pa.table({
+        "box_id": pa.array(box_ids), "sight": pa.array(np.char.add("S", month.astype(str))),
+        "sale_date": pa.array(sale, pa.date32()), "seller_id": pa.array(np.full(n_boxes, "P1")),
+        "buyer_id": pa.array(buyer), "origin": pa.array(np.full(n_boxes, "BW")),
+        "assortment": pa.array(np.char.add("A", rng.integers(0, 30, n_boxes).astype(str))),
+        "model": pa.array(np.full(n_boxes, "stones")),
+        "size_min_ct": pa.array(np.full(n_boxes, 0.5)).cast(pa.decimal128(18, 3), safe=False),
+        "size_max_ct": pa.array(np.full(n_boxes, 4.0)).cast(pa.decimal128(18, 3), safe=False),
+        "colour": pa.array(np.full(n_boxes, "white")), "quality": pa.array(np.full(n_boxes, "high")),
+        "stones": pa.array(np.full(n_boxes, 40, dtype=np.int64)),
+        "carats": pa.array(carats).cast(pa.decimal128(18, 3), safe=False),
+        "price_usd": pa.array(np.round(carats * 900, 2)).cast(pa.decimal128(18, 2), safe=False),
+        "kp_certificate_id": pa.nulls(n_boxes, pa.string()), "batch_id": pa.array(np.full(n_boxes, 2, dtype=np.int64)),
+        "source_row": pa.array(np.arange(1, n_boxes + 1)), "extras": pa.nulls(n_boxes, pa.string())})
+    disposed = rng.choice(n_boxes, max(n_boxes // 20, 1), replace=False)
+    yield "rough_dispositions", pa.table({
+        "sightholder_id": pa.array(buyer[disposed]), "box_id": pa.array(box_ids[disposed]),
+        "disposition": pa.array(np.array(["sold_rough", "in_process", "rejected", "lost"])[disposed % 4]),
+        "carats": pa.array(np.round(carats[disposed] / 10, 3)).cast(pa.decimal128(18, 3), safe=False),
+        "date": pa.array(sale[disposed] + 40, pa.date32()), "counterparty_id": pa.array(buyer[disposed]),
+        "batch_id": pa.array(np.full(len(disposed), 3, dtype=np.int64)),
+        "source_row": pa.array(np.arange(1, len(disposed) + 1)), "extras": pa.nulls(len(disposed), pa.string())})
+    colours, clarities = np.array(list("DEFGHIJK")), np.array(["IF", "VVS1", "VVS2", "VS1", "VS2", "SI1", "SI2", "I1"])
+    shapes, labs = np.array(["round", "round", "pear", "oval"]), np.array(["GIA", "IGI", "HRD", "none"])
+    for offset in range(0, n_boxes * STONES_PER_BOX, chunk):
+        m = min(chunk, n_boxes * STONES_PER_BOX - offset)
+        stone = offset + np.arange(m)
+        box = stone // STONES_PER_BOX
+        carat = np.round(np.exp(rng.normal(-0.7, 0.5, m)), 3).clip(0.01, 9)
+        carat = np.where(rng.random(m) < 0.3, np.round(carat, 2).clip(0.01), carat)
+        rough = (stone // 2) % 2 == 0
+        report = np.where(rng.random(m) < COPIED_CLAIMS, np.maximum(stone - 1_000, 0), stone)
+        yield "polished_outcomes", pa.table({
+            "stone_id": pa.array(np.char.add("R", report.astype(str))),
+            "lab": pa.array(np.where(report != stone, "GIA", labs[stone % 4])),
+            "sightholder_id": pa.array(buyer[box]), "box_id": pa.array(box_ids[box]),
+            "rough_stone_id": pa.array(np.char.add(box_ids[box], np.char.add("-", (stone % 5).astype(str))),
+                                       mask=~rough),
+            "rough_carats": pa.array(np.round(carat * 2.2 + 0.5, 3), mask=~rough).cast(pa.decimal128(18, 3), safe=False),
+            "polished_date": pa.array(sale[box] + rng.integers(1, 300, m), pa.date32()),
+            "shape": pa.array(shapes[rng.integers(0, 4, m)]),
+            "carat": pa.array(carat).cast(pa.decimal128(18, 3), safe=False),
+            "color": pa.array(colours[rng.integers(0, 8, m)]), "clarity": pa.array(clarities[rng.integers(0, 8, m)]),
+            "cut": pa.nulls(m, pa.string()), "batch_id": pa.array(np.full(m, 4, dtype=np.int64)),
+            "source_row": pa.array(stone + 1), "extras": pa.nulls(m, pa.string())})
+
+
+def outcomes_store_of(rows: int) -> Path:
+    """The bench store of about `rows` outcome rows (made on first use)."""
+    from roughtrace.store import open_store
+
+    path = OUT / f"scale_outcomes_{rows}.duckdb"
+    if path.exists():
+        return path
+    OUT.mkdir(exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    store = open_store(f"duckdb:///{partial}")
+    try:
+        store.migrate()
+        started = time.perf_counter()
+        for kind, table in synthetic_market(rows):
+            store.append(kind, table)
+        print(f"  made {partial.name}: {rows:,} outcome rows in {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        store.close()
+    partial.rename(path)
+    return path
+
+
+class StandInPricer:
+    """A polished price per carat from the weight alone, columnar: the valuation pass's quotes
+    without the price index (which the index pass times)."""
+
+    def price_per_carat(self, shape, carat, color, clarity, date, cut=None):
+        return 2_000.0 + 3_000.0 * np.asarray(carat, dtype=np.float64)
+
+
+def _index_pass(store, settings) -> int:
     from roughtrace.pricing import index
     from roughtrace.pricing.schema import ensure_schema
+
+    ensure_schema(store)
+    for table in ("price_index_cells", "price_asking_gap", "price_periods"):
+        store.execute(f"DELETE FROM {table}")
+    return index.build(store, settings, fit_model=False).cells_written
+
+
+def _valuation_pass(store, engine) -> int:
+    from roughtrace.valuation.boxes import value_boxes
+    from roughtrace.valuation.method import FlatCost
+
+    return value_boxes(store, StandInPricer(), FlatCost(), persist=False, engine=engine).num_rows
+
+
+def _facts_pass(store, settings, engine) -> int:
+    from roughtrace.checks import facts
+
+    tables = facts.gather(store, facts.FACT_QUERIES, settings, engine=engine)
+    return sum(table.num_rows for table in tables.values())
+
+
+PASSES = {"index": "cells", "valuation": "boxes", "facts": "fact rows"}
+"""Each pass, with what its count counts."""
+
+
+def child(engine: str, path: Path, master: str, work: str) -> None:
+    """One pass in this process; prints its figures as one JSON line."""
+    from roughtrace.analytics.port import engine_for
     from roughtrace.settings import Settings
     from roughtrace.store import open_store
 
     settings = Settings(overrides={"analytics_engine": engine, "spark_master": master})
     store = open_store(f"duckdb:///{path}")
     try:
-        ensure_schema(store)
-        for table in ("price_index_cells", "price_asking_gap", "price_periods"):
-            store.execute(f"DELETE FROM {table}")
         session = 0.0
         if engine == "spark":
             from roughtrace.analytics.spark import spark_session
@@ -86,11 +223,19 @@ def child(engine: str, path: Path, master: str) -> None:
             spark_session(master)
             session = time.perf_counter() - began
         began = time.perf_counter()
-        report = index.build(store, settings, fit_model=False)
+        if work == "index":
+            count = _index_pass(store, settings)
+        else:
+            analytics = engine_for(settings)
+            try:
+                count = (_valuation_pass(store, analytics) if work == "valuation"
+                         else _facts_pass(store, settings, analytics))
+            finally:
+                analytics.close()
         seconds = time.perf_counter() - began
     finally:
         store.close()
-    print(json.dumps({"seconds": seconds, "session": session, "cells": report.cells_written}), flush=True)
+    print(json.dumps({"seconds": seconds, "session": session, "count": count}), flush=True)
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -103,9 +248,9 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measure(engine: str, path: Path, master: str, spark_memory: str) -> dict:
+def measure(engine: str, path: Path, master: str, spark_memory: str, work: str) -> dict:
     env = {**os.environ, "PYSPARK_SUBMIT_ARGS": f"--driver-memory {spark_memory} pyspark-shell"}
-    command = [sys.executable, __file__, "--child", engine, "--store", str(path), "--master", master]
+    command = [sys.executable, __file__, "--child", engine, "--store", str(path), "--master", master, "--pass", work]
     began = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     watched = psutil.Process(process.pid)
@@ -115,42 +260,50 @@ def measure(engine: str, path: Path, master: str, spark_memory: str) -> dict:
         time.sleep(0.1)
     out = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
-        raise SystemExit(f"{engine} at {path.name} failed (exit {process.returncode})")
+        raise SystemExit(f"{engine} {work} at {path.name} failed (exit {process.returncode})")
     figures = json.loads(out.strip().splitlines()[-1])
     return {**figures, "peak_mb": peak / 2**20, "wall": time.perf_counter() - began}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10M,50M", help="price records per run, e.g. 1M,10M,50M")
+    parser.add_argument("--sizes", default="10M,50M", help="rows per run (price records, outcome rows), e.g. 1M,10M,50M")
     parser.add_argument("--engines", default="duckdb,spark")
+    parser.add_argument("--passes", default=",".join(PASSES), help="of index, valuation, facts")
     parser.add_argument("--master", default="local[2]", help="spark_master for the spark runs")
     parser.add_argument("--spark-memory", default="4g", help="the local Spark driver's heap")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
+    parser.add_argument("--pass", dest="work", default="index", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.store), args.master)
+        child(args.child, Path(args.store), args.master, args.work)
         return
     sizes = [rows_of(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
-    print(f"bench-scale: the price index cells, full build, sizes {args.sizes}, engines {args.engines} "
+    passes = args.passes.split(",")
+    unknown = set(passes) - PASSES.keys()
+    if unknown:
+        raise SystemExit(f"no pass called {', '.join(sorted(unknown))}; the passes are {', '.join(PASSES)}")
+    print(f"bench-scale: passes {args.passes}, sizes {args.sizes}, engines {args.engines} "
           f"(spark: {args.master}, driver heap {args.spark_memory}), cores {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    results: dict[tuple[str, int], dict] = {}
+    results: dict[tuple[str, str, int], dict] = {}
     for rows in sizes:
-        path = store_of(rows)
-        for engine in engines:
-            found = results[(engine, rows)] = measure(engine, path, args.master, args.spark_memory)
-            start = f" + session start {found['session']:.1f} s" if engine == "spark" else ""
-            print(f"  {rows:>12,} rows  {engine:<7} build {found['seconds']:8.1f} s{start}  peak {found['peak_mb']:8,.0f} MB"
-                  f"  ({found['cells']:,} cells)", flush=True)
+        for work in passes:
+            path = store_of(rows) if work == "index" else outcomes_store_of(rows)
+            for engine in engines:
+                found = results[(work, engine, rows)] = measure(engine, path, args.master, args.spark_memory, work)
+                start = f" + session start {found['session']:.1f} s" if engine == "spark" else ""
+                print(f"  {rows:>12,} rows  {work:<9} {engine:<7} {found['seconds']:8.1f} s{start}  "
+                      f"peak {found['peak_mb']:8,.0f} MB  ({found['count']:,} {PASSES[work]})", flush=True)
     if len(sizes) > 1:
         first, last = sizes[0], sizes[-1]
-        for engine in engines:
-            a, b = results[(engine, first)], results[(engine, last)]
-            print(f"  {engine:<7} {first:,} -> {last:,} rows (x{last / first:.0f}): time x{b['seconds'] / a['seconds']:.1f}, "
-                  f"peak memory x{b['peak_mb'] / a['peak_mb']:.1f}")
+        for work in passes:
+            for engine in engines:
+                a, b = results[(work, engine, first)], results[(work, engine, last)]
+                print(f"  {work:<9} {engine:<7} {first:,} -> {last:,} rows (x{last / first:.0f}): "
+                      f"time x{b['seconds'] / a['seconds']:.1f}, peak memory x{b['peak_mb'] / a['peak_mb']:.1f}")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
 
+from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
 from roughtrace.analytics.port import InStoreEngine, engine_for
 from roughtrace.pricing.index import CELL_FIGURES
@@ -62,12 +64,15 @@ from roughtrace.store import open_store
 from roughtrace.pricing import index
 from roughtrace.pricing.schema import ensure_schema
 sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
 store = open_store("duckdb:///{tmp_path / 's.duckdb'}")
 store.migrate()
 store.append("transactions", _trades(3, 200))
 report = index.build(store, Settings())
 assert report.cells_written > 0, report
+from roughtrace.checks import run_checks
+run_checks(store, Settings())
 print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -107,3 +112,101 @@ M1,A-ST-2,sold_rough,0.125,2026-02-01,M1
             assert portable.sort_by(order).equals(native.sort_by(order)), computation.name
     finally:
         engine.close()
+
+
+FACTS = ("boxes", "claims", "digits", "grade_mix", "repeats", "weight_grid")
+
+
+@pytest.fixture(scope="module")
+def simulated_market(tmp_path_factory):
+    """A small simulated market with every behaviour: flippers' copied and invented outcomes
+    (claims, repeats), launderers' yields, rounded weights."""
+    from roughtrace.sim import generate_market
+    from test_checks_support import load_market_directory, new_store
+
+    directory = tmp_path_factory.mktemp("market")
+    generate_market(directory, seed=11, size="small", polished_rows=15_000)
+    store = new_store()
+    load_market_directory(store, directory)
+    return store
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_portable_check_facts_are_the_store_engines(simulated_market, fact):
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.checks.facts import FACT_COMPUTATIONS, FACT_QUERIES, setting_values
+
+    values = setting_values(FACT_QUERIES[fact], Settings(environ={}))
+    native = InStoreEngine().run(FACT_COMPUTATIONS[fact], simulated_market, **values)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(FACT_COMPUTATIONS[fact], simulated_market, **values)
+    finally:
+        engine.close()
+    assert native.num_rows > 0, fact
+    _same_facts(native, portable)
+
+
+class _Rollback(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def yield_engine():
+    from roughtrace.analytics.ibis_engine import IbisEngine
+
+    engine = IbisEngine()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def one_box_market():
+    from test_checks_support import PARTIES, SALES_HEADER, market
+
+    return market(SALES_HEADER + "\nB0,2024-01,2024-01-08,P1,M2,BW,A1,stones,0.001,9.000,white,high,1,1.000,900.00,",
+                  parties=PARTIES)
+
+
+def _stones():
+    from hypothesis import strategies as st
+
+    weight = st.one_of(st.integers(min_value=1, max_value=300).map(lambda w: w * 10),
+                       st.integers(min_value=1, max_value=3_000))
+    return st.lists(st.tuples(st.integers(min_value=0, max_value=3), weight), min_size=1, max_size=10)
+
+
+def test_portable_box_facts_agree_at_the_rounding_of_every_weight(one_box_market, yield_engine):
+    """Rough stones whose polished weights sit at the yield limit within their rounding (weights on
+    the hundredth and on the thousandth, untracked stones among them): the portable `boxes` fact
+    counts, names and measures the same stones over the limit as the query, to the thousandth."""
+    from hypothesis import HealthCheck, example, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    from roughtrace.checks.facts import FACT_COMPUTATIONS, FACT_QUERIES, setting_values
+    from test_checks_support import OUTCOMES_HEADER, SALES_HEADER, load
+
+    @hypothesis_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(roughs=st.lists(st.integers(min_value=1, max_value=5_000), min_size=4, max_size=4), stones=_stones(),
+           max_yield=st.sampled_from(["0.60", "0.5", "0.6125"]), days=st.integers(min_value=-3, max_value=6))
+    @example(roughs=[1, 527, 1_000, 1_000], stones=[(1, 320), (2, 600), (3, 604), (0, 5)], max_yield="0.60", days=0)
+    def check(roughs, stones, max_yield, days):
+        store = one_box_market
+        rows = "".join(
+            f"\nS{i},{'GIA' if i % 2 else 'none'},M1,B1,{f'R{r}' if r else ''},{Decimal(roughs[r]) / 1000 if r else ''},"
+            f"{dt.date(2024, 3, 1) + dt.timedelta(days=days + i % 3)},round,{Decimal(w) / 1000},G,VS1,"
+            for i, (r, w) in enumerate(stones))
+        values = setting_values(FACT_QUERIES["boxes"], Settings({"checks_max_yield": max_yield}, environ={}))
+        try:
+            with store.transaction():
+                load(store, "rough_sales",
+                     SALES_HEADER + "\nB1,2024-01,2024-03-01,P1,M1,BW,A1,stones,0.001,9.000,white,high,20,9.000,9000.00,")
+                load(store, "polished_outcomes", OUTCOMES_HEADER + rows)
+                native = InStoreEngine().run(FACT_COMPUTATIONS["boxes"], store, **values)
+                _same_facts(native, yield_engine.run(FACT_COMPUTATIONS["boxes"], store, **values))
+                raise _Rollback
+        except _Rollback:
+            pass
+
+    check()

@@ -1,6 +1,7 @@
 """The demo market's pipeline on the default engine and on a local Spark gives the same answers:
 the same index cells and asking gaps, headline, stone quotes, box valuations, price book entries,
-KP verdicts and sightholder risks, amounts exact to the cent. One Spark session serves the module (its start is most of the
+KP verdicts, the check facts its verification gathers and every sightholder's risk weighed from
+them, amounts exact to the cent. One Spark session serves the module (its start is most of the
 time). Without pyspark, Ibis or Java the module is skipped, except on CI (`CI` set), where that is
 a failure: CI installs them."""
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics_support import same_facts
 from roughtrace.app import Context
 from roughtrace.app.analytics import export_snapshot
 from roughtrace.app.demo import run_demo
@@ -62,20 +64,50 @@ def _tables(store) -> dict[str, list[dict]]:
     return found
 
 
-def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict]:
+def _risks(store, settings: Settings, tables: dict) -> list[tuple]:
+    """Every sightholder's risk weighed from the findings of the rules over the check facts `tables`."""
+    from roughtrace.checks import facts as fact_queries
+    from roughtrace.checks.registry import CHECKS
+    from roughtrace.checks.rules import Facts
+    from roughtrace.checks.verify import assess
+
+    facts = Facts(tables, fact_queries.as_of(store, settings))
+    findings = [f for check in CHECKS for f in check.rule(facts, settings)]
+    return [(r.sightholder_id, r.level, r.score, tuple((f.check, f.box_id, f.severity, f.message) for f in r.findings))
+            for r in assess(store, settings, findings=findings)]
+
+
+def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, list[tuple]]:
+    """The demo on a new store: its summary, the compared tables, the check facts its verification
+    gathered (on the engine the settings choose) and the risks weighed from them."""
+    from roughtrace.checks import facts as fact_queries
+
+    gathered: dict = {}
+    gather = fact_queries.gather
+
+    def recording(*args, **kwargs):
+        tables = gather(*args, **kwargs)
+        gathered.update(tables)
+        return tables
+
     store = open_store(f"duckdb:///{path}")
     try:
         store.migrate()
-        summary = run_demo(Context(store, Settings(overrides=settings)), seed=5, size="small", out_dir=market)
-        return summary, _tables(store)
+        chosen = Settings(overrides=settings)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fact_queries, "gather", recording)
+            summary = run_demo(Context(store, chosen), seed=5, size="small", out_dir=market)
+        return summary, _tables(store), gathered, _risks(store, chosen, gathered)
     finally:
         store.close()
 
 
 def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path: Path) -> None:
-    on_duckdb, duckdb_tables = _run(tmp_path / "duck.duckdb", tmp_path / "market")
-    on_spark, spark_tables = _run(tmp_path / "spark.duckdb", tmp_path / "market", analytics_engine="spark",
-                                  spark_master=MASTER)
+    from roughtrace.checks import facts as fact_queries
+
+    on_duckdb, duckdb_tables, duckdb_facts, duckdb_risks = _run(tmp_path / "duck.duckdb", tmp_path / "market")
+    on_spark, spark_tables, spark_facts, spark_risks = _run(
+        tmp_path / "spark.duckdb", tmp_path / "market", analytics_engine="spark", spark_master=MASTER)
     assert duckdb_tables["price_index_cells"] and duckdb_tables["rough_price_book"]
     for table in COMPARED:
         assert spark_tables[table] == duckdb_tables[table], table
@@ -83,6 +115,11 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
     assert on_spark["valuation"]["kp"]["verdicts"] == on_duckdb["valuation"]["kp"]["verdicts"]
     assert on_spark["valuation"]["price_book"] == on_duckdb["valuation"]["price_book"]
     assert on_spark["verification"] == on_duckdb["verification"]
+    assert sorted(duckdb_facts) == sorted(fact_queries.FACT_QUERIES)
+    for name, native in duckdb_facts.items():
+        assert native.num_rows > 0, name
+        same_facts(native, spark_facts[name])
+    assert spark_risks == duckdb_risks
 
 
 def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The analytics port: the heavy computations (price index cells, price book) written once and run
-by an engine the settings choose: the store's own (DuckDB, the default) or Spark.
+"""The analytics port: the heavy computations (price index cells, price book, check facts) written
+once and run by an engine the settings choose: the store's own (DuckDB, the default) or Spark.
 
 `port.py` holds the `Computation` and the engines' interface; `ibis_engine.py` runs a computation's
 portable form on any Ibis backend; `spark.py` is the Spark adapter; `snapshot.py` writes the store's

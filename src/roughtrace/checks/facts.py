@@ -4,6 +4,11 @@ Each query is portable SQL (DuckDB and PostgreSQL alike, `?` placeholders) that 
 outcome rows (10 M at the `large` size) to one row per box, per sightholder or per conflicting
 claim, so the rules above them work on small Arrow columns. Parameters come from settings. Sums
 that may be nought are cast to three places, so both engines give carats the same scale.
+
+Over the whole store each fact is also an analytics `Computation` (`FACT_COMPUTATIONS`): the query
+is the store engine's own plan, and `checks/portable.py` the same fact as an Ibis expression that
+the spark engine runs (`analytics_engine`). A fact over one box or a few is always the query, a
+point lookup in the store.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine
 from ..domain.sizes import BRACKET_LOWER_BOUNDS
 from ..store.port import Store
 
@@ -29,6 +35,8 @@ class FactQuery:
     description: str
     sql: str
     params: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda settings: ()
+    settings: tuple[str, ...] = ()
+    """The settings `params` reads: the keyword parameters of the fact's portable form."""
 
 
 def box_columns(rough_stones: str, over_yield: str) -> str:
@@ -137,6 +145,7 @@ ORDER BY s.box_id
         settings["checks_max_yield"],
         settings["checks_max_yield"],
     ),
+    ("checks_min_processing_days", "checks_max_yield"),
 )
 
 CLAIMS = FactQuery(
@@ -283,6 +292,7 @@ JOIN rough_sales s ON s.box_id = p.box_id
 ORDER BY p.stones, p.carats, p.carats_squared, p.box_id
 """,
     lambda settings: (int(settings["checks_repeat_min_stones"]),),
+    ("checks_repeat_min_stones",),
 )
 
 LATEST_DATE = """
@@ -294,6 +304,48 @@ SELECT MAX(d) AS latest FROM (
 """
 
 FACT_QUERIES: dict[str, FactQuery] = {q.name: q for q in (BOXES, CLAIMS, GRADE_MIX, DIGITS, WEIGHT_GRID, REPEATS)}
+
+
+_OUTCOMES = ("stone_id", "lab", "sightholder_id", "box_id", "rough_stone_id", "rough_carats", "polished_date",
+             "carat", "color", "clarity")
+_SALES = ("box_id", "sight", "sale_date", "buyer_id", "assortment", "model", "size_min_ct", "size_max_ct", "stones",
+          "carats")
+_DISPOSITIONS = ("box_id", "disposition", "carats")
+_PARTIES = ("party_id", "role", "category")
+FACT_INPUTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "boxes": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES, "rough_dispositions": _DISPOSITIONS,
+              "parties": _PARTIES},
+    "claims": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES, "rough_dispositions": _DISPOSITIONS,
+               "parties": _PARTIES},
+    "grade_mix": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES},
+    "digits": {"polished_outcomes": _OUTCOMES},
+    "weight_grid": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES},
+    "repeats": {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES},
+}
+"""The store's tables each fact reads on an engine outside the store, with the columns read: one
+column set a table, whichever fact reads it, so one snapshot or staged copy serves every fact."""
+
+
+def setting_values(query: FactQuery, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the settings a fact query reads, by setting name."""
+    return {name: settings[name] for name in query.settings}
+
+
+def _in_store(query: FactQuery) -> Callable[..., pa.Table]:
+    def native(store: Store, given: Mapping[str, pa.Table], **values: Any) -> pa.Table:
+        sql, params = render(query, values)
+        return store.query(sql, params)
+
+    return native
+
+
+FACT_COMPUTATIONS: dict[str, Computation] = {
+    name: Computation(f"check facts: {name}", f"roughtrace.checks.portable:{name}", _in_store(query),
+                      FACT_INPUTS[name])
+    for name, query in FACT_QUERIES.items()
+}
+"""Each fact over the whole store on the analytics port: its query (the store engine's plan) and
+its portable form."""
 
 
 def as_of(store: Store, settings: Mapping[str, Any]) -> dt.date | None:
@@ -337,11 +389,18 @@ def render(query: FactQuery, settings: Mapping[str, Any], box_id: str | None = N
 
 
 def gather(store: Store, names: Iterable[str], settings: Mapping[str, Any],
-           box_id: str | None = None) -> dict[str, pa.Table]:
-    """Run the named fact queries, each once (only the box-scoped ones when `box_id` is given)."""
+           box_id: str | None = None, engine: AnalyticsEngine | None = None) -> dict[str, pa.Table]:
+    """Run the named fact queries, each once: over the whole store on `engine` (the store's own
+    engine unless given), or over the box `box_id` in the store."""
     facts: dict[str, pa.Table] = {}
     for name in names:
-        if name not in facts:
-            sql, params = render(FACT_QUERIES[name], settings, box_id)
+        if name in facts:
+            continue
+        query = FACT_QUERIES[name]
+        if box_id is None:
+            facts[name] = (engine or InStoreEngine()).run(FACT_COMPUTATIONS[name], store,
+                                                          **setting_values(query, settings))
+        else:
+            sql, params = render(query, settings, box_id)
             facts[name] = store.query(sql, params)
     return facts

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ..analytics.port import engine_for
 from ..store.port import Store
 from . import facts as fact_queries
 from .findings import Finding, Risk, level, score
@@ -24,10 +25,15 @@ def _settings(settings: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def run_checks(store: Store, settings: Mapping[str, Any] | None = None) -> list[Finding]:
-    """Every enabled check over the whole store: fact queries in the engine, then the rules."""
+    """Every enabled check over the whole store: the facts on the analytics engine the settings
+    choose (the store's own by default), then the rules in this process."""
     settings = _settings(settings)
     checks = enabled(settings)
-    tables = fact_queries.gather(store, [name for c in checks for name in c.facts], settings)
+    engine = engine_for(settings)
+    try:
+        tables = fact_queries.gather(store, [name for c in checks for name in c.facts], settings, engine=engine)
+    finally:
+        engine.close()
     facts = Facts(tables, fact_queries.as_of(store, settings))
     findings: list[Finding] = []
     for check in checks:
