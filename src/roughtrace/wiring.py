@@ -46,18 +46,19 @@ def area_migrations() -> tuple[Migration, ...]:
     """Each area's own migrations; their versions are the areas' own and never change (2-8: prices,
     ledger, checks, valuation, provenance; 11: accounts and the service's jobs; 12: row-level security on PostgreSQL; 13: the deployment's settings;
     14: market intelligence's published record;
-    15: provenance's box index on PostgreSQL)."""
+    15: provenance's box index on PostgreSQL; 16: the price book's build index on PostgreSQL; 17: a
+    party's boxes by index on PostgreSQL)."""
     from .accounts.schema import MIGRATION as accounts
-    from .accounts.security import MIGRATION as security
+    from .accounts.security import MIGRATIONS as security
     from .checks.schema import MIGRATION as checks
     from .deployment.schema import MIGRATION as deployment
     from .intelligence.schema import MIGRATION as intelligence
     from .ledger.schema import MIGRATIONS as ledger
     from .pricing.schema import MIGRATION as prices
     from .provenance.schema import MIGRATIONS as provenance
-    from .valuation.schema import MIGRATION as valuation
+    from .valuation.schema import MIGRATIONS as valuation
 
-    return (prices, *ledger, checks, valuation, *provenance, accounts, security, deployment, intelligence)
+    return (prices, *ledger, checks, *valuation, *provenance, accounts, *security, deployment, intelligence)
 
 
 def wire_settings() -> None:

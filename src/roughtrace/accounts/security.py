@@ -119,6 +119,16 @@ MIGRATION = Migration(
                      for table in POLICIES)),
 )
 
+PARTY_INDEXES = Migration(
+    version=17,
+    description="PostgreSQL: a party's boxes found by index, as the policies and per-party views select them",
+    statements=(),
+    postgres_only=("CREATE INDEX IF NOT EXISTS rough_sales_buyer ON rough_sales (buyer_id)",
+                   "CREATE INDEX IF NOT EXISTS rough_sales_seller ON rough_sales (seller_id)"),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (MIGRATION, PARTY_INDEXES)
+
 
 TAKEN = f"SELECT set_config('role', '{READER}', false), " + ", ".join(
     f"set_config('roughtrace.{name}', ?, false)" for name in SESSION_SETTINGS)

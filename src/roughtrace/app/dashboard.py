@@ -182,10 +182,18 @@ def certificate_list(context: Context, verdict: str | None = None) -> list[dict[
     """The certificates the caller may see (a KP authority: those its country exports or imports;
     a producer or sightholder: those its boxes name), newest first, each with its lines' verdict
     counts and its worst verdict; `verdict` keeps those with at least one line of it."""
+    from .market_views import kept
+
+    require(context.actor, "certificates")
+    actor = context.actor
+    whose = f"certificate list of {actor.role} {actor.party} {actor.country} with {verdict}"
+    return kept(context, whose, lambda: _certificate_list(context, verdict))
+
+
+def _certificate_list(context: Context, verdict: str | None) -> list[dict[str, Any]]:
     from ..valuation.kp import VERDICTS
     from .market_views import whole_market_certificate_lines
 
-    require(context.actor, "certificates")
     actor = context.actor
     if sees_all(actor):
         where, params = "", ()

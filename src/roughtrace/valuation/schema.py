@@ -125,3 +125,14 @@ MIGRATION = Migration(
         "(shape_family, color, clarity, cut, carat_cents)",
     ),
 )
+
+BOOK_BUILDS = Migration(
+    version=16,
+    description="PostgreSQL: the price book's newest build found by index",
+    statements=(),
+    postgres_only=("CREATE INDEX IF NOT EXISTS rough_price_book_built ON rough_price_book (built_at)",),
+)
+"""What a kept whole-market view depends on is read at each request (`app.market_views`), the
+price book's newest build among it: by index rather than over every entry."""
+
+MIGRATIONS: tuple[Migration, ...] = (MIGRATION, BOOK_BUILDS)
