@@ -129,6 +129,10 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
 
 
 def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_path: Path) -> None:
+    """The index from the snapshot's records, and the intelligence box facts from the snapshot's input
+    kinds beside the index cells the store holds (the snapshot has the input kinds only)."""
+    from roughtrace.intelligence.cells import market_facts
+
     _run(tmp_path / "demo.duckdb", tmp_path / "market")
     store = open_store(f"duckdb:///{tmp_path / 'demo.duckdb'}")
     try:
@@ -136,8 +140,10 @@ def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_pat
         assert written["transactions"] == store.query("SELECT count(*) AS n FROM transactions")["n"][0].as_py()
         before = _tables(store)["price_index_cells"]
         store.execute("DELETE FROM price_periods")
-        build_price_index(Context(store, Settings(overrides={
-            "analytics_engine": "spark", "spark_master": MASTER, "spark_snapshot": str(tmp_path / "snapshot")})))
+        on_snapshot = Settings(overrides={
+            "analytics_engine": "spark", "spark_master": MASTER, "spark_snapshot": str(tmp_path / "snapshot")})
+        build_price_index(Context(store, on_snapshot))
         assert _tables(store)["price_index_cells"] == before
+        same_facts(market_facts(store, Settings()), market_facts(store, on_snapshot))
     finally:
         store.close()
