@@ -73,6 +73,8 @@ report = index.build(store, Settings())
 assert report.cells_written > 0, report
 from roughtrace.checks import run_checks
 run_checks(store, Settings())
+from roughtrace.intelligence import cells
+assert cells.market_facts(store, Settings()).num_rows == 0
 print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -210,3 +212,25 @@ def test_portable_box_facts_agree_at_the_rounding_of_every_weight(one_box_market
             pass
 
     check()
+
+
+@pytest.mark.parametrize("price_period", ["month", "quarter"])
+def test_portable_intelligence_box_facts_are_the_store_engines(simulated_market, price_period):
+    """The intelligence cells' box facts over the simulated market with its price index built: the
+    same columns, types and rows, priced stones among them."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.intelligence.cells import BOX_FACTS
+    from roughtrace.pricing import index
+
+    if not simulated_market.query("SELECT count(*) AS n FROM price_index_cells")["n"][0].as_py():
+        index.build(simulated_market, Settings(environ={}))
+    native = InStoreEngine().run(BOX_FACTS, simulated_market, price_period=price_period).sort_by("box_id")
+    engine = IbisEngine()
+    try:
+        portable = engine.run(BOX_FACTS, simulated_market, price_period=price_period).sort_by("box_id")
+    finally:
+        engine.close()
+    assert native.num_rows > 0
+    assert pa.compute.sum(native.column("priced_value_cents")).as_py() > 0
+    assert pa.compute.sum(native.column("sold_rough_mct")).as_py() > 0
+    _same_facts(native, portable)

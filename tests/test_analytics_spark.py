@@ -1,7 +1,7 @@
 """The demo market's pipeline on the default engine and on a local Spark gives the same answers:
 the same index cells and asking gaps, headline, stone quotes, box valuations, price book entries,
 KP verdicts, the check facts its verification gathers and every sightholder's risk weighed from
-them, amounts exact to the cent. One Spark session serves the module (its start is most of the
+them, and the intelligence cells' box facts, amounts exact to the cent. One Spark session serves the module (its start is most of the
 time). Without pyspark, Ibis or Java the module is skipped, except on CI (`CI` set), where that is
 a failure: CI installs them."""
 
@@ -12,6 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from analytics_support import same_facts
@@ -77,10 +78,12 @@ def _risks(store, settings: Settings, tables: dict) -> list[tuple]:
             for r in assess(store, settings, findings=findings)]
 
 
-def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, list[tuple]]:
+def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, list[tuple], pa.Table]:
     """The demo on a new store: its summary, the compared tables, the check facts its verification
-    gathered (on the engine the settings choose) and the risks weighed from them."""
+    gathered (on the engine the settings choose), the risks weighed from them, and the intelligence
+    box facts of its market (on that engine)."""
     from roughtrace.checks import facts as fact_queries
+    from roughtrace.intelligence.cells import market_facts
 
     gathered: dict = {}
     gather = fact_queries.gather
@@ -97,7 +100,7 @@ def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, l
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(fact_queries, "gather", recording)
             summary = run_demo(Context(store, chosen), seed=5, size="small", out_dir=market)
-        return summary, _tables(store), gathered, _risks(store, chosen, gathered)
+        return summary, _tables(store), gathered, _risks(store, chosen, gathered), market_facts(store, chosen)
     finally:
         store.close()
 
@@ -105,8 +108,9 @@ def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, l
 def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path: Path) -> None:
     from roughtrace.checks import facts as fact_queries
 
-    on_duckdb, duckdb_tables, duckdb_facts, duckdb_risks = _run(tmp_path / "duck.duckdb", tmp_path / "market")
-    on_spark, spark_tables, spark_facts, spark_risks = _run(
+    on_duckdb, duckdb_tables, duckdb_facts, duckdb_risks, duckdb_boxes = _run(tmp_path / "duck.duckdb",
+                                                                               tmp_path / "market")
+    on_spark, spark_tables, spark_facts, spark_risks, spark_boxes = _run(
         tmp_path / "spark.duckdb", tmp_path / "market", analytics_engine="spark", spark_master=MASTER)
     assert duckdb_tables["price_index_cells"] and duckdb_tables["rough_price_book"]
     for table in COMPARED:
@@ -120,9 +124,15 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
         assert native.num_rows > 0, name
         same_facts(native, spark_facts[name])
     assert spark_risks == duckdb_risks
+    assert pa.compute.sum(duckdb_boxes.column("priced_value_cents")).as_py() > 0
+    same_facts(duckdb_boxes, spark_boxes)
 
 
 def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_path: Path) -> None:
+    """The index from the snapshot's records, and the intelligence box facts from the snapshot's input
+    kinds beside the index cells the store holds (the snapshot has the input kinds only)."""
+    from roughtrace.intelligence.cells import market_facts
+
     _run(tmp_path / "demo.duckdb", tmp_path / "market")
     store = open_store(f"duckdb:///{tmp_path / 'demo.duckdb'}")
     try:
@@ -130,8 +140,10 @@ def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_pat
         assert written["transactions"] == store.query("SELECT count(*) AS n FROM transactions")["n"][0].as_py()
         before = _tables(store)["price_index_cells"]
         store.execute("DELETE FROM price_periods")
-        build_price_index(Context(store, Settings(overrides={
-            "analytics_engine": "spark", "spark_master": MASTER, "spark_snapshot": str(tmp_path / "snapshot")})))
+        on_snapshot = Settings(overrides={
+            "analytics_engine": "spark", "spark_master": MASTER, "spark_snapshot": str(tmp_path / "snapshot")})
+        build_price_index(Context(store, on_snapshot))
         assert _tables(store)["price_index_cells"] == before
+        same_facts(market_facts(store, Settings()), market_facts(store, on_snapshot))
     finally:
         store.close()

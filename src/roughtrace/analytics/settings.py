@@ -18,7 +18,7 @@ def _master(value: str) -> str:
 
 ANALYTICS_ENGINE = Setting(
     "analytics_engine", "duckdb",
-    "The engine that runs the heavy analytics (price index cells, price book, check facts): duckdb (the store's own engine and "
+    "The engine that runs the heavy analytics (price index cells, price book, check facts, intelligence box facts): duckdb (the store's own engine and "
     "numpy, in this process) or spark (a Spark session at spark_master; needs the `spark` extra and Java).",
     AREA, one_of(*ENGINES))
 SPARK_MASTER = Setting(

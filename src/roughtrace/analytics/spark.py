@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..domain.kinds import KINDS
 from ..errors import StoreError
 from ..store.port import Store
 from .ibis_engine import store_columns
@@ -100,12 +101,14 @@ class SparkEngine:
         return self.backend.table(view)
 
     def tables(self, computation: Computation, store: Store, given: Mapping[str, pa.Table]) -> dict[str, Any]:
-        """Every input of the computation as an Ibis table on Spark."""
+        """Every input of the computation as an Ibis table on Spark: an input kind from the snapshot
+        when there is one, a table the areas derive (an index's cells, a valuation's quotes: one row
+        per cell or key) through the store, as the snapshot holds only the input kinds."""
         tables = {name: self._view(name, self._frame(name, table)) for name, table in given.items()}
         for name, columns in computation.inputs.items():
             if name in tables:
                 continue
-            if self.snapshot is not None:
+            if self.snapshot is not None and name in KINDS:
                 frame = self.session.read.parquet(str(self.snapshot / f"{name}.parquet")).select(*columns)
             else:
                 frame = self._frame(name, store_columns(store, name, columns))

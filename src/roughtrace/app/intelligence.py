@@ -82,7 +82,7 @@ def producer_view(context: Context, period: str | None = None, producer_id: str 
             raise hidden("producer", producer_id, "producer_not_found")
         producer_id = context.actor.party
 
-    facts = cells.box_facts(context.store, context.settings["intelligence_period"], context.settings["price_period"])
+    facts = cells.market_facts(context.store, context.settings)
     if producer_id is not None:
         import pyarrow.compute as pc
 

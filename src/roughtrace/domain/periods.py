@@ -69,6 +69,8 @@ def label(day: dt.date, kind: str) -> str:
 def labels(days: np.ndarray, kind: str) -> np.ndarray:
     """`label` over an array of dates: an object array of str (None where a date is NaT)."""
     first = starts(days, check(kind, LABELLED))
+    if first.size == 0:  # (numpy's zfill cannot size the text of no dates)
+        return np.empty(first.shape, dtype=object)
     months = first.astype("datetime64[M]").astype(np.int64)
     years = np.char.zfill((months // 12 + 1970).astype(str), 4)
     if kind == "year":

@@ -4,7 +4,9 @@ One engine query reduces the store to one row per sold box (its buyer, sale date
 model and size class, and what its buyer reported of it: polished carats by grade and size group,
 days to polish, declared dispositions, the price index's value of the polished). numpy then sums
 the boxes into cells, one per (sightholder, segment, period): integer thousandths of a carat and
-cents, so every total is exact.
+cents, so every total is exact. The query is an analytics `Computation` (`BOX_FACTS`): the store
+engine's own plan, beside its portable form (`intelligence/portable.py`) that the spark engine runs
+(`analytics_engine`).
 
 A **segment** is what a sightholder bought, seen three ways (`SEGMENT_KINDS`): the assortment, the
 rough model, the size class (sand, smalls, sizes, specials by the box's average stone).
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine, engine_for
 from ..domain import periods
 from ..domain.grades import CLARITIES, COLOURS
 from ..store.port import Store
@@ -100,11 +103,37 @@ JOIN parties p ON p.party_id = s.buyer_id AND p.role = 'sightholder'
 """
 
 
-def box_facts(store: Store, period_kind: str, price_period: str) -> pa.Table:
-    """Every box sold to a sightholder, with its report period's label and what its buyer reported."""
-    table = store.query(box_facts_sql(price_period))
+def _native_box_facts(store: Store, given: dict[str, pa.Table], *, price_period: str) -> pa.Table:
+    """`BOX_FACTS` in the store's engine."""
+    return store.query(box_facts_sql(price_period))
+
+
+BOX_FACTS = Computation(
+    "intelligence box facts", "roughtrace.intelligence.portable:box_facts", _native_box_facts,
+    {"polished_outcomes": ("box_id", "sightholder_id", "shape", "carat", "color", "clarity", "polished_date"),
+     "rough_sales": ("box_id", "buyer_id", "seller_id", "sale_date", "assortment", "model", "stones", "carats"),
+     "rough_dispositions": ("box_id", "sightholder_id", "disposition", "carats"),
+     "parties": ("party_id", "role"),
+     "price_index_cells": ("period_start", "shape_family", "size_bracket", "color", "clarity", "median_ppc")})
+"""`box_facts_sql` over the whole store on the analytics port: one row per box sold to a
+sightholder, in no order."""
+
+
+def box_facts(store: Store, period_kind: str, price_period: str, engine: AnalyticsEngine | None = None) -> pa.Table:
+    """Every box sold to a sightholder, with its report period's label and what its buyer reported,
+    computed on `engine` (the store's own unless given), in box id order whichever engine ran it."""
+    table = (engine or InStoreEngine()).run(BOX_FACTS, store, price_period=price_period).sort_by("box_id")
     sale = table.column("sale_date").to_numpy(zero_copy_only=False).astype("datetime64[D]")
     return table.append_column("period", pa.array(periods.labels(sale, period_kind), pa.string()))
+
+
+def market_facts(store: Store, settings: Any) -> pa.Table:
+    """`box_facts` by the call's settings, on the analytics engine they choose."""
+    engine = engine_for(settings)
+    try:
+        return box_facts(store, settings["intelligence_period"], settings["price_period"], engine)
+    finally:
+        engine.close()
 
 
 @dataclass(frozen=True)
@@ -177,5 +206,4 @@ def market_cells(facts: pa.Table, contribution_share: Decimal) -> MarketCells:
 
 def load(store: Store, settings: Any) -> MarketCells:
     """The market's cells from the store, by the call's settings."""
-    facts = box_facts(store, settings["intelligence_period"], settings["price_period"])
-    return market_cells(facts, settings["intelligence_contribution_share"])
+    return market_cells(market_facts(store, settings), settings["intelligence_contribution_share"])
