@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -47,13 +48,11 @@ def rows_of(text: str) -> int:
     return int(float(text[:-1]) * UNITS[text[-1]]) if text[-1] in UNITS else int(text)
 
 
-def store_of(rows: int) -> Path:
-    """The bench store of `rows` price records (made on first use)."""
-    from bench_prices import synthetic_transactions
-    from roughtrace.pricing.schema import ensure_schema
+def made_once(path: Path, what: str, fill: Any) -> Path:
+    """The DuckDB bench store at `path`, made by `fill(store)` on first use (under a partial name
+    until it is whole, so an interrupted make is made again)."""
     from roughtrace.store import open_store
 
-    path = OUT / f"scale_{rows}.duckdb"
     if path.exists():
         return path
     OUT.mkdir(exist_ok=True)
@@ -62,15 +61,26 @@ def store_of(rows: int) -> Path:
     store = open_store(f"duckdb:///{partial}")
     try:
         store.migrate()
-        ensure_schema(store)
         started = time.perf_counter()
-        for chunk in synthetic_transactions(rows):
-            store.append("transactions", chunk)
-        print(f"  made {partial.name}: {rows:,} price records in {time.perf_counter() - started:.0f} s", flush=True)
+        fill(store)
+        print(f"  made {partial.name}: {what} in {time.perf_counter() - started:.0f} s", flush=True)
     finally:
         store.close()
     partial.rename(path)
     return path
+
+
+def store_of(rows: int) -> Path:
+    """The bench store of `rows` price records (made on first use)."""
+    from bench_prices import synthetic_transactions
+    from roughtrace.pricing.schema import ensure_schema
+
+    def fill(store: Any) -> None:
+        ensure_schema(store)
+        for chunk in synthetic_transactions(rows):
+            store.append("transactions", chunk)
+
+    return made_once(OUT / f"scale_{rows}.duckdb", f"{rows:,} price records", fill)
 
 
 SIGHTHOLDERS = 200
@@ -149,25 +159,12 @@ def synthetic_market(rows: int, seed: int = 7, chunk: int = 1_000_000):
 
 def outcomes_store_of(rows: int) -> Path:
     """The bench store of about `rows` outcome rows (made on first use)."""
-    from roughtrace.store import open_store
 
-    path = OUT / f"scale_outcomes_{rows}.duckdb"
-    if path.exists():
-        return path
-    OUT.mkdir(exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    store = open_store(f"duckdb:///{partial}")
-    try:
-        store.migrate()
-        started = time.perf_counter()
+    def fill(store: Any) -> None:
         for kind, table in synthetic_market(rows):
             store.append(kind, table)
-        print(f"  made {partial.name}: {rows:,} outcome rows in {time.perf_counter() - started:.0f} s", flush=True)
-    finally:
-        store.close()
-    partial.rename(path)
-    return path
+
+    return made_once(OUT / f"scale_outcomes_{rows}.duckdb", f"{rows:,} outcome rows", fill)
 
 
 class StandInPricer:
