@@ -188,7 +188,10 @@ def test_schema_10_keeps_a_stores_rows_and_refuses_one_holding_a_record_twice(en
         assert store.rows("SELECT tx_id, price_usd, batch_id FROM transactions ORDER BY tx_id") == before
         assert audit.verify(store).ok
         if engine == "postgresql":
-            unique = store.rows("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexdef LIKE 'CREATE UNIQUE%' "
-                                "ORDER BY 1")
+            # pg_index's flag, not pg_indexes' definitions: those are made for every schema's indexes,
+            # and another test's schema dropped meanwhile would fail the query
+            unique = store.rows("SELECT c.relname AS indexname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                "WHERE n.nspname = current_schema() AND i.indisunique ORDER BY 1")
             assert {"parties_identity", "rough_sales_identity", "polished_outcomes_identity", "transactions_identity",
                     "kp_certificates_identity"} <= {r["indexname"] for r in unique}
