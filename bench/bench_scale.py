@@ -48,6 +48,11 @@ def rows_of(text: str) -> int:
     return int(float(text[:-1]) * UNITS[text[-1]]) if text[-1] in UNITS else int(text)
 
 
+MAKING_MEMORY = "8GB"
+"""The DuckDB memory a bench store is made with: the store's identity index on the stones, held in
+memory while rows are appended, outgrows the engine's default beyond about 10M outcome rows."""
+
+
 def made_once(path: Path, what: str, fill: Any) -> Path:
     """The DuckDB bench store at `path`, made by `fill(store)` on first use (under a partial name
     until it is whole, so an interrupted make is made again)."""
@@ -58,7 +63,7 @@ def made_once(path: Path, what: str, fill: Any) -> Path:
     OUT.mkdir(exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    store = open_store(f"duckdb:///{partial}")
+    store = open_store(f"duckdb:///{partial}", memory_limit=MAKING_MEMORY)
     try:
         store.migrate()
         started = time.perf_counter()
