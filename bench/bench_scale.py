@@ -35,6 +35,7 @@ import numpy as np
 import psutil
 import pyarrow as pa
 
+from roughtrace.settings import ENGINE_MEMORY_LIMIT
 from roughtrace.wiring import wire
 
 wire()  # the composition root, as every entry point runs it
@@ -208,14 +209,14 @@ PASSES = {"index": "cells", "valuation": "boxes", "facts": "fact rows"}
 """Each pass, with what its count counts."""
 
 
-def child(engine: str, path: Path, master: str, work: str) -> None:
+def child(engine: str, path: Path, master: str, work: str, store_memory: str) -> None:
     """One pass in this process; prints its figures as one JSON line."""
     from roughtrace.analytics.port import engine_for
     from roughtrace.settings import Settings
     from roughtrace.store import open_store
 
     settings = Settings(overrides={"analytics_engine": engine, "spark_master": master})
-    store = open_store(f"duckdb:///{path}")
+    store = open_store(f"duckdb:///{path}", memory_limit=store_memory)
     try:
         session = 0.0
         if engine == "spark":
@@ -250,9 +251,10 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measure(engine: str, path: Path, master: str, spark_memory: str, work: str) -> dict:
+def measure(engine: str, path: Path, master: str, spark_memory: str, work: str, store_memory: str) -> dict:
     env = {**os.environ, "PYSPARK_SUBMIT_ARGS": f"--driver-memory {spark_memory} pyspark-shell"}
-    command = [sys.executable, __file__, "--child", engine, "--store", str(path), "--master", master, "--pass", work]
+    command = [sys.executable, __file__, "--child", engine, "--store", str(path), "--master", master, "--pass", work,
+               "--store-memory", store_memory]
     began = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     watched = psutil.Process(process.pid)
@@ -274,12 +276,15 @@ def main() -> None:
     parser.add_argument("--passes", default=",".join(PASSES), help="of index, valuation, facts")
     parser.add_argument("--master", default="local[2]", help="spark_master for the spark runs")
     parser.add_argument("--spark-memory", default="4g", help="the local Spark driver's heap")
+    parser.add_argument("--store-memory", default=ENGINE_MEMORY_LIMIT,
+                        help="the DuckDB store's memory limit (setting import_memory_limit; a store of well over "
+                             "10M outcome rows needs it raised)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--pass", dest="work", default="index", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, Path(args.store), args.master, args.work)
+        child(args.child, Path(args.store), args.master, args.work, args.store_memory)
         return
     sizes = [rows_of(s) for s in args.sizes.split(",")]
     engines = args.engines.split(",")
@@ -288,14 +293,15 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"no pass called {', '.join(sorted(unknown))}; the passes are {', '.join(PASSES)}")
     print(f"bench-scale: passes {args.passes}, sizes {args.sizes}, engines {args.engines} "
-          f"(spark: {args.master}, driver heap {args.spark_memory}), cores {os.cpu_count()}, "
+          f"(spark: {args.master}, driver heap {args.spark_memory}; DuckDB store memory {args.store_memory}), "
+          f"cores {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     results: dict[tuple[str, str, int], dict] = {}
     for rows in sizes:
         for work in passes:
             path = store_of(rows) if work == "index" else outcomes_store_of(rows)
             for engine in engines:
-                found = results[(work, engine, rows)] = measure(engine, path, args.master, args.spark_memory, work)
+                found = results[(work, engine, rows)] = measure(engine, path, args.master, args.spark_memory, work, args.store_memory)
                 start = f" + session start {found['session']:.1f} s" if engine == "spark" else ""
                 print(f"  {rows:>12,} rows  {work:<9} {engine:<7} {found['seconds']:8.1f} s{start}  "
                       f"peak {found['peak_mb']:8,.0f} MB  ({found['count']:,} {PASSES[work]})", flush=True)
