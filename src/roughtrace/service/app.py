@@ -259,6 +259,30 @@ def _query_params(dependant: Any) -> list[Any]:
     return [*dependant.query_params, *(p for d in dependant.dependencies for p in _query_params(d))]
 
 
+async def spool_upload(chunks: AsyncIterator[bytes], folder: Path, name: str, limit: int) -> tuple[Path, int]:
+    """An upload's chunks written to `folder/name` as they arrive, and its size; refused past `limit`
+    bytes (`UploadTooLarge`), leaving nothing of it on disk."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = folder / name
+    size = 0
+    try:
+        with target.open("wb") as handle:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise UploadTooLarge(f"the upload is larger than {limit:,} bytes, the most the service takes "
+                                         "(the setting upload_max_bytes)")
+                handle.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+        raise
+    return target, size
+
+
 def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
     """The service over the store `settings["db"]`: its connections and import worker are opened
     when the application starts and closed when it stops. `clear_spool`: remove what a stopped
@@ -389,25 +413,7 @@ def create_app(settings: Any, clear_spool: bool = True) -> FastAPI:
         if declared and declared.isdigit() and int(declared) > limit:
             raise UploadTooLarge(f"the upload is {int(declared):,} bytes; the service takes at most {limit:,} "
                                  "(the setting upload_max_bytes)")
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target = folder / name
-        size = 0
-        try:
-            with target.open("wb") as handle:
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadTooLarge(f"the upload is larger than {limit:,} bytes, the most the service takes "
-                                             "(the setting upload_max_bytes)")
-                    handle.write(chunk)
-        except BaseException:
-            target.unlink(missing_ok=True)
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-            raise
-        return target, size
+        return await spool_upload(request.stream(), folder, name, limit)
 
     # -- operations ----------------------------------------------------------------------------
     @app.get("/healthz", summary="The process is up", tags=["operations"])

@@ -6,7 +6,7 @@ traceback.
 
 
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,7 +105,7 @@ def _local(path: str) -> str:
 
 def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
     """The dashboard's routes over the service's stores (on `request.app.state`)."""
-    from ..service.app import UploadTooLarge, _safe_name, known_query
+    from ..service.app import UploadTooLarge, _safe_name, known_query, spool_upload
 
     sessions = Sessions()
     page_rows = settings["dashboard_page_rows"]
@@ -389,21 +389,14 @@ def dashboard(settings: Any, spool: Path, limit: int) -> APIRouter:
 
     # -- uploads ---------------------------------------------------------------------------------
     async def spooled(upload: Any, folder: Path, name: str) -> Path:
-        """An uploaded file copied into `folder/name`, refused past the size limit."""
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        target, size = folder / name, 0
-        try:
-            with target.open("wb") as handle:
-                while chunk := await upload.read(1 << 20):
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadTooLarge(f"the file is larger than {limit:,} bytes, the most the service takes "
-                                             "(the setting upload_max_bytes)")
-                    handle.write(chunk)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        return target
+        """An uploaded form file copied into `folder/name`, refused past the size limit."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await upload.read(1 << 20):
+                yield chunk
+
+        path, _ = await spool_upload(chunks(), folder, name, limit)
+        return path
 
     @router.get("/upload")
     def upload_form(request: Request, who: Who) -> Response:
