@@ -75,6 +75,8 @@ from roughtrace.checks import run_checks
 run_checks(store, Settings())
 from roughtrace.intelligence import cells
 assert cells.market_facts(store, Settings()).num_rows == 0
+from roughtrace.valuation.kp import check_certificates
+assert check_certificates(store, Settings()).num_rows == 0
 print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

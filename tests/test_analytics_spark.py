@@ -105,6 +105,18 @@ def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, l
         store.close()
 
 
+def _kp_lines(path: Path, **settings: str) -> list[dict]:
+    """Every certificate line of a demo's store checked on the engine the settings choose, by line."""
+    from roughtrace.valuation.kp import check_certificates
+
+    store = open_store(f"duckdb:///{path}")
+    try:
+        return check_certificates(store, Settings(overrides=settings)).sort_by(
+            [("certificate_id", "ascending"), ("hs_code", "ascending")]).to_pylist()
+    finally:
+        store.close()
+
+
 def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path: Path) -> None:
     from roughtrace.checks import facts as fact_queries
 
@@ -126,6 +138,9 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
     assert spark_risks == duckdb_risks
     assert pa.compute.sum(duckdb_boxes.column("priced_value_cents")).as_py() > 0
     same_facts(duckdb_boxes, spark_boxes)
+    duckdb_lines = _kp_lines(tmp_path / "duck.duckdb")
+    assert duckdb_lines
+    assert _kp_lines(tmp_path / "spark.duckdb", analytics_engine="spark", spark_master=MASTER) == duckdb_lines
 
 
 def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_path: Path) -> None:
