@@ -326,7 +326,9 @@ class CertificateCheck:
         ids = None if certificate_ids is None else sorted(set(certificate_ids))
         # every line is read, whatever is checked: the mixes are learnt from all of them, so a
         # certificate gets the same verdict checked alone or with the whole store
-        run = (engine or InStoreEngine()).run
+        engine = engine or InStoreEngine()
+        engine.prepare(CHECK_INPUTS, store)  # (a table several passes read is copied to the engine once)
+        run = engine.run
         lines = run(CERTIFICATE_LINES, store, certificate_ids=None if ids is None else tuple(ids))
         contents = run(PARCEL_CONTENTS, store)
         boxes = run(LINKED_BOXES, store)
