@@ -75,6 +75,8 @@ from roughtrace.checks import run_checks
 run_checks(store, Settings())
 from roughtrace.intelligence import cells
 assert cells.market_facts(store, Settings()).num_rows == 0
+from roughtrace.valuation.kp import check_certificates
+assert check_certificates(store, Settings()).num_rows == 0
 print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -234,3 +236,73 @@ def test_portable_intelligence_box_facts_are_the_store_engines(simulated_market,
     assert pa.compute.sum(native.column("priced_value_cents")).as_py() > 0
     assert pa.compute.sum(native.column("sold_rough_mct")).as_py() > 0
     _same_facts(native, portable)
+
+
+def _kp_market(store):
+    """The simulated market with its price index and rough price book built (once for the module)."""
+    from roughtrace.pricing import index
+    from roughtrace.valuation.pricebook import build_price_book
+    from roughtrace.valuation.pricer import index_pricer
+
+    settings = Settings(environ={})
+    if not store.query("SELECT count(*) AS n FROM price_index_cells")["n"][0].as_py():
+        index.build(store, settings)
+    if not store.query("SELECT count(*) AS n FROM rough_price_book")["n"][0].as_py():
+        build_price_book(store, settings, index_pricer(store, settings))
+    return store
+
+
+def test_portable_kp_check_passes_are_the_store_engines(simulated_market):
+    """Every pass of the KP check over the store's tables, on a market whose lines are valued on
+    every basis (linked boxes, parcel contents, exporter, origin and HS class mixes) and of every HS
+    code: the same columns, types and rows, to the bit."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.valuation.kp import CERTIFICATE_LINES, CHECK_INPUTS, FITTED, check_certificates
+
+    store = _kp_market(simulated_market)
+    lines = check_certificates(store, Settings(environ={}))
+    assert {"certificate_boxes", "parcel_contents", "exporter_mix", "origin_mix", "hs_class_mix"} <= set(
+        lines["basis"].to_pylist())
+    assert {"7102.10", "7102.21", "7102.31"} <= set(lines["hs_code"].to_pylist())
+    some = tuple(sorted(set(lines["certificate_id"].to_pylist()))[:3]) + ("XX-NOT-STORED",)
+    params = {"KP certificate lines": [{"certificate_ids": None}, {"certificate_ids": some}],
+              "KP price book entries": [{"fitted": FITTED, "min_boxes": 5}, {"fitted": FITTED, "min_boxes": 1}]}
+    engine = IbisEngine()
+    try:
+        for computation in CHECK_INPUTS:
+            for values in params.get(computation.name, [{}]):
+                native = InStoreEngine().run(computation, store, **values)
+                portable = engine.run(computation, store, **values)
+                order = [(name, "ascending") for name in native.column_names]
+                assert native.num_rows > 0, computation.name
+                assert portable.schema.equals(native.schema), computation.name
+                assert portable.sort_by(order).equals(native.sort_by(order)), (computation.name, values)
+        checked = InStoreEngine().run(CERTIFICATE_LINES, store, certificate_ids=some)
+        assert 0 < sum(checked["checked"].to_pylist()) < checked.num_rows
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("certificates", ["all", "some"])
+def test_the_kp_check_through_the_portable_passes_gives_the_same_verdicts(simulated_market, certificates):
+    """The whole check with its passes run by an Ibis engine: every line's verdict, band, basis and
+    evidence as on the default engine, and the same evidence rows."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.valuation.kp import CertificateCheck, CheckRules
+
+    store = _kp_market(simulated_market)
+    rules = CheckRules.from_settings(Settings(environ={}))
+    ids = None
+    if certificates == "some":
+        ids = sorted(set(store.query("SELECT certificate_id FROM kp_certificates")["certificate_id"].to_pylist()))[::7]
+    with CertificateCheck(store, rules, ids) as check:
+        native_lines, native_parts = check.lines(), check.parts()
+    engine = IbisEngine()
+    try:
+        with CertificateCheck(store, rules, ids, engine) as check:
+            portable_lines, portable_parts = check.lines(), check.parts()
+    finally:
+        engine.close()
+    assert native_lines.num_rows > 0 and native_parts.num_rows > 0
+    assert portable_lines.equals(native_lines)
+    assert portable_parts.equals(native_parts)

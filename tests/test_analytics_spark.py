@@ -105,6 +105,18 @@ def _run(path: Path, market: Path, **settings: str) -> tuple[dict, dict, dict, l
         store.close()
 
 
+def _kp_lines(path: Path, **settings: str) -> list[dict]:
+    """Every certificate line of a demo's store checked on the engine the settings choose, by line."""
+    from roughtrace.valuation.kp import check_certificates
+
+    store = open_store(f"duckdb:///{path}")
+    try:
+        return check_certificates(store, Settings(overrides=settings)).sort_by(
+            [("certificate_id", "ascending"), ("hs_code", "ascending")]).to_pylist()
+    finally:
+        store.close()
+
+
 def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path: Path) -> None:
     from roughtrace.checks import facts as fact_queries
 
@@ -126,6 +138,9 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
     assert spark_risks == duckdb_risks
     assert pa.compute.sum(duckdb_boxes.column("priced_value_cents")).as_py() > 0
     same_facts(duckdb_boxes, spark_boxes)
+    duckdb_lines = _kp_lines(tmp_path / "duck.duckdb")
+    assert duckdb_lines
+    assert _kp_lines(tmp_path / "spark.duckdb", analytics_engine="spark", spark_master=MASTER) == duckdb_lines
 
 
 def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_path: Path) -> None:
@@ -183,5 +198,49 @@ def test_the_check_facts_copy_each_store_table_to_spark_once(spark, tmp_path: Pa
         native = fact_queries.gather(store, names, settings, engine=InStoreEngine())
         for name in names:
             same_facts(native[name], on_spark[name])
+    finally:
+        store.close()
+
+
+def test_the_kp_check_copies_each_store_table_to_spark_once(spark, tmp_path: Path, monkeypatch) -> None:
+    """The KP check's passes stage each table they read once (rough_sales, read by three of them,
+    among them), and the check on Spark gives every line and its evidence as on the default engine."""
+    from roughtrace.analytics.spark import SparkEngine
+    from roughtrace.pricing import index
+    from roughtrace.sim import generate_market
+    from roughtrace.valuation.kp import CHECK_INPUTS, CertificateCheck, CheckRules
+    from roughtrace.valuation.pricebook import build_price_book
+    from roughtrace.valuation.pricer import index_pricer
+    from test_checks_support import load_market_directory
+
+    generate_market(tmp_path / "market", seed=13, size="small", polished_rows=4_000)
+    store = open_store(f"duckdb:///{tmp_path / 'kp.duckdb'}")
+    try:
+        store.migrate()
+        load_market_directory(store, tmp_path / "market")
+        settings = Settings(environ={})
+        index.build(store, settings)
+        build_price_book(store, settings, index_pricer(store, settings))
+        rules = CheckRules.from_settings(settings)
+        with CertificateCheck(store, rules) as check:
+            native_lines, native_parts = check.lines(), check.parts()
+        staged: list[str] = []
+        frame = SparkEngine._frame
+
+        def counted(self, name, table):
+            staged.append(name)
+            return frame(self, name, table)
+
+        monkeypatch.setattr(SparkEngine, "_frame", counted)
+        engine = SparkEngine(MASTER, session=spark)
+        try:
+            with CertificateCheck(store, rules, None, engine) as check:
+                spark_lines, spark_parts = check.lines(), check.parts()
+        finally:
+            engine.close()
+        assert sorted(staged) == sorted({table for computation in CHECK_INPUTS for table in computation.inputs})
+        assert native_lines.num_rows > 0
+        assert spark_lines.equals(native_lines)
+        assert spark_parts.equals(native_parts)
     finally:
         store.close()

@@ -59,10 +59,10 @@ def check_certificates(context: Context, certificate_ids: list[str] | None, verd
     `verdicts`, `sort` and `top` choose the lines shown; counts and totals cover them all."""
     from ..json_values import plain
     from ..ledger.decisions import log_decision, summarised
-    from ..valuation.kp import CertificateCheck, CheckRules, verdict_counts
+    from ..valuation.kp import CertificateCheck, verdict_counts
 
     store, settings = context.store, context.settings
-    with CertificateCheck(store, CheckRules.from_settings(settings), certificate_ids) as check:
+    with CertificateCheck.by_settings(store, settings, certificate_ids) as check:
         checked = check.lines()
         found = check.certificates_found
     missing = sorted(set(certificate_ids) - (found or set())) if certificate_ids is not None else []
@@ -167,7 +167,7 @@ def check_certificate_file(context: Context, path: Path, file_format: str | None
     stored, nothing logged). The store must be a writable one; the trial holds the certificates'
     import lock while it runs."""
     from ..ingest import import_file
-    from ..valuation.kp import CertificateCheck, CheckRules, verdict_counts
+    from ..valuation.kp import CertificateCheck, verdict_counts
     from .access import require
 
     require(context.actor, "certificate_files")
@@ -181,7 +181,7 @@ def check_certificate_file(context: Context, path: Path, file_format: str | None
             if result.batch_id is not None and result.rows_accepted:
                 ids = store.query("SELECT DISTINCT certificate_id FROM kp_certificates WHERE batch_id = ?",
                                   (result.batch_id,)).column("certificate_id").to_pylist()
-                with CertificateCheck(store, CheckRules.from_settings(context.settings), ids) as check:
+                with CertificateCheck.by_settings(store, context.settings, ids) as check:
                     outcome["lines"] = check.lines()
             raise _Undone
     except _Undone:

@@ -135,11 +135,10 @@ def whole_market_certificate_lines(context: Context) -> Any:
     """Every stored certificate line checked against the price book (`valuation.kp.CertificateCheck`
     over all certificates: a line's verdict does not depend on which others are checked beside it)."""
     from ..accounts.security import market_wide
-    from ..valuation.kp import CertificateCheck, CheckRules
+    from ..valuation.kp import CertificateCheck
 
     def computed() -> Any:
-        with market_wide(context.store), CertificateCheck(context.store, CheckRules.from_settings(context.settings),
-                                                          None) as check:
+        with market_wide(context.store), CertificateCheck.by_settings(context.store, context.settings, None) as check:
             return check.lines()
 
     return kept(context, "certificate_lines", computed)

@@ -64,8 +64,11 @@ mix, KP statistics, and every unsorted or industrial line: their goods are rarel
 so their band is at least `kp_band_floor_other` wide and only values far outside it are flagged).
 
 The mix is learnt from every certificate in the store whatever set is checked, and everything is a
-set computation (joins and sums over whole columns in an in-process DuckDB over Arrow tables read
-from the store), so neither the order of rows nor of imports changes a verdict.
+set computation, so neither the order of rows nor of imports changes a verdict: the passes over the
+store's tables (CHECK_INPUTS: certificate lines, parcel contents, linked and paid boxes, sales, the
+book's entries) are analytics computations, the store engine's plan beside a portable form
+(portable_kp.py) the engine the settings choose runs (`analytics_engine`), and the rest are joins and
+sums over whole columns of their results in an in-process DuckDB.
 """
 
 from __future__ import annotations
@@ -77,6 +80,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine, engine_for
 from ..domain import periods
 from ..domain.kp import HS_GEM
 from ..settings import SettingError
@@ -213,49 +217,124 @@ def parse_statistics_range(text: str) -> tuple[tuple[str, float, float], ...]:
     return tuple(sorted(rows))
 
 
-def _in_clause(column: str, ids: list[str] | None) -> tuple[str, tuple[Any, ...]]:
-    if ids is None:
-        return "", ()
-    return f" WHERE {column} IN ({', '.join('?' for _ in ids)})", tuple(ids)
-
-
 EXPORTER_SQL = "exporting_country || ' ' || exporter_name"
 """Who exports a certificate's goods: its exporter's name within its exporting country."""
 
 
-class CertificateCheck:
-    """The check of a set of certificates (all when `certificate_ids` is None), evaluated in an
-    in-process DuckDB over every certificate line in the store (the mixes are learnt from them all).
-    `lines()` gives the verdicts, `parts()` the evidence."""
+def _native_certificate_lines(store: Any, given: dict[str, pa.Table], *,
+                              certificate_ids: tuple[str, ...] | None) -> pa.Table:
+    """`CERTIFICATE_LINES` in the store's engine."""
+    checked_sql = "TRUE" if certificate_ids is None else f"certificate_id IN ({', '.join('?' for _ in certificate_ids)})"
+    return store.query(
+        f"SELECT certificate_id, hs_code, carats, value_usd, origin, issue_date, {EXPORTER_SQL} AS exporter, "
+        f"{checked_sql} AS checked FROM kp_certificates", () if certificate_ids is None else certificate_ids)
 
-    def __init__(self, store: Any, rules: CheckRules, certificate_ids: list[str] | None = None) -> None:
+
+def _native_parcel_contents(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`PARCEL_CONTENTS` in the store's engine."""
+    return store.query("SELECT certificate_id, hs_code, assortment, carats FROM parcel_contents")
+
+
+def _native_linked_boxes(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`LINKED_BOXES` in the store's engine."""
+    return store.query(
+        f"SELECT r.kp_certificate_id AS certificate_id, {hs_class_sql('r.model', 'r.quality')} AS hs_code, "
+        "r.assortment, r.box_id, r.carats, CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own_per_carat, "
+        "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM rough_sales r "
+        "LEFT JOIN box_valuations v ON v.box_id = r.box_id AND v.in_book "
+        "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
+        "WHERE r.kp_certificate_id IS NOT NULL")
+
+
+BOOK_COLUMNS = ("level", "assortment", "hs_code", "origin", "period", "boxes", "price_per_carat",
+                "mean_price_per_carat", "p10_per_carat", "p90_per_carat", "box_spread", "price_se",
+                "median_box_carats")
+"""The price book's columns the check prices with."""
+
+
+def _native_book_entries(store: Any, given: dict[str, pa.Table], *, fitted: str, min_boxes: int) -> pa.Table:
+    """`BOOK_ENTRIES` in the store's engine."""
+    return store.query(f"SELECT {', '.join(BOOK_COLUMNS)} FROM rough_price_book WHERE level = ? OR boxes >= ?",
+                       (fitted, min_boxes))
+
+
+def _native_paid_boxes(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`PAID_BOXES` in the store's engine."""
+    return store.query(
+        "SELECT v.assortment, v.period, CAST(v.paid_per_carat AS DOUBLE PRECISION) AS paid, "
+        "CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own, "
+        "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM box_valuations v "
+        "JOIN rough_sales r ON r.box_id = v.box_id "
+        "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
+        "WHERE v.in_book AND v.paid_per_carat > 0")
+
+
+def _native_box_sales(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`BOX_SALES` in the store's engine."""
+    return store.query("SELECT assortment, sale_date, CAST(price_usd AS DOUBLE PRECISION) AS price_usd, "
+                       "CAST(carats AS DOUBLE PRECISION) AS carats FROM rough_sales WHERE price_usd > 0 AND carats > 0")
+
+
+_PORTABLE = "roughtrace.valuation.portable_kp"
+_CUTTERS = ("sightholder_id", "level")
+CERTIFICATE_LINES = Computation(
+    "KP certificate lines", f"{_PORTABLE}:certificate_lines", _native_certificate_lines,
+    {"kp_certificates": ("certificate_id", "hs_code", "carats", "value_usd", "origin", "issue_date",
+                         "exporting_country", "exporter_name")})
+"""Every certificate line (certificate_id, hs_code, carats, value_usd, origin, issue_date, exporter)
+and whether it is checked (`certificate_ids`, all when None)."""
+PARCEL_CONTENTS = Computation(
+    "KP parcel contents", f"{_PORTABLE}:parcel_contents", _native_parcel_contents,
+    {"parcel_contents": ("certificate_id", "hs_code", "assortment", "carats")})
+"""Every line's contents by assortment, as declared."""
+LINKED_BOXES = Computation(
+    "KP linked boxes", f"{_PORTABLE}:linked_boxes", _native_linked_boxes,
+    {"rough_sales": ("kp_certificate_id", "model", "quality", "assortment", "box_id", "carats", "buyer_id"),
+     "box_valuations": ("box_id", "in_book", "rough_price_per_carat"), "valuation_cutter_levels": _CUTTERS})
+"""Every box linked to a certificate: certificate_id, HS class, assortment, box_id, carats, its own
+outcome value per carat when in the book (double) and its buyer's cutter level (double, 0 when none)."""
+BOOK_ENTRIES = Computation(
+    "KP price book entries", f"{_PORTABLE}:book_entries", _native_book_entries,
+    {"rough_price_book": BOOK_COLUMNS})
+"""The book's entries the check prices at (BOOK_COLUMNS): the `fitted` level's, and every other
+resting on at least `min_boxes` boxes."""
+PAID_BOXES = Computation(
+    "KP paid boxes", f"{_PORTABLE}:paid_boxes", _native_paid_boxes,
+    {"box_valuations": ("box_id", "assortment", "period", "paid_per_carat", "rough_price_per_carat", "in_book"),
+     "rough_sales": ("box_id", "buyer_id"), "valuation_cutter_levels": _CUTTERS})
+"""Every box in the book paid for: assortment, period, paid and own (outcome value) per carat and the
+buyer's cutter level, as doubles."""
+BOX_SALES = Computation(
+    "KP box sales", f"{_PORTABLE}:box_sales", _native_box_sales,
+    {"rough_sales": ("assortment", "sale_date", "price_usd", "carats")})
+"""Every box sold at a price: assortment, sale_date, price_usd and carats (doubles)."""
+CHECK_INPUTS: tuple[Computation, ...] = (CERTIFICATE_LINES, PARCEL_CONTENTS, LINKED_BOXES, BOOK_ENTRIES, PAID_BOXES,
+                                         BOX_SALES)
+"""The check's passes over the store's tables, run on the analytics engine; the rest of the check is
+arithmetic over their rows in an in-process DuckDB."""
+
+
+class CertificateCheck:
+    """The check of a set of certificates (all when `certificate_ids` is None) over every certificate
+    line in the store (the mixes are learnt from them all): the passes over the store's tables
+    (CHECK_INPUTS) on `engine` (the store's own unless given), the rest in an in-process DuckDB over
+    their results. `lines()` gives the verdicts, `parts()` the evidence."""
+
+    def __init__(self, store: Any, rules: CheckRules, certificate_ids: list[str] | None = None,
+                 engine: AnalyticsEngine | None = None) -> None:
         self.rules = rules
         ids = None if certificate_ids is None else sorted(set(certificate_ids))
         # every line is read, whatever is checked: the mixes are learnt from all of them, so a
         # certificate gets the same verdict checked alone or with the whole store
-        checked_sql = "TRUE" if ids is None else f"certificate_id IN ({', '.join('?' for _ in ids)})"
-        lines = store.query(
-            f"SELECT certificate_id, hs_code, carats, value_usd, origin, issue_date, {EXPORTER_SQL} AS exporter, "
-            f"{checked_sql} AS checked FROM kp_certificates", () if ids is None else tuple(ids))
-        contents = store.query("SELECT certificate_id, hs_code, assortment, carats FROM parcel_contents")
-        boxes = store.query(
-            f"SELECT r.kp_certificate_id AS certificate_id, {hs_class_sql('r.model', 'r.quality')} AS hs_code, "
-            "r.assortment, r.box_id, r.carats, CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own_per_carat, "
-            "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM rough_sales r "
-            "LEFT JOIN box_valuations v ON v.box_id = r.box_id AND v.in_book "
-            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
-            "WHERE r.kp_certificate_id IS NOT NULL"
-        )
-        book = store.query("SELECT * FROM rough_price_book WHERE level = ? OR boxes >= ?", (FITTED, rules.min_boxes))
-        paid = store.query(
-            "SELECT v.assortment, v.period, CAST(v.paid_per_carat AS DOUBLE PRECISION) AS paid, "
-            "CAST(v.rough_price_per_carat AS DOUBLE PRECISION) AS own, "
-            "COALESCE(CAST(c.level AS DOUBLE PRECISION), 0) AS cutter_level FROM box_valuations v "
-            "JOIN rough_sales r ON r.box_id = v.box_id "
-            "LEFT JOIN valuation_cutter_levels c ON c.sightholder_id = r.buyer_id "
-            "WHERE v.in_book AND v.paid_per_carat > 0")
-        sales = store.query("SELECT assortment, sale_date, CAST(price_usd AS DOUBLE PRECISION) AS price_usd, "
-                            "CAST(carats AS DOUBLE PRECISION) AS carats FROM rough_sales WHERE price_usd > 0 AND carats > 0")
+        engine = engine or InStoreEngine()
+        engine.prepare(CHECK_INPUTS, store)  # (a table several passes read is copied to the engine once)
+        run = engine.run
+        lines = run(CERTIFICATE_LINES, store, certificate_ids=None if ids is None else tuple(ids))
+        contents = run(PARCEL_CONTENTS, store)
+        boxes = run(LINKED_BOXES, store)
+        book = run(BOOK_ENTRIES, store, fitted=FITTED, min_boxes=rules.min_boxes)
+        paid = run(PAID_BOXES, store)
+        sales = run(BOX_SALES, store)
         checked = lines.filter(lines["checked"]) if lines.num_rows else lines
         self.certificates_found = set(checked["certificate_id"].to_pylist()) if ids is not None else None
         statistics = pa.table({"origin": [o for o, _ in rules.statistics], "usd": [u for _, u in rules.statistics]})
@@ -267,6 +346,16 @@ class CertificateCheck:
                             ("statistics_in", statistics), ("ranges_in", ranges)):
             self.con.register(name, table)
         self._prepare()
+
+    @classmethod
+    def by_settings(cls, store: Any, settings: Any, certificate_ids: list[str] | None = None) -> CertificateCheck:
+        """The check with the settings' rules, its passes over the store on the analytics engine the
+        settings choose (closed once they have run)."""
+        engine = engine_for(settings)
+        try:
+            return cls(store, CheckRules.from_settings(settings), certificate_ids, engine)
+        finally:
+            engine.close()
 
     def close(self) -> None:
         self.con.close()
@@ -822,8 +911,9 @@ def _rank_to_level(column: str) -> str:
 
 
 def check_certificates(store: Any, settings: Any, certificate_ids: list[str] | None = None) -> pa.Table:
-    """Verdicts for every line of the certificates named (all when None): LINE_FIELDS columns."""
-    with CertificateCheck(store, CheckRules.from_settings(settings), certificate_ids) as check:
+    """Verdicts for every line of the certificates named (all when None): LINE_FIELDS columns, the
+    passes over the store run on the analytics engine the settings choose."""
+    with CertificateCheck.by_settings(store, settings, certificate_ids) as check:
         return check.lines()
 
 

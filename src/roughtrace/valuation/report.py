@@ -13,7 +13,7 @@ from .. import render
 from ..errors import NotFound
 from ..printable import TONES, BandChart, Document, Facts, Grid, Heading, Text, to_html
 from ..settings import Settings
-from .kp import CertificateCheck, CheckRules
+from .kp import CertificateCheck
 
 
 def certificate_document(certificate: dict[str, Any], lines: list[dict[str, Any]], parts: list[dict[str, Any]],
@@ -123,7 +123,7 @@ def certificate_report_document(store: Any, settings: Settings, certificate_id: 
     ).to_pylist()
     if not header:
         raise NotFound(f"there is no KP certificate {certificate_id!r} in the store", code="certificate_not_found")
-    with CertificateCheck(store, CheckRules.from_settings(settings), [certificate_id]) as check:
+    with CertificateCheck.by_settings(store, settings, [certificate_id]) as check:
         lines, parts = check.lines().to_pylist(), check.parts().to_pylist()
     book_model = store.query("SELECT cost_model FROM rough_price_book LIMIT 1").to_pylist()
     method = {name: settings[name] for name in ("kp_tolerance", "kp_band_floor", "kp_band_z", "kp_outcome_weight",
