@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..analytics.port import engine_for
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine, engine_for
 from ..settings import SettingError
 from .boxes import BoxRules, value_boxes
 from .hs import hs_class
@@ -61,6 +62,12 @@ BOOK_COLUMNS: tuple[str, ...] = (
 
 
 Z_P10_P90 = 1.2816
+MEDIAN_EFFICIENCY = 1.2533
+"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
+MAD_TO_SPREAD = 1.4826
+"""A normal spread is about 1.4826 times the median absolute deviation."""
+MEDIAN_SE_PER_MAD = float(Decimal(str(MEDIAN_EFFICIENCY)) * Decimal(str(MAD_TO_SPREAD)))
+"""The standard error of a median of one box per median absolute deviation."""
 BOOK_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(("assortment", "hs_code", "origin", "period", "level", "model", "quality", "cost_model"), pa.string()),
     "boxes": pa.int64(), "built_at": pa.timestamp("us"),
@@ -72,50 +79,128 @@ BOOK_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _level_sql(level: str, keys: tuple[str, ...]) -> str:
-    key_cols = ", ".join(
-        (name if name in keys else f"'{ANY}'") + f" AS {name}" for name in KEY_COLUMNS
-    )
-    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
-    single = "assortment" in keys
-    model = "CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END" if single else "CAST(NULL AS VARCHAR)"
-    quality = "CASE WHEN COUNT(DISTINCT quality) = 1 THEN MIN(quality) END" if single else "CAST(NULL AS VARCHAR)"
-    return f"""
-SELECT {key_cols}, '{level}' AS level, {model} AS model, {quality} AS quality,
-  COUNT(*) AS boxes,
-  CAST(SUM(rough) AS DECIMAL(18,3)) AS rough_carats,
-  CAST(SUM(polished) AS DECIMAL(18,3)) AS polished_carats,
-  CAST(ROUND(MEDIAN(ppc), 2) AS DECIMAL(18,2)) AS price_per_carat,
-  CAST(ROUND(SUM(value) / SUM(rough), 2) AS DECIMAL(18,2)) AS mean_price_per_carat,
-  CAST(ROUND(QUANTILE_CONT(ppc, 0.1), 2) AS DECIMAL(18,2)) AS p10_per_carat,
-  CAST(ROUND(QUANTILE_CONT(ppc, 0.9), 2) AS DECIMAL(18,2)) AS p90_per_carat,
-  CAST(ROUND(SUM(paid) / SUM(box), 2) AS DECIMAL(18,2)) AS paid_per_carat,
-  CAST(ROUND(MEDIAN(uplift), 4) AS DECIMAL(18,4)) AS uplift_median,
-  CAST(ROUND(MEDIAN(yield_), 4) AS DECIMAL(18,4)) AS yield_median,
-  CAST(ROUND(QUANTILE_CONT(yield_, 0.1), 4) AS DECIMAL(18,4)) AS yield_p10,
-  CAST(ROUND(QUANTILE_CONT(yield_, 0.9), 4) AS DECIMAL(18,4)) AS yield_p90,
-  CAST(MEDIAN(rough) AS DECIMAL(18,3)) AS median_box_carats,
-  CAST(ROUND({MEDIAN_EFFICIENCY} * 1.4826 * MAD(LN(ppc)) / SQRT(COUNT(*)), 4) AS DECIMAL(18,4)) AS price_se,
-  CAST(ROUND(1.4826 * MAD(LN(ppc)), 4) AS DECIMAL(18,4)) AS box_spread
-FROM book_boxes {group_by}"""
+RANK_VALUE_MACRO = """CREATE TEMP MACRO rank_value(v, p) AS CASE WHEN len(v) > 0 THEN
+  v[CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1]
+  + (p * CAST(len(v) - 1 AS DOUBLE) - FLOOR(p * CAST(len(v) - 1 AS DOUBLE)))
+  * (v[LEAST(CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1, len(v) - 1) + 1]
+     - v[CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1]) END"""
+"""`percentile_cont(p)` of a sorted list as explicit rank arithmetic: the order statistic at fractional
+rank p x (n - 1) (from 0), interpolated between its two neighbours (null for an empty list). The
+portable form (`portable_book.rank_value`) does the same floating-point operations."""
+BOOK_BOXES_SQL = """CREATE TEMP TABLE book_boxes AS SELECT assortment, hs_code, origin, period, model, quality,
+  polished_rough_carats AS rough, polished_carats AS polished, rough_value_usd AS value, paid_usd AS paid,
+  box_carats AS box, CAST(rough_price_per_carat AS DOUBLE) AS ppc, CAST(uplift AS DOUBLE) AS uplift,
+  CAST(yield_ AS DOUBLE) AS yield_, CAST(polished_rough_carats AS DOUBLE) AS rough_ct
+FROM valued_boxes WHERE in_book AND polished_rough_carats > 0 AND rough_price_per_carat > 0"""
+"""The boxes in the book with rough and a price left, exact carats and dollars beside the values
+ranked."""
 
 
-def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None) -> pa.Table:
-    """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
-    at every level of LEVELS. Pure: no store, one in-process DuckDB over the Arrow columns."""
+def _rank(values: str, p: float) -> str:
+    return f"rank_value({values}, CAST({p!r} AS DOUBLE))"
+
+
+def _grouping_id(keys: tuple[str, ...]) -> int:
+    """DuckDB's GROUPING(assortment, hs_code, origin, period) of a level: a bit set per key outside it."""
+    return sum(1 << (len(KEY_COLUMNS) - 1 - i) for i, name in enumerate(KEY_COLUMNS) if name not in keys)
+
+
+def _figures_sql() -> str:
+    sets = ", ".join(f"({', '.join(keys)})" for _, keys in LEVELS)
+    levels = " ".join(f"WHEN {_grouping_id(keys)} THEN '{level}'" for level, keys in LEVELS)
+    keys = ", ".join(f"CASE WHEN GROUPING({name}) = 1 THEN '{ANY}' ELSE {name} END AS {name}" for name in KEY_COLUMNS)
+    names = ", ".join(f"CASE WHEN GROUPING(assortment) = 0 AND COUNT(DISTINCT {name}) = 1 THEN MIN({name}) END AS {name}"
+                      for name in ("model", "quality"))
+    return f"""WITH grouped AS MATERIALIZED (SELECT {keys},
+  CASE GROUPING({', '.join(KEY_COLUMNS)}) {levels} END AS level, {names}, COUNT(*) AS boxes,
+  CAST(SUM(rough) AS DECIMAL(38,3)) AS rough_carats, CAST(SUM(polished) AS DECIMAL(38,3)) AS polished_carats,
+  CAST(SUM(value) AS DECIMAL(38,2)) AS value_usd, CAST(SUM(paid) AS DECIMAL(38,2)) AS paid_usd,
+  CAST(SUM(box) AS DECIMAL(38,3)) AS box_carats,
+  LIST(ppc ORDER BY ppc) AS prices, LIST(uplift ORDER BY uplift) FILTER (WHERE uplift IS NOT NULL) AS uplifts,
+  LIST(yield_ ORDER BY yield_) FILTER (WHERE yield_ IS NOT NULL) AS yields, LIST(rough_ct ORDER BY rough_ct) AS carats,
+  list_sort(LIST(ln(ppc))) AS logs
+FROM book_boxes GROUP BY GROUPING SETS ({sets})),
+centred AS MATERIALIZED (SELECT *, {_rank('logs', 0.5)} AS log_median FROM grouped WHERE boxes > 0),
+deviated AS MATERIALIZED (SELECT *, list_sort(list_transform(logs, lambda x: abs(x - log_median))) AS deviations
+  FROM centred)
+SELECT {', '.join(KEY_COLUMNS)}, level, model, quality, boxes, rough_carats, polished_carats, value_usd, paid_usd,
+  box_carats, {_rank('prices', 0.5)} AS price_median, {_rank('prices', 0.1)} AS price_p10,
+  {_rank('prices', 0.9)} AS price_p90, {_rank('uplifts', 0.5)} AS uplift_median,
+  {_rank('yields', 0.5)} AS yield_median, {_rank('yields', 0.1)} AS yield_p10, {_rank('yields', 0.9)} AS yield_p90,
+  {_rank('carats', 0.5)} AS carats_median, {_rank('deviations', 0.5)} AS log_price_mad
+FROM deviated"""
+
+
+FIGURES_SQL = _figures_sql()
+"""BOOK_FIGURES in the store engine's SQL: every level in one pass over the boxes (grouping sets),
+each group's values as sorted lists read at their ranks by RANK_VALUE_MACRO."""
+
+
+def _native_book_figures(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`BOOK_FIGURES` in an in-process DuckDB over the valued boxes given (the same on any store)."""
     con = duckdb.connect()
     try:
-        con.register("valued", boxes)
-        con.execute("""CREATE TEMP TABLE book_boxes AS SELECT assortment, hs_code, origin, period, model, quality,
-            CAST(polished_rough_carats AS DOUBLE) AS rough, CAST(polished_carats AS DOUBLE) AS polished,
-            CAST(rough_value_usd AS DOUBLE) AS value, CAST(rough_price_per_carat AS DOUBLE) AS ppc,
-            CAST(paid_usd AS DOUBLE) AS paid, CAST(box_carats AS DOUBLE) AS box,
-            CAST(uplift AS DOUBLE) AS uplift, CAST(yield_ AS DOUBLE) AS yield_
-            FROM valued WHERE in_book AND polished_rough_carats > 0 AND rough_price_per_carat > 0""")
-        sql = " UNION ALL ".join(_level_sql(level, keys) for level, keys in LEVELS)
-        book = con.sql(f"SELECT * FROM ({sql}) WHERE boxes > 0 ORDER BY level, assortment, hs_code, origin, period").to_arrow_table()
+        con.register("valued_boxes", given["valued_boxes"])
+        con.execute(RANK_VALUE_MACRO)
+        con.execute(BOOK_BOXES_SQL)
+        return con.sql(FIGURES_SQL).to_arrow_table()
     finally:
         con.close()
+
+
+BOOK_FIGURES = Computation("price book figures", "roughtrace.valuation.portable_book:book_figures",
+                           _native_book_figures)
+"""Per entry of every level of LEVELS, in no order, over the valued boxes given (`valued_boxes`,
+box_valuations columns): the keys (`*` outside the level's), the level, the model and quality when
+one, the boxes, exact sums of carats and dollars, the quantiles of price per carat, uplift, yield
+and box carats, and the median absolute deviation of ln(price per carat), as doubles. The valued
+boxes are given rather than read from box_valuations: the build holds them, and a snapshot has
+only the input kinds, so a cluster would read them through this process either way."""
+
+
+def _rounded(values: pa.ChunkedArray | pa.Array, places: int) -> pa.Array:
+    """Doubles to exact decimals of `places` places, a half rounded away from zero."""
+    rounded = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_towards_infinity")
+    return pc.cast(rounded, pa.decimal128(18, places), safe=False)
+
+
+def _ratio_of(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.divide(pc.cast(numerator, pa.float64()), pc.cast(denominator, pa.float64()))
+
+
+def book_entries(figures: pa.Table) -> pa.Table:
+    """The book's entries (BOOK_COLUMNS up to `box_spread`) from BOOK_FIGURES' figures, rounded to
+    the stored places in this process, so that the rounding is the same whichever engine computed
+    the figures; ordered by level and keys."""
+    figures = figures.sort_by([(name, "ascending") for name in ("level",) + KEY_COLUMNS])
+    mad = pc.cast(figures["log_price_mad"], pa.float64())
+    per_box = pc.sqrt(pc.cast(figures["boxes"], pa.float64()))
+    columns = {name: figures[name] for name in KEY_COLUMNS + ("level", "model", "quality", "boxes")}
+    return pa.table({
+        **columns,
+        "rough_carats": pc.cast(figures["rough_carats"], pa.decimal128(18, 3)),
+        "polished_carats": pc.cast(figures["polished_carats"], pa.decimal128(18, 3)),
+        "price_per_carat": _rounded(figures["price_median"], 2),
+        "mean_price_per_carat": _rounded(_ratio_of(figures["value_usd"], figures["rough_carats"]), 2),
+        "p10_per_carat": _rounded(figures["price_p10"], 2),
+        "p90_per_carat": _rounded(figures["price_p90"], 2),
+        "paid_per_carat": _rounded(_ratio_of(figures["paid_usd"], figures["box_carats"]), 2),
+        "uplift_median": _rounded(figures["uplift_median"], 4),
+        "yield_median": _rounded(figures["yield_median"], 4),
+        "yield_p10": _rounded(figures["yield_p10"], 4),
+        "yield_p90": _rounded(figures["yield_p90"], 4),
+        "median_box_carats": _rounded(figures["carats_median"], 3),
+        "price_se": _rounded(pc.divide(pc.multiply(mad, MEDIAN_SE_PER_MAD), per_box), 4),
+        "box_spread": _rounded(pc.multiply(mad, MAD_TO_SPREAD), 4),
+    })
+
+
+def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None,
+                         engine: AnalyticsEngine | None = None, store: Any = None) -> pa.Table:
+    """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
+    at every level of LEVELS: BOOK_FIGURES on the engine given (the store engine's plan, an
+    in-process DuckDB, without one), rounded here."""
+    book = book_entries((engine or InStoreEngine()).run(BOOK_FIGURES, store, {"valued_boxes": boxes}))
     n = book.num_rows
     described = cost_model if isinstance(cost_model, str) else json.dumps(cost_model, sort_keys=True)
     stamp = built_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -166,8 +251,6 @@ DESCRIPTORS_SQL = (
     "CAST(MIN(size_min_ct) AS VARCHAR) || '-' || CAST(MAX(size_max_ct) AS VARCHAR) AS size_range "
     "FROM rough_sales GROUP BY assortment"
 )
-MEDIAN_EFFICIENCY = 1.2533
-"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
 MIN_BETWEEN_SPREAD = 0.02
 
 
@@ -435,9 +518,9 @@ def build_price_book(
     try:
         boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True,
                             price_date=settings["pricebook_price_date"], engine=engine)
+        book = aggregate_price_book(boxes, model.describe(), engine=engine, store=store)
     finally:
         engine.close()
-    book = aggregate_price_book(boxes, model.describe())
     fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL),
                                    period_min_boxes=int(settings["pricebook_period_min_boxes"]))
     if fitted.entries.num_rows:
