@@ -148,6 +148,10 @@ def _native_book_figures(store: Any, given: dict[str, pa.Table]) -> pa.Table:
         con.close()
 
 
+BOOK_INPUT_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
+    "model", "quality", "in_book", "polished_rough_carats", "polished_carats", "rough_value_usd",
+    "rough_price_per_carat", "paid_usd", "box_carats", "uplift", "yield_")
+"""The box_valuations columns BOOK_FIGURES reads."""
 BOOK_FIGURES = Computation("price book figures", "roughtrace.valuation.portable_book:book_figures",
                            _native_book_figures)
 """Per entry of every level of LEVELS, in no order, over the valued boxes given (`valued_boxes`,
@@ -200,7 +204,8 @@ def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, buil
     """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
     at every level of LEVELS: BOOK_FIGURES on the engine given (the store engine's plan, an
     in-process DuckDB, without one), rounded here."""
-    book = book_entries((engine or InStoreEngine()).run(BOOK_FIGURES, store, {"valued_boxes": boxes}))
+    given = {"valued_boxes": boxes.select(list(BOOK_INPUT_COLUMNS))}
+    book = book_entries((engine or InStoreEngine()).run(BOOK_FIGURES, store, given))
     n = book.num_rows
     described = cost_model if isinstance(cost_model, str) else json.dumps(cost_model, sort_keys=True)
     stamp = built_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
