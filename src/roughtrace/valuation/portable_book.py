@@ -1,13 +1,13 @@
 """The price book's aggregation written once, as an Ibis expression any engine Ibis compiles for runs
 (Spark; DuckDB in the tests): per entry of every level of `pricebook.LEVELS`, the figures of
-`pricebook.BOOK_FIGURES_SQL` (the store engine's plan), the rows it gives.
+`pricebook.BOOK_FIGURES`, the rows its native plan (numpy, in this process) gives.
 
 Each group's values become sorted arrays (one grouping per level) and every quantile is read from
-their ranks with the arithmetic of `pricing.portable._percentile`: the order statistic at fractional
-rank p x (n - 1), interpolated between its two neighbours. The robust spread is the median of the
-absolute deviations of ln(price per carat) from their median, over the array of logs. No engine's
-own percentile function is used, so every engine does the same floating-point operations; sums of
-carats and dollars are exact decimals.
+their ranks with the arithmetic of the native plan (`pricebook._Ranked.percentile`): the order
+statistic at fractional rank p x (n - 1), interpolated between its two neighbours. The robust spread
+is the median of the absolute deviations of ln(price per carat) from their median, over the array
+of logs. No engine's own percentile function is used, so every engine does the same floating-point
+operations; sums of carats and dollars are exact decimals.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,73 +78,137 @@ BOOK_TYPES: dict[str, pa.DataType] = {
 }
 
 
-RANK_VALUE_MACRO = """CREATE TEMP MACRO rank_value(v, p) AS CASE WHEN len(v) > 0 THEN
-  v[CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1]
-  + (p * CAST(len(v) - 1 AS DOUBLE) - FLOOR(p * CAST(len(v) - 1 AS DOUBLE)))
-  * (v[LEAST(CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1, len(v) - 1) + 1]
-     - v[CAST(FLOOR(p * CAST(len(v) - 1 AS DOUBLE)) AS BIGINT) + 1]) END"""
-"""`percentile_cont(p)` of a sorted list as explicit rank arithmetic: the order statistic at fractional
-rank p x (n - 1) (from 0), interpolated between its two neighbours (null for an empty list). The
-portable form (`portable_book.rank_value`) does the same floating-point operations."""
-BOOK_BOXES_SQL = """CREATE TEMP TABLE book_boxes AS SELECT assortment, hs_code, origin, period, model, quality,
-  polished_rough_carats AS rough, polished_carats AS polished, rough_value_usd AS value, paid_usd AS paid,
-  box_carats AS box, CAST(rough_price_per_carat AS DOUBLE) AS ppc, CAST(uplift AS DOUBLE) AS uplift,
-  CAST(yield_ AS DOUBLE) AS yield_, CAST(polished_rough_carats AS DOUBLE) AS rough_ct
-FROM valued_boxes WHERE in_book AND polished_rough_carats > 0 AND rough_price_per_carat > 0"""
-"""The boxes in the book with rough and a price left, exact carats and dollars beside the values
-ranked."""
+FIGURE_QUANTILES: tuple[tuple[str, str, float], ...] = (
+    ("price_median", "ppc", 0.5), ("price_p10", "ppc", 0.1), ("price_p90", "ppc", 0.9),
+    ("uplift_median", "uplift", 0.5), ("yield_median", "yield_", 0.5), ("yield_p10", "yield_", 0.1),
+    ("yield_p90", "yield_", 0.9), ("carats_median", "rough_ct", 0.5))
+"""The quantile figures of an entry: name, the box value it ranks and p."""
+EXACT_SUMS: tuple[tuple[str, str, int], ...] = (
+    ("rough_carats", "polished_rough_carats", 3), ("polished_carats", "polished_carats", 3),
+    ("value_usd", "rough_value_usd", 2), ("paid_usd", "paid_usd", 2), ("box_carats", "box_carats", 3))
+"""The exact sums of an entry: name, the box_valuations column summed and its decimal places."""
 
 
-def _rank(values: str, p: float) -> str:
-    return f"rank_value({values}, CAST({p!r} AS DOUBLE))"
+@dataclass(frozen=True)
+class _Ranked:
+    """Values sorted within their groups: group g's are `values[start[g]:start[g] + size[g]]`."""
+
+    values: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+
+    @classmethod
+    def of(cls, groups: np.ndarray, values: np.ndarray, count: int) -> _Ranked:
+        """`values` (NaN for none, left out) sorted within each of `count` groups."""
+        known = ~np.isnan(values)
+        groups, values = groups[known], values[known]
+        size = np.bincount(groups, minlength=count)
+        return cls(values[np.lexsort((values, groups))], np.cumsum(size) - size, size)
+
+    def percentile(self, p: float) -> np.ndarray:
+        """`percentile_cont(p)` of each group by explicit rank arithmetic: the order statistic at
+        fractional rank p x (n - 1) (from 0), interpolated between its two neighbours; NaN for a group
+        without values. `portable_book.rank_value` does the same floating-point operations."""
+        position = p * (self.size - 1).astype(np.float64)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, self.size - 1)
+        some = self.size > 0
+        if not len(self.values):
+            return np.full(len(self.size), np.nan)
+        below = self.values[np.where(some, self.start + low, 0)]
+        above = self.values[np.where(some, self.start + high, 0)]
+        return np.where(some, below + (position - low) * (above - below), np.nan)
 
 
-def _grouping_id(keys: tuple[str, ...]) -> int:
-    """DuckDB's GROUPING(assortment, hs_code, origin, period) of a level: a bit set per key outside it."""
-    return sum(1 << (len(KEY_COLUMNS) - 1 - i) for i, name in enumerate(KEY_COLUMNS) if name not in keys)
+def _units(column: pa.ChunkedArray | pa.Array, places: int) -> np.ndarray:
+    """An exact decimal column as whole units of its last place (NaN for a null); over 10^places,
+    the double nearest each value, as the engines convert a decimal."""
+    exact = pc.cast(column, pa.decimal128(18, places))
+    if isinstance(exact, pa.ChunkedArray):
+        exact = exact.combine_chunks()
+    return np.asarray(pc.cast(exact.view(pa.decimal128(38, 0)), pa.int64()).to_numpy(zero_copy_only=False))
 
 
-def _figures_sql() -> str:
-    sets = ", ".join(f"({', '.join(keys)})" for _, keys in LEVELS)
-    levels = " ".join(f"WHEN {_grouping_id(keys)} THEN '{level}'" for level, keys in LEVELS)
-    keys = ", ".join(f"CASE WHEN GROUPING({name}) = 1 THEN '{ANY}' ELSE {name} END AS {name}" for name in KEY_COLUMNS)
-    names = ", ".join(f"CASE WHEN GROUPING(assortment) = 0 AND COUNT(DISTINCT {name}) = 1 THEN MIN({name}) END AS {name}"
-                      for name in ("model", "quality"))
-    return f"""WITH grouped AS MATERIALIZED (SELECT {keys},
-  CASE GROUPING({', '.join(KEY_COLUMNS)}) {levels} END AS level, {names}, COUNT(*) AS boxes,
-  CAST(SUM(rough) AS DECIMAL(38,3)) AS rough_carats, CAST(SUM(polished) AS DECIMAL(38,3)) AS polished_carats,
-  CAST(SUM(value) AS DECIMAL(38,2)) AS value_usd, CAST(SUM(paid) AS DECIMAL(38,2)) AS paid_usd,
-  CAST(SUM(box) AS DECIMAL(38,3)) AS box_carats,
-  LIST(ppc ORDER BY ppc) AS prices, LIST(uplift ORDER BY uplift) FILTER (WHERE uplift IS NOT NULL) AS uplifts,
-  LIST(yield_ ORDER BY yield_) FILTER (WHERE yield_ IS NOT NULL) AS yields, LIST(rough_ct ORDER BY rough_ct) AS carats,
-  list_sort(LIST(ln(ppc))) AS logs
-FROM book_boxes GROUP BY GROUPING SETS ({sets})),
-centred AS MATERIALIZED (SELECT *, {_rank('logs', 0.5)} AS log_median FROM grouped WHERE boxes > 0),
-deviated AS MATERIALIZED (SELECT *, list_sort(list_transform(logs, lambda x: abs(x - log_median))) AS deviations
-  FROM centred)
-SELECT {', '.join(KEY_COLUMNS)}, level, model, quality, boxes, rough_carats, polished_carats, value_usd, paid_usd,
-  box_carats, {_rank('prices', 0.5)} AS price_median, {_rank('prices', 0.1)} AS price_p10,
-  {_rank('prices', 0.9)} AS price_p90, {_rank('uplifts', 0.5)} AS uplift_median,
-  {_rank('yields', 0.5)} AS yield_median, {_rank('yields', 0.1)} AS yield_p10, {_rank('yields', 0.9)} AS yield_p90,
-  {_rank('carats', 0.5)} AS carats_median, {_rank('deviations', 0.5)} AS log_price_mad
-FROM deviated"""
+def _exact(units: np.ndarray, places: int) -> pa.Array:
+    """Whole units of the last place as exact decimals of `places` places."""
+    return pa.array(units, pa.int64()).cast(pa.decimal128(38, 0)).view(pa.decimal128(38, places))
 
 
-FIGURES_SQL = _figures_sql()
-"""BOOK_FIGURES in the store engine's SQL: every level in one pass over the boxes (grouping sets),
-each group's values as sorted lists read at their ranks by RANK_VALUE_MACRO."""
+def _doubles(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.float64(), mask=np.isnan(values))
+
+
+def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.ndarray, np.ndarray]],
+                   units: dict[str, np.ndarray], values: dict[str, np.ndarray], logs: np.ndarray) -> dict[str, Any]:
+    n = len(logs)
+    if n == 0:
+        empty = {name: np.zeros(0, dtype=object) for name in KEY_COLUMNS + ("level", "model", "quality")}
+        return {**empty, **{name: np.zeros(0, dtype=np.int64) for name in ("boxes",) + tuple(s for s, _, _ in EXACT_SUMS)},
+                **{name: np.zeros(0) for name in tuple(q for q, _, _ in FIGURE_QUANTILES) + ("log_price_mad",)}}
+    combined = np.zeros(n, dtype=np.int64)
+    for name in keys:
+        names, code = codes[name]
+        combined = combined * len(names) + code
+    _, groups = np.unique(combined, return_inverse=True)
+    groups = groups.reshape(-1)
+    count = int(groups.max()) + 1
+    order = np.argsort(groups, kind="stable")
+    size = np.bincount(groups, minlength=count)
+    start = np.cumsum(size) - size
+    first = order[start]
+    figures: dict[str, Any] = {
+        name: codes[name][0][codes[name][1][first]] if name in keys else np.full(count, ANY, dtype=object)
+        for name in KEY_COLUMNS}
+    figures["level"] = np.full(count, level, dtype=object)
+    for name in ("model", "quality"):
+        if "assortment" in keys:
+            names, code = codes[name]
+            lowest, highest = np.minimum.reduceat(code[order], start), np.maximum.reduceat(code[order], start)
+            figures[name] = np.where(lowest == highest, names[lowest].astype(object), None)
+        else:
+            figures[name] = np.full(count, None, dtype=object)
+    figures["boxes"] = size
+    for name, column, _ in EXACT_SUMS:
+        figures[name] = np.add.reduceat(units[column][order], start)
+    ranked = {column: _Ranked.of(groups, values[column], count) for column in values}
+    for name, column, p in FIGURE_QUANTILES:
+        figures[name] = ranked[column].percentile(p)
+    centre = _Ranked.of(groups, logs, count).percentile(0.5)
+    figures["log_price_mad"] = _Ranked.of(groups, np.abs(logs - centre[groups]), count).percentile(0.5)
+    return figures
 
 
 def _native_book_figures(store: Any, given: dict[str, pa.Table]) -> pa.Table:
-    """`BOOK_FIGURES` in an in-process DuckDB over the valued boxes given (the same on any store)."""
-    con = duckdb.connect()
-    try:
-        con.register("valued_boxes", given["valued_boxes"])
-        con.execute(RANK_VALUE_MACRO)
-        con.execute(BOOK_BOXES_SQL)
-        return con.sql(FIGURES_SQL).to_arrow_table()
-    finally:
-        con.close()
+    """`BOOK_FIGURES` in this process over the valued boxes given (the same on any store): each
+    level's groups from the boxes' key codes, exact sums in whole units of the last place, and the
+    quantiles read at their ranks within each group's sorted values (numpy; the logarithm is the
+    C library's, as DuckDB's)."""
+    valued = given["valued_boxes"]
+    kept = valued.filter(pc.and_(pc.and_(pc.fill_null(valued["in_book"], False),
+                                         pc.greater(valued["polished_rough_carats"], 0)),
+                                 pc.greater(valued["rough_price_per_carat"], 0)))
+    codes = {}
+    for name in KEY_COLUMNS + ("model", "quality"):
+        texts = np.asarray(kept[name].to_numpy(zero_copy_only=False)).astype(str)
+        names, code = np.unique(texts, return_inverse=True)
+        codes[name] = (names.astype(object), code.reshape(-1))
+    units = {column: _units(kept[column], places) for _, column, places in EXACT_SUMS}
+    values = {column: _units(kept[source], places) / 10.0 ** places
+              for column, source, places in (("ppc", "rough_price_per_carat", 2), ("uplift", "uplift", 4),
+                                             ("yield_", "yield_", 4), ("rough_ct", "polished_rough_carats", 3))}
+    logs = np.asarray(pc.ln(pa.array(values["ppc"], pa.float64())).to_numpy(zero_copy_only=False))
+    levels = [_level_figures(level, keys, codes, units, values, logs) for level, keys in LEVELS]
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([figures[name] for figures in levels])
+
+    return pa.table({
+        **{name: pa.array(joined(name), pa.string()) for name in KEY_COLUMNS + ("level", "model", "quality")},
+        "boxes": pa.array(joined("boxes"), pa.int64()),
+        **{name: _exact(joined(name), places) for name, _, places in EXACT_SUMS},
+        **{name: _doubles(joined(name)) for name, _, _ in FIGURE_QUANTILES},
+        "log_price_mad": _doubles(joined("log_price_mad")),
+    })
 
 
 BOOK_INPUT_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
@@ -159,7 +222,8 @@ box_valuations columns): the keys (`*` outside the level's), the level, the mode
 one, the boxes, exact sums of carats and dollars, the quantiles of price per carat, uplift, yield
 and box carats, and the median absolute deviation of ln(price per carat), as doubles. The valued
 boxes are given rather than read from box_valuations: the build holds them, and a snapshot has
-only the input kinds, so a cluster would read them through this process either way."""
+only the input kinds, so a cluster would read them through this process either way. The native
+plan is numpy over one row per box, every level from one set of key codes."""
 
 
 def _rounded(values: pa.ChunkedArray | pa.Array, places: int) -> pa.Array:
