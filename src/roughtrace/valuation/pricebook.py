@@ -97,14 +97,6 @@ class _Ranked:
     start: np.ndarray
     size: np.ndarray
 
-    @classmethod
-    def of(cls, groups: np.ndarray, values: np.ndarray, count: int) -> _Ranked:
-        """`values` (NaN for none, left out) sorted within each of `count` groups."""
-        known = ~np.isnan(values)
-        groups, values = groups[known], values[known]
-        size = np.bincount(groups, minlength=count)
-        return cls(values[np.lexsort((values, groups))], np.cumsum(size) - size, size)
-
     def percentile(self, p: float) -> np.ndarray:
         """`percentile_cont(p)` of each group by explicit rank arithmetic: the order statistic at
         fractional rank p x (n - 1) (from 0), interpolated between its two neighbours; NaN for a group
@@ -118,6 +110,34 @@ class _Ranked:
         below = self.values[np.where(some, self.start + low, 0)]
         above = self.values[np.where(some, self.start + high, 0)]
         return np.where(some, below + (position - low) * (above - below), np.nan)
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    """One value per box (NaN for none) sorted once: the known values ascending and each one's rank,
+    so that any grouping sorts them with one integer sort of (group, rank)."""
+
+    values: np.ndarray
+    known: np.ndarray
+    ascending: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Sorted:
+        known = ~np.isnan(values)
+        order = np.argsort(values[known])
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        return cls(values, known, values[known][order], rank)
+
+    def within(self, groups: np.ndarray, count: int) -> _Ranked:
+        """The values sorted within each of `count` groups (`groups`, one per box)."""
+        n = len(self.ascending)
+        grouped = groups[self.known]
+        size = np.bincount(grouped, minlength=count)
+        key = grouped.astype(np.int64) * max(n, 1) + self.rank
+        key.sort()
+        return _Ranked(self.ascending[key % max(n, 1)] if n else self.ascending, np.cumsum(size) - size, size)
 
 
 def _units(column: pa.ChunkedArray | pa.Array, places: int) -> np.ndarray:
@@ -139,8 +159,8 @@ def _doubles(values: np.ndarray) -> pa.Array:
 
 
 def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.ndarray, np.ndarray]],
-                   units: dict[str, np.ndarray], values: dict[str, np.ndarray], logs: np.ndarray) -> dict[str, Any]:
-    n = len(logs)
+                   units: dict[str, np.ndarray], values: dict[str, _Sorted], logs: _Sorted) -> dict[str, Any]:
+    n = len(logs.known)
     if n == 0:
         empty = {name: np.zeros(0, dtype=object) for name in KEY_COLUMNS + ("level", "model", "quality")}
         return {**empty, **{name: np.zeros(0, dtype=np.int64) for name in ("boxes",) + tuple(s for s, _, _ in EXACT_SUMS)},
@@ -149,10 +169,12 @@ def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.
     for name in keys:
         names, code = codes[name]
         combined = combined * len(names) + code
-    _, groups = np.unique(combined, return_inverse=True)
-    groups = groups.reshape(-1)
-    count = int(groups.max()) + 1
-    order = np.argsort(groups, kind="stable")
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    sorted_groups = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+    groups = np.empty(n, dtype=np.int64)
+    groups[order] = sorted_groups
+    count = int(sorted_groups[-1]) + 1
     size = np.bincount(groups, minlength=count)
     start = np.cumsum(size) - size
     first = order[start]
@@ -170,11 +192,12 @@ def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.
     figures["boxes"] = size
     for name, column, _ in EXACT_SUMS:
         figures[name] = np.add.reduceat(units[column][order], start)
-    ranked = {column: _Ranked.of(groups, values[column], count) for column in values}
+    ranked = {column: values[column].within(groups, count) for column in values}
     for name, column, p in FIGURE_QUANTILES:
         figures[name] = ranked[column].percentile(p)
-    centre = _Ranked.of(groups, logs, count).percentile(0.5)
-    figures["log_price_mad"] = _Ranked.of(groups, np.abs(logs - centre[groups]), count).percentile(0.5)
+    centre = logs.within(groups, count).percentile(0.5)
+    deviations = np.abs(logs.values - centre[groups])
+    figures["log_price_mad"] = _Sorted.of(deviations).within(groups, count).percentile(0.5)
     return figures
 
 
@@ -189,14 +212,15 @@ def _native_book_figures(store: Any, given: dict[str, pa.Table]) -> pa.Table:
                                  pc.greater(valued["rough_price_per_carat"], 0)))
     codes = {}
     for name in KEY_COLUMNS + ("model", "quality"):
-        texts = np.asarray(kept[name].to_numpy(zero_copy_only=False)).astype(str)
-        names, code = np.unique(texts, return_inverse=True)
-        codes[name] = (names.astype(object), code.reshape(-1))
+        encoded = pc.dictionary_encode(pc.cast(kept[name], pa.string()).combine_chunks())
+        codes[name] = (np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object),
+                       np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64))
     units = {column: _units(kept[column], places) for _, column, places in EXACT_SUMS}
-    values = {column: _units(kept[source], places) / 10.0 ** places
-              for column, source, places in (("ppc", "rough_price_per_carat", 2), ("uplift", "uplift", 4),
-                                             ("yield_", "yield_", 4), ("rough_ct", "polished_rough_carats", 3))}
-    logs = np.asarray(pc.ln(pa.array(values["ppc"], pa.float64())).to_numpy(zero_copy_only=False))
+    doubles = {column: _units(kept[source], places) / 10.0 ** places
+               for column, source, places in (("ppc", "rough_price_per_carat", 2), ("uplift", "uplift", 4),
+                                              ("yield_", "yield_", 4), ("rough_ct", "polished_rough_carats", 3))}
+    logs = _Sorted.of(np.asarray(pc.ln(pa.array(doubles["ppc"], pa.float64())).to_numpy(zero_copy_only=False)))
+    values = {column: _Sorted.of(column_values) for column, column_values in doubles.items()}
     levels = [_level_figures(level, keys, codes, units, values, logs) for level, keys in LEVELS]
 
     def joined(name: str) -> np.ndarray:
@@ -227,8 +251,11 @@ plan is numpy over one row per box, every level from one set of key codes."""
 
 
 def _rounded(values: pa.ChunkedArray | pa.Array, places: int) -> pa.Array:
-    """Doubles to exact decimals of `places` places, a half rounded away from zero."""
-    rounded = pc.round(pc.cast(values, pa.float64()), places, round_mode="half_towards_infinity")
+    """Doubles to exact decimals of `places` places, a half rounded away from zero (null for none or
+    a quotient of nothing)."""
+    doubles = pc.cast(values, pa.float64())
+    finite = pc.if_else(pc.is_finite(doubles), doubles, pa.scalar(None, pa.float64()))
+    rounded = pc.round(finite, places, round_mode="half_towards_infinity")
     return pc.cast(rounded, pa.decimal128(18, places), safe=False)
 
 
@@ -266,8 +293,8 @@ def book_entries(figures: pa.Table) -> pa.Table:
 def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None,
                          engine: AnalyticsEngine | None = None, store: Any = None) -> pa.Table:
     """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
-    at every level of LEVELS: BOOK_FIGURES on the engine given (the store engine's plan, an
-    in-process DuckDB, without one), rounded here."""
+    at every level of LEVELS: BOOK_FIGURES on the engine given (without one, its native plan in this
+    process), rounded here."""
     given = {"valued_boxes": boxes.select(list(BOOK_INPUT_COLUMNS))}
     book = book_entries((engine or InStoreEngine()).run(BOOK_FIGURES, store, given))
     n = book.num_rows
