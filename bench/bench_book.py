@@ -18,6 +18,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,7 +53,7 @@ def demo_store() -> Path:
     return path
 
 
-def best(work, times: int) -> tuple[float, float]:
+def best(work: Callable[[], object], times: int) -> tuple[float, float]:
     """The best and the median of `times` runs of `work`, in seconds."""
     seconds = []
     for _ in range(times):

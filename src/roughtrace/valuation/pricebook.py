@@ -186,7 +186,9 @@ def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.
         if "assortment" in keys:
             names, code = codes[name]
             lowest, highest = np.minimum.reduceat(code[order], start), np.maximum.reduceat(code[order], start)
-            figures[name] = np.where(lowest == highest, names[lowest].astype(object), None)
+            one = np.full(count, None, dtype=object)
+            one[lowest == highest] = names[lowest[lowest == highest]]
+            figures[name] = one
         else:
             figures[name] = np.full(count, None, dtype=object)
     figures["boxes"] = size
