@@ -306,3 +306,65 @@ def test_the_kp_check_through_the_portable_passes_gives_the_same_verdicts(simula
     assert native_lines.num_rows > 0 and native_parts.num_rows > 0
     assert portable_lines.equals(native_lines)
     assert portable_parts.equals(native_parts)
+def test_portable_price_book_figures_are_the_store_engines_to_the_bit(simulated_market):
+    """The price book's figures at every level over the simulated market's valued boxes (even and
+    odd groups, single boxes, boxes without an uplift among them): the same rows to the last bit,
+    and so the same book entries."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.pricing import index
+    from roughtrace.valuation.boxes import BoxRules, value_boxes
+    from roughtrace.valuation.method import cost_model_from_settings
+    from roughtrace.valuation.pricebook import BOOK_FIGURES, KEY_COLUMNS, LEVELS, aggregate_price_book
+    from roughtrace.valuation.pricer import index_pricer
+
+    settings = Settings(environ={})
+    if not simulated_market.query("SELECT count(*) AS n FROM price_index_cells")["n"][0].as_py():
+        index.build(simulated_market, settings)
+    boxes = value_boxes(simulated_market, index_pricer(simulated_market, settings), cost_model_from_settings(settings),
+                        BoxRules.from_settings(settings), persist=False)
+    no_uplift = pa.array([i % 7 == 0 for i in range(boxes.num_rows)])
+    boxes = boxes.set_column(boxes.schema.get_field_index("uplift"), "uplift",
+                             pa.compute.if_else(no_uplift, pa.scalar(None, boxes.schema.field("uplift").type),
+                                                boxes["uplift"]))
+    given = {"valued_boxes": boxes}
+    order = [(name, "ascending") for name in ("level",) + KEY_COLUMNS]
+    native = InStoreEngine().run(BOOK_FIGURES, simulated_market, given).sort_by(order)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(BOOK_FIGURES, simulated_market, given)
+        entries = aggregate_price_book(boxes, "flat", engine=engine, store=simulated_market)
+    finally:
+        engine.close()
+    assert sorted(set(native.column("level").to_pylist())) == sorted(level for level, _ in LEVELS)
+    assert pa.compute.min(native.column("boxes")).as_py() == 1 and native.column("uplift_median").null_count > 0
+    assert portable.cast(native.schema).sort_by(order).equals(native)
+    stamp = entries["built_at"][0].as_py()
+    assert entries.equals(aggregate_price_book(boxes, "flat", built_at=stamp))
+
+
+def test_the_default_engine_builds_the_price_book_without_ibis():
+    code = """
+import sys
+import pyarrow as pa
+from decimal import Decimal
+from roughtrace.valuation.pricebook import aggregate_price_book
+boxes = pa.table({"assortment": ["A", "A"], "hs_code": ["7102.31", "7102.31"], "origin": ["BW", "BW"],
+                  "period": ["2026-01", "2026-01"], "model": ["stones", "stones"], "quality": ["high", "high"],
+                  "polished_rough_carats": pa.array([Decimal("1.000"), Decimal("2.000")], pa.decimal128(18, 3)),
+                  "polished_carats": pa.array([Decimal("0.300"), Decimal("0.700")], pa.decimal128(18, 3)),
+                  "rough_value_usd": pa.array([Decimal("100.00"), Decimal("300.00")], pa.decimal128(18, 2)),
+                  "rough_price_per_carat": pa.array([Decimal("100.00"), Decimal("150.00")], pa.decimal128(18, 2)),
+                  "paid_usd": pa.array([Decimal("90.00"), Decimal("280.00")], pa.decimal128(18, 2)),
+                  "box_carats": pa.array([Decimal("1.000"), Decimal("2.000")], pa.decimal128(18, 3)),
+                  "uplift": pa.array([Decimal("0.1111"), None], pa.decimal128(18, 4)),
+                  "yield_": pa.array([Decimal("0.3000"), Decimal("0.3500")], pa.decimal128(18, 4)),
+                  "in_book": [True, True]})
+book = aggregate_price_book(boxes, "flat")
+entry = book.filter(pa.compute.equal(book["level"], "all")).to_pylist()[0]
+assert (entry["price_per_carat"], entry["p10_per_carat"], entry["uplift_median"]) == (
+    Decimal("125.00"), Decimal("105.00"), Decimal("0.1111")), entry
+print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'py4j')))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -65,7 +65,7 @@ def _imported_packages(every_place: bool = False) -> dict[str, Any]:
 SPARK_ONLY = ("src/roughtrace/analytics/ibis_engine.py", "src/roughtrace/analytics/spark.py",
               "src/roughtrace/pricing/portable.py", "src/roughtrace/valuation/portable.py",
               "src/roughtrace/checks/portable.py", "src/roughtrace/intelligence/portable.py",
-              "src/roughtrace/valuation/portable_kp.py")
+              "src/roughtrace/valuation/portable_kp.py", "src/roughtrace/valuation/portable_book.py")
 """The modules only the Spark engine loads (tests/test_analytics.py: the default engine loads neither
 Ibis nor pyspark): they may import the `spark` extra's packages."""
 

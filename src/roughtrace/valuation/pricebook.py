@@ -13,14 +13,14 @@ import datetime as dt
 import json
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..analytics.port import engine_for
+from ..analytics.port import AnalyticsEngine, Computation, InStoreEngine, engine_for
 from ..settings import SettingError
 from .boxes import BoxRules, value_boxes
 from .hs import hs_class
@@ -61,6 +61,12 @@ BOOK_COLUMNS: tuple[str, ...] = (
 
 
 Z_P10_P90 = 1.2816
+MEDIAN_EFFICIENCY = 1.2533
+"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
+MAD_TO_SPREAD = 1.4826
+"""A normal spread is about 1.4826 times the median absolute deviation."""
+MEDIAN_SE_PER_MAD = float(Decimal(str(MEDIAN_EFFICIENCY)) * Decimal(str(MAD_TO_SPREAD)))
+"""The standard error of a median of one box per median absolute deviation."""
 BOOK_TYPES: dict[str, pa.DataType] = {
     **dict.fromkeys(("assortment", "hs_code", "origin", "period", "level", "model", "quality", "cost_model"), pa.string()),
     "boxes": pa.int64(), "built_at": pa.timestamp("us"),
@@ -72,50 +78,227 @@ BOOK_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def _level_sql(level: str, keys: tuple[str, ...]) -> str:
-    key_cols = ", ".join(
-        (name if name in keys else f"'{ANY}'") + f" AS {name}" for name in KEY_COLUMNS
-    )
-    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
-    single = "assortment" in keys
-    model = "CASE WHEN COUNT(DISTINCT model) = 1 THEN MIN(model) END" if single else "CAST(NULL AS VARCHAR)"
-    quality = "CASE WHEN COUNT(DISTINCT quality) = 1 THEN MIN(quality) END" if single else "CAST(NULL AS VARCHAR)"
-    return f"""
-SELECT {key_cols}, '{level}' AS level, {model} AS model, {quality} AS quality,
-  COUNT(*) AS boxes,
-  CAST(SUM(rough) AS DECIMAL(18,3)) AS rough_carats,
-  CAST(SUM(polished) AS DECIMAL(18,3)) AS polished_carats,
-  CAST(ROUND(MEDIAN(ppc), 2) AS DECIMAL(18,2)) AS price_per_carat,
-  CAST(ROUND(SUM(value) / SUM(rough), 2) AS DECIMAL(18,2)) AS mean_price_per_carat,
-  CAST(ROUND(QUANTILE_CONT(ppc, 0.1), 2) AS DECIMAL(18,2)) AS p10_per_carat,
-  CAST(ROUND(QUANTILE_CONT(ppc, 0.9), 2) AS DECIMAL(18,2)) AS p90_per_carat,
-  CAST(ROUND(SUM(paid) / SUM(box), 2) AS DECIMAL(18,2)) AS paid_per_carat,
-  CAST(ROUND(MEDIAN(uplift), 4) AS DECIMAL(18,4)) AS uplift_median,
-  CAST(ROUND(MEDIAN(yield_), 4) AS DECIMAL(18,4)) AS yield_median,
-  CAST(ROUND(QUANTILE_CONT(yield_, 0.1), 4) AS DECIMAL(18,4)) AS yield_p10,
-  CAST(ROUND(QUANTILE_CONT(yield_, 0.9), 4) AS DECIMAL(18,4)) AS yield_p90,
-  CAST(MEDIAN(rough) AS DECIMAL(18,3)) AS median_box_carats,
-  CAST(ROUND({MEDIAN_EFFICIENCY} * 1.4826 * MAD(LN(ppc)) / SQRT(COUNT(*)), 4) AS DECIMAL(18,4)) AS price_se,
-  CAST(ROUND(1.4826 * MAD(LN(ppc)), 4) AS DECIMAL(18,4)) AS box_spread
-FROM book_boxes {group_by}"""
+FIGURE_QUANTILES: tuple[tuple[str, str, float], ...] = (
+    ("price_median", "ppc", 0.5), ("price_p10", "ppc", 0.1), ("price_p90", "ppc", 0.9),
+    ("uplift_median", "uplift", 0.5), ("yield_median", "yield_", 0.5), ("yield_p10", "yield_", 0.1),
+    ("yield_p90", "yield_", 0.9), ("carats_median", "rough_ct", 0.5))
+"""The quantile figures of an entry: name, the box value it ranks and p."""
+EXACT_SUMS: tuple[tuple[str, str, int], ...] = (
+    ("rough_carats", "polished_rough_carats", 3), ("polished_carats", "polished_carats", 3),
+    ("value_usd", "rough_value_usd", 2), ("paid_usd", "paid_usd", 2), ("box_carats", "box_carats", 3))
+"""The exact sums of an entry: name, the box_valuations column summed and its decimal places."""
 
 
-def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None) -> pa.Table:
+@dataclass(frozen=True)
+class _Ranked:
+    """Values sorted within their groups: group g's are `values[start[g]:start[g] + size[g]]`."""
+
+    values: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+
+    def percentile(self, p: float) -> np.ndarray:
+        """`percentile_cont(p)` of each group by explicit rank arithmetic: the order statistic at
+        fractional rank p x (n - 1) (from 0), interpolated between its two neighbours; NaN for a group
+        without values. `portable_book.rank_value` does the same floating-point operations."""
+        position = p * (self.size - 1).astype(np.float64)
+        low = np.floor(position).astype(np.int64)
+        high = np.minimum(low + 1, self.size - 1)
+        some = self.size > 0
+        if not len(self.values):
+            return np.full(len(self.size), np.nan)
+        below = self.values[np.where(some, self.start + low, 0)]
+        above = self.values[np.where(some, self.start + high, 0)]
+        return np.where(some, below + (position - low) * (above - below), np.nan)
+
+
+@dataclass(frozen=True)
+class _Sorted:
+    """One value per box (NaN for none) sorted once: the known values ascending and each one's rank,
+    so that any grouping sorts them with one integer sort of (group, rank)."""
+
+    values: np.ndarray
+    known: np.ndarray
+    ascending: np.ndarray
+    rank: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _Sorted:
+        known = ~np.isnan(values)
+        order = np.argsort(values[known])
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        return cls(values, known, values[known][order], rank)
+
+    def within(self, groups: np.ndarray, count: int) -> _Ranked:
+        """The values sorted within each of `count` groups (`groups`, one per box)."""
+        n = len(self.ascending)
+        grouped = groups[self.known]
+        size = np.bincount(grouped, minlength=count)
+        key = grouped.astype(np.int64) * max(n, 1) + self.rank
+        key.sort()
+        return _Ranked(self.ascending[key % max(n, 1)] if n else self.ascending, np.cumsum(size) - size, size)
+
+
+def _units(column: pa.ChunkedArray | pa.Array, places: int) -> np.ndarray:
+    """An exact decimal column as whole units of its last place (NaN for a null); over 10^places,
+    the double nearest each value, as the engines convert a decimal."""
+    exact = pc.cast(column, pa.decimal128(18, places))
+    if isinstance(exact, pa.ChunkedArray):
+        exact = exact.combine_chunks()
+    return np.asarray(pc.cast(exact.view(pa.decimal128(38, 0)), pa.int64()).to_numpy(zero_copy_only=False))
+
+
+def _exact(units: np.ndarray, places: int) -> pa.Array:
+    """Whole units of the last place as exact decimals of `places` places."""
+    return pa.array(units, pa.int64()).cast(pa.decimal128(38, 0)).view(pa.decimal128(38, places))
+
+
+def _doubles(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.float64(), mask=np.isnan(values))
+
+
+def _level_figures(level: str, keys: tuple[str, ...], codes: dict[str, tuple[np.ndarray, np.ndarray]],
+                   units: dict[str, np.ndarray], values: dict[str, _Sorted], logs: _Sorted) -> dict[str, Any]:
+    n = len(logs.known)
+    if n == 0:
+        empty = {name: np.zeros(0, dtype=object) for name in KEY_COLUMNS + ("level", "model", "quality")}
+        return {**empty, **{name: np.zeros(0, dtype=np.int64) for name in ("boxes",) + tuple(s for s, _, _ in EXACT_SUMS)},
+                **{name: np.zeros(0) for name in tuple(q for q, _, _ in FIGURE_QUANTILES) + ("log_price_mad",)}}
+    combined = np.zeros(n, dtype=np.int64)
+    for name in keys:
+        names, code = codes[name]
+        combined = combined * len(names) + code
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    sorted_groups = np.cumsum(np.r_[False, ordered[1:] != ordered[:-1]])
+    groups = np.empty(n, dtype=np.int64)
+    groups[order] = sorted_groups
+    count = int(sorted_groups[-1]) + 1
+    size = np.bincount(groups, minlength=count)
+    start = np.cumsum(size) - size
+    first = order[start]
+    figures: dict[str, Any] = {
+        name: codes[name][0][codes[name][1][first]] if name in keys else np.full(count, ANY, dtype=object)
+        for name in KEY_COLUMNS}
+    figures["level"] = np.full(count, level, dtype=object)
+    for name in ("model", "quality"):
+        if "assortment" in keys:
+            names, code = codes[name]
+            lowest, highest = np.minimum.reduceat(code[order], start), np.maximum.reduceat(code[order], start)
+            one = np.full(count, None, dtype=object)
+            one[lowest == highest] = names[lowest[lowest == highest]]
+            figures[name] = one
+        else:
+            figures[name] = np.full(count, None, dtype=object)
+    figures["boxes"] = size
+    for name, column, _ in EXACT_SUMS:
+        figures[name] = np.add.reduceat(units[column][order], start)
+    ranked = {column: values[column].within(groups, count) for column in values}
+    for name, column, p in FIGURE_QUANTILES:
+        figures[name] = ranked[column].percentile(p)
+    centre = logs.within(groups, count).percentile(0.5)
+    deviations = np.abs(logs.values - centre[groups])
+    figures["log_price_mad"] = _Sorted.of(deviations).within(groups, count).percentile(0.5)
+    return figures
+
+
+def _native_book_figures(store: Any, given: dict[str, pa.Table]) -> pa.Table:
+    """`BOOK_FIGURES` in this process over the valued boxes given (the same on any store): each
+    level's groups from the boxes' key codes, exact sums in whole units of the last place, and the
+    quantiles read at their ranks within each group's sorted values (numpy; the logarithm is the
+    C library's, as DuckDB's)."""
+    valued = given["valued_boxes"]
+    kept = valued.filter(pc.and_(pc.and_(pc.fill_null(valued["in_book"], False),
+                                         pc.greater(valued["polished_rough_carats"], 0)),
+                                 pc.greater(valued["rough_price_per_carat"], 0)))
+    codes = {}
+    for name in KEY_COLUMNS + ("model", "quality"):
+        encoded = pc.dictionary_encode(pc.cast(kept[name], pa.string()).combine_chunks())
+        codes[name] = (np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object),
+                       np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64))
+    units = {column: _units(kept[column], places) for _, column, places in EXACT_SUMS}
+    doubles = {column: _units(kept[source], places) / 10.0 ** places
+               for column, source, places in (("ppc", "rough_price_per_carat", 2), ("uplift", "uplift", 4),
+                                              ("yield_", "yield_", 4), ("rough_ct", "polished_rough_carats", 3))}
+    logs = _Sorted.of(np.asarray(pc.ln(pa.array(doubles["ppc"], pa.float64())).to_numpy(zero_copy_only=False)))
+    values = {column: _Sorted.of(column_values) for column, column_values in doubles.items()}
+    levels = [_level_figures(level, keys, codes, units, values, logs) for level, keys in LEVELS]
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([figures[name] for figures in levels])
+
+    return pa.table({
+        **{name: pa.array(joined(name), pa.string()) for name in KEY_COLUMNS + ("level", "model", "quality")},
+        "boxes": pa.array(joined("boxes"), pa.int64()),
+        **{name: _exact(joined(name), places) for name, _, places in EXACT_SUMS},
+        **{name: _doubles(joined(name)) for name, _, _ in FIGURE_QUANTILES},
+        "log_price_mad": _doubles(joined("log_price_mad")),
+    })
+
+
+BOOK_INPUT_COLUMNS: tuple[str, ...] = KEY_COLUMNS + (
+    "model", "quality", "in_book", "polished_rough_carats", "polished_carats", "rough_value_usd",
+    "rough_price_per_carat", "paid_usd", "box_carats", "uplift", "yield_")
+"""The box_valuations columns BOOK_FIGURES reads."""
+BOOK_FIGURES = Computation("price book figures", "roughtrace.valuation.portable_book:book_figures",
+                           _native_book_figures)
+"""Per entry of every level of LEVELS, in no order, over the valued boxes given (`valued_boxes`,
+box_valuations columns): the keys (`*` outside the level's), the level, the model and quality when
+one, the boxes, exact sums of carats and dollars, the quantiles of price per carat, uplift, yield
+and box carats, and the median absolute deviation of ln(price per carat), as doubles. The valued
+boxes are given rather than read from box_valuations: the build holds them, and a snapshot has
+only the input kinds, so a cluster would read them through this process either way. The native
+plan is numpy over one row per box, every level from one set of key codes."""
+
+
+def _rounded(values: pa.ChunkedArray | pa.Array, places: int) -> pa.Array:
+    """Doubles to exact decimals of `places` places, a half rounded away from zero (null for none or
+    a quotient of nothing)."""
+    doubles = pc.cast(values, pa.float64())
+    finite = pc.if_else(pc.is_finite(doubles), doubles, pa.scalar(None, pa.float64()))
+    rounded = pc.round(finite, places, round_mode="half_towards_infinity")
+    return pc.cast(rounded, pa.decimal128(18, places), safe=False)
+
+
+def _ratio_of(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.divide(pc.cast(numerator, pa.float64()), pc.cast(denominator, pa.float64()))
+
+
+def book_entries(figures: pa.Table) -> pa.Table:
+    """The book's entries (BOOK_COLUMNS up to `box_spread`) from BOOK_FIGURES' figures, rounded to
+    the stored places in this process, so that the rounding is the same whichever engine computed
+    the figures; ordered by level and keys."""
+    figures = figures.sort_by([(name, "ascending") for name in ("level",) + KEY_COLUMNS])
+    mad = pc.cast(figures["log_price_mad"], pa.float64())
+    per_box = pc.sqrt(pc.cast(figures["boxes"], pa.float64()))
+    columns = {name: figures[name] for name in KEY_COLUMNS + ("level", "model", "quality", "boxes")}
+    return pa.table({
+        **columns,
+        "rough_carats": pc.cast(figures["rough_carats"], pa.decimal128(18, 3)),
+        "polished_carats": pc.cast(figures["polished_carats"], pa.decimal128(18, 3)),
+        "price_per_carat": _rounded(figures["price_median"], 2),
+        "mean_price_per_carat": _rounded(_ratio_of(figures["value_usd"], figures["rough_carats"]), 2),
+        "p10_per_carat": _rounded(figures["price_p10"], 2),
+        "p90_per_carat": _rounded(figures["price_p90"], 2),
+        "paid_per_carat": _rounded(_ratio_of(figures["paid_usd"], figures["box_carats"]), 2),
+        "uplift_median": _rounded(figures["uplift_median"], 4),
+        "yield_median": _rounded(figures["yield_median"], 4),
+        "yield_p10": _rounded(figures["yield_p10"], 4),
+        "yield_p90": _rounded(figures["yield_p90"], 4),
+        "median_box_carats": _rounded(figures["carats_median"], 3),
+        "price_se": _rounded(pc.divide(pc.multiply(mad, MEDIAN_SE_PER_MAD), per_box), 4),
+        "box_spread": _rounded(pc.multiply(mad, MAD_TO_SPREAD), 4),
+    })
+
+
+def aggregate_price_book(boxes: pa.Table, cost_model: dict[str, Any] | str, built_at: dt.datetime | None = None,
+                         engine: AnalyticsEngine | None = None, store: Any = None) -> pa.Table:
     """The price book entries (BOOK_COLUMNS) of the boxes given (box_valuations columns, in_book only),
-    at every level of LEVELS. Pure: no store, one in-process DuckDB over the Arrow columns."""
-    con = duckdb.connect()
-    try:
-        con.register("valued", boxes)
-        con.execute("""CREATE TEMP TABLE book_boxes AS SELECT assortment, hs_code, origin, period, model, quality,
-            CAST(polished_rough_carats AS DOUBLE) AS rough, CAST(polished_carats AS DOUBLE) AS polished,
-            CAST(rough_value_usd AS DOUBLE) AS value, CAST(rough_price_per_carat AS DOUBLE) AS ppc,
-            CAST(paid_usd AS DOUBLE) AS paid, CAST(box_carats AS DOUBLE) AS box,
-            CAST(uplift AS DOUBLE) AS uplift, CAST(yield_ AS DOUBLE) AS yield_
-            FROM valued WHERE in_book AND polished_rough_carats > 0 AND rough_price_per_carat > 0""")
-        sql = " UNION ALL ".join(_level_sql(level, keys) for level, keys in LEVELS)
-        book = con.sql(f"SELECT * FROM ({sql}) WHERE boxes > 0 ORDER BY level, assortment, hs_code, origin, period").to_arrow_table()
-    finally:
-        con.close()
+    at every level of LEVELS: BOOK_FIGURES on the engine given (without one, its native plan in this
+    process), rounded here."""
+    given = {"valued_boxes": boxes.select(list(BOOK_INPUT_COLUMNS))}
+    book = book_entries((engine or InStoreEngine()).run(BOOK_FIGURES, store, given))
     n = book.num_rows
     described = cost_model if isinstance(cost_model, str) else json.dumps(cost_model, sort_keys=True)
     stamp = built_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -166,8 +349,6 @@ DESCRIPTORS_SQL = (
     "CAST(MIN(size_min_ct) AS VARCHAR) || '-' || CAST(MAX(size_max_ct) AS VARCHAR) AS size_range "
     "FROM rough_sales GROUP BY assortment"
 )
-MEDIAN_EFFICIENCY = 1.2533
-"""The standard error of a median is about 1.2533 times that of a mean (normal data)."""
 MIN_BETWEEN_SPREAD = 0.02
 
 
@@ -435,9 +616,9 @@ def build_price_book(
     try:
         boxes = value_boxes(store, pricer, model, rules, as_of=as_of, persist=True,
                             price_date=settings["pricebook_price_date"], engine=engine)
+        book = aggregate_price_book(boxes, model.describe(), engine=engine, store=store)
     finally:
         engine.close()
-    book = aggregate_price_book(boxes, model.describe())
     fitted = fit_assortment_period(boxes, rules.period, model.describe(), descriptors=store.query(DESCRIPTORS_SQL),
                                    period_min_boxes=int(settings["pricebook_period_min_boxes"]))
     if fitted.entries.num_rows:
