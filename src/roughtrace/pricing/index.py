@@ -375,31 +375,139 @@ def codes(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> np
     return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+MODEL_COLUMNS = ("shape_family", "carat", "color", "clarity", "cut", "lab", "period_start", "price_usd", "batch_id",
+                 "source_row")
+"""A trade's features as the model reads them (carat and price as the store's exact decimals) and
+its identity in the store (batch, row)."""
+DRAW_MODULUS = 2147483647
+"""The sample's draws are whole numbers below this prime (2^31 - 1), so that every product of two
+stays inside a signed 64-bit integer on every engine."""
+_TRADE_SQL = (f"SELECT {FAMILY_SQL} AS shape_family, carat, color, clarity, cut, lab, {{period}} AS period_start, "
+              "price_usd, CAST(batch_id AS BIGINT) AS batch_id, CAST(source_row AS BIGINT) AS source_row "
+              "FROM transactions WHERE price_type = 'transaction'")
+
+
+def _draw_sql(value: str) -> str:
+    """One mixing step of a trade's draw: a quadratic in `value` modulo `DRAW_MODULUS`."""
+    m = DRAW_MODULUS
+    return f"(({value}) * ({value}) % {m} * {{a}} + ({value}) * {{b}} + {{c}}) % {m}"
+
+
+DRAW_STEPS = ((48271, 16807, 12345), (69621, 39373, 1))
+"""The multipliers and offsets of the draw's two mixing steps (`draw_of`)."""
+_IDENTITY_SQL = f"((batch_id % {DRAW_MODULUS}) * 1000003 + source_row % {DRAW_MODULUS}) % {DRAW_MODULUS}"
+
+
+def draw_of(batch_id: np.ndarray, source_row: np.ndarray) -> np.ndarray:
+    """Each trade's draw, in [0, `DRAW_MODULUS`), from its identity in the store (batch, row): the
+    identity folded to one number, then two quadratic mixing steps, in integer arithmetic that no
+    engine rounds (the sample's rule, `MODEL_SAMPLE`, written out for numpy)."""
+    m = DRAW_MODULUS
+    value = (np.asarray(batch_id, np.int64) % m * 1000003 + np.asarray(source_row, np.int64) % m) % m
+    for a, b, c in DRAW_STEPS:
+        value = (value * value % m * a + value * b + c) % m
+    return value
+
+
+def _native_model_trades(store: Store, given: dict, *, length: str) -> pa.Table:
+    """`MODEL_TRADES` in the store's engine."""
+    return store.query(_TRADE_SQL.format(period=sql_period("date", length)))
+
+
+def _native_model_sample(store: Store, given: dict, *, length: str, below: int) -> pa.Table:
+    """`MODEL_SAMPLE` in the store's engine."""
+    first, second = (_draw_sql(value).format(a=a, b=b, c=c)
+                     for value, (a, b, c) in zip(("identity", "mixed"), DRAW_STEPS, strict=True))
+    columns = ", ".join(MODEL_COLUMNS)
+    return store.query(
+        f"SELECT {columns}, draw FROM (SELECT {columns}, {second} AS draw FROM (SELECT {columns}, {first} AS mixed FROM "
+        f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({_TRADE_SQL.format(period=sql_period('date', length))}) AS trades) "
+        "AS identified) AS mixed) AS drawn WHERE draw < ?", (below,))
+
+
+MODEL_TRADES = Computation(
+    "price model trades", "roughtrace.pricing.portable:model_trades", _native_model_trades,
+    {"transactions": ("date", "price_type", "shape", "carat", "color", "clarity", "cut", "lab", "price_usd", "batch_id",
+                      "source_row")})
+"""Every transaction (not asking) row as the model reads it (`MODEL_COLUMNS`), in no set order:
+the cell effects' input."""
+MODEL_SAMPLE = Computation(
+    "price model sample", "roughtrace.pricing.portable:model_sample", _native_model_sample, MODEL_TRADES.inputs)
+"""The transaction rows whose draw (`draw_of`, from the row's identity: not from the order rows
+are stored or read) is below `below`, with their draw: the candidates of the regression's sample."""
+
+
+def _draw_limit(trades: int, sample: int) -> int:
+    """The draw below which the sample's candidates lie: enough that `sample` of `trades` trades
+    fall below it but for a chance of about 1 in 30,000 (four binomial standard deviations and a
+    margin over the share `sample` / `trades`)."""
+    share = (sample + 4 * math.sqrt(sample) + 64) / trades
+    return DRAW_MODULUS if share >= 1 else int(math.ceil(share * DRAW_MODULUS))
+
+
+def _in_identity_order(rows: pa.Table) -> pa.Table:
+    """The rows in the order of their identity (batch, row); a table already in that order (the
+    store's, as DuckDB scans it) is kept as it is."""
+    batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
+    if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
+        return rows
+    return rows.take(pa.array(np.lexsort((row, batch))))
+
+
+def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int) -> tuple[pa.Table, pa.Table]:
+    """Every transaction row the model reads and the regression's sample, both in identity order:
+    every row when there are at most `sample`, else the `sample` trades of the lowest draws (ties
+    by identity), an even sample of the market that is the same whichever engine reads it and
+    however the rows are stored."""
+    trades = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
+    if trades.num_rows <= sample:
+        return trades, trades
+    drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades.num_rows, sample))
+    if drawn.num_rows < sample:  # (the draws fell short of the margin: take every draw)
+        drawn = engine.run(MODEL_SAMPLE, store, length=length, below=DRAW_MODULUS)
+    batch, row = _numbers(drawn.column("batch_id"), np.int64), _numbers(drawn.column("source_row"), np.int64)
+    chosen = np.lexsort((row, batch, _numbers(drawn.column("draw"), np.int64)))[:sample]
+    chosen = chosen[np.lexsort((row[chosen], batch[chosen]))]
+    return trades, drawn.take(pa.array(chosen)).drop_columns(["draw"])
+
+
+def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.ndarray]:
+    """The model's stones of trade rows (`MODEL_COLUMNS`) and their log price per carat, over the
+    index's `periods` (datetime64[D], ascending)."""
+    carat = _numbers(rows.column("carat"), float)
+    row_periods = _numbers(rows.column("period_start"), np.int64).astype("datetime64[D]")
+    stones = hedonic.Stones(
+        family=codes(rows.column("shape_family"), SHAPE_FAMILIES), carat=carat,
+        colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
+        cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
+        period=np.searchsorted(periods, row_periods).astype(np.int64))
+    return stones, np.log(_numbers(rows.column("price_usd"), float) / carat)
+
+
 def fit_and_store_model(store: Store, settings: Any = None) -> int:
-    """Fit the hedonic model on every stored transaction (not asking) row and persist it."""
+    """Fit the hedonic model on the stored transaction (not asking) rows and persist it: the
+    regression on a sample of at most `price_model_sample` of them (`model_trades`), the cell
+    effects on every one. The analytics engine the settings choose reads the rows; the fit is
+    numpy's, so every engine stores the same model."""
     length = str(setting(settings, PRICE_PERIOD))
     periods = sorted(r["period_start"] for r in store.query(
         "SELECT period_start FROM price_periods WHERE n_trades > 0").to_pylist())
-    rows = store.query(
-        f"SELECT {FAMILY_SQL} AS shape_family, CAST(carat AS DOUBLE PRECISION) AS carat, color, clarity, cut, lab, "
-        f"{sql_period('date', length)} AS period_start, ln({PPC_SQL}) AS log_ppc FROM transactions "
-        "WHERE price_type = 'transaction'")
+    engine = engine_for(settings)
+    try:
+        trades, sample = model_trades(engine, store, length, int(setting(settings, PRICE_MODEL_SAMPLE)))
+    finally:
+        engine.close()
     with store.transaction():
         store.execute("DELETE FROM price_model")
         store.execute("DELETE FROM price_model_effects")
-        if rows.num_rows == 0:
+        if trades.num_rows == 0:
             return 0
         period_values = np.array(periods, dtype="datetime64[D]")
-        row_periods = np.asarray(rows.column("period_start").to_numpy(zero_copy_only=False), dtype="datetime64[D]")
-        stones = hedonic.Stones(
-            family=codes(rows.column("shape_family"), SHAPE_FAMILIES),
-            carat=np.asarray(rows.column("carat").to_numpy(), dtype=float),
-            colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
-            cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
-            period=np.searchsorted(period_values, row_periods).astype(np.int64))
-        fitted = hedonic.fit(stones, np.asarray(rows.column("log_ppc").to_numpy(), dtype=float),
-                             tuple(p.isoformat() for p in periods), float(setting(settings, PRICE_RIDGE)),
-                             int(setting(settings, PRICE_MODEL_SAMPLE)))
+        stones, log_ppc = _stones(trades, period_values)
+        del trades
+        sub, sub_log_ppc = _stones(sample, period_values)
+        fitted = hedonic.fit_on_sample(stones, log_ppc, sub, sub_log_ppc, tuple(p.isoformat() for p in periods),
+                                       float(setting(settings, PRICE_RIDGE)))
         store.append("price_model", pa.table({"key": ["model", "covariance", "built_at"], "value": [
             json.dumps(model_document(fitted)), pack_factor(fitted.covariance_factor), dt.datetime.now(dt.UTC).isoformat()]}))
         store.append("price_model_effects", effects_table(fitted))

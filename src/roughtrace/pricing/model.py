@@ -365,14 +365,29 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         sample: int, seed: int = 20240101, chunk: int = 20000) -> HedonicModel:
     """Fit the hedonic model on at most `sample` trades (an even random sample when there are
     more) and the cell effects on every trade. `log_ppc` is ln(USD per carat)."""
-    n_periods = max(len(periods), 1)
     n = len(stones)
     if n == 0:
         raise ValueError("no transactions to fit the price model on")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
-    sub = Stones(*(getattr(stones, f)[rows] for f in ("family", "carat", "colour", "clarity", "cut", "lab", "period")))
-    y = log_ppc[rows]
+    return fit_on_sample(stones, log_ppc, take(stones, rows), log_ppc[rows], periods, ridge, chunk)
+
+
+def take(stones: Stones, rows: np.ndarray) -> Stones:
+    """The stones at positions `rows`, in that order."""
+    return Stones(*(getattr(stones, f)[rows] for f in Stones.__dataclass_fields__))
+
+
+def fit_on_sample(stones: Stones, log_ppc: np.ndarray, sub: Stones, y: np.ndarray, periods: tuple[str, ...],
+                  ridge: float, chunk: int = 20000) -> HedonicModel:
+    """Fit the hedonic model's regression on the trades `sub` (log prices `y`: a sample of
+    `stones` the caller chose) and the cell effects on every trade `stones` (log prices `log_ppc`,
+    ln USD per carat). The same trades in the same order give the same model to the last bit (the
+    regression's sums and each trade's model price follow the order)."""
+    n_periods = max(len(periods), 1)
+    n = len(stones)
+    if n == 0 or len(sub) == 0:
+        raise ValueError("no transactions to fit the price model on")
     names = terms(n_periods)
     penalty_of = np.array([GROUP_PENALTY[group] * ridge for _, group in names])
     # keep a term only when it varies in the sample (an unseen grade borrows its neighbour's price)

@@ -19,7 +19,7 @@ import ibis
 
 from ..domain.grades import CLARITIES, COLOURS
 from ..domain.sizes import BRACKET_LOWER_BOUNDS
-from .index import _UNKNOWN_CODE, ASKING_KEY, PERIOD_KEY
+from .index import _UNKNOWN_CODE, ASKING_KEY, DRAW_MODULUS, DRAW_STEPS, PERIOD_KEY
 from .quartiles import QUARTILES
 
 UNITS = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
@@ -84,3 +84,27 @@ def cell_figures(tables: Mapping[str, Any], *, length: str, outlier_iqr: float,
         **{name: _percentile(cells["values"], p, cells.skip, cells.n) for p, name in zip(QUARTILES, ("q25", "q50", "q75"),
                                                                                         strict=True)})
     return figures.order_by("key")
+
+
+def model_trades(tables: Mapping[str, Any], *, length: str) -> Any:
+    """Every transaction (not asking) row as the quote model reads it (`index.MODEL_COLUMNS`): shape
+    family, carat, grades, cut, lab, period start, price (the store's decimals) and identity."""
+    t = tables["transactions"]
+    t = t.filter(t.price_type == "transaction")
+    return t.select(shape_family=ibis.ifelse(t.shape == "round", "round", "fancy"), carat=t.carat, color=t.color,
+                    clarity=t.clarity, cut=t.cut, lab=t.lab, period_start=t.date.truncate(UNITS[length]).cast("date"),
+                    price_usd=t.price_usd, batch_id=t.batch_id.cast("int64"), source_row=t.source_row.cast("int64"))
+
+
+def model_sample(tables: Mapping[str, Any], *, length: str, below: int) -> Any:
+    """The transaction rows whose draw (`index.draw_of`: the identity folded to one number below
+    `index.DRAW_MODULUS`, then two quadratic mixing steps, all in 64-bit integers no step
+    overflows) is below `below`, with their draw."""
+    m = ibis.literal(DRAW_MODULUS, "int64")
+    trades = model_trades(tables, length=length)
+    value = (trades.batch_id % m * 1000003 + trades.source_row % m) % m
+    for a, b, c in DRAW_STEPS:
+        trades = trades.mutate(draw=value)
+        value = (trades.draw * trades.draw % m * a + trades.draw * b + c) % m
+    drawn = trades.mutate(draw=value)
+    return drawn.filter(drawn.draw < ibis.literal(below, "int64"))
