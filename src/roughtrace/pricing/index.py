@@ -384,20 +384,17 @@ its identity in the store (batch, row)."""
 DRAW_MODULUS = 2147483647
 """The sample's draws are whole numbers below this prime (2^31 - 1), so that every product of two
 stays inside a signed 64-bit integer on every engine."""
+DRAW_STEPS = ((48271, 16807, 12345), (69621, 39373, 1))
+"""The multipliers and offsets of the draw's two quadratic mixing steps (`draw_of`)."""
 _TRADE_SQL = (f"SELECT {FAMILY_SQL} AS shape_family, carat, color, clarity, cut, lab, {{period}} AS period_start, "
               "price_usd, CAST(batch_id AS BIGINT) AS batch_id, CAST(source_row AS BIGINT) AS source_row "
               "FROM transactions WHERE price_type = 'transaction'")
-
-
-def _draw_sql(value: str) -> str:
-    """One mixing step of a trade's draw: a quadratic in `value` modulo `DRAW_MODULUS`."""
-    m = DRAW_MODULUS
-    return f"(({value}) * ({value}) % {m} * {{a}} + ({value}) * {{b}} + {{c}}) % {m}"
-
-
-DRAW_STEPS = ((48271, 16807, 12345), (69621, 39373, 1))
-"""The multipliers and offsets of the draw's two mixing steps (`draw_of`)."""
 _IDENTITY_SQL = f"((batch_id % {DRAW_MODULUS}) * 1000003 + source_row % {DRAW_MODULUS}) % {DRAW_MODULUS}"
+
+
+def _mixing_sql(value: str, a: int, b: int, c: int) -> str:
+    """One mixing step of a trade's draw (`draw_of`) in SQL, over the column `value`."""
+    return f"({value} * {value} % {DRAW_MODULUS} * {a} + {value} * {b} + {c}) % {DRAW_MODULUS}"
 
 
 def draw_of(batch_id: np.ndarray, source_row: np.ndarray) -> np.ndarray:
@@ -418,8 +415,7 @@ def _native_model_trades(store: Store, given: dict, *, length: str) -> pa.Table:
 
 def _native_model_sample(store: Store, given: dict, *, length: str, below: int) -> pa.Table:
     """`MODEL_SAMPLE` in the store's engine."""
-    first, second = (_draw_sql(value).format(a=a, b=b, c=c)
-                     for value, (a, b, c) in zip(("identity", "mixed"), DRAW_STEPS, strict=True))
+    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
     columns = ", ".join(MODEL_COLUMNS)
     return store.query(
         f"SELECT {columns}, draw FROM (SELECT {columns}, {second} AS draw FROM (SELECT {columns}, {first} AS mixed FROM "
