@@ -300,3 +300,22 @@ def test_a_build_and_quotes_on_partial_data(store, variant):
     truth = np.array(trades.column("price_usd").to_pylist()) / np.array([float(c) for c in trades.column("carat").to_pylist()])
     # the stones it was built on come back near their own prices (noise is 8%)
     assert np.median(np.abs(quoted / truth - 1)) < 0.08
+
+
+def test_the_models_sample_is_the_trades_of_the_lowest_draws(store):
+    """Beyond `price_model_sample` trades the regression's sample is that many trades, those of the
+    lowest draws from their identity (batch, row), in identity order, with every column of the trade;
+    within it, every trade."""
+    from analytics_support import trades
+    from roughtrace.analytics.port import InStoreEngine
+
+    rows = trades(5, 2000)
+    store.append("transactions", rows.set_column(  # stored out of identity order
+        rows.column_names.index("batch_id"), "batch_id", pa.array(np.repeat([3, 1, 2, 7], 500), pa.int64())))
+    every, sample = price_index.model_trades(InStoreEngine(), store, "month", 150)
+    batch, row = every.column("batch_id").to_numpy(), every.column("source_row").to_numpy()
+    assert every.num_rows > 1000 and (np.diff(batch * 10_000 + row) > 0).all()
+    lowest = np.lexsort((row, batch, price_index.draw_of(batch, row)))[:150]
+    assert sample.equals(every.take(pa.array(np.sort(lowest))))
+    whole, same = price_index.model_trades(InStoreEngine(), store, "month", every.num_rows)
+    assert whole.equals(every) and same.equals(every)
