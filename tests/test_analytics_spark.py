@@ -172,3 +172,41 @@ def test_the_quote_model_is_the_same_on_spark_from_a_sample(spark, tmp_path: Pat
         assert quote_model(store) == on_duckdb
     finally:
         store.close()
+
+
+def test_the_check_facts_copy_each_store_table_to_spark_once(spark, tmp_path: Path, monkeypatch) -> None:
+    """`gather` stages each table its facts read once, with the union of their columns, and every
+    fact read from those copies equals the store's own query."""
+    from roughtrace.analytics.port import InStoreEngine
+    from roughtrace.analytics.spark import SparkEngine
+    from roughtrace.checks import facts as fact_queries
+    from roughtrace.sim import generate_market
+    from test_checks_support import load_market_directory
+
+    generate_market(tmp_path / "market", seed=12, size="small", polished_rows=4_000)
+    store = open_store(f"duckdb:///{tmp_path / 'facts.duckdb'}")
+    try:
+        store.migrate()
+        load_market_directory(store, tmp_path / "market")
+        staged: list[str] = []
+        frame = SparkEngine._frame
+
+        def counted(self, name, table):
+            staged.append(name)
+            return frame(self, name, table)
+
+        monkeypatch.setattr(SparkEngine, "_frame", counted)
+        names = list(fact_queries.FACT_QUERIES)
+        settings = Settings(environ={})
+        engine = SparkEngine(MASTER, session=spark)
+        try:
+            on_spark = fact_queries.gather(store, names, settings, engine=engine)
+        finally:
+            engine.close()
+        read = {table for name in names for table in fact_queries.FACT_COMPUTATIONS[name].inputs}
+        assert sorted(staged) == sorted(read)
+        native = fact_queries.gather(store, names, settings, engine=InStoreEngine())
+        for name in names:
+            same_facts(native[name], on_spark[name])
+    finally:
+        store.close()

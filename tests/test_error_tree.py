@@ -110,3 +110,29 @@ def test_a_setting_a_check_cannot_take_is_still_a_bad_setting(build) -> None:  #
                                     obj=Context(build(SALES, OUTCOMES), checks_disabled="flipping"))
     [problem] = json.loads(answered.stdout)["errors"]
     assert answered.exit_code == 2 and problem["code"] == "bad_setting" and "no check called flipping" in problem["message"]
+
+
+def _engine_short_of_memory() -> BaseException:
+    """The exception a real DuckDB engine raises when a step needs more than its memory limit."""
+    import duckdb
+
+    engine = duckdb.connect(config={"memory_limit": "8MB", "threads": 1})
+    try:
+        engine.sql("SELECT list(range) AS every FROM range(5000000)").fetchall()
+    except duckdb.Error as short:
+        return short
+    finally:
+        engine.close()
+    raise AssertionError("an 8MB engine held five million values in one list")
+
+
+def test_an_engine_short_of_memory_names_the_setting_to_raise_in_the_one_shape() -> None:
+    short = _engine_short_of_memory()
+    answered = CommandLine().invoke(_raising(short), ["--json"])
+    [problem] = json.loads(answered.stdout)["errors"]
+    assert answered.exit_code == 1 and problem["code"] == "out_of_memory"
+    assert "import_memory_limit" in problem["message"] and "SET threads" not in problem["message"]
+    assert "Traceback" not in answered.output
+    wrapped = RuntimeError(f"the Arrow stream stopped: {short}")  # its message inside another type
+    assert [p.code for p in problems_from(wrapped)] == ["out_of_memory"]
+    assert [p.code for p in problems_from(ValueError("Out of range"))] == ["internal_error"]

@@ -307,7 +307,7 @@ def test_every_party_column_of_every_kind_has_its_reference_check() -> None:
 def test_out_of_memory_is_told_by_the_engines_exception_type_and_its_message_inside_another() -> None:
     import duckdb
 
-    from roughtrace.ingest.pipeline import out_of_memory
+    from roughtrace.errors import out_of_memory
 
     assert out_of_memory(duckdb.OutOfMemoryException("anything"))
     assert out_of_memory(duckdb.TransactionException("Failed to commit: Out of Memory Error: could not allocate"))

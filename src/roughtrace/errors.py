@@ -156,14 +156,33 @@ def internal_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}"
 
 
+OUT_OF_MEMORY_TEXT = ("failed to pin block", "Out of Memory Error")
+"""How DuckDB's message reads when it gives up for want of memory inside an exception of another
+type (a failed commit is a TransactionException; an Arrow stream's consumer may wrap it)."""
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether the store's engine gave up for want of memory: DuckDB's own exception type (told by
+    name, so this module imports no engine), or its message inside another."""
+    if any(kind.__name__ == "OutOfMemoryException" for kind in type(exc).__mro__):
+        return True
+    text = str(exc)
+    return any(part in text for part in OUT_OF_MEMORY_TEXT)
+
+
 def problems_from(exc: BaseException) -> list[Problem]:
     """What an interface tells a user about `exc`: a library error's own problems; for a module
-    that cannot be imported, which package to install; for anything else (a bug, a broken engine)
-    one `internal_error` naming the exception's type, never a traceback."""
+    that cannot be imported, which package to install; for an engine short of memory, the setting
+    to raise; for anything else (a bug, a broken engine) one `internal_error` naming the
+    exception's type, never a traceback."""
     if isinstance(exc, RoughtraceError):
         return list(exc.problems)
     if isinstance(exc, ImportError):
         return [Problem("missing_dependency", f"roughtrace cannot run this command: {missing_module(exc)}")]
+    if out_of_memory(exc):
+        return [Problem("out_of_memory", "the step needed more memory than the store's engine may use (the setting "
+                                         "import_memory_limit); nothing was changed by it. Raise it, e.g. --set "
+                                         "import_memory_limit=4GB: a store of well over 10M outcome rows needs several GB.")]
     return [Problem("internal_error", f"roughtrace hit an internal error ({internal_detail(exc)}). "
                                       "Nothing was changed by the failed step. Set ROUGHTRACE_DEBUG=1 to see the details.")]
 

@@ -40,5 +40,8 @@ class IbisEngine:
         expression = computation.expression(self.tables(computation, store, dict(given or {})), **params)
         return self.backend.to_pyarrow(expression)
 
+    def prepare(self, computations: Any, store: Store) -> None:
+        return None  # each run reads its inputs afresh
+
     def close(self) -> None:
         self.backend.disconnect()

@@ -13,7 +13,7 @@ the store, so what it stores is the same whichever engine computed it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,10 @@ class AnalyticsEngine(Protocol):
         """The computation's result table over the store's tables and the tables `given`."""
         ...
 
+    def prepare(self, computations: Iterable[Computation], store: Store) -> None:
+        """Make ready, once, the store's tables that the computations about to run read."""
+        ...
+
     def close(self) -> None:
         """Release what the engine holds (temporary files; a Spark session stays for the process)."""
         ...
@@ -68,6 +72,9 @@ class InStoreEngine:
     def run(self, computation: Computation, store: Store, given: Mapping[str, pa.Table] | None = None,
             **params: Any) -> pa.Table:
         return computation.native(store, dict(given or {}), **params)
+
+    def prepare(self, computations: Iterable[Computation], store: Store) -> None:
+        return None  # each plan reads the store's tables where they are
 
     def close(self) -> None:
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class SparkEngine:
         self.backend = ibis.pyspark.connect(self.session)
         self._staging: tempfile.TemporaryDirectory[str] | None = None
         self._views: list[str] = []
+        self._staged: dict[str, tuple[frozenset[str], Any]] = {}
 
     @property
     def local(self) -> bool:
@@ -100,16 +101,38 @@ class SparkEngine:
         self._views.append(view)
         return self.backend.table(view)
 
+    def prepare(self, computations: Iterable[Computation], store: Store) -> None:
+        """Stage once each store table that the computations read, with every column any of them
+        reads, so that a run of several (the check facts, six over the outcome rows) copies each
+        table to Spark once rather than once per computation."""
+        wanted: dict[str, set[str]] = {}
+        for computation in computations:
+            for name, columns in computation.inputs.items():
+                wanted.setdefault(name, set()).update(columns)
+        for name, columns in wanted.items():
+            if not self._from_snapshot(name) and not self._covered(name, columns):
+                self._staged[name] = (frozenset(columns), self._frame(name, store_columns(store, name, tuple(sorted(columns)))))
+
+    def _from_snapshot(self, name: str) -> bool:
+        return self.snapshot is not None and name in KINDS
+
+    def _covered(self, name: str, columns: Iterable[str]) -> bool:
+        staged = self._staged.get(name)
+        return staged is not None and staged[0].issuperset(columns)
+
     def tables(self, computation: Computation, store: Store, given: Mapping[str, pa.Table]) -> dict[str, Any]:
         """Every input of the computation as an Ibis table on Spark: an input kind from the snapshot
         when there is one, a table the areas derive (an index's cells, a valuation's quotes: one row
-        per cell or key) through the store, as the snapshot holds only the input kinds."""
+        per cell or key) through the store, as the snapshot holds only the input kinds; a table
+        staged by `prepare` is read from its copy."""
         tables = {name: self._view(name, self._frame(name, table)) for name, table in given.items()}
         for name, columns in computation.inputs.items():
             if name in tables:
                 continue
-            if self.snapshot is not None and name in KINDS:
+            if self._from_snapshot(name):
                 frame = self.session.read.parquet(str(self.snapshot / f"{name}.parquet")).select(*columns)
+            elif self._covered(name, columns):
+                frame = self._staged[name][1].select(*columns)
             else:
                 frame = self._frame(name, store_columns(store, name, columns))
             tables[name] = self._view(name, frame)
@@ -124,6 +147,7 @@ class SparkEngine:
         for view in self._views:
             self.session.catalog.dropTempView(view)
         self._views.clear()
+        self._staged.clear()
         if self._staging is not None:
             self._staging.cleanup()
             self._staging = None

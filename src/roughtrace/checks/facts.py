@@ -393,13 +393,14 @@ def gather(store: Store, names: Iterable[str], settings: Mapping[str, Any],
     """Run the named fact queries, each once: over the whole store on `engine` (the store's own
     engine unless given), or over the box `box_id` in the store."""
     facts: dict[str, pa.Table] = {}
+    names = list(dict.fromkeys(names))
+    engine = engine or InStoreEngine()
+    if box_id is None:
+        engine.prepare([FACT_COMPUTATIONS[name] for name in names], store)
     for name in names:
-        if name in facts:
-            continue
         query = FACT_QUERIES[name]
         if box_id is None:
-            facts[name] = (engine or InStoreEngine()).run(FACT_COMPUTATIONS[name], store,
-                                                          **setting_values(query, settings))
+            facts[name] = engine.run(FACT_COMPUTATIONS[name], store, **setting_values(query, settings))
         else:
             sql, params = render(query, settings, box_id)
             facts[name] = store.query(sql, params)

@@ -14,10 +14,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
-
 from ..domain.kinds import KINDS
-from ..errors import Problem, RoughtraceError, UsageError
+from ..errors import Problem, RoughtraceError, UsageError, out_of_memory
 from ..settings import Settings
 from ..store.port import Store
 from . import hooks, read, stage2
@@ -29,10 +27,6 @@ from .quarantine import list_problems, problems_preview
 from .rules import PLAIN, q, rule_book
 from .stage1 import stage_records
 from .storing import store_batch
-
-_OUT_OF_MEMORY_TEXT = ("failed to pin block", "Out of Memory Error")
-"""How DuckDB's message reads when it gives up for want of memory inside an exception of another
-type (a failed commit is a TransactionException; an Arrow stream's consumer may wrap it)."""
 
 
 def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingProfile | None = None, strict: bool = False,
@@ -109,15 +103,6 @@ def import_file(store: Store, kind: str, path: str | Path, *, profile: MappingPr
     finally:
         read.close_source(source)
     return result
-
-
-def out_of_memory(exc: BaseException) -> bool:
-    """Whether the engine gave up for want of memory (at a step, or at commit: DuckDB keeps a
-    table's indexes in memory whole): its own exception type, or its message inside another."""
-    if isinstance(exc, duckdb.OutOfMemoryException):
-        return True
-    text = str(exc)
-    return any(part in text for part in _OUT_OF_MEMORY_TEXT)
 
 
 def _drop_work(job: ImportJob) -> None:
