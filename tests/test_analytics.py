@@ -285,3 +285,29 @@ def test_the_quote_model_is_the_same_through_ibis_and_however_the_rows_are_store
         priced.append("transactions", rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
     _index.fit_and_store_model(priced, settings)
     assert _quote_model(priced) == native
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("MODEL_EFFECT_TRADES", {"length": "month", "cap": 3}), ("MODEL_EFFECT_TRADES", {"length": "quarter", "cap": 12}),
+    ("MODEL_TRADE_COUNTS", {"length": "month"}), ("MODEL_TRADE_COUNTS", {"length": "week"})])
+def test_portable_model_effect_trades_and_counts_are_the_store_engines(priced, name, params):
+    """The cell effects' share of each cell's trades (the lowest draws, at most the cap) and the
+    trades counted by cell, cut and period: the same rows, typed alike."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+
+    computation = getattr(_index, name)
+    native = InStoreEngine().run(computation, priced, **params)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(computation, priced, **params)
+    finally:
+        engine.close()
+    assert portable.column_names == native.column_names and native.num_rows > 0
+    keys = ("batch_id", "source_row") if "batch_id" in native.column_names else _index.COUNT_GROUP
+    order = [(column, "ascending") for column in keys]
+    assert portable.cast(native.schema).sort_by(order).equals(native.sort_by(order))
+    every = InStoreEngine().run(_index.MODEL_TRADES, priced, length="month")
+    if "cap" in params:
+        assert native.num_rows < every.num_rows
+    else:
+        assert pa.compute.sum(native.column("n")).as_py() == every.num_rows

@@ -38,6 +38,7 @@ from . import lattice, quartiles
 from . import model as hedonic
 from .schema import ensure_schema
 from .settings import (
+    PRICE_EFFECTS_CAP,
     PRICE_MODEL_SAMPLE,
     PRICE_OUTLIER_IQR,
     PRICE_PERIOD,
@@ -423,6 +424,39 @@ def _native_model_sample(store: Store, given: dict, *, length: str, below: int) 
         "AS identified) AS mixed) AS drawn WHERE draw < ?", (below,))
 
 
+def _drawn_sql(length: str) -> str:
+    """SQL for every transaction row as the model reads it (`MODEL_COLUMNS`) with its index cell
+    (`ROW_CELL_SQL`) and its draw (`draw_of`)."""
+    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
+    columns = ", ".join(MODEL_COLUMNS)
+    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
+        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
+    return (f"SELECT {columns}, cell, {second} AS draw FROM (SELECT {columns}, cell, {first} AS mixed FROM "
+            f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({trades}) AS trades) AS identified) AS mixed")
+
+
+def _native_effect_trades(store: Store, given: dict, *, length: str, cap: int) -> pa.Table:
+    """`MODEL_EFFECT_TRADES` in the store's engine: a window rank within each cell."""
+    columns = ", ".join(MODEL_COLUMNS)
+    return store.query(
+        f"SELECT {columns} FROM (SELECT {columns}, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, "
+        f"source_row) AS place FROM ({_drawn_sql(length)}) AS drawn) AS ranked WHERE place <= ?", (cap,))
+
+
+def _native_trade_counts(store: Store, given: dict, *, length: str) -> pa.Table:
+    """`MODEL_TRADE_COUNTS` in the store's engine."""
+    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
+        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
+    return store.query(
+        f"SELECT {', '.join(COUNT_GROUP)}, count(*) AS n, min(carat) AS low_carat, max(carat) AS high_carat "
+        f"FROM ({trades}) AS trades GROUP BY {', '.join(COUNT_GROUP)}")
+
+
+COUNT_GROUP = ("cell", "shape_family", "color", "clarity", "cut", "period_start")
+"""What `MODEL_TRADE_COUNTS` counts the trades by: the index cell (`ROW_CELL_SQL`; with the family
+and grades that make it), the cut grade and the period."""
+
+
 MODEL_TRADES = Computation(
     "price model trades", "roughtrace.pricing.portable:model_trades", _native_model_trades,
     {"transactions": ("date", "price_type", "shape", "carat", "color", "clarity", "cut", "lab", "price_usd", "batch_id",
@@ -433,6 +467,20 @@ MODEL_SAMPLE = Computation(
     "price model sample", "roughtrace.pricing.portable:model_sample", _native_model_sample, MODEL_TRADES.inputs)
 """The transaction rows whose draw (`draw_of`, from the row's identity: not from the order rows
 are stored or read) is below `below`, with their draw: the candidates of the regression's sample."""
+
+
+MODEL_EFFECT_TRADES = Computation(
+    "price model effect trades", "roughtrace.pricing.portable:model_effect_trades", _native_effect_trades,
+    MODEL_TRADES.inputs)
+"""The transaction rows the cell effects are taken from: in each index cell (`ROW_CELL_SQL`), the
+`cap` of the lowest draws (`draw_of`; ties by identity), every one in a cell of no more: the
+rank is integer arithmetic on the row's identity, the same on every engine and in any storage
+order, and independent of the price, so each cell keeps an even share of its trades."""
+MODEL_TRADE_COUNTS = Computation(
+    "price model trade counts", "roughtrace.pricing.portable:model_trade_counts", _native_trade_counts,
+    MODEL_TRADES.inputs)
+"""Per index cell, cut grade and period (`COUNT_GROUP`), in no set order: the transaction rows `n`
+and their lowest and highest carat (the store's decimals), exact on every engine."""
 
 
 def _draw_limit(trades: int, sample: int) -> int:
@@ -452,21 +500,50 @@ def _in_identity_order(rows: pa.Table) -> pa.Table:
     return rows.take(pa.array(np.lexsort((row, batch))))
 
 
-def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int) -> tuple[pa.Table, pa.Table]:
-    """Every transaction row the model reads and the regression's sample, both in identity order:
-    every row when there are at most `sample`, else the `sample` trades of the lowest draws (ties
-    by identity), an even sample of the market that is the same whichever engine reads it and
-    however the rows are stored."""
-    trades = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
-    if trades.num_rows <= sample:
-        return trades, trades
-    drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades.num_rows, sample))
+@dataclass(frozen=True)
+class ModelRows:
+    """What the quote model is fitted from, each in identity order (batch, row): the trades its
+    cell effects are taken from (every trade, or at most `price_effects_cap` per index cell), its
+    regression's sample, and every trade counted by cell, cut and period (`MODEL_TRADE_COUNTS`)."""
+
+    effects: pa.Table
+    sample: pa.Table
+    counts: pa.Table
+    capped: bool
+    """Whether some cell has more trades than the cap (then `effects` is a share of the trades)."""
+
+    @property
+    def trades(self) -> int:
+        return int(pc.sum(self.counts.column("n")).as_py() or 0)
+
+
+MODEL_COMPUTATIONS = (MODEL_TRADE_COUNTS, MODEL_TRADES, MODEL_SAMPLE, MODEL_EFFECT_TRADES)
+
+
+def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int, cap: int) -> ModelRows:
+    """The rows the quote model is fitted from (`ModelRows`). The sample is every trade when there
+    are at most `sample`, else the `sample` trades of the lowest draws (ties by identity), an even
+    sample of the market that is the same whichever engine reads it and however the rows are
+    stored; the effects' trades are every trade unless a cell holds more than `cap`
+    (`MODEL_EFFECT_TRADES`). Each store table is staged once for all of them (`engine.prepare`)."""
+    engine.prepare(MODEL_COMPUTATIONS, store)
+    counts = engine.run(MODEL_TRADE_COUNTS, store, length=length)
+    _, per_cell = np.unique(_numbers(counts.column("cell"), np.int64), return_inverse=True)
+    trades = int(_numbers(counts.column("n"), np.int64).sum())
+    capped = trades > 0 and int(np.bincount(per_cell, weights=_numbers(counts.column("n"), np.int64)).max()) > cap
+    every = None
+    if trades <= sample or not capped:
+        every = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
+    effects = _in_identity_order(engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap)) if capped else every
+    if trades <= sample:
+        return ModelRows(effects, every, counts, capped)
+    drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades, sample))
     if drawn.num_rows < sample:  # (the draws fell short of the margin: take every draw)
         drawn = engine.run(MODEL_SAMPLE, store, length=length, below=DRAW_MODULUS)
     batch, row = _numbers(drawn.column("batch_id"), np.int64), _numbers(drawn.column("source_row"), np.int64)
     chosen = np.lexsort((row, batch, _numbers(drawn.column("draw"), np.int64)))[:sample]
     chosen = chosen[np.lexsort((row[chosen], batch[chosen]))]
-    return trades, drawn.take(pa.array(chosen)).drop_columns(["draw"])
+    return ModelRows(effects, drawn.take(pa.array(chosen)).drop_columns(["draw"]), counts, capped)
 
 
 def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.ndarray]:
@@ -482,30 +559,48 @@ def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.nda
     return stones, np.log(_numbers(rows.column("price_usd"), float) / carat)
 
 
+def _trade_counts(counts: pa.Table, periods: np.ndarray) -> hedonic.TradeCounts:
+    """The model's `TradeCounts` of `MODEL_TRADE_COUNTS` groups, in a set order (the groups come
+    from the engine in none): one stone per group at its lowest carat."""
+    carat = _numbers(counts.column("low_carat"), float)
+    row_periods = _numbers(counts.column("period_start"), np.int64).astype("datetime64[D]")
+    stones = hedonic.Stones(
+        family=codes(counts.column("shape_family"), SHAPE_FAMILIES), carat=carat,
+        colour=codes(counts.column("color"), COLOURS), clarity=codes(counts.column("clarity"), CLARITIES),
+        cut=codes(counts.column("cut"), CUTS), lab=np.full(len(carat), -1, dtype=np.int64),
+        period=np.searchsorted(periods, row_periods).astype(np.int64))
+    order = np.lexsort((stones.period, stones.cut, stones.cell_key()))
+    return hedonic.TradeCounts(hedonic.take(stones, order), _numbers(counts.column("n"), np.int64)[order],
+                               _numbers(counts.column("high_carat"), float)[order])
+
+
 def fit_and_store_model(store: Store, settings: Any = None) -> int:
     """Fit the hedonic model on the stored transaction (not asking) rows and persist it: the
-    regression on a sample of at most `price_model_sample` of them (`model_trades`), the cell
-    effects on every one. The analytics engine the settings choose reads the rows; the fit is
-    numpy's, so every engine stores the same model."""
+    regression on a sample of at most `price_model_sample` of them, the cell effects on at most
+    `price_effects_cap` of each index cell's, each cell's trades counted in full (`model_trades`).
+    The analytics engine the settings choose reads the rows; the fit is numpy's, so every engine
+    stores the same model."""
     length = str(setting(settings, PRICE_PERIOD))
     periods = sorted(r["period_start"] for r in store.query(
         "SELECT period_start FROM price_periods WHERE n_trades > 0").to_pylist())
     engine = engine_for(settings)
     try:
-        trades, sample = model_trades(engine, store, length, int(setting(settings, PRICE_MODEL_SAMPLE)))
+        rows = model_trades(engine, store, length, int(setting(settings, PRICE_MODEL_SAMPLE)),
+                            int(setting(settings, PRICE_EFFECTS_CAP)))
     finally:
         engine.close()
     with store.transaction():
         store.execute("DELETE FROM price_model")
         store.execute("DELETE FROM price_model_effects")
-        if trades.num_rows == 0:
+        if rows.trades == 0:
             return 0
         period_values = np.array(periods, dtype="datetime64[D]")
-        stones, log_ppc = _stones(trades, period_values)
-        del trades
-        sub, sub_log_ppc = _stones(sample, period_values)
+        stones, log_ppc = _stones(rows.effects, period_values)
+        sub, sub_log_ppc = _stones(rows.sample, period_values)
+        counts = _trade_counts(rows.counts, period_values) if rows.capped else None
+        del rows
         fitted = hedonic.fit_on_sample(stones, log_ppc, sub, sub_log_ppc, tuple(p.isoformat() for p in periods),
-                                       float(setting(settings, PRICE_RIDGE)))
+                                       float(setting(settings, PRICE_RIDGE)), counts=counts)
         store.append("price_model", pa.table({"key": ["model", "covariance", "built_at"], "value": [
             json.dumps(model_document(fitted)), pack_factor(fitted.covariance_factor), dt.datetime.now(dt.UTC).isoformat()]}))
         store.append("price_model_effects", effects_table(fitted))
