@@ -153,9 +153,10 @@ def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_pat
 
 
 def test_the_quote_model_is_the_same_on_spark_from_a_sample(spark, tmp_path: Path) -> None:
-    """The quote model's trades and its regression's sample read by Spark, the sample smaller than
-    the trades: the same stored model to the last bit (coefficients, covariance, every cell
-    effect) and the same quotes."""
+    """The quote model's trades, its regression's sample, its cell effects' share of each cell and
+    the trade counts read by Spark, the sample smaller than the trades and the cap than the cells:
+    the same stored model to the last bit (coefficients, covariance, every cell effect) and the
+    same quotes."""
     from analytics_support import trades
     from roughtrace.pricing import index
     from roughtrace.pricing.schema import ensure_schema
@@ -165,10 +166,11 @@ def test_the_quote_model_is_the_same_on_spark_from_a_sample(spark, tmp_path: Pat
         store.migrate()
         ensure_schema(store)
         store.append("transactions", trades(7, 3000))
-        assert index.build(store, Settings(overrides={"price_model_sample": "500"})).model_trades > 500
+        assert index.build(store, Settings(overrides={"price_model_sample": "500", "price_effects_cap": "5"})
+                           ).model_trades > 500
         on_duckdb = quote_model(store)
         index.fit_and_store_model(store, Settings(overrides={
-            "price_model_sample": "500", "analytics_engine": "spark", "spark_master": MASTER}))
+            "price_model_sample": "500", "price_effects_cap": "5", "analytics_engine": "spark", "spark_master": MASTER}))
         assert quote_model(store) == on_duckdb
     finally:
         store.close()

@@ -9,7 +9,9 @@ rows once: one query gives every price record its date, an integer cell key and 
 them by cell, and counts, quartiles and the outlier rule are rank arithmetic on the sorted prices.
 The portable form (`portable.py`, for Spark) does the same arithmetic on each cell's sorted prices.
 The quote model's trades and its regression's sample come from the same engine (`MODEL_TRADES`,
-`MODEL_SAMPLE`); the fit over them is numpy's (`model.py`), so every engine stores the same model.
+`MODEL_SAMPLE`), and so do its cell effects' share of each index cell and every trade counted
+(`MODEL_EFFECT_TRADES`, `MODEL_TRADE_COUNTS`); the fit over them is numpy's (`model.py`), so every
+engine stores the same model.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ fitted by ridge-penalised Huber regression (iteratively reweighted least squares
 fit stops moving: the estimate is the robust one, not a few reweightings of least squares).
 Residuals then give three levels of cell effects (the index cell pooled over periods, the cell in one period,
 the cell for one cut grade), each cell's median residual weighted by empirical Bayes: the level's
-between-cell variance against the median's sampling noise, both estimated from the data.
+between-cell variance against the median's sampling noise, both estimated from the data; from
+every trade, or from a share of each index cell's trades with every trade counted (`fit_on_sample`).
 """
 
 from __future__ import annotations
