@@ -438,11 +438,14 @@ def _drawn_sql(length: str) -> str:
 
 
 def _native_effect_trades(store: Store, given: dict, *, length: str, cap: int) -> pa.Table:
-    """`MODEL_EFFECT_TRADES` in the store's engine: a window rank within each cell."""
-    columns = ", ".join(MODEL_COLUMNS)
+    """`MODEL_EFFECT_TRADES` in the store's engine: a window rank within each cell over the trades'
+    identities and draws alone (a narrow sort), the kept identities joined back to their trades."""
+    trades = _TRADE_SQL.format(period=sql_period("date", length))
     return store.query(
-        f"SELECT {columns} FROM (SELECT {columns}, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, "
-        f"source_row) AS place FROM ({_drawn_sql(length)}) AS drawn) AS ranked WHERE place <= ?", (cap,))
+        f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({trades}) AS t JOIN (SELECT batch_id, source_row "
+        "FROM (SELECT batch_id, source_row, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, source_row) "
+        f"AS place FROM ({_drawn_sql(length)}) AS drawn) AS ranked WHERE place <= ?) AS kept "
+        "ON t.batch_id = kept.batch_id AND t.source_row = kept.source_row", (cap,))
 
 
 def _native_trade_counts(store: Store, given: dict, *, length: str) -> pa.Table:
@@ -504,9 +507,10 @@ def _in_identity_order(rows: pa.Table) -> pa.Table:
 
 @dataclass(frozen=True)
 class ModelRows:
-    """What the quote model is fitted from, each in identity order (batch, row): the trades its
-    cell effects are taken from (every trade, or at most `price_effects_cap` per index cell), its
-    regression's sample, and every trade counted by cell, cut and period (`MODEL_TRADE_COUNTS`)."""
+    """What the quote model is fitted from: the trades its cell effects are taken from (every trade,
+    in identity order (batch, row), or at most `price_effects_cap` per index cell, in no set order:
+    `_stones` orders them), its regression's sample (in identity order), and every trade counted by
+    cell, cut and period (`MODEL_TRADE_COUNTS`, in no set order)."""
 
     effects: pa.Table
     sample: pa.Table
@@ -536,7 +540,7 @@ def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int
     every = None
     if trades <= sample or not capped:
         every = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
-    effects = _in_identity_order(engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap)) if capped else every
+    effects = engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap) if capped else every
     if trades <= sample:
         return ModelRows(effects, every, counts, capped)
     drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades, sample))
@@ -550,7 +554,8 @@ def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int
 
 def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.ndarray]:
     """The model's stones of trade rows (`MODEL_COLUMNS`) and their log price per carat, over the
-    index's `periods` (datetime64[D], ascending)."""
+    index's `periods` (datetime64[D], ascending), in identity order (batch, row) whatever the rows'
+    order (a reorder of the numpy columns, cheaper than of the rows)."""
     carat = _numbers(rows.column("carat"), float)
     row_periods = _numbers(rows.column("period_start"), np.int64).astype("datetime64[D]")
     stones = hedonic.Stones(
@@ -558,7 +563,12 @@ def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.nda
         colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
         cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
         period=np.searchsorted(periods, row_periods).astype(np.int64))
-    return stones, np.log(_numbers(rows.column("price_usd"), float) / carat)
+    log_ppc = np.log(_numbers(rows.column("price_usd"), float) / carat)
+    batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
+    if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
+        return stones, log_ppc
+    order = np.lexsort((row, batch))
+    return hedonic.take(stones, order), log_ppc[order]
 
 
 def _trade_counts(counts: pa.Table, periods: np.ndarray) -> hedonic.TradeCounts:
