@@ -537,12 +537,12 @@ def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int
     _, per_cell = np.unique(_numbers(counts.column("cell"), np.int64), return_inverse=True)
     trades = int(_numbers(counts.column("n"), np.int64).sum())
     capped = trades > 0 and int(np.bincount(per_cell, weights=_numbers(counts.column("n"), np.int64)).max()) > cap
-    every = None
-    if trades <= sample or not capped:
+    effects = engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap) if capped else None
+    if trades <= sample or effects is None:
         every = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
-    effects = engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap) if capped else every
-    if trades <= sample:
-        return ModelRows(effects, every, counts, capped)
+        if trades <= sample:
+            return ModelRows(every if effects is None else effects, every, counts, capped)
+        effects = every
     drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades, sample))
     if drawn.num_rows < sample:  # (the draws fell short of the margin: take every draw)
         drawn = engine.run(MODEL_SAMPLE, store, length=length, below=DRAW_MODULUS)
