@@ -35,7 +35,7 @@ from roughtrace.domain.sizes import BRACKET_LOWER_BOUNDS
 from roughtrace.pricing import index as price_index
 from roughtrace.pricing.quotes import Quoter, Stone, quote
 from roughtrace.pricing.schema import ensure_schema
-from roughtrace.pricing.settings import PRICE_MODEL_SAMPLE, PRICE_RIDGE
+from roughtrace.pricing.settings import PRICE_EFFECTS_CAP, PRICE_MODEL_SAMPLE, PRICE_RIDGE
 from roughtrace.settings import Settings
 from roughtrace.store import open_store
 from roughtrace.wiring import wire
@@ -266,7 +266,8 @@ def speed(workdir: Path, rows: int) -> None:
     t = time.perf_counter()
     trades = price_index.fit_and_store_model(store)
     sample = min(trades, PRICE_MODEL_SAMPLE.default)
-    print(f"quote model fit (regression on a {sample:,} sample, cell effects on all {trades:,} trades): "
+    print(f"quote model fit (regression on a {sample:,} sample, cell effects on at most {PRICE_EFFECTS_CAP.default:,} "
+          f"trades of each cell, {trades:,} trades counted): "
           f"{time.perf_counter() - t:.2f} s", flush=True)
     # incremental: one more month arrives
     extra = next(synthetic_transactions(50_000, seed=99))

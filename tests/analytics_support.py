@@ -43,3 +43,21 @@ def same_facts(native: pa.Table, portable: pa.Table) -> None:
                                                                    rel=1e-12, abs=1e-12)
         native, portable = native.drop_columns(["chi_square"]), portable.drop_columns(["chi_square"])
     assert portable.equals(native)
+
+
+def quote_model(store) -> dict:
+    """The quote model a build stored (its document, covariance factor and every cell effect, in
+    order) and its quotes of a few stones, one of them in a cell no trade fell in."""
+    from roughtrace.pricing.quotes import Quoter
+
+    documents = {r["key"]: r["value"] for r in store.query("SELECT key, value FROM price_model").to_pylist()}
+    stones = pa.table({
+        "shape": ["round", "pear", "oval", "round"], "carat": ["0.52", "1.01", "3.05", "0.7"],
+        "color": ["D", "F", "fancy", "K"], "clarity": [CLARITIES[0], CLARITIES[2], CLARITIES[1], CLARITIES[5]],
+        "date": pa.array(np.array(["2025-02-10", "2025-04-01", "2025-01-05", "2025-03-03"], "datetime64[D]"),
+                         pa.date32())})
+    stones = stones.set_column(1, "carat", stones.column("carat").cast(pa.decimal128(18, 3)))
+    return {"model": documents["model"], "covariance": documents["covariance"],
+            "effects": store.query("SELECT * FROM price_model_effects ORDER BY level, period_start, shape_family, "
+                                   "size_bracket, color, clarity, cut").to_pylist(),
+            "quotes": Quoter.load(store).quote_table(stones).to_pylist()}

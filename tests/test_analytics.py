@@ -11,9 +11,11 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from analytics_support import quote_model as _quote_model
 from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
 from roughtrace.analytics.port import InStoreEngine, engine_for
+from roughtrace.pricing import index as _index
 from roughtrace.pricing.index import CELL_FIGURES
 from roughtrace.pricing.schema import ensure_schema
 from roughtrace.settings import SettingError, Settings
@@ -368,3 +370,78 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'p
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("MODEL_TRADES", {"length": "month"}), ("MODEL_TRADES", {"length": "week"}),
+    ("MODEL_SAMPLE", {"length": "quarter", "below": 300_000_000}), ("MODEL_SAMPLE", {"length": "month", "below": 0})])
+def test_portable_model_trades_and_sample_are_the_store_engines(priced, name, params):
+    """The quote model's trades and its sample's candidates: the same rows, typed alike, with the
+    draws the numpy rule gives."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+
+    computation = getattr(_index, name)
+    native = InStoreEngine().run(computation, priced, **params)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(computation, priced, **params)
+    finally:
+        engine.close()
+    assert portable.column_names == native.column_names
+    order = [(column, "ascending") for column in ("batch_id", "source_row")]
+    assert portable.cast(native.schema).sort_by(order).equals(native.sort_by(order))
+    if params.get("below") == 0:
+        assert native.num_rows == 0
+        return
+    assert native.num_rows > 0
+    if "draw" in native.column_names:
+        draws = _index.draw_of(native.column("batch_id").to_numpy(), native.column("source_row").to_numpy())
+        assert (draws == native.column("draw").to_numpy()).all()
+        assert (draws < params["below"]).all()
+
+
+def test_the_quote_model_is_the_same_through_ibis_and_however_the_rows_are_stored(priced, monkeypatch):
+    """The stored model (coefficients, covariance, every cell effect and the quotes they give) from
+    the store engine's plan, from the portable forms, and from the same rows stored in reverse, on a
+    sample smaller than the trades: the same to the last bit."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+
+    settings = Settings(overrides={"price_model_sample": "500"}, environ={})
+    assert _index.build(priced, settings).model_trades > 500
+    native = _quote_model(priced)
+    monkeypatch.setattr(_index, "engine_for", lambda settings: IbisEngine())
+    _index.fit_and_store_model(priced, settings)
+    assert _quote_model(priced) == native
+    monkeypatch.undo()
+    rows = priced.query("SELECT * FROM transactions")
+    with priced.transaction():
+        priced.execute("DELETE FROM transactions")
+        priced.append("transactions", rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
+    _index.fit_and_store_model(priced, settings)
+    assert _quote_model(priced) == native
+
+
+@pytest.mark.parametrize(("name", "params"), [
+    ("MODEL_EFFECT_TRADES", {"length": "month", "cap": 3}), ("MODEL_EFFECT_TRADES", {"length": "quarter", "cap": 12}),
+    ("MODEL_TRADE_COUNTS", {"length": "month"}), ("MODEL_TRADE_COUNTS", {"length": "week"})])
+def test_portable_model_effect_trades_and_counts_are_the_store_engines(priced, name, params):
+    """The cell effects' share of each cell's trades (the lowest draws, at most the cap) and the
+    trades counted by cell, cut and period: the same rows, typed alike."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+
+    computation = getattr(_index, name)
+    native = InStoreEngine().run(computation, priced, **params)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(computation, priced, **params)
+    finally:
+        engine.close()
+    assert portable.column_names == native.column_names and native.num_rows > 0
+    keys = ("batch_id", "source_row") if "batch_id" in native.column_names else _index.COUNT_GROUP
+    order = [(column, "ascending") for column in keys]
+    assert portable.cast(native.schema).sort_by(order).equals(native.sort_by(order))
+    every = InStoreEngine().run(_index.MODEL_TRADES, priced, length="month")
+    if "cap" in params:
+        assert native.num_rows < every.num_rows
+    else:
+        assert pa.compute.sum(native.column("n")).as_py() == every.num_rows

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analytics_support import same_facts
+from analytics_support import quote_model, same_facts
 from roughtrace.app import Context
 from roughtrace.app.analytics import export_snapshot
 from roughtrace.app.demo import run_demo
@@ -33,6 +33,7 @@ COMPARED = {
     "valuation_polished_quotes": "shape_family, color, clarity, cut, carat_cents",
     "valuation_price_moves": "shape_family, bracket, color, clarity, month_key",
     "box_valuations": "box_id",
+    "price_model_effects": "level, period_start, shape_family, size_bracket, color, clarity, cut",
 }
 """The tables compared row for row, with their order; `built_at` columns differ by the clock."""
 
@@ -62,6 +63,7 @@ def _tables(store) -> dict[str, list[dict]]:
     for table, order in COMPARED.items():
         rows = store.query(f"SELECT * FROM {table} ORDER BY {order}").to_pylist()
         found[table] = [{k: v for k, v in row.items() if k != "built_at"} for row in rows]
+    found["quote model"] = quote_model(store)
     return found
 
 
@@ -127,6 +129,7 @@ def test_the_demo_gives_the_same_answers_on_duckdb_and_on_spark(spark, tmp_path:
     assert duckdb_tables["price_index_cells"] and duckdb_tables["rough_price_book"]
     for table in COMPARED:
         assert spark_tables[table] == duckdb_tables[table], table
+    assert spark_tables["quote model"] == duckdb_tables["quote model"]
     assert on_spark["prices"]["headline"] == on_duckdb["prices"]["headline"]
     assert on_spark["valuation"]["kp"]["verdicts"] == on_duckdb["valuation"]["kp"]["verdicts"]
     assert on_spark["valuation"]["price_book"] == on_duckdb["valuation"]["price_book"]
@@ -160,6 +163,30 @@ def test_spark_reads_a_parquet_snapshot_and_builds_the_same_index(spark, tmp_pat
         build_price_index(Context(store, on_snapshot))
         assert _tables(store)["price_index_cells"] == before
         same_facts(market_facts(store, Settings()), market_facts(store, on_snapshot))
+    finally:
+        store.close()
+
+
+def test_the_quote_model_is_the_same_on_spark_from_a_sample(spark, tmp_path: Path) -> None:
+    """The quote model's trades, its regression's sample, its cell effects' share of each cell and
+    the trade counts read by Spark, the sample smaller than the trades and the cap than the cells:
+    the same stored model to the last bit (coefficients, covariance, every cell effect) and the
+    same quotes."""
+    from analytics_support import trades
+    from roughtrace.pricing import index
+    from roughtrace.pricing.schema import ensure_schema
+
+    store = open_store(f"duckdb:///{tmp_path / 'model.duckdb'}")
+    try:
+        store.migrate()
+        ensure_schema(store)
+        store.append("transactions", trades(7, 3000))
+        assert index.build(store, Settings(overrides={"price_model_sample": "500", "price_effects_cap": "5"})
+                           ).model_trades > 500
+        on_duckdb = quote_model(store)
+        index.fit_and_store_model(store, Settings(overrides={
+            "price_model_sample": "500", "price_effects_cap": "5", "analytics_engine": "spark", "spark_master": MASTER}))
+        assert quote_model(store) == on_duckdb
     finally:
         store.close()
 

@@ -300,3 +300,110 @@ def test_a_build_and_quotes_on_partial_data(store, variant):
     truth = np.array(trades.column("price_usd").to_pylist()) / np.array([float(c) for c in trades.column("carat").to_pylist()])
     # the stones it was built on come back near their own prices (noise is 8%)
     assert np.median(np.abs(quoted / truth - 1)) < 0.08
+
+
+def test_the_models_sample_is_the_trades_of_the_lowest_draws(store):
+    """Beyond `price_model_sample` trades the regression's sample is that many trades, those of the
+    lowest draws from their identity (batch, row), in identity order, with every column of the trade;
+    within it, every trade."""
+    from analytics_support import trades
+    from roughtrace.analytics.port import InStoreEngine
+
+    rows = trades(5, 2000)
+    store.append("transactions", rows.set_column(  # stored out of identity order
+        rows.column_names.index("batch_id"), "batch_id", pa.array(np.repeat([3, 1, 2, 7], 500), pa.int64())))
+    chosen = price_index.model_trades(InStoreEngine(), store, "month", 150, 10_000)
+    every, sample = chosen.effects, chosen.sample
+    batch, row = every.column("batch_id").to_numpy(), every.column("source_row").to_numpy()
+    assert every.num_rows > 1000 and (np.diff(batch * 10_000 + row) > 0).all() and not chosen.capped
+    lowest = np.lexsort((row, batch, price_index.draw_of(batch, row)))[:150]
+    assert sample.equals(every.take(pa.array(np.sort(lowest))))
+    whole = price_index.model_trades(InStoreEngine(), store, "month", every.num_rows, 10_000)
+    assert whole.effects.equals(every) and whole.sample.equals(every) and whole.trades == every.num_rows
+
+
+def _market_with_cell_effects(n: int, seed: int) -> pa.Table:
+    """Transactions in a few large cells (round, three colours x three clarities x two sizes), each
+    cell's prices off the grade pattern by an effect of its own (15% to 30%), trade noise 8%."""
+    rng = np.random.default_rng(seed)
+    colour, clarity, size = rng.integers(0, 3, n), rng.integers(0, 3, n), rng.integers(0, 2, n)
+    cell_effect = rng.choice([-1, 1], 18) * rng.uniform(0.15, 0.3, 18)
+    carat = np.round(np.where(size == 0, 0.5, 1.0) + rng.integers(0, 9, n) / 100, 3)
+    ppc = np.exp(8.4 + 0.9 * np.log(carat) - 0.08 * colour - 0.07 * clarity
+                 + cell_effect[(colour * 3 + clarity) * 2 + size] + rng.normal(0, 0.08, n))
+    return pa.table({
+        "tx_id": [f"t{i}" for i in range(n)],
+        "date": pa.array((np.datetime64("2025-01-01") + rng.integers(0, 90, n)).astype("datetime64[D]"), pa.date32()),
+        "shape": pa.array(["round"] * n), "color": np.array(list("DEF"))[colour],
+        "clarity": np.array(CLARITIES[2:5])[clarity], "cut": rng.choice(np.array(["EX", "VG"]), n),
+        "lab": pa.array(["GIA"] * n), "carat": pa.array([Decimal(f"{c:.3f}") for c in carat], pa.decimal128(18, 3)),
+        "price_usd": pa.array([Decimal(f"{p:.2f}") for p in ppc * carat], pa.decimal128(18, 2)),
+        "price_type": pa.array(["transaction"] * n), "source": pa.nulls(n, pa.string()),
+        "batch_id": pa.array(np.repeat([4, 2], [n // 2, n - n // 2]), pa.int64()),
+        "source_row": pa.array(np.arange(n), pa.int64()), "extras": pa.nulls(n, pa.string())})
+
+
+def _cell_quotes(store, settings) -> np.ndarray:
+    """Log price per carat quoted for one stone of each cell and cut in the last month."""
+    from roughtrace.pricing.quotes import Quoter
+
+    grid = [(c, q, w, cut) for c in "DEF" for q in CLARITIES[2:5] for w in ("0.54", "1.04") for cut in ("EX", "VG")]
+    stones = pa.table({"shape": ["round"] * len(grid), "carat": [g[2] for g in grid], "color": [g[0] for g in grid],
+                       "clarity": [g[1] for g in grid], "cut": [g[3] for g in grid], "lab": ["GIA"] * len(grid),
+                       "date": pa.array([dt.date(2025, 3, 15)] * len(grid), pa.date32())})
+    quotes = Quoter.load(store, settings).quote_table(stones)
+    return np.log(np.array([float(v) for v in quotes.column("price_per_carat").to_pylist()]))
+
+
+def test_the_cell_effects_come_from_at_most_the_cap_of_each_cells_trades(store):
+    """With `price_effects_cap` 3, the effects are taken from 3 trades of each cell (the lowest draws),
+    each cell still counts every trade, and the model is the same whichever order the rows are stored
+    in; with 30 of cells of about 170 trades, the quotes keep what the cells' own prices tell: near
+    those of the model on every trade, far nearer than the regression alone."""
+    from analytics_support import quote_model
+    from roughtrace.analytics.port import InStoreEngine
+    from roughtrace.settings import Settings
+
+    market = _market_with_cell_effects(3000, 11)
+    store.append("transactions", market)
+    capped = Settings(overrides={"price_effects_cap": "3"}, environ={})
+    chosen = price_index.model_trades(InStoreEngine(), store, "month", 100_000, 3)
+    assert chosen.capped and chosen.trades == 3000 and chosen.effects.num_rows == 18 * 3
+    every = price_index.model_trades(InStoreEngine(), store, "month", 100_000, 10_000).effects
+    batch, row = every.column("batch_id").to_numpy(), every.column("source_row").to_numpy()
+    cell = np.array([f"{a}{b}{c >= 0.9}" for a, b, c in zip(
+        every.column("color").to_pylist(), every.column("clarity").to_pylist(), every.column("carat").to_numpy(), strict=True)])
+    draws = price_index.draw_of(batch, row)
+    lowest = np.sort(np.concatenate([np.flatnonzero(cell == c)[np.lexsort((row[cell == c], batch[cell == c], draws[cell == c]))[:3]]
+                                     for c in np.unique(cell)]))
+    identity = [("batch_id", "ascending"), ("source_row", "ascending")]
+    assert chosen.effects.sort_by(identity).equals(every.take(pa.array(lowest)))
+
+    price_index.build(store, capped)
+    stored = store.query("SELECT color, clarity, size_bracket, n_trades FROM price_model_effects WHERE level = 'cell' "
+                         "ORDER BY 1, 2, 3").to_pylist()
+    assert len(stored) == 18 and sum(r["n_trades"] for r in stored) == 3000
+    assert min(r["n_trades"] for r in stored) > 100
+    on_cap = quote_model(store)
+    rows = store.query("SELECT * FROM transactions")
+    with store.transaction():
+        store.execute("DELETE FROM transactions")
+        store.append("transactions", rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
+    price_index.fit_and_store_model(store, capped)
+    assert quote_model(store) == on_cap
+    price_index.fit_and_store_model(store, Settings(overrides={"price_effects_cap": "30"}, environ={}))
+    near = _cell_quotes(store, None)
+
+    price_index.fit_and_store_model(store, Settings(environ={}))
+    uncapped = _cell_quotes(store, None)
+    with store.transaction():
+        store.execute("DELETE FROM price_model_effects")
+    from roughtrace.pricing.quotes import forget_model
+
+    forget_model(store)
+    regression = _cell_quotes(store, None)
+    off_capped, off_regression = np.abs(near - uncapped), np.abs(regression - uncapped)
+    # the cells' own prices move the quotes by 6% (median) off the regression; 30 trades a cell keep
+    # the quotes within 5% of those of every trade, and a median of under a third of that
+    assert np.median(off_regression) > 0.04
+    assert np.max(off_capped) < 0.05 and np.median(off_capped) < np.median(off_regression) / 3

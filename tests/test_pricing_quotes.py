@@ -265,3 +265,43 @@ def test_the_robust_fit_is_the_huber_estimate_and_outliers_do_not_move_it():
     honest = hedonic.fit(hedonic.Stones(*(getattr(stones, f)[kept] for f in hedonic.Stones.__dataclass_fields__)),
                          log_ppc[kept], periods, 0.3, n)
     assert np.median(np.abs(fitted.base(stones) - honest.base(stones))[kept]) < 0.01
+
+
+def test_effects_from_a_share_of_each_cell_count_every_trade():
+    """Given every trade counted by cell, cut and period, the effects from all the trades are those
+    without the counts, to the bit; from the trades of half of each cell (chosen without regard to
+    price) they keep each cell's full count, the model's trades and ranges, and their medians are
+    those of the half."""
+    from roughtrace.pricing import model as hedonic
+
+    rng = np.random.default_rng(8)
+    n = 3000
+    stones = hedonic.Stones(rng.integers(0, 2, n), np.round(np.exp(rng.normal(-0.3, 0.5, n)), 2).clip(0.2),
+                            rng.integers(1, 5, n), rng.integers(2, 5, n), rng.integers(-1, 3, n), np.full(n, -1),
+                            rng.integers(0, 3, n))
+    log_ppc = (8.5 + 0.6 * np.log(stones.carat) - 0.07 * stones.colour + rng.normal(0, 0.2, 1 << 15)[stones.cell_key()]
+               + rng.normal(0, 0.1, n))
+    group = (stones.cell_key() * 8 + stones.cut + 1) * 4096 + stones.period
+    _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
+    high = np.full(len(first), -np.inf)
+    np.maximum.at(high, inverse, stones.carat)
+    low = np.full(len(first), np.inf)
+    np.minimum.at(low, inverse, stones.carat)
+    heads = hedonic.take(stones, first)
+    counts = hedonic.TradeCounts(dataclasses.replace(heads, carat=low), np.bincount(inverse).astype(np.int64), high)
+    periods = ("2025-01-01", "2025-02-01", "2025-03-01")
+    plain = hedonic.fit_on_sample(stones, log_ppc, stones, log_ppc, periods, 0.3)
+    counted = hedonic.fit_on_sample(stones, log_ppc, stones, log_ppc, periods, 0.3, counts=counts)
+    for level in ("cell", "cell_period", "cell_cut"):
+        a, b = getattr(plain, level), getattr(counted, level)
+        assert (a.keys == b.keys).all() and (a.n == b.n).all() and (a.effect == b.effect).all()
+    half = np.flatnonzero(rng.random(n) < 0.5)
+    shared = hedonic.fit_on_sample(hedonic.take(stones, half), log_ppc[half], stones, log_ppc, periods, 0.3,
+                                   counts=counts)
+    alone = hedonic.fit_on_sample(hedonic.take(stones, half), log_ppc[half], stones, log_ppc, periods, 0.3)
+    assert shared.n_trades == n and alone.n_trades == len(half)
+    assert shared.carat_range == plain.carat_range and (shared.beta == plain.beta).all()
+    assert (shared.cell.n == plain.cell.lookup(shared.cell.keys)[0]).all()
+    assert shared.cell.between > 0 and np.abs(shared.cell.effect).max() > 0.1
+    assert (shared.cell.effect == alone.cell.effect).all()
+    assert (shared.cell.n >= alone.cell.n).all() and (shared.cell.n > alone.cell.n).any()

@@ -8,6 +8,10 @@ rows once: one query gives every price record its date, an integer cell key and 
 (`CASE`, `array_position`, written once for DuckDB and PostgreSQL); one sort in `quartiles` groups
 them by cell, and counts, quartiles and the outlier rule are rank arithmetic on the sorted prices.
 The portable form (`portable.py`, for Spark) does the same arithmetic on each cell's sorted prices.
+The quote model's trades and its regression's sample come from the same engine (`MODEL_TRADES`,
+`MODEL_SAMPLE`), and so do its cell effects' share of each index cell and every trade counted
+(`MODEL_EFFECT_TRADES`, `MODEL_TRADE_COUNTS`); the fit over them is numpy's (`model.py`), so every
+engine stores the same model.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from . import lattice, quartiles
 from . import model as hedonic
 from .schema import ensure_schema
 from .settings import (
+    PRICE_EFFECTS_CAP,
     PRICE_MODEL_SAMPLE,
     PRICE_OUTLIER_IQR,
     PRICE_PERIOD,
@@ -375,31 +380,239 @@ def codes(values: pa.Array | pa.ChunkedArray, vocabulary: tuple[str, ...]) -> np
     return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+MODEL_COLUMNS = ("shape_family", "carat", "color", "clarity", "cut", "lab", "period_start", "price_usd", "batch_id",
+                 "source_row")
+"""A trade's features as the model reads them (carat and price as the store's exact decimals) and
+its identity in the store (batch, row)."""
+DRAW_MODULUS = 2147483647
+"""The sample's draws are whole numbers below this prime (2^31 - 1), so that every product of two
+stays inside a signed 64-bit integer on every engine."""
+DRAW_STEPS = ((48271, 16807, 12345), (69621, 39373, 1))
+"""The multipliers and offsets of the draw's two quadratic mixing steps (`draw_of`)."""
+_TRADE_SQL = (f"SELECT {FAMILY_SQL} AS shape_family, carat, color, clarity, cut, lab, {{period}} AS period_start, "
+              "price_usd, CAST(batch_id AS BIGINT) AS batch_id, CAST(source_row AS BIGINT) AS source_row "
+              "FROM transactions WHERE price_type = 'transaction'")
+_IDENTITY_SQL = f"((batch_id % {DRAW_MODULUS}) * 1000003 + source_row % {DRAW_MODULUS}) % {DRAW_MODULUS}"
+
+
+def _mixing_sql(value: str, a: int, b: int, c: int) -> str:
+    """One mixing step of a trade's draw (`draw_of`) in SQL, over the column `value`."""
+    return f"({value} * {value} % {DRAW_MODULUS} * {a} + {value} * {b} + {c}) % {DRAW_MODULUS}"
+
+
+def draw_of(batch_id: np.ndarray, source_row: np.ndarray) -> np.ndarray:
+    """Each trade's draw, in [0, `DRAW_MODULUS`), from its identity in the store (batch, row): the
+    identity folded to one number, then two quadratic mixing steps, in integer arithmetic that no
+    engine rounds (the sample's rule, `MODEL_SAMPLE`, written out for numpy)."""
+    m = DRAW_MODULUS
+    value = (np.asarray(batch_id, np.int64) % m * 1000003 + np.asarray(source_row, np.int64) % m) % m
+    for a, b, c in DRAW_STEPS:
+        value = (value * value % m * a + value * b + c) % m
+    return value
+
+
+def _native_model_trades(store: Store, given: dict, *, length: str) -> pa.Table:
+    """`MODEL_TRADES` in the store's engine."""
+    return store.query(_TRADE_SQL.format(period=sql_period("date", length)))
+
+
+def _native_model_sample(store: Store, given: dict, *, length: str, below: int) -> pa.Table:
+    """`MODEL_SAMPLE` in the store's engine."""
+    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
+    columns = ", ".join(MODEL_COLUMNS)
+    return store.query(
+        f"SELECT {columns}, draw FROM (SELECT {columns}, {second} AS draw FROM (SELECT {columns}, {first} AS mixed FROM "
+        f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({_TRADE_SQL.format(period=sql_period('date', length))}) AS trades) "
+        "AS identified) AS mixed) AS drawn WHERE draw < ?", (below,))
+
+
+def _drawn_sql(length: str) -> str:
+    """SQL for every transaction row as the model reads it (`MODEL_COLUMNS`) with its index cell
+    (`ROW_CELL_SQL`) and its draw (`draw_of`)."""
+    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
+    columns = ", ".join(MODEL_COLUMNS)
+    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
+        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
+    return (f"SELECT {columns}, cell, {second} AS draw FROM (SELECT {columns}, cell, {first} AS mixed FROM "
+            f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({trades}) AS trades) AS identified) AS mixed")
+
+
+def _native_effect_trades(store: Store, given: dict, *, length: str, cap: int) -> pa.Table:
+    """`MODEL_EFFECT_TRADES` in the store's engine: a window rank within each cell over the trades'
+    identities and draws alone (a narrow sort), the kept identities joined back to their trades."""
+    trades = _TRADE_SQL.format(period=sql_period("date", length))
+    return store.query(
+        f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({trades}) AS t JOIN (SELECT batch_id, source_row "
+        "FROM (SELECT batch_id, source_row, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, source_row) "
+        f"AS place FROM ({_drawn_sql(length)}) AS drawn) AS ranked WHERE place <= ?) AS kept "
+        "ON t.batch_id = kept.batch_id AND t.source_row = kept.source_row", (cap,))
+
+
+def _native_trade_counts(store: Store, given: dict, *, length: str) -> pa.Table:
+    """`MODEL_TRADE_COUNTS` in the store's engine."""
+    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
+        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
+    return store.query(
+        f"SELECT {', '.join(COUNT_GROUP)}, count(*) AS n, min(carat) AS low_carat, max(carat) AS high_carat "
+        f"FROM ({trades}) AS trades GROUP BY {', '.join(COUNT_GROUP)}")
+
+
+COUNT_GROUP = ("cell", "shape_family", "color", "clarity", "cut", "period_start")
+"""What `MODEL_TRADE_COUNTS` counts the trades by: the index cell (`ROW_CELL_SQL`; with the family
+and grades that make it), the cut grade and the period."""
+
+
+MODEL_TRADES = Computation(
+    "price model trades", "roughtrace.pricing.portable:model_trades", _native_model_trades,
+    {"transactions": ("date", "price_type", "shape", "carat", "color", "clarity", "cut", "lab", "price_usd", "batch_id",
+                      "source_row")})
+"""Every transaction (not asking) row as the model reads it (`MODEL_COLUMNS`), in no set order:
+the cell effects' input."""
+MODEL_SAMPLE = Computation(
+    "price model sample", "roughtrace.pricing.portable:model_sample", _native_model_sample, MODEL_TRADES.inputs)
+"""The transaction rows whose draw (`draw_of`, from the row's identity: not from the order rows
+are stored or read) is below `below`, with their draw: the candidates of the regression's sample."""
+
+
+MODEL_EFFECT_TRADES = Computation(
+    "price model effect trades", "roughtrace.pricing.portable:model_effect_trades", _native_effect_trades,
+    MODEL_TRADES.inputs)
+"""The transaction rows the cell effects are taken from: in each index cell (`ROW_CELL_SQL`), the
+`cap` of the lowest draws (`draw_of`; ties by identity), every one in a cell of no more: the
+rank is integer arithmetic on the row's identity, the same on every engine and in any storage
+order, and independent of the price, so each cell keeps an even share of its trades."""
+MODEL_TRADE_COUNTS = Computation(
+    "price model trade counts", "roughtrace.pricing.portable:model_trade_counts", _native_trade_counts,
+    MODEL_TRADES.inputs)
+"""Per index cell, cut grade and period (`COUNT_GROUP`), in no set order: the transaction rows `n`
+and their lowest and highest carat (the store's decimals), exact on every engine."""
+
+
+def _draw_limit(trades: int, sample: int) -> int:
+    """The draw below which the sample's candidates lie: enough that `sample` of `trades` trades
+    fall below it but for a chance of about 1 in 30,000 (four binomial standard deviations and a
+    margin over the share `sample` / `trades`)."""
+    share = (sample + 4 * math.sqrt(sample) + 64) / trades
+    return DRAW_MODULUS if share >= 1 else int(math.ceil(share * DRAW_MODULUS))
+
+
+def _in_identity_order(rows: pa.Table) -> pa.Table:
+    """The rows in the order of their identity (batch, row); a table already in that order (the
+    store's, as DuckDB scans it) is kept as it is."""
+    batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
+    if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
+        return rows
+    return rows.take(pa.array(np.lexsort((row, batch))))
+
+
+@dataclass(frozen=True)
+class ModelRows:
+    """What the quote model is fitted from: the trades its cell effects are taken from (every trade,
+    in identity order (batch, row), or at most `price_effects_cap` per index cell, in no set order:
+    `_stones` orders them), its regression's sample (in identity order), and every trade counted by
+    cell, cut and period (`MODEL_TRADE_COUNTS`, in no set order)."""
+
+    effects: pa.Table
+    sample: pa.Table
+    counts: pa.Table
+    capped: bool
+    """Whether some cell has more trades than the cap (then `effects` is a share of the trades)."""
+
+    @property
+    def trades(self) -> int:
+        return int(pc.sum(self.counts.column("n")).as_py() or 0)
+
+
+MODEL_COMPUTATIONS = (MODEL_TRADE_COUNTS, MODEL_TRADES, MODEL_SAMPLE, MODEL_EFFECT_TRADES)
+
+
+def model_trades(engine: AnalyticsEngine, store: Store, length: str, sample: int, cap: int) -> ModelRows:
+    """The rows the quote model is fitted from (`ModelRows`). The sample is every trade when there
+    are at most `sample`, else the `sample` trades of the lowest draws (ties by identity), an even
+    sample of the market that is the same whichever engine reads it and however the rows are
+    stored; the effects' trades are every trade unless a cell holds more than `cap`
+    (`MODEL_EFFECT_TRADES`). Each store table is staged once for all of them (`engine.prepare`)."""
+    engine.prepare(MODEL_COMPUTATIONS, store)
+    counts = engine.run(MODEL_TRADE_COUNTS, store, length=length)
+    _, per_cell = np.unique(_numbers(counts.column("cell"), np.int64), return_inverse=True)
+    trades = int(_numbers(counts.column("n"), np.int64).sum())
+    capped = trades > 0 and int(np.bincount(per_cell, weights=_numbers(counts.column("n"), np.int64)).max()) > cap
+    effects = engine.run(MODEL_EFFECT_TRADES, store, length=length, cap=cap) if capped else None
+    if trades <= sample or effects is None:
+        every = _in_identity_order(engine.run(MODEL_TRADES, store, length=length))
+        if trades <= sample:
+            return ModelRows(every if effects is None else effects, every, counts, capped)
+        effects = every
+    drawn = engine.run(MODEL_SAMPLE, store, length=length, below=_draw_limit(trades, sample))
+    if drawn.num_rows < sample:  # (the draws fell short of the margin: take every draw)
+        drawn = engine.run(MODEL_SAMPLE, store, length=length, below=DRAW_MODULUS)
+    batch, row = _numbers(drawn.column("batch_id"), np.int64), _numbers(drawn.column("source_row"), np.int64)
+    chosen = np.lexsort((row, batch, _numbers(drawn.column("draw"), np.int64)))[:sample]
+    chosen = chosen[np.lexsort((row[chosen], batch[chosen]))]
+    return ModelRows(effects, drawn.take(pa.array(chosen)).drop_columns(["draw"]), counts, capped)
+
+
+def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.ndarray]:
+    """The model's stones of trade rows (`MODEL_COLUMNS`) and their log price per carat, over the
+    index's `periods` (datetime64[D], ascending), in identity order (batch, row) whatever the rows'
+    order (a reorder of the numpy columns, cheaper than of the rows)."""
+    carat = _numbers(rows.column("carat"), float)
+    row_periods = _numbers(rows.column("period_start"), np.int64).astype("datetime64[D]")
+    stones = hedonic.Stones(
+        family=codes(rows.column("shape_family"), SHAPE_FAMILIES), carat=carat,
+        colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
+        cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
+        period=np.searchsorted(periods, row_periods).astype(np.int64))
+    log_ppc = np.log(_numbers(rows.column("price_usd"), float) / carat)
+    batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
+    if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
+        return stones, log_ppc
+    order = np.lexsort((row, batch))
+    return hedonic.take(stones, order), log_ppc[order]
+
+
+def _trade_counts(counts: pa.Table, periods: np.ndarray) -> hedonic.TradeCounts:
+    """The model's `TradeCounts` of `MODEL_TRADE_COUNTS` groups, in a set order (the groups come
+    from the engine in none): one stone per group at its lowest carat."""
+    carat = _numbers(counts.column("low_carat"), float)
+    row_periods = _numbers(counts.column("period_start"), np.int64).astype("datetime64[D]")
+    stones = hedonic.Stones(
+        family=codes(counts.column("shape_family"), SHAPE_FAMILIES), carat=carat,
+        colour=codes(counts.column("color"), COLOURS), clarity=codes(counts.column("clarity"), CLARITIES),
+        cut=codes(counts.column("cut"), CUTS), lab=np.full(len(carat), -1, dtype=np.int64),
+        period=np.searchsorted(periods, row_periods).astype(np.int64))
+    order = np.lexsort((stones.period, stones.cut, stones.cell_key()))
+    return hedonic.TradeCounts(hedonic.take(stones, order), _numbers(counts.column("n"), np.int64)[order],
+                               _numbers(counts.column("high_carat"), float)[order])
+
+
 def fit_and_store_model(store: Store, settings: Any = None) -> int:
-    """Fit the hedonic model on every stored transaction (not asking) row and persist it."""
+    """Fit the hedonic model on the stored transaction (not asking) rows and persist it: the
+    regression on a sample of at most `price_model_sample` of them, the cell effects on at most
+    `price_effects_cap` of each index cell's, each cell's trades counted in full (`model_trades`).
+    The analytics engine the settings choose reads the rows; the fit is numpy's, so every engine
+    stores the same model."""
     length = str(setting(settings, PRICE_PERIOD))
     periods = sorted(r["period_start"] for r in store.query(
         "SELECT period_start FROM price_periods WHERE n_trades > 0").to_pylist())
-    rows = store.query(
-        f"SELECT {FAMILY_SQL} AS shape_family, CAST(carat AS DOUBLE PRECISION) AS carat, color, clarity, cut, lab, "
-        f"{sql_period('date', length)} AS period_start, ln({PPC_SQL}) AS log_ppc FROM transactions "
-        "WHERE price_type = 'transaction'")
+    engine = engine_for(settings)
+    try:
+        rows = model_trades(engine, store, length, int(setting(settings, PRICE_MODEL_SAMPLE)),
+                            int(setting(settings, PRICE_EFFECTS_CAP)))
+    finally:
+        engine.close()
     with store.transaction():
         store.execute("DELETE FROM price_model")
         store.execute("DELETE FROM price_model_effects")
-        if rows.num_rows == 0:
+        if rows.trades == 0:
             return 0
         period_values = np.array(periods, dtype="datetime64[D]")
-        row_periods = np.asarray(rows.column("period_start").to_numpy(zero_copy_only=False), dtype="datetime64[D]")
-        stones = hedonic.Stones(
-            family=codes(rows.column("shape_family"), SHAPE_FAMILIES),
-            carat=np.asarray(rows.column("carat").to_numpy(), dtype=float),
-            colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
-            cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
-            period=np.searchsorted(period_values, row_periods).astype(np.int64))
-        fitted = hedonic.fit(stones, np.asarray(rows.column("log_ppc").to_numpy(), dtype=float),
-                             tuple(p.isoformat() for p in periods), float(setting(settings, PRICE_RIDGE)),
-                             int(setting(settings, PRICE_MODEL_SAMPLE)))
+        stones, log_ppc = _stones(rows.effects, period_values)
+        sub, sub_log_ppc = _stones(rows.sample, period_values)
+        counts = _trade_counts(rows.counts, period_values) if rows.capped else None
+        del rows
+        fitted = hedonic.fit_on_sample(stones, log_ppc, sub, sub_log_ppc, tuple(p.isoformat() for p in periods),
+                                       float(setting(settings, PRICE_RIDGE)), counts=counts)
         store.append("price_model", pa.table({"key": ["model", "covariance", "built_at"], "value": [
             json.dumps(model_document(fitted)), pack_factor(fitted.covariance_factor), dt.datetime.now(dt.UTC).isoformat()]}))
         store.append("price_model_effects", effects_table(fitted))

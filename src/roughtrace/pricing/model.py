@@ -18,7 +18,8 @@ fitted by ridge-penalised Huber regression (iteratively reweighted least squares
 fit stops moving: the estimate is the robust one, not a few reweightings of least squares).
 Residuals then give three levels of cell effects (the index cell pooled over periods, the cell in one period,
 the cell for one cut grade), each cell's median residual weighted by empirical Bayes: the level's
-between-cell variance against the median's sampling noise, both estimated from the data.
+between-cell variance against the median's sampling noise, both estimated from the data; from
+every trade, or from a share of each index cell's trades with every trade counted (`fit_on_sample`).
 """
 
 from __future__ import annotations
@@ -346,9 +347,21 @@ def level_variances(counts: np.ndarray, starts: np.ndarray, v: np.ndarray, media
     return between, within
 
 
-def _effects(keys: np.ndarray, residual: np.ndarray) -> tuple[Effects, np.ndarray]:
+def _totals(counted: tuple[np.ndarray, np.ndarray], keys: np.ndarray) -> np.ndarray:
+    """The trades of each of `keys` (sorted, every one among the counted keys) from (key, trades)
+    pairs of the trade counts, summed per key."""
+    unique, inverse = np.unique(counted[0], return_inverse=True)
+    totals = np.zeros(len(unique), dtype=np.int64)
+    np.add.at(totals, inverse, counted[1])
+    return totals[np.searchsorted(unique, keys)]
+
+
+def _effects(keys: np.ndarray, residual: np.ndarray,
+             counted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Effects, np.ndarray]:
     """One level of cell effects from residuals: each cell's median, weighted by the level's
-    empirical-Bayes trust in it (`Effects.weight`); returns the level and the residuals after it."""
+    empirical-Bayes trust in it (`Effects.weight`, from the trades behind the median); returns the
+    level and the residuals after it. With `counted` (keys and trades of `TradeCounts` groups, when
+    the residuals are a share of the trades), each cell's `n` is its every trade, not the share's."""
     if len(keys) == 0:
         empty = np.zeros(0)
         return Effects(keys[:0], empty.astype(np.int64), empty, empty), residual
@@ -356,23 +369,60 @@ def _effects(keys: np.ndarray, residual: np.ndarray) -> tuple[Effects, np.ndarra
     median, spread = _medians(counts, starts, v)
     between, within = level_variances(counts, starts, v, median)
     trust = Effects(unique, counts, median, spread, between, within).weight(counts)
-    effects = Effects(unique, counts, median * trust, spread, between, within)
+    n = counts if counted is None else _totals(counted, unique)
+    effects = Effects(unique, n, median * trust, spread, between, within)
     _, effect, _ = effects.lookup(keys)
     return effects, residual - effect
+
+
+@dataclass(frozen=True)
+class TradeCounts:
+    """Every trade of a fit counted by index cell, period and cut grade, for cell effects taken from
+    a share of them: one stone per group (its family, grades, cut and period, and the group's
+    lowest carat), the group's trades `n` and its highest carat."""
+
+    stones: Stones
+    n: np.ndarray
+    high_carat: np.ndarray
 
 
 def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: float,
         sample: int, seed: int = 20240101, chunk: int = 20000) -> HedonicModel:
     """Fit the hedonic model on at most `sample` trades (an even random sample when there are
     more) and the cell effects on every trade. `log_ppc` is ln(USD per carat)."""
-    n_periods = max(len(periods), 1)
     n = len(stones)
     if n == 0:
         raise ValueError("no transactions to fit the price model on")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=sample, replace=False)) if n > sample else np.arange(n)
-    sub = Stones(*(getattr(stones, f)[rows] for f in ("family", "carat", "colour", "clarity", "cut", "lab", "period")))
-    y = log_ppc[rows]
+    return fit_on_sample(stones, log_ppc, take(stones, rows), log_ppc[rows], periods, ridge, chunk)
+
+
+def take(stones: Stones, rows: np.ndarray) -> Stones:
+    """The stones at positions `rows`, in that order."""
+    return Stones(*(getattr(stones, f)[rows] for f in Stones.__dataclass_fields__))
+
+
+def fit_on_sample(stones: Stones, log_ppc: np.ndarray, sub: Stones, y: np.ndarray, periods: tuple[str, ...],
+                  ridge: float, chunk: int = 20000, counts: TradeCounts | None = None) -> HedonicModel:
+    """Fit the hedonic model's regression on the trades `sub` (log prices `y`: a sample the caller
+    chose) and the cell effects on the trades `stones` (log prices `log_ppc`, ln USD per carat):
+    every trade, or with `counts` (every trade counted) a share of each index cell's trades chosen
+    independently of their prices. The same trades in the same order give the same model to the
+    last bit (the regression's sums and each trade's model price follow the order).
+
+    Every level of effects refines the index cell (the cell; the cell in one period; the cell for
+    one cut grade) and each effect is a median over one key's trades, never pooled across cells. So
+    a share of a cell's trades drawn without regard to price is a fair sample of each of its keys
+    at once: its medians estimate the whole key's, with no reweighting, and each level's trust
+    (`level_variances`) is read from the trades the medians were taken over, which is what their
+    noise depends on. The counts give each key's `n` (every trade: what a quote reports and how it
+    chooses its method), the trades of the model and the data's ranges. A key whose few trades in a
+    large cell all fell outside the share has no effect of its own (it is quoted from its cell)."""
+    n_periods = max(len(periods), 1)
+    n = len(stones)
+    if n == 0 or len(sub) == 0:
+        raise ValueError("no transactions to fit the price model on")
     names = terms(n_periods)
     penalty_of = np.array([GROUP_PENALTY[group] * ridge for _, group in names])
     # keep a term only when it varies in the sample (an unseen grade borrows its neighbour's price)
@@ -436,22 +486,31 @@ def fit(stones: Stones, log_ppc: np.ndarray, periods: tuple[str, ...], ridge: fl
         for s in range(0, n, big)])
     residual = log_ppc - base
     cell_key = stones.cell_key()
-    cell, residual = _effects(cell_key, residual)
     period = np.clip(stones.period, 0, n_periods - 1)
-    cell_period, residual = _effects(cell_key * 4096 + period, residual)
     known_cut = stones.cut >= 0
-    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut])
+    counted: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"cell": None, "period": None, "cut": None}
+    if counts is not None:
+        every_key, every_cut = counts.stones.cell_key(), counts.stones.cut >= 0
+        counted = {"cell": (every_key, counts.n),
+                   "period": (every_key * 4096 + np.clip(counts.stones.period, 0, n_periods - 1), counts.n),
+                   "cut": (every_key[every_cut] * 8 + counts.stones.cut[every_cut], counts.n[every_cut])}
+    cell, residual = _effects(cell_key, residual, counted["cell"])
+    cell_period, residual = _effects(cell_key * 4096 + period, residual, counted["period"])
+    cell_cut, _ = _effects(cell_key[known_cut] * 8 + stones.cut[known_cut], residual[known_cut], counted["cut"])
+    every = counts if counts is not None else TradeCounts(stones, np.ones(n, dtype=np.int64), stones.carat)
     carat_range = {}
     for family in range(len(SHAPE_FAMILIES)):
-        of_family = stones.carat[stones.family == family]
-        if len(of_family):
-            carat_range[family] = (float(of_family.min()), float(of_family.max()))
-    lattice = stones.colour[stones.colour != FANCY_COLOUR]
+        of_family = every.stones.family == family
+        if of_family.any():
+            carat_range[family] = (float(every.stones.carat[of_family].min()), float(every.high_carat[of_family].max()))
+    lattice = every.stones.colour[every.stones.colour != FANCY_COLOUR]
     colour_range = (int(lattice.min()), int(lattice.max())) if len(lattice) else (0, 0)
+    clarity = every.stones.clarity
     return HedonicModel(
         periods=tuple(periods), keep=keep, beta=beta, sigma=sigma, carat_range=carat_range,
-        colour_range=colour_range, clarity_range=(int(stones.clarity.min()), int(stones.clarity.max())),
-        leverage=leverage, mix=mix, covariance_factor=covariance_factor, cell=cell, cell_period=cell_period, cell_cut=cell_cut, n_trades=n,
+        colour_range=colour_range, clarity_range=(int(clarity.min()), int(clarity.max())),
+        leverage=leverage, mix=mix, covariance_factor=covariance_factor, cell=cell, cell_period=cell_period, cell_cut=cell_cut,
+        n_trades=int(every.n.sum()),
     )
 
 

@@ -19,7 +19,7 @@ import ibis
 
 from ..domain.grades import CLARITIES, COLOURS
 from ..domain.sizes import BRACKET_LOWER_BOUNDS
-from .index import _UNKNOWN_CODE, ASKING_KEY, PERIOD_KEY
+from .index import _UNKNOWN_CODE, ASKING_KEY, COUNT_GROUP, DRAW_MODULUS, DRAW_STEPS, MODEL_COLUMNS, PERIOD_KEY
 from .quartiles import QUARTILES
 
 UNITS = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
@@ -84,3 +84,55 @@ def cell_figures(tables: Mapping[str, Any], *, length: str, outlier_iqr: float,
         **{name: _percentile(cells["values"], p, cells.skip, cells.n) for p, name in zip(QUARTILES, ("q25", "q50", "q75"),
                                                                                         strict=True)})
     return figures.order_by("key")
+
+
+def model_trades(tables: Mapping[str, Any], *, length: str) -> Any:
+    """Every transaction (not asking) row as the quote model reads it (`index.MODEL_COLUMNS`): shape
+    family, carat, grades, cut, lab, period start, price (the store's decimals) and identity, and the
+    index cell when the table given has one."""
+    t = tables["transactions"]
+    t = t.filter(t.price_type == "transaction")
+    cell = {"cell": t.cell} if "cell" in t.columns else {}
+    return t.select(shape_family=ibis.ifelse(t.shape == "round", "round", "fancy"), carat=t.carat, color=t.color,
+                    clarity=t.clarity, cut=t.cut, lab=t.lab, period_start=t.date.truncate(UNITS[length]).cast("date"),
+                    price_usd=t.price_usd, batch_id=t.batch_id.cast("int64"), source_row=t.source_row.cast("int64"), **cell)
+
+
+def _drawn(tables: Mapping[str, Any], *, length: str) -> Any:
+    """The model's trade rows with their draw (`index.draw_of`: the identity folded to one number
+    below `index.DRAW_MODULUS`, then two quadratic mixing steps, all in 64-bit integers no step
+    overflows)."""
+    m = ibis.literal(DRAW_MODULUS, "int64")
+    trades = model_trades(tables, length=length)
+    value = (trades.batch_id % m * 1000003 + trades.source_row % m) % m
+    for a, b, c in DRAW_STEPS:
+        trades = trades.mutate(draw=value)
+        value = (trades.draw * trades.draw % m * a + trades.draw * b + c) % m
+    return trades.mutate(draw=value)
+
+
+def model_sample(tables: Mapping[str, Any], *, length: str, below: int) -> Any:
+    """The transaction rows whose draw (`_drawn`) is below `below`, with their draw."""
+    drawn = _drawn(tables, length=length)
+    return drawn.filter(drawn.draw < ibis.literal(below, "int64"))
+
+
+def model_effect_trades(tables: Mapping[str, Any], *, length: str, cap: int) -> Any:
+    """In each index cell, the transaction rows of the `cap` lowest draws (ties by identity): a rank
+    within the cell (`index.MODEL_EFFECT_TRADES`)."""
+    t = tables["transactions"]
+    t = t.filter(t.price_type == "transaction")
+    drawn = _drawn({"transactions": t.mutate(cell=cell_key(t))}, length=length)
+    place = ibis.row_number().over(group_by=drawn.cell, order_by=[drawn.draw, drawn.batch_id, drawn.source_row])
+    ranked = drawn.mutate(place=place)
+    return ranked.filter(ranked.place < ibis.literal(cap, "int64")).select(*MODEL_COLUMNS)
+
+
+def model_trade_counts(tables: Mapping[str, Any], *, length: str) -> Any:
+    """Per index cell, shape family, grades, cut and period (`index.COUNT_GROUP`): the transaction
+    rows `n` and their lowest and highest carat."""
+    t = tables["transactions"]
+    t = t.filter(t.price_type == "transaction")
+    trades = model_trades({"transactions": t.mutate(cell=cell_key(t))}, length=length)
+    return trades.group_by(list(COUNT_GROUP)).aggregate(n=trades.count().cast("int64"), low_carat=trades.carat.min(),
+                                                        high_carat=trades.carat.max())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..settings import Setting, one_of
+from ..settings import Setting, at_least, one_of
 
 PERIODS: tuple[str, ...] = ("week", "month", "quarter", "year")
 
@@ -33,9 +33,14 @@ PRICE_RIDGE = Setting(
 PRICE_MODEL_SAMPLE = Setting(
     "price_model_sample", 100000,
     "Most transactions the hedonic model's regression is fitted on (an even sample when there are more); "
-    "cell effects always use every transaction.", "prices")
+    "cell effects count every transaction.", "prices")
+PRICE_EFFECTS_CAP = Setting(
+    "price_effects_cap", 2000,
+    "Most transactions of one index cell (shape family x size bracket x colour x clarity) whose prices the model's "
+    "cell effects are taken from: beyond it, that many chosen evenly by the same draw as the regression's sample; "
+    "each cell's trade counts stay exact. Bounds the rows the fit reads to cells x this.", "prices", at_least(1))
 
 SETTINGS: tuple[Setting, ...] = (
     PRICE_PERIOD, PRICE_MIN_TRADES, PRICE_OUTLIER_IQR, PRICE_BAND_WIDTH, PRICE_RIDGE,
-    PRICE_MODEL_SAMPLE,
+    PRICE_MODEL_SAMPLE, PRICE_EFFECTS_CAP,
 )
