@@ -3,12 +3,15 @@ numpy in this process) and on a local Spark, side by side, time and peak memory,
 grows with the rows.
 
 Run: make bench-scale   (or .venv/bin/python bench/bench_scale.py [--sizes 10M,50M] [--engines duckdb,spark]
-                         [--passes index,valuation,facts] [--master local[2]] [--spark-memory 4g])
+                         [--passes index,model,valuation,facts] [--master local[2]] [--spark-memory 4g])
 
-Three passes, each over N rows of its own input:
+Four passes, each over N rows of its own input:
 - index: a full build of the price index cells over N synthetic price records (bench_prices'
   generator: 24 months, about 10% asking rows, 0.1% gross errors), every period recomputed, the
-  quote model's fit left out (it samples a fixed number of trades whatever the size);
+  quote model's fit left out;
+- model: the quote model's fit over the same price records (`index.fit_and_store_model`: the
+  trades' counts, the regression's sample and each index cell's share for the effects on the
+  engine; the regression and the effects in numpy), stored;
 - valuation: box valuation over N synthetic outcome rows (`value_boxes`: its price keys, their
   quotes from a stand-in pricer, and each box's sums at the quotes), not stored;
 - facts: every check fact over the same N outcome rows (`checks.facts.gather`: the boxes, claims,
@@ -191,6 +194,12 @@ def _index_pass(store, settings) -> int:
     return index.build(store, settings, fit_model=False).cells_written
 
 
+def _model_pass(store, settings) -> int:
+    from roughtrace.pricing import index
+
+    return index.fit_and_store_model(store, settings)
+
+
 def _valuation_pass(store, engine) -> int:
     from roughtrace.valuation.boxes import value_boxes
     from roughtrace.valuation.method import FlatCost
@@ -205,7 +214,7 @@ def _facts_pass(store, settings, engine) -> int:
     return sum(table.num_rows for table in tables.values())
 
 
-PASSES = {"index": "cells", "valuation": "boxes", "facts": "fact rows"}
+PASSES = {"index": "cells", "model": "trades", "valuation": "boxes", "facts": "fact rows"}
 """Each pass, with what its count counts."""
 
 
@@ -225,9 +234,13 @@ def child(engine: str, path: Path, master: str, work: str, store_memory: str) ->
             began = time.perf_counter()
             spark_session(master)
             session = time.perf_counter() - began
+        if work == "model" and not store.query("SELECT count(*) AS n FROM price_periods").column("n")[0].as_py():
+            _index_pass(store, Settings())  # the periods the model fits (not timed)
         began = time.perf_counter()
         if work == "index":
             count = _index_pass(store, settings)
+        elif work == "model":
+            count = _model_pass(store, settings)
         else:
             analytics = engine_for(settings)
             try:
@@ -273,7 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10M,50M", help="rows per run (price records, outcome rows), e.g. 1M,10M,50M")
     parser.add_argument("--engines", default="duckdb,spark")
-    parser.add_argument("--passes", default=",".join(PASSES), help="of index, valuation, facts")
+    parser.add_argument("--passes", default=",".join(PASSES), help=f"of {', '.join(PASSES)}")
     parser.add_argument("--master", default="local[2]", help="spark_master for the spark runs")
     parser.add_argument("--spark-memory", default="4g", help="the local Spark driver's heap")
     parser.add_argument("--store-memory", default=ENGINE_MEMORY_LIMIT,
@@ -299,7 +312,7 @@ def main() -> None:
     results: dict[tuple[str, str, int], dict] = {}
     for rows in sizes:
         for work in passes:
-            path = store_of(rows) if work == "index" else outcomes_store_of(rows)
+            path = store_of(rows) if work in ("index", "model") else outcomes_store_of(rows)
             for engine in engines:
                 found = results[(work, engine, rows)] = measure(engine, path, args.master, args.spark_memory, work, args.store_memory)
                 start = f" + session start {found['session']:.1f} s" if engine == "spark" else ""

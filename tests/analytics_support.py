@@ -61,3 +61,18 @@ def quote_model(store) -> dict:
             "effects": store.query("SELECT * FROM price_model_effects ORDER BY level, period_start, shape_family, "
                                    "size_bracket, color, clarity, cut").to_pylist(),
             "quotes": Quoter.load(store).quote_table(stones).to_pylist()}
+
+
+def both_forms(computation, store, given: dict | None = None, **params) -> tuple[pa.Table, pa.Table]:
+    """The computation's table from the store engine's own plan and from its portable form run on
+    DuckDB through Ibis."""
+    from roughtrace.analytics.ibis_engine import IbisEngine
+    from roughtrace.analytics.port import InStoreEngine
+
+    native = InStoreEngine().run(computation, store, given, **params)
+    engine = IbisEngine()
+    try:
+        portable = engine.run(computation, store, given, **params)
+    finally:
+        engine.close()
+    return native, portable

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from analytics_support import both_forms
 from analytics_support import quote_model as _quote_model
 from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
@@ -33,14 +34,8 @@ def priced(store):
 @pytest.mark.parametrize(("length", "outlier_iqr", "periods"), [
     ("month", 3.0, None), ("week", 0.5, None), ("quarter", 0.0, None), ("month", 1.0, [dt.date(2025, 2, 1)])])
 def test_portable_cell_figures_are_the_store_engines_to_the_bit(priced, length, outlier_iqr, periods):
-    from roughtrace.analytics.ibis_engine import IbisEngine
 
-    native = InStoreEngine().run(CELL_FIGURES, priced, length=length, outlier_iqr=outlier_iqr, periods=periods)
-    engine = IbisEngine()
-    try:
-        portable = engine.run(CELL_FIGURES, priced, length=length, outlier_iqr=outlier_iqr, periods=periods)
-    finally:
-        engine.close()
+    native, portable = both_forms(CELL_FIGURES, priced, length=length, outlier_iqr=outlier_iqr, periods=periods)
     assert native.num_rows > 0
     assert portable.cast(native.schema).equals(native)
     if outlier_iqr > 0:
@@ -139,16 +134,10 @@ def simulated_market(tmp_path_factory):
 
 @pytest.mark.parametrize("fact", FACTS)
 def test_portable_check_facts_are_the_store_engines(simulated_market, fact):
-    from roughtrace.analytics.ibis_engine import IbisEngine
     from roughtrace.checks.facts import FACT_COMPUTATIONS, FACT_QUERIES, setting_values
 
     values = setting_values(FACT_QUERIES[fact], Settings(environ={}))
-    native = InStoreEngine().run(FACT_COMPUTATIONS[fact], simulated_market, **values)
-    engine = IbisEngine()
-    try:
-        portable = engine.run(FACT_COMPUTATIONS[fact], simulated_market, **values)
-    finally:
-        engine.close()
+    native, portable = both_forms(FACT_COMPUTATIONS[fact], simulated_market, **values)
     assert native.num_rows > 0, fact
     _same_facts(native, portable)
 
@@ -222,18 +211,13 @@ def test_portable_box_facts_agree_at_the_rounding_of_every_weight(one_box_market
 def test_portable_intelligence_box_facts_are_the_store_engines(simulated_market, price_period):
     """The intelligence cells' box facts over the simulated market with its price index built: the
     same columns, types and rows, priced stones among them."""
-    from roughtrace.analytics.ibis_engine import IbisEngine
     from roughtrace.intelligence.cells import BOX_FACTS
     from roughtrace.pricing import index
 
     if not simulated_market.query("SELECT count(*) AS n FROM price_index_cells")["n"][0].as_py():
         index.build(simulated_market, Settings(environ={}))
-    native = InStoreEngine().run(BOX_FACTS, simulated_market, price_period=price_period).sort_by("box_id")
-    engine = IbisEngine()
-    try:
-        portable = engine.run(BOX_FACTS, simulated_market, price_period=price_period).sort_by("box_id")
-    finally:
-        engine.close()
+    native, portable = (table.sort_by("box_id") for table in both_forms(BOX_FACTS, simulated_market,
+                                                                          price_period=price_period))
     assert native.num_rows > 0
     assert pa.compute.sum(native.column("priced_value_cents")).as_py() > 0
     assert pa.compute.sum(native.column("sold_rough_mct")).as_py() > 0
@@ -378,15 +362,9 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('ibis', 'pyspark', 'p
 def test_portable_model_trades_and_sample_are_the_store_engines(priced, name, params):
     """The quote model's trades and its sample's candidates: the same rows, typed alike, with the
     draws the numpy rule gives."""
-    from roughtrace.analytics.ibis_engine import IbisEngine
 
     computation = getattr(_index, name)
-    native = InStoreEngine().run(computation, priced, **params)
-    engine = IbisEngine()
-    try:
-        portable = engine.run(computation, priced, **params)
-    finally:
-        engine.close()
+    native, portable = both_forms(computation, priced, **params)
     assert portable.column_names == native.column_names
     order = [(column, "ascending") for column in ("batch_id", "source_row")]
     assert portable.cast(native.schema).sort_by(order).equals(native.sort_by(order))
@@ -427,15 +405,9 @@ def test_the_quote_model_is_the_same_through_ibis_and_however_the_rows_are_store
 def test_portable_model_effect_trades_and_counts_are_the_store_engines(priced, name, params):
     """The cell effects' share of each cell's trades (the lowest draws, at most the cap) and the
     trades counted by cell, cut and period: the same rows, typed alike."""
-    from roughtrace.analytics.ibis_engine import IbisEngine
 
     computation = getattr(_index, name)
-    native = InStoreEngine().run(computation, priced, **params)
-    engine = IbisEngine()
-    try:
-        portable = engine.run(computation, priced, **params)
-    finally:
-        engine.close()
+    native, portable = both_forms(computation, priced, **params)
     assert portable.column_names == native.column_names and native.num_rows > 0
     keys = ("batch_id", "source_row") if "batch_id" in native.column_names else _index.COUNT_GROUP
     order = [(column, "ascending") for column in keys]

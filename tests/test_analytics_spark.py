@@ -58,6 +58,22 @@ def spark():
     return spark_session(MASTER)
 
 
+@pytest.fixture
+def staged(monkeypatch) -> list[str]:
+    """The name of every table the Spark engine copies to Spark, in order, while the test runs."""
+    from roughtrace.analytics.spark import SparkEngine
+
+    names: list[str] = []
+    frame = SparkEngine._frame
+
+    def counted(self, name, table):
+        names.append(name)
+        return frame(self, name, table)
+
+    monkeypatch.setattr(SparkEngine, "_frame", counted)
+    return names
+
+
 def _tables(store) -> dict[str, list[dict]]:
     found = {}
     for table, order in COMPARED.items():
@@ -191,7 +207,7 @@ def test_the_quote_model_is_the_same_on_spark_from_a_sample(spark, tmp_path: Pat
         store.close()
 
 
-def test_the_check_facts_copy_each_store_table_to_spark_once(spark, tmp_path: Path, monkeypatch) -> None:
+def test_the_check_facts_copy_each_store_table_to_spark_once(spark, staged, tmp_path: Path) -> None:
     """`gather` stages each table its facts read once, with the union of their columns, and every
     fact read from those copies equals the store's own query."""
     from roughtrace.analytics.port import InStoreEngine
@@ -205,14 +221,6 @@ def test_the_check_facts_copy_each_store_table_to_spark_once(spark, tmp_path: Pa
     try:
         store.migrate()
         load_market_directory(store, tmp_path / "market")
-        staged: list[str] = []
-        frame = SparkEngine._frame
-
-        def counted(self, name, table):
-            staged.append(name)
-            return frame(self, name, table)
-
-        monkeypatch.setattr(SparkEngine, "_frame", counted)
         names = list(fact_queries.FACT_QUERIES)
         settings = Settings(environ={})
         engine = SparkEngine(MASTER, session=spark)
@@ -229,7 +237,7 @@ def test_the_check_facts_copy_each_store_table_to_spark_once(spark, tmp_path: Pa
         store.close()
 
 
-def test_the_kp_check_copies_each_store_table_to_spark_once(spark, tmp_path: Path, monkeypatch) -> None:
+def test_the_kp_check_copies_each_store_table_to_spark_once(spark, staged, tmp_path: Path) -> None:
     """The KP check's passes stage each table they read once (rough_sales, read by three of them,
     among them), and the check on Spark gives every line and its evidence as on the default engine."""
     from roughtrace.analytics.spark import SparkEngine
@@ -251,14 +259,6 @@ def test_the_kp_check_copies_each_store_table_to_spark_once(spark, tmp_path: Pat
         rules = CheckRules.from_settings(settings)
         with CertificateCheck(store, rules) as check:
             native_lines, native_parts = check.lines(), check.parts()
-        staged: list[str] = []
-        frame = SparkEngine._frame
-
-        def counted(self, name, table):
-            staged.append(name)
-            return frame(self, name, table)
-
-        monkeypatch.setattr(SparkEngine, "_frame", counted)
         engine = SparkEngine(MASTER, session=spark)
         try:
             with CertificateCheck(store, rules, None, engine) as check:
