@@ -55,7 +55,8 @@ class AnalyticsEngine(Protocol):
         ...
 
     def prepare(self, computations: Iterable[Computation], store: Store) -> None:
-        """Make ready, once, the store's tables that the computations about to run read."""
+        """Make ready, once, the store's input tables that the computations about to run read
+        (never a derived table, which a caller may rewrite between two runs)."""
         ...
 
     def close(self) -> None:

@@ -102,13 +102,16 @@ class SparkEngine:
         return self.backend.table(view)
 
     def prepare(self, computations: Iterable[Computation], store: Store) -> None:
-        """Stage once each store table that the computations read, with every column any of them
-        reads, so that a run of several (the check facts, six over the outcome rows) copies each
-        table to Spark once rather than once per computation."""
+        """Stage once each input kind's table that the computations read, with every column any of
+        them reads, so that a run of several (the check facts, six over the outcome rows) copies
+        each table to Spark once rather than once per computation. Only input kinds: they change by
+        imports alone, while a table an area derives may be rewritten between two of the runs (box
+        valuation writes the quotes its totals then read), so it is copied when a run reads it."""
         wanted: dict[str, set[str]] = {}
         for computation in computations:
             for name, columns in computation.inputs.items():
-                wanted.setdefault(name, set()).update(columns)
+                if name in KINDS:
+                    wanted.setdefault(name, set()).update(columns)
         for name, columns in wanted.items():
             if not self._from_snapshot(name) and not self._covered(name, columns):
                 self._staged[name] = (frozenset(columns), self._frame(name, store_columns(store, name, tuple(sorted(columns)))))

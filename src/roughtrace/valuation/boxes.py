@@ -258,8 +258,10 @@ def value_boxes(
     rough_dispositions; uplift against the price paid. `in_book` says whether the box may enter the
     price book, `excluded_reason` why not. Replaces box_valuations when `persist`."""
     rules = rules or BoxRules()
+    engine = engine or InStoreEngine()
+    engine.prepare((PRICE_KEYS, BOX_TOTALS), store)  # (the outcome rows both passes read, copied once)
     price_outcome_stones(store, pricer, cost_model, as_of, price_date, engine)
-    raw = (engine or InStoreEngine()).run(BOX_TOTALS, store, price_date=price_date)
+    raw = engine.run(BOX_TOTALS, store, price_date=price_date)
     boxes = _reverse_engineer_boxes(raw, cost_model, rules, as_of)
     if persist:
         with store.transaction():
