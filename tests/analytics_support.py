@@ -76,3 +76,12 @@ def both_forms(computation, store, given: dict | None = None, **params) -> tuple
     finally:
         engine.close()
     return native, portable
+
+
+def store_reversed(store, table: str) -> None:
+    """Store a table's rows again, in the reverse order: what a rule computes must not depend on the
+    order its rows were stored in."""
+    rows = store.query(f"SELECT * FROM {table}")
+    with store.transaction():
+        store.execute(f"DELETE FROM {table}")
+        store.append(table, rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from analytics_support import both_forms
+from analytics_support import both_forms, store_reversed
 from analytics_support import quote_model as _quote_model
 from analytics_support import same_facts as _same_facts
 from analytics_support import trades as _trades
@@ -391,10 +391,7 @@ def test_the_quote_model_is_the_same_through_ibis_and_however_the_rows_are_store
     _index.fit_and_store_model(priced, settings)
     assert _quote_model(priced) == native
     monkeypatch.undo()
-    rows = priced.query("SELECT * FROM transactions")
-    with priced.transaction():
-        priced.execute("DELETE FROM transactions")
-        priced.append("transactions", rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
+    store_reversed(priced, "transactions")
     _index.fit_and_store_model(priced, settings)
     assert _quote_model(priced) == native
 

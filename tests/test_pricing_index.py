@@ -360,7 +360,7 @@ def test_the_cell_effects_come_from_at_most_the_cap_of_each_cells_trades(store):
     each cell still counts every trade, and the model is the same whichever order the rows are stored
     in; with 30 of cells of about 170 trades, the quotes keep what the cells' own prices tell: near
     those of the model on every trade, far nearer than the regression alone."""
-    from analytics_support import quote_model
+    from analytics_support import quote_model, store_reversed
     from roughtrace.analytics.port import InStoreEngine
     from roughtrace.settings import Settings
 
@@ -385,10 +385,7 @@ def test_the_cell_effects_come_from_at_most_the_cap_of_each_cells_trades(store):
     assert len(stored) == 18 and sum(r["n_trades"] for r in stored) == 3000
     assert min(r["n_trades"] for r in stored) > 100
     on_cap = quote_model(store)
-    rows = store.query("SELECT * FROM transactions")
-    with store.transaction():
-        store.execute("DELETE FROM transactions")
-        store.append("transactions", rows.take(pa.array(range(rows.num_rows - 1, -1, -1))))
+    store_reversed(store, "transactions")
     price_index.fit_and_store_model(store, capped)
     assert quote_model(store) == on_cap
     price_index.fit_and_store_model(store, Settings(overrides={"price_effects_cap": "30"}, environ={}))
