@@ -249,20 +249,15 @@ ORDER BY sightholder_id, lab, size_class, last_digits
 WEIGHT_GRID = FactQuery(
     "weight_grid",
     "per sightholder, sight, box, lab and size class (price-list bracket): how many polished weights, how many "
-    "of them on the hundredth (thousandth digit 0) and how many on the twentieth (a multiple of 0.05 ct); "
-    "counted per box before the box's sight is joined (a box is sold once)",
+    "of them on the hundredth (thousandth digit 0) and how many on the twentieth (a multiple of 0.05 ct)",
     """
-WITH counted AS (
-  SELECT sightholder_id, box_id, lab, {size_class} AS size_class, COUNT(*) AS stones,
-         CAST(SUM(CASE WHEN CAST(ROUND(carat * 1000) AS BIGINT) % 10 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_hundredth,
-         CAST(SUM(CASE WHEN CAST(ROUND(carat * 1000) AS BIGINT) % 50 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_twentieth
-  FROM polished_outcomes
-  GROUP BY sightholder_id, box_id, lab, {size_class}
-)
-SELECT c.sightholder_id, s.sight, c.box_id, c.lab, c.size_class, c.stones, c.on_hundredth, c.on_twentieth
-FROM counted c JOIN rough_sales s ON s.box_id = c.box_id
-ORDER BY c.sightholder_id, s.sight, c.box_id, c.lab, c.size_class
-""".replace("{size_class}", size_class("carat")),
+SELECT o.sightholder_id, s.sight, o.box_id, o.lab, {size_class} AS size_class, COUNT(*) AS stones,
+       CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 10 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_hundredth,
+       CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 50 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_twentieth
+FROM polished_outcomes o JOIN rough_sales s ON s.box_id = o.box_id
+GROUP BY o.sightholder_id, s.sight, o.box_id, o.lab, {size_class}
+ORDER BY o.sightholder_id, s.sight, o.box_id, o.lab, size_class
+""".replace("{size_class}", size_class("o.carat")),
 )
 
 REPEATS = FactQuery(

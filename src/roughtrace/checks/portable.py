@@ -216,15 +216,14 @@ def weight_grid(tables: Mapping[str, Any]) -> Any:
     """`facts.WEIGHT_GRID`: per sightholder, sight, box, lab and size class, the polished weights and
     how many of them sit on the hundredth and on the twentieth of a carat."""
     o, s = tables["polished_outcomes"], tables["rough_sales"]
-    weights = o.select(sightholder_id=o.sightholder_id, box_id=o.box_id, lab=o.lab, size_class=size_class(o.carat),
-                       thousandths=thousandths(o.carat))
-    counted = weights.group_by("sightholder_id", "box_id", "lab", "size_class").aggregate(
+    sales = s.select(s_box=s.box_id, sight=s.sight)
+    j = o.join(sales, o.box_id == sales.s_box)
+    weights = j.select(sightholder_id=j.sightholder_id, sight=j.sight, box_id=j.box_id, lab=j.lab,
+                       size_class=size_class(j.carat), thousandths=thousandths(j.carat))
+    counted = weights.group_by("sightholder_id", "sight", "box_id", "lab", "size_class").aggregate(
         stones=weights.count(), on_hundredth=_count(weights.thousandths % 10 == 0),
         on_twentieth=_count(weights.thousandths % 50 == 0))
-    sales = s.select(s_box=s.box_id, sight=s.sight)
-    j = counted.join(sales, counted.box_id == sales.s_box)
-    return j.select("sightholder_id", "sight", "box_id", "lab", "size_class", "stones", "on_hundredth",
-                    "on_twentieth").order_by("sightholder_id", "sight", "box_id", "lab", "size_class")
+    return counted.order_by("sightholder_id", "sight", "box_id", "lab", "size_class")
 
 
 def repeats(tables: Mapping[str, Any], *, checks_repeat_min_stones: int) -> Any:

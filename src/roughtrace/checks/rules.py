@@ -47,17 +47,6 @@ def _texts(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(table.column(column).to_pylist(), dtype=object)
 
 
-def _sorted_codes(table: pa.Table, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """A text column's distinct values in sorted order (a null as the empty text) and each row's
-    index into them: integer keys whose order is the values' order, whatever the rows' order."""
-    encoded = pc.dictionary_encode(pc.fill_null(pc.cast(table.column(column), pa.string()), "").combine_chunks())
-    values = np.asarray(encoded.dictionary.to_pylist(), dtype=object).astype(str)
-    order = np.argsort(values, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    rank[order] = np.arange(len(order))
-    return values[order], rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-
-
 def _ratio(value: float) -> Decimal:
     """A ratio for evidence, to three places."""
     return Decimal(repr(round(float(value), 3)))
@@ -996,12 +985,12 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     two_decimal_share = float(settings["checks_digit_two_decimal_share"])
     chance = float(settings["checks_pattern_tail"])
     excess = float(settings["checks_grid_excess"])
-    names, who = _sorted_codes(grid, "sightholder_id")
-    sights, at = _sorted_codes(grid, "sight")
-    boxes, bx = _sorted_codes(grid, "box_id")
-    labs, lab = _sorted_codes(grid, "lab")
-    brackets, bracket = _sorted_codes(grid, "size_class")
-    classes, cls = np.unique(lab * len(brackets) + bracket, return_inverse=True)
+    holder = _texts(grid, "sightholder_id").astype(str)
+    sight = _texts(grid, "sight").astype(str)
+    box = _texts(grid, "box_id").astype(str)
+    keys = np.char.add(np.char.add(_texts(grid, "lab").astype(str), " "), _texts(grid, "size_class").astype(str))
+    names, who = np.unique(holder, return_inverse=True)
+    classes, cls = np.unique(keys, return_inverse=True)
     stones, on_hundredth, on_twentieth = (_floats(grid, c) for c in ("stones", "on_hundredth", "on_twentieth"))
     per = np.zeros((len(names), len(classes)))
     np.add.at(per, (who, cls), stones)
@@ -1031,16 +1020,12 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     row_expected = stones * market[cls]
     findings: list[Finding] = []
     flagged: set[str] = set()
-    nothing = np.zeros(len(who), np.int64)
+    nothing = np.full(len(who), "")
     # the whole history, then each sight (a flipper active in one period), then each box (a flipper
-    # inventing some boxes among boxes it really cuts, whose honest weights dilute both of the others);
-    # 0 stands for "every sight" or "every box", so groups sort by sightholder, sight and box
-    for period, one_box in ((nothing, nothing), (at + 1, nothing), (at + 1, bx + 1)):
-        groups, member = np.unique((who * (len(sights) + 1) + period) * (len(boxes) + 1) + one_box,
-                                   return_inverse=True)
-        member = member.reshape(-1)
-        row_of = np.empty(len(groups), np.int64)
-        row_of[member] = np.arange(len(member))
+    # inventing some boxes among boxes it really cuts, whose honest weights dilute both of the others)
+    for period, one_box in ((nothing, nothing), (sight, nothing), (sight, box)):
+        group_key = np.char.add(np.char.add(np.char.add(np.char.add(names[who], "\x1f"), period), "\x1f"), one_box)
+        groups, member = np.unique(group_key, return_inverse=True)
         already = set(flagged)
         n = np.bincount(member, weights=stones, minlength=len(groups))
         k = np.bincount(member, weights=row_grid, minlength=len(groups))
@@ -1049,10 +1034,7 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
         tail = special.bdtrc((np.maximum(k, 1) - 1).astype(np.int64), np.maximum(n, k).astype(np.int64), p)
         hits = np.flatnonzero((k > 0) & (tail < chance) & (k / np.maximum(n, 1) - p > excess))
         for i in hits:
-            row = row_of[i]
-            name = str(names[who[row]])
-            when = str(sights[at[row]]) if period[row] else ""
-            which = str(boxes[bx[row]]) if one_box[row] else ""
+            name, when, which = str(groups[i]).split("\x1f")
             # one finding for the history or its first such sight; one for each such box
             if name in already or (not which and name in flagged):
                 continue
