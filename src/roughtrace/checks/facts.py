@@ -248,15 +248,15 @@ ORDER BY sightholder_id, lab, size_class, last_digits
 
 WEIGHT_GRID = FactQuery(
     "weight_grid",
-    "per sightholder, sight, box, lab and size class (price-list bracket): how many polished weights, how many "
-    "of them on the hundredth (thousandth digit 0) and how many on the twentieth (a multiple of 0.05 ct)",
+    "per sightholder, sight, lab and size class (price-list bracket): how many polished weights, how many of "
+    "them on the hundredth (thousandth digit 0) and how many on the twentieth (a multiple of 0.05 ct)",
     """
-SELECT o.sightholder_id, s.sight, o.box_id, o.lab, {size_class} AS size_class, COUNT(*) AS stones,
+SELECT o.sightholder_id, s.sight, o.lab, {size_class} AS size_class, COUNT(*) AS stones,
        CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 10 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_hundredth,
        CAST(SUM(CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % 50 = 0 THEN 1 ELSE 0 END) AS BIGINT) AS on_twentieth
 FROM polished_outcomes o JOIN rough_sales s ON s.box_id = o.box_id
-GROUP BY o.sightholder_id, s.sight, o.box_id, o.lab, {size_class}
-ORDER BY o.sightholder_id, s.sight, o.box_id, o.lab, size_class
+GROUP BY o.sightholder_id, s.sight, o.lab, {size_class}
+ORDER BY o.sightholder_id, s.sight, o.lab, size_class
 """.replace("{size_class}", size_class("o.carat")),
 )
 

@@ -213,17 +213,17 @@ def digits(tables: Mapping[str, Any]) -> Any:
 
 
 def weight_grid(tables: Mapping[str, Any]) -> Any:
-    """`facts.WEIGHT_GRID`: per sightholder, sight, box, lab and size class, the polished weights and
-    how many of them sit on the hundredth and on the twentieth of a carat."""
+    """`facts.WEIGHT_GRID`: per sightholder, sight, lab and size class, the polished weights and how
+    many of them sit on the hundredth and on the twentieth of a carat."""
     o, s = tables["polished_outcomes"], tables["rough_sales"]
     sales = s.select(s_box=s.box_id, sight=s.sight)
     j = o.join(sales, o.box_id == sales.s_box)
-    weights = j.select(sightholder_id=j.sightholder_id, sight=j.sight, box_id=j.box_id, lab=j.lab,
-                       size_class=size_class(j.carat), thousandths=thousandths(j.carat))
-    counted = weights.group_by("sightholder_id", "sight", "box_id", "lab", "size_class").aggregate(
+    weights = j.select(sightholder_id=j.sightholder_id, sight=j.sight, lab=j.lab, size_class=size_class(j.carat),
+                       thousandths=thousandths(j.carat))
+    counted = weights.group_by("sightholder_id", "sight", "lab", "size_class").aggregate(
         stones=weights.count(), on_hundredth=_count(weights.thousandths % 10 == 0),
         on_twentieth=_count(weights.thousandths % 50 == 0))
-    return counted.order_by("sightholder_id", "sight", "box_id", "lab", "size_class")
+    return counted.order_by("sightholder_id", "sight", "lab", "size_class")
 
 
 def repeats(tables: Mapping[str, Any], *, checks_repeat_min_stones: int) -> Any:

@@ -971,10 +971,8 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     checks_pattern_tail, with a share above the expected one by more than checks_grid_excess, is high:
     weights written down rather than weighed. The same test runs on each sight's weights of a
     sightholder not high on its whole history (an outcome invented in one period), counted under that
-    sight, and then on each box of a sightholder high on neither (an outcome invented box by box, among
-    boxes really cut), counted under that box. Unlike digit_preference's chi-square, the exact tail
-    needs no minimum count, so a handful of small stones rounded in a sightholder of larger goods still
-    shows."""
+    sight. Unlike digit_preference's chi-square, the exact tail needs no minimum count, so a handful
+    of small stones rounded in a sightholder of larger goods still shows."""
     grid = facts["weight_grid"]
     if grid.num_rows == 0:
         return []
@@ -987,7 +985,6 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     excess = float(settings["checks_grid_excess"])
     holder = _texts(grid, "sightholder_id").astype(str)
     sight = _texts(grid, "sight").astype(str)
-    box = _texts(grid, "box_id").astype(str)
     keys = np.char.add(np.char.add(_texts(grid, "lab").astype(str), " "), _texts(grid, "size_class").astype(str))
     names, who = np.unique(holder, return_inverse=True)
     classes, cls = np.unique(keys, return_inverse=True)
@@ -1020,13 +1017,11 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     row_expected = stones * market[cls]
     findings: list[Finding] = []
     flagged: set[str] = set()
-    nothing = np.full(len(who), "")
-    # the whole history, then each sight (a flipper active in one period), then each box (a flipper
-    # inventing some boxes among boxes it really cuts, whose honest weights dilute both of the others)
-    for period, one_box in ((nothing, nothing), (sight, nothing), (sight, box)):
-        group_key = np.char.add(np.char.add(np.char.add(np.char.add(names[who], "\x1f"), period), "\x1f"), one_box)
+    whole = (names[who], np.full(len(who), ""))
+    by_sight = (names[who], sight)
+    for owner, period in (whole, by_sight):
+        group_key = np.char.add(np.char.add(owner, "\x1f"), period)
         groups, member = np.unique(group_key, return_inverse=True)
-        already = set(flagged)
         n = np.bincount(member, weights=stones, minlength=len(groups))
         k = np.bincount(member, weights=row_grid, minlength=len(groups))
         expected = np.bincount(member, weights=row_expected, minlength=len(groups))
@@ -1034,9 +1029,8 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
         tail = special.bdtrc((np.maximum(k, 1) - 1).astype(np.int64), np.maximum(n, k).astype(np.int64), p)
         hits = np.flatnonzero((k > 0) & (tail < chance) & (k / np.maximum(n, 1) - p > excess))
         for i in hits:
-            name, when, which = str(groups[i]).split("\x1f")
-            # one finding for the history or its first such sight; one for each such box
-            if name in already or (not which and name in flagged):
+            name, when = str(groups[i]).split("\x1f")
+            if when and name in flagged:
                 continue
             flagged.add(name)
             rows = member == i
@@ -1046,7 +1040,7 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 if in_unit.any():
                     by_unit[unit] = {"weights": int(stones[in_unit].sum()), "on_coarser_grid": int(row_grid[in_unit].sum()),
                                      "market_share": _ratio(row_expected[in_unit].sum() / stones[in_unit].sum())}
-            where = f" of box {which}" if which else f" of sight {when}" if when else ""
+            where = f" of sight {when}" if when else ""
             findings.append(Finding(
                 "rounded_weights", "high", name,
                 f"{int(k[i])} of {int(n[i])} polished weights{where} sit on a coarser grid than their lab and size "
@@ -1055,9 +1049,9 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 {"weights": int(n[i]), "on_coarser_grid": int(k[i]), "share": _ratio(k[i] / n[i]),
                  "market_share": _ratio(p[i]), "by_unit": by_unit, "probability": float(f"{tail[i]:.3g}"),
                  "max_probability": settings["checks_pattern_tail"], "min_excess": settings["checks_grid_excess"],
-                 "period": when or None, "box": which or None,
+                 "period": when or None,
                  "population": "every sightholder's weights of the same lab and size bracket",
                  "expected": "in a class measured to the thousandth, about one weight in ten ends in 0; in a class "
                              "reported to the hundredth, about as many are multiples of 0.05 ct as the market's"},
-                which or None, when or None))
+                None, when or None))
     return findings
