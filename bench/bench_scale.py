@@ -268,16 +268,19 @@ def measure(engine: str, path: Path, master: str, spark_memory: str, work: str, 
     env = {**os.environ, "PYSPARK_SUBMIT_ARGS": f"--driver-memory {spark_memory} pyspark-shell"}
     command = [sys.executable, __file__, "--child", engine, "--store", str(path), "--master", master, "--pass", work,
                "--store-memory", store_memory]
+    log = path.with_name(f"{path.stem}.{engine}-{work}.log")  # the child's stderr (Spark's log among it)
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    watched = psutil.Process(process.pid)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss(watched))
-        time.sleep(0.1)
+    with log.open("w") as errors:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        watched = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, tree_rss(watched))
+            time.sleep(0.1)
     out = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
-        raise SystemExit(f"{engine} {work} at {path.name} failed (exit {process.returncode})")
+        last = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-20:])
+        raise SystemExit(f"{engine} {work} at {path.name} failed (exit {process.returncode}); the end of {log}:\n{last}")
     figures = json.loads(out.strip().splitlines()[-1])
     return {**figures, "peak_mb": peak / 2**20, "wall": time.perf_counter() - began}
 
