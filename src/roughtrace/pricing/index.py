@@ -413,48 +413,45 @@ def draw_of(batch_id: np.ndarray, source_row: np.ndarray) -> np.ndarray:
 
 def _native_model_trades(store: Store, given: dict, *, length: str) -> pa.Table:
     """`MODEL_TRADES` in the store's engine."""
-    return store.query(_TRADE_SQL.format(period=sql_period("date", length)))
+    return store.query(_trades_sql(length))
+
+
+def _trades_sql(length: str, cell: bool = False) -> str:
+    """SQL for every transaction row as the model reads it (`MODEL_COLUMNS`), with its index cell
+    (`ROW_CELL_SQL`) as `cell` when asked."""
+    trades = _TRADE_SQL.format(period=sql_period("date", length))
+    return trades.replace(" FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions") if cell else trades
+
+
+def _drawn_sql(length: str, cell: bool = False) -> str:
+    """SQL for every transaction row as the model reads it (`MODEL_COLUMNS`, with its index cell when
+    asked) and its draw (`draw_of`)."""
+    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
+    columns = ", ".join(MODEL_COLUMNS + (("cell",) if cell else ()))
+    return (f"SELECT {columns}, {second} AS draw FROM (SELECT {columns}, {first} AS mixed FROM "
+            f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({_trades_sql(length, cell)}) AS trades) AS identified) AS mixed")
 
 
 def _native_model_sample(store: Store, given: dict, *, length: str, below: int) -> pa.Table:
     """`MODEL_SAMPLE` in the store's engine."""
-    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
-    columns = ", ".join(MODEL_COLUMNS)
-    return store.query(
-        f"SELECT {columns}, draw FROM (SELECT {columns}, {second} AS draw FROM (SELECT {columns}, {first} AS mixed FROM "
-        f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({_TRADE_SQL.format(period=sql_period('date', length))}) AS trades) "
-        "AS identified) AS mixed) AS drawn WHERE draw < ?", (below,))
-
-
-def _drawn_sql(length: str) -> str:
-    """SQL for every transaction row as the model reads it (`MODEL_COLUMNS`) with its index cell
-    (`ROW_CELL_SQL`) and its draw (`draw_of`)."""
-    first, second = _mixing_sql("identity", *DRAW_STEPS[0]), _mixing_sql("mixed", *DRAW_STEPS[1])
-    columns = ", ".join(MODEL_COLUMNS)
-    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
-        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
-    return (f"SELECT {columns}, cell, {second} AS draw FROM (SELECT {columns}, cell, {first} AS mixed FROM "
-            f"(SELECT *, {_IDENTITY_SQL} AS identity FROM ({trades}) AS trades) AS identified) AS mixed")
+    return store.query(f"SELECT * FROM ({_drawn_sql(length)}) AS drawn WHERE draw < ?", (below,))
 
 
 def _native_effect_trades(store: Store, given: dict, *, length: str, cap: int) -> pa.Table:
     """`MODEL_EFFECT_TRADES` in the store's engine: a window rank within each cell over the trades'
     identities and draws alone (a narrow sort), the kept identities joined back to their trades."""
-    trades = _TRADE_SQL.format(period=sql_period("date", length))
     return store.query(
-        f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({trades}) AS t JOIN (SELECT batch_id, source_row "
-        "FROM (SELECT batch_id, source_row, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, source_row) "
-        f"AS place FROM ({_drawn_sql(length)}) AS drawn) AS ranked WHERE place <= ?) AS kept "
+        f"SELECT {', '.join('t.' + c for c in MODEL_COLUMNS)} FROM ({_trades_sql(length)}) AS t JOIN (SELECT batch_id, "
+        "source_row FROM (SELECT batch_id, source_row, row_number() OVER (PARTITION BY cell ORDER BY draw, batch_id, "
+        f"source_row) AS place FROM ({_drawn_sql(length, cell=True)}) AS drawn) AS ranked WHERE place <= ?) AS kept "
         "ON t.batch_id = kept.batch_id AND t.source_row = kept.source_row", (cap,))
 
 
 def _native_trade_counts(store: Store, given: dict, *, length: str) -> pa.Table:
     """`MODEL_TRADE_COUNTS` in the store's engine."""
-    trades = _TRADE_SQL.format(period=sql_period("date", length)).replace(
-        " FROM transactions", f", {ROW_CELL_SQL} AS cell FROM transactions")
     return store.query(
         f"SELECT {', '.join(COUNT_GROUP)}, count(*) AS n, min(carat) AS low_carat, max(carat) AS high_carat "
-        f"FROM ({trades}) AS trades GROUP BY {', '.join(COUNT_GROUP)}")
+        f"FROM ({_trades_sql(length, cell=True)}) AS trades GROUP BY {', '.join(COUNT_GROUP)}")
 
 
 COUNT_GROUP = ("cell", "shape_family", "color", "clarity", "cut", "period_start")
@@ -496,13 +493,19 @@ def _draw_limit(trades: int, sample: int) -> int:
     return DRAW_MODULUS if share >= 1 else int(math.ceil(share * DRAW_MODULUS))
 
 
-def _in_identity_order(rows: pa.Table) -> pa.Table:
-    """The rows in the order of their identity (batch, row); a table already in that order (the
-    store's, as DuckDB scans it) is kept as it is."""
+def _identity_order(rows: pa.Table) -> np.ndarray | None:
+    """The order of the rows' identities (batch, row), or None for rows already in it (the store's,
+    as DuckDB scans it)."""
     batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
     if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
-        return rows
-    return rows.take(pa.array(np.lexsort((row, batch))))
+        return None
+    return np.lexsort((row, batch))
+
+
+def _in_identity_order(rows: pa.Table) -> pa.Table:
+    """The rows in the order of their identity (batch, row)."""
+    order = _identity_order(rows)
+    return rows if order is None else rows.take(pa.array(order))
 
 
 @dataclass(frozen=True)
@@ -556,31 +559,26 @@ def _stones(rows: pa.Table, periods: np.ndarray) -> tuple[hedonic.Stones, np.nda
     """The model's stones of trade rows (`MODEL_COLUMNS`) and their log price per carat, over the
     index's `periods` (datetime64[D], ascending), in identity order (batch, row) whatever the rows'
     order (a reorder of the numpy columns, cheaper than of the rows)."""
-    carat = _numbers(rows.column("carat"), float)
+    stones = _stones_of(rows, "carat", codes(rows.column("lab"), LABS), periods)
+    log_ppc = np.log(_numbers(rows.column("price_usd"), float) / stones.carat)
+    order = _identity_order(rows)
+    return (stones, log_ppc) if order is None else (hedonic.take(stones, order), log_ppc[order])
+
+
+def _stones_of(rows: pa.Table, carat: str, lab: np.ndarray, periods: np.ndarray) -> hedonic.Stones:
+    """The model's stones of rows with a trade's family, grades and period, at the carat column named,
+    over the index's `periods` (datetime64[D], ascending)."""
     row_periods = _numbers(rows.column("period_start"), np.int64).astype("datetime64[D]")
-    stones = hedonic.Stones(
-        family=codes(rows.column("shape_family"), SHAPE_FAMILIES), carat=carat,
+    return hedonic.Stones(
+        family=codes(rows.column("shape_family"), SHAPE_FAMILIES), carat=_numbers(rows.column(carat), float),
         colour=codes(rows.column("color"), COLOURS), clarity=codes(rows.column("clarity"), CLARITIES),
-        cut=codes(rows.column("cut"), CUTS), lab=codes(rows.column("lab"), LABS),
-        period=np.searchsorted(periods, row_periods).astype(np.int64))
-    log_ppc = np.log(_numbers(rows.column("price_usd"), float) / carat)
-    batch, row = _numbers(rows.column("batch_id"), np.int64), _numbers(rows.column("source_row"), np.int64)
-    if len(batch) < 2 or bool(np.all((batch[1:] > batch[:-1]) | ((batch[1:] == batch[:-1]) & (row[1:] > row[:-1])))):
-        return stones, log_ppc
-    order = np.lexsort((row, batch))
-    return hedonic.take(stones, order), log_ppc[order]
+        cut=codes(rows.column("cut"), CUTS), lab=lab, period=np.searchsorted(periods, row_periods).astype(np.int64))
 
 
 def _trade_counts(counts: pa.Table, periods: np.ndarray) -> hedonic.TradeCounts:
     """The model's `TradeCounts` of `MODEL_TRADE_COUNTS` groups, in a set order (the groups come
     from the engine in none): one stone per group at its lowest carat."""
-    carat = _numbers(counts.column("low_carat"), float)
-    row_periods = _numbers(counts.column("period_start"), np.int64).astype("datetime64[D]")
-    stones = hedonic.Stones(
-        family=codes(counts.column("shape_family"), SHAPE_FAMILIES), carat=carat,
-        colour=codes(counts.column("color"), COLOURS), clarity=codes(counts.column("clarity"), CLARITIES),
-        cut=codes(counts.column("cut"), CUTS), lab=np.full(len(carat), -1, dtype=np.int64),
-        period=np.searchsorted(periods, row_periods).astype(np.int64))
+    stones = _stones_of(counts, "low_carat", np.full(counts.num_rows, -1, dtype=np.int64), periods)
     order = np.lexsort((stones.period, stones.cut, stones.cell_key()))
     return hedonic.TradeCounts(hedonic.take(stones, order), _numbers(counts.column("n"), np.int64)[order],
                                _numbers(counts.column("high_carat"), float)[order])
