@@ -15,7 +15,7 @@ Four passes, each over N rows of its own input:
 - valuation: box valuation over N synthetic outcome rows (`value_boxes`: its price keys, their
   quotes from a stand-in pricer, and each box's sums at the quotes), not stored;
 - facts: every check fact over the same N outcome rows (`checks.facts.gather`: the boxes, claims,
-  grade mix, digits, weight grid and repeats).
+  grade mix, digits, weight grid, repeats, and the boxes judged one by one for rounded weights).
 Each input is a DuckDB store made once in bench/out and kept. Each (size, pass, engine) runs in a
 fresh process: its time, and the peak resident memory of the process and every process under it
 (Spark's JVM) sampled every 0.1 s. Spark's time is given with and without its session's start; its
@@ -210,7 +210,7 @@ def _valuation_pass(store, engine) -> int:
 def _facts_pass(store, settings, engine) -> int:
     from roughtrace.checks import facts
 
-    tables = facts.gather(store, facts.FACT_QUERIES, settings, engine=engine)
+    tables = facts.gather(store, facts.FACT_NAMES, settings, engine=engine)
     return sum(table.num_rows for table in tables.values())
 
 

@@ -142,6 +142,22 @@ def test_portable_check_facts_are_the_store_engines(simulated_market, fact):
     _same_facts(native, portable)
 
 
+def test_portable_grid_boxes_are_the_store_engines(simulated_market):
+    """The boxes judged one by one for rounded weights, with the precision classes learnt from the
+    market's weight grid given: the same rows from both forms, the simulated subtle flippers' boxes
+    among them, and few of the market's boxes."""
+    from roughtrace.checks.facts import DERIVED_FACTS, gather
+
+    settings = Settings(environ={})
+    fact = DERIVED_FACTS["grid_boxes"]
+    given, params = fact.inputs(gather(simulated_market, fact.needs, settings), settings)
+    native, portable = both_forms(fact.computation, simulated_market, given, **params)
+    assert native.num_rows > 0
+    _same_facts(native, portable)
+    boxes = simulated_market.query("SELECT count(DISTINCT box_id) AS n FROM polished_outcomes")["n"][0].as_py()
+    assert native.num_rows < boxes / 10
+
+
 class _Rollback(Exception):
     pass
 

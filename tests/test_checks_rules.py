@@ -490,32 +490,41 @@ def test_digits_are_judged_within_the_precision_each_class_is_reported_at(build)
     assert found["M8"].evidence["preferred_digit"] in (0, 5) and found["M8"].evidence["probability"] < 1e-6
 
 
-def _one_sight_rounded_market(seed: int = 5, rounded: bool = True) -> tuple[str, str]:
-    """Eight manufacturers buying a box at each of twelve sights. M5 buys mostly lab-graded goods
-    (reported to the hundredth) and, in its box of sight 2024-05 only, writes its weights down: smalls
-    rounded to 0.01 ct, every other lab weight to 0.05 ct."""
+def _weighed_market(seed: int, boxes: int, per_sight: int, stones: int, rough: str, large_share,
+                    written_down) -> tuple[str, str]:
+    """Eight manufacturers M1-M8, each buying `boxes` boxes of `stones` polished stones, `per_sight`
+    boxes a sight. A stone is lab-graded (reported to the hundredth) with the chance
+    `large_share(holder)`, else a small (the cutter's own id, weighed to the thousandth). In the boxes
+    `written_down(holder, box)` names, smalls are rounded to 0.01 ct and every other lab weight to
+    0.05 ct."""
     rng = np.random.default_rng(seed)
     sales, outcomes = [SALES_HEADER], [OUTCOMES_HEADER]
     for holder in range(1, 9):
-        large_share = 0.85 if holder == 5 else 0.3
-        for b in range(12):
-            box, sight = f"B{holder}-{b}", f"2024-{b + 1:02d}"
+        for b in range(boxes):
+            box, sight = f"B{holder}-{b}", f"2024-{b // per_sight + 1:02d}"
             sales.append(f"{box},{sight},{sight}-08,P1,M{holder},BW,A-MIXED,stones,0.100,3.000,white,high,"
-                         f"40,30.000,9000.00,")
-            written_down = rounded and holder == 5 and b == 4
-            for s in range(40):
-                if rng.random() < large_share:
+                         f"{rough},9000.00,")
+            rounded = written_down(holder, b)
+            for s in range(stones):
+                if rng.random() < large_share(holder):
                     hundredths = int(rng.integers(30, 160))
-                    if written_down and s % 2 == 0:
+                    if rounded and s % 2 == 0:
                         hundredths = max(hundredths // 5 * 5, 30)
                     weight, lab, stone = f"{hundredths / 100:.2f}", "GIA", f"GIA{holder}{b:02d}{s:02d}"
                 else:
                     thousandths = int(rng.integers(100, 300))
-                    if written_down:
+                    if rounded:
                         thousandths = thousandths // 10 * 10
                     weight, lab, stone = f"0.{thousandths:03d}", "none", f"{box}-{s}"
                 outcomes.append(f"{stone},{lab},M{holder},{box},,,{sight}-28,round,{weight},G,VS1,EX")
     return "\n".join(sales), "\n".join(outcomes)
+
+
+def _one_sight_rounded_market(seed: int = 5, rounded: bool = True) -> tuple[str, str]:
+    """A box at each of twelve sights. M5 buys mostly lab-graded goods and, in its box of sight
+    2024-05 only, writes its weights down."""
+    return _weighed_market(seed, 12, 1, 40, "40,30.000", lambda holder: 0.85 if holder == 5 else 0.3,
+                           lambda holder, box: rounded and holder == 5 and box == 4)
 
 
 def test_weights_written_down_in_one_sight_are_found_however_few(build):
@@ -527,8 +536,79 @@ def test_weights_written_down_in_one_sight_are_found_however_few(build):
     assert {r.sightholder_id: r.level for r in assess(store, settings())}["M5"] == "high"
 
 
+def _one_box_rounded_market(seed: int = 3, rounded: bool = True) -> tuple[str, str]:
+    """Two boxes of 16 stones at each of twelve sights, half of them lab-graded. M5 writes down the
+    weights of one box only, its first of sight 2024-05, and cuts and weighs every other box, that
+    sight's second among them."""
+    return _weighed_market(seed, 24, 2, 16, "20,40.000", lambda holder: 0.5,
+                           lambda holder, box: rounded and holder == 5 and box == 8)
+
+
+def test_one_box_written_down_among_boxes_cut_is_found(build):
+    """Its sight's other box and its other sights' boxes dilute the written-down one below what a
+    verdict needs over the history or the sight; the box alone shows."""
+    store = build(*_one_box_rounded_market(), parties=PARTIES_MANY)
+    [finding] = findings(store, "rounded_weights")
+    assert (finding.sightholder_id, finding.box_id, finding.sight, finding.severity) == ("M5", "B5-8", "2024-05", "high")
+    assert finding.evidence["probability"] < 1e-6 and finding.evidence["box"] == "B5-8"
+    assert finding.evidence["share"] - finding.evidence["market_share"] > 0.15
+    assert {r.sightholder_id: r.level for r in assess(store, settings())}["M5"] == "high"
+    assert [r.sightholder_id for r in assess(store, settings(), sight="2024-05") if r.level == "high"] == ["M5"]
+    assert [r.sightholder_id for r in assess(store, settings(), sight="2024-06") if r.level == "high"] == []
+
+
+@pytest.mark.parametrize("rounded, tail, excess", [(True, "1e-6", "0.15"), (False, "0.05", "0.1"),
+                                                  (False, "0.2", "0.0")])
+def test_the_grid_boxes_bounds_drop_no_box_the_rule_would_flag(build, rounded, tail, excess):
+    """`grid_boxes` returns only the boxes that pass its whole-number bounds; the rule over every box
+    (the bounds opened) flags the same boxes, also at settings loose enough to flag honest ones."""
+    from roughtrace.analytics.port import InStoreEngine
+    from roughtrace.checks import facts as fact_queries
+    from roughtrace.checks.rules import Facts, rounded_weights
+
+    store = build(*_one_box_rounded_market(seed=7, rounded=rounded), parties=PARTIES_MANY)
+    chosen = settings(checks_pattern_tail=tail, checks_grid_excess=excess)
+    gathered = fact_queries.gather(store, ["grid_boxes"], chosen)
+    fact = fact_queries.DERIVED_FACTS["grid_boxes"]
+    given, _ = fact.inputs(gathered, chosen)
+    every_box = InStoreEngine().run(fact.computation, store, given, most_by_chance=-1, excess_millionths=-10**7)
+    assert every_box.num_rows == 8 * 24 and gathered["grid_boxes"].num_rows < every_box.num_rows
+
+    def flagged(boxes):
+        return [(f.sightholder_id, f.box_id, f.evidence["probability"])
+                for f in rounded_weights(Facts({**gathered, "grid_boxes": boxes}, None), chosen)]
+
+    assert flagged(gathered["grid_boxes"]) == flagged(every_box)
+    assert any(box for _, box, _ in flagged(every_box))
+
+
+def test_no_count_on_the_grid_below_the_bound_reaches_the_tail():
+    """Weights measured at the market's shares reach any count up to `most_on_grid_by_chance` with a
+    probability of at least the tail, however many there are: such a box is never flagged."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from scipy import special
+
+    from roughtrace.checks.grid import GridClasses, most_on_grid_by_chance
+
+    @given(shares=st.lists(st.integers(min_value=100_000, max_value=999_999), min_size=1, max_size=6),
+           chance=st.sampled_from([1e-9, 1e-6, 1e-4, 0.01, 0.2]), extra=st.integers(min_value=0, max_value=400),
+           which=st.integers(min_value=0, max_value=5))
+    def check(shares, chance, extra, which):
+        classes = GridClasses(*(np.array([]),) * 3, np.array(shares, dtype=np.int64), np.array([]))
+        most = most_on_grid_by_chance(classes, chance)
+        p = shares[which % len(shares)] / 1e6
+        assert special.bdtrc(most - 1, most + extra, p) >= chance * (1 - 1e-9)
+        lowest = min(shares) / 1e6
+        assert special.bdtrc(most, most + 1, lowest) <= chance * (1 + 1e-9)  # and the tightest of its kind
+
+    check()
+
+
 def test_measured_weights_are_not_rounded(build):
     store = build(*_one_sight_rounded_market(rounded=False), parties=PARTIES_MANY)
+    assert findings(store, "rounded_weights") == []
+    store = build(*_one_box_rounded_market(rounded=False), parties=PARTIES_MANY)
     assert findings(store, "rounded_weights") == []
     store = build(*_reported_market(), parties=PARTIES_MANY)  # M7's larger goods reported to the hundredth
     assert {f.sightholder_id for f in findings(store, "rounded_weights")} == {"M6", "M8"}

@@ -260,6 +260,34 @@ ORDER BY o.sightholder_id, s.sight, o.lab, size_class
 """.replace("{size_class}", size_class("o.carat")),
 )
 
+GRID_BOXES = """
+WITH classes(lab, size_class, grid_step, share_millionths) AS (VALUES {classes}),
+weights AS (
+  SELECT o.sightholder_id, o.box_id, c.grid_step, c.share_millionths,
+         CASE WHEN CAST(ROUND(o.carat * 1000) AS BIGINT) % c.grid_step = 0 THEN 1 ELSE 0 END AS on_grid
+  FROM polished_outcomes o JOIN classes c ON c.lab = o.lab AND c.size_class = {size_class}
+), counted AS (
+  SELECT sightholder_id, box_id, COUNT(*) AS stones, CAST(SUM(on_grid) AS BIGINT) AS on_grid,
+         CAST(SUM(share_millionths) AS BIGINT) AS expected_millionths,
+         CAST(SUM(CASE WHEN grid_step = 10 THEN 1 ELSE 0 END) AS BIGINT) AS thousandth_stones,
+         CAST(SUM(CASE WHEN grid_step = 10 THEN on_grid ELSE 0 END) AS BIGINT) AS thousandth_on_grid,
+         CAST(SUM(CASE WHEN grid_step = 10 THEN share_millionths ELSE 0 END) AS BIGINT) AS thousandth_expected_millionths
+  FROM weights
+  GROUP BY sightholder_id, box_id
+)
+SELECT c.sightholder_id, s.sight, c.box_id, c.stones, c.on_grid, c.expected_millionths, c.thousandth_stones,
+       c.thousandth_on_grid, c.thousandth_expected_millionths
+FROM counted c JOIN rough_sales s ON s.box_id = c.box_id
+WHERE c.on_grid > ? AND c.on_grid * 1000000 - c.expected_millionths >= ? * c.stones
+ORDER BY c.sightholder_id, s.sight, c.box_id
+""".replace("{size_class}", size_class("o.carat"))
+"""The boxes `rounded_weights` judges one by one: per sightholder and box, its weights, how many sit
+on their class's coarser grid and how many its classes' market shares expect (in millionths of a
+weight), in all and in the thousandth classes; only the boxes above expectation by the grid excess
+with more weights on the grid than chance alone reaches at the lowest share. Those bounds are exact
+in whole numbers, so every box the rule could flag is kept and the rest (nearly every box) are not
+returned."""
+
 REPEATS = FactQuery(
     "repeats",
     "boxes whose outcome (count, total, spread and sum of squares of weights) repeats another box's, unless "
@@ -348,6 +376,63 @@ FACT_COMPUTATIONS: dict[str, Computation] = {
 its portable form."""
 
 
+def _grid_boxes_native(store: Store, given: Mapping[str, pa.Table], *, most_by_chance: int,
+                       excess_millionths: int) -> pa.Table:
+    classes = given["grid_classes"]
+    if classes.num_rows == 0:
+        return _GRID_BOXES_EMPTY
+    row = "(CAST(? AS VARCHAR), CAST(? AS VARCHAR), CAST(? AS BIGINT), CAST(? AS BIGINT))"
+    params: list[Any] = []
+    for record in classes.to_pylist():
+        params.extend((record["lab"], record["size_class"], record["grid_step"], record["share_millionths"]))
+    sql = GRID_BOXES.replace("{classes}", ", ".join([row] * classes.num_rows))
+    return store.query(sql, (*params, most_by_chance, excess_millionths))
+
+
+_GRID_BOXES_EMPTY = pa.schema([
+    ("sightholder_id", pa.string()), ("sight", pa.string()), ("box_id", pa.string()),
+    *((name, pa.int64()) for name in ("stones", "on_grid", "expected_millionths", "thousandth_stones",
+                                      "thousandth_on_grid", "thousandth_expected_millionths")),
+]).empty_table()
+
+
+@dataclass(frozen=True)
+class DerivedFact:
+    """A fact over the store that also takes tables learnt from other facts (`needs`): `inputs`
+    turns those facts and the settings into the tables given and the computation's parameters."""
+
+    name: str
+    needs: tuple[str, ...]
+    computation: Computation
+    inputs: Callable[[Mapping[str, pa.Table], Mapping[str, Any]], tuple[dict[str, pa.Table], dict[str, Any]]]
+
+
+def _grid_box_inputs(facts: Mapping[str, pa.Table], settings: Mapping[str, Any]
+                     ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """The market's precision classes learnt from `weight_grid`, and the whole-number bounds a box
+    must pass to be judged."""
+    from . import grid
+
+    classes = grid.learn(facts["weight_grid"], settings)
+    return ({"grid_classes": classes.table()},
+            {"most_by_chance": grid.most_on_grid_by_chance(classes, float(settings["checks_pattern_tail"])),
+             "excess_millionths": round(float(settings["checks_grid_excess"]) * grid.MILLION)})
+
+
+DERIVED_FACTS: dict[str, DerivedFact] = {
+    "grid_boxes": DerivedFact(
+        "grid_boxes", ("weight_grid",),
+        Computation("check facts: grid_boxes", "roughtrace.checks.portable:grid_boxes", _grid_boxes_native,
+                    {"polished_outcomes": _OUTCOMES, "rough_sales": _SALES}),
+        _grid_box_inputs),
+}
+"""Facts computed with what other facts taught: `grid_boxes` (see GRID_BOXES) with the precision
+classes learnt from `weight_grid`."""
+
+FACT_NAMES: tuple[str, ...] = (*FACT_QUERIES, *DERIVED_FACTS)
+"""Every fact the checks may read."""
+
+
 def as_of(store: Store, settings: Mapping[str, Any]) -> dt.date | None:
     """The date coverage is judged at: the setting, else the latest date in the store."""
     given = str(settings["checks_as_of"] or "").strip()
@@ -390,13 +475,20 @@ def render(query: FactQuery, settings: Mapping[str, Any], box_id: str | None = N
 
 def gather(store: Store, names: Iterable[str], settings: Mapping[str, Any],
            box_id: str | None = None, engine: AnalyticsEngine | None = None) -> dict[str, pa.Table]:
-    """Run the named fact queries, each once: over the whole store on `engine` (the store's own
-    engine unless given), or over the box `box_id` in the store."""
-    facts: dict[str, pa.Table] = {}
+    """Run the named facts, each once: over the whole store on `engine` (the store's own engine
+    unless given), or over the box `box_id` in the store. A derived fact runs after the facts it
+    needs, which are gathered with it."""
     names = list(dict.fromkeys(names))
+    derived = [name for name in names if name in DERIVED_FACTS]
+    names = list(dict.fromkeys([need for name in derived for need in DERIVED_FACTS[name].needs]
+                               + [name for name in names if name not in DERIVED_FACTS]))
+    facts: dict[str, pa.Table] = {}
     engine = engine or InStoreEngine()
     if box_id is None:
-        engine.prepare([FACT_COMPUTATIONS[name] for name in names], store)
+        engine.prepare([FACT_COMPUTATIONS[name] for name in names]
+                       + [DERIVED_FACTS[name].computation for name in derived], store)
+    elif derived:
+        raise ValueError(f"{', '.join(derived)} is judged over the whole market, not one box")
     for name in names:
         query = FACT_QUERIES[name]
         if box_id is None:
@@ -404,4 +496,8 @@ def gather(store: Store, names: Iterable[str], settings: Mapping[str, Any],
         else:
             sql, params = render(query, settings, box_id)
             facts[name] = store.query(sql, params)
+    for name in derived:
+        fact = DERIVED_FACTS[name]
+        given, params = fact.inputs(facts, settings)
+        facts[name] = engine.run(fact.computation, store, given, **params)
     return facts

@@ -226,6 +226,32 @@ def weight_grid(tables: Mapping[str, Any]) -> Any:
     return counted.order_by("sightholder_id", "sight", "lab", "size_class")
 
 
+def grid_boxes(tables: Mapping[str, Any], *, most_by_chance: int, excess_millionths: int) -> Any:
+    """`facts.GRID_BOXES`: per sightholder and box, the weights on their class's coarser grid and
+    the count the classes' market shares expect (given as `grid_classes`), for the boxes above
+    expectation by the excess with more than `most_by_chance` weights on the grid."""
+    o, c, s = tables["polished_outcomes"], tables["grid_classes"], tables["rough_sales"]
+    classes = c.select(c_lab=c.lab, c_size_class=c.size_class, grid_step=c.grid_step.cast("int64"),
+                       share=c.share_millionths.cast("int64"))
+    weights = o.select(sightholder_id=o.sightholder_id, box_id=o.box_id, lab=o.lab, size_class=size_class(o.carat),
+                       thousandths=thousandths(o.carat))
+    j = weights.join(classes, (weights.lab == classes.c_lab) & (weights.size_class == classes.c_size_class))
+    j = j.mutate(on_grid=ibis.cases((j.thousandths % j.grid_step == 0, 1), else_=0), thousandth=j.grid_step == 10)
+    counted = j.group_by("sightholder_id", "box_id").aggregate(
+        stones=j.count(), on_grid=j.on_grid.sum().cast("int64"), expected_millionths=j.share.sum().cast("int64"),
+        thousandth_stones=_count(j.thousandth),
+        thousandth_on_grid=ibis.cases((j.thousandth, j.on_grid), else_=0).sum().cast("int64"),
+        thousandth_expected_millionths=ibis.cases((j.thousandth, j.share), else_=0).sum().cast("int64"))
+    kept = counted.filter((counted.on_grid > most_by_chance)
+                          & (counted.on_grid * 1_000_000 - counted.expected_millionths
+                             >= excess_millionths * counted.stones))
+    sales = s.select(s_box=s.box_id, sight=s.sight)
+    j = kept.join(sales, kept.box_id == sales.s_box)
+    return j.select("sightholder_id", "sight", "box_id", "stones", "on_grid", "expected_millionths",
+                    "thousandth_stones", "thousandth_on_grid", "thousandth_expected_millionths",
+                    ).order_by("sightholder_id", "sight", "box_id")
+
+
 def repeats(tables: Mapping[str, Any], *, checks_repeat_min_stones: int) -> Any:
     """`facts.REPEATS`: the boxes whose outcome's count, total, sum of squares, lightest and heaviest
     weight repeat another box's (unless both carry the same first lab report), with their sales."""

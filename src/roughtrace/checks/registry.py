@@ -64,7 +64,7 @@ CHECKS: tuple[Check, ...] = (
           "Send weights as the lab or the scale measured them (to the thousandth of a carat), not rounded or "
           "estimated."),
     Check("rounded_weights", "Weights rounded coarser than their class is measured", rules.rounded_weights,
-          ("weight_grid",), ("checks_digit_class_min_stones", "checks_digit_market_sightholders",
+          ("weight_grid", "grid_boxes"), ("checks_digit_class_min_stones", "checks_digit_market_sightholders",
                              "checks_digit_two_decimal_share", "checks_grid_excess", "checks_pattern_tail"),
           "Send weights as the lab or the scale measured them (the lab's two decimals from 0.30 ct, the "
           "thousandth of a carat otherwise), not rounded or estimated; name the boxes whose weights were written "

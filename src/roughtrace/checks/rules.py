@@ -954,81 +954,70 @@ def digit_preference(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
     return findings
 
 
-UNIFORM_GRID_SHARE = {"thousandth": 0.1, "hundredth": 0.2}
-"""The share of measured weights that land on the next coarser grid by chance when their last digit is
-spread evenly: a thousandth digit of 0 (one in ten), a hundredth digit of 0 or 5 (two in ten)."""
-
-
 def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
     """Weights written on a coarser grid than their class is measured to. A class (a lab and a size
-    bracket) is reported to the hundredth or the thousandth as digit_preference learns it. A weight
-    is on the coarser grid when, in a thousandth class, its thousandth digit is 0 (rounded to 0.01 ct)
-    or, in a hundredth class, it is a multiple of 0.05 ct. The market's share on that grid per class
-    is the median over the sightholders with checks_digit_class_min_stones weights there (when
-    checks_digit_market_sightholders show it; else the median of the sightholders' shares over every
-    class of that unit), never below what evenly spread digits give (0.1 and 0.2). A sightholder's
-    count on the grid against the count its classes' shares expect: a binomial tail below
+    bracket) is measured to the hundredth or the thousandth, and has a market share of weights on the
+    next coarser grid, both learnt from the market's weights (`grid.learn`). A sightholder's count on
+    that grid against the count its classes' shares expect: a binomial tail below
     checks_pattern_tail, with a share above the expected one by more than checks_grid_excess, is high:
     weights written down rather than weighed. The same test runs on each sight's weights of a
     sightholder not high on its whole history (an outcome invented in one period), counted under that
-    sight. Unlike digit_preference's chi-square, the exact tail needs no minimum count, so a handful
-    of small stones rounded in a sightholder of larger goods still shows."""
+    sight, then on each box of a sightholder high on neither (outcomes invented box by box among boxes
+    really cut, whose measured weights dilute the invented ones in the history and in the sight),
+    counted under that box; the `grid_boxes` fact returns only the boxes that could reach the tail.
+    Unlike digit_preference's chi-square, the exact tail needs no minimum count, so a handful of small
+    stones rounded in a sightholder of larger goods still shows."""
     grid = facts["weight_grid"]
     if grid.num_rows == 0:
         return []
     from scipy import special
 
-    class_min = int(settings["checks_digit_class_min_stones"])
-    enough_holders = int(settings["checks_digit_market_sightholders"])
-    two_decimal_share = float(settings["checks_digit_two_decimal_share"])
+    from . import grid as precision
+
     chance = float(settings["checks_pattern_tail"])
     excess = float(settings["checks_grid_excess"])
+    classes = precision.learn(grid, settings)
+    cls = classes.row_class
     holder = _texts(grid, "sightholder_id").astype(str)
     sight = _texts(grid, "sight").astype(str)
-    keys = np.char.add(np.char.add(_texts(grid, "lab").astype(str), " "), _texts(grid, "size_class").astype(str))
-    names, who = np.unique(holder, return_inverse=True)
-    classes, cls = np.unique(keys, return_inverse=True)
     stones, on_hundredth, on_twentieth = (_floats(grid, c) for c in ("stones", "on_hundredth", "on_twentieth"))
-    per = np.zeros((len(names), len(classes)))
-    np.add.at(per, (who, cls), stones)
-    hundredth_n = np.zeros_like(per)
-    np.add.at(hundredth_n, (who, cls), on_hundredth)
-    twentieth_n = np.zeros_like(per)
-    np.add.at(twentieth_n, (who, cls), on_twentieth)
-    reference = per >= class_min
-    zero_share = hundredth_n / np.maximum(per, 1)
-    pooled_zero_share = hundredth_n.sum(axis=0) / np.maximum(per.sum(axis=0), 1)
-    hundredths = np.array([np.median(zero_share[reference[:, c], c]) if reference[:, c].any()
-                           else pooled_zero_share[c] for c in range(len(classes))]) > two_decimal_share
-    on_grid = np.where(hundredths[None, :], twentieth_n, hundredth_n)
-    grid_share = on_grid / np.maximum(per, 1)
-    units = np.where(hundredths, "hundredth", "thousandth")
-    market = np.zeros(len(classes))
-    for unit in ("thousandth", "hundredth"):
-        mine = units == unit
-        unit_stones, unit_grid = per[:, mine].sum(axis=1), on_grid[:, mine].sum(axis=1)
-        judged = unit_stones >= class_min
-        fallback = float(np.median(unit_grid[judged] / unit_stones[judged])) if judged.any() else 0.0
-        for c in np.flatnonzero(mine):
-            market[c] = (np.median(grid_share[reference[:, c], c]) if reference[:, c].sum() >= enough_holders
-                         else fallback)
-        market[mine] = np.maximum(market[mine], UNIFORM_GRID_SHARE[unit])
-    row_grid = np.where(hundredths[cls], on_twentieth, on_hundredth)
-    row_expected = stones * market[cls]
+    units = classes.units
+    row_grid = np.where(units[cls] == "hundredth", on_twentieth, on_hundredth)
+    row_expected = stones * classes.shares[cls]
+
+    def judged(n: np.ndarray, k: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = np.clip(expected / np.maximum(n, 1), 1e-9, 1.0)
+        tail = special.bdtrc((np.maximum(k, 1) - 1).astype(np.int64), np.maximum(n, k).astype(np.int64), p)
+        return p, tail, (k > 0) & (tail < chance) & (k / np.maximum(n, 1) - p > excess)
+
+    def finding(name: str, n: float, k: float, p: float, tail: float, by_unit: dict[str, Any],
+                when: str, which: str) -> Finding:
+        where = f" of box {which}" if which else f" of sight {when}" if when else ""
+        return Finding(
+            "rounded_weights", "high", name,
+            f"{int(k)} of {int(n)} polished weights{where} sit on a coarser grid than their lab and size "
+            f"class are measured to ({k / n:.0%}; the market's share in the same classes is {p:.0%}): "
+            f"measured weights do this by chance {_chance(float(tail))}",
+            {"weights": int(n), "on_coarser_grid": int(k), "share": _ratio(k / n),
+             "market_share": _ratio(p), "by_unit": by_unit, "probability": float(f"{tail:.3g}"),
+             "max_probability": settings["checks_pattern_tail"], "min_excess": settings["checks_grid_excess"],
+             "period": when or None, "box": which or None,
+             "population": "every sightholder's weights of the same lab and size bracket",
+             "expected": "in a class measured to the thousandth, about one weight in ten ends in 0; in a class "
+                         "reported to the hundredth, about as many are multiples of 0.05 ct as the market's"},
+            which or None, when or None)
+
     findings: list[Finding] = []
     flagged: set[str] = set()
-    whole = (names[who], np.full(len(who), ""))
-    by_sight = (names[who], sight)
-    for owner, period in (whole, by_sight):
+    for owner, period in ((holder, np.full(len(holder), "")), (holder, sight)):
         group_key = np.char.add(np.char.add(owner, "\x1f"), period)
         groups, member = np.unique(group_key, return_inverse=True)
+        member = member.reshape(-1)
         n = np.bincount(member, weights=stones, minlength=len(groups))
         k = np.bincount(member, weights=row_grid, minlength=len(groups))
         expected = np.bincount(member, weights=row_expected, minlength=len(groups))
-        p = np.clip(expected / np.maximum(n, 1), 1e-9, 1.0)
-        tail = special.bdtrc((np.maximum(k, 1) - 1).astype(np.int64), np.maximum(n, k).astype(np.int64), p)
-        hits = np.flatnonzero((k > 0) & (tail < chance) & (k / np.maximum(n, 1) - p > excess))
-        for i in hits:
+        p, tail, hit = judged(n, k, expected)
+        for i in np.flatnonzero(hit):
             name, when = str(groups[i]).split("\x1f")
             if when and name in flagged:
                 continue
@@ -1040,18 +1029,24 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 if in_unit.any():
                     by_unit[unit] = {"weights": int(stones[in_unit].sum()), "on_coarser_grid": int(row_grid[in_unit].sum()),
                                      "market_share": _ratio(row_expected[in_unit].sum() / stones[in_unit].sum())}
-            where = f" of sight {when}" if when else ""
-            findings.append(Finding(
-                "rounded_weights", "high", name,
-                f"{int(k[i])} of {int(n[i])} polished weights{where} sit on a coarser grid than their lab and size "
-                f"class are measured to ({k[i] / n[i]:.0%}; the market's share in the same classes is {p[i]:.0%}): "
-                f"measured weights do this by chance {_chance(float(tail[i]))}",
-                {"weights": int(n[i]), "on_coarser_grid": int(k[i]), "share": _ratio(k[i] / n[i]),
-                 "market_share": _ratio(p[i]), "by_unit": by_unit, "probability": float(f"{tail[i]:.3g}"),
-                 "max_probability": settings["checks_pattern_tail"], "min_excess": settings["checks_grid_excess"],
-                 "period": when or None,
-                 "population": "every sightholder's weights of the same lab and size bracket",
-                 "expected": "in a class measured to the thousandth, about one weight in ten ends in 0; in a class "
-                             "reported to the hundredth, about as many are multiples of 0.05 ct as the market's"},
-                None, when or None))
+            findings.append(finding(name, n[i], k[i], p[i], tail[i], by_unit, when, ""))
+    boxes = facts["grid_boxes"]
+    if boxes.num_rows == 0:
+        return findings
+    box_holder, box_sight, box_id = (_texts(boxes, c).astype(str) for c in ("sightholder_id", "sight", "box_id"))
+    n, k, expected_millionths, thousandth_n, thousandth_k, thousandth_expected = (
+        _floats(boxes, c) for c in ("stones", "on_grid", "expected_millionths", "thousandth_stones",
+                                    "thousandth_on_grid", "thousandth_expected_millionths"))
+    p, tail, hit = judged(n, k, expected_millionths / precision.MILLION)
+    hit &= ~np.isin(box_holder, sorted(flagged))
+    for i in sorted(np.flatnonzero(hit), key=lambda i: (box_holder[i], box_sight[i], box_id[i])):
+        by_unit = {}
+        for unit, weights, on_grid, share in (
+                ("thousandth", thousandth_n[i], thousandth_k[i], thousandth_expected[i]),
+                ("hundredth", n[i] - thousandth_n[i], k[i] - thousandth_k[i], expected_millionths[i] - thousandth_expected[i])):
+            if weights:
+                by_unit[unit] = {"weights": int(weights), "on_coarser_grid": int(on_grid),
+                                 "market_share": _ratio(share / precision.MILLION / weights)}
+        findings.append(finding(str(box_holder[i]), n[i], k[i], p[i], tail[i], by_unit, str(box_sight[i]),
+                                str(box_id[i])))
     return findings
