@@ -142,3 +142,19 @@ def test_any_row_order_and_file_order_gives_the_same_verdicts(market, baseline, 
     assert risk == expected_risk
     assert found == expected_found
     assert traced == expected_traced
+
+
+STATISTICS = ("probability", "robust_z", "binomial_tail", "chi_square_z", "chance_at_market_share", "certainty")
+"""Evidence keys that say how sure a finding is: a probability or a z-score with its population, or
+`certainty` (what a finding no statistic decides rests on)."""
+
+
+def test_every_finding_says_what_it_broke_and_how_sure_it_is(market):
+    store = new_store()
+    load_market_directory(store, market)
+    found = run_checks(store, settings())
+    assert {f.check for f in found} >= {"duplicate_claims", "mass_balance", "coverage", "size_and_timing"}
+    for finding in found:
+        assert finding.evidence.get("expected"), (finding.check, finding.message)
+        assert any(finding.evidence.get(key) not in (None, "", [], {}) for key in STATISTICS), (
+            finding.check, finding.evidence)

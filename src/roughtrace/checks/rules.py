@@ -110,7 +110,8 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"box {row['box_id']}: {row['polished_carats']} ct polished plus {out} ct declared out as rough "
             f"exceed the {row['rough_carats']} ct of rough bought",
             {"rough_carats": row["rough_carats"], "polished_carats": row["polished_carats"],
-             "declared_out_carats": out, "expected": "polished + rough declared out <= rough carats"},
+             "declared_out_carats": out, "expected": "polished + rough declared out <= rough carats",
+             "certainty": "arithmetic: the carats reported exceed the carats bought"},
             row["box_id"], row["sight"]))
     for row in _rows(boxes, over_yield):
         left = row["rough_carats"] - row["sold_rough_carats"] - row["lost_carats"]
@@ -142,7 +143,9 @@ def mass_balance(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                  "example_rough_stone_id": row["example_rough_stone_id"],
                  "example_polished_carats": row["example_polished_ct"], "max_yield": max_yield,
                  "expected": f"polished from one rough stone <= {max_yield} x its rough carats, each weight "
-                             "within half the unit it was written to (0.005 ct when it ends in 0, else 0.0005)"},
+                             "within half the unit it was written to (0.005 ct when it ends in 0, else 0.0005)",
+                 "certainty": ("physical: a stone gives no more than it weighs" if severity == "high"
+                               else "plausibility: above the maximum yield a cutter achieves")},
                 row["box_id"], row["sight"]))
     return findings
 
@@ -249,7 +252,8 @@ def size_and_timing(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"box {row['box_id']}: a {row['largest_polished_ct']} ct polished stone is larger than the box's "
             f"largest rough stone ({row['size_max_ct']} ct)",
             {"largest_polished_carats": row["largest_polished_ct"], "size_max_carats": row["size_max_ct"],
-             "expected": "polished carat <= the box's size_max_ct"},
+             "expected": "polished carat <= the box's size_max_ct",
+             "certainty": "physical: a polished stone is cut from one rough stone, and none in the box was larger"},
             row["box_id"], row["sight"]))
     for row in _rows(boxes, early):
         findings.append(Finding(
@@ -257,7 +261,8 @@ def size_and_timing(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"box {row['box_id']}: {row['early_stones']} stones polished before the box was sold "
             f"on {row['sale_date']}",
             {"early_stones": row["early_stones"], "sale_date": row["sale_date"],
-             "first_polished_date": row["first_polished_date"], "expected": "polished_date >= sale_date"},
+             "first_polished_date": row["first_polished_date"], "expected": "polished_date >= sale_date",
+             "certainty": "the record: the dates as reported"},
             row["box_id"], row["sight"]))
     for mask, severity in ((fast >= fast_limit, "high"), ((fast > 0) & (fast < fast_limit), "low")):
         for row in _rows(boxes, mask & ~early):
@@ -267,7 +272,9 @@ def size_and_timing(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
                 f"on {row['sale_date']} (first on {row['first_polished_date']})",
                 {"fast_stones": row["fast_stones"], "sale_date": row["sale_date"],
                  "first_polished_date": row["first_polished_date"], "min_processing_days": days,
-                 "expected": f"polishing takes at least {days} days from the sale"},
+                 "expected": f"polishing takes at least {days} days from the sale",
+                 "certainty": (f"{fast_limit} or more stones: a pattern no cutting room gives" if severity == "high"
+                               else "one or two stones: a question (a mis-keyed date, a stone recut)")},
                 row["box_id"], row["sight"]))
     return findings
 
@@ -303,7 +310,8 @@ def coverage(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
             f"and no declared disposition {window} days on",
             {"rough_carats": row["rough_carats"], "sale_date": row["sale_date"], "as_of": facts.as_of,
              "processing_window_days": window,
-             "expected": "an outcome or a disposition within the processing window"},
+             "expected": "an outcome or a disposition within the processing window",
+             "certainty": "a question, not a verdict: one box late is what a slow box of an honest cutter shows"},
             row["box_id"], row["sight"]))
     share_limit = Decimal(settings["checks_uncovered_share"])
     holders = _texts(boxes, "sightholder_id").astype(str)
@@ -396,7 +404,8 @@ def category_consistency(facts: Facts, settings: Mapping[str, Any]) -> list[Find
             f"past the processing window ({sold_n[i]:.3f} ct declared sold rough, {silent_n[i]:.3f} ct unreported)",
             {"rough_carats": Decimal(f"{rough_n[i]:.3f}"), "sold_rough_carats": Decimal(f"{sold_n[i]:.3f}"),
              "unreported_carats": Decimal(f"{silent_n[i]:.3f}"), "share": _ratio(share[i]), "max_share": limit,
-             "expected": f"a manufacturer polishes most of its rough (at most {limit:.0%} leaves as rough)"}))
+             "expected": f"a manufacturer polishes most of its rough (at most {limit:.0%} leaves as rough)",
+             "certainty": "a question about the category: a dealer's rough leaves as rough"}))
     return findings
 
 
@@ -700,7 +709,10 @@ def duplicate_claims(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]
         findings.append(Finding(
             "duplicate_claims", severity, holder, message,
             {"conflicting_stones": len(stones), "example_stones": examples, "other_claims": others[:10],
-             "role": role, "decided_by": sorted(set(why)), "certainty": sure[:5], "weighed": weighed[:5],
+             "role": role, "decided_by": sorted(set(why)),
+             "certainty": sure[:5] or [{"basis": "the record", "note": "the same lab report claimed twice is a "
+                                                                      "fact; which claim holds is not decided"}],
+             "weighed": weighed[:5],
              "expected": "one lab report number names one stone, claimed from one box"},
             box, None if sight is None else str(sight)))
     return findings
