@@ -106,6 +106,31 @@ def test_append_and_query_keep_decimals_exact(store: Store) -> None:
     assert Decimal(total) == sum(Decimal(a) for a in AMOUNTS)
 
 
+def test_pages_stream_a_query_in_pages_of_one_schema(store: Store) -> None:
+    """The rows of `query`, exact, in pages of at most the rows asked, every page of one schema (a
+    page's carats need more digits than another's); an empty result is one empty page."""
+    n = 7
+    rows = pa.table({
+        "tx_id": [f"T{i}" for i in range(n)], "date": pa.array([datetime.date(2026, 3, 5)] * n, pa.date32()),
+        "shape": ["round"] * n, "color": ["G"] * n, "clarity": ["VS1"] * n, "cut": [None] * n, "lab": ["GIA"] * n,
+        "carat": pa.array([Decimal(a) for a in ["0.001", "0.002", "12.345", "999999999999999.999", "1.100", "0.5",
+                                                  "3.000"]], pa.decimal128(18, 3)),
+        "price_usd": pa.array([Decimal("1.00")] * n, pa.decimal128(18, 2)), "price_type": ["transaction"] * n,
+        "source": [None] * n, "batch_id": pa.array([1] * n, pa.int64()),
+        "source_row": pa.array(range(1, n + 1), pa.int64()), "extras": [None] * n,
+    })
+    store.append("transactions", rows)
+    sql = "SELECT tx_id, carat, cut FROM transactions WHERE batch_id = ? ORDER BY source_row"
+    pages = list(store.pages(sql, (1,), rows=2))
+    assert [page.num_rows for page in pages] == [2, 2, 2, 1]
+    assert len({page.schema for page in pages}) == 1
+    whole = store.query(sql, (1,))
+    assert pa.concat_tables(pages).column("carat").to_pylist() == whole.column("carat").to_pylist()
+    assert pa.concat_tables(pages).column("tx_id").to_pylist() == [f"T{i}" for i in range(n)]
+    [empty] = store.pages(sql, (2,), rows=2)
+    assert empty.num_rows == 0 and empty.column_names == ["tx_id", "carat", "cut"]
+
+
 def test_store_urls(tmp_path: Path) -> None:
     here = os.getcwd()
     os.chdir(tmp_path)

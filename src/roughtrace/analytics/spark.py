@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..domain.kinds import KINDS
 from ..errors import StoreError
 from ..store.port import Store
-from .ibis_engine import store_columns
 from .port import Computation
+from .snapshot import write_pages
 
 SESSION_CONFIG: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -42,6 +41,11 @@ or log lines between roughtrace's own output."""
 LOCAL_SHUFFLE_PARTITIONS = 8
 """A local Spark's partitions after a shuffle: a few per core rather than a cluster's 200, whose
 tasks would each cost more to schedule than their rows on one machine."""
+
+
+def _store_pages(store: Store, table: str, columns: Iterable[str]) -> Iterator[pa.Table]:
+    """The named columns of one of the store's tables, as pages of Arrow."""
+    return store.pages(f"SELECT {', '.join(columns)} FROM {table}")
 
 
 def spark_session(master: str) -> Any:
@@ -84,15 +88,18 @@ class SparkEngine:
         """Whether Spark runs on this machine, so that it reads files this process writes."""
         return self.master.startswith("local")
 
-    def _frame(self, name: str, table: pa.Table) -> Any:
-        """A Spark DataFrame of an Arrow table: for a local Spark through a Parquet file of this
-        machine; for a cluster or a Spark Connect server through the session, as Arrow."""
+    def _frame(self, name: str, table: pa.Table | Iterable[pa.Table]) -> Any:
+        """A Spark DataFrame of an Arrow table, or of the pages of one: for a local Spark through a
+        Parquet file of this machine, written a page at a time (so a store's table of any size is
+        held one page at a time); for a cluster or a Spark Connect server through the session, as
+        Arrow."""
+        pages = [table] if isinstance(table, pa.Table) else table
         if not self.local:
-            return self.session.createDataFrame(table)
+            return self.session.createDataFrame(pa.concat_tables(list(pages)))
         if self._staging is None:
             self._staging = tempfile.TemporaryDirectory(prefix="roughtrace-spark-")
         path = Path(self._staging.name) / f"{name}-{uuid.uuid4().hex}.parquet"
-        pq.write_table(table, path)
+        write_pages(path, pages)
         return self.session.read.parquet(str(path))
 
     def _view(self, name: str, frame: Any) -> Any:
@@ -114,7 +121,7 @@ class SparkEngine:
                     wanted.setdefault(name, set()).update(columns)
         for name, columns in wanted.items():
             if not self._from_snapshot(name) and not self._covered(name, columns):
-                self._staged[name] = (frozenset(columns), self._frame(name, store_columns(store, name, tuple(sorted(columns)))))
+                self._staged[name] = (frozenset(columns), self._frame(name, _store_pages(store, name, tuple(sorted(columns)))))
 
     def _from_snapshot(self, name: str) -> bool:
         return self.snapshot is not None and name in KINDS
@@ -137,7 +144,7 @@ class SparkEngine:
             elif self._covered(name, columns):
                 frame = self._staged[name][1].select(*columns)
             else:
-                frame = self._frame(name, store_columns(store, name, columns))
+                frame = self._frame(name, _store_pages(store, name, columns))
             tables[name] = self._view(name, frame)
         return tables
 

@@ -54,20 +54,12 @@ def export_kind(store: Store, kind: str, path: str | Path, file_format: str = "c
 
 # -- reading the store in pages ---------------------------------------------------------------------
 def _pages(store: Store, spec: Kind) -> Iterator[pa.Table]:
-    """The kind's rows in import order, a page at a time, typed as the contract says."""
+    """The kind's rows in import order, a page at a time as the engine streams them, typed as the
+    contract says."""
     names = ", ".join(spec.column_names)
-    last: tuple[int, int] | None = None
-    while True:
-        where, params = ("", ()) if last is None else ("WHERE (batch_id, source_row) > (?, ?)", last)
-        page = store.query(
-            f"SELECT {names}, batch_id, source_row FROM {spec.name} {where} "
-            f"ORDER BY batch_id, source_row LIMIT {PAGE_ROWS}", params)
-        if page.num_rows == 0:
-            return
-        last = (int(page.column("batch_id")[-1].as_py()), int(page.column("source_row")[-1].as_py()))
-        yield _typed(spec, page)
-        if page.num_rows < PAGE_ROWS:
-            return
+    for page in store.pages(f"SELECT {names} FROM {spec.name} ORDER BY batch_id, source_row", rows=PAGE_ROWS):
+        if page.num_rows:
+            yield _typed(spec, page)
 
 
 def _arrow_type(column: kinds.Column) -> pa.DataType:

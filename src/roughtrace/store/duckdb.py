@@ -159,6 +159,15 @@ class DuckDBStore(NestedTransactions):
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
         return self.con.sql(sql, params=list(params) or None).to_arrow_table()
 
+    def pages(self, sql: str, params: tuple[Any, ...] = (), rows: int = 1_000_000) -> Iterator[pa.Table]:
+        reader = self.con.sql(sql, params=list(params) or None).to_arrow_reader(rows)
+        given = False
+        for batch in reader:
+            given = True
+            yield pa.Table.from_batches([batch])
+        if not given:
+            yield reader.schema.empty_table()
+
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         if params and all(isinstance(p, str) and "\x00" not in p for p in params):
             result = self.con.execute(self._prepared_call(sql, params))

@@ -12,7 +12,7 @@ everything else a library module needs, which includes them (both adapters imple
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -90,6 +90,12 @@ class Store(BulkImport, Protocol):
         """Run one portable query and return its rows as Python records, as the driver gives
         them (DECIMAL as Decimal, DATE as date): for point lookups, where a conversion to Arrow
         would cost more than the lookup. An adapter may prepare a statement it sees again."""
+
+    def pages(self, sql: str, params: tuple[Any, ...] = (), rows: int = 1_000_000) -> Iterator[pa.Table]:
+        """Run one portable query and give its rows as Arrow a page of at most `rows` at a time, as
+        the engine streams them, so a result of any size is held one page at a time; at least one
+        page (empty when there are no rows), typed as `query` types it. Read every page before the
+        next call to the store."""
 
     def query_many(self, statements: Sequence[tuple[str, tuple[Any, ...], bool]]) -> list[Any]:
         """Several portable queries, each (sql, params, as_arrow) answered as `query` (Arrow) or

@@ -19,6 +19,7 @@ import queue
 import re
 import tempfile
 import threading
+import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -78,16 +79,24 @@ def _declared(array: pa.Array, column: Any) -> pa.Array:
     return array if wanted is None else pa.nulls(len(array), wanted)
 
 
-def _arrow(cur: psycopg.Cursor[Any]) -> pa.Table:
-    """A cursor's rows as Arrow columns."""
+def _arrow(cur: psycopg.Cursor[Any], rows: list[tuple[Any, ...]] | None = None) -> pa.Table:
+    """A cursor's rows (or the rows given, fetched from it) as Arrow columns."""
     described = list(cur.description or [])
     names = [d.name for d in described]
-    rows = cur.fetchall()
+    rows = cur.fetchall() if rows is None else rows
     columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = [pa.array(list(values)) for values in columns]
     # a column with no value to infer a type from (an empty result, or nulls only) takes its declared type
     arrays = [_declared(array, column) for array, column in zip(arrays, described, strict=True)]
     return pa.table(dict(zip(names, arrays, strict=True)))
+
+
+def _widest(table: pa.Table) -> pa.Table:
+    """Decimal columns at the widest precision, keeping their scale: the precision Arrow infers from
+    one page's values may differ from the next page's, while the pages of one result share one schema."""
+    schema = pa.schema([field.with_type(pa.decimal128(38, field.type.scale)) if pa.types.is_decimal(field.type)
+                        else field for field in table.schema])
+    return table.cast(schema)
 
 
 def _records(cur: psycopg.Cursor[Any]) -> list[dict[str, Any]]:
@@ -191,6 +200,19 @@ class PostgresStore(NestedTransactions):
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> pa.Table:
         with self._sent(((sql, params),)) as (cur,):
             return _arrow(cur)
+
+    def pages(self, sql: str, params: tuple[Any, ...] = (), rows: int = 1_000_000) -> Iterator[pa.Table]:
+        """A server-side cursor's rows, a page at a time (within a transaction, as PostgreSQL keeps
+        such a cursor only in one)."""
+        self._settle()
+        with self.con.transaction(), self.con.cursor(name=f"rt_pages_{uuid.uuid4().hex[:12]}") as cur:
+            cur.execute(_pg_sql(sql) if params else sql, params or None)
+            page = cur.fetchmany(rows)
+            yield _widest(_arrow(cur, page))
+            while len(page) == rows:
+                page = cur.fetchmany(rows)
+                if page:
+                    yield _widest(_arrow(cur, page))
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._sent(((sql, params),)) as (cur,):
