@@ -151,7 +151,18 @@ class SparkEngine:
     def run(self, computation: Computation, store: Store, given: Mapping[str, pa.Table] | None = None,
             **params: Any) -> pa.Table:
         expression = computation.expression(self.tables(computation, store, dict(given or {})), **params)
-        return self.backend.to_pyarrow(expression)
+        return self._collected(expression)
+
+    def _collected(self, expression: Any) -> pa.Table:
+        """An Ibis expression's result as Arrow, collected from Spark as Arrow batches (`toArrow`)
+        and typed as the expression's schema. Ibis's own `to_pyarrow` goes through pandas, which
+        holds every text value as a Python object and copies the result twice."""
+        from ibis.formats.pyarrow import PyArrowData
+
+        table = expression.as_table()
+        self.backend._run_pre_execute_hooks(table)  # (registers any in-memory table the expression holds)
+        frame = self.backend.raw_sql(self.backend.compile(table))
+        return PyArrowData.convert_table(frame.toArrow(), table.schema())
 
     def close(self) -> None:
         for view in self._views:
