@@ -1021,8 +1021,8 @@ def rounded_weights(facts: Facts, settings: Mapping[str, Any]) -> list[Finding]:
 
     findings: list[Finding] = []
     flagged: set[str] = set()
-    for owner, period in ((holder, np.full(len(holder), "")), (holder, sight)):
-        group_key = np.char.add(np.char.add(owner, "\x1f"), period)
+    for period in (np.full(len(holder), ""), sight):  # the whole history, then each sight
+        group_key = np.char.add(np.char.add(holder, "\x1f"), period)
         groups, member = np.unique(group_key, return_inverse=True)
         member = member.reshape(-1)
         n = np.bincount(member, weights=stones, minlength=len(groups))
